@@ -1,0 +1,156 @@
+// run(): subscribes a pipeline to its sinks and owns its life: start-up, SIGINT/SIGTERM, the graceful drain
+// (stop intake, let in-flight messages settle up to shutdownTimeout, nack the rest, flush and close the sinks,
+// close the sources).
+import type { Observable, Subscription } from 'rxjs';
+import type { Message } from './message';
+import type { Sink } from './sink';
+import { SourceRuntime, withSourceRegistry, SourceStats } from './source';
+import { FanOutSink } from './fanOut';
+import { parseDuration } from './config';
+import { rootLogger, Logger } from './logger';
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+export interface RunOptions {
+  /** How long the drain waits for in-flight messages before nacking them (ms or `30s`). Default 30 s. */
+  shutdownTimeout?: number | string;
+  /** Drain on SIGINT and SIGTERM (a second signal stops at once). Default true. */
+  handleSignals?: boolean;
+  /** The dead-letter sink the sources and sinks share: closed after the sinks, so their last failures reach it. */
+  deadLetter?: Sink;
+  logger?: Logger;
+}
+
+export interface PipelineStats extends SourceStats {
+  inFlight: number;
+}
+
+/** A pipeline that run()/start() subscribed. */
+export interface RunningPipeline {
+  /** Resolves once every source started (listening, subscribed); rejects on a start-up failure. */
+  readonly started: Promise<void>;
+  /** Resolves when the pipeline ended and everything was closed; rejects when it failed. */
+  readonly done: Promise<void>;
+  /** Starts the graceful drain; resolves like `done`. */
+  stop(): Promise<void>;
+  /** Counters summed over the pipeline's sources. */
+  stats(): PipelineStats;
+  readonly sources: readonly SourceRuntime[];
+  readonly sink: Sink;
+}
+
+/** Subscribes `pipeline` to `sinks` (several = fan-out) and returns a handle; see run(). */
+export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink[], options: RunOptions = {}): RunningPipeline {
+  const logger = options.logger ?? rootLogger();
+  const shutdownTimeout = parseDuration(options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 'shutdownTimeout');
+  const sink: Sink = Array.isArray(sinks) ? (sinks.length === 1 ? sinks[0] : new FanOutSink(sinks)) : (sinks as Sink);
+  const sources: SourceRuntime[] = [];
+  let resolveDone!: () => void;
+  let rejectDone!: (error: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  let finishing = false;
+  let stopping: Promise<void> | undefined;
+  let subscription: Subscription | undefined;
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping === undefined) {
+      logger.info({ signal }, `received ${signal}: draining (send it again to stop at once)`);
+      void stop();
+    } else {
+      logger.warn({ signal }, `received ${signal} again: nacking in-flight messages and stopping now`);
+      for (const source of sources) source.nackAll(new Error(`stopped by ${signal}`));
+    }
+  };
+  const handleSignals = options.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  const finish = async (error?: unknown): Promise<void> => {
+    if (finishing) return;
+    finishing = true;
+    try {
+      await sink.close();
+    } catch (closeError) {
+      logger.error({ err: closeError }, 'closing the sinks failed');
+    }
+    try {
+      await options.deadLetter?.close();
+    } catch (closeError) {
+      logger.error({ err: closeError }, 'closing the dead letter failed');
+    }
+    subscription?.unsubscribe();
+    await Promise.all(sources.map((source) => source.close()));
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (error === undefined) resolveDone();
+    else rejectDone(error);
+  };
+
+  subscription = withSourceRegistry({ register: (source) => sources.push(source) }, () =>
+    pipeline.subscribe({
+      next: (message) => sink.next(message),
+      error: (error) => {
+        logger.error({ err: error }, 'the pipeline failed');
+        void finish(error);
+      },
+      complete: () => void finish(),
+    }),
+  );
+  if (finishing) subscription.unsubscribe();
+
+  const started = Promise.all(sources.map((source) => source.started)).then(() => undefined);
+  started.catch(() => undefined);
+
+  function stop(): Promise<void> {
+    if (stopping === undefined) {
+      stopping = (async () => {
+        if (sources.length === 0) {
+          subscription?.unsubscribe();
+          await finish();
+          return;
+        }
+        await Promise.all(sources.map((source) => source.drain(shutdownTimeout)));
+      })();
+    }
+    return stopping.then(() => done);
+  }
+
+  return {
+    started,
+    done,
+    stop,
+    sources,
+    sink,
+    stats(): PipelineStats {
+      const total: PipelineStats = { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, inFlight: 0, maxInFlight: 0 };
+      for (const source of sources) {
+        const stats = source.stats;
+        total.received += stats.received;
+        total.acked += stats.acked;
+        total.nacked += stats.nacked;
+        total.deadLettered += stats.deadLettered;
+        total.timedOut += stats.timedOut;
+        total.inFlight += source.inFlightCount;
+        total.maxInFlight += stats.maxInFlight;
+      }
+      return total;
+    },
+  };
+}
+
+/**
+ * Runs a pipeline until its sources end or the process is told to stop (SIGINT/SIGTERM: drain, then close).
+ *
+ * @example
+ * await run(source('nats://events').pipe(mapMessages(upper)), [sink('kafka://audit'), sink('stdout://')]);
+ */
+export function run(pipeline: Observable<Message>, sinks: Sink | readonly Sink[], options: RunOptions = {}): Promise<void> {
+  return start(pipeline, sinks, options).done;
+}

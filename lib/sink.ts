@@ -1,0 +1,276 @@
+// The portable sink: an Observer<Message> over a small driver, owning bounded concurrency, batching, retry with
+// backoff and jitter, the dead letter, and the flush on close. A message is acked only once its driver reports
+// that the service confirmed the write.
+import type { Observer } from 'rxjs';
+import { Message, markStage } from './message';
+import { Fifo } from './fifo';
+import { isRetryable, toError } from './errors';
+import { parseDuration } from './config';
+import { rootLogger, Logger } from './logger';
+import { deadLetterCopy } from './deadLetter';
+
+/** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
+export type WriteResult = ReadonlyArray<Error | undefined> | void;
+
+/** A small driver: one service's client library behind the portable sink. */
+export interface SinkDriver {
+  readonly scheme: string;
+  /**
+   * Writes `batch` and settles (returns or resolves) only once the service confirmed it. Throwing or rejecting
+   * fails the whole batch; returning an array reports each message. A synchronous return is allowed (mem://).
+   */
+  write(batch: readonly Message[]): WriteResult | Promise<WriteResult>;
+  close(): Promise<void>;
+  /** Whether the sink is connected (for /ready). */
+  readonly ready?: boolean;
+}
+
+export interface BatchOptions {
+  /** Most messages in one write. */
+  count?: number;
+  /** Most body bytes in one write. */
+  bytes?: number;
+  /** How long a partial batch may wait for more messages (ms or `5ms`); 0 = until the current tick ends. */
+  linger?: number | string;
+}
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 5. */
+  maxAttempts?: number;
+  /** Delay before the first retry (ms or `100ms`). Default 100 ms. */
+  initialDelay?: number | string;
+  /** Cap on the delay between attempts. Default 10 s. */
+  maxDelay?: number | string;
+}
+
+export interface SinkOptions {
+  /** Writes in progress at once. */
+  concurrency?: number;
+  batch?: BatchOptions;
+  retry?: RetryOptions;
+  /** Where a permanently failed message goes; the original is acked once the dead letter confirms it. */
+  deadLetter?: Sink;
+  logger?: Logger;
+  /** Where connectors read their variables (NATS_SERVER_URL, ...). Default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** An Observer<Message> that writes to a service; close() flushes and releases it. */
+export interface Sink extends Observer<Message> {
+  readonly name: string;
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/** An Error that asks for a specific delay before the next attempt (a 429 with Retry-After). */
+export interface DelayHint {
+  retryAfterMs?: number;
+}
+
+interface Attempt {
+  message: Message;
+  attempts: number;
+}
+
+/** The generic sink runtime. Connectors supply a SinkDriver and defaults; users pass SinkOptions. */
+export class SinkRuntime implements Sink {
+  private readonly queue = new Fifo<Attempt>();
+  private active = 0;
+  private readonly concurrency: number;
+  private readonly batchCount: number;
+  private readonly batchBytes: number;
+  private readonly linger: number | undefined;
+  private readonly maxAttempts: number;
+  private readonly initialDelay: number;
+  private readonly maxDelay: number;
+  private readonly deadLetter?: Sink;
+  private readonly logger: Logger;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerImmediate: NodeJS.Immediate | undefined;
+  private readonly retryTimers = new Map<NodeJS.Timeout, Attempt>();
+  private idleWaiters: (() => void)[] = [];
+  private closed: Promise<void> | undefined;
+  private completed = false;
+  /** Counters for stats(). */
+  readonly stats = { written: 0, failed: 0, retried: 0, deadLettered: 0, nacked: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly driver: SinkDriver,
+    options: SinkOptions = {},
+    defaults: { concurrency?: number; batch?: BatchOptions } = {},
+  ) {
+    this.concurrency = Math.max(1, options.concurrency ?? defaults.concurrency ?? 16);
+    const batch = options.batch ?? defaults.batch;
+    this.batchCount = Math.max(1, batch?.count ?? 1);
+    this.batchBytes = batch?.bytes ?? Number.POSITIVE_INFINITY;
+    this.linger =
+      this.batchCount > 1 && batch?.linger !== undefined ? parseDuration(batch.linger, 'batch.linger') : undefined;
+    this.maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 5);
+    this.initialDelay = parseDuration(options.retry?.initialDelay ?? 100, 'retry.initialDelay');
+    this.maxDelay = parseDuration(options.retry?.maxDelay ?? 10_000, 'retry.maxDelay');
+    this.deadLetter = options.deadLetter;
+    this.logger = (options.logger ?? rootLogger()).child({ sink: name });
+  }
+
+  get ready(): boolean {
+    return this.driver.ready ?? true;
+  }
+
+  next(message: Message): void {
+    if (message.settled) return; // nacked by a timeout or a shutdown on its way here
+    markStage(message, this.name);
+    this.queue.push({ message, attempts: 0 });
+    this.schedule();
+  }
+
+  error(error: unknown): void {
+    this.logger.error({ err: error }, 'the pipeline failed; flushing the sink');
+    this.complete();
+  }
+
+  complete(): void {
+    this.completed = true;
+    this.dispatch();
+  }
+
+  /** Flushes what is queued, waits for writes in progress, gives up pending retries (nack), closes the driver. */
+  close(): Promise<void> {
+    if (this.closed === undefined) {
+      this.closed = (async () => {
+        this.complete();
+        await this.whenIdle();
+        for (const [timer, attempt] of this.retryTimers) {
+          clearTimeout(timer);
+          attempt.message.nack(new Error(`sink ${this.name} closed before the message could be retried`));
+        }
+        this.retryTimers.clear();
+        await this.driver.close();
+      })();
+    }
+    return this.closed;
+  }
+
+  private schedule(): void {
+    const queued = this.queue.length;
+    if (this.linger === undefined || this.completed || queued >= this.batchCount) {
+      this.dispatch();
+      return;
+    }
+    // a partial batch waits for company, at most `linger`
+    if (this.linger === 0) {
+      this.lingerImmediate ??= setImmediate(() => {
+        this.lingerImmediate = undefined;
+        this.dispatch();
+      });
+    } else {
+      this.lingerTimer ??= setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.dispatch();
+      }, this.linger);
+    }
+  }
+
+  private dispatch(): void {
+    while (this.active < this.concurrency && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) continue;
+      this.active++;
+      let result: WriteResult | Promise<WriteResult>;
+      try {
+        result = this.driver.write(batch.map((attempt) => attempt.message));
+      } catch (error) {
+        this.finishWrite(batch, undefined, toError(error));
+        continue;
+      }
+      if (result !== undefined && typeof (result as Promise<WriteResult>).then === 'function') {
+        (result as Promise<WriteResult>).then(
+          (results) => this.finishWrite(batch, results, undefined),
+          (error) => this.finishWrite(batch, undefined, toError(error)),
+        );
+      } else {
+        this.finishWrite(batch, result as WriteResult, undefined);
+      }
+    }
+    if (this.active === 0 && this.queue.length === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private takeBatch(): Attempt[] {
+    const batch: Attempt[] = [];
+    let bytes = 0;
+    while (batch.length < this.batchCount && this.queue.length > 0) {
+      const next = this.queue.peek() as Attempt;
+      if (next.message.settled) {
+        this.queue.shift();
+        continue;
+      }
+      const size = next.message.body.length;
+      if (batch.length > 0 && bytes + size > this.batchBytes) break;
+      bytes += size;
+      batch.push(this.queue.shift() as Attempt);
+    }
+    return batch;
+  }
+
+  private finishWrite(batch: Attempt[], results: WriteResult, batchError: Error | undefined): void {
+    this.active--;
+    for (let i = 0; i < batch.length; i++) {
+      const attempt = batch[i];
+      const error = batchError ?? (results ? results[i] : undefined);
+      if (error === undefined) {
+        this.stats.written++;
+        attempt.message.ack();
+      } else {
+        this.failed(attempt, error);
+      }
+    }
+    if (this.lingerTimer !== undefined && this.queue.length >= this.batchCount) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
+    this.dispatch();
+  }
+
+  private failed(attempt: Attempt, error: Error): void {
+    this.stats.failed++;
+    attempt.attempts++;
+    const { message } = attempt;
+    if (message.settled) return;
+    if (isRetryable(error) && attempt.attempts < this.maxAttempts && this.closed === undefined) {
+      this.stats.retried++;
+      const hinted = (error as DelayHint).retryAfterMs;
+      const backoff = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempt.attempts - 1));
+      // "equal jitter": half fixed, half random, so that retries of many messages spread out
+      const delay = hinted ?? backoff / 2 + Math.random() * (backoff / 2);
+      this.logger.debug({ id: message.id, attempt: attempt.attempts, delay, err: error }, 'write failed; retrying');
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        this.queue.push(attempt);
+        this.dispatch();
+      }, delay);
+      this.retryTimers.set(timer, attempt);
+      return;
+    }
+    const reason = isRetryable(error)
+      ? new Error(`${error.message} (gave up after ${attempt.attempts} attempts)`, { cause: error })
+      : error;
+    if (this.deadLetter !== undefined) {
+      this.stats.deadLettered++;
+      this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; sending to the dead letter');
+      this.deadLetter.next(deadLetterCopy(message, reason, this.name));
+    } else {
+      this.stats.nacked++;
+      this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; nacking');
+      message.nack(reason);
+    }
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
