@@ -1,0 +1,94 @@
+// The benchmark harness: each scenario runs its baseline and its candidate in the same process run, alternating,
+// for several rounds, and reports medians and the candidate/baseline ratio (shared, noisy machines make absolute
+// numbers meaningless; a ratio measured side by side is not).
+
+export interface Contender {
+  name: string;
+  /** Processes `messages` messages once; resolves to the measured value (see Scenario.unit). */
+  run(messages: number): Promise<number>;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** Messages per round, and in BENCH_QUICK mode. */
+  messages: number;
+  quickMessages: number;
+  /** Minimum candidate/baseline ratio of throughput (higher is better). */
+  target: number;
+  /** What `run` resolves to: elapsed milliseconds (throughput = messages / ms), or a custom value where higher is better. */
+  unit?: 'ms' | 'higher-is-better';
+  baseline: Contender;
+  candidate: Contender;
+  /** Prepare and clean up shared resources (servers, topics). */
+  setup?(): Promise<void>;
+  teardown?(): Promise<void>;
+  /** Checks that must hold after the candidate's rounds (nothing lost, memory bounds): a failure fails the run. */
+  verify?(): Promise<string[]>;
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  messages: number;
+  rounds: number;
+  baseline: { name: string; median: number; unit: string };
+  candidate: { name: string; median: number; unit: string };
+  ratio: number;
+  target: number;
+  pass: boolean;
+  notes: string[];
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+export async function runScenario(scenario: Scenario, quick: boolean): Promise<ScenarioResult> {
+  const messages = quick ? scenario.quickMessages : scenario.messages;
+  const rounds = quick ? 2 : 5;
+  const throughput = scenario.unit !== 'higher-is-better';
+  const baseline: number[] = [];
+  const candidate: number[] = [];
+  await scenario.setup?.();
+  try {
+    // one warm-up round each, not counted: JIT, connection set-up
+    await scenario.baseline.run(Math.max(1, Math.floor(messages / 10)));
+    await scenario.candidate.run(Math.max(1, Math.floor(messages / 10)));
+    for (let round = 0; round < rounds; round++) {
+      const measure = async (contender: Contender, into: number[]): Promise<void> => {
+        const value = await contender.run(messages);
+        into.push(throughput ? (messages / value) * 1000 : value);
+      };
+      // alternate the order so that neither side always runs on a warmer or cooler machine
+      if (round % 2 === 0) {
+        await measure(scenario.baseline, baseline);
+        await measure(scenario.candidate, candidate);
+      } else {
+        await measure(scenario.candidate, candidate);
+        await measure(scenario.baseline, baseline);
+      }
+    }
+    const notes = (await scenario.verify?.()) ?? [];
+    const baselineMedian = median(baseline);
+    const candidateMedian = median(candidate);
+    const ratio = candidateMedian / baselineMedian;
+    const unit = throughput ? 'msg/s' : 'value';
+    return {
+      id: scenario.id,
+      title: scenario.title,
+      messages,
+      rounds,
+      baseline: { name: scenario.baseline.name, median: baselineMedian, unit },
+      candidate: { name: scenario.candidate.name, median: candidateMedian, unit },
+      ratio,
+      target: scenario.target,
+      pass: ratio >= scenario.target && notes.every((note) => !note.startsWith('FAIL')),
+      notes,
+    };
+  } finally {
+    await scenario.teardown?.();
+  }
+}

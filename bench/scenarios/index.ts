@@ -1,0 +1,5 @@
+// Every benchmark scenario, in the order `npm run bench` runs them. Add new scenarios here.
+import type { Scenario } from '../harness';
+import { p0 } from './p0-settlement';
+
+export const scenarios: Scenario[] = [p0];

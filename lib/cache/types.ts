@@ -1,0 +1,25 @@
+// The cache service seen by operators and by wasm host imports. Values are bytes, keys are strings.
+// Every backend answers through promises; a backend that can answer at once (memory) also offers `sync`, which
+// wasm host imports use to stay synchronous (no asyncify) and operators use to skip a microtask per message.
+
+export interface SyncCacheOperations {
+  get(key: string): Buffer | undefined;
+  set(key: string, value: Buffer, ttlMs?: number): void;
+  /** Sets only when absent; true when it was set (the primitive for dedupe). */
+  add(key: string, value: Buffer, ttlMs?: number): boolean;
+  delete(key: string): void;
+}
+
+export interface Cache {
+  /** For logs and metrics, secrets redacted (`memory://`, `redis://127.0.0.1:6379/0`). */
+  readonly name: string;
+  get(key: string): Promise<Buffer | undefined>;
+  set(key: string, value: Buffer, ttlMs?: number): Promise<void>;
+  add(key: string, value: Buffer, ttlMs?: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+  /** Present only on backends that answer synchronously. */
+  readonly sync?: SyncCacheOperations;
+  /** Whether the backend is reachable (for /ready). */
+  readonly ready?: boolean;
+}
