@@ -87,6 +87,8 @@ export class SinkRuntime implements Sink {
   private readonly logger: Logger;
   private lingerTimer: NodeJS.Timeout | undefined;
   private lingerImmediate: NodeJS.Immediate | undefined;
+  /** The oldest queued message has waited its linger: send a partial batch. */
+  private lingerOver = false;
   private readonly retryTimers = new Map<NodeJS.Timeout, Attempt>();
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
@@ -121,7 +123,7 @@ export class SinkRuntime implements Sink {
     if (message.settled) return; // nacked by a timeout or a shutdown on its way here
     markStage(message, this.name);
     this.queue.push({ message, attempts: 0 });
-    this.schedule();
+    this.dispatch();
   }
 
   error(error: unknown): void {
@@ -140,6 +142,8 @@ export class SinkRuntime implements Sink {
       this.closed = (async () => {
         this.complete();
         await this.whenIdle();
+        clearTimeout(this.lingerTimer);
+        if (this.lingerImmediate !== undefined) clearImmediate(this.lingerImmediate);
         for (const [timer, attempt] of this.retryTimers) {
           clearTimeout(timer);
           attempt.message.nack(new Error(`sink ${this.name} closed before the message could be retried`));
@@ -151,28 +155,28 @@ export class SinkRuntime implements Sink {
     return this.closed;
   }
 
-  private schedule(): void {
-    const queued = this.queue.length;
-    if (this.linger === undefined || this.completed || queued >= this.batchCount) {
-      this.dispatch();
-      return;
-    }
-    // a partial batch waits for company, at most `linger`
+  /** Whether a partial batch must wait for company: batching on, not flushing, and its linger not yet over. */
+  private mustLinger(): boolean {
+    if (this.linger === undefined || this.completed || this.lingerOver || this.queue.length >= this.batchCount) return false;
     if (this.linger === 0) {
       this.lingerImmediate ??= setImmediate(() => {
         this.lingerImmediate = undefined;
+        this.lingerOver = true;
         this.dispatch();
       });
     } else {
       this.lingerTimer ??= setTimeout(() => {
         this.lingerTimer = undefined;
+        this.lingerOver = true;
         this.dispatch();
       }, this.linger);
     }
+    return true;
   }
 
   private dispatch(): void {
     while (this.active < this.concurrency && this.queue.length > 0) {
+      if (this.mustLinger()) break;
       const batch = this.takeBatch();
       if (batch.length === 0) continue;
       this.active++;
@@ -192,6 +196,7 @@ export class SinkRuntime implements Sink {
         this.finishWrite(batch, result as WriteResult, undefined);
       }
     }
+    if (this.queue.length === 0) this.lingerOver = false;
     if (this.active === 0 && this.queue.length === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -227,10 +232,6 @@ export class SinkRuntime implements Sink {
       } else {
         this.failed(attempt, error);
       }
-    }
-    if (this.lingerTimer !== undefined && this.queue.length >= this.batchCount) {
-      clearTimeout(this.lingerTimer);
-      this.lingerTimer = undefined;
     }
     this.dispatch();
   }

@@ -1,0 +1,176 @@
+// The built bin, spawned as users run it.
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from 'undici';
+import { ENV_VARIABLES } from '../../bin/env';
+import { freePort, uniqueName, waitFor } from '../helpers/wait';
+
+const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
+const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
+
+function runBin(env: Record<string, string>, input?: string, cwd = os.tmpdir()): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN], { env: { ...BASE_ENV, ...env }, input, cwd, encoding: 'utf8', timeout: 20_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('the wasm-pipes bin', () => {
+  test('--help lists every variable with its default, and the schemes', () => {
+    const result = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    for (const variable of ENV_VARIABLES) {
+      expect(result.stdout).toContain(variable.name);
+      if (variable.default !== undefined) expect(result.stdout).toContain(`(default ${variable.default})`);
+    }
+    expect(result.stdout).toContain('stdout://');
+    expect(result.stdout).toContain('http://');
+  });
+
+  test('an unknown sink scheme exits 2 with one line naming SINK_URI and the supported schemes, no stack', () => {
+    const result = runBin({ SINK_URI: 'bogus://x' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('SINK_URI');
+    expect(result.stderr).toContain("unknown scheme 'bogus://'");
+    expect(result.stderr).toContain('stdout://');
+    expect(result.stderr).toContain('http://');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('a garbled scheme gets the closest known one suggested', () => {
+    const result = runBin({ SINK_URI: 'stdoutt://' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("Did you mean 'stdout://'?");
+  });
+
+  test('a bad number exits 2 naming the variable and a valid value', () => {
+    const result = runBin({ MAX_IN_FLIGHT: 'lots' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('MAX_IN_FLIGHT');
+    expect(result.stderr).toContain('whole number');
+  });
+
+  test('stdin:// -> stdout://: one JSON line per input line, exit 0 at the end of input', () => {
+    const result = runBin({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://' }, 'hello\nworld\n');
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { body: string });
+    expect(lines.map((line) => line.body)).toEqual(['hello', 'world']);
+    // logs go to stderr, never mixed into the data on stdout
+    expect(result.stderr).toContain('wasm-pipes started');
+  });
+
+  test('stdout:// writes binary bodies as base64', () => {
+    const file = path.join(os.tmpdir(), `${uniqueName('bin')}.jsonl`);
+    fs.writeFileSync(file, `${JSON.stringify({ id: 'b1', metadata: {}, body_base64: Buffer.from([0xff, 0xfe, 0]).toString('base64') })}\n`);
+    const result = runBin({ SOURCE_URI: `file://${file}`, SINK_URI: 'stdout://' });
+    fs.rmSync(file);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ id: 'b1', metadata: {}, body_base64: '//4A' });
+  });
+
+  test('reads a .env file in the working directory; the real environment wins', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-env-'));
+    fs.writeFileSync(path.join(dir, '.env'), 'SOURCE_URI=stdin://\nSINK_URI=bogus://from-dotenv\n');
+    const fromFile = runBin({}, 'x\n', dir);
+    expect(fromFile.status).toBe(2);
+    expect(fromFile.stderr).toContain('bogus');
+    const overridden = runBin({ SINK_URI: 'stdout://' }, 'x\n', dir);
+    expect(overridden.status).toBe(0);
+    expect(JSON.parse(overridden.stdout).body).toBe('x');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a port already in use is a start-up failure that says so and suggests another port', async () => {
+    const port = await freePort();
+    const blocker = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1'); setTimeout(() => {}, 30000)`]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const result = runBin({ SOURCE_URI: `http://127.0.0.1:${port}/events` });
+    blocker.kill();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('already in use');
+  });
+
+  test('with no environment at all: listens on :9000/events, the seed README curl gets 200, the message is on stdout', () => {
+    // a private network namespace: the default binds every interface, and only this test can reach it
+    const result = spawnSync('unshare', ['--net', 'bash', path.join(__dirname, '../fixtures/default-run.sh'), BIN], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.stdout).toContain('STATUS 200');
+    expect(result.stdout).toContain('EXIT 0');
+    const line = /STDOUT (.*)/.exec(result.stdout)?.[1] ?? '';
+    const message = JSON.parse(line) as { body: string; metadata: Record<string, string> };
+    expect(JSON.parse(message.body)).toEqual({ event_type: 'test', data: { test: 'test' } });
+    expect(message.metadata['content-type']).toBe('application/json');
+    expect(result.stdout).toContain('LOG wasm-pipes started');
+    expect(result.stdout).toContain('LOG listening on http://0.0.0.0:9000/events');
+  });
+});
+
+describe('graceful drain of the bin', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  test('2 000 concurrent POSTs, SIGTERM in the middle: every request answered 200 is in the file sink, exit 0', async () => {
+    const port = await freePort();
+    const file = path.join(os.tmpdir(), `${uniqueName('drain')}.jsonl`);
+    let stderr = '';
+    child = spawn(process.execPath, [BIN], {
+      env: { ...BASE_ENV, SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: `file://${file}`, SHUTDOWN_TIMEOUT: '10s', MAX_IN_FLIGHT: '256' },
+    });
+    child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child?.on('exit', (code) => resolve({ code, at: Date.now() })));
+    await waitFor(() => stderr.includes('wasm-pipes started'), 'the bin to start');
+
+    const agent = new Agent({ connections: 2000, pipelining: 0 });
+    const statuses = new Map<string, number | string>();
+    let answered = 0;
+    let signalledAt = 0;
+    const requests = Array.from({ length: 2000 }, (_, i) => {
+      const id = `req-${i}`;
+      return fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        body: JSON.stringify({ i }),
+        headers: { 'content-type': 'application/json', 'x-message-id': id },
+        dispatcher: agent,
+      } as RequestInit)
+        .then((response) => {
+          statuses.set(id, response.status);
+          return response.arrayBuffer();
+        })
+        .catch((error: Error) => statuses.set(id, error.message))
+        .finally(() => {
+          answered++;
+          if (answered === 500) {
+            signalledAt = Date.now();
+            child?.kill('SIGTERM');
+          }
+        });
+    });
+    await Promise.all(requests);
+    const { code, at } = await exited;
+    await agent.close();
+    expect(signalledAt).toBeGreaterThan(0);
+    expect(code).toBe(0);
+    expect(at - signalledAt).toBeLessThan(10_000 + 3000);
+
+    const written = new Set(
+      fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { id: string }).id),
+    );
+    const ok = [...statuses].filter(([, status]) => status === 200).map(([id]) => id);
+    expect(ok.length).toBeGreaterThanOrEqual(500);
+    for (const id of ok) expect(written.has(id)).toBe(true);
+    // nothing else was answered with a success; the rest were refused (503) or cut off while shutting down
+    for (const [, status] of statuses) expect([200, 503].includes(status as number) || typeof status === 'string').toBe(true);
+    expect(stderr).toContain('received SIGTERM: draining');
+    fs.rmSync(file, { force: true });
+  });
+});

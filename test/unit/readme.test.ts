@@ -1,0 +1,31 @@
+// The README is the front door: its examples must be the code that the tests run, and its reference complete.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ENV_VARIABLES } from '../../bin/env';
+
+const root = path.resolve(__dirname, '../..');
+const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+
+describe('README', () => {
+  test('starts with the two commands: install and run the default, and run the tests', () => {
+    const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    expect(firstBlock).toContain('npm install && npx wasm-pipes');
+    expect(firstBlock).toContain('npm run setup && npm test');
+    expect(readme.indexOf('```sh')).toBeLessThan(200);
+  });
+
+  test('the TypeScript example is the file the example test runs, word for word', () => {
+    const example = fs.readFileSync(path.join(root, 'examples/typescript/uppercase-relay.ts'), 'utf8');
+    expect(readme).toContain('```ts\n' + example + '```');
+  });
+
+  test('documents every environment variable of the bin', () => {
+    for (const variable of ENV_VARIABLES) expect(readme).toContain(`\`${variable.name}\``);
+  });
+
+  test('the CI script runs the README test command', () => {
+    const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8');
+    expect(ci).toContain('npm run setup');
+    expect(ci).toMatch(/npm test -- --json/);
+  });
+});
