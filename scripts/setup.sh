@@ -4,8 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the test suite needs (compilers for test fixtures, broker test servers).
-PACKAGES=(iproute2 util-linux)
+# Debian packages the test suite needs: one list per feature in scripts/packages/*.txt (one package per line).
+PACKAGES=()
+for list in scripts/packages/*.txt; do
+  [ -f "$list" ] || continue
+  while read -r package _; do
+    case "$package" in ""|"#"*) continue ;; esac
+    PACKAGES+=("$package")
+  done <"$list"
+done
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -43,5 +50,8 @@ if ! port_open 5672 && command -v rabbitmq-server >/dev/null; then
   wait_port 5672 rabbitmq-server
 fi
 
-# Test fixtures built from source (added by the connectors that need them).
-if [ -x scripts/build-fixtures.sh ]; then scripts/build-fixtures.sh; fi
+# Test fixtures built from source: one idempotent script per feature in scripts/fixtures/*.sh.
+for fixture in scripts/fixtures/*.sh; do
+  [ -f "$fixture" ] || continue
+  bash "$fixture"
+done
