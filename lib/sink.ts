@@ -67,14 +67,11 @@ export interface DelayHint {
   retryAfterMs?: number;
 }
 
-interface Attempt {
-  message: Message;
-  attempts: number;
-}
-
 /** The generic sink runtime. Connectors supply a SinkDriver and defaults; users pass SinkOptions. */
 export class SinkRuntime implements Sink {
-  private readonly queue = new Fifo<Attempt>();
+  private readonly queue = new Fifo<Message>();
+  /** Failed attempts so far, only for messages that failed at least once (the hot path allocates nothing). */
+  private readonly failures = new Map<Message, number>();
   private active = 0;
   private readonly concurrency: number;
   private readonly batchCount: number;
@@ -89,7 +86,7 @@ export class SinkRuntime implements Sink {
   private lingerImmediate: NodeJS.Immediate | undefined;
   /** The oldest queued message has waited its linger: send a partial batch. */
   private lingerOver = false;
-  private readonly retryTimers = new Map<NodeJS.Timeout, Attempt>();
+  private readonly retryTimers = new Map<NodeJS.Timeout, Message>();
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
   private completed = false;
@@ -122,7 +119,7 @@ export class SinkRuntime implements Sink {
   next(message: Message): void {
     if (message.settled) return; // nacked by a timeout or a shutdown on its way here
     markStage(message, this.name);
-    this.queue.push({ message, attempts: 0 });
+    this.queue.push(message);
     this.dispatch();
   }
 
@@ -144,11 +141,12 @@ export class SinkRuntime implements Sink {
         await this.whenIdle();
         clearTimeout(this.lingerTimer);
         if (this.lingerImmediate !== undefined) clearImmediate(this.lingerImmediate);
-        for (const [timer, attempt] of this.retryTimers) {
+        for (const [timer, message] of this.retryTimers) {
           clearTimeout(timer);
-          attempt.message.nack(new Error(`sink ${this.name} closed before the message could be retried`));
+          message.nack(new Error(`sink ${this.name} closed before the message could be retried`));
         }
         this.retryTimers.clear();
+        this.failures.clear();
         await this.driver.close();
       })();
     }
@@ -182,7 +180,7 @@ export class SinkRuntime implements Sink {
       this.active++;
       let result: WriteResult | Promise<WriteResult>;
       try {
-        result = this.driver.write(batch.map((attempt) => attempt.message));
+        result = this.driver.write(batch);
       } catch (error) {
         this.finishWrite(batch, undefined, toError(error));
         continue;
@@ -204,60 +202,66 @@ export class SinkRuntime implements Sink {
     }
   }
 
-  private takeBatch(): Attempt[] {
-    const batch: Attempt[] = [];
+  private takeBatch(): Message[] {
+    const batch: Message[] = [];
     let bytes = 0;
     while (batch.length < this.batchCount && this.queue.length > 0) {
-      const next = this.queue.peek() as Attempt;
-      if (next.message.settled) {
+      const next = this.queue.peek() as Message;
+      if (next.settled) {
         this.queue.shift();
+        this.failures.delete(next);
         continue;
       }
-      const size = next.message.body.length;
+      const size = next.body.length;
       if (batch.length > 0 && bytes + size > this.batchBytes) break;
       bytes += size;
-      batch.push(this.queue.shift() as Attempt);
+      batch.push(this.queue.shift() as Message);
     }
     return batch;
   }
 
-  private finishWrite(batch: Attempt[], results: WriteResult, batchError: Error | undefined): void {
+  private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined): void {
     this.active--;
     for (let i = 0; i < batch.length; i++) {
-      const attempt = batch[i];
+      const message = batch[i];
       const error = batchError ?? (results ? results[i] : undefined);
       if (error === undefined) {
         this.stats.written++;
-        attempt.message.ack();
+        if (this.failures.size > 0) this.failures.delete(message);
+        message.ack();
       } else {
-        this.failed(attempt, error);
+        this.failed(message, error);
       }
     }
     this.dispatch();
   }
 
-  private failed(attempt: Attempt, error: Error): void {
+  private failed(message: Message, error: Error): void {
     this.stats.failed++;
-    attempt.attempts++;
-    const { message } = attempt;
-    if (message.settled) return;
-    if (isRetryable(error) && attempt.attempts < this.maxAttempts && this.closed === undefined) {
-      this.stats.retried++;
-      const hinted = (error as DelayHint).retryAfterMs;
-      const backoff = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempt.attempts - 1));
-      // "equal jitter": half fixed, half random, so that retries of many messages spread out
-      const delay = hinted ?? backoff / 2 + Math.random() * (backoff / 2);
-      this.logger.debug({ id: message.id, attempt: attempt.attempts, delay, err: error }, 'write failed; retrying');
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        this.queue.push(attempt);
-        this.dispatch();
-      }, delay);
-      this.retryTimers.set(timer, attempt);
+    const attempts = (this.failures.get(message) ?? 0) + 1;
+    if (message.settled) {
+      this.failures.delete(message);
       return;
     }
+    if (isRetryable(error) && attempts < this.maxAttempts && this.closed === undefined) {
+      this.failures.set(message, attempts);
+      this.stats.retried++;
+      const hinted = (error as DelayHint).retryAfterMs;
+      const backoff = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempts - 1));
+      // "equal jitter": half fixed, half random, so that retries of many messages spread out
+      const delay = hinted ?? backoff / 2 + Math.random() * (backoff / 2);
+      this.logger.debug({ id: message.id, attempt: attempts, delay, err: error }, 'write failed; retrying');
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        this.queue.push(message);
+        this.dispatch();
+      }, delay);
+      this.retryTimers.set(timer, message);
+      return;
+    }
+    this.failures.delete(message);
     const reason = isRetryable(error)
-      ? new Error(`${error.message} (gave up after ${attempt.attempts} attempts)`, { cause: error })
+      ? new Error(`${error.message} (gave up after ${attempts} attempts)`, { cause: error })
       : error;
     if (this.deadLetter !== undefined) {
       this.stats.deadLettered++;

@@ -1,5 +1,6 @@
 // P0: the cost of the settlement machinery. mem:// -> mapMessages(uppercase) -> mem://, against a plain RxJS
-// from(array).pipe(map(uppercase)) over the same bodies.
+// from(array).pipe(map(uppercase)) over the same bodies into an array (the mem:// sink keeps its outputs too, so both
+// sides pay the same garbage-collection bill for retained results).
 import { from, map } from 'rxjs';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
@@ -26,19 +27,20 @@ export const p0: Scenario = {
   title: 'mem:// -> mapMessages(uppercase) -> mem:// vs RxJS from(array).pipe(map(uppercase))',
   messages: 1_000_000,
   quickMessages: 100_000,
-  target: 0.5,
+  // the settlement machinery should cost under 1 µs a message: at ~0.3 µs for the map itself, a ratio above 0.25
+  target: 0.25,
   baseline: {
     name: 'rxjs from(array).pipe(map)',
     async run(messages) {
       const input = new Array<Buffer>(messages).fill(bodies[0]);
       const began = performance.now();
-      let count = 0;
+      const outputs: Buffer[] = [];
       await new Promise<void>((resolve) =>
         from(input)
           .pipe(map(uppercase))
-          .subscribe({ next: () => count++, complete: () => resolve() }),
+          .subscribe({ next: (output) => outputs.push(output), complete: () => resolve() }),
       );
-      if (count !== messages) throw new Error(`baseline saw ${count} of ${messages}`);
+      if (outputs.length !== messages) throw new Error(`baseline saw ${outputs.length} of ${messages}`);
       return performance.now() - began;
     },
   },
@@ -47,12 +49,13 @@ export const p0: Scenario = {
     async run(messages) {
       const name = `bench-p0-${process.pid}-${round++}`;
       const input = memTopic(`${name}-in`);
-      const output = memTopic(`${name}-out`);
       for (let i = 0; i < messages; i++) input.publish({ body: bodies[0] });
+      const out = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
+      const output = memTopic(`${name}-out`);
       const began = performance.now();
       const running = start(
         source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(mapMessages((m) => ({ body: uppercase(m.body) }))),
-        sink(`mem://${name}-out?max_backlog=${messages + 1}`),
+        out,
         { handleSignals: false },
       );
       while (output.length < messages) await new Promise((resolve) => setImmediate(resolve));

@@ -23,9 +23,9 @@ export class LocalQueue {
 
   constructor(
     /** Base of the redelivery backoff. */
-    readonly redeliveryBaseMs = 50,
+    public redeliveryBaseMs = 50,
     /** Above this many queued messages, writers wait (mem:// sinks) or readers pause (files). */
-    readonly highWater = Number.POSITIVE_INFINITY,
+    public highWater = Number.POSITIVE_INFINITY,
   ) {}
 
   get length(): number {

@@ -30,7 +30,8 @@ export function memTopic(name: string): MemTopic {
 export class MemTopic {
   constructor(
     readonly name: string,
-    private readonly queue: LocalQueue,
+    /** @internal */
+    readonly queue: LocalQueue,
   ) {}
 
   /** Adds a message without waiting (no backlog limit): for tests and benchmarks that preload a topic. */
@@ -66,18 +67,13 @@ class MemSink implements SinkDriver {
   async close(): Promise<void> {}
 }
 
+/** The topic's queue; parameters given in the URI apply to the topic even when it exists already. */
 function topicQueue(uri: EndpointUri): LocalQueue {
-  const name = topicName(uri);
-  let queue = topics.get(name);
-  if (queue === undefined) {
-    const base = uri.params.get('redelivery_delay');
-    const backlog = uri.params.get('max_backlog');
-    queue = new LocalQueue(
-      base === undefined ? 50 : parseDuration(base, `${uri.variable} redelivery_delay`),
-      backlog === undefined ? DEFAULT_MAX_BACKLOG : parseInteger(backlog, `${uri.variable} max_backlog`, 1),
-    );
-    topics.set(name, queue);
-  }
+  const queue = memTopic(topicName(uri)).queue;
+  const base = uri.params.get('redelivery_delay');
+  const backlog = uri.params.get('max_backlog');
+  if (base !== undefined) queue.redeliveryBaseMs = parseDuration(base, `${uri.variable} redelivery_delay`);
+  if (backlog !== undefined) queue.highWater = parseInteger(backlog, `${uri.variable} max_backlog`, 1);
   return queue;
 }
 
