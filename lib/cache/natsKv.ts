@@ -78,11 +78,17 @@ export class NatsKvCache implements Cache {
   private bucketTtlMs = 0;
   private warnedAboutTtl = false;
   private maxPayload = Number.POSITIVE_INFINITY;
+  /** Resolves once the first attempt to connect and open the bucket finished, whether it worked or not. */
+  private readonly firstAttempt: Promise<void>;
+  private firstAttemptDone!: () => void;
 
   constructor(options: NatsKvCacheOptions) {
     this.options = options;
     this.name = options.name;
     this.logger = options.logger;
+    this.firstAttempt = new Promise((resolve) => {
+      this.firstAttemptDone = resolve;
+    });
   }
 
   get ready(): boolean {
@@ -147,20 +153,24 @@ export class NatsKvCache implements Cache {
     if (connection !== undefined) await connection.close().catch(() => undefined);
   }
 
-  /** The bucket, once connected; fails fast while NATS is known to be down, else waits up to the timeout. */
+  /** The bucket, once connected; fails fast while NATS is known to be down, else waits for the first attempt. */
   private async bucket(operation: Operation, key: string): Promise<KV> {
     if (this.closed) throw this.closedError();
     if (this.kv !== undefined && this.connected) return this.kv;
     if (this.kv !== undefined || this.lastError !== undefined) throw this.unavailable(operation, key);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.unavailable(operation, key)), this.options.timeoutMs);
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.timeoutMs);
     });
+    void this.open();
     try {
-      return await Promise.race([this.open(), timeout]);
+      await Promise.race([this.firstAttempt, timeout]);
     } finally {
       clearTimeout(timer);
     }
+    if (this.closed) throw this.closedError();
+    if (this.kv !== undefined && this.connected) return this.kv;
+    throw this.unavailable(operation, key);
   }
 
   /** Connects and opens (or creates) the bucket, retrying until it works or the cache is closed. */
@@ -205,7 +215,7 @@ export class NatsKvCache implements Cache {
         this.bucketTtlMs = status.ttl;
         if (this.options.ttlMs > 0 && status.ttl !== this.options.ttlMs) {
           this.logger.warn(
-            { cache: this.name, bucketTtlMs: status.ttl, requestedTtlMs: this.options.ttlMs },
+            { bucketTtlMs: status.ttl, requestedTtlMs: this.options.ttlMs },
             `cache ${this.name}: the bucket already exists with a max age of ${status.ttl ? `${status.ttl} ms` : 'none'}, ` +
               `not the ${this.options.ttlMs} ms asked for; keeping the bucket as it is (change it with: nats kv edit ${bucket})`,
           );
@@ -217,12 +227,13 @@ export class NatsKvCache implements Cache {
         this.watchStatus(connection);
         if (this.downSince !== undefined) {
           const seconds = ((Date.now() - this.downSince) / 1000).toFixed(1);
-          this.logger.info({ cache: this.name }, `cache ${this.name} answers again after ${seconds} s`);
+          this.logger.info(`cache ${this.name} answers again after ${seconds} s`);
         } else {
-          this.logger.info({ cache: this.name, servers: nats.description }, `cache ${this.name} connected (${nats.description})`);
+          this.logger.info({ servers: nats.description }, `cache ${this.name} connected (${nats.description})`);
         }
         this.lastError = undefined;
         this.downSince = undefined;
+        this.firstAttemptDone();
         return kv;
       } catch (error) {
         if (connection !== undefined) await connection.close().catch(() => undefined);
@@ -231,14 +242,15 @@ export class NatsKvCache implements Cache {
         if (this.lastError === undefined) {
           this.downSince = Date.now();
           this.logger.warn(
-            { cache: this.name, servers: nats.description, err: error },
+            { servers: nats.description, err: error },
             `cache ${this.name} is not available (${reason.message}); retrying every 2 s, and cache operations fail ` +
               '(their messages are nacked for redelivery) until it answers',
           );
         } else {
-          this.logger.debug({ cache: this.name, err: error, attempt }, 'cache still not available');
+          this.logger.debug({ err: error, attempt }, 'cache still not available');
         }
         this.lastError = reason;
+        this.firstAttemptDone();
         await delay(Math.min(attempt * 500, 2000));
       }
     }
@@ -252,11 +264,11 @@ export class NatsKvCache implements Cache {
           this.connected = false;
           this.downSince = Date.now();
           this.lastError = new Error(`disconnected from ${status.server}`);
-          this.logger.warn({ cache: this.name }, `cache ${this.name}: disconnected from NATS; reconnecting, and cache operations fail until it answers`);
+          this.logger.warn(`cache ${this.name}: disconnected from NATS; reconnecting, and cache operations fail until it answers`);
         } else if (status.type === 'reconnect') {
           this.connected = true;
           const seconds = this.downSince === undefined ? '?' : ((Date.now() - this.downSince) / 1000).toFixed(1);
-          this.logger.info({ cache: this.name }, `cache ${this.name} answers again after ${seconds} s (reconnected to ${status.server})`);
+          this.logger.info(`cache ${this.name} answers again after ${seconds} s (reconnected to ${status.server})`);
           this.lastError = undefined;
           this.downSince = undefined;
         }
@@ -283,7 +295,7 @@ export class NatsKvCache implements Cache {
     if (ttlMs !== undefined && ttlMs > 0 && ttlMs !== this.bucketTtlMs && !this.warnedAboutTtl) {
       this.warnedAboutTtl = true;
       this.logger.warn(
-        { cache: this.name, ttlMs, bucketTtlMs: this.bucketTtlMs },
+        { ttlMs, bucketTtlMs: this.bucketTtlMs },
         `cache ${this.name}: a TTL of ${ttlMs} ms was asked for, but NATS KV expires entries by the bucket's max age ` +
           `(${this.bucketTtlMs ? `${this.bucketTtlMs} ms` : 'none'}); create the bucket with nats-kv://${this.options.bucket}?ttl=<duration> to match (warned once)`,
       );

@@ -165,9 +165,9 @@ export class RedisCache implements Cache {
   private onReady(): void {
     if (this.down !== undefined) {
       const seconds = ((Date.now() - this.down.since) / 1000).toFixed(1);
-      this.logger.info({ cache: this.name, downSeconds: Number(seconds) }, `cache ${this.name} answers again after ${seconds} s`);
+      this.logger.info({ downSeconds: Number(seconds) }, `cache ${this.name} answers again after ${seconds} s`);
     } else if (!this.everReady) {
-      this.logger.info({ cache: this.name }, `cache ${this.name} connected`);
+      this.logger.info(`cache ${this.name} connected`);
     }
     this.everReady = true;
     this.down = undefined;
@@ -181,13 +181,13 @@ export class RedisCache implements Cache {
     if (this.down === undefined) {
       this.down = { since: Date.now(), error };
       this.logger.warn(
-        { cache: this.name, err: error },
+        { err: error },
         `cache ${this.name} is unreachable (${error.message}); retrying every second, and cache operations fail ` +
           '(their messages are nacked for redelivery) until it answers',
       );
     } else {
       this.down.error = error;
-      this.logger.debug({ cache: this.name, err: error }, 'cache still unreachable');
+      this.logger.debug({ err: error }, 'cache still unreachable');
     }
   }
 
@@ -196,7 +196,7 @@ export class RedisCache implements Cache {
     if (this.everReady) {
       const error = new Error('connection lost');
       this.down = { since: Date.now(), error };
-      this.logger.warn({ cache: this.name }, `cache ${this.name}: connection lost; reconnecting, and cache operations fail until it answers`);
+      this.logger.warn(`cache ${this.name}: connection lost; reconnecting, and cache operations fail until it answers`);
     }
   }
 
