@@ -106,6 +106,14 @@ describe.each([
     for (const [index, key] of keys.entries()) expect((await second.get(key))?.toString()).toBe(`value ${index}`);
   });
 
+  test('many concurrent gets, present and missing mixed, each get their own answer', async () => {
+    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? Promise.resolve() : first.set(`many-${i}`, Buffer.from(`v${i}`)))));
+    const answers = await Promise.all(Array.from({ length: 600 }, (_, i) => second.get(`many-${i % 100}`)));
+    expect(answers.map((answer) => answer?.toString())).toEqual(
+      Array.from({ length: 600 }, (_, i) => (i % 100) % 3 === 0 ? undefined : `v${i % 100}`),
+    );
+  });
+
   test('a 1 MiB value round-trips intact', async () => {
     const large = randomBytes(1024 * 1024);
     await first.set('large', large);
