@@ -214,25 +214,28 @@ export class RedisCache implements Cache {
 
   private onError(error: Error): void {
     if (this.closed) return;
-    if (this.down === undefined) {
-      this.down = { since: Date.now(), error };
-      this.logger.warn(
-        { err: error },
-        `cache ${this.name} is unreachable (${error.message}); retrying every second, and cache operations fail ` +
-          '(their messages are nacked for redelivery) until it answers',
-      );
-    } else {
-      this.down.error = error;
-      this.logger.debug({ err: error }, 'cache still unreachable');
-    }
+    this.markDown(error);
   }
 
   private onClose(): void {
-    if (this.closed || this.down !== undefined) return;
+    if (this.closed || !this.everReady) return;
+    this.markDown(new Error('the connection closed'));
+  }
+
+  /** Logs the start of an outage once (a warning), and each further failure at debug. */
+  private markDown(error: Error): void {
+    if (this.down !== undefined) {
+      this.down.error = error;
+      this.logger.debug({ err: error }, 'cache still unreachable');
+      return;
+    }
+    this.down = { since: Date.now(), error };
+    const consequence =
+      'retrying every second, and cache operations fail (their messages are nacked for redelivery) until it answers';
     if (this.everReady) {
-      const error = new Error('connection lost');
-      this.down = { since: Date.now(), error };
-      this.logger.warn(`cache ${this.name}: connection lost; reconnecting, and cache operations fail until it answers`);
+      this.logger.warn({ err: error }, `cache ${this.name}: connection lost (${error.message}); ${consequence}`);
+    } else {
+      this.logger.warn({ err: error }, `cache ${this.name} is unreachable (${error.message}); ${consequence}`);
     }
   }
 

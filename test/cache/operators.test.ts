@@ -177,7 +177,7 @@ describe('cacheSet', () => {
   test('a failed write nacks the message instead of passing it', async () => {
     const slow = new SlowCache();
     slow.failNext = 1;
-    const run = harness(cacheSet(slow, { key: (m) => m.id }));
+    const run = harness(cacheSet(slow, { key: (m) => m.id, concurrency: 1 }));
     run.send('a', 'x');
     run.send('b', 'y');
     await waitFor(() => run.outputs.length === 1 && run.outcomes.get('a') !== undefined, 'both writes');
