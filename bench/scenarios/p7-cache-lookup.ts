@@ -21,17 +21,17 @@ let round = 0;
 async function throughMem(label: string, stage: OperatorFunction<Message, Message>, messages: number): Promise<number> {
   const name = `bench-p7b-${label}-${process.pid}-${round++}`;
   const input = memTopic(`${name}-in`);
-  const output = memTopic(`${name}-out`);
+  // the sink first: it creates the output topic with room for every message (memTopic() would use the default)
+  const output = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
+  const outputTopic = memTopic(`${name}-out`);
   for (let i = 0; i < messages; i++) input.publish({ body: BODY, metadata: { user: userIds[i % USERS] } });
   const began = performance.now();
-  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(stage), sink(`mem://${name}-out?max_backlog=${messages + 1}`), {
-    handleSignals: false,
-  });
-  while (output.length < messages) await new Promise((resolve) => setImmediate(resolve));
+  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(stage), output, { handleSignals: false });
+  while (outputTopic.length < messages) await new Promise((resolve) => setImmediate(resolve));
   const elapsed = performance.now() - began;
   await running.stop();
   input.delete();
-  output.delete();
+  outputTopic.delete();
   return elapsed;
 }
 
