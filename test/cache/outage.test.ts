@@ -118,7 +118,7 @@ describe('redis:// outages', () => {
   });
 });
 
-describe('nats-kv:// outage at start-up', () => {
+describe('nats-kv:// outages', () => {
   let server: ChildProcess | undefined;
   let storeDir: string | undefined;
   afterEach(async () => {
@@ -127,7 +127,7 @@ describe('nats-kv:// outage at start-up', () => {
     if (storeDir !== undefined) fs.rmSync(storeDir, { recursive: true, force: true });
   });
 
-  test('operations fail with a clear error until NATS answers, then the bucket is created and used', async () => {
+  test('operations fail with a clear error until NATS answers, then the bucket is created and used; a restart is survived', async () => {
     const port = await freePort();
     const { logger, lines } = capturingLogger('info');
     const kv = cache('nats-kv://outage_test?ttl=1m', { env: { NATS_SERVER_URL: `127.0.0.1:${port}` }, logger });
@@ -147,6 +147,21 @@ describe('nats-kv:// outage at start-up', () => {
       expect(kv.ready).toBe(true);
       expect(await kv.add('k', Buffer.from('v'))).toBe(true);
       expect((await kv.get('k'))?.toString()).toBe('v');
+
+      // killed mid-run: operations fail fast and clearly; after a restart (same store) the bucket is back
+      await stopChild(server, 'SIGKILL');
+      await waitFor(() => kv.ready === false, 'the disconnect to be noticed');
+      const down = await kv.set('k2', Buffer.from('x')).catch((error: unknown) => error);
+      expect(down).toBeInstanceOf(ConnectorError);
+      expect((down as Error).message).toMatch(/cache set 'k2' failed: the bucket 'outage_test' has not been reachable for \d+ s \(disconnected from/);
+      server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+      await waitForPort(port);
+      await waitFor(() => kv.ready === true, 'the reconnect', 15_000);
+      expect((await kv.get('k'))?.toString()).toBe('v');
+      expect(await kv.add('k2', Buffer.from('x'))).toBe(true);
+      const messages = lines().map((line) => line.msg);
+      expect(messages.some((msg) => /disconnected from NATS; reconnecting/.test(msg))).toBe(true);
+      expect(messages.some((msg) => /answers again after .* \(reconnected to/.test(msg))).toBe(true);
     } finally {
       await kv.close();
     }
