@@ -11,6 +11,8 @@ import { parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger } from '../lib/logger';
 import { ENV_VARIABLES } from './env';
+import { openCache, parseCacheUri } from '../lib/cache';
+import type { Cache } from '../lib/cache/types';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -58,6 +60,8 @@ export interface BinPipeline {
   deadLetter?: Sink;
   description: string;
   shutdownTimeout: number;
+  /** The cache of CACHE_URI (memory:// by default), for the cache operators and wasm modules; closed by main(). */
+  cache: Cache;
 }
 
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
@@ -75,6 +79,10 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const concurrencyText = read('SINK_CONCURRENCY');
   const concurrency = concurrencyText === undefined ? undefined : parseInteger(concurrencyText, 'SINK_CONCURRENCY', 1);
 
+  // opening connects nothing yet (Redis and NATS KV connect on first use, or when main() calls connect())
+  const cacheUri = read('CACHE_URI') as string;
+  const cache = openCache(parseCacheUri(cacheUri, { variable: 'CACHE_URI', env }), { env });
+
   const deadLetterUri = read('DEAD_LETTER_URI');
   const deadLetter =
     deadLetterUri === undefined ? undefined : sink(deadLetterUri, { variable: 'DEAD_LETTER_URI', env, retry: { maxAttempts } });
@@ -89,8 +97,16 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const description =
     `${redactUri(sourceUri)} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
-    ` [maxInFlight ${maxInFlight}]`;
-  return { pipeline, sinks, deadLetter, description, shutdownTimeout };
+    ` [maxInFlight ${maxInFlight}, cache ${cache.name}]`;
+  return { pipeline, sinks, deadLetter, description, shutdownTimeout, cache };
+}
+
+async function closeCache(cache: Cache): Promise<void> {
+  try {
+    await cache.close();
+  } catch (error) {
+    rootLogger().warn({ err: error }, `closing the cache ${cache.name} failed`);
+  }
 }
 
 /** Runs the CLI; resolves to the exit code. */
@@ -122,11 +138,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     deadLetter: built.deadLetter,
     logger,
   });
+  // connect the cache now, so that a cache that is down is reported at start-up (and retried), not at the first message
+  built.cache.connect?.().catch(() => undefined);
   try {
     await running.started;
   } catch (error) {
     logger.fatal({ err: error }, `could not start: ${(error as Error).message}`);
     await running.stop().catch(() => undefined);
+    await closeCache(built.cache);
     return 1;
   }
   logger.info('wasm-pipes started');
@@ -134,8 +153,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await running.done;
   } catch (error) {
     logger.fatal({ err: error }, `the pipeline failed: ${(error as Error).message}`);
+    await closeCache(built.cache);
     return 1;
   }
+  await closeCache(built.cache);
   logger.info(running.stats(), 'wasm-pipes stopped');
   return 0;
 }

@@ -14,6 +14,8 @@ export interface EnvVariable {
 export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'pipeline', name: 'SOURCE_URI', default: 'http://:9000/events', description: 'where messages come from' },
   { group: 'pipeline', name: 'SINK_URI', default: 'stdout://', description: 'where they go; several, comma-separated, fan out (acked when all confirmed)' },
+  { group: 'pipeline', name: 'CACHE_URI', default: 'memory://', description: 'the cache of the cache operators and wasm modules: memory://?max=&ttl=, redis://[user:pass@]host:6379/0?prefix=, rediss://..., nats-kv://bucket?ttl= (on NATS_SERVER_URL)' },
+  { group: 'pipeline', name: 'NATS_SERVER_URL', default: 'nats://127.0.0.1:4222', description: 'NATS servers for nats:// and nats-kv://: host:port or nats://[user:pass@]host:port, several comma-separated; 0.0.0.0 means this machine' },
   { group: 'pipeline', name: 'DEAD_LETTER_URI', description: 'where a message goes after a permanent failure or too many deliveries; the original is then acked' },
   { group: 'limits', name: 'MAX_IN_FLIGHT', default: '1024', description: 'most unsettled messages at once (the credit window)' },
   { group: 'limits', name: 'ACK_TIMEOUT', default: '2m', description: 'a message unsettled this long is nacked, with a warning naming where it was last seen (0 = off)' },

@@ -218,3 +218,27 @@ export class Message {
 export function markStage(message: Message, stage: string): void {
   message.settlement.root.stage = stage;
 }
+
+/**
+ * A 1 -> 1 derived message that tells `observer` how it was settled (`error` undefined = ack), after settling
+ * `message` the same way. For operators that must undo or confirm something once the sinks are done with a
+ * message (dedupe releases its claim on a nack). `observer` must not throw.
+ */
+export function observeSettlement(message: Message, observer: (error: Error | undefined) => void): Message {
+  const parent = message.settlement;
+  const settlement = new Settlement(
+    {
+      settled: (_settlement, error) => {
+        if (error === undefined) parent.ack();
+        else parent.nack(error);
+        observer(error);
+      },
+    },
+    undefined,
+    parent.root,
+  );
+  return new Message(
+    { id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key },
+    settlement,
+  );
+}

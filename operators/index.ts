@@ -2,3 +2,6 @@
 export { filterMessages } from './filterMessages';
 export { mapMessages, type MapResult } from './mapMessages';
 export { fanOut } from './fanOut';
+export { cacheLookup, type CacheLookupOptions, type CacheLookupInto } from './cacheLookup';
+export { cacheSet, type CacheSetOptions } from './cacheSet';
+export { dedupe, type DedupeOptions } from './dedupe';

@@ -7,15 +7,18 @@ export interface MemoryCacheOptions {
   max?: number;
   /** Default time to live (ms) for entries set without one; 0 = no expiry. */
   ttlMs?: number;
+  /** For logs and metrics. Default `memory://`. */
+  name?: string;
 }
 
 export class MemoryCache implements Cache {
-  readonly name = 'memory://';
+  readonly name: string;
   readonly ready = true;
   readonly sync: SyncCacheOperations;
   private readonly lru: LRUCache<string, Buffer>;
 
   constructor(options: MemoryCacheOptions = {}) {
+    this.name = options.name ?? 'memory://';
     const lru = new LRUCache<string, Buffer>({ max: options.max ?? 100_000, ttl: options.ttlMs ?? 0, ttlAutopurge: false });
     this.lru = lru;
     this.sync = {

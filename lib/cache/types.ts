@@ -1,5 +1,6 @@
 // The cache service seen by operators and by wasm host imports. Values are bytes, keys are strings.
-// Every backend answers through promises; a backend that can answer at once (memory) also offers `sync`, which
+// TTLs are in milliseconds; undefined means the backend's default (see each backend). Every backend answers through
+// promises; a backend that can answer at once (memory) also offers `sync`, which
 // wasm host imports use to stay synchronous (no asyncify) and operators use to skip a microtask per message.
 
 export interface SyncCacheOperations {
@@ -22,4 +23,10 @@ export interface Cache {
   readonly sync?: SyncCacheOperations;
   /** Whether the backend is reachable (for /ready). */
   readonly ready?: boolean;
+  /**
+   * Starts connecting now instead of at the first operation, and resolves once the backend answered. A backend
+   * that is down keeps being retried in the background (reported in the log); this rejects only if the cache is
+   * closed first. Absent on backends that need no connection.
+   */
+  connect?(): Promise<void>;
 }
