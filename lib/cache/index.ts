@@ -5,9 +5,11 @@ import { ConfigError } from '../errors';
 import { parseDuration, parseInteger, parseSize } from '../config';
 import { rootLogger, Logger } from '../logger';
 import { redactUri } from '../registry';
-import { parseNatsServers, NatsServerOptions, NATS_SERVER_URL } from '../natsServers';
+import { parseNatsServers, NATS_SERVER_URL } from '../natsServers';
 import { MemoryCache } from './memory';
 import type { Cache } from './types';
+import type { RedisCacheOptions } from './redis';
+import type { NatsKvCacheOptions } from './natsKv';
 
 export type { Cache, SyncCacheOperations } from './types';
 export { MemoryCache } from './memory';
@@ -28,29 +30,8 @@ export interface CacheOptions {
 /** A parsed cache URI: what to open, validated. */
 export type CacheConfig =
   | { kind: 'memory'; name: string; max: number; ttlMs: number }
-  | {
-      kind: 'redis';
-      name: string;
-      host: string;
-      port: number;
-      db: number;
-      username?: string;
-      password?: string;
-      tls: boolean;
-      prefix: string;
-      timeoutMs: number;
-    }
-  | {
-      kind: 'nats-kv';
-      name: string;
-      bucket: string;
-      nats: NatsServerOptions;
-      ttlMs: number;
-      storage: 'file' | 'memory';
-      replicas: number;
-      maxBytes: number;
-      timeoutMs: number;
-    };
+  | ({ kind: 'redis' } & Omit<RedisCacheOptions, 'logger'>)
+  | ({ kind: 'nats-kv' } & Omit<NatsKvCacheOptions, 'logger'>);
 
 const EXAMPLES = 'memory://?max=100000&ttl=10m, redis://127.0.0.1:6379/0?prefix=app:, nats-kv://enrichment?ttl=1h';
 const KNOWN_PARAMS: Record<CacheConfig['kind'], readonly string[]> = {

@@ -3,7 +3,7 @@ import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { ENV_VARIABLES } from '../../bin/env';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 
@@ -131,12 +131,12 @@ describe('graceful drain of the bin', () => {
     let signalledAt = 0;
     const requests = Array.from({ length: 2000 }, (_, i) => {
       const id = `req-${i}`;
-      return fetch(`http://127.0.0.1:${port}/events`, {
+      return undiciFetch(`http://127.0.0.1:${port}/events`, {
         method: 'POST',
         body: JSON.stringify({ i }),
         headers: { 'content-type': 'application/json', 'x-message-id': id },
         dispatcher: agent,
-      } as RequestInit)
+      })
         .then((response) => {
           statuses.set(id, response.status);
           return response.arrayBuffer();

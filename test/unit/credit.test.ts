@@ -1,6 +1,4 @@
 import { Subscription } from 'rxjs';
-import pino from 'pino';
-import { Writable } from 'node:stream';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/mem';
@@ -8,19 +6,7 @@ import { Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { filter } from 'rxjs';
 import { mapMessages } from '../../operators';
-import { sleep, uniqueName, waitFor } from '../helpers/wait';
-
-/** A logger whose lines the test can read. */
-function capturingLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines: () => lines };
-}
+import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
 
 function neverAcks(into: Message[]): Sink {
   return { name: 'never', ready: true, next: (m) => into.push(m), error: () => undefined, complete: () => undefined, close: async () => undefined };
@@ -85,7 +71,7 @@ describe('ackTimeout', () => {
     );
     const running = start(pipeline, out, { handleSignals: false, shutdownTimeout: 100 });
     await waitFor(() => running.stats().timedOut >= 1, 'the timeout', 5000);
-    const warning = lines().find((line) => typeof line.msg === 'string' && (line.msg as string).includes('ackTimeout'));
+    const warning = lines().find((line) => line.msg.includes('ackTimeout'));
     expect(warning?.level).toBe(40);
     expect(warning?.msg).toContain("after 'uppercase'");
     expect(warning?.msg).toContain('filterMessages');
