@@ -124,7 +124,7 @@ export class Message {
     this.id = init.id ?? nextMessageId();
     this.body = toBuffer(init.body);
     this.metadata = init.metadata ?? EMPTY_METADATA;
-    if (init.key !== undefined) this.key = init.key;
+    this.key = init.key; // always assigned, so that every Message has one shape
     this.settlement = settlement;
   }
 

@@ -1,12 +1,13 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
-import type { MessageInit } from '../message';
-import type { SourceContext, SourceDriver } from '../source';
+import { nextMessageId, type MessageInit } from '../message';
+import type { ReceivedMessage, SourceContext, SourceDriver } from '../source';
 import { Fifo } from '../fifo';
 
-export interface QueuedMessage {
-  readonly init: MessageInit;
-  deliveries: number;
+/** A queued message is its own delivery record: one object, handed to receive() as message and token alike. */
+export interface QueuedMessage extends ReceivedMessage {
+  readonly id: string;
+  deliveryCount: number;
 }
 
 /** Backoff before a nacked message comes back: base * 2^(deliveries-1), capped at 30 s. */
@@ -41,8 +42,9 @@ export class LocalQueue {
     return this.items.length >= this.highWater;
   }
 
+  /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
-    this.items.push({ init, deliveries: 0 });
+    this.items.push({ id: init.id ?? nextMessageId(), body: init.body, metadata: init.metadata, key: init.key, deliveryCount: 0 });
     this.wake();
   }
 
@@ -57,7 +59,7 @@ export class LocalQueue {
       this.timers.delete(timer);
       this.items.unshift(item);
       this.wake();
-    }, redeliveryDelay(this.redeliveryBaseMs, item.deliveries));
+    }, redeliveryDelay(this.redeliveryBaseMs, item.deliveryCount));
     // in-process messages die with the process anyway; a pending redelivery must not keep it alive
     timer.unref();
     this.timers.add(timer);
@@ -118,10 +120,9 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
     try {
       while (context.credit > 0 && !context.stopped && this.queue.items.length > 0) {
         const item = this.queue.items.shift() as QueuedMessage;
-        item.deliveries++;
+        item.deliveryCount++;
         this.outstanding++;
-        const { id, body, metadata, key } = item.init;
-        context.receive({ id, body, metadata, key, deliveryCount: item.deliveries }, item);
+        context.receive(item, item);
       }
     } finally {
       this.pumping = false;
