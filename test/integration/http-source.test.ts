@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
 import { source } from '../../lib/endpoints';
 import { start, RunningPipeline } from '../../lib/run';
 import { Message } from '../../lib/message';
@@ -87,6 +88,30 @@ describe('HTTP source', () => {
     expect(out.received).toHaveLength(0);
     const fits = await fetch(url, { method: 'POST', body: 'x'.repeat(1024) });
     expect(fits.status).toBe(200);
+  });
+
+  test('a chunked body (no Content-Length) is cut off at HTTP_MAX_BODY with 413', async () => {
+    const out = testSink((message) => message.ack());
+    await startSource(out, { HTTP_MAX_BODY: '1kb' });
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = http.request(url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      for (let i = 0; i < 8; i++) request.write('x'.repeat(512));
+      request.end();
+    });
+    expect(status).toBe(413);
+    expect(out.received).toHaveLength(0);
+  });
+
+  test('X-Message-Id and X-Message-Key set the id and the key', async () => {
+    const out = testSink((message) => message.ack());
+    await startSource(out);
+    await fetch(url, { method: 'POST', body: 'x', headers: { 'x-message-id': 'order-7', 'x-message-key': 'customer-3' } });
+    expect(out.received[0].id).toBe('order-7');
+    expect(out.received[0].key).toBe('customer-3');
   });
 
   test('GET relays the query parameters encoded as JSON (repeated ones as arrays)', async () => {
