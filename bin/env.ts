@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'gcp' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -28,5 +28,8 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'gcp', name: 'PUBSUB_EMULATOR_HOST', description: 'host:port of a Pub/Sub emulator for gcppubsub:// (plain-text gRPC, no credentials); unset = pubsub.googleapis.com' },
+  { group: 'gcp', name: 'GOOGLE_APPLICATION_CREDENTIALS', description: 'service account key file (JSON) for gcppubsub://; unset = the other Application Default Credentials (gcloud auth application-default login, the metadata server)' },
+  { group: 'gcp', name: 'PUBSUB_PUBLISH_TIMEOUT', default: '60s', description: 'how long the gcppubsub:// sink lets the client retry one publish before the sink retries it (SINK_MAX_ATTEMPTS)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];
