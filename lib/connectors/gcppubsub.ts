@@ -81,7 +81,7 @@ export function parseResourceName(uri: EndpointUri, kind: 'topics' | 'subscripti
   const short = /^([^/]+)\/([^/]+)$/.exec(text);
   if (long !== null) {
     if (long[2] !== kind) {
-      const other = kind === 'topics' ? 'a source reads a subscription' : 'a sink publishes to a topic';
+      const other = kind === 'topics' ? 'a sink publishes to a topic' : 'a source reads a subscription';
       throw new ConfigError(`'${uri.raw}' names ${long[2]}, but ${other}; write ${example}`, { variable: uri.variable });
     }
     project = long[1];

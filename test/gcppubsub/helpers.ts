@@ -7,9 +7,9 @@ import { uniqueName } from '../helpers/wait';
 export const PROJECT = 'wasm-pipes-test';
 
 /** The variables every process that talks to the test server needs. */
-export function pubsubEnv(server: PubSubTestServer): Record<string, string> {
+export function pubsubEnv(host: string): Record<string, string> {
   return {
-    PUBSUB_EMULATOR_HOST: server.host,
+    PUBSUB_EMULATOR_HOST: host,
     GOOGLE_CLOUD_PROJECT: PROJECT,
     // never probe 169.254.169.254 (the cloud metadata server) from here
     METADATA_SERVER_DETECTION: 'none',
@@ -31,7 +31,7 @@ export interface PubSubFixture {
 /** Starts a server and sets process.env for the client library in this process. */
 export async function pubsubFixture(): Promise<PubSubFixture> {
   const server = await startPubSubServer();
-  const env = pubsubEnv(server);
+  const env = pubsubEnv(server.host);
   Object.assign(process.env, env);
   const admin = new PubSub({ projectId: PROJECT, apiEndpoint: server.host });
   let topics: string[] = [];
