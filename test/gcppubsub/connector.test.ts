@@ -94,6 +94,23 @@ describe('gcppubsub:// URIs and configuration', () => {
     expect((failure as ConnectorError).message).toContain(`subscriptions/${missing} does not exist`);
     expect((failure as ConnectorError).message).toContain(fixture.server.host);
   });
+  test('a subscription deleted while the pipeline runs fails it with a ConnectorError that names the subscription', async () => {
+    const { subscription } = await fixture.topicWithSubscription();
+    const running = start(
+      source(subscriptionUri(subscription), { env }),
+      { name: 'collect', ready: true, next: (message) => message.ack(), error: () => undefined, complete: () => undefined, close: async () => undefined },
+      { handleSignals: false },
+    );
+    await running.started;
+    const outcome = running.done.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await fixture.admin.subscription(subscription).delete();
+    const failure = await outcome;
+    expect(failure).toBeInstanceOf(ConnectorError);
+    expect((failure as Error).message).toContain(`subscriptions/${subscription} does not exist`);
+  });
 });
 
 describe('gcppubsub:// delivery', () => {
