@@ -52,6 +52,8 @@ const CONFIGURATION_CODES = new Set<number>([
   GRPC.UNAUTHENTICATED,
 ]);
 const CONNECTION_CODES = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED, GRPC.CANCELLED]);
+/** How long close() waits for the subscription to end before closing the client anyway. */
+const CLOSE_WAIT_MS = 10_000;
 /** grpc connectivityState.READY */
 const CHANNEL_READY = 2;
 
@@ -275,13 +277,11 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       message.nack();
       return;
     }
-    if (context.credit <= 0 || this.waiting.length > 0) {
-      this.waiting.push(message);
-      return;
-    }
-    this.deliver(message, context);
+    this.waiting.push(message);
+    this.deliverWaiting();
   }
 
+  /** Hands over what waits, oldest first, while the window has room (also called when credit comes back). */
   private deliverWaiting(): void {
     const context = this.context as SourceContext<PubSubMessage>;
     while (this.waiting.length > 0 && context.credit > 0 && !context.stopped) {
@@ -364,7 +364,11 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     this.closing ??= (async () => {
       this.stopIntake();
       for (const message of this.waiting.splice(0)) message.nack();
-      await this.stopping;
+      // every message was settled before close(): the subscription ends as soon as its last acks are sent. The
+      // bound is for a message the client leased but never handed over (it would wait for its 60-minute lease)
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.stopping, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
       this.closed = true;
       await this.client?.close();
     })();

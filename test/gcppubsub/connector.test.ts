@@ -137,6 +137,33 @@ describe('gcppubsub:// delivery', () => {
     await waitFor(() => fixture.server.backlog(subscriptionPath(subscription)).length === 0, 'the ack to reach Pub/Sub');
   });
 
+  test('a slow sink: the window bounds what the pipeline holds, and the streams bound what the client leases', async () => {
+    const { topic, subscription } = await fixture.topicWithSubscription();
+    const publisher = fixture.admin.topic(topic);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => publisher.publishMessage({ data: Buffer.from(String(i)) })));
+    const held: Message[] = [];
+    const stuck: Sink = { name: 'stuck', ready: true, next: (message) => held.push(message), error: () => undefined, complete: () => undefined, close: async () => undefined };
+    const leased = (): number => fixture.server.backlog(subscriptionPath(subscription)).filter((entry) => entry.leased).length;
+
+    const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 100 });
+    await waitFor(() => held.length === 5, 'a full window');
+    await sleep(500);
+    expect(held).toHaveLength(5);
+    expect(leased()).toBe(5); // one stream, and Pub/Sub's flow control on it is the window
+    await one.stop();
+    await waitFor(() => leased() === 0, 'the drain to hand everything back');
+
+    held.length = 0;
+    const five = start(source(subscriptionUri(subscription), { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 100 });
+    toClose.push({ close: () => five.stop() });
+    await waitFor(() => held.length === 5, 'a full window');
+    await sleep(500);
+    expect(held).toHaveLength(5);
+    expect(leased()).toBeLessThanOrEqual(25); // five streams of five: what waits beyond the window stays leased
+    held[0].ack();
+    await waitFor(() => held.length === 6, 'one more after an ack');
+  });
+
   test('messages with the same key are published in their order, with many writes in parallel', async () => {
     const { subscription, topic } = await fixture.topicWithSubscription();
     const target = openSink(topicUri(topic), { concurrency: 16, batch: { count: 3 } });
