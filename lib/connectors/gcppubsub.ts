@@ -186,6 +186,7 @@ interface SourceSettings {
   client: ClientSettings;
   lazyNack: boolean;
   streams?: number;
+  /** How many message ids to count deliveries for; 0 when no dead letter is configured (nothing uses the count). */
   maxDeliveriesTracked: number;
 }
 
@@ -207,14 +208,14 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   private context: SourceContext<PubSubMessage> | undefined;
   private readonly waiting: PubSubMessage[] = [];
   /** Deliveries seen by this process per Pub/Sub message id, when the subscription does not count them itself. */
-  private readonly deliveries: LRUCache<string, number>;
+  private readonly deliveries: LRUCache<string, number> | undefined;
   private channel: { getConnectivityState(tryToConnect: boolean): number } | undefined;
   private closing: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly settings: SourceSettings) {
-    this.deliveries = new LRUCache({ max: settings.maxDeliveriesTracked });
+    this.deliveries = settings.maxDeliveriesTracked > 0 ? new LRUCache({ max: settings.maxDeliveriesTracked }) : undefined;
   }
 
   get ready(): boolean {
@@ -300,7 +301,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       delete metadata[MESSAGE_ID_ATTRIBUTE];
     }
     let deliveryCount: number | undefined = message.deliveryAttempt > 0 ? message.deliveryAttempt : undefined;
-    if (deliveryCount === undefined) {
+    if (deliveryCount === undefined && this.deliveries !== undefined) {
       // without a dead-letter policy Pub/Sub does not count deliveries: count the ones this process saw
       deliveryCount = (this.deliveries.get(message.id) ?? 0) + 1;
       this.deliveries.set(message.id, deliveryCount);
@@ -312,7 +313,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   }
 
   ack(message: PubSubMessage): void {
-    this.deliveries.delete(message.id);
+    this.deliveries?.delete(message.id);
     message.ack();
   }
 
@@ -511,7 +512,7 @@ function sourceSettings(uri: EndpointUri, options: SourceOptions): SourceSetting
     client: clientSettings(subscription.project, env),
     lazyNack: lazy === undefined ? false : parseBoolean(lazy, `${uri.variable} nacklazy`),
     streams: streams === undefined ? undefined : parseInteger(streams, `${uri.variable} streams`, 1, 32),
-    maxDeliveriesTracked: Math.max(1000, maxInFlight * 8),
+    maxDeliveriesTracked: options.deadLetter === undefined ? 0 : Math.max(1000, maxInFlight * 8),
   };
 }
 
