@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'gcp' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -21,7 +21,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'limits', name: 'ACK_TIMEOUT', default: '2m', description: 'a message unsettled this long is nacked, with a warning naming where it was last seen (0 = off)' },
   { group: 'limits', name: 'MAX_DELIVERIES', default: '5', description: 'deliveries before a message goes to DEAD_LETTER_URI (sources that count deliveries)' },
   { group: 'limits', name: 'SHUTDOWN_TIMEOUT', default: '30s', description: 'on SIGTERM/SIGINT, how long to wait for in-flight messages before nacking them' },
-  { group: 'limits', name: 'SINK_CONCURRENCY', description: 'writes in progress at once per sink (default per connector: HTTP 32)' },
+  { group: 'limits', name: 'SINK_CONCURRENCY', description: 'writes in progress at once per sink (default per connector: HTTP 32, Pub/Sub 16)' },
   { group: 'limits', name: 'SINK_MAX_ATTEMPTS', default: '5', description: 'attempts per message for retryable sink errors, with exponential backoff and jitter' },
   { group: 'http', name: 'HTTP_MAX_BODY', default: '1mb', description: 'largest request body the HTTP source takes (413 above it)' },
   { group: 'http', name: 'HTTP_SOURCE_TOKEN', secret: true, description: 'when set, the HTTP source requires Authorization: Bearer <token> (401 otherwise)' },
@@ -30,5 +30,8 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'gcp', name: 'PUBSUB_EMULATOR_HOST', description: 'host:port of a Pub/Sub emulator for gcppubsub:// (plain-text gRPC, no credentials); unset = pubsub.googleapis.com' },
+  { group: 'gcp', name: 'GOOGLE_APPLICATION_CREDENTIALS', description: 'service account key file (JSON) for gcppubsub://; unset = the other Application Default Credentials (gcloud auth application-default login, the metadata server)' },
+  { group: 'gcp', name: 'PUBSUB_PUBLISH_TIMEOUT', default: '60s', description: 'how long the gcppubsub:// sink lets the client retry one publish before the sink retries it (SINK_MAX_ATTEMPTS)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];

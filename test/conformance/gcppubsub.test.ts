@@ -1,0 +1,30 @@
+// The conformance suite for gcppubsub://: the real @google-cloud/pubsub client against the gRPC test server.
+import { conformanceSuite } from './suite';
+import { pubsubFixture, PubSubFixture, PROJECT } from '../gcppubsub/helpers';
+
+let fixture: PubSubFixture;
+const env: NodeJS.ProcessEnv = {};
+
+conformanceSuite({
+  name: 'gcppubsub://',
+  redelivery: true,
+  subscribeFirst: false,
+  keys: true,
+  sourceOptions: { env },
+  sinkOptions: { env },
+  async beforeAll() {
+    fixture = await pubsubFixture();
+    Object.assign(env, fixture.env);
+  },
+  async afterAll() {
+    await fixture.close();
+  },
+  async endpoints() {
+    const { topic, subscription } = await fixture.topicWithSubscription();
+    return {
+      sourceUri: `gcppubsub://projects/${PROJECT}/subscriptions/${subscription}`,
+      sinkUri: `gcppubsub://projects/${PROJECT}/topics/${topic}`,
+      cleanup: () => fixture.cleanup(),
+    };
+  },
+});
