@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'aws' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -28,5 +28,13 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'aws', name: 'AWS_REGION', description: 'region for awssqs:// and awssns:// when the URI has no ?region= and its host or ARN names none (also AWS_DEFAULT_REGION, or the profile\'s region)' },
+  { group: 'aws', name: 'AWS_PROFILE', description: 'shared config/credentials profile; credentials come from the SDK\'s default chain (env, profile, SSO, container or instance role)' },
+  { group: 'aws', name: 'AWS_ACCESS_KEY_ID', description: 'access key for SQS/SNS (with AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary credentials)' },
+  { group: 'aws', name: 'AWS_SECRET_ACCESS_KEY', secret: true, description: 'secret key for SQS/SNS' },
+  { group: 'aws', name: 'AWS_SESSION_TOKEN', secret: true, description: 'session token of temporary credentials' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL_SQS', description: 'SQS endpoint override (emulators, VPC endpoints) when the URI has no ?endpoint=; queue URLs are then asked of it with GetQueueUrl' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL_SNS', description: 'SNS endpoint override when the URI has no ?endpoint=' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL', description: 'endpoint override for both SQS and SNS, when neither the URI nor the service variable gives one' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];

@@ -43,6 +43,8 @@ const CONNECTOR_TABLE: Record<string, string> = {
   file: 'file',
   http: 'http',
   https: 'http',
+  awssqs: 'aws',
+  awssns: 'aws',
 };
 
 const registered = new Map<string, SchemeDefinition>();
