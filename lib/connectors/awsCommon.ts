@@ -380,7 +380,9 @@ export function connectorError(
 ): ConnectorError {
   const shape = (error ?? {}) as SdkErrorShape;
   const name = shape.name && shape.name !== 'Error' ? `${shape.name}: ` : '';
-  return new ConnectorError(`${operation} failed: ${name}${shape.message ?? String(error)}${hint(shape, service)}`, {
+  // network failures come wrapped by the SDK's retry layer; the wrapped error's text is what the user needs
+  const text = (shape.message ?? String(error)).replace(/^AWS SDK error wrapper for (Error: )?/, '');
+  return new ConnectorError(`${operation} failed: ${name}${text}${hint(shape, service)}`, {
     scheme,
     host,
     cause: error,
