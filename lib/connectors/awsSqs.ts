@@ -243,6 +243,12 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     const wanted = Math.min(MAX_BATCH, this.context.credit - this.requested);
     if (wanted <= 0) return;
     this.requested += wanted;
+    // given back once: before the messages are handed over (they take credit of their own), or on failure
+    let asked = wanted;
+    const giveBack = (): void => {
+      this.requested -= asked;
+      asked = 0;
+    };
     this.polls++;
     const abort = new AbortController();
     this.aborts.add(abort);
@@ -260,13 +266,13 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
         }),
         { abortSignal: abort.signal },
       );
-      this.requested -= wanted;
+      giveBack();
       this.succeeded();
       const messages = output.Messages ?? [];
       received = messages.length;
       this.deliver(messages);
     } catch (error) {
-      this.requested -= wanted;
+      giveBack();
       if (this.intakeStopped || isAbort(error)) return;
       const failure = connectorError(error, SCHEME, this.host, this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage', 'SQS');
       if (first && !failure.retryable) throw failure;
