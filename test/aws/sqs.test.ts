@@ -216,6 +216,24 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     expect(await emptied(q)).toEqual({ ready: [], inflight: [], delayed: [] });
   });
 
+  test("without a dead letter, the queue's own redrive policy moves a message nacked maxReceiveCount times", async () => {
+    const deadQueue = await queue();
+    const q = await queue({ RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadQueue.arn, maxReceiveCount: 2 }) });
+    await fauxqs.fill(q, [{ MessageBody: 'poison for SQS' }]);
+    const received = collect(fauxqs.sqsUri(q.name, { nack_delay: '0' }), {}, false);
+    await waitFor(() => received.length === 1, 'delivery 1');
+    received[0].nack(new Error('bad'));
+    await waitFor(() => received.length === 2, 'delivery 2');
+    received[1].nack(new Error('bad'));
+    let moved: string[] = [];
+    for (let i = 0; i < 100 && moved.length === 0; i++) {
+      await sleep(50);
+      moved = (await fauxqs.inspect(deadQueue)).ready;
+    }
+    expect(moved).toEqual(['poison for SQS']);
+    expect(received).toHaveLength(2);
+  });
+
   test('SNS -> SQS -> pipeline: the envelope is unwrapped; raw=true keeps it; raw delivery needs no unwrapping', async () => {
     const name = uniqueName('sns');
     const topicArn = await fauxqs.createTopic(name);
