@@ -10,7 +10,7 @@ import { ConfigError, WasmAbiError } from '../lib/errors';
 import { parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger } from '../lib/logger';
-import { ENV_VARIABLES } from './env';
+import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
 
@@ -29,12 +29,12 @@ function helpText(): string {
     'Usage: [VARIABLE=value ...] wasm-pipes        (variables may also come from a .env file in the working directory)',
     '',
   ];
-  const groups: Record<string, string> = { pipeline: 'Pipeline', limits: 'Limits and delivery', http: 'HTTP', gcp: 'Google Cloud Pub/Sub', logging: 'Logging' };
-  for (const [group, title] of Object.entries(groups)) {
+  const width = Math.max(...ENV_VARIABLES.map((variable) => variable.name.length)) + 2;
+  for (const [group, title] of Object.entries(ENV_GROUPS)) {
     lines.push(`${title}:`);
     for (const variable of ENV_VARIABLES.filter((entry) => entry.group === group)) {
       const fallback = variable.default === undefined ? '' : ` (default ${variable.default})`;
-      lines.push(`  ${variable.name.padEnd(24)} ${variable.description}${fallback}`);
+      lines.push(`  ${variable.name.padEnd(width)}${variable.description}${fallback}`);
     }
     lines.push('');
   }

@@ -6,10 +6,20 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'gcp' | 'logging';
+  group: keyof typeof ENV_GROUPS;
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
+
+/** The --help sections, in order. */
+export const ENV_GROUPS = {
+  pipeline: 'Pipeline',
+  limits: 'Limits and delivery',
+  http: 'HTTP',
+  aws: 'AWS (awssqs://, awssns://)',
+  gcp: 'Google Cloud Pub/Sub',
+  logging: 'Logging',
+} as const;
 
 export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'pipeline', name: 'SOURCE_URI', default: 'http://:9000/events', description: 'where messages come from' },
@@ -33,5 +43,13 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'gcp', name: 'PUBSUB_EMULATOR_HOST', description: 'host:port of a Pub/Sub emulator for gcppubsub:// (plain-text gRPC, no credentials); unset = pubsub.googleapis.com' },
   { group: 'gcp', name: 'GOOGLE_APPLICATION_CREDENTIALS', description: 'service account key file (JSON) for gcppubsub://; unset = the other Application Default Credentials (gcloud auth application-default login, the metadata server)' },
   { group: 'gcp', name: 'PUBSUB_PUBLISH_TIMEOUT', default: '60s', description: 'how long the gcppubsub:// sink lets the client retry one publish before the sink retries it (SINK_MAX_ATTEMPTS)' },
+  { group: 'aws', name: 'AWS_REGION', description: 'region for awssqs:// and awssns:// when the URI has no ?region= and its host or ARN names none (also AWS_DEFAULT_REGION, or the profile\'s region)' },
+  { group: 'aws', name: 'AWS_PROFILE', description: 'shared config/credentials profile; credentials come from the SDK\'s default chain (env, profile, SSO, container or instance role)' },
+  { group: 'aws', name: 'AWS_ACCESS_KEY_ID', description: 'access key for SQS/SNS (with AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary credentials)' },
+  { group: 'aws', name: 'AWS_SECRET_ACCESS_KEY', secret: true, description: 'secret key for SQS/SNS' },
+  { group: 'aws', name: 'AWS_SESSION_TOKEN', secret: true, description: 'session token of temporary credentials' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL_SQS', description: 'SQS endpoint override (emulators, VPC endpoints) when the URI has no ?endpoint=; queue URLs are then asked of it with GetQueueUrl' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL_SNS', description: 'SNS endpoint override when the URI has no ?endpoint=' },
+  { group: 'aws', name: 'AWS_ENDPOINT_URL', description: 'endpoint override for both SQS and SNS, when neither the URI nor the service variable gives one' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];

@@ -44,6 +44,8 @@ const CONNECTOR_TABLE: Record<string, string> = {
   http: 'http',
   https: 'http',
   gcppubsub: 'gcppubsub',
+  awssqs: 'aws',
+  awssns: 'aws',
 };
 
 const registered = new Map<string, SchemeDefinition>();

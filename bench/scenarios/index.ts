@@ -3,5 +3,6 @@ import type { Scenario } from '../harness';
 import { p0 } from './p0-settlement';
 import { p7b, p7c } from './p7-cache-lookup';
 import { ps1 } from './ps1-pubsub-relay';
+import { sqs1, sqs2 } from './sqs-relay';
 
-export const scenarios: Scenario[] = [p0, p7b, p7c, ps1];
+export const scenarios: Scenario[] = [p0, p7b, p7c, ps1, sqs1, sqs2];
