@@ -17,3 +17,5 @@ export { parseDuration, parseSize } from './config';
 export { DEAD_LETTER_REASON, DEAD_LETTER_ORIGIN, DEAD_LETTER_TIME } from './deadLetter';
 export { memTopic, MemTopic } from './connectors/mem';
 export type { Logger } from './logger';
+export { loadWasm, WasmModule, WasmTrapError, WasmBudgetError, WasmModuleError, DEFAULT_BUDGET, DEFAULT_MAX_MEMORY_PAGES } from './wasm';
+export type { LoadOptions, WasmSource, WasmOperatorOptions, WasmModuleStats } from './wasm';

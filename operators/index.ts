@@ -2,3 +2,5 @@
 export { filterMessages } from './filterMessages';
 export { mapMessages, type MapResult } from './mapMessages';
 export { fanOut } from './fanOut';
+export { wasmTransform } from './wasmTransform';
+export { wasmFilter } from './wasmFilter';
