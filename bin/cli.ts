@@ -11,6 +11,8 @@ import { parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger } from '../lib/logger';
 import { ENV_VARIABLES } from './env';
+import { wasmFromEnv } from './wasmEnv';
+import { defaultWasmCache } from '../lib/wasm/stage';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -27,7 +29,7 @@ function helpText(): string {
     'Usage: [VARIABLE=value ...] wasm-pipes        (variables may also come from a .env file in the working directory)',
     '',
   ];
-  const groups: Record<string, string> = { pipeline: 'Pipeline', limits: 'Limits and delivery', http: 'HTTP', logging: 'Logging' };
+  const groups: Record<string, string> = { pipeline: 'Pipeline', wasm: 'WebAssembly', limits: 'Limits and delivery', http: 'HTTP', logging: 'Logging' };
   for (const [group, title] of Object.entries(groups)) {
     lines.push(`${title}:`);
     for (const variable of ENV_VARIABLES.filter((entry) => entry.group === group)) {
@@ -58,6 +60,8 @@ export interface BinPipeline {
   deadLetter?: Sink;
   description: string;
   shutdownTimeout: number;
+  /** Resolves once everything loaded at start-up (wasm modules) is ready; rejects with a ConfigError/WasmAbiError. */
+  ready?: Promise<void>;
 }
 
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
@@ -84,13 +88,17 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     sink(uri, { variable: 'SINK_URI', env, deadLetter, concurrency, retry: { maxAttempts } }),
   );
   const sourceUri = read('SOURCE_URI') as string;
-  const pipeline = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
+  // the cache of the wasm modules' cache calls; CACHE_URI (the cache work) plugs its backend in here
+  const cache = defaultWasmCache();
+  const wasm = wasmFromEnv(read, { cache, deadLetter });
+  const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
+  const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
 
   const description =
-    `${redactUri(sourceUri)} -> ${sinkUris.map(redactUri).join(' + ')}` +
+    `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
     ` [maxInFlight ${maxInFlight}]`;
-  return { pipeline, sinks, deadLetter, description, shutdownTimeout };
+  return { pipeline, sinks, deadLetter, description, shutdownTimeout, ready: wasm?.ready };
 }
 
 /** Runs the CLI; resolves to the exit code. */
@@ -108,6 +116,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     loadDotEnv();
     built = buildFromEnv(process.env);
+    await built.ready;
   } catch (error) {
     if (error instanceof ConfigError || error instanceof WasmAbiError) {
       process.stderr.write(`wasm-pipes: ${error.message}\n`);

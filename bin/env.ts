@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'wasm' | 'limits' | 'http' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -15,6 +15,15 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'pipeline', name: 'SOURCE_URI', default: 'http://:9000/events', description: 'where messages come from' },
   { group: 'pipeline', name: 'SINK_URI', default: 'stdout://', description: 'where they go; several, comma-separated, fan out (acked when all confirmed)' },
   { group: 'pipeline', name: 'DEAD_LETTER_URI', description: 'where a message goes after a permanent failure or too many deliveries; the original is then acked' },
+  { group: 'wasm', name: 'WASM_MODULE', description: 'WebAssembly modules (path or http(s) URL), comma-separated = a chain in order; a module exporting transform transforms, filter filters, run() is a Go-prototype module' },
+  { group: 'wasm', name: 'WASM_CONFIG', description: 'values modules read with config_get: name=value,name2=value2 or a JSON object' },
+  { group: 'wasm', name: 'WASM_BUDGET', default: '100000000', description: 'fuel per message (loop iterations + calls) before a runaway module is stopped and the message nacked; 0 = off' },
+  { group: 'wasm', name: 'WASM_MAX_MEMORY_PAGES', default: '256', description: 'most 64 KiB pages of memory per module instance (256 = 16 MiB)' },
+  { group: 'wasm', name: 'WASM_ON_ERROR', default: 'nack', description: 'a message a module fails on (trap, budget, negative status): nack (redelivered) or deadLetter (DEAD_LETTER_URI)' },
+  { group: 'wasm', name: 'WASM_POOL_SIZE', default: '4', description: 'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key)' },
+  { group: 'wasm', name: 'WASM_ENABLED', default: 'false', description: 'Go prototype compatibility: true runs WASM_BLOB_URI/WASM_FILENAME' },
+  { group: 'wasm', name: 'WASM_BLOB_URI', description: 'Go prototype compatibility: the folder of the module, file:///path/to/dir' },
+  { group: 'wasm', name: 'WASM_FILENAME', default: 'main.wasm', description: 'Go prototype compatibility: the module file in WASM_BLOB_URI' },
   { group: 'limits', name: 'MAX_IN_FLIGHT', default: '1024', description: 'most unsettled messages at once (the credit window)' },
   { group: 'limits', name: 'ACK_TIMEOUT', default: '2m', description: 'a message unsettled this long is nacked, with a warning naming where it was last seen (0 = off)' },
   { group: 'limits', name: 'MAX_DELIVERIES', default: '5', description: 'deliveries before a message goes to DEAD_LETTER_URI (sources that count deliveries)' },

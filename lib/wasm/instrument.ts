@@ -30,9 +30,14 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): Promi
 }
 
 function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptions): Uint8Array {
+  // the features Node 20's engine runs by default: binaryen must not emit encodings of later proposals
+  const F = binaryen.Features;
+  const node20 =
+    F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.TailCall |
+    F.ReferenceTypes | F.Multivalue | F.CallIndirectOverlong;
   const module = binaryen.readBinary(bytes);
   try {
-    module.setFeatures(binaryen.Features.All);
+    module.setFeatures(node20);
     if (options.budget !== undefined) addFuel(binaryen, module, options.budget);
     if (options.asyncImports !== undefined && options.asyncImports.length > 0) {
       binaryen.setPassArgument('asyncify-imports', options.asyncImports.join(','));

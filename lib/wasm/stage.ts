@@ -94,9 +94,12 @@ export function wasmOperator(
   });
   ready.catch(() => undefined); // reported to each subscriber
   let settled: { module: WasmModule; kind: CallKind } | undefined;
-  void ready.then((value) => {
-    settled = value;
-  });
+  ready.then(
+    (value) => {
+      settled = value;
+    },
+    () => undefined,
+  );
   return (upstream) =>
     new Observable<Message>((subscriber) => {
       let stage: WasmStage | undefined;
