@@ -66,7 +66,8 @@ function addFuel(binaryen: Binaryen, module: BinaryenDefault.Module, budget: num
   let hook: string | undefined;
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
-    if (info.module === 'env' && info.base === 'log_execution') hook = info.name;
+    // the pass names its import after the module's other imports (env, pubsub...); no ABI imports this name
+    if (info.module !== null && info.module !== '' && info.base === 'log_execution') hook = info.name;
   }
   if (hook === undefined) return; // a module with no functions
   module.removeFunction(hook);

@@ -258,7 +258,7 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
     const start = Buffer.from(bytes.subarray(0, 16)).toString('latin1');
     const hint = /^\s*\(module/.test(start)
       ? '; it looks like WebAssembly text: compile it first (npx wat2wasm module.wat)'
-      : '; compile your module to a .wasm binary (see sdk/ABI.md)';
+      : '; compile your module to a .wasm binary';
     throw new WasmAbiError(`${name} is not a WebAssembly module (it does not start with \\0asm)${hint}`);
   }
   let info: ModuleInfo;

@@ -18,7 +18,9 @@ test('a file that is not wasm, or WAT text, is named as such', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-abi-'));
   const text = path.join(dir, 'notes.wasm');
   fs.writeFileSync(text, 'hello, this is not a module');
-  await expect(loadWasm(text)).rejects.toThrow(new WasmAbiError('notes.wasm is not a WebAssembly module (it does not start with \\0asm); compile your module to a .wasm binary (see sdk/ABI.md)'));
+  await expect(loadWasm(text)).rejects.toThrow(
+    new WasmAbiError('notes.wasm is not a WebAssembly module (it does not start with \\0asm); compile your module to a .wasm binary'),
+  );
   fs.writeFileSync(text, '(module (memory 1))');
   await expect(loadWasm(text)).rejects.toThrow(/looks like WebAssembly text: compile it first/);
   fs.rmSync(dir, { recursive: true });
