@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the test suite needs (compilers for test fixtures, broker test servers).
-PACKAGES=(iproute2 util-linux)
+PACKAGES=(iproute2 util-linux clang lld rustc libstd-rust-dev-wasm32)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -12,7 +12,7 @@ const builder = require('../../scripts/wasm-build.js') as {
   ROOT: string;
 };
 
-export const ROOT = builder.ROOT;
+export const ROOT = path.resolve(__dirname, '..', '..');
 export const FIXTURES = path.join(__dirname, 'fixtures');
 
 export function buildAs(source: string, flags?: string[]): Promise<string> {
@@ -23,8 +23,8 @@ export function buildWat(source: string): Promise<string> {
   return builder.build({ lang: 'wat', source: path.resolve(FIXTURES, source) });
 }
 
-export function buildExample(name: string, lang: 'as' | 'wat' | 'c' | 'rust', file: string, exports?: string[]): Promise<string> {
-  return builder.build({ lang, source: path.join(ROOT, 'examples', name, file), exports });
+export function buildExample(name: string, lang: 'as' | 'wat' | 'c' | 'rust', file: string, exported?: string[]): Promise<string> {
+  return builder.build({ lang, source: path.join(ROOT, 'examples', name, file), exports: exported });
 }
 
 /** WAT text to bytes, for modules written inline in a test. */
