@@ -1,5 +1,8 @@
 // Every benchmark scenario, in the order `npm run bench` runs them. Add new scenarios here.
 import type { Scenario } from '../harness';
 import { p0 } from './p0-settlement';
+import { p1 } from './p1-wasm';
+import { p1b } from './p1b-budget';
+import { p6 } from './p6-instances';
 
-export const scenarios: Scenario[] = [p0];
+export const scenarios: Scenario[] = [p0, p1, p1b, p6];
