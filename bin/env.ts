@@ -21,6 +21,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'wasm', name: 'WASM_MAX_MEMORY_PAGES', default: '256', description: 'most 64 KiB pages of memory per module instance (256 = 16 MiB)' },
   { group: 'wasm', name: 'WASM_ON_ERROR', default: 'nack', description: 'a message a module fails on (trap, budget, negative status): nack (redelivered) or deadLetter (DEAD_LETTER_URI)' },
   { group: 'wasm', name: 'WASM_POOL_SIZE', default: '4', description: 'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key)' },
+  { group: 'wasm', name: 'WASM_PIPES_CACHE_DIR', description: 'where modules rewritten at load time (budget, asyncify) are kept between starts (default ~/.cache/wasm-pipes; off = never)' },
   { group: 'wasm', name: 'WASM_ENABLED', default: 'false', description: 'Go prototype compatibility: true runs WASM_BLOB_URI/WASM_FILENAME' },
   { group: 'wasm', name: 'WASM_BLOB_URI', description: 'Go prototype compatibility: the folder of the module, file:///path/to/dir' },
   { group: 'wasm', name: 'WASM_FILENAME', default: 'main.wasm', description: 'Go prototype compatibility: the module file in WASM_BLOB_URI' },

@@ -10,7 +10,7 @@ import { mapMessages, wasmTransform } from '../../operators';
 import { BODY, uppercaseModule } from './wasmFixtures';
 
 let round = 0;
-let module: WasmModule | undefined;
+let wasmModule: WasmModule | undefined;
 
 function uppercase(body: Buffer): Buffer {
   return Buffer.from(body.toString('latin1').toUpperCase(), 'latin1');
@@ -41,7 +41,7 @@ export const p1: Scenario = {
   quickMessages: 50_000,
   target: 0.8,
   async setup() {
-    module = await loadWasm(await uppercaseModule());
+    wasmModule = await loadWasm(await uppercaseModule());
   },
   baseline: {
     name: 'mapMessages(JS uppercase)',
@@ -49,10 +49,10 @@ export const p1: Scenario = {
   },
   candidate: {
     name: 'wasmTransform(uppercase.wasm), default budget',
-    run: (messages) => throughMem(messages, wasmTransform(module as WasmModule), 'p1-wasm'),
+    run: (messages) => throughMem(messages, wasmTransform(wasmModule as WasmModule), 'p1-wasm'),
   },
   async verify() {
-    const stats = (module as WasmModule).stats;
+    const stats = (wasmModule as WasmModule).stats;
     return [`module instances: ${stats.instantiations} for ${stats.calls} calls`];
   },
 };

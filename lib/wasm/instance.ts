@@ -73,9 +73,9 @@ export abstract class GuestInstance {
     return this.memory.buffer.byteLength;
   }
 
-  /** The memory as a Buffer, renewed after the module grew its memory (which detaches the old one). */
+  /** The memory as a Buffer, renewed after the module grew its memory (growing detaches the old buffer: length 0). */
   protected bytes(): Buffer {
-    if (this.mem.length === 0 || this.mem.buffer !== this.memory.buffer) this.mem = Buffer.from(this.memory.buffer);
+    if (this.mem.length === 0) this.mem = Buffer.from(this.memory.buffer);
     return this.mem;
   }
 

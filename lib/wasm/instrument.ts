@@ -2,6 +2,10 @@
 // stopped), and asyncify (so that a synchronous module can wait for an asynchronous cache). Binaryen is an ES module
 // with top-level await, loaded on first use only: a module with no budget and no async host call never needs it.
 import type BinaryenDefault from 'binaryen' with { 'resolution-mode': 'import' };
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { FUEL_GLOBAL, SET_FUEL } from './abi';
 
 type Binaryen = typeof BinaryenDefault;
@@ -23,8 +27,56 @@ export interface InstrumentOptions {
 /** Binaryen's pass-arguments and inlining limits are process-wide: rewrite one module at a time. */
 let queue: Promise<unknown> = Promise.resolve();
 
+/** Bump when the rewriting changes, so that results cached on disk by an older version are not reused. */
+const REWRITE_VERSION = 1;
+
+/**
+ * Where rewritten modules are kept between runs (WASM_PIPES_CACHE_DIR, default ~/.cache/wasm-pipes; `off` disables
+ * it): loading Binaryen and rewriting costs about a second at start-up, reading the result back a millisecond. The
+ * folder is the user's own (not a shared temporary folder), since what is read from it is run as the module.
+ */
+function cacheFile(bytes: Uint8Array, options: InstrumentOptions): string | undefined {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  const dir = process.env.WASM_PIPES_CACHE_DIR ?? path.join(base, 'wasm-pipes');
+  if (dir === '' || dir === 'off') return undefined;
+  const hash = crypto
+    .createHash('sha256')
+    .update(JSON.stringify({ v: REWRITE_VERSION, budget: options.budget, asyncImports: options.asyncImports ?? [] }))
+    .update(bytes)
+    .digest('hex');
+  return path.join(dir, `${hash.slice(0, 32)}.wasm`);
+}
+
+function readCached(file: string | undefined): Uint8Array | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCached(file: string | undefined, bytes: Uint8Array): void {
+  if (file === undefined) return;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const temporary = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temporary, bytes);
+    fs.renameSync(temporary, file);
+  } catch {
+    // a read-only or full disk only costs the rewrite at the next start
+  }
+}
+
 export function instrument(bytes: Uint8Array, options: InstrumentOptions): Promise<Uint8Array> {
-  const run = queue.then(async () => rewrite(await loadBinaryen(), bytes, options));
+  const file = cacheFile(bytes, options);
+  const cached = readCached(file);
+  if (cached !== undefined) return Promise.resolve(cached);
+  const run = queue.then(async () => {
+    const rewritten = rewrite(await loadBinaryen(), bytes, options);
+    writeCached(file, rewritten);
+    return rewritten;
+  });
   queue = run.catch(() => undefined);
   return run;
 }
