@@ -20,17 +20,18 @@ function uppercase(body: Buffer): Buffer {
 export async function throughMem(messages: number, operator: OperatorFunction<Message, Message>, label: string): Promise<number> {
   const name = `bench-${label}-${process.pid}-${round++}`;
   const input = memTopic(`${name}-in`);
-  const output = memTopic(`${name}-out`);
   for (let i = 0; i < messages; i++) input.publish({ body: BODY });
+  // the sink first: it creates the output topic with room for every message (memTopic() would create it with the
+  // default backlog of 100 000, and the sink would then wait for a reader that never comes)
+  const output = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
+  const outputTopic = memTopic(`${name}-out`);
   const began = performance.now();
-  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(operator), sink(`mem://${name}-out?max_backlog=${messages + 1}`), {
-    handleSignals: false,
-  });
-  while (output.length < messages) await new Promise((resolve) => setImmediate(resolve));
+  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(operator), output, { handleSignals: false });
+  while (outputTopic.length < messages) await new Promise((resolve) => setImmediate(resolve));
   const elapsed = performance.now() - began;
   await running.stop();
   input.delete();
-  output.delete();
+  outputTopic.delete();
   return elapsed;
 }
 
