@@ -100,3 +100,34 @@ test('checkAbi tells the ABIs apart', async () => {
   expect(checkAbi(readModuleInfo(await wat(`(module (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`)), 'a')).toBe('native');
   expect(checkAbi(readModuleInfo(await wat('(module (import "pubsub" "send" (func (param i32 i32))) (memory (export "memory") 1) (func (export "run")))')), 'b')).toBe('go');
 });
+
+test('modules load from file:// and http:// URLs', async () => {
+  const http = await import('node:http');
+  const bytes = await wat(`(module (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-url-'));
+  const file = path.join(dir, 'served.wasm');
+  fs.writeFileSync(file, bytes);
+  const fromFile = await loadWasm(`file://${file}`, { budget: false });
+  expect(fromFile.name).toBe('served.wasm');
+  const server = http.createServer((request, response) => {
+    if (request.url === '/modules/served.wasm') {
+      response.writeHead(200, { 'content-type': 'application/wasm' });
+      response.end(bytes);
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    const fromUrl = await loadWasm(`http://127.0.0.1:${port}/modules/served.wasm`, { budget: false });
+    expect(fromUrl.name).toBe('served.wasm');
+    expect(fromUrl.abi).toBe('native');
+    await expect(loadWasm(`http://127.0.0.1:${port}/missing.wasm`, { variable: 'WASM_MODULE' })).rejects.toThrow(
+      `WASM_MODULE: could not fetch the module at http://127.0.0.1:${port}/missing.wasm: HTTP 404`,
+    );
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true });
+  }
+});

@@ -127,3 +127,17 @@ test('bad WASM_ variables exit 2 naming the variable', async () => {
   const onError = await runBin({ WASM_MODULE: goUppercase, WASM_ON_ERROR: 'deadLetter' }, '');
   expect(onError.stderr).toMatch(/WASM_ON_ERROR: WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI/);
 });
+
+test('WASM_ON_ERROR=deadLetter: a module looping on one message sends it to DEAD_LETTER_URI, the others pass', async () => {
+  const native = await buildAs('native.ts');
+  const dead = path.join(dir, 'dead.jsonl');
+  const result = await runBin(
+    { WASM_MODULE: native, WASM_BUDGET: '1000000', WASM_ON_ERROR: 'deadLetter', DEAD_LETTER_URI: `file://${dead}` },
+    'upper:a\nloop\nupper:b\n',
+  );
+  expect(result.code).toBe(0);
+  expect(lines(result.stdout)).toEqual(['A', 'B']);
+  const letters = lines(fs.readFileSync(dead, 'utf8')).map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+  expect(letters.map((letter) => letter.body)).toEqual(['loop']);
+  expect(letters[0].metadata['dead-letter-reason']).toMatch(/^WasmBudgetError: .*ran past its budget of 1000000/);
+});

@@ -94,3 +94,21 @@ test('without a budget the module is not instrumented (budget: false)', async ()
   const { outputs } = await through(wasmTransform(module), ['upper:x']);
   expect(outputs[0].text()).toBe('X');
 });
+
+test('an instance whose memory keeps growing (a module that never frees) is replaced before it hits the cap', async () => {
+  // AssemblyScript's stub runtime never frees: every message leaves its strings behind
+  const leaky = await loadWasm(await buildAs('go/uppercase.ts', ['-O3', '--runtime', 'stub', '--use', 'abort=']), { maxMemoryPages: 4 });
+  const inputs = Array.from({ length: 3000 }, (_, i) => `message number ${i} with some padding to use memory faster`);
+  const { outputs, outcomes } = await through(wasmTransform(leaky), inputs);
+  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
+  expect(outputs[2999].text()).toBe('MESSAGE NUMBER 2999 WITH SOME PADDING TO USE MEMORY FASTER');
+  expect(leaky.stats.instantiations).toBeGreaterThan(1);
+  expect(leaky.stats.traps).toBe(0);
+});
+
+test('a message longer than a Go-prototype module reserves fails with the reason, instead of overwriting its memory', async () => {
+  const module = await loadWasm(await buildAs('go/uppercase.ts', ['-O3', '--runtime', 'incremental', '--use', 'abort=']));
+  const { outputs, outcomes } = await through(wasmTransform(module), ['short', 'x'.repeat(1024), 'y'.repeat(1023)]);
+  expect(outputs.map((m) => m.text().length)).toEqual([5, 1023]);
+  expect((outcomes[1] as Error).message).toMatch(/the message is 1024 bytes; Go-prototype modules read at most 1023/);
+});
