@@ -19,6 +19,7 @@ export class RateLimitedLog {
   private windowStart = 0;
   private count = 0;
   private suppressed = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -28,19 +29,29 @@ export class RateLimitedLog {
   write(level: 'info' | 'warn' | 'error', text: string): void {
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
-      if (this.suppressed > 0) {
-        this.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} log line(s) from the module were suppressed (more than ${this.perSecond} a second)`);
-      }
+      this.report();
       this.windowStart = now;
       this.count = 0;
-      this.suppressed = 0;
     }
     if (this.count < this.perSecond) {
       this.count++;
       this.logger[level](text);
-    } else {
-      this.suppressed++;
+      return;
     }
+    this.suppressed++;
+    // say how many were suppressed when the second is over, even if the module logs nothing more
+    if (this.reportTimer === undefined) {
+      this.reportTimer = setTimeout(() => this.report(), Math.max(1, 1000 - (now - this.windowStart)));
+      this.reportTimer.unref();
+    }
+  }
+
+  private report(): void {
+    if (this.reportTimer !== undefined) clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    if (this.suppressed === 0) return;
+    this.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} log line(s) from the module were suppressed (more than ${this.perSecond} a second)`);
+    this.suppressed = 0;
   }
 }
 

@@ -163,4 +163,6 @@ test('module logs: debug per message, info rate-limited', async () => {
   expect(lines.filter((line) => line.msg === 'a debug line')).toHaveLength(30);
   const info = lines.filter((line) => line.msg === 'an info line');
   expect(info.length).toBe(10);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect(lines.some((line) => line.msg === '20 log line(s) from the module were suppressed (more than 10 a second)')).toBe(true);
 });
