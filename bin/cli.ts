@@ -13,6 +13,7 @@ import { rootLogger } from '../lib/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
+import { wasmFromEnv } from './wasmEnv';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -62,6 +63,8 @@ export interface BinPipeline {
   shutdownTimeout: number;
   /** The cache of CACHE_URI (memory:// by default), for the cache operators and wasm modules; closed by main(). */
   cache: Cache;
+  /** Resolves once everything loaded at start-up (wasm modules) is ready; rejects with a ConfigError/WasmAbiError. */
+  ready?: Promise<void>;
 }
 
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
@@ -92,13 +95,16 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     sink(uri, { variable: 'SINK_URI', env, deadLetter, concurrency, retry: { maxAttempts } }),
   );
   const sourceUri = read('SOURCE_URI') as string;
-  const pipeline = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
+  // the wasm modules' cache_get/cache_set (and the Go prototype's cache.get/cache.set) use the CACHE_URI cache
+  const wasm = wasmFromEnv(read, { cache, deadLetter });
+  const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
+  const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
 
   const description =
-    `${redactUri(sourceUri)} -> ${sinkUris.map(redactUri).join(' + ')}` +
+    `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
     ` [maxInFlight ${maxInFlight}, cache ${cache.name}]`;
-  return { pipeline, sinks, deadLetter, description, shutdownTimeout, cache };
+  return { pipeline, sinks, deadLetter, description, shutdownTimeout, cache, ready: wasm?.ready };
 }
 
 async function closeCache(cache: Cache): Promise<void> {
@@ -124,6 +130,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     loadDotEnv();
     built = buildFromEnv(process.env);
+    await built.ready;
   } catch (error) {
     if (error instanceof ConfigError || error instanceof WasmAbiError) {
       process.stderr.write(`wasm-pipes: ${error.message}\n`);

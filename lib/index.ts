@@ -19,3 +19,5 @@ export { memTopic, MemTopic } from './connectors/mem';
 export type { Logger } from './logger';
 export { cache, parseCacheUri, openCache, MemoryCache, DEFAULT_CACHE_URI } from './cache';
 export type { Cache, SyncCacheOperations, CacheOptions, CacheConfig, MemoryCacheOptions } from './cache';
+export { loadWasm, WasmModule, WasmTrapError, WasmBudgetError, WasmModuleError, DEFAULT_BUDGET, DEFAULT_MAX_MEMORY_PAGES } from './wasm';
+export type { LoadOptions, WasmSource, WasmOperatorOptions, WasmModuleStats } from './wasm';

@@ -5,3 +5,5 @@ export { fanOut } from './fanOut';
 export { cacheLookup, type CacheLookupOptions, type CacheLookupInto } from './cacheLookup';
 export { cacheSet, type CacheSetOptions } from './cacheSet';
 export { dedupe, type DedupeOptions } from './dedupe';
+export { wasmTransform } from './wasmTransform';
+export { wasmFilter } from './wasmFilter';

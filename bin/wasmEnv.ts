@@ -1,0 +1,106 @@
+// The bin's WebAssembly stages from the environment: WASM_MODULE (a chain; each module's exports decide transform
+// or filter), or the Go prototype's WASM_ENABLED + WASM_BLOB_URI + WASM_FILENAME, with the limits and options.
+import path from 'node:path';
+import type { OperatorFunction } from 'rxjs';
+import type { Message } from '../lib/message';
+import type { Sink } from '../lib/sink';
+import type { Cache } from '../lib/cache/types';
+import { ConfigError } from '../lib/errors';
+import { parseBoolean, parseInteger } from '../lib/config';
+import { loadWasm, WasmModule } from '../lib/wasm/load';
+import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
+
+export interface WasmChain {
+  operators: OperatorFunction<Message, Message>[];
+  /** Resolves once every module is loaded and checked; rejects with a WasmAbiError or ConfigError (exit 2). */
+  ready: Promise<void>;
+  description: string;
+}
+
+/** `a=1,b=2` or a JSON object, as configuration for config_get. */
+export function parseWasmConfig(text: string): Record<string, string> {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (error) {
+      throw new ConfigError(`not valid JSON (${(error as Error).message}); write {"threshold":"30"} or threshold=30,field=temp`, { variable: 'WASM_CONFIG', cause: error });
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError('must be a JSON object such as {"threshold":"30"}, or threshold=30,field=temp', { variable: 'WASM_CONFIG' });
+    }
+    return Object.fromEntries(Object.entries(parsed).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+  }
+  const config: Record<string, string> = {};
+  for (const pair of trimmed.split(',')) {
+    if (pair.trim() === '') continue;
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw new ConfigError(`'${pair.trim()}' is not name=value; for example WASM_CONFIG=threshold=30,field=temperature`, { variable: 'WASM_CONFIG' });
+    config[pair.slice(0, equals).trim()] = pair.slice(equals + 1).trim();
+  }
+  return config;
+}
+
+/** The modules named by the environment, in chain order. */
+export function wasmModulePaths(read: (name: string) => string | undefined): string[] {
+  const modules = (read('WASM_MODULE') ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+  const enabled = parseBoolean(read('WASM_ENABLED') ?? 'false', 'WASM_ENABLED');
+  if (!enabled) return modules;
+  if (modules.length > 0) {
+    throw new ConfigError('set WASM_MODULE, or the Go prototype\'s WASM_ENABLED=true with WASM_BLOB_URI and WASM_FILENAME, not both', { variable: 'WASM_ENABLED' });
+  }
+  const blob = read('WASM_BLOB_URI');
+  if (blob === undefined) {
+    throw new ConfigError('WASM_ENABLED=true needs the folder of the module, for example WASM_BLOB_URI=file:///opt/modules', { variable: 'WASM_BLOB_URI' });
+  }
+  if (!/^file:\/\//i.test(blob)) {
+    throw new ConfigError(`only file:// folders are supported, not '${blob}'; for a module on a web server use WASM_MODULE=https://...`, { variable: 'WASM_BLOB_URI' });
+  }
+  // file:///abs/dir, or file://./dir relative to the working directory, as the Go prototype's fileblob took them
+  const folder = path.resolve(decodeURIComponent(blob.replace(/^file:\/\//i, '')));
+  return [path.join(folder, read('WASM_FILENAME') ?? 'main.wasm')];
+}
+
+/** The wasm stages of the bin, or undefined when no module is configured. */
+export function wasmFromEnv(
+  read: (name: string) => string | undefined,
+  services: { cache: Cache; deadLetter?: Sink },
+): WasmChain | undefined {
+  const modules = wasmModulePaths(read);
+  if (modules.length === 0) return undefined;
+  const budgetText = read('WASM_BUDGET') as string;
+  const budget = ['0', 'off', 'false'].includes(budgetText.toLowerCase()) ? false : parseInteger(budgetText, 'WASM_BUDGET', 1, 0x7fffffff);
+  const maxMemoryPages = parseInteger(read('WASM_MAX_MEMORY_PAGES') as string, 'WASM_MAX_MEMORY_PAGES', 1, 65536);
+  const poolSize = parseInteger(read('WASM_POOL_SIZE') as string, 'WASM_POOL_SIZE', 1, 1024);
+  const onError = read('WASM_ON_ERROR') as string;
+  if (onError !== 'nack' && onError !== 'deadLetter') {
+    throw new ConfigError(`must be nack or deadLetter, not '${onError}'`, { variable: 'WASM_ON_ERROR' });
+  }
+  if (onError === 'deadLetter' && services.deadLetter === undefined) {
+    throw new ConfigError('WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI, for example DEAD_LETTER_URI=file:///var/spool/dead.jsonl', { variable: 'WASM_ON_ERROR' });
+  }
+  const configText = read('WASM_CONFIG');
+  const options: WasmOperatorOptions = {
+    cache: services.cache,
+    config: configText === undefined ? undefined : parseWasmConfig(configText),
+    budget,
+    maxMemoryPages,
+    poolSize,
+    onError,
+    deadLetter: onError === 'deadLetter' ? services.deadLetter : undefined,
+    variable: 'WASM_MODULE',
+    asyncCache: services.cache.sync === undefined,
+  };
+  const loads: Promise<WasmModule>[] = modules.map((module) => loadWasm(module, options));
+  const ready = Promise.all(loads).then(() => undefined);
+  ready.catch(() => undefined); // the caller awaits it; this only keeps an early failure from being "unhandled"
+  return {
+    operators: loads.map((loaded) => wasmOperator('auto', loaded, options)),
+    ready,
+    description: modules.map((module) => path.basename(module)).join(' -> '),
+  };
+}

@@ -1,0 +1,284 @@
+// A small reader of the WebAssembly binary format: just enough to name what a module imports and exports with
+// their signatures (for ABI errors that say exactly what is wrong), and to cap the memory a module may grow to.
+// The engine validates everything else when it compiles the module.
+
+export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'unknown';
+
+export interface FunctionType {
+  params: ValueType[];
+  results: ValueType[];
+}
+
+export interface ImportEntry {
+  module: string;
+  name: string;
+  kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+  /** For functions. */
+  type?: FunctionType;
+}
+
+export interface ExportEntry {
+  name: string;
+  kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+  /** For functions. */
+  type?: FunctionType;
+}
+
+export interface MemoryLimits {
+  initial: number;
+  maximum?: number;
+  shared: boolean;
+  memory64: boolean;
+}
+
+export interface ModuleInfo {
+  imports: ImportEntry[];
+  exports: ExportEntry[];
+  /** Memories the module defines (not imported ones). */
+  memories: MemoryLimits[];
+}
+
+export const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+const KINDS = ['function', 'table', 'memory', 'global', 'tag'] as const;
+
+class Reader {
+  offset: number;
+  constructor(
+    readonly bytes: Uint8Array,
+    offset = 0,
+  ) {
+    this.offset = offset;
+  }
+
+  byte(): number {
+    if (this.offset >= this.bytes.length) throw new RangeError('unexpected end of the module');
+    return this.bytes[this.offset++];
+  }
+
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.byte();
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 35) throw new RangeError('malformed LEB128 number');
+    }
+  }
+
+  u64(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.byte();
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 70) throw new RangeError('malformed LEB128 number');
+    }
+  }
+
+  name(): string {
+    const length = this.u32();
+    const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.offset, length).toString('utf8');
+    this.offset += length;
+    return text;
+  }
+
+  valueType(): ValueType {
+    switch (this.byte()) {
+      case 0x7f:
+        return 'i32';
+      case 0x7e:
+        return 'i64';
+      case 0x7d:
+        return 'f32';
+      case 0x7c:
+        return 'f64';
+      case 0x7b:
+        return 'v128';
+      case 0x70:
+        return 'funcref';
+      case 0x6f:
+        return 'externref';
+      default:
+        return 'unknown';
+    }
+  }
+
+  limits(): MemoryLimits {
+    const flags = this.byte();
+    const memory64 = (flags & 0x04) !== 0;
+    const initial = memory64 ? this.u64() : this.u32();
+    const maximum = (flags & 0x01) !== 0 ? (memory64 ? this.u64() : this.u32()) : undefined;
+    return { initial, maximum, shared: (flags & 0x02) !== 0, memory64 };
+  }
+}
+
+export function isWasm(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && WASM_MAGIC.every((byte, index) => bytes[index] === byte);
+}
+
+interface Section {
+  id: number;
+  /** Offset of the section's id byte. */
+  start: number;
+  /** Offset of the section's content. */
+  contentStart: number;
+  end: number;
+}
+
+function sections(bytes: Uint8Array): Section[] {
+  const reader = new Reader(bytes, 8);
+  const found: Section[] = [];
+  while (reader.offset < bytes.length) {
+    const start = reader.offset;
+    const id = reader.byte();
+    const size = reader.u32();
+    const contentStart = reader.offset;
+    const end = contentStart + size;
+    if (end > bytes.length) throw new RangeError(`section ${id} runs past the end of the module`);
+    found.push({ id, start, contentStart, end });
+    reader.offset = end;
+  }
+  return found;
+}
+
+/** Reads imports, exports (with function signatures) and memories. Throws a RangeError for a malformed module. */
+export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
+  const types: FunctionType[] = [];
+  const functionTypes: (FunctionType | undefined)[] = [];
+  const imports: ImportEntry[] = [];
+  const exports: ExportEntry[] = [];
+  const memories: MemoryLimits[] = [];
+  for (const section of sections(bytes)) {
+    const reader = new Reader(bytes, section.contentStart);
+    switch (section.id) {
+      case 1: {
+        const count = reader.u32();
+        for (let i = 0; i < count; i++) {
+          const form = reader.byte();
+          if (form !== 0x60) {
+            // a type this reader does not know (GC proposals): keep indexes aligned, stop reading types
+            types.push({ params: ['unknown'], results: ['unknown'] });
+            break;
+          }
+          const params = Array.from({ length: reader.u32() }, () => reader.valueType());
+          const results = Array.from({ length: reader.u32() }, () => reader.valueType());
+          types.push({ params, results });
+        }
+        break;
+      }
+      case 2: {
+        const count = reader.u32();
+        for (let i = 0; i < count; i++) {
+          const module = reader.name();
+          const name = reader.name();
+          const kind = KINDS[reader.byte()] ?? 'function';
+          const entry: ImportEntry = { module, name, kind };
+          if (kind === 'function') {
+            entry.type = types[reader.u32()];
+            functionTypes.push(entry.type);
+          } else if (kind === 'table') {
+            reader.valueType();
+            reader.limits();
+          } else if (kind === 'memory') {
+            reader.limits();
+          } else if (kind === 'global') {
+            reader.valueType();
+            reader.byte();
+          } else {
+            reader.byte();
+            reader.u32();
+          }
+          imports.push(entry);
+        }
+        break;
+      }
+      case 3: {
+        const count = reader.u32();
+        for (let i = 0; i < count; i++) functionTypes.push(types[reader.u32()]);
+        break;
+      }
+      case 5: {
+        const count = reader.u32();
+        for (let i = 0; i < count; i++) memories.push(reader.limits());
+        break;
+      }
+      case 7: {
+        const count = reader.u32();
+        for (let i = 0; i < count; i++) {
+          const name = reader.name();
+          const kind = KINDS[reader.byte()] ?? 'function';
+          const index = reader.u32();
+          exports.push({ name, kind, type: kind === 'function' ? functionTypes[index] : undefined });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return { imports, exports, memories };
+}
+
+function leb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value % 128;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    out.push(byte);
+  } while (value > 0);
+  return out;
+}
+
+/**
+ * The module with the maximum of its (first, defined) memory lowered to `maxPages`, so that `memory.grow` beyond
+ * the cap fails inside the module (returns -1) instead of taking the host's memory. Returns the bytes unchanged
+ * when the module's own maximum is already lower. Throws a RangeError when the module starts above the cap.
+ */
+export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
+  const memorySection = sections(bytes).find((section) => section.id === 5);
+  if (memorySection === undefined) return bytes;
+  const reader = new Reader(bytes, memorySection.contentStart);
+  const count = reader.u32();
+  if (count === 0) return bytes;
+  const limits = reader.limits();
+  if (limits.memory64 || limits.shared) return bytes;
+  if (limits.initial > maxPages) {
+    throw new RangeError(`the module's memory starts at ${limits.initial} pages, above the cap of ${maxPages} pages`);
+  }
+  if (limits.maximum !== undefined && limits.maximum <= maxPages) return bytes;
+  const rest = bytes.subarray(reader.offset, memorySection.end);
+  const content = [...leb(count), 0x01, ...leb(limits.initial), ...leb(maxPages)];
+  const header = [5, ...leb(content.length + rest.length)];
+  const out = new Uint8Array(bytes.length - (memorySection.end - memorySection.start) + header.length + content.length + rest.length);
+  out.set(bytes.subarray(0, memorySection.start), 0);
+  let offset = memorySection.start;
+  out.set(header, offset);
+  offset += header.length;
+  out.set(content, offset);
+  offset += content.length;
+  out.set(rest, offset);
+  offset += rest.length;
+  out.set(bytes.subarray(memorySection.end), offset);
+  return out;
+}
+
+export function formatType(type: FunctionType | undefined): string {
+  if (type === undefined) return '(unknown signature)';
+  const results = type.results.length === 0 ? 'nothing' : type.results.join(', ');
+  return `(${type.params.join(', ')}) -> ${results}`;
+}
+
+export function sameType(type: FunctionType | undefined, params: readonly ValueType[], results: readonly ValueType[]): boolean {
+  if (type === undefined) return true; // not readable here: the engine will check at link time
+  return (
+    type.params.length === params.length &&
+    type.results.length === results.length &&
+    type.params.every((param, index) => param === params[index]) &&
+    type.results.every((result, index) => result === results[index])
+  );
+}

@@ -1,0 +1,531 @@
+// One instance of a module and the host side of its ABI: copies a message in, calls the module, collects what it
+// emits. Instances are created once and reused for every message; a trap leaves an instance in an unknown state,
+// so the caller replaces it (see WasmStage).
+import type { Message, MessageChanges } from '../message';
+import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, SET_FUEL } from './abi';
+import type { HostServices, WasmModuleStats } from './host';
+import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
+
+export type CallKind = 'transform' | 'filter' | 'run';
+
+/** Bytes the host reserves in the module (through `alloc`) for the asyncify stack. */
+const ASYNCIFY_DATA_SIZE = 32 * 1024;
+
+type Exports = Record<string, unknown>;
+type Entry = (...args: number[]) => number | undefined;
+
+function outOfBounds(what: string, ptr: number, len: number): WasmTrapError {
+  return new WasmTrapError(`${what}: the range ${ptr}..${ptr + len} is outside the module's memory`);
+}
+
+/** What an instance needs from its module. */
+export interface InstanceSetup {
+  readonly compiled: WebAssembly.Module;
+  readonly name: string;
+  readonly kind: CallKind;
+  readonly services: HostServices;
+  readonly stats: WasmModuleStats;
+  /** Fuel per call, when the module was instrumented. */
+  readonly budget?: number;
+  /** The module was asyncified: cache calls may suspend it. */
+  readonly asyncified: boolean;
+  /** Go prototype ABI: bytes the module reserves for the message (body + NUL) and for a cache value. */
+  readonly goMessageBuffer: number;
+  readonly goCacheBuffer: number;
+}
+
+/** The common part of both ABIs: memory access, fuel, traps, AssemblyScript's env imports. */
+export abstract class GuestInstance {
+  readonly instance: WebAssembly.Instance;
+  protected readonly exports: Exports;
+  protected readonly memory: WebAssembly.Memory;
+  private mem: Buffer;
+  private readonly setFuel: ((fuel: number) => void) | undefined;
+  private readonly fuel: WebAssembly.Global | undefined;
+  /** Outputs of the current call. */
+  outputs: MessageChanges[] = [];
+  /** The text the module passed to fail(), for the current call. */
+  failure: string | undefined = undefined;
+  protected current: Message | undefined = undefined;
+
+  constructor(protected readonly setup: InstanceSetup) {
+    const imports = this.imports();
+    try {
+      this.instance = new WebAssembly.Instance(setup.compiled, imports);
+    } catch (error) {
+      throw this.translate(error);
+    }
+    this.exports = this.instance.exports as Exports;
+    this.memory = this.exports.memory as WebAssembly.Memory;
+    this.mem = Buffer.from(this.memory.buffer);
+    this.setFuel = this.exports[SET_FUEL] as ((fuel: number) => void) | undefined;
+    this.fuel = this.exports[FUEL_GLOBAL] as WebAssembly.Global | undefined;
+    setup.stats.instantiations++;
+  }
+
+  /** Runs the module on `message`: a status (>= 0 ok), or a promise of one when a host call had to wait. */
+  abstract invoke(message: Message): number | Promise<number>;
+
+  protected abstract imports(): WebAssembly.Imports;
+
+  /** Bytes of linear memory now (to recycle an instance whose memory grew large). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** The memory as a Buffer, renewed after the module grew its memory (growing detaches the old buffer: length 0). */
+  protected bytes(): Buffer {
+    if (this.mem.length === 0) this.mem = Buffer.from(this.memory.buffer);
+    return this.mem;
+  }
+
+  protected copyOut(what: string, ptr: number, len: number): Buffer {
+    const mem = this.bytes();
+    ptr >>>= 0;
+    len >>>= 0;
+    if (ptr + len > mem.length) throw outOfBounds(what, ptr, len);
+    const out = Buffer.allocUnsafe(len);
+    mem.copy(out, 0, ptr, ptr + len);
+    return out;
+  }
+
+  protected text(what: string, ptr: number, len: number): string {
+    const mem = this.bytes();
+    ptr >>>= 0;
+    len >>>= 0;
+    if (ptr + len > mem.length) throw outOfBounds(what, ptr, len);
+    return mem.toString('utf8', ptr, ptr + len);
+  }
+
+  /** Writes `value` at ptr when it fits in `cap` bytes; returns its length either way (the guest retries if larger). */
+  protected copyIn(what: string, value: Buffer, ptr: number, cap: number): number {
+    const length = value.length;
+    if (length <= cap >>> 0) {
+      const mem = this.bytes();
+      ptr >>>= 0;
+      if (ptr + length > mem.length) throw outOfBounds(what, ptr, length);
+      value.copy(mem, ptr);
+    }
+    return length;
+  }
+
+  protected refuel(): void {
+    if (this.setFuel !== undefined) this.setFuel(this.setup.budget as number);
+  }
+
+  /** An error thrown out of the module as the error that nacks the message. */
+  translate(error: unknown): Error {
+    if (error instanceof WasmTrapError || error instanceof WasmModuleError) return error;
+    if (this.fuel !== undefined && this.fuel.value === 0) {
+      this.setup.stats.budgetExceeded++;
+      return new WasmBudgetError(
+        `${this.setup.name} ran past its budget of ${this.setup.budget} fuel units on one message (a loop that does not end?); ` +
+          'the instance was replaced. Raise the budget option (WASM_BUDGET) if the module needs more.',
+        { cause: error },
+      );
+    }
+    if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
+      return new WasmTrapError(`${this.setup.name} trapped: ${error.message}`, { cause: error });
+    }
+    if (error instanceof WebAssembly.LinkError) return error;
+    return error instanceof Error ? error : new WasmTrapError(String(error));
+  }
+
+  /** AssemblyScript's runtime imports: abort traps with the module's own message. */
+  protected envImports(): Record<string, (...args: number[]) => number | void> {
+    return {
+      abort: (message: number, file: number, line: number, column: number) => {
+        throw new WasmTrapError(
+          `${this.setup.name} aborted: ${this.asString(message) ?? 'abort'} (${this.asString(file) ?? '?'}:${line}:${column})`,
+        );
+      },
+      trace: (message: number, count: number, ...values: number[]) => {
+        this.setup.services.logger.debug({ module: this.setup.name, values: values.slice(0, count) }, this.asString(message) ?? 'trace');
+      },
+      seed: () => Date.now(),
+    };
+  }
+
+  /** An AssemblyScript string (UTF-16, its byte length stored just before it), or undefined for a null pointer. */
+  private asString(ptr: number): string | undefined {
+    ptr >>>= 0;
+    if (ptr === 0) return undefined;
+    const mem = this.bytes();
+    if (ptr < 4 || ptr > mem.length) return undefined;
+    const length = mem.readUInt32LE(ptr - 4);
+    if (ptr + length > mem.length) return undefined;
+    return mem.toString('utf16le', ptr, ptr + length);
+  }
+
+  protected logAt(level: number, text: string): void {
+    const name = LOG_LEVELS[Math.max(0, Math.min(LOG_LEVELS.length - 1, level))];
+    if (name === 'trace' || name === 'debug') {
+      this.setup.services.logger[name]({ module: this.setup.name }, text);
+    } else {
+      this.setup.services.moduleLog.write(name, text);
+    }
+  }
+}
+
+interface Resumed {
+  value?: unknown;
+  error?: unknown;
+  failed: boolean;
+}
+
+/** The native ABI v1 (sdk/ABI.md). */
+export class NativeInstance extends GuestInstance {
+  private readonly entry: Entry;
+  private readonly alloc: (size: number) => number;
+  private inputPtr = 0;
+  private inputCapacity = -1;
+  private metadata: Record<string, string> | undefined = undefined;
+  private metadataShared = false;
+  private key: string | undefined = undefined;
+  private keyChanged = false;
+  private lastCacheKey: string | undefined = undefined;
+  private lastCacheValue: Buffer | undefined = undefined;
+  // asyncify
+  private asyncData = 0;
+  private pending: Promise<unknown> | undefined = undefined;
+  private rewinding = false;
+  private resumed: Resumed | undefined = undefined;
+
+  constructor(setup: InstanceSetup) {
+    super(setup);
+    this.entry = this.exports[setup.kind] as Entry;
+    this.alloc = this.exports.alloc as (size: number) => number;
+    if (setup.asyncified) {
+      try {
+        this.asyncData = this.alloc(ASYNCIFY_DATA_SIZE) >>> 0;
+      } catch (error) {
+        throw this.translate(error);
+      }
+    }
+  }
+
+  invoke(message: Message): number | Promise<number> {
+    this.current = message;
+    this.outputs = [];
+    this.failure = undefined;
+    this.metadata = undefined;
+    this.metadataShared = false;
+    this.key = message.key;
+    this.keyChanged = false;
+    this.lastCacheKey = undefined;
+    this.lastCacheValue = undefined;
+    const body = message.body;
+    const length = body.length;
+    try {
+      if (length > this.inputCapacity) this.growInput(length);
+      const mem = this.bytes();
+      if (this.inputPtr + length > mem.length) throw outOfBounds('alloc', this.inputPtr, length);
+      body.copy(mem, this.inputPtr);
+      this.refuel();
+      const status = this.entry(this.inputPtr, length) as number;
+      if (this.pending === undefined) return status;
+    } catch (error) {
+      this.pending = undefined;
+      throw this.translate(error);
+    }
+    return this.resume(length);
+  }
+
+  private growInput(length: number): void {
+    const capacity = Math.max(length, 256, this.inputCapacity * 2);
+    const ptr = this.alloc(capacity) >>> 0;
+    if (ptr === 0) throw new WasmTrapError(`${this.setup.name}: alloc(${capacity}) returned 0 (out of memory?)`);
+    this.inputPtr = ptr;
+    this.inputCapacity = capacity;
+  }
+
+  /** Waits for what a host call is waiting on, then rewinds the module into that call; repeats while it suspends. */
+  private async resume(length: number): Promise<number> {
+    const exports = this.exports as Record<string, (...args: number[]) => number>;
+    for (;;) {
+      exports.asyncify_stop_unwind();
+      const pending = this.pending as Promise<unknown>;
+      this.pending = undefined;
+      this.setup.stats.suspensions++;
+      try {
+        this.resumed = { value: await pending, failed: false };
+      } catch (error) {
+        this.resumed = { error, failed: true };
+      }
+      exports.asyncify_start_rewind(this.asyncData);
+      this.rewinding = true;
+      let status: number;
+      try {
+        status = this.entry(this.inputPtr, length) as number;
+      } catch (error) {
+        this.pending = undefined;
+        throw this.translate(error);
+      }
+      if (this.pending === undefined) return status;
+    }
+  }
+
+  /**
+   * Answers a host call that may have to wait: at once when `now` has the answer, else by unwinding the module
+   * (asyncify) until `later` settles and rewinding it into this same call, which then returns `finish(value)`.
+   */
+  private hostCall<T>(now: (() => T | undefined) | undefined, later: () => Promise<T>, finish: (value: T) => number): number {
+    if (this.rewinding) {
+      (this.exports.asyncify_stop_rewind as () => void)();
+      this.rewinding = false;
+      const resumed = this.resumed as Resumed;
+      this.resumed = undefined;
+      if (resumed.failed) throw resumed.error;
+      return finish(resumed.value as T);
+    }
+    if (now !== undefined) return finish(now() as T);
+    if (!this.setup.asyncified) {
+      throw new WasmTrapError(`${this.setup.name}: the cache answers asynchronously but the module was not prepared for it`);
+    }
+    this.pending = later();
+    const view = new Int32Array(this.memory.buffer);
+    view[this.asyncData >>> 2] = this.asyncData + 8;
+    view[(this.asyncData >>> 2) + 1] = this.asyncData + ASYNCIFY_DATA_SIZE;
+    (this.exports.asyncify_start_unwind as (ptr: number) => void)(this.asyncData);
+    return 0;
+  }
+
+  private ownMetadata(): Record<string, string> {
+    if (this.metadata === undefined || this.metadataShared) {
+      this.metadata = { ...(this.metadata ?? (this.current as Message).metadata) };
+      this.metadataShared = false;
+    }
+    return this.metadata;
+  }
+
+  private readMetadata(): Readonly<Record<string, string>> {
+    return this.metadata ?? (this.current as Message).metadata;
+  }
+
+  protected imports(): WebAssembly.Imports {
+    const { cache, config } = this.setup.services;
+    const sync = cache.sync;
+    const native: Record<string, (...args: number[]) => number | void> = {
+      emit: (ptr, len) => {
+        if (this.setup.kind === 'filter') {
+          throw new WasmModuleError(`${this.setup.name}: emit() was called by filter(); a filter returns 1 (keep) or 0 (drop)`, -1);
+        }
+        const output: MessageChanges = { body: this.copyOut('emit', ptr, len) };
+        if (this.metadata !== undefined) {
+          output.metadata = this.metadata;
+          this.metadataShared = true;
+        }
+        if (this.keyChanged) output.key = this.key ?? null;
+        this.outputs.push(output);
+      },
+      fail: (ptr, len) => {
+        this.failure = this.text('fail', ptr, len);
+      },
+      meta_get: (kptr, klen, out, cap) => {
+        const value = this.readMetadata()[this.text('meta_get', kptr, klen)];
+        return value === undefined ? -1 : this.copyIn('meta_get', Buffer.from(value, 'utf8'), out, cap);
+      },
+      meta_set: (kptr, klen, vptr, vlen) => {
+        this.ownMetadata()[this.text('meta_set', kptr, klen)] = this.text('meta_set', vptr, vlen);
+      },
+      meta_delete: (kptr, klen) => {
+        const name = this.text('meta_delete', kptr, klen);
+        if (name in this.readMetadata()) delete this.ownMetadata()[name];
+      },
+      key_get: (out, cap) => (this.key === undefined ? -1 : this.copyIn('key_get', Buffer.from(this.key, 'utf8'), out, cap)),
+      key_set: (ptr, len) => {
+        this.key = this.text('key_set', ptr, len);
+        this.keyChanged = true;
+      },
+      key_delete: () => {
+        this.key = undefined;
+        this.keyChanged = true;
+      },
+      cache_get: (kptr, klen, out, cap) => {
+        const key = this.rewinding ? '' : this.text('cache_get', kptr, klen);
+        const finish = (value: Buffer | undefined): number => {
+          if (!this.rewinding) {
+            this.lastCacheKey = key;
+            this.lastCacheValue = value;
+          }
+          return value === undefined ? -1 : this.copyIn('cache_get', value, out, cap);
+        };
+        if (!this.rewinding && key === this.lastCacheKey) return finish(this.lastCacheValue);
+        return this.hostCall(
+          sync && (() => sync.get(key)),
+          () =>
+            cache.get(key).then((value) => {
+              this.lastCacheKey = key;
+              this.lastCacheValue = value;
+              return value;
+            }),
+          (value) => (value === undefined ? -1 : this.copyIn('cache_get', value, out, cap)),
+        );
+      },
+      cache_set: (kptr, klen, vptr, vlen, ttl) => {
+        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
+        const key = this.text('cache_set', kptr, klen);
+        const value = this.copyOut('cache_set', vptr, vlen);
+        const ttlMs = ttl > 0 ? ttl : undefined;
+        if (key === this.lastCacheKey) this.lastCacheValue = value;
+        return this.hostCall(
+          sync && (() => sync.set(key, value, ttlMs)),
+          () => cache.set(key, value, ttlMs),
+          () => 0,
+        );
+      },
+      cache_add: (kptr, klen, vptr, vlen, ttl) => {
+        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(false), (added) => (added ? 1 : 0));
+        const key = this.text('cache_add', kptr, klen);
+        const value = this.copyOut('cache_add', vptr, vlen);
+        const ttlMs = ttl > 0 ? ttl : undefined;
+        this.lastCacheKey = undefined;
+        return this.hostCall(
+          sync && (() => sync.add(key, value, ttlMs)),
+          () => cache.add(key, value, ttlMs),
+          (added) => (added ? 1 : 0),
+        );
+      },
+      cache_delete: (kptr, klen) => {
+        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
+        const key = this.text('cache_delete', kptr, klen);
+        if (key === this.lastCacheKey) this.lastCacheKey = undefined;
+        return this.hostCall(
+          sync && (() => sync.delete(key)),
+          () => cache.delete(key),
+          () => 0,
+        );
+      },
+      config_get: (kptr, klen, out, cap) => {
+        const value = config.get(this.text('config_get', kptr, klen));
+        return value === undefined ? -1 : this.copyIn('config_get', Buffer.from(value, 'utf8'), out, cap);
+      },
+      log: (level, ptr, len) => {
+        const name = LOG_LEVELS[Math.max(0, Math.min(LOG_LEVELS.length - 1, level))];
+        if ((name === 'trace' || name === 'debug') && !this.setup.services.logger.isLevelEnabled(name)) return;
+        this.logAt(level, this.text('log', ptr, len));
+      },
+    };
+    return { [NATIVE_MODULE]: native, env: this.envImports() };
+  }
+}
+
+/** A cache read that the Go prototype's synchronous ABI could not answer yet (asynchronous backend). */
+const NOT_YET = Symbol('not yet fetched');
+const MAX_REPLAYS = 16;
+
+/**
+ * The Go prototype's ABI: `run()` once per message, `pubsub.getMessage` / `pubsub.send`, `cache.get` / `cache.set`,
+ * `log.println`. With an asynchronous cache, a read the host cannot answer at once returns an empty value, the run
+ * is treated as a rehearsal (its outputs and cache writes are dropped), the value is fetched, and the run is done
+ * again; cache writes are applied once the final run is over, before its outputs go on.
+ */
+export class GoInstance extends GuestInstance {
+  private readonly run: () => void;
+  private fetched: Map<string, Buffer | undefined> | undefined = undefined;
+  private writes: Map<string, Buffer> | undefined = undefined;
+  private missing: string | undefined = undefined;
+
+  constructor(setup: InstanceSetup) {
+    super(setup);
+    this.run = this.exports.run as () => void;
+  }
+
+  invoke(message: Message): number | Promise<number> {
+    if (message.body.length + 1 > this.setup.goMessageBuffer) {
+      throw new WasmModuleError(
+        `${this.setup.name}: the message is ${message.body.length} bytes; Go-prototype modules read at most ` +
+          `${this.setup.goMessageBuffer - 1} (they reserve ${this.setup.goMessageBuffer} bytes). Port the module to ` +
+          'the native ABI (sdk/ABI.md) or raise goMessageBuffer if the module reserves more.',
+        -1,
+      );
+    }
+    this.current = message;
+    if (this.setup.services.cache.sync !== undefined) {
+      this.writes = undefined;
+      this.once();
+      return 0;
+    }
+    this.fetched = new Map();
+    return this.rehearse(0);
+  }
+
+  private once(): void {
+    this.outputs = [];
+    this.missing = undefined;
+    this.refuel();
+    try {
+      this.run();
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  private rehearse(replays: number): number | Promise<number> {
+    this.writes = new Map();
+    this.once();
+    const missing = this.missing as string | undefined;
+    if (missing !== undefined) {
+      if (replays >= MAX_REPLAYS) {
+        throw new WasmModuleError(`${this.setup.name} read more than ${MAX_REPLAYS} different cache keys in one run`, -1);
+      }
+      const cache = this.setup.services.cache;
+      this.setup.stats.suspensions++;
+      return cache.get(missing).then((value) => {
+        (this.fetched as Map<string, Buffer | undefined>).set(missing, value);
+        return this.rehearse(replays + 1);
+      });
+    }
+    const writes = this.writes as Map<string, Buffer>;
+    if (writes.size === 0) return 0;
+    const cache = this.setup.services.cache;
+    return Promise.all([...writes].map(([key, value]) => cache.set(key, value))).then(() => 0);
+  }
+
+  private cacheRead(key: string): Buffer | undefined | typeof NOT_YET {
+    const written = this.writes?.get(key);
+    if (written !== undefined) return written;
+    const sync = this.setup.services.cache.sync;
+    if (sync !== undefined) return sync.get(key);
+    const fetched = this.fetched as Map<string, Buffer | undefined>;
+    if (fetched.has(key)) return fetched.get(key);
+    this.missing ??= key;
+    return NOT_YET;
+  }
+
+  protected imports(): WebAssembly.Imports {
+    const zero = Buffer.alloc(1);
+    const writeTerminated = (what: string, value: Buffer, ptr: number, reserved: number): void => {
+      if (value.length + 1 > reserved) {
+        throw new WasmModuleError(`${this.setup.name}: ${what} value of ${value.length} bytes does not fit the ${reserved} bytes the module reserves`, -1);
+      }
+      this.copyIn(what, value, ptr, value.length);
+      this.copyIn(what, zero, (ptr >>> 0) + value.length, 1);
+    };
+    return {
+      pubsub: {
+        getMessage: (ptr: number) => writeTerminated('pubsub.getMessage', (this.current as Message).body, ptr, this.setup.goMessageBuffer),
+        send: (ptr: number, len: number) => {
+          this.outputs.push({ body: this.copyOut('pubsub.send', ptr, len) });
+        },
+      },
+      cache: {
+        get: (kptr: number, klen: number, vptr: number) => {
+          const value = this.cacheRead(this.text('cache.get', kptr, klen));
+          const bytes = value === NOT_YET || value === undefined ? Buffer.alloc(0) : value;
+          writeTerminated('cache.get', bytes, vptr, this.setup.goCacheBuffer);
+        },
+        set: (kptr: number, klen: number, vptr: number, vlen: number) => {
+          const key = this.text('cache.set', kptr, klen);
+          const value = this.copyOut('cache.set', vptr, vlen);
+          if (this.writes !== undefined) this.writes.set(key, value);
+          else (this.setup.services.cache.sync as NonNullable<HostServices['cache']['sync']>).set(key, value);
+        },
+      },
+      log: {
+        println: (ptr: number, len: number) => this.setup.services.moduleLog.write('info', this.text('log.println', ptr, len)),
+      },
+      env: this.envImports(),
+    };
+  }
+}

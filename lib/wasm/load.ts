@@ -1,0 +1,305 @@
+// loadWasm(): reads a module (path, file:// or http(s):// URL, bytes), checks it against the ABI, instruments it
+// (budget, memory cap, asyncify when needed), compiles it once and proves that it instantiates. The handle it
+// returns is shared by any number of operators; each operator instantiates it once and reuses the instance.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, WasmAbiError } from '../errors';
+import { MemoryCache } from '../cache/memory';
+import type { Cache } from '../cache/types';
+import { rootLogger, Logger } from '../logger';
+import {
+  ASSEMBLYSCRIPT_IMPORTS,
+  FUEL_GLOBAL,
+  GO_IMPORTS,
+  ImportSpec,
+  NATIVE_EXPORTS,
+  NATIVE_IMPORTS,
+  NATIVE_MODULE,
+  SET_FUEL,
+} from './abi';
+import { capMemory, formatType, isWasm, ModuleInfo, readModuleInfo, sameType } from './binary';
+import { instrument } from './instrument';
+import { CallKind, GoInstance, GuestInstance, InstanceSetup, NativeInstance } from './instance';
+import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
+
+/** Fuel units per message by default: loop iterations plus function calls, about 0.1-0.5 s of work. */
+export const DEFAULT_BUDGET = 100_000_000;
+/** 256 pages of 64 KiB = 16 MiB of linear memory per instance. */
+export const DEFAULT_MAX_MEMORY_PAGES = 256;
+const MAX_FUEL = 0x7fffffff;
+
+export interface LoadOptions {
+  /** A name for logs and errors; default the file name. */
+  name?: string;
+  /**
+   * Fuel per message (loop iterations and function calls) before the call is stopped, the message nacked or
+   * dead-lettered and the instance replaced. `false` or 0 turns the budget off (no instrumentation). Default 100M.
+   */
+  budget?: number | false;
+  /** Most 64 KiB pages of memory an instance may grow to (its memory.grow fails beyond). Default 256 (16 MiB). */
+  maxMemoryPages?: number;
+  /** Prepare the module for an asynchronous cache at load time (the bin does, so that start-up reports errors). */
+  asyncCache?: boolean;
+  /** The variable or option the module came from, for error messages (WASM_MODULE). */
+  variable?: string;
+  logger?: Logger;
+}
+
+/** What can be given where a module is expected. */
+export type WasmSource = string | URL | Uint8Array | ArrayBuffer | WasmModule;
+
+export type WasmAbi = 'native' | 'go';
+
+/** A loaded, checked, compiled module: share it between operators; each instantiates it once. */
+export class WasmModule {
+  /** Counters summed over every instance of this module. */
+  readonly stats: WasmModuleStats = newStats();
+  private asyncVariant: WebAssembly.Module | undefined;
+  private asyncLoading: Promise<WebAssembly.Module> | undefined;
+
+  /** @internal use loadWasm() */
+  constructor(
+    readonly name: string,
+    readonly abi: WasmAbi,
+    readonly info: ModuleInfo,
+    /** The module as the engine runs it when host calls answer at once. */
+    private readonly compiled: WebAssembly.Module,
+    /** The checked bytes before instrumentation, for the asyncified variant. */
+    private readonly source: Uint8Array,
+    readonly budget: number | undefined,
+    readonly maxMemoryPages: number,
+  ) {}
+
+  /** Whether the module exports `transform`, `filter` (native ABI) or `run` (Go prototype). */
+  exports(name: 'transform' | 'filter' | 'run'): boolean {
+    return this.info.exports.some((entry) => entry.name === name && entry.kind === 'function');
+  }
+
+  /** transform when exported, else filter; `run` for Go-prototype modules. What WASM_MODULE uses. */
+  get defaultKind(): CallKind {
+    if (this.abi === 'go') return 'run';
+    return this.exports('transform') ? 'transform' : 'filter';
+  }
+
+  /** The host imports that may have to wait for a backend (cache calls), as asyncify names them. */
+  get asyncImports(): string[] {
+    if (this.abi !== 'native') return [];
+    return this.info.imports
+      .filter((entry) => entry.module === NATIVE_MODULE && NATIVE_IMPORTS[entry.name]?.async === true)
+      .map((entry) => `${entry.module}.${entry.name}`);
+  }
+
+  /** Whether instances need the asyncified variant for `cache` (an asynchronous backend and cache imports). */
+  needsAsync(cache: Cache): boolean {
+    return cache.sync === undefined && this.asyncImports.length > 0;
+  }
+
+  /** The compiled module for `cache`, when it is ready now (the asyncified variant may still be in preparation). */
+  compiledFor(cache: Cache): WebAssembly.Module | undefined {
+    return this.needsAsync(cache) ? this.asyncVariant : this.compiled;
+  }
+
+  /** Prepares (once) the variant that `cache` needs. */
+  prepare(cache: Cache | 'async'): Promise<WebAssembly.Module> {
+    const needsAsync = cache === 'async' ? this.asyncImports.length > 0 : this.needsAsync(cache);
+    if (!needsAsync) return Promise.resolve(this.compiled);
+    this.asyncLoading ??= (async () => {
+      const bytes = await instrument(this.source, { budget: this.budget, asyncImports: this.asyncImports });
+      const compiled = await compile(capMemory(bytes, this.maxMemoryPages), this.name);
+      this.asyncVariant = compiled;
+      return compiled;
+    })();
+    return this.asyncLoading;
+  }
+
+  /** @internal a new instance for an operator */
+  instantiate(kind: CallKind, services: HostServices, compiled: WebAssembly.Module, goBuffers: { message: number; cache: number }): GuestInstance {
+    const setup: InstanceSetup = {
+      compiled,
+      name: this.name,
+      kind,
+      services,
+      stats: this.stats,
+      budget: this.budget,
+      asyncified: compiled !== this.compiled,
+      goMessageBuffer: goBuffers.message,
+      goCacheBuffer: goBuffers.cache,
+    };
+    return this.abi === 'go' ? new GoInstance(setup) : new NativeInstance(setup);
+  }
+}
+
+async function readSource(source: Exclude<WasmSource, WasmModule>, variable: string): Promise<{ bytes: Uint8Array; name: string }> {
+  if (source instanceof Uint8Array) return { bytes: source, name: 'module' };
+  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: 'module' };
+  const text = source instanceof URL ? source.href : source;
+  if (/^https?:\/\//i.test(text)) {
+    let response: Response;
+    try {
+      response = await fetch(text);
+    } catch (error) {
+      throw new ConfigError(`could not fetch the module at ${text}: ${(error as Error).message}`, { variable, cause: error });
+    }
+    if (!response.ok) throw new ConfigError(`could not fetch the module at ${text}: HTTP ${response.status}`, { variable });
+    return { bytes: new Uint8Array(await response.arrayBuffer()), name: path.basename(new URL(text).pathname) || text };
+  }
+  const file = /^file:\/\//i.test(text) ? fileURLToPath(text) : text;
+  try {
+    return { bytes: await fs.readFile(file), name: path.basename(file) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    throw new ConfigError(`cannot read the module '${text}' (${path.resolve(file)}): ${reason}; give the path of a .wasm file, for example ./examples/uppercase/uppercase.wasm`, {
+      variable,
+      cause: error,
+    });
+  }
+}
+
+async function compile(bytes: Uint8Array, name: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (error) {
+    throw new WasmAbiError(`${name} is not a valid WebAssembly module: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function checkImport(spec: ImportSpec | undefined, entry: ModuleInfo['imports'][number]): string | undefined {
+  if (spec === undefined) return `unknown import '${entry.module}.${entry.name}'`;
+  if (entry.kind !== 'function') return `import '${entry.module}.${entry.name}' must be a function, not a ${entry.kind}`;
+  if (!sameType(entry.type, spec.params, spec.results)) {
+    return `import '${entry.module}.${entry.name}' has the signature ${formatType(entry.type)}; the host provides ${formatType({ params: [...spec.params], results: [...spec.results] })}`;
+  }
+  return undefined;
+}
+
+/** Which ABI the module is written to; throws a WasmAbiError naming everything that does not fit. */
+export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
+  const problems: string[] = [];
+  const exported = new Map(info.exports.map((entry) => [entry.name, entry]));
+  const isFunction = (exportName: string): boolean => exported.get(exportName)?.kind === 'function';
+  const native = isFunction('transform') || isFunction('filter');
+  const go = !native && isFunction('run');
+  if (!native && !go) {
+    const names = info.exports.map((entry) => entry.name).join(', ') || 'nothing';
+    throw new WasmAbiError(
+      `${name} exports neither 'transform' nor 'filter' (nor 'run', for modules written for the Go prototype); it exports ${names}`,
+    );
+  }
+  if (exported.get('memory')?.kind !== 'memory') {
+    problems.push(
+      info.imports.some((entry) => entry.kind === 'memory')
+        ? 'it imports its memory; export it as "memory" instead (AssemblyScript: drop --importMemory)'
+        : "it does not export its memory as 'memory'",
+    );
+  }
+  if (native) {
+    if (!isFunction('alloc')) problems.push("it does not export 'alloc(size: i32) -> i32' (the host asks it for the input buffer)");
+    for (const exportName of ['alloc', 'transform', 'filter'] as const) {
+      const entry = exported.get(exportName);
+      if (entry?.kind !== 'function') continue;
+      const expected = NATIVE_EXPORTS[exportName];
+      if (!sameType(entry.type, expected.params, expected.results)) {
+        problems.push(`'${exportName}' has the signature ${formatType(entry.type)}; the ABI needs ${formatType({ params: [...expected.params], results: [...expected.results] })}`);
+      }
+    }
+  } else if (!sameType(exported.get('run')?.type, [], [])) {
+    problems.push(`'run' has the signature ${formatType(exported.get('run')?.type)}; the Go prototype's ABI needs () -> nothing`);
+  }
+  for (const exportName of [FUEL_GLOBAL, SET_FUEL]) {
+    if (exported.has(exportName)) problems.push(`it exports '${exportName}', a name the host reserves`);
+  }
+  for (const entry of info.imports) {
+    if (entry.kind === 'memory') continue; // reported above
+    let problem: string | undefined;
+    if (entry.module === 'env') {
+      problem = checkImport(ASSEMBLYSCRIPT_IMPORTS[entry.name], entry);
+    } else if (native) {
+      problem =
+        entry.module === NATIVE_MODULE
+          ? checkImport(NATIVE_IMPORTS[entry.name], entry)
+          : `unknown import '${entry.module}.${entry.name}' (native modules import from '${NATIVE_MODULE}')`;
+    } else {
+      problem = checkImport(GO_IMPORTS[entry.module]?.[entry.name], entry);
+    }
+    if (problem !== undefined && entry.module.startsWith('wasi')) {
+      problem += ': modules get no WASI (no files, clock or network); build for a freestanding target (Rust wasm32-unknown-unknown, TinyGo -target=wasm-unknown, clang --target=wasm32 -nostdlib)';
+    }
+    if (problem !== undefined) problems.push(problem);
+  }
+  if (problems.length > 0) throw new WasmAbiError(`${name} does not fit the ${native ? `native ABI (${NATIVE_MODULE})` : "Go prototype's ABI"}: ${problems.join('; ')}`);
+  return native ? 'native' : 'go';
+}
+
+/** A throwaway host for the trial instantiation at load time. */
+function trialServices(logger: Logger): HostServices {
+  return { cache: new MemoryCache({ max: 16 }), config: new Map(), logger, moduleLog: new RateLimitedLog(logger) };
+}
+
+/**
+ * Loads a module once: reads it, checks that it fits the ABI (sdk/ABI.md), adds the budget and the memory cap,
+ * compiles it and instantiates it once to prove that it links and starts. Throws a WasmAbiError (the bin exits 2)
+ * for a module that does not fit, a ConfigError for one that cannot be read.
+ *
+ * @example
+ * const upper = await loadWasm('./examples/uppercase/uppercase.wasm');
+ * source('mem://in').pipe(wasmTransform(upper));
+ */
+export async function loadWasm(source: WasmSource, options: LoadOptions = {}): Promise<WasmModule> {
+  if (source instanceof WasmModule) {
+    if (options.asyncCache) await source.prepare('async');
+    return source;
+  }
+  const variable = options.variable ?? 'module';
+  const { bytes, name: fileName } = await readSource(source, variable);
+  const name = options.name ?? fileName;
+  if (!isWasm(bytes)) {
+    const start = Buffer.from(bytes.subarray(0, 16)).toString('latin1');
+    const hint = /^\s*\(module/.test(start)
+      ? '; it looks like WebAssembly text: compile it first (npx wat2wasm module.wat)'
+      : '; compile your module to a .wasm binary';
+    throw new WasmAbiError(`${name} is not a WebAssembly module (it does not start with \\0asm)${hint}`);
+  }
+  let info: ModuleInfo;
+  try {
+    info = readModuleInfo(bytes);
+  } catch (error) {
+    throw new WasmAbiError(`${name} is not a valid WebAssembly module: ${(error as Error).message}`, { cause: error });
+  }
+  const abi = checkAbi(info, name);
+  await compile(bytes, name); // the engine's full validation, before binaryen reads it
+  const budgetOption = options.budget ?? DEFAULT_BUDGET;
+  const budget = budgetOption === false || budgetOption === 0 ? undefined : budgetOption;
+  if (budget !== undefined && (!Number.isInteger(budget) || budget < 1 || budget > MAX_FUEL)) {
+    throw new ConfigError(`budget must be a whole number of fuel units between 1 and ${MAX_FUEL} (or false), not ${budget}; for example 100000000`, {
+      variable: 'budget',
+    });
+  }
+  const maxMemoryPages = options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
+  if (!Number.isInteger(maxMemoryPages) || maxMemoryPages < 1 || maxMemoryPages > 65536) {
+    throw new ConfigError(`maxMemoryPages must be a whole number of 64 KiB pages between 1 and 65536, not ${maxMemoryPages}; for example 256 (16 MiB)`, {
+      variable: 'maxMemoryPages',
+    });
+  }
+  const instrumented = budget === undefined ? bytes : await instrument(bytes, { budget });
+  let capped: Uint8Array;
+  try {
+    capped = capMemory(instrumented, maxMemoryPages);
+  } catch (error) {
+    throw new WasmAbiError(`${name}: ${(error as Error).message}; raise maxMemoryPages (WASM_MAX_MEMORY_PAGES)`, { cause: error });
+  }
+  const compiled = await compile(capped, name);
+  const module = new WasmModule(name, abi, info, compiled, bytes, budget, maxMemoryPages);
+  const logger = (options.logger ?? rootLogger()).child({ module: name });
+  try {
+    module.instantiate(module.defaultKind, trialServices(logger), compiled, { message: 1024, cache: 128 });
+  } catch (error) {
+    const reason = error instanceof WebAssembly.LinkError ? 'does not link' : 'failed while starting';
+    throw new WasmAbiError(`${name} ${reason}: ${(error as Error).message}`, { cause: error });
+  }
+  module.stats.instantiations = 0;
+  if (options.asyncCache) await module.prepare('async');
+  logger.debug({ abi, budget, maxMemoryPages, imports: info.imports.length }, 'module loaded');
+  return module;
+}
