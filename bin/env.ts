@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'kafka' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -28,5 +28,14 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'kafka', name: 'KAFKA_BROKERS', description: 'the Kafka brokers, comma-separated host:port (required for kafka://), e.g. 10.0.0.1:9092,10.0.0.2:9092' },
+  { group: 'kafka', name: 'KAFKA_CLIENT_ID', default: 'wasm-pipes', description: 'the client id the brokers see' },
+  { group: 'kafka', name: 'KAFKA_SSL', default: 'false', description: 'true to connect with TLS' },
+  { group: 'kafka', name: 'KAFKA_SASL_MECHANISM', description: 'plain, scram-sha-256 or scram-sha-512 to authenticate with SASL' },
+  { group: 'kafka', name: 'KAFKA_USERNAME', description: 'SASL user name' },
+  { group: 'kafka', name: 'KAFKA_PASSWORD', secret: true, description: 'SASL password' },
+  { group: 'kafka', name: 'KAFKA_COMMIT_INTERVAL', default: '1s', description: 'how often a kafka:// source commits the settled prefix of each partition (also at rebalance and shutdown)' },
+  { group: 'kafka', name: 'KAFKA_SESSION_TIMEOUT', default: '30s', description: 'consumer group session timeout: how long before the group gives a dead member\'s partitions to others' },
+  { group: 'kafka', name: 'KAFKA_MAX_MESSAGE_BYTES', default: '1mb', description: 'largest record the kafka:// sink sends (larger ones fail permanently: dead letter or nack)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];

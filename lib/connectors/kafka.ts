@@ -45,9 +45,12 @@ export function sourceConfig(uri: EndpointUri, variables: NodeJS.ProcessEnv): Ka
   for (const topic of topics) checkTopic(topic, uri.variable, `kafka://${groupId}?topic=my-topic`);
   const offset = (uri.params.get('offset') ?? 'oldest').toLowerCase();
   if (offset !== 'oldest' && offset !== 'newest') {
-    throw new ConfigError(`offset='${uri.params.get('offset')}' is not oldest or newest (where a new group starts)`, {
-      variable: uri.variable,
-    });
+    throw new ConfigError(
+      `offset='${uri.params.get('offset')}' is not a starting point; use offset=oldest (a new group reads the topic from its start) or offset=newest (only new messages)`,
+      {
+        variable: uri.variable,
+      },
+    );
   }
   const commitText = read(variables, 'KAFKA_COMMIT_INTERVAL');
   const sessionText = read(variables, 'KAFKA_SESSION_TIMEOUT');

@@ -1,6 +1,8 @@
 // The kafkajs client as the Kafka connector configures it: brokers, TLS and SASL from the KAFKA_* variables, and
 // kafkajs's own logs routed to debug. Shared by the source (kafkaSource.ts) and the sink (kafkaSink.ts).
-import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions } from 'kafkajs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions, ISocketFactory } from 'kafkajs';
 import { ConfigError } from '../errors';
 import { parseBoolean } from '../config';
 import type { Logger } from '../logger';
@@ -100,11 +102,51 @@ export function brokersText(config: KafkaClientConfig): string {
   return config.brokers.join(',');
 }
 
+/** The Kafka protocol's API key of JoinGroup requests. */
+const JOIN_GROUP_API_KEY = 11;
+const KEEP_ALIVE_DELAY_MS = 60_000;
+
+/**
+ * A socket factory (kafkajs's own, plus one thing) that holds back JoinGroup requests while `gate()` returns a
+ * pending promise. kafkajs has no hook between "the group is rebalancing" and joining again; this is that hook: the
+ * source finishes its revocation (in-flight messages settled, offsets committed with the old generation) before
+ * its JoinGroup reaches the coordinator, as a Java consumer does in onPartitionsRevoked. Each kafkajs request is one
+ * write of one framed buffer: int32 size, int16 api key, int16 version, int32 correlation id, ...
+ */
+export function gatedSocketFactory(gate: () => Promise<void> | undefined): ISocketFactory {
+  return ({ host, port, ssl, onConnect }) => {
+    const socket = ssl
+      ? tls.connect({ host, port, ...(!net.isIP(host) ? { servername: host } : {}), ...ssl }, onConnect)
+      : net.connect({ host, port }, onConnect);
+    socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS);
+    const write = socket.write.bind(socket) as (chunk: Buffer, encoding?: BufferEncoding) => boolean;
+    const gatedWrite = (chunk: Buffer, encoding?: BufferEncoding): boolean => {
+      const pending = gate();
+      if (
+        pending !== undefined &&
+        Buffer.isBuffer(chunk) &&
+        chunk.length >= 12 &&
+        chunk.readInt32BE(0) === chunk.length - 4 &&
+        chunk.readInt16BE(4) === JOIN_GROUP_API_KEY
+      ) {
+        void pending.then(() => {
+          if (!socket.destroyed) write(chunk, encoding);
+        });
+        return true;
+      }
+      return write(chunk, encoding);
+    };
+    socket.write = gatedWrite as typeof socket.write;
+    return socket;
+  };
+}
+
 /**
  * A kafkajs client whose own logs go to `logger` at debug level: the connector reports what matters (connection
- * failures, rebalances, commits that fail) itself, so kafkajs stays quiet at info.
+ * failures, rebalances, commits that fail) itself, so kafkajs stays quiet at info. `joinGate` holds back JoinGroup
+ * requests while it returns a pending promise (see gatedSocketFactory).
  */
-export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
+export function createKafka(config: KafkaClientConfig, logger: Logger, joinGate?: () => Promise<void> | undefined): Kafka {
   const verbose = logger.isLevelEnabled('debug');
   const kafkaConfig: KafkaConfig = {
     brokers: config.brokers,
@@ -119,6 +161,7 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
     },
   };
   if (config.sasl !== undefined) kafkaConfig.sasl = config.sasl;
+  if (joinGate !== undefined) kafkaConfig.socketFactory = gatedSocketFactory(joinGate);
   return new Kafka(kafkaConfig);
 }
 

@@ -138,6 +138,8 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
   private closed = false;
   private connectLoop: Promise<void> | undefined;
   private revoking: Promise<void> | undefined;
+  /** The partitions were given back (and committed) since the last join: a second notice changes nothing. */
+  private revokedSinceJoin = false;
   private commitTimer: NodeJS.Timeout | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private queuedCommit: Promise<void> | undefined;
@@ -150,7 +152,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     options: SourceOptions,
   ) {
     this.logger = (options.logger ?? rootLogger()).child({ source: `kafka://${config.groupId}` });
-    this.kafka = createKafka(config.client, this.logger);
+    this.kafka = createKafka(config.client, this.logger, () => this.revoking);
     this.hasDeadLetter = options.deadLetter !== undefined;
     this.maxDeliveries = options.maxDeliveries ?? 5;
     this.heartbeatInterval = Math.max(100, Math.min(3000, Math.floor(config.sessionTimeoutMs / 10)));
@@ -237,10 +239,8 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     });
     consumer.on(REBALANCING, () => {
       if (consumer !== this.consumer) return;
-      this.logger.info({ group: this.config.groupId }, `group '${this.config.groupId}' is rebalancing`);
-      this.rebalancing = true;
-      this.wake();
-      void this.commit();
+      // kafkajs noticed the rebalance itself (an idle fetch's heartbeat): its JoinGroup waits for the revocation
+      void this.revoke();
     });
     consumer.on(DISCONNECT, () => {
       if (consumer === this.consumer) this.joined = false;
@@ -296,6 +296,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     }
     this.trackers = trackers;
     this.rebalancing = false;
+    this.revokedSinceJoin = false;
     this.joined = true;
     this.wakeSettled();
     this.logger.info(
@@ -427,20 +428,30 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
   private revoke(): Promise<void> {
     this.rebalancing = true;
     this.wake();
-    if (this.revoking === undefined) {
-      this.revoking = (async () => {
+    if (this.revoking !== undefined) return this.revoking;
+    if (this.revokedSinceJoin) return Promise.resolve();
+    this.revoking = (async () => {
+      const group = this.config.groupId;
+      if (this.unsettled > 0) {
+        this.logger.info(
+          { group, inFlight: this.unsettled, waitMs: this.revokeWait },
+          `group '${group}' is rebalancing: waiting up to ${this.revokeWait} ms for ${this.unsettled} in-flight message(s) before giving the partitions back`,
+        );
+        await this.whenSettled(this.revokeWait);
         if (this.unsettled > 0) {
-          this.logger.info(
-            { group: this.config.groupId, inFlight: this.unsettled, waitMs: this.revokeWait },
-            `group '${this.config.groupId}' is rebalancing: waiting up to ${this.revokeWait} ms for ${this.unsettled} in-flight message(s) before giving the partitions back`,
+          this.logger.warn(
+            { group, inFlight: this.unsettled },
+            `group '${group}': ${this.unsettled} message(s) still in flight after ${this.revokeWait} ms; their partitions may be read again by their next owner`,
           );
-          await this.whenSettled(this.revokeWait);
         }
-        await this.commit();
-      })().finally(() => {
-        this.revoking = undefined;
-      });
-    }
+      } else {
+        this.logger.info({ group }, `group '${group}' is rebalancing: giving the partitions back`);
+      }
+      await this.commit();
+      this.revokedSinceJoin = true;
+    })().finally(() => {
+      this.revoking = undefined;
+    });
     return this.revoking;
   }
 
