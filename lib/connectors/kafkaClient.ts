@@ -176,6 +176,27 @@ export function rootCause(error: unknown): Error & { type?: string; retriable?: 
   return current;
 }
 
+/**
+ * What went wrong, in one short phrase: the deepest message of the chain, without the repetitions kafkajs adds when
+ * it wraps an error in a retry error ("Connection error: x: Connection error: x" -> "Connection error: x").
+ */
+export function causeText(error: unknown): string {
+  const message = rootCause(error).message ?? String(error);
+  const parts = message.split(': ');
+  for (let length = 1; length <= parts.length / 2; length++) {
+    const head = parts.slice(0, length).join(': ');
+    let repeated = true;
+    for (let start = length; start < parts.length; start += length) {
+      if (parts.slice(start, start + length).join(': ') !== head) {
+        repeated = false;
+        break;
+      }
+    }
+    if (repeated && parts.length % length === 0) return head;
+  }
+  return message;
+}
+
 /** Failures that retrying cannot fix: bad credentials, missing rights. */
 export function isAuthFailure(error: unknown): boolean {
   const root = rootCause(error);

@@ -7,7 +7,7 @@ import type { SinkDriver, SinkOptions, WriteResult } from '../sink';
 import type { Message } from '../message';
 import { ConnectorError, PermanentError } from '../errors';
 import { rootLogger, Logger } from '../logger';
-import { brokersText, createKafka, isAuthFailure, KafkaSinkConfig, MESSAGE_ID_HEADER, rootCause, SOURCE_METADATA } from './kafkaClient';
+import { brokersText, createKafka, isAuthFailure, KafkaSinkConfig, MESSAGE_ID_HEADER, rootCause, causeText, SOURCE_METADATA } from './kafkaClient';
 
 /** Broker answers that say the records themselves are wrong: sending them again cannot help. */
 const PERMANENT_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP']);
@@ -22,6 +22,8 @@ export class KafkaSink implements SinkDriver {
   private producer: Producer | undefined;
   private connecting: Promise<Producer> | undefined;
   private connected = false;
+  /** The last connection attempt or write failed on the service side. */
+  private failing = false;
   private closed = false;
 
   constructor(
@@ -32,8 +34,10 @@ export class KafkaSink implements SinkDriver {
     this.kafka = createKafka(config.client, this.logger);
   }
 
+  /** Connected, or not yet used (it connects on the first write) and not failing. */
   get ready(): boolean {
-    return this.connected;
+    if (this.closed) return false;
+    return this.connected ? !this.failing : this.connecting === undefined && !this.failing;
   }
 
   private host(): string {
@@ -62,9 +66,10 @@ export class KafkaSink implements SinkDriver {
       },
       (error: unknown) => {
         this.connecting = undefined;
+        this.failing = true;
         void producer.disconnect().catch(() => undefined);
         throw new ConnectorError(
-          `cannot connect to the brokers in KAFKA_BROKERS (${this.host()}): ${rootCause(error).message}`,
+          `cannot connect to the brokers in KAFKA_BROKERS (${this.host()}): ${causeText(error)}`,
           { scheme: 'kafka', host: this.host(), cause: error, retryable: !isAuthFailure(error) },
         );
       },
@@ -94,9 +99,11 @@ export class KafkaSink implements SinkDriver {
     if (records.length > 0) {
       try {
         await producer.send({ topic: this.config.topic, acks: -1, timeout: PRODUCE_TIMEOUT_MS, messages: records });
+        this.failing = false;
         this.logger.debug({ count: records.length }, 'records acknowledged');
       } catch (error) {
         const failure = this.toError(error);
+        if (!(failure instanceof PermanentError)) this.failing = true;
         for (const index of sentIndexes) results[index] = failure;
       }
     }
@@ -118,9 +125,9 @@ export class KafkaSink implements SinkDriver {
   private toError(error: unknown): Error {
     const root = rootCause(error);
     if (root.type !== undefined && PERMANENT_TYPES.has(root.type)) {
-      return new PermanentError(`kafka (${this.host()}): the broker refused the records: ${root.message}`, { cause: error });
+      return new PermanentError(`kafka (${this.host()}): the broker refused the records: ${causeText(error)}`, { cause: error });
     }
-    return new ConnectorError(`producing to topic '${this.config.topic}' failed: ${root.message}`, {
+    return new ConnectorError(`producing to topic '${this.config.topic}' failed: ${causeText(error)}`, {
       scheme: 'kafka',
       host: this.host(),
       cause: error,

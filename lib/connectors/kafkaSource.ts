@@ -19,6 +19,7 @@ import {
   KAFKA_TOPIC,
   MESSAGE_ID_HEADER,
   rootCause,
+  causeText,
 } from './kafkaClient';
 
 /** First in-process retry of a nacked message after this long, doubling up to 30 s. */
@@ -213,7 +214,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
         }
         const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
         const failure = new ConnectorError(
-          `cannot reach the brokers in KAFKA_BROKERS (${this.host}): ${rootCause(error).message}; retrying in ${delay} ms`,
+          `cannot reach the brokers in KAFKA_BROKERS (${this.host}): ${causeText(error)}; retrying in ${delay} ms`,
           { scheme: 'kafka', host: this.host, cause: error },
         );
         this.logger.error({ err: failure, attempt, retryInMs: delay }, failure.message);
@@ -225,7 +226,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
   /** A failure that retrying cannot fix (bad credentials, missing rights): the source errors. */
   private fail(error: unknown): void {
     const failure = new ConnectorError(
-      `${rootCause(error).message}; check KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD and the group's and topics' ACLs`,
+      `${causeText(error)}; check KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD and the group's and topics' ACLs`,
       { scheme: 'kafka', host: this.host, cause: error, retryable: false },
     );
     this.logger.error({ err: failure }, failure.message);
@@ -254,7 +255,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
         this.fail(error);
         return;
       }
-      const failure = new ConnectorError(`the consumer failed: ${rootCause(error).message}`, {
+      const failure = new ConnectorError(`the consumer failed: ${causeText(error)}`, {
         scheme: 'kafka',
         host: this.host,
         cause: error,
@@ -537,8 +538,8 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
         this.logger.debug({ err: error, offsets }, 'the broker refused a commit during a rebalance; the next owner may read those messages again');
       } else {
         this.logger.warn(
-          { err: new ConnectorError(`committing offsets failed: ${rootCause(error).message}`, { scheme: 'kafka', host: this.host, cause: error }) },
-          `kafka (${this.host}): committing offsets failed (${rootCause(error).message}); trying again at the next interval`,
+          { err: new ConnectorError(`committing offsets failed: ${causeText(error)}`, { scheme: 'kafka', host: this.host, cause: error }) },
+          `kafka (${this.host}): committing offsets failed (${causeText(error)}); trying again at the next interval`,
         );
       }
     }

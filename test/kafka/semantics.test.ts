@@ -244,3 +244,46 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
   expect(back.get('id-3')?.metadata['kafka-offset']).toBe(String(byId.get('id-3')?.offset));
   for (const message of received) message.ack();
 });
+
+test('broker outage: the source reports it and is not ready, then reconnects and goes on; nothing is lost', async () => {
+  const topic = uniqueName('outage');
+  const out = uniqueName('outage-out');
+  await cluster.createTopic(topic, 2);
+  await produce(producer, topic, Array.from({ length: 50 }, (_, i) => ({ value: `before-${i}` })));
+  const captured = captureLogger();
+  const running = start(
+    source(`kafka://${uniqueName('outage-group')}?topic=${topic}`, { env: env(), logger: captured.logger }),
+    sink(`mem://${out}`),
+    { handleSignals: false, logger: captured.logger },
+  );
+  const driver = (): { ready?: boolean } => running.sources[0].driver;
+  await waitFor(() => running.stats().acked === 50, 'the first 50 messages', 15_000);
+  expect(driver().ready).toBe(true);
+  await sleep(200); // a commit interval or more: the 50 are committed
+  await cluster.down();
+  try {
+    await waitFor(() => driver().ready === false, 'the source to notice the outage', 20_000);
+    await waitFor(() => captured.text().includes(`kafka (${cluster.bootstrap}): the consumer failed: `), 'the outage report', 20_000);
+  } finally {
+    await cluster.up();
+  }
+  await waitFor(() => driver().ready === true, 'the source to reconnect and join again', 30_000);
+  await produce(producer, topic, Array.from({ length: 50 }, (_, i) => ({ value: `after-${i}` })));
+  const bodies = new Set<string>();
+  const delivered: Message[] = [];
+  subscriptions.push(source(`mem://${out}`).subscribe((message) => delivered.push(message)));
+  await waitFor(
+    () => {
+      for (const message of delivered.splice(0)) {
+        bodies.add(message.text());
+        message.ack();
+      }
+      return bodies.size === 100;
+    },
+    'all 100 messages',
+    30_000,
+  );
+  for (let i = 0; i < 50; i++) expect(bodies.has(`before-${i}`) && bodies.has(`after-${i}`)).toBe(true);
+  await running.stop();
+  memTopic(out).delete();
+});
