@@ -189,10 +189,17 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
       });
       this.consumer = consumer;
       this.watch(consumer);
+      // close() may run while any of these awaits: whatever connected after it must be let go here
+      const abandoned = async (): Promise<boolean> => {
+        if (!this.closed && !this.stopping) return false;
+        await consumer.disconnect().catch(() => undefined);
+        return true;
+      };
       try {
         await consumer.connect();
+        if (await abandoned()) return;
         await consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.fromBeginning });
-        if (this.closed || this.stopping) return;
+        if (await abandoned()) return;
         this.logger.info(
           { brokers: this.host, group: this.config.groupId, topics: this.config.topics },
           `connected to Kafka at ${this.host}; joining group '${this.config.groupId}' for ${this.config.topics.join(', ')}`,
@@ -203,6 +210,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
           eachBatchAutoResolve: false,
           eachBatch: (payload) => this.eachBatch(payload),
         });
+        await abandoned();
         return;
       } catch (error) {
         this.joined = false;
@@ -260,7 +268,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
         host: this.host,
         cause: error,
       });
-      this.logger.error({ err: failure, restart: true }, `${failure.message}; reconnecting`);
+      this.logger.error({ err: failure, restartedBy: restart ? 'kafkajs' : 'source' }, `${failure.message}; reconnecting`);
       if (!restart) {
         // kafkajs gives up on errors it deems fatal; the source starts a new consumer instead
         this.connectLoop = this.connectLoop?.then(() => this.connect()) ?? this.connect();
