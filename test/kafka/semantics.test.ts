@@ -52,6 +52,26 @@ function offsetOf(message: Message): number {
   return Number(message.metadata['kafka-offset']);
 }
 
+test('the mock cluster listens on 127.0.0.1 only', () => {
+  expect(cluster.bootstrap).toMatch(/^127\.0\.0\.1:\d+$/);
+});
+
+test('shutdown commits: with an hour between interval commits, stop() still commits what was settled', async () => {
+  const topic = uniqueName('final');
+  const group = uniqueName('final-group');
+  await cluster.createTopic(topic, 1);
+  await produce(producer, topic, Array.from({ length: 5 }, (_, i) => ({ value: `f${i}` })));
+  const out = uniqueName('final-out');
+  const running = start(source(`kafka://${group}?topic=${topic}`, { env: { ...env(), KAFKA_COMMIT_INTERVAL: '1h' } }), sink(`mem://${out}`), {
+    handleSignals: false,
+  });
+  await waitFor(() => running.stats().acked === 5, 'five messages', 15_000);
+  expect((await committedOffsets(admin, group, topic)).get(0)).toBe(-1);
+  await running.stop();
+  expect((await committedOffsets(admin, group, topic)).get(0)).toBe(5);
+  memTopic(out).delete();
+});
+
 test('out-of-order acks: a transform that delays odd offsets never lets the commit pass an unsettled offset', async () => {
   const topic = uniqueName('ooo');
   const group = uniqueName('ooo-group');
