@@ -103,7 +103,8 @@ test('crash: 10 000 messages over 3 partitions, kill -9 mid-way, restart: every 
   const collected = await collectTopic(kafka, output, uniqueName('crash-check'));
   const env = relayEnv(uniqueName('crash-relay'), input, output);
 
-  const first = spawnBin(env);
+  // the first process relays slowly (a small window, one produce request at a time), so that the kill lands mid-way
+  const first = spawnBin({ ...env, MAX_IN_FLIGHT: '5', SINK_CONCURRENCY: '1' });
   await waitFor(() => collected.records.length >= 1000, 'the first 1 000 relayed messages', 30_000);
   first.child.kill('SIGKILL');
   expect(await first.exited).toBeNull();

@@ -143,21 +143,27 @@ test('nack without a dead letter: retried in-process past maxDeliveries, the par
   await produce(producer, topic, Array.from({ length: 5 }, (_, i) => ({ value: `n${i}` })));
   const captured = captureLogger();
   const deliveries = new Map<number, number>();
+  let fifth: Message | undefined;
   subscriptions.push(
     source(`kafka://${group}?topic=${topic}`, { env: env(), maxDeliveries: 2, ackTimeout: 0, logger: captured.logger }).subscribe((message) => {
       const offset = offsetOf(message);
       const count = (deliveries.get(offset) ?? 0) + 1;
       deliveries.set(offset, count);
       if (offset === 2 && count < 5) message.nack(new Error('not yet'));
+      else if (offset === 2) fifth = message; // held: settled by the test below
       else message.ack();
     }),
   );
-  await waitFor(() => (deliveries.get(2) ?? 0) >= 4, 'offset 2 delivered four times', 15_000);
-  // the others went through once each, but the commit waits before offset 2
+  // delivered five times, past maxDeliveries (2): with no dead letter it keeps coming back
+  await waitFor(() => fifth !== undefined, 'the fifth delivery of offset 2', 15_000);
+  // the others went through once each, but the commit waits before offset 2, and stays there
   expect([0, 1, 3, 4].map((offset) => deliveries.get(offset))).toEqual([1, 1, 1, 1]);
+  await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 2, 'the commit to reach 2');
+  await sleep(300);
   expect((await committedOffsets(admin, group, topic)).get(0)).toBe(2);
   expect(captured.text()).toContain('with no dead letter (DEAD_LETTER_URI) it is retried until it succeeds');
   // the fifth delivery is acked: the commit moves past it
+  fifth?.ack();
   await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 5, 'the commit to reach 5');
   expect(deliveries.get(2)).toBe(5);
 });
