@@ -46,6 +46,7 @@ const CONNECTOR_TABLE: Record<string, string> = {
   gcppubsub: 'gcppubsub',
   awssqs: 'aws',
   awssns: 'aws',
+  kafka: 'kafka',
 };
 
 const registered = new Map<string, SchemeDefinition>();

@@ -1,0 +1,128 @@
+// KAFKA: Kafka -> mapMessages(uppercase) -> Kafka through wasm-pipes, against a raw kafkajs consume-produce loop
+// (eachBatch -> producer.send with acks=-1 -> commit), on the same librdkafka mock cluster in the same run. Each run
+// gets fresh topics (3 partitions) filled beforehand and a fresh consumer group; the clock starts at the first
+// message seen, so the group join (a fixed ~3 s on the mock) is not measured on either side.
+import pino from 'pino';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Scenario } from '../harness';
+import { source, sink, start } from '../../lib';
+import { mapMessages } from '../../operators';
+import { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
+import { collectTopicCount, connectedProducer, produceRecords, rawKafka } from './kafka-helpers';
+
+const BODY = Buffer.from(
+  JSON.stringify({
+    event_type: 'page_view',
+    user: 'user-0000',
+    path: '/products/widgets/blue-widget-with-a-long-name',
+    referrer: 'https://www.example.com/search?q=widgets',
+    ts: 1700000000000,
+  }).padEnd(200, ' '),
+);
+const PARTITIONS = 3;
+
+function uppercase(body: Buffer): Buffer {
+  return Buffer.from(body.toString('latin1').toUpperCase(), 'latin1');
+}
+
+let cluster: MockKafkaCluster | undefined;
+let kafka: Kafka;
+let producer: Producer;
+let admin: Admin;
+let runs = 0;
+const quiet = pino({ level: 'warn' });
+const candidateCounts: { expected: number; inOutput: number }[] = [];
+
+/** Fresh input and output topics, the input filled with `messages` records. */
+async function topics(messages: number, side: string): Promise<{ input: string; output: string; group: string }> {
+  const name = `bench-kafka-${process.pid}-${runs++}-${side}`;
+  const live = cluster as MockKafkaCluster;
+  await live.createTopic(`${name}-in`, PARTITIONS);
+  await live.createTopic(`${name}-out`, PARTITIONS);
+  await produceRecords(producer, `${name}-in`, messages, (i) => ({ key: `user-${i % 1000}`, value: BODY }));
+  return { input: `${name}-in`, output: `${name}-out`, group: `${name}-group` };
+}
+
+export const kafkaRelay: Scenario = {
+  id: 'KAFKA',
+  title: 'kafka:// -> mapMessages(uppercase) -> kafka:// vs a raw kafkajs eachBatch -> send(acks=-1) loop (mock cluster)',
+  messages: 50_000,
+  quickMessages: 10_000,
+  target: 0.7,
+  async setup() {
+    cluster = await MockKafkaCluster.start();
+    kafka = rawKafka(cluster.brokers);
+    producer = await connectedProducer(kafka);
+    admin = kafka.admin();
+    await admin.connect();
+  },
+  async teardown() {
+    await producer?.disconnect();
+    await admin?.disconnect();
+    await cluster?.stop();
+    cluster = undefined;
+  },
+  baseline: {
+    name: 'kafkajs eachBatch -> producer.send(acks=-1) -> commit',
+    async run(messages) {
+      const { input, output, group } = await topics(messages, 'raw');
+      const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 250 });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [input], fromBeginning: true });
+      let began = 0;
+      let relayed = 0;
+      let finished!: () => void;
+      const done = new Promise<void>((resolve) => (finished = resolve));
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (began === 0) began = performance.now();
+          await producer.send({
+            topic: output,
+            acks: -1,
+            messages: batch.messages.map((message) => ({
+              key: message.key,
+              value: uppercase(message.value ?? Buffer.alloc(0)),
+              headers: message.headers,
+            })),
+          });
+          relayed += batch.messages.length;
+          if (relayed >= messages) finished();
+        },
+      });
+      await done;
+      const elapsed = performance.now() - began;
+      await consumer.disconnect();
+      return elapsed;
+    },
+  },
+  candidate: {
+    name: 'wasm-pipes kafka -> mapMessages -> kafka',
+    async run(messages) {
+      const { input, output, group } = await topics(messages, 'pipes');
+      const env = { KAFKA_BROKERS: (cluster as MockKafkaCluster).bootstrap };
+      let began = 0;
+      const running = start(
+        source(`kafka://${group}?topic=${input}`, { env, logger: quiet }).pipe(
+          mapMessages((message) => {
+            if (began === 0) began = performance.now();
+            return { body: uppercase(message.body) };
+          }),
+        ),
+        sink(`kafka://${output}`, { env, logger: quiet }),
+        { handleSignals: false, logger: quiet },
+      );
+      // acked at the source = confirmed by the sink with acks=-1
+      while (running.stats().acked < messages) await new Promise((resolve) => setTimeout(resolve, 1));
+      const elapsed = performance.now() - began;
+      await running.stop();
+      candidateCounts.push({ expected: messages, inOutput: await collectTopicCount(admin, output) });
+      return elapsed;
+    },
+  },
+  async verify() {
+    const short = candidateCounts.filter((count) => count.inOutput < count.expected);
+    return short.length === 0
+      ? [`every candidate run's output topic holds all its messages (${candidateCounts.length} runs)`]
+      : short.map((count) => `FAIL: an output topic holds ${count.inOutput} of ${count.expected} messages`);
+  },
+};

@@ -1,0 +1,211 @@
+// The wasm-pipes bin on Kafka, spawned as users run it, against librdkafka's mock cluster (one for the file):
+// kill -9 mid-way loses nothing, two processes in one group share the partitions, unreachable brokers are reported
+// and retried.
+import { spawn, ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { sink } from '../../lib/endpoints';
+import { Message } from '../../lib/message';
+import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
+import { collectTopic, connectedProducer, produce, rawKafka, ReceivedRecord } from './helpers';
+
+const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
+
+let cluster: MockKafkaCluster;
+let kafka: Kafka;
+let admin: Admin;
+let producer: Producer;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  cluster = await MockKafkaCluster.start();
+  kafka = rawKafka(cluster.brokers);
+  admin = kafka.admin();
+  await admin.connect();
+  producer = await connectedProducer(kafka);
+});
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await producer?.disconnect();
+  await admin?.disconnect();
+  await cluster?.stop();
+});
+
+interface RunningBin {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** The JSON log lines so far. */
+  logs(): { msg: string; [field: string]: unknown }[];
+  exited: Promise<number | null>;
+}
+
+function spawnBin(env: Record<string, string>): RunningBin {
+  let stdout = '';
+  let stderr = '';
+  const child = spawn(process.execPath, [BIN], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += String(chunk)));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const logs = (): { msg: string }[] =>
+    stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string });
+  return { child, stdout: () => stdout, stderr: () => stderr, logs, exited };
+}
+
+function relayEnv(group: string, input: string, output: string): Record<string, string> {
+  return {
+    SOURCE_URI: `kafka://${group}?topic=${input}`,
+    SINK_URI: `kafka://${output}`,
+    KAFKA_BROKERS: cluster.bootstrap,
+    KAFKA_SESSION_TIMEOUT: '6s',
+    KAFKA_COMMIT_INTERVAL: '100ms',
+  };
+}
+
+function ids(records: ReceivedRecord[]): Set<string> {
+  return new Set(records.map((record) => record.headers['x-message-id']));
+}
+
+async function highWatermark(topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+}
+
+/** The partitions of the last assignment a bin logged. */
+function lastAssignment(bin: RunningBin, topic: string): number[] | undefined {
+  const joins = bin.logs().filter((line) => line.msg.startsWith('joined group'));
+  const last = joins[joins.length - 1] as { assignment?: Record<string, number[]> } | undefined;
+  return last?.assignment?.[topic];
+}
+
+test('crash: 10 000 messages over 3 partitions, kill -9 mid-way, restart: every message arrives (duplicates allowed)', async () => {
+  const input = uniqueName('crash-in');
+  const output = uniqueName('crash-out');
+  await cluster.createTopic(input, 3);
+  await cluster.createTopic(output, 3);
+  const total = 10_000;
+  await produce(
+    producer,
+    input,
+    Array.from({ length: total }, (_, i) => ({ key: `k${i % 97}`, value: JSON.stringify({ i }), headers: { 'x-message-id': `m-${i}` } })),
+  );
+  const collected = await collectTopic(kafka, output, uniqueName('crash-check'));
+  const env = relayEnv(uniqueName('crash-relay'), input, output);
+
+  // the first process relays slowly (a small window, one produce request at a time), so that the kill lands mid-way
+  const first = spawnBin({ ...env, MAX_IN_FLIGHT: '5', SINK_CONCURRENCY: '1' });
+  await waitFor(() => collected.records.length >= 1000, 'the first 1 000 relayed messages', 30_000);
+  first.child.kill('SIGKILL');
+  expect(await first.exited).toBeNull();
+  // it died mid-way: part of the input had not been relayed
+  const relayedAtKill = await highWatermark(output);
+  expect(relayedAtKill).toBeLessThan(total);
+
+  const second = spawnBin(env);
+  await waitFor(() => ids(collected.records).size >= total, `all ${total} ids in the output`, 60_000);
+  second.child.kill('SIGTERM');
+  expect(await second.exited).toBe(0);
+  await collected.stop();
+  const seen = ids(collected.records);
+  for (let i = 0; i < total; i++) expect(seen.has(`m-${i}`)).toBe(true);
+  expect(seen.size).toBe(total);
+  // bodies and keys came through the relay unchanged
+  const sample = collected.records.find((record) => record.headers['x-message-id'] === 'm-4321');
+  expect(sample?.value.toString()).toBe(JSON.stringify({ i: 4321 }));
+  expect(sample?.key).toBe(`k${4321 % 97}`);
+});
+
+test('scale-out: two bin processes in one group split the partitions and together deliver everything', async () => {
+  const input = uniqueName('scale-in');
+  const output = uniqueName('scale-out');
+  await cluster.createTopic(input, 4);
+  await cluster.createTopic(output, 4);
+  const collected = await collectTopic(kafka, output, uniqueName('scale-check'));
+  const env = relayEnv(uniqueName('scale-relay'), input, output);
+  const first = spawnBin(env);
+  await waitFor(() => lastAssignment(first, input)?.length === 4, 'the first process to own all four partitions', 20_000);
+  const second = spawnBin(env);
+  await waitFor(
+    () => lastAssignment(first, input)?.length === 2 && lastAssignment(second, input)?.length === 2,
+    'the two processes to split the partitions',
+    30_000,
+  );
+  expect([...(lastAssignment(first, input) ?? []), ...(lastAssignment(second, input) ?? [])].sort()).toEqual([0, 1, 2, 3]);
+
+  const total = 4000;
+  await produce(
+    producer,
+    input,
+    Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `v${i}`, headers: { 'x-message-id': `s-${i}` } })),
+  );
+  await waitFor(() => ids(collected.records).size >= total, `all ${total} ids in the output`, 30_000);
+  first.child.kill('SIGTERM');
+  second.child.kill('SIGTERM');
+  expect(await first.exited).toBe(0);
+  expect(await second.exited).toBe(0);
+  await collected.stop();
+  // each process relayed its share
+  const acked = (bin: RunningBin): number => (bin.logs().find((line) => line.msg === 'wasm-pipes stopped') as { acked?: number } | undefined)?.acked ?? 0;
+  expect(acked(first)).toBeGreaterThan(0);
+  expect(acked(second)).toBeGreaterThan(0);
+  expect(acked(first) + acked(second)).toBeGreaterThanOrEqual(total);
+});
+
+test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until the brokers answer', async () => {
+  const input = uniqueName('late-in');
+  await cluster.createTopic(input, 1);
+  await produce(producer, input, [{ value: 'hello', headers: { 'x-message-id': 'late-1' } }]);
+  const port = await freePort();
+  const brokers = `127.0.0.1:${port}`;
+  const bin = spawnBin({ SOURCE_URI: `kafka://${uniqueName('late')}?topic=${input}`, SINK_URI: 'stdout://', KAFKA_BROKERS: brokers });
+  const failures = (): string[] => bin.logs().filter((line) => line.msg.includes(`cannot reach the brokers in KAFKA_BROKERS (${brokers})`)).map((line) => line.msg);
+  await waitFor(() => failures().length >= 2, 'two failed attempts', 20_000);
+  expect(bin.child.exitCode).toBeNull(); // not a start-up failure: it keeps trying
+  expect(failures()[0]).toMatch(/^kafka \(127\.0\.0\.1:\d+\): cannot reach the brokers in KAFKA_BROKERS \(127\.0\.0\.1:\d+\): .*ECONNREFUSED.*; retrying in \d+ ms$/);
+
+  // the brokers come up (a proxy to the mock cluster on that port): the bin connects and relays
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(cluster.bootstrap.split(':')[1]), '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  try {
+    await waitFor(() => bin.stdout().includes('late-1'), 'the message on stdout', 40_000);
+    expect(bin.stderr()).toContain('joined group');
+    expect(JSON.parse(bin.stdout().trim()).body).toBe('hello');
+    bin.child.kill('SIGTERM');
+    expect(await bin.exited).toBe(0);
+    const stopped = bin.logs().find((line) => line.msg === 'wasm-pipes stopped') as { acked?: number } | undefined;
+    expect(stopped?.acked).toBe(1);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+  }
+});
+
+test('an unreachable sink: the write fails with an error naming the brokers, after retries', async () => {
+  const port = await freePort();
+  const out = sink('kafka://nowhere', { env: { KAFKA_BROKERS: `127.0.0.1:${port}` }, retry: { maxAttempts: 2, initialDelay: 10 } });
+  const outcome = await new Promise<Error | undefined>((resolve) => out.next(Message.create({ body: 'x' }, (error) => resolve(error))));
+  await out.close();
+  expect(outcome?.message).toContain(`kafka (127.0.0.1:${port}): cannot connect to the brokers in KAFKA_BROKERS (127.0.0.1:${port})`);
+  expect(outcome?.message).toContain('gave up after 2 attempts');
+});

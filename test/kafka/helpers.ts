@@ -1,0 +1,87 @@
+// Helpers for the Kafka tests: a raw kafkajs client on the mock cluster (to produce inputs, read outputs and read the
+// group's committed offsets, independently of the connector), and a logger that keeps its lines for assertions.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Kafka, logLevel, Partitioners, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
+import type { Logger } from '../../lib/logger';
+
+export function rawKafka(brokers: string[]): Kafka {
+  return new Kafka({ brokers, clientId: 'wasm-pipes-test', logLevel: logLevel.NOTHING });
+}
+
+export async function connectedProducer(kafka: Kafka): Promise<Producer> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  return producer;
+}
+
+export interface ProducedRecord {
+  value: string | Buffer;
+  key?: string;
+  headers?: IHeaders;
+  partition?: number;
+}
+
+/** Produces in chunks with acks=-1. */
+export async function produce(producer: Producer, topic: string, records: ProducedRecord[]): Promise<void> {
+  for (let start = 0; start < records.length; start += 1000) {
+    await producer.send({ topic, acks: -1, messages: records.slice(start, start + 1000) });
+  }
+}
+
+/** The group's committed offset per partition (-1 when none), read with admin.fetchOffsets. */
+export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, number>> {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return new Map(result.partitions.map((entry) => [entry.partition, Number(entry.offset)]));
+}
+
+export interface ReceivedRecord {
+  partition: number;
+  offset: number;
+  key?: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Reads a topic from the start with its own group, collecting every record, until stop(). */
+export async function collectTopic(kafka: Kafka, topic: string, groupId: string): Promise<{ records: ReceivedRecord[]; consumer: Consumer; stop(): Promise<void> }> {
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, sessionTimeout: 6000, heartbeatInterval: 500 });
+  const records: ReceivedRecord[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const message of batch.messages) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = value.toString();
+        records.push({
+          partition: batch.partition,
+          offset: Number(message.offset),
+          key: message.key?.toString(),
+          value: message.value ?? Buffer.alloc(0),
+          headers,
+        });
+      }
+    },
+  });
+  return { records, consumer, stop: () => consumer.disconnect() };
+}
+
+export interface CapturedLogger {
+  logger: Logger;
+  lines: { level: number; msg: string; [field: string]: unknown }[];
+  text(): string;
+}
+
+/** A pino logger whose lines are kept in memory. */
+export function captureLogger(level = 'info'): CapturedLogger {
+  const lines: CapturedLogger['lines'] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+      callback();
+    },
+  });
+  const logger = pino({ level }, stream);
+  return { logger, lines, text: () => lines.map((line) => line.msg).join('\n') };
+}
