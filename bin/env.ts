@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'nats' | 'rabbit' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -28,5 +28,16 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'nats', name: 'NATS_SERVER_URL', default: '127.0.0.1:4222', description: 'NATS server(s): host:port or nats:// / tls:// URLs, comma-separated; user:password@ or token@ in a URL also work' },
+  { group: 'nats', name: 'NATS_USER', description: 'user name for NATS (with NATS_PASSWORD)' },
+  { group: 'nats', name: 'NATS_PASSWORD', secret: true, description: 'password for NATS_USER' },
+  { group: 'nats', name: 'NATS_TOKEN', secret: true, description: 'token for NATS token authentication' },
+  { group: 'nats', name: 'NATS_CREDS', description: 'path of a NATS .creds file (user JWT and nkey seed, as nsc writes)' },
+  { group: 'nats', name: 'NATS_TLS_CA', description: 'PEM file of the CA that signed the NATS server certificate (turns TLS on)' },
+  { group: 'nats', name: 'NATS_TLS_CERT', description: 'PEM client certificate for NATS (with NATS_TLS_KEY)' },
+  { group: 'nats', name: 'NATS_TLS_KEY', description: 'PEM key of NATS_TLS_CERT' },
+  { group: 'nats', name: 'NATS_CONNECT_TIMEOUT', default: '30s', description: 'how long the first NATS connection is retried before start-up fails (later losses reconnect forever)' },
+  { group: 'rabbit', name: 'RABBIT_SERVER_URL', default: 'amqp://guest:guest@127.0.0.1:5672/', description: 'RabbitMQ broker: amqp://user:password@host:5672/vhost (or amqps://)' },
+  { group: 'rabbit', name: 'RABBIT_CONNECT_TIMEOUT', default: '30s', description: 'how long the first RabbitMQ connection is retried before start-up fails (later losses reconnect with backoff)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];
