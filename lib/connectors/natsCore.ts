@@ -154,6 +154,12 @@ export class NatsCoreSource implements SourceDriver<Msg> {
 
   async close(): Promise<void> {
     this.stopIntake();
+    if (this.dropped > 0) {
+      this.context?.logger.warn(
+        { subject: this.config.subject, droppedTotal: this.dropped },
+        `nats: ${this.dropped} message(s) on '${this.config.subject}' were dropped in all because the pipeline was saturated (core NATS, at most once)`,
+      );
+    }
     await this.link.close();
   }
 }
