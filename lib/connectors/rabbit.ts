@@ -219,7 +219,7 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
 
   /** Whether the delivery's channel is still the live one: tags of a lost channel were requeued by the broker. */
   private live(delivery: RabbitDelivery): boolean {
-    return this.link?.current === delivery.channel;
+    return this.link?.owns(delivery.channel) === true;
   }
 
   ack(delivery: RabbitDelivery): void {

@@ -46,6 +46,8 @@ export class RabbitLink<C extends Channel> {
   readonly host: string;
   private connection: ChannelModel | undefined;
   private channel: C | undefined;
+  /** The channel being set up: deliveries may arrive on it (and be settled) before setup() returns. */
+  private settingUp: C | undefined;
   private opening: Promise<C> | undefined;
   private closed = false;
   private wakeSleeper: (() => void) | undefined;
@@ -62,6 +64,11 @@ export class RabbitLink<C extends Channel> {
   /** The channel now, if connected. */
   get current(): C | undefined {
     return this.channel;
+  }
+
+  /** Whether `channel` is the live one (or the one being set up): only then may its delivery tags be settled. */
+  owns(channel: Channel): boolean {
+    return channel === this.channel || (channel === this.settingUp && channel !== undefined);
   }
 
   error(message: string, cause?: unknown, retryable = true): ConnectorError {
@@ -94,7 +101,12 @@ export class RabbitLink<C extends Channel> {
         connection.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: connection error`));
         const channel = (this.options.confirm ? await connection.createConfirmChannel() : await connection.createChannel()) as C;
         channel.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: channel error`));
-        await this.options.setup(channel);
+        this.settingUp = channel;
+        try {
+          await this.options.setup(channel);
+        } finally {
+          this.settingUp = undefined;
+        }
         if (this.closed) {
           await connection.close().catch(() => undefined);
           throw this.error('closed before it connected', undefined, false);
