@@ -1,5 +1,7 @@
 // Every benchmark scenario, in the order `npm run bench` runs them. Add new scenarios here.
 import type { Scenario } from '../harness';
 import { p0 } from './p0-settlement';
+import { p2 } from './p2-core-nats';
+import { p3 } from './p3-jetstream';
 
-export const scenarios: Scenario[] = [p0];
+export const scenarios: Scenario[] = [p0, p2, p3];

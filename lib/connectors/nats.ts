@@ -172,5 +172,6 @@ registerScheme({
   sinkParams: SINK_PARAMS,
   openSource: openNatsSource,
   openSink: openNatsSink,
-  sinkDefaults: { concurrency: 8, batch: { count: 256, linger: 0 } },
+  // big batches, each confirmed by one flush (core) or by its PubAcks (JetStream), a few in flight at once
+  sinkDefaults: { concurrency: 4, batch: { count: 1024, linger: 0 } },
 });

@@ -38,11 +38,14 @@ export class NatsCoreSource implements SourceDriver<Msg> {
   private dropped = 0;
   private droppedSinceWarning = 0;
   private lastDropWarning = 0;
+  private readonly wildcard: boolean;
 
   constructor(
     private readonly config: NatsCoreSourceConfig,
     private readonly link: NatsLink,
-  ) {}
+  ) {
+    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+  }
 
   get ready(): boolean {
     return this.link.ready && this.subscription !== undefined && !this.stopped;
@@ -94,7 +97,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
   }
 
   private deliver(msg: Msg, context: SourceContext<Msg>): void {
-    const { metadata, id, key } = decodeHeaders(msg.headers, msg.subject);
+    const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
     const data = msg.data;
     context.receive({ id, key, metadata, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }, msg);
   }

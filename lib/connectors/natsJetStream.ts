@@ -49,11 +49,14 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   /** Messages the server sent beyond the local credit (only when max_ack_pending could not follow maxInFlight). */
   private readonly overflow = new Fifo<JsMsg>();
   private stopping = false;
+  private readonly wildcard: boolean;
 
   constructor(
     private readonly config: JetStreamSourceConfig,
     private readonly link: NatsLink,
-  ) {}
+  ) {
+    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+  }
 
   get ready(): boolean {
     return this.link.ready && this.messages !== undefined && !this.stopping;
@@ -222,7 +225,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   }
 
   private deliver(msg: JsMsg, context: SourceContext<JsMsg>): void {
-    const { metadata, id, key } = decodeHeaders(msg.headers, msg.subject);
+    const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
     const data = msg.data;
     context.receive(
       {

@@ -1,7 +1,7 @@
 // One NATS connection of a nats:// source or sink: the first connection is retried with backoff for up to
 // NATS_CONNECT_TIMEOUT, after which nats.js reconnects forever; `ready` follows the connection's status, and each
 // loss and recovery is logged once. Also the mapping between NATS headers and message metadata, both ways.
-import { connect, headers as natsHeaders } from '@nats-io/transport-node';
+import { connect, MsgHdrsImpl } from '@nats-io/transport-node';
 import type { ConnectionOptions, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Message } from '../message';
 import type { Logger } from '../logger';
@@ -12,19 +12,26 @@ import { natsServersLabel } from '../natsServers';
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** The header that carries the message key (NATS has no key of its own); the HTTP connector uses the same name. */
 export const MSG_KEY_HEADER = 'x-message-key';
-/** Metadata naming the subject a message arrived on (useful with wildcard subscriptions). */
+/** Metadata naming the subject a message arrived on, for sources on a wildcard subject. */
 export const SUBJECT_METADATA = 'nats-subject';
 
 /** A header name NATS accepts: printable ASCII without a colon. */
 const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
-/** Metadata from the headers of a received message; `Nats-*` protocol headers stay out, the id and key come back. */
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * Metadata from the headers of a received message; `Nats-*` protocol headers stay out, the id and key come back.
+ * `subject` is added as `nats-subject` when given (wildcard sources, where it tells messages apart).
+ */
 export function decodeHeaders(
   headers: MsgHdrs | undefined,
-  subject: string,
+  subject: string | undefined,
 ): { metadata: Record<string, string>; id?: string; key?: string } {
-  const metadata: Record<string, string> = { [SUBJECT_METADATA]: subject };
-  if (headers === undefined) return { metadata };
+  if (headers === undefined) {
+    return { metadata: subject === undefined ? (NO_METADATA as Record<string, string>) : { [SUBJECT_METADATA]: subject } };
+  }
+  const metadata: Record<string, string> = subject === undefined ? {} : { [SUBJECT_METADATA]: subject };
   let id: string | undefined;
   let key: string | undefined;
   for (const name of headers.keys()) {
@@ -38,20 +45,27 @@ export function decodeHeaders(
   return { metadata, id, key };
 }
 
-/** Headers for a message to publish: its metadata (minus `nats-*` names and names NATS refuses), its id and key. */
+function headerValue(value: string): string[] {
+  return [value.includes('\r') || value.includes('\n') ? value.replace(/[\r\n]+/g, ' ').trim() : value.trim()];
+}
+
+/**
+ * Headers for a message to publish: its metadata (minus `nats-*` names and names NATS refuses), its id and key.
+ * Built from a record of names already checked here, which skips the client's per-header validation (measurable at
+ * 100k messages a second).
+ */
 export function encodeHeaders(message: Message): MsgHdrs {
-  const headers = natsHeaders();
+  const record: Record<string, string[]> = {};
   const metadata = message.metadata;
   for (const name in metadata) {
     if (!HEADER_NAME.test(name)) continue;
     const lower = name.toLowerCase();
     if (lower.startsWith('nats-') || lower === MSG_KEY_HEADER) continue;
-    const value = metadata[name];
-    headers.set(name, value.includes('\r') || value.includes('\n') ? value.replace(/[\r\n]+/g, ' ') : value);
+    record[name] = headerValue(metadata[name]);
   }
-  headers.set(MSG_ID_HEADER, message.id);
-  if (message.key !== undefined) headers.set(MSG_KEY_HEADER, message.key.replace(/[\r\n]+/g, ' '));
-  return headers;
+  record[MSG_ID_HEADER] = headerValue(message.id);
+  if (message.key !== undefined) record[MSG_KEY_HEADER] = headerValue(message.key);
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 /** A promise that rejects with `error()` after `ms` (and clears its timer when `promise` settles first). */

@@ -75,7 +75,7 @@ test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id th
   const [message] = received;
   expect(message.id).toBe('order-42');
   expect(message.key).toBe('customer-7');
-  expect(message.metadata).toEqual({ 'nats-subject': subject, 'Content-Type': 'application/json', 'X-Multi': 'a, b' });
+  expect(message.metadata).toEqual({ 'Content-Type': 'application/json', 'X-Multi': 'a, b' });
   message.ack();
 });
 
