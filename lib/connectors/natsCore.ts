@@ -198,7 +198,10 @@ export class NatsCoreSink implements SinkDriver {
         connection.publish(this.subject, message.body, { headers: encodeHeaders(message) });
         published++;
       } catch (error) {
-        results[i] = this.link.error(`publishing to '${this.subject}' failed: ${(error as Error).message}`, error);
+        const reason = (error as Error).message;
+        results[i] = /max_payload/.test(reason)
+          ? new PermanentError(`nats (${this.link.host}): the message and its headers are larger than the server's max_payload (${maxPayload} bytes)`, { cause: error })
+          : this.link.error(`publishing to '${this.subject}' failed: ${reason}`, error);
       }
     }
     if (published > 0) {

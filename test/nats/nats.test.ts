@@ -253,3 +253,17 @@ test('a JetStream source for a stream that does not exist fails at start with ho
   await running.done.catch(() => undefined);
   memTopic('unused2').delete();
 });
+
+test("a message larger than the server's max_payload fails at once as permanent (core and JetStream)", async () => {
+  const { subject } = await newStream('LARGE');
+  const tooLarge = Buffer.alloc((connection.info?.max_payload ?? 1024 * 1024) + 1, 'x');
+  for (const uri of [`nats://${subject}`, `nats://${subject}?jetstream=true`]) {
+    const error = await write(openSink(uri), { body: tooLarge });
+    expect(error?.name).toBe('PermanentError');
+    expect(error?.message).toContain('max_payload');
+  }
+  // the limit counts the headers too
+  const nearLimit = Buffer.alloc(connection.info?.max_payload ?? 1024 * 1024, 'x');
+  const error = await write(openSink(`nats://${subject}`), { body: nearLimit, metadata: { padding: 'y'.repeat(100) } });
+  expect(error?.name).toBe('PermanentError');
+});
