@@ -267,3 +267,17 @@ test("a message larger than the server's max_payload fails at once as permanent 
   const error = await write(openSink(`nats://${subject}`), { body: nearLimit, metadata: { padding: 'y'.repeat(100) } });
   expect(error?.name).toBe('PermanentError');
 });
+
+test('run() warns that a core NATS source is at most once when its sink can fail, and not for an in-process sink', async () => {
+  const subject = `test.${uniqueSubject('warn')}`;
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const toHttp = start(source(`nats://${subject}`, { env }), openSink('http://127.0.0.1:9/never'), { handleSignals: false, logger });
+  const toMemory = start(source(`nats://${subject}`, { env }), openSink(`mem://${uniqueSubject('fine')}`), { handleSignals: false, logger });
+  await Promise.all([toHttp.started, toMemory.started]);
+  const warnings = lines.map((line) => (JSON.parse(line) as { msg: string }).msg).filter((msg) => msg.includes('is at most once'));
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain('http://127.0.0.1:9/never');
+  expect(warnings[0]).toContain('nats://SUBJECT?stream=STREAM&consumer=NAME');
+  await Promise.all([toHttp.stop(), toMemory.stop()]);
+});
