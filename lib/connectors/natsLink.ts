@@ -92,6 +92,8 @@ export class NatsLink {
   private connected = false;
   private closed = false;
   private wakeSleeper: (() => void) | undefined;
+  /** Reconnection attempts since the connection was last up, for the backoff. */
+  private reconnectAttempts = 0;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -144,7 +146,16 @@ export class NatsLink {
       if (this.closed) throw this.error('closed before it connected', undefined, false);
       try {
         const remaining = Math.max(1000, deadline - Date.now());
-        const connection = await connect({ ...this.options, timeout: Math.min(10_000, remaining), waitOnFirstConnect: false });
+        const connection = await connect({
+          ...this.options,
+          timeout: Math.min(10_000, remaining),
+          waitOnFirstConnect: false,
+          // exponential backoff with jitter between reconnection attempts: 250 ms doubling up to 5 s
+          reconnectDelayHandler: () => {
+            const backoff = Math.min(5000, 250 * 2 ** Math.min(this.reconnectAttempts++, 5));
+            return backoff / 2 + Math.random() * (backoff / 2);
+          },
+        });
         if (this.closed) {
           await connection.close();
           throw this.error('closed before it connected', undefined, false);
@@ -197,6 +208,7 @@ export class NatsLink {
             break;
           case 'reconnect':
             this.connected = true;
+            this.reconnectAttempts = 0;
             this.logger.info({ host: this.host, server: status.server }, `nats ${this.role}: reconnected to ${status.server}`);
             break;
           case 'error':
