@@ -16,6 +16,10 @@ export interface Scenario {
   quickMessages: number;
   /** Minimum candidate/baseline ratio of throughput (higher is better). */
   target: number;
+  /** Measured rounds per contender (default: 2 quick, 5 full), for scenarios too long to repeat. */
+  rounds?: { quick?: number; full?: number };
+  /** Run the unmeasured warm-up round (default true). */
+  warmup?: boolean;
   /** What `run` resolves to: elapsed milliseconds (throughput = messages / ms), or a custom value where higher is better. */
   unit?: 'ms' | 'higher-is-better';
   baseline: Contender;
@@ -48,15 +52,17 @@ export function median(values: readonly number[]): number {
 
 export async function runScenario(scenario: Scenario, quick: boolean): Promise<ScenarioResult> {
   const messages = quick ? scenario.quickMessages : scenario.messages;
-  const rounds = quick ? 2 : 5;
+  const rounds = (quick ? scenario.rounds?.quick : scenario.rounds?.full) ?? (quick ? 2 : 5);
   const throughput = scenario.unit !== 'higher-is-better';
   const baseline: number[] = [];
   const candidate: number[] = [];
   await scenario.setup?.();
   try {
     // one warm-up round each, not counted: JIT, connection set-up
-    await scenario.baseline.run(Math.max(1, Math.floor(messages / 10)));
-    await scenario.candidate.run(Math.max(1, Math.floor(messages / 10)));
+    if (scenario.warmup !== false) {
+      await scenario.baseline.run(Math.max(1, Math.floor(messages / 10)));
+      await scenario.candidate.run(Math.max(1, Math.floor(messages / 10)));
+    }
     for (let round = 0; round < rounds; round++) {
       const measure = async (contender: Contender, into: number[]): Promise<void> => {
         const value = await contender.run(messages);

@@ -14,6 +14,10 @@ export class FanOutSink implements Sink {
     return this.sinks.every((sink) => sink.ready);
   }
 
+  get mayFail(): boolean {
+    return this.sinks.some((sink) => sink.mayFail !== false);
+  }
+
   next(message: Message): void {
     if (message.settled) return;
     const copies = message.fork(this.sinks.length);

@@ -47,6 +47,8 @@ const CONNECTOR_TABLE: Record<string, string> = {
   awssqs: 'aws',
   awssns: 'aws',
   kafka: 'kafka',
+  nats: 'nats',
+  rabbit: 'rabbit',
 };
 
 const registered = new Map<string, SchemeDefinition>();
@@ -144,6 +146,10 @@ export function parseEndpointUri(raw: string, variable: string): EndpointUri {
   if ((scheme === 'http' || scheme === 'https') && /^https?:\/\/:/i.test(trimmed)) {
     anyHost = true;
     text = trimmed.replace(/^(https?:\/\/):/i, '$10.0.0.0:');
+  }
+  if (scheme !== 'http' && scheme !== 'https') {
+    // a NATS wildcard (nats://orders.>) is not allowed in a URL's host: carry it percent-encoded
+    text = text.replace(/^[^?#]*/, (head) => head.replace(/>/g, '%3E'));
   }
   let url: URL;
   try {

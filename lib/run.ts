@@ -105,6 +105,17 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   );
   if (finishing) subscription.unsubscribe();
 
+  for (const source of sources) {
+    const alternative = source.driver.atMostOnce;
+    if (alternative !== undefined && sink.mayFail !== false) {
+      logger.warn(
+        { source: source.name, sink: sink.name },
+        `${source.name} is at most once: a message that ${sink.name} fails to write (after its retries and any dead letter), ` +
+          `or that is in flight when the process dies, is lost. ${alternative}`,
+      );
+    }
+  }
+
   const started = Promise.all(sources.map((source) => source.started)).then(() => undefined);
   started.catch(() => undefined);
 

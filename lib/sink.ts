@@ -23,6 +23,8 @@ export interface SinkDriver {
   close(): Promise<void>;
   /** Whether the sink is connected (for /ready). */
   readonly ready?: boolean;
+  /** False for a sink whose writes cannot fail (in-process); default true. */
+  readonly mayFail?: boolean;
 }
 
 export interface BatchOptions {
@@ -59,6 +61,8 @@ export interface SinkOptions {
 export interface Sink extends Observer<Message> {
   readonly name: string;
   readonly ready: boolean;
+  /** False when no write can fail (in-process sinks); undefined counts as true. */
+  readonly mayFail?: boolean;
   close(): Promise<void>;
 }
 
@@ -114,6 +118,10 @@ export class SinkRuntime implements Sink {
 
   get ready(): boolean {
     return this.driver.ready ?? true;
+  }
+
+  get mayFail(): boolean {
+    return this.driver.mayFail ?? true;
   }
 
   next(message: Message): void {

@@ -84,6 +84,11 @@ export interface SourceDriver<T = unknown> {
   close(): Promise<void>;
   /** Whether the source is connected (for /ready). */
   readonly ready?: boolean;
+  /**
+   * Set by at-most-once drivers (core NATS): what to use instead for at least once. run() warns at start-up when
+   * such a source feeds a sink that can fail.
+   */
+  readonly atMostOnce?: string;
 }
 
 /** Whoever wants to drain the sources of a pipeline (run()) registers here while subscribing. */

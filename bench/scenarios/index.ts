@@ -3,10 +3,14 @@ import type { Scenario } from '../harness';
 import { p0 } from './p0-settlement';
 import { p1 } from './p1-wasm';
 import { p1b } from './p1b-budget';
+import { p2 } from './p2-core-nats';
+import { p3 } from './p3-jetstream';
+import { p4 } from './p4-http-to-nats';
+import { p5 } from './p5-slow-http-sink';
 import { p6 } from './p6-instances';
 import { p7b, p7c } from './p7-cache-lookup';
 import { kafkaRelay } from './kafka-relay';
 import { ps1 } from './ps1-pubsub-relay';
 import { sqs1, sqs2 } from './sqs-relay';
 
-export const scenarios: Scenario[] = [p0, p1, p1b, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2];
+export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2];

@@ -5,7 +5,7 @@ import { ConfigError } from '../errors';
 import { parseDuration, parseInteger, parseSize } from '../config';
 import { rootLogger, Logger } from '../logger';
 import { redactUri } from '../registry';
-import { parseNatsServers, NATS_SERVER_URL } from '../natsServers';
+import { natsConnectionOptions } from '../natsServers';
 import { MemoryCache } from './memory';
 import type { Cache } from './types';
 import type { RedisCacheOptions } from './redis';
@@ -127,7 +127,7 @@ export function parseCacheUri(uri: string, options: CacheOptions = {}): CacheCon
         kind: 'nats-kv',
         name,
         bucket,
-        nats: parseNatsServers(env[NATS_SERVER_URL], NATS_SERVER_URL),
+        nats: natsConnectionOptions(env, `wasm-pipes cache ${name}`),
         ttlMs: found.has('ttl') ? parseDuration(found.get('ttl') as string, `${variable} ttl`) : 0,
         storage,
         replicas: found.has('replicas') ? parseInteger(found.get('replicas') as string, `${variable} replicas`, 1, 5) : 1,

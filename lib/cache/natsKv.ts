@@ -1,17 +1,18 @@
 // nats-kv://bucket — the cache in a NATS JetStream key-value bucket (created if missing). Values are stored raw,
 // so other NATS clients can fill or read the bucket. TTL is the bucket's max age: per-key TTL needs NATS 2.11,
 // and this backend keeps to what 2.9 offers. An honest asynchronous backend: no `sync`.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Cache } from './types';
 import { ConnectorError } from '../errors';
 import type { Logger } from '../logger';
-import type { NatsServerOptions } from '../natsServers';
+import { natsServersLabel } from '../natsServers';
 
 export interface NatsKvCacheOptions {
   bucket: string;
-  nats: NatsServerOptions;
+  /** Servers, credentials and TLS from NATS_SERVER_URL and the NATS_* variables (natsConnectionOptions). */
+  nats: ConnectionOptions;
   /** The bucket's max age in ms when this creates it; 0 = entries never expire. */
   ttlMs: number;
   storage: 'file' | 'memory';
@@ -190,12 +191,7 @@ export class NatsKvCache implements Cache {
       let connection: NatsConnection | undefined;
       try {
         connection = await connect({
-          servers: nats.servers,
-          ...(nats.user !== undefined ? { user: nats.user } : {}),
-          ...(nats.pass !== undefined ? { pass: nats.pass } : {}),
-          ...(nats.token !== undefined ? { token: nats.token } : {}),
-          ...(nats.tls ? { tls: {} } : {}),
-          name: `wasm-pipes cache ${this.name}`,
+          ...nats,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
           timeout: Math.max(this.options.timeoutMs, 2000),
@@ -229,7 +225,7 @@ export class NatsKvCache implements Cache {
           const seconds = ((Date.now() - this.downSince) / 1000).toFixed(1);
           this.logger.info(`cache ${this.name} answers again after ${seconds} s`);
         } else {
-          this.logger.info({ servers: nats.description }, `cache ${this.name} connected (${nats.description})`);
+          this.logger.info({ servers: natsServersLabel(nats) }, `cache ${this.name} connected (${natsServersLabel(nats)})`);
         }
         this.lastError = undefined;
         this.downSince = undefined;
@@ -242,7 +238,7 @@ export class NatsKvCache implements Cache {
         if (this.lastError === undefined) {
           this.downSince = Date.now();
           this.logger.warn(
-            { servers: nats.description, err: error },
+            { servers: natsServersLabel(nats), err: error },
             `cache ${this.name} is not available (${reason.message}); retrying every 2 s, and cache operations fail ` +
               '(their messages are nacked for redelivery) until it answers',
           );
@@ -289,7 +285,7 @@ export class NatsKvCache implements Cache {
       throw new ConnectorError(
         `cache ${operation} '${key}' failed: the value has ${value.length} bytes, more than the server's max_payload ` +
           `(${this.maxPayload}); raise max_payload in the NATS server configuration`,
-        { scheme: 'nats-kv', host: this.options.nats.description, retryable: false },
+        { scheme: 'nats-kv', host: natsServersLabel(this.options.nats), retryable: false },
       );
     }
     if (ttlMs !== undefined && ttlMs > 0 && ttlMs !== this.bucketTtlMs && !this.warnedAboutTtl) {
@@ -308,7 +304,7 @@ export class NatsKvCache implements Cache {
     return new ConnectorError(
       `cache ${operation} '${key}' failed: the bucket '${this.options.bucket}' has not been reachable${since} (${reason}); ` +
         'retrying in the background',
-      { scheme: 'nats-kv', host: this.options.nats.description, retryable: true, cause: this.lastError },
+      { scheme: 'nats-kv', host: natsServersLabel(this.options.nats), retryable: true, cause: this.lastError },
     );
   }
 
@@ -316,13 +312,13 @@ export class NatsKvCache implements Cache {
     const reason = error instanceof Error ? error.message : String(error);
     return new ConnectorError(`cache ${operation} '${key}' failed: ${reason}`, {
       scheme: 'nats-kv',
-      host: this.options.nats.description,
+      host: natsServersLabel(this.options.nats),
       retryable: true,
       cause: error,
     });
   }
 
   private closedError(): ConnectorError {
-    return new ConnectorError('the cache is closed', { scheme: 'nats-kv', host: this.options.nats.description, retryable: false });
+    return new ConnectorError('the cache is closed', { scheme: 'nats-kv', host: natsServersLabel(this.options.nats), retryable: false });
   }
 }

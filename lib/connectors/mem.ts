@@ -52,6 +52,8 @@ export class MemTopic {
 
 class MemSink implements SinkDriver {
   readonly scheme = 'mem';
+  /** A write waits for room; it never fails. */
+  readonly mayFail = false;
   constructor(private readonly queue: LocalQueue) {}
 
   write(batch: readonly Message[]): void | Promise<void> {

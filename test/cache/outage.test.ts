@@ -135,7 +135,7 @@ describe('nats-kv:// outages', () => {
       const failure = await kv.get('k').catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(ConnectorError);
       expect((failure as Error).message).toMatch(
-        new RegExp(`^nats-kv \\(nats://127.0.0.1:${port}\\): cache get 'k' failed: the bucket 'outage_test' has not been reachable`),
+        new RegExp(`^nats-kv \\(127.0.0.1:${port}\\): cache get 'k' failed: the bucket 'outage_test' has not been reachable`),
       );
       expect(kv.ready).toBe(false);
       expect(lines().find((line) => line.level === 40)?.msg).toMatch(/is not available \(.*\); retrying every 2 s/);

@@ -2,7 +2,6 @@
 // variable and shows a valid value.
 import { parseCacheUri, cache, MemoryCache } from '../../lib/cache';
 import { ConfigError } from '../../lib/errors';
-import { parseNatsServers } from '../../lib/natsServers';
 import { encodeKvKey } from '../../lib/cache/natsKv';
 
 function configError(run: () => unknown): ConfigError {
@@ -70,35 +69,6 @@ describe('CACHE_URI', () => {
   test('a password in a bad URI is not echoed', () => {
     const error = configError(() => parseCacheUri('redis://user:hunter2@127.0.0.1:99999'));
     expect(error.message).not.toContain('hunter2');
-  });
-});
-
-describe('NATS_SERVER_URL', () => {
-  test('the seed README form, lists, schemes, default port and credentials', () => {
-    expect(parseNatsServers('0.0.0.0:4222')).toMatchObject({ servers: ['127.0.0.1:4222'], tls: false });
-    expect(parseNatsServers(undefined).servers).toEqual(['127.0.0.1:4222']);
-    expect(parseNatsServers('  ').servers).toEqual(['127.0.0.1:4222']);
-    expect(parseNatsServers('nats://a.example.com, nats://b.example.com:4223 c:5000').servers).toEqual([
-      'a.example.com:4222',
-      'b.example.com:4223',
-      'c:5000',
-    ]);
-    expect(parseNatsServers('nats://u:p@a:4222,nats://u:p@b:4222')).toMatchObject({ user: 'u', pass: 'p', servers: ['a:4222', 'b:4222'] });
-    expect(parseNatsServers('nats://s3cr3t@a')).toMatchObject({ token: 's3cr3t' });
-    expect(parseNatsServers('tls://nats.example.com')).toMatchObject({ tls: true, servers: ['nats.example.com:4222'] });
-    expect(parseNatsServers('[::]:4222').servers).toEqual(['[::1]:4222']);
-    expect(parseNatsServers('nats://u:p@a').description).toBe('nats://a:4222');
-  });
-
-  test.each([
-    ['http://a:4222', /scheme must be nats:\/\/ or tls:\/\//],
-    ['nats://a:4222/path', /host\[:port\] with no path/],
-    ['nats://a:notaport', /not a NATS server address/],
-    ['nats://u:p@a,nats://v:q@b', /different credentials/],
-  ])('%s is a ConfigError naming NATS_SERVER_URL', (value, message) => {
-    const error = configError(() => parseNatsServers(value));
-    expect(error.message).toMatch(/^NATS_SERVER_URL: /);
-    expect(error.message).toMatch(message);
   });
 });
 

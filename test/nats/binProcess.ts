@@ -1,0 +1,59 @@
+// The built bin as a child process: started with an environment, watched through its stderr (pino JSON lines),
+// stopped with a signal or killed with SIGKILL, always by its own PID.
+import { spawn, ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { waitFor } from '../helpers/wait';
+
+export const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
+
+export class BinProcess {
+  readonly child: ChildProcess;
+  stderr = '';
+  stdout = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, [BIN], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stderr?.on('data', (chunk) => (this.stderr += String(chunk)));
+    this.child.stdout?.on('data', (chunk) => (this.stdout += String(chunk)));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves once the bin logged `wasm-pipes started`; fails early (with its stderr) when it exits first. */
+  async started(timeoutMs = 20_000): Promise<void> {
+    await waitFor(() => this.stderr.includes('wasm-pipes started') || !this.running, 'the bin to start', timeoutMs);
+    if (!this.stderr.includes('wasm-pipes started')) throw new Error(`the bin exited before starting:\n${this.stderr}`);
+  }
+
+  /** The log lines (pino JSON) whose message matches `pattern`. */
+  logs(pattern: RegExp): string[] {
+    return this.stderr
+      .split('\n')
+      .map((line) => {
+        try {
+          return (JSON.parse(line) as { msg?: string }).msg ?? '';
+        } catch {
+          return line;
+        }
+      })
+      .filter((message) => pattern.test(message));
+  }
+
+  async kill(): Promise<void> {
+    if (this.running) process.kill(this.child.pid as number, 'SIGKILL');
+    await this.exited;
+  }
+
+  async terminate(): Promise<number | null> {
+    if (this.running) process.kill(this.child.pid as number, 'SIGTERM');
+    return this.exited;
+  }
+}

@@ -1,0 +1,283 @@
+// Behaviour of the nats:// connector on the shared server beyond the conformance suite: headers <-> metadata, ids and
+// keys, JetStream deduplication, dead letter after MAX_DELIVERIES, nak delays, consumer reconciliation, core NATS
+// overflow (bounded, dropped and counted), request/reply answered on settlement, wildcards.
+import pino from 'pino';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { jetstream, AckPolicy } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Subscription } from 'rxjs';
+import { source, sink, start, Message } from '../../lib';
+import { memTopic } from '../../lib/connectors/mem';
+import type { Sink } from '../../lib/sink';
+import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
+import { sleep, waitFor } from '../helpers/wait';
+
+const env = { NATS_SERVER_URL: NATS_URL };
+let connection: NatsConnection;
+let manager: JetStreamManager;
+const streams: string[] = [];
+const subscriptions: Subscription[] = [];
+const sinks: Sink[] = [];
+
+beforeAll(async () => {
+  connection = await natsConnection();
+  manager = await jetstreamManager(connection);
+});
+
+afterEach(async () => {
+  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  for (const opened of sinks.splice(0)) await opened.close();
+  for (const stream of streams.splice(0)) await deleteStream(manager, stream);
+});
+
+afterAll(async () => {
+  await connection.close();
+});
+
+function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
+  const received: Message[] = [];
+  subscriptions.push(source(uri, { env, ...options }).subscribe((message) => received.push(message)));
+  return received;
+}
+
+function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
+  const opened = sink(uri, { env, ...options });
+  sinks.push(opened);
+  return opened;
+}
+
+function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
+  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
+}
+
+async function newStream(prefix: string): Promise<{ stream: string; subject: string }> {
+  const stream = uniqueSubject(prefix);
+  const subject = `test.${stream}`;
+  await createStream(manager, stream, [subject]);
+  streams.push(stream);
+  return { stream, subject };
+}
+
+test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id the id, x-message-key the key', async () => {
+  const subject = `test.${uniqueSubject('headers')}`;
+  const received = collect(`nats://${subject}`);
+  await sleep(200);
+  const headers = natsHeaders();
+  headers.set('Nats-Msg-Id', 'order-42');
+  headers.set('x-message-key', 'customer-7');
+  headers.set('Nats-Expected-Stream', 'ORDERS');
+  headers.set('Content-Type', 'application/json');
+  headers.append('X-Multi', 'a');
+  headers.append('X-Multi', 'b');
+  connection.publish(subject, '{"ok":true}', { headers });
+  await waitFor(() => received.length === 1, 'the message');
+  const [message] = received;
+  expect(message.id).toBe('order-42');
+  expect(message.key).toBe('customer-7');
+  expect(message.metadata).toEqual({ 'Content-Type': 'application/json', 'X-Multi': 'a, b' });
+  message.ack();
+});
+
+test('metadata becomes headers: the id as Nats-Msg-Id, the key as x-message-key, unusable names left out', async () => {
+  const subject = `test.${uniqueSubject('metadata')}`;
+  const seen: { headers: Record<string, string[]>; body: string }[] = [];
+  connection.subscribe(subject, {
+    max: 1,
+    callback: (_error, msg) => {
+      const headers: Record<string, string[]> = {};
+      for (const name of msg.headers?.keys() ?? []) headers[name] = msg.headers?.values(name) ?? [];
+      seen.push({ headers, body: msg.string() });
+    },
+  });
+  await connection.flush();
+  const outcome = await write(openSink(`nats://${subject}`), {
+    id: 'm-1',
+    key: 'k-1',
+    body: 'hello',
+    metadata: { 'content-type': 'text/plain', 'nats-subject': 'elsewhere', 'Nats-Msg-Id': 'spoofed', 'bad name': 'x', 'x-lines': 'one\r\ntwo' },
+  });
+  expect(outcome).toBeUndefined();
+  await waitFor(() => seen.length === 1, 'the published message');
+  expect(seen[0]).toEqual({
+    body: 'hello',
+    headers: { 'content-type': ['text/plain'], 'x-lines': ['one two'], 'Nats-Msg-Id': ['m-1'], 'x-message-key': ['k-1'] },
+  });
+});
+
+test('a source on a wildcard subject names the subject of each message', async () => {
+  const prefix = `test.${uniqueSubject('wild')}`;
+  const received = collect(`nats://${prefix}.>`);
+  await sleep(200);
+  connection.publish(`${prefix}.a`, '1');
+  connection.publish(`${prefix}.b.c`, '2');
+  await waitFor(() => received.length === 2, 'two messages');
+  expect(received.map((message) => message.metadata['nats-subject']).sort()).toEqual([`${prefix}.a`, `${prefix}.b.c`]);
+});
+
+test('core NATS overflow: beyond the window and max_pending, messages are dropped, counted and logged, never buffered without bound', async () => {
+  const subject = `test.${uniqueSubject('overflow')}`;
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const received = collect(`nats://${subject}?max_pending=5`, { maxInFlight: 1, logger });
+  await sleep(200);
+  for (let i = 0; i < 20; i++) connection.publish(subject, `m${i}`);
+  await connection.flush();
+  await waitFor(() => received.length === 1, 'the first message');
+  await sleep(200);
+  expect(received).toHaveLength(1);
+  // settle as they come: the 5 that waited follow, the other 14 are gone
+  await waitFor(
+    () => {
+      for (const message of received) message.ack();
+      return received.length >= 6;
+    },
+    'the five buffered messages',
+  );
+  await sleep(300);
+  for (const message of received) message.ack();
+  expect(received.map((message) => message.text())).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+  const logged = (): { msg: string; dropped?: number; droppedTotal?: number }[] => lines.map((line) => JSON.parse(line));
+  const warning = logged().find((entry) => entry.msg.includes('dropped') && entry.dropped !== undefined);
+  expect(warning?.msg).toContain('JetStream');
+  // closing the source reports how many were dropped in all
+  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  await waitFor(() => logged().some((entry) => entry.droppedTotal !== undefined && entry.msg.includes('in all')), 'the summary');
+  expect(logged().find((entry) => entry.msg.includes('in all'))?.droppedTotal).toBe(14);
+});
+
+test('a core NATS request is answered once settled: empty for an ack, with Wasm-Pipes-Error for a nack', async () => {
+  const subject = `test.${uniqueSubject('request')}`;
+  const received = collect(`nats://${subject}`);
+  await sleep(200);
+  const acked = connection.request(subject, 'please', { timeout: 5000 });
+  await waitFor(() => received.length === 1, 'the request');
+  received[0].ack();
+  const ackReply = await acked;
+  expect(ackReply.data.length).toBe(0);
+  expect(ackReply.headers?.get('Wasm-Pipes-Error') ?? '').toBe('');
+
+  const nacked = connection.request(subject, 'again', { timeout: 5000 });
+  await waitFor(() => received.length === 2, 'the second request');
+  received[1].nack(new Error('the sink is down'));
+  const nackReply = await nacked;
+  expect(nackReply.headers?.get('Wasm-Pipes-Error')).toBe('the sink is down');
+});
+
+test('the JetStream sink sets Nats-Msg-Id, so that writing a message twice stores it once', async () => {
+  const { stream, subject } = await newStream('DEDUPE');
+  const out = openSink(`nats://${subject}?jetstream=true`);
+  expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
+  expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
+  expect(await write(out, { id: 'other-id', body: 'second' })).toBeUndefined();
+  expect(await readStream(connection, stream)).toEqual([
+    { id: 'same-id', body: 'first' },
+    { id: 'other-id', body: 'second' },
+  ]);
+});
+
+test('the JetStream sink fails clearly when no stream captures the subject', async () => {
+  const subject = `test.${uniqueSubject('nostream')}`;
+  const out = openSink(`nats://${subject}?jetstream=true&timeout=2s`, { retry: { maxAttempts: 1 } });
+  const error = await write(out, { body: 'lost?' });
+  expect(error?.message).toContain(`no JetStream stream captures '${subject}'`);
+  expect(error?.message).toContain('nats (127.0.0.1:4222)');
+});
+
+test('JetStream: a nacked message comes back after nak_delay, not at once', async () => {
+  const { stream, subject } = await newStream('NAK');
+  await jetstream(connection).publish(subject, 'again', { msgID: 'nak-1' });
+  const received = collect(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=500ms`);
+  await waitFor(() => received.length === 1, 'the first delivery');
+  const nackedAt = Date.now();
+  received[0].nack(new Error('not yet'));
+  await waitFor(() => received.length === 2, 'the redelivery');
+  expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(400);
+  expect(received[1].id).toBe('nak-1');
+  received[1].ack();
+});
+
+test('JetStream: after MAX_DELIVERIES the message goes to the dead letter, and is acked once the dead letter has it', async () => {
+  const { stream, subject } = await newStream('POISON');
+  await jetstream(connection).publish(subject, 'poison', { msgID: 'poison-1' });
+  const deadTopic = uniqueSubject('dead');
+  const deadLetter = sink(`mem://${deadTopic}`);
+  sinks.push(deadLetter);
+  const received: Message[] = [];
+  subscriptions.push(
+    source(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=10ms`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
+      received.push(message);
+      message.nack(new Error('cannot handle this one'));
+    }),
+  );
+  const dead = collect(`mem://${deadTopic}`);
+  await waitFor(() => dead.length === 1, 'the dead letter');
+  dead[0].ack();
+  expect(received).toHaveLength(2);
+  expect(dead[0].id).toBe('poison-1');
+  expect(dead[0].metadata['dead-letter-reason']).toContain('delivered 3 times');
+  let info = await manager.consumers.info(stream, 'relay');
+  for (let i = 0; i < 50 && (info.num_ack_pending !== 0 || info.num_pending !== 0); i++) {
+    await sleep(50);
+    info = await manager.consumers.info(stream, 'relay');
+  }
+  expect(info.num_ack_pending).toBe(0);
+  expect(info.num_pending).toBe(0);
+  memTopic(deadTopic).delete();
+});
+
+test('an existing durable consumer is reused: max_ack_pending follows maxInFlight; a different filter is refused', async () => {
+  const stream = uniqueSubject('EXISTING');
+  const base = `test.${stream}`;
+  await createStream(manager, stream, [`${base}.>`]);
+  streams.push(stream);
+  await manager.consumers.add(stream, { durable_name: 'relay', ack_policy: AckPolicy.Explicit, filter_subject: `${base}.a`, max_ack_pending: 1000 });
+  const running = start(source(`nats://${base}.a?stream=${stream}&consumer=relay`, { env, maxInFlight: 7 }), openSink('mem://unused'), {
+    handleSignals: false,
+  });
+  await running.started;
+  expect((await manager.consumers.info(stream, 'relay')).config.max_ack_pending).toBe(7);
+  await running.stop();
+
+  const refused = start(source(`nats://${base}.b?stream=${stream}&consumer=relay`, { env }), openSink('mem://unused'), { handleSignals: false });
+  await expect(refused.started).rejects.toThrow(`consumer 'relay' of stream '${stream}' takes '${base}.a', not '${base}.b'`);
+  await refused.done.catch(() => undefined);
+  memTopic('unused').delete();
+});
+
+test('a JetStream source for a stream that does not exist fails at start with how to create it', async () => {
+  const running = start(source('nats://missing.subject?stream=NO_SUCH_STREAM&consumer=relay', { env }), openSink('mem://unused2'), {
+    handleSignals: false,
+  });
+  await expect(running.started).rejects.toThrow("stream 'NO_SUCH_STREAM' does not exist; create it first, for example: nats stream add NO_SUCH_STREAM");
+  await running.done.catch(() => undefined);
+  memTopic('unused2').delete();
+});
+
+test("a message larger than the server's max_payload fails at once as permanent (core and JetStream)", async () => {
+  const { subject } = await newStream('LARGE');
+  const tooLarge = Buffer.alloc((connection.info?.max_payload ?? 1024 * 1024) + 1, 'x');
+  for (const uri of [`nats://${subject}`, `nats://${subject}?jetstream=true`]) {
+    const error = await write(openSink(uri), { body: tooLarge });
+    expect(error?.name).toBe('PermanentError');
+    expect(error?.message).toContain('max_payload');
+  }
+  // the limit counts the headers too
+  const nearLimit = Buffer.alloc(connection.info?.max_payload ?? 1024 * 1024, 'x');
+  const error = await write(openSink(`nats://${subject}`), { body: nearLimit, metadata: { padding: 'y'.repeat(100) } });
+  expect(error?.name).toBe('PermanentError');
+});
+
+test('run() warns that a core NATS source is at most once when its sink can fail, and not for an in-process sink', async () => {
+  const subject = `test.${uniqueSubject('warn')}`;
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const toHttp = start(source(`nats://${subject}`, { env }), openSink('http://127.0.0.1:9/never'), { handleSignals: false, logger });
+  const toMemory = start(source(`nats://${subject}`, { env }), openSink(`mem://${uniqueSubject('fine')}`), { handleSignals: false, logger });
+  await Promise.all([toHttp.started, toMemory.started]);
+  const warnings = lines.map((line) => (JSON.parse(line) as { msg: string }).msg).filter((msg) => msg.includes('is at most once'));
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain('http://127.0.0.1:9/never');
+  expect(warnings[0]).toContain('nats://SUBJECT?stream=STREAM&consumer=NAME');
+  await Promise.all([toHttp.stop(), toMemory.stop()]);
+});

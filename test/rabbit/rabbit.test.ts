@@ -1,0 +1,216 @@
+// Behaviour of the rabbit:// connector on the shared broker beyond the conformance suite: properties and headers <->
+// metadata, the default exchange, routing by a metadata field, unroutable and missing targets, dead letter after
+// MAX_DELIVERIES (counted per process on classic queues, by the broker on quorum queues), and reconnection.
+import type { Subscription } from 'rxjs';
+import { source, sink, start, Message } from '../../lib';
+import { memTopic } from '../../lib/connectors/mem';
+import type { Sink } from '../../lib/sink';
+import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
+import { CuttableProxy } from './proxy';
+import { sleep, waitFor } from '../helpers/wait';
+
+const env = { RABBIT_SERVER_URL: RABBIT_URL };
+let admin: RabbitAdmin;
+const queues: string[] = [];
+const exchanges: string[] = [];
+const subscriptions: Subscription[] = [];
+const sinks: Sink[] = [];
+
+beforeAll(async () => {
+  admin = await rabbitAdmin();
+});
+
+afterEach(async () => {
+  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  for (const opened of sinks.splice(0)) await opened.close();
+  await sleep(50);
+  for (const queue of queues.splice(0)) await admin.channel.deleteQueue(queue).catch(() => undefined);
+  for (const exchange of exchanges.splice(0)) await admin.channel.deleteExchange(exchange).catch(() => undefined);
+});
+
+afterAll(async () => {
+  await admin.close();
+});
+
+async function newQueue(prefix: string, options: Parameters<RabbitAdmin['channel']['assertQueue']>[1] = { durable: false }): Promise<string> {
+  const queue = uniqueQueue(prefix);
+  await admin.channel.assertQueue(queue, options);
+  queues.push(queue);
+  return queue;
+}
+
+function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
+  const opened = sink(uri, { env, ...options });
+  sinks.push(opened);
+  return opened;
+}
+
+function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
+  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
+}
+
+function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
+  const received: Message[] = [];
+  subscriptions.push(source(uri, { env, ...options }).subscribe((message) => received.push(message)));
+  return received;
+}
+
+test('rabbit://?routing_key=QUEUE publishes straight to a queue; metadata maps to properties and headers', async () => {
+  const queue = await newQueue('default');
+  const outcome = await write(openSink(`rabbit://?routing_key=${queue}`), {
+    id: 'order-1',
+    key: 'ignored-with-a-fixed-routing-key',
+    body: '{"total":3}',
+    metadata: { 'content-type': 'application/json', 'correlation-id': 'c-9', priority: '5', 'x-tenant': 'acme', 'user-id': 'not-me' },
+  });
+  expect(outcome).toBeUndefined();
+  const got = await admin.channel.get(queue, { noAck: true });
+  if (got === false) throw new Error('nothing in the queue');
+  expect(got.content.toString()).toBe('{"total":3}');
+  expect(got.properties).toMatchObject({
+    messageId: 'order-1',
+    contentType: 'application/json',
+    correlationId: 'c-9',
+    priority: 5,
+    deliveryMode: 2,
+    headers: { 'x-tenant': 'acme' },
+  });
+  expect(got.properties.userId).toBeUndefined();
+});
+
+test('a delivery becomes a message: message-id the id, routing key the key, properties and headers the metadata', async () => {
+  const queue = await newQueue('properties');
+  admin.channel.sendToQueue(queue, Buffer.from('hi'), {
+    messageId: 'm-7',
+    contentType: 'text/plain',
+    replyTo: 'answers',
+    timestamp: 1700000000,
+    headers: { 'x-count': 3, 'x-flag': true, 'x-raw': Buffer.from('bytes'), 'x-death': [{ count: 1 }] },
+  });
+  const received = collect(`rabbit://${queue}`);
+  await waitFor(() => received.length === 1, 'the delivery');
+  const [message] = received;
+  expect(message.id).toBe('m-7');
+  expect(message.key).toBe(queue);
+  expect(message.text()).toBe('hi');
+  expect(message.metadata).toEqual({
+    'x-count': '3',
+    'x-flag': 'true',
+    'x-raw': 'bytes',
+    'content-type': 'text/plain',
+    'reply-to': 'answers',
+    timestamp: '1700000000',
+  });
+  message.ack();
+});
+
+test('?key_name routes by a metadata field; a message without it fails without retries', async () => {
+  const exchange = uniqueQueue('regions');
+  await admin.channel.assertExchange(exchange, 'direct', { durable: false });
+  exchanges.push(exchange);
+  const europe = await newQueue('eu');
+  await admin.channel.bindQueue(europe, exchange, 'eu');
+  const out = openSink(`rabbit://${exchange}?key_name=region`);
+  expect(await write(out, { body: 'for eu', metadata: { region: 'eu' } })).toBeUndefined();
+  const missing = await write(out, { body: 'nowhere' });
+  expect(missing?.name).toBe('PermanentError');
+  expect(missing?.message).toContain("no metadata 'region'");
+  expect((await drainQueue(admin.channel, europe)).map((message) => message.body)).toEqual(['for eu']);
+});
+
+test('an unroutable message is not acked: the broker returns it and the write fails', async () => {
+  const exchange = uniqueQueue('nowhere');
+  await admin.channel.assertExchange(exchange, 'topic', { durable: false });
+  exchanges.push(exchange);
+  const error = await write(openSink(`rabbit://${exchange}`, { retry: { maxAttempts: 1 } }), { body: 'lost?', key: 'no.binding' });
+  expect(error?.message).toContain(`no queue is bound to exchange '${exchange}' for routing key 'no.binding'`);
+});
+
+test('a missing exchange and a missing queue are reported with how to declare them', async () => {
+  const error = await write(openSink('rabbit://no-such-exchange-wasm-pipes', { retry: { maxAttempts: 1 } }), { body: 'x' });
+  expect(error?.message).toContain("rabbit (127.0.0.1:5672): exchange 'no-such-exchange-wasm-pipes' does not exist");
+  const running = start(source('rabbit://no-such-queue-wasm-pipes', { env }), openSink('mem://unused-rabbit'), { handleSignals: false });
+  await expect(running.started).rejects.toThrow("queue 'no-such-queue-wasm-pipes' does not exist; declare it first");
+  await running.done.catch(() => undefined);
+  memTopic('unused-rabbit').delete();
+});
+
+describe.each([
+  ['a classic queue (deliveries counted per process by message id)', { durable: false }],
+  ['a quorum queue (the broker counts deliveries)', { durable: true, arguments: { 'x-queue-type': 'quorum' } }],
+])('dead letter on %s', (_name, queueOptions) => {
+  test('nack requeues; after MAX_DELIVERIES the message goes to the dead letter and is acked', async () => {
+    const queue = await newQueue('poison', queueOptions);
+    admin.channel.sendToQueue(queue, Buffer.from('poison'), { messageId: 'poison-1' });
+    const deadTopic = uniqueQueue('dead');
+    const deadLetter = sink(`mem://${deadTopic}`);
+    sinks.push(deadLetter);
+    let deliveries = 0;
+    subscriptions.push(
+      source(`rabbit://${queue}`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
+        deliveries++;
+        message.nack(new Error('cannot handle this one'));
+      }),
+    );
+    const dead = collect(`mem://${deadTopic}`);
+    await waitFor(() => dead.length === 1, 'the dead letter');
+    dead[0].ack();
+    expect(deliveries).toBe(2);
+    expect(dead[0].id).toBe('poison-1');
+    expect(dead[0].metadata['dead-letter-reason']).toContain('delivered 3 times');
+    await sleep(200);
+    expect((await admin.channel.checkQueue(queue)).messageCount).toBe(0);
+    memTopic(deadTopic).delete();
+  });
+});
+
+describe('reconnection (the broker goes away behind a proxy)', () => {
+  const proxy = new CuttableProxy(5672);
+  beforeAll(() => proxy.start());
+  afterAll(() => proxy.stop());
+
+  test('the source reconnects with backoff, ready is false meanwhile, and what it held unacked comes back', async () => {
+    const queue = await newQueue('reconnect');
+    const proxied = { RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/` };
+    const received: Message[] = [];
+    const running = start(source(`rabbit://${queue}`, { env: proxied }), {
+      name: 'collector',
+      ready: true,
+      next: (message) => received.push(message),
+      error: () => undefined,
+      complete: () => undefined,
+      close: async () => undefined,
+    }, { handleSignals: false });
+    await running.started;
+    const driver = running.sources[0].driver;
+    admin.channel.sendToQueue(queue, Buffer.from('held'), { messageId: 'held-1' });
+    await waitFor(() => received.length === 1, 'the first delivery');
+    expect(driver.ready).toBe(true);
+
+    proxy.cut(true);
+    await waitFor(() => driver.ready === false, 'ready to turn false');
+    received[0].ack(); // on a lost channel: not sent; the broker requeued it
+    await sleep(500);
+    proxy.restore();
+    await waitFor(() => driver.ready === true, 'the source to reconnect', 20_000);
+    await waitFor(() => received.length === 2, 'the unacked message again');
+    expect(received[1].id).toBe('held-1');
+    received[1].ack();
+    admin.channel.sendToQueue(queue, Buffer.from('after'), { messageId: 'after-1' });
+    await waitFor(() => received.length === 3, 'a message published after the reconnection');
+    received[2].ack();
+    await running.stop();
+    await sleep(100);
+    expect((await admin.channel.checkQueue(queue)).messageCount).toBe(0);
+  });
+
+  test('the sink reconnects on its next write after a loss', async () => {
+    const queue = await newQueue('sink-reconnect');
+    const out = openSink(`rabbit://?routing_key=${queue}`, { env: { RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/` } });
+    expect(await write(out, { id: 'one', body: '1' })).toBeUndefined();
+    proxy.cut();
+    await waitFor(() => out.ready === false, 'the sink to notice');
+    expect(await write(out, { id: 'two', body: '2' })).toBeUndefined();
+    expect((await drainQueue(admin.channel, queue)).map((message) => message.id)).toEqual(['one', 'two']);
+  });
+});
