@@ -1,4 +1,4 @@
-// http:// and https://: the webhook source (express) and the HTTP sink (undici, keep-alive).
+// http:// and https://: the webhook source (node:http) and the HTTP sink (undici, keep-alive).
 // The source answers each request only once its message is settled: 200 when every sink confirmed it, 503 when it
 // was nacked or timed out (so the caller retries). The sink POSTs each message and acks on a 2xx answer.
 import http from 'node:http';
@@ -6,7 +6,6 @@ import https from 'node:https';
 import fs from 'node:fs';
 import { randomUUID, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import express, { Request, Response } from 'express';
 import { Pool } from 'undici';
 import { registerScheme, EndpointUri } from '../registry';
 import type { SourceContext, SourceDriver, SourceOptions } from '../source';
@@ -50,7 +49,7 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Thrown when a request body passes HTTP_MAX_BODY. */
 class BodyTooLarge extends Error {}
 
-function readBody(request: Request, limit: number): Promise<Buffer> {
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -84,9 +83,8 @@ function secureEquals(given: string, expected: string): boolean {
 }
 
 /** GET query parameters as a JSON object; a repeated parameter becomes an array. */
-function queryAsJson(url: string): Buffer {
-  const query = url.indexOf('?');
-  const params = new URLSearchParams(query === -1 ? '' : url.slice(query + 1));
+function queryAsJson(query: string): Buffer {
+  const params = new URLSearchParams(query);
   const object: Record<string, string | string[]> = {};
   for (const [name, value] of params) {
     const existing = object[name];
@@ -139,6 +137,28 @@ function sourceConfig(uri: EndpointUri, options: SourceOptions): HttpSourceConfi
 }
 
 /** The webhook source. The token of each message is the response that waits for its settlement. */
+type Response = http.ServerResponse;
+
+/** Answers with a small JSON body in one write. */
+function answer(response: Response, status: number, body: object, headers?: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+const OK_BODY = '{"status":"ok"}';
+const OK_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(OK_BODY.length) };
+
+/** The request's path without its query, and its query string. */
+function splitUrl(url: string): [path: string, query: string] {
+  const mark = url.indexOf('?');
+  return mark === -1 ? [url, ''] : [url.slice(0, mark), url.slice(mark + 1)];
+}
+
 export class HttpSource implements SourceDriver<Response> {
   readonly scheme: string;
   private server: http.Server | undefined;
@@ -161,11 +181,18 @@ export class HttpSource implements SourceDriver<Response> {
   }
 
   start(context: SourceContext<Response>): Promise<void> {
-    const app = express();
-    app.disable('x-powered-by');
-    app.set('etag', false);
-    app.all(this.config.path, (request, response) => void this.handle(request, response, context));
-    const server = this.config.tls ? https.createServer(this.config.tls, app) : http.createServer(app);
+    const path = this.config.path;
+    // like express (non-strict routing): /events and /events/ are the same endpoint
+    const alternate = path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
+    const handler = (request: http.IncomingMessage, response: Response): void => {
+      const [requestPath, query] = splitUrl(request.url ?? '/');
+      if (requestPath !== path && requestPath !== alternate) {
+        answer(response, 404, { error: `not found; POST, PUT or GET ${path}` });
+        return;
+      }
+      void this.handle(request, response, query, context);
+    };
+    const server = this.config.tls ? https.createServer(this.config.tls, handler) : http.createServer(handler);
     this.server = server;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
@@ -189,17 +216,17 @@ export class HttpSource implements SourceDriver<Response> {
     });
   }
 
-  private async handle(request: Request, response: Response, context: SourceContext<Response>): Promise<void> {
+  private async handle(request: http.IncomingMessage, response: Response, query: string, context: SourceContext<Response>): Promise<void> {
     const method = request.method;
     if (method !== 'POST' && method !== 'PUT' && method !== 'GET') {
-      response.set('Allow', 'GET, POST, PUT').status(405).json({ error: `method ${method} not allowed; use POST, PUT or GET` });
+      answer(response, 405, { error: `method ${method} not allowed; use POST, PUT or GET` }, { Allow: 'GET, POST, PUT' });
       return;
     }
     const { token, hmacSecret } = this.config;
     if (token !== undefined) {
       const header = request.headers.authorization ?? '';
       if (!header.startsWith('Bearer ') || !secureEquals(header.slice(7), token)) {
-        response.set('WWW-Authenticate', 'Bearer').status(401).json({ error: 'missing or wrong bearer token' });
+        answer(response, 401, { error: 'missing or wrong bearer token' }, { 'WWW-Authenticate': 'Bearer' });
         return;
       }
     }
@@ -219,7 +246,7 @@ export class HttpSource implements SourceDriver<Response> {
     }
     let body: Buffer;
     try {
-      body = method === 'GET' ? queryAsJson(request.originalUrl) : await readBody(request, this.config.maxBody);
+      body = method === 'GET' ? queryAsJson(query) : await readBody(request, this.config.maxBody);
     } catch (error) {
       slot.release();
       if (error instanceof BodyTooLarge) this.tooLarge(response);
@@ -231,7 +258,7 @@ export class HttpSource implements SourceDriver<Response> {
       const expected = `sha256=${createHmac('sha256', hmacSecret).update(body).digest('hex')}`;
       if (!secureEquals(signature, expected)) {
         slot.release();
-        response.status(401).json({ error: 'missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)' });
+        answer(response, 401, { error: 'missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)' });
         return;
       }
     }
@@ -249,23 +276,20 @@ export class HttpSource implements SourceDriver<Response> {
   }
 
   private refuse(response: Response, reason: string): void {
-    response.set('Retry-After', '1').set('Connection', 'close').status(503).json({ error: reason });
+    answer(response, 503, { error: reason }, { 'Retry-After': '1', Connection: 'close' });
   }
 
   private tooLarge(response: Response): void {
-    response
-      .set('Connection', 'close')
-      .status(413)
-      .json({ error: `body larger than HTTP_MAX_BODY (${this.config.maxBody} bytes)` });
+    answer(response, 413, { error: `body larger than HTTP_MAX_BODY (${this.config.maxBody} bytes)` }, { Connection: 'close' });
   }
 
   ack(response: Response): void {
-    if (!response.headersSent) response.status(200).json({ status: 'ok' });
+    if (!response.headersSent) response.writeHead(200, OK_HEADERS).end(OK_BODY);
   }
 
   nack(response: Response, error: Error): void {
     if (!response.headersSent) {
-      response.set('Retry-After', '1').status(503).json({ status: 'failed', error: error.message });
+      answer(response, 503, { status: 'failed', error: error.message }, { 'Retry-After': '1' });
     }
   }
 
