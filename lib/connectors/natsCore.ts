@@ -167,6 +167,11 @@ export class NatsCoreSource implements SourceDriver<Msg> {
   }
 }
 
+function isEmpty(record: Readonly<Record<string, string>>): boolean {
+  for (const _name in record) return false;
+  return true;
+}
+
 /** The core NATS sink: publishes a batch, then confirms it with one flush (the server received all of it). */
 export class NatsCoreSink implements SinkDriver {
   readonly scheme = 'nats';
@@ -195,7 +200,10 @@ export class NatsCoreSink implements SinkDriver {
         continue;
       }
       try {
-        connection.publish(this.subject, message.body, { headers: encodeHeaders(message) });
+        // a message with no metadata and no key goes out plain: what plain NATS subscribers expect, and header
+        // encoding is a large share of the per-message cost at 100k messages a second
+        if (message.key === undefined && isEmpty(message.metadata)) connection.publish(this.subject, message.body);
+        else connection.publish(this.subject, message.body, { headers: encodeHeaders(message) });
         published++;
       } catch (error) {
         const reason = (error as Error).message;
