@@ -202,6 +202,9 @@ export class NatsKvCache implements Cache {
         }
         const js = jetstream(connection, { timeout: this.options.timeoutMs });
         const kv = await new Kvm(js).create(bucket, {
+          // reads through the stream leader, not "direct get" (which any replica may answer, possibly stale): a
+          // cache read right after a write must see it, or dedupe across processes lets duplicates through
+          allow_direct: false,
           ttl: this.options.ttlMs,
           storage: this.options.storage === 'memory' ? StorageType.Memory : StorageType.File,
           replicas: this.options.replicas,
