@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'logging' | 'admin';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -31,4 +31,10 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
+  { group: 'logging', name: 'LOG_FORMAT', description: 'pretty (one readable line per event) or json (one JSON object per line); default pretty on a terminal, json otherwise' },
+  { group: 'logging', name: 'STATS_INTERVAL', default: '10s', description: 'a stats line at info this often (rates in and out, in flight, acked/nacked/dead-lettered); 0 = off' },
+  { group: 'admin', name: 'ADMIN_PORT', default: '4195', description: 'port of the admin server: /ping (liveness), /ready (readiness), /metrics (Prometheus); 0 = off' },
+  { group: 'admin', name: 'ADMIN_HOST', default: '127.0.0.1', description: 'address the admin server binds to; 0.0.0.0 for every interface (needed for container probes)' },
+  { group: 'admin', name: 'ADMIN_TLS_CERT', description: 'PEM certificate file: serve the admin server over HTTPS (with ADMIN_TLS_KEY)' },
+  { group: 'admin', name: 'ADMIN_TLS_KEY', description: 'PEM key file of ADMIN_TLS_CERT' },
 ];
