@@ -1,6 +1,7 @@
 // The portable sink: an Observer<Message> over a small driver, owning bounded concurrency, batching, retry with
 // backoff and jitter, the dead letter, and the flush on close. A message is acked only once its driver reports
 // that the service confirmed the write.
+import { performance } from 'node:perf_hooks';
 import type { Observer } from 'rxjs';
 import { Message, markStage } from './message';
 import { Fifo } from './fifo';
@@ -253,7 +254,7 @@ export class SinkRuntime implements Sink {
 
   private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined, began: number): void {
     this.active--;
-    if (began !== 0) (batchError === undefined ? this.writeOk : this.writeError).observe((performance.now() - began) / 1000);
+    let allWritten = true;
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i];
       const error = batchError ?? (results ? results[i] : undefined);
@@ -262,9 +263,12 @@ export class SinkRuntime implements Sink {
         if (this.failures.size > 0) this.failures.delete(message);
         message.ack();
       } else {
+        allWritten = false;
         this.failed(message, error);
       }
     }
+    // a write counts as an error when any of its messages failed
+    if (began !== 0) (allWritten ? this.writeOk : this.writeError).observe((performance.now() - began) / 1000);
     this.dispatch();
   }
 

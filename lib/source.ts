@@ -1,5 +1,6 @@
 // The portable source: a cold Observable<Message> over a small driver, owning the credit window, ackTimeout,
 // dead-lettering after too many deliveries, and the graceful drain. Drivers only know their client library.
+import { performance } from 'node:perf_hooks';
 import { Observable, Subscriber } from 'rxjs';
 import { Message, MessageInit, Settlement, SettlementHandler } from './message';
 import type { Sink } from './sink';
