@@ -22,7 +22,8 @@ export function statsLine(
   const inRate = rate(stats.received - previous.received, seconds);
   const outRate = rate(stats.written - previous.written, seconds);
   const settled = stats.acked + stats.nacked - (previous.acked + previous.nacked);
-  const stalled = stats.inFlight > 0 && settled === 0;
+  // messages waited through the whole interval (in flight at its start and at its end) and none settled
+  const stalled = stats.inFlight > 0 && previous.inFlight > 0 && settled === 0;
   const fields: Record<string, number | string | boolean> = {
     inPerSecond: inRate,
     outPerSecond: outRate,
