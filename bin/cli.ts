@@ -177,7 +177,7 @@ async function closeCache(cache: Cache): Promise<void> {
 }
 
 /** Starts the admin server; a default port in use is a warning (another wasm-pipes on this machine), not a failure. */
-async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
+export async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
   try {
     return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, readiness, logger });
   } catch (error) {
