@@ -3,42 +3,7 @@ import { createLogger, parseLogSettings, LOG_LEVELS } from '../../lib/logger';
 import { ConfigError } from '../../lib/errors';
 import { Redactor, secretsFromEnv } from '../../lib/redact';
 import { redactUri } from '../../lib/registry';
-import { LineCapture } from './helpers';
-
-/** The secrets a deployment hands the bin, each in the variable it comes in. */
-export const SECRET_ENV: Record<string, string> = {
-  HTTP_SOURCE_TOKEN: 'tok-3f9a1c77e2',
-  HTTP_SOURCE_HMAC_SECRET: 'hmac-5be2d04c11',
-  NATS_TOKEN: 'natstok-81d2a9',
-  NATS_PASSWORD: 'natspw-a07c33',
-  KAFKA_PASSWORD: 'kafkapw-9e1f20',
-  SERVICEBUS_CONNECTION_STRING:
-    'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=sbkey/4Xq+Zr81Tm9w=',
-  AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE7Q2W',
-  AWS_SECRET_ACCESS_KEY: 'awssecret/k9Jx+2mQ7pL0',
-  AWS_SESSION_TOKEN: 'awssession-77ab31',
-  CACHE_URI: 'redis://:redispw-c4e5f6@127.0.0.1:6379/0',
-  NATS_SERVER_URL: 'nats://natsurltok-2b7d@127.0.0.1:4222',
-  RABBIT_SERVER_URL: 'amqp://guest:rabbitpw-5d6e7f@127.0.0.1:5672/',
-  DEAD_LETTER_URI: 'file:///tmp/dead.jsonl?token=dltok-0a1b2c',
-};
-
-/** Every secret value inside SECRET_ENV, as a leak would show it. */
-export const SECRET_VALUES = [
-  'tok-3f9a1c77e2',
-  'hmac-5be2d04c11',
-  'natstok-81d2a9',
-  'natspw-a07c33',
-  'kafkapw-9e1f20',
-  'sbkey/4Xq+Zr81Tm9w=',
-  'AKIAEXAMPLE7Q2W',
-  'awssecret/k9Jx+2mQ7pL0',
-  'awssession-77ab31',
-  'redispw-c4e5f6',
-  'natsurltok-2b7d',
-  'rabbitpw-5d6e7f',
-  'dltok-0a1b2c',
-];
+import { LineCapture, SECRET_ENV, SECRET_VALUES } from './helpers';
 
 describe('LOG_LEVEL and LOG_FORMAT', () => {
   test('defaults: info, and the format left to the terminal test', () => {
