@@ -132,11 +132,18 @@ export class StageMetrics {
   /** Read at collection time. */
   gauges: (() => StageGauges) | undefined = undefined;
 
+  /** The name asked for; `stage` is the name it got (`mapMessages#2` when `mapMessages` was taken). */
+  readonly baseName: string;
+
   constructor(
     public role: StageRole,
-    readonly stage: string,
+    /** @internal start() may swap the numbered names of a pipeline's stages so that they count in pipeline order */
+    public stage: string,
     readonly scheme: string = '',
-  ) {}
+    baseName?: string,
+  ) {
+    this.baseName = baseName ?? stage;
+  }
 
   /** Counts one error of `kind` (cold paths only: it looks up a property by name). */
   error(kind: string, count = 1): void {
@@ -220,10 +227,18 @@ export function withStageCollector<T>(collector: StageCollector, subscribe: () =
  * return () => closeStage(stage);
  */
 export function openStage(role: StageRole, name: string, scheme = ''): StageMetrics {
-  const stage = new StageMetrics(role, name, scheme);
+  // two live stages with the same labels (two mapMessages in one pipeline) would be summed into one series: number them
+  let unique = name;
+  for (let n = 2; isOpen(role, unique, scheme); n++) unique = `${name}#${n}`;
+  const stage = new StageMetrics(role, unique, scheme, name);
   liveStages.add(stage);
   currentCollector?.register(stage);
   return stage;
+}
+
+function isOpen(role: StageRole, name: string, scheme: string): boolean {
+  for (const stage of liveStages) if (stage.stage === name && stage.role === role && stage.scheme === scheme) return true;
+  return false;
 }
 
 /** Moves a stage's counters to the retired totals (its gauges stop); safe to call more than once. */
@@ -236,6 +251,27 @@ export function closeStage(stage: StageMetrics): void {
     retiredStages.set(key, total);
   }
   total.absorb(stage);
+}
+
+/**
+ * Operators subscribe from the last to the first, so the numbered names of same-named stages of one pipeline come out
+ * backwards (`mapMessages#2` first). Swaps them so that they number in pipeline order; `stages` is in that order.
+ */
+export function numberInOrder(stages: readonly StageMetrics[]): void {
+  const byBase = new Map<string, StageMetrics[]>();
+  for (const stage of stages) {
+    const key = `${stage.role}\u0000${stage.baseName}\u0000${stage.scheme}`;
+    byBase.set(key, [...(byBase.get(key) ?? []), stage]);
+  }
+  for (const group of byBase.values()) {
+    if (group.length < 2) continue;
+    const base = group[0].baseName;
+    const rank = (name: string): number => (name === base ? 1 : Number(name.slice(base.length + 1)));
+    const names = group.map((stage) => stage.stage).sort((a, b) => rank(a) - rank(b));
+    group.forEach((stage, index) => {
+      stage.stage = names[index];
+    });
+  }
 }
 
 /** Every stage open in the process. */

@@ -8,7 +8,7 @@ import { SourceRuntime, withSourceRegistry, SourceStats } from './source';
 import { FanOutSink } from './fanOut';
 import { parseDuration } from './config';
 import { rootLogger, Logger } from './logger';
-import { StageMetrics, StageStats, withStageCollector } from './metrics';
+import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
 import { startStatsLine } from './statsLine';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -145,6 +145,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   // operators subscribe from the last to the first: list the stages in pipeline order
   const subscribed = stages.splice(0);
   stages.push(...subscribed.filter((stage) => stage.role === 'source'), ...subscribed.filter((stage) => stage.role !== 'source').reverse());
+  numberInOrder(stages);
   for (const runtime of sinkRuntimes(sink)) stages.push(runtime.metrics);
   for (const runtime of options.deadLetter ? sinkRuntimes(options.deadLetter) : []) {
     // the same runtime machinery, but its counters are the dead letter's

@@ -226,3 +226,28 @@ describe('metrics building blocks', () => {
     expect(first.labels({ stage: 'a' })).not.toBe(first.labels({ stage: 'b' }));
   });
 });
+
+describe('stage names', () => {
+  test('two operators with the same name in one pipeline get their own series: the second is numbered', async () => {
+    const name = uniqueName('twice');
+    const input = memTopic(`${name}-in`);
+    for (let n = 0; n < 10; n++) input.publish({ body: String(n) });
+    const running = start(
+      source(`mem://${name}-in`).pipe(
+        filterMessages((m) => Number(m.text()) % 2 === 0),
+        filterMessages((m) => Number(m.text()) % 4 === 0),
+      ),
+      sink(`mem://${name}-out`),
+      { handleSignals: false },
+    );
+    await waitFor(() => running.stats().acked === 10, 'every message acked');
+    const operators = running.stats().stages.filter((stage) => stage.role === 'operator');
+    expect(operators.map((stage) => [stage.stage, stage.received, stage.dropped])).toEqual([
+      ['filterMessages', 10, 5],
+      ['filterMessages#2', 5, 2],
+    ]);
+    await running.stop();
+    memTopic(`${name}-in`).delete();
+    memTopic(`${name}-out`).delete();
+  });
+});
