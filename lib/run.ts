@@ -68,6 +68,7 @@ export function sinkRuntimes(sink: Sink): SinkRuntime[] {
 export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink[], options: RunOptions = {}): RunningPipeline {
   const logger = options.logger ?? rootLogger();
   const shutdownTimeout = parseDuration(options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 'shutdownTimeout');
+  const statsInterval = parseDuration(options.statsInterval ?? 0, 'statsInterval');
   const sink: Sink = Array.isArray(sinks) ? (sinks.length === 1 ? sinks[0] : new FanOutSink(sinks)) : (sinks as Sink);
   const sources: SourceRuntime[] = [];
   let resolveDone!: () => void;
@@ -158,8 +159,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   started.then(
     () => {
       if (state === 'starting') state = 'running';
-      const interval = parseDuration(options.statsInterval ?? 0, 'statsInterval');
-      if (interval > 0 && !finishing) stopStatsLine = startStatsLine(running, interval, logger);
+      if (statsInterval > 0 && !finishing) stopStatsLine = startStatsLine(running, statsInterval, logger);
     },
     () => undefined,
   );
