@@ -30,7 +30,8 @@ export function instrumentCache<T extends Cache>(cache: T): T {
   }
   const removeProbe = addReadyProbe({ role: 'cache', name, scheme, ready: () => cache.ready ?? true });
 
-  function timed<T>(operation: Operation, run: () => Promise<T>): Promise<T> {
+  /** Runs an async operation, timing a sample of them; `onValue` sees the result in the same reaction (one hop). */
+  function timed<T>(operation: Operation, run: () => Promise<T>, onValue?: (value: T) => void): Promise<T> {
     const began = sampler.sample() ? performance.now() : 0;
     let pending: Promise<T>;
     try {
@@ -42,6 +43,7 @@ export function instrumentCache<T extends Cache>(cache: T): T {
     return pending.then(
       (value) => {
         if (began !== 0) timers[operation].observe((performance.now() - began) / 1000);
+        if (onValue !== undefined) onValue(value);
         return value;
       },
       (error: unknown) => {
@@ -50,39 +52,58 @@ export function instrumentCache<T extends Cache>(cache: T): T {
       },
     );
   }
+  const countGet = (value: Buffer | undefined): void => {
+    if (value === undefined) miss.value++;
+    else hit.value++;
+  };
 
   const backendSync = cache.sync;
   let sync: SyncCacheOperations | undefined;
   if (backendSync !== undefined) {
-    const guard = <T>(operation: Operation, run: () => T): T => {
-      try {
-        return run();
-      } catch (error) {
-        failures[operation].inc();
-        throw error;
-      }
-    };
+    // no closure per call: the synchronous path is the memory cache's hot path
     sync = {
       get: (key) => {
-        const value = guard('get', () => backendSync.get(key));
+        let value: Buffer | undefined;
+        try {
+          value = backendSync.get(key);
+        } catch (error) {
+          failures.get.inc();
+          throw error;
+        }
         if (value === undefined) miss.value++;
         else hit.value++;
         return value;
       },
-      set: (key, value, ttlMs) => guard('set', () => backendSync.set(key, value, ttlMs)),
-      add: (key, value, ttlMs) => guard('add', () => backendSync.add(key, value, ttlMs)),
-      delete: (key) => guard('delete', () => backendSync.delete(key)),
+      set: (key, value, ttlMs) => {
+        try {
+          backendSync.set(key, value, ttlMs);
+        } catch (error) {
+          failures.set.inc();
+          throw error;
+        }
+      },
+      add: (key, value, ttlMs) => {
+        try {
+          return backendSync.add(key, value, ttlMs);
+        } catch (error) {
+          failures.add.inc();
+          throw error;
+        }
+      },
+      delete: (key) => {
+        try {
+          backendSync.delete(key);
+        } catch (error) {
+          failures.delete.inc();
+          throw error;
+        }
+      },
     };
   }
 
   const overrides: Partial<Record<keyof Cache, unknown>> = {
     sync,
-    get: (key: string) =>
-      timed('get', () => cache.get(key)).then((value) => {
-        if (value === undefined) miss.value++;
-        else hit.value++;
-        return value;
-      }),
+    get: (key: string) => timed('get', () => cache.get(key), countGet),
     set: (key: string, value: Buffer, ttlMs?: number) => timed('set', () => cache.set(key, value, ttlMs)),
     add: (key: string, value: Buffer, ttlMs?: number) => timed('add', () => cache.add(key, value, ttlMs)),
     delete: (key: string) => timed('delete', () => cache.delete(key)),
