@@ -63,6 +63,8 @@ async function relay(messages: number, watched: boolean): Promise<number> {
     out,
     { handleSignals: false, logger: quiet, statsInterval: watched ? 100 : 0 },
   );
+  // one scrape as the run begins (so that even a short run is watched), then every SCRAPE_EVERY_MS
+  void scrape?.();
   const scraper = scrape === undefined ? undefined : setInterval(() => void scrape?.(), SCRAPE_EVERY_MS);
   while (written < messages) await new Promise((resolve) => setImmediate(resolve));
   const elapsed = performance.now() - began;
