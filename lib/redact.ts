@@ -14,7 +14,8 @@ const SECRET_PART = /(?:^|;)\s*(SharedAccessKey|SharedAccessSignature|AccountKey
 /** Secrets shorter than this are not searched for in free text (they would garble every line). */
 export const MIN_SECRET_LENGTH = 4;
 
-const URI_IN_TEXT = /[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s"'<>`,]+/g;
+const SCHEME_CHAR = /[a-zA-Z0-9+.-]/;
+const URI_END = /[\s"'<>`,]/;
 
 function add(into: Set<string>, value: string | undefined): void {
   if (value === undefined) return;
@@ -110,9 +111,33 @@ export class Redactor {
     for (const pattern of this.patterns) {
       if (result.includes(pattern)) result = result.split(pattern).join('***');
     }
-    if (result.includes('://')) result = result.replace(URI_IN_TEXT, maskUriCredentials);
+    if (result.includes('://')) result = maskUrisInText(result);
     return result;
   }
+}
+
+/**
+ * Masks the credentials of every URI in `text`. Walks from each `://` (a regular expression that looks for schemes
+ * would go back over every long word, which costs the square of its length on a line with a big token in it).
+ */
+function maskUrisInText(text: string): string {
+  let result = '';
+  let copied = 0;
+  let at = text.indexOf('://');
+  while (at !== -1) {
+    let start = at;
+    while (start > copied && SCHEME_CHAR.test(text[start - 1])) start--;
+    // a scheme starts with a letter: `9ab://` is `ab://` after a digit
+    while (start < at && !/[a-zA-Z]/.test(text[start])) start++;
+    let end = at + 3;
+    while (end < text.length && !URI_END.test(text[end])) end++;
+    if (start < at && /[a-zA-Z]/.test(text[start])) {
+      result += text.slice(copied, start) + maskUriCredentials(text.slice(start, end));
+      copied = end;
+    }
+    at = text.indexOf('://', Math.max(end, at + 3));
+  }
+  return result + text.slice(copied);
 }
 
 /** Masks the password (or NATS token) and secret-looking query values of one URI. */
