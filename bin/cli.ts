@@ -9,11 +9,14 @@ import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
 import { parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
-import { rootLogger } from '../lib/logger';
+import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
 import { wasmFromEnv } from './wasmEnv';
+import { Redactor, secretsFromEnv } from '../lib/redact';
+import { readTlsFiles, TlsFiles } from '../lib/tls';
+import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -55,16 +58,48 @@ function loadDotEnv(): void {
   process.loadEnvFile(file);
 }
 
+/** ADMIN_PORT, ADMIN_HOST, ADMIN_TLS_*: where the admin server listens; absent with ADMIN_PORT=0. */
+export interface AdminSettings {
+  port: number;
+  host: string;
+  tls?: TlsFiles;
+  /** ADMIN_PORT was set: a port in use is then a start-up failure, not a warning. */
+  explicit: boolean;
+}
+
 export interface BinPipeline {
   pipeline: Observable<Message>;
   sinks: Sink[];
   deadLetter?: Sink;
   description: string;
+  /** The start-up summary as fields, secrets redacted. */
+  summary: Record<string, unknown>;
   shutdownTimeout: number;
+  /** STATS_INTERVAL in ms (0 = off). */
+  statsInterval: number;
+  admin?: AdminSettings;
   /** The cache of CACHE_URI (memory:// by default), for the cache operators and wasm modules; closed by main(). */
   cache: Cache;
   /** Resolves once everything loaded at start-up (wasm modules) is ready; rejects with a ConfigError/WasmAbiError. */
   ready?: Promise<void>;
+}
+
+/** The names of the variables flagged secret in bin/env.ts, for the redaction. */
+export function secretVariableNames(): string[] {
+  return ENV_VARIABLES.filter((variable) => variable.secret).map((variable) => variable.name);
+}
+
+function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.ProcessEnv): AdminSettings | undefined {
+  const port = parseInteger(read('ADMIN_PORT') ?? String(DEFAULT_ADMIN_PORT), 'ADMIN_PORT', 0, 65535);
+  const tls = readTlsFiles(env, 'ADMIN_TLS_CERT', 'ADMIN_TLS_KEY');
+  if (port === 0) return undefined;
+  const host = (read('ADMIN_HOST') ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  if (!/^[0-9a-zA-Z.:_-]+$/.test(host)) {
+    throw new ConfigError(`'${host}' is not a host name or address; for example ADMIN_HOST=127.0.0.1 or ADMIN_HOST=0.0.0.0`, {
+      variable: 'ADMIN_HOST',
+    });
+  }
+  return { port, host, ...(tls ? { tls } : {}), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
 }
 
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
@@ -100,11 +135,37 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
   const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
 
+  const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL');
+  const admin = parseAdmin(read, env);
+
+  const auth = [env.HTTP_SOURCE_TOKEN ? 'bearer token' : '', env.HTTP_SOURCE_HMAC_SECRET ? 'HMAC signature' : ''].filter(Boolean);
+  const limits = {
+    maxInFlight,
+    ackTimeout: read('ACK_TIMEOUT') as string,
+    maxDeliveries,
+    sinkMaxAttempts: maxAttempts,
+    ...(concurrency === undefined ? {} : { sinkConcurrency: concurrency }),
+    shutdownTimeout: read('SHUTDOWN_TIMEOUT') as string,
+  };
+  const summary: Record<string, unknown> = {
+    source: redactUri(sourceUri),
+    operators: wasm ? [wasm.description] : [],
+    sinks: sinkUris.map(redactUri),
+    deadLetter: deadLetterUri === undefined ? null : redactUri(deadLetterUri),
+    cache: cache.name,
+    limits,
+    ...(/^https?:/i.test(sourceUri) ? { httpSourceAuth: auth.length > 0 ? auth.join(' + ') : 'none' } : {}),
+    admin: admin === undefined ? 'off' : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`,
+    statsInterval: statsInterval === 0 ? 'off' : (read('STATS_INTERVAL') as string),
+  };
   const description =
     `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
-    ` [maxInFlight ${maxInFlight}, cache ${cache.name}]`;
-  return { pipeline, sinks, deadLetter, description, shutdownTimeout, cache, ready: wasm?.ready };
+    ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, sink attempts ${maxAttempts}, ` +
+    `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
+    (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
+    `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
+  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready };
 }
 
 async function closeCache(cache: Cache): Promise<void> {
@@ -112,6 +173,24 @@ async function closeCache(cache: Cache): Promise<void> {
     await cache.close();
   } catch (error) {
     rootLogger().warn({ err: error }, `closing the cache ${cache.name} failed`);
+  }
+}
+
+/** Starts the admin server; a default port in use is a warning (another wasm-pipes on this machine), not a failure. */
+export async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
+  try {
+    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, readiness, logger });
+  } catch (error) {
+    const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (!settings.explicit && code === 'EADDRINUSE') {
+      logger.warn(
+        { port: settings.port },
+        `admin server not started: port ${settings.port} is in use (another wasm-pipes on this machine?); ` +
+          'set ADMIN_PORT to a free port for /ping, /ready and /metrics, or ADMIN_PORT=0 to silence this',
+      );
+      return undefined;
+    }
+    throw error;
   }
 }
 
@@ -127,32 +206,46 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   let built: BinPipeline;
+  let logger: Logger;
   try {
     loadDotEnv();
+    // the logger first, so that every connector logs with the chosen level and format, secrets scrubbed
+    logger = createLogger({ ...parseLogSettings(process.env), secrets: secretsFromEnv(process.env, secretVariableNames()) });
+    setRootLogger(logger);
     built = buildFromEnv(process.env);
     await built.ready;
   } catch (error) {
     if (error instanceof ConfigError || error instanceof WasmAbiError) {
-      process.stderr.write(`wasm-pipes: ${error.message}\n`);
+      // the message may quote a value with a password in it
+      const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
+      process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);
       return 2;
     }
     throw error;
   }
-  const logger = rootLogger();
-  logger.info({ pipeline: built.description }, `pipeline: ${built.description}`);
+  logger.info({ pipeline: built.summary }, `pipeline: ${built.description}`);
   const running = start(built.pipeline, built.sinks, {
     shutdownTimeout: built.shutdownTimeout,
     deadLetter: built.deadLetter,
+    statsInterval: built.statsInterval,
     logger,
   });
   // connect the cache now, so that a cache that is down is reported at start-up (and retried), not at the first message
   built.cache.connect?.().catch(() => undefined);
+  let admin: AdminServer | undefined;
+  const closeAll = async (): Promise<void> => {
+    await admin?.close();
+    await closeCache(built.cache);
+  };
   try {
+    // the admin server comes up before the pipeline is started, so that /ping answers and /ready says 'starting'
+    // while a broker is slow to connect
+    if (built.admin !== undefined) admin = await startAdmin(built.admin, () => pipelineReadiness(running, { cache: built.cache }), logger);
     await running.started;
   } catch (error) {
     logger.fatal({ err: error }, `could not start: ${(error as Error).message}`);
     await running.stop().catch(() => undefined);
-    await closeCache(built.cache);
+    await closeAll();
     return 1;
   }
   logger.info('wasm-pipes started');
@@ -160,10 +253,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     await running.done;
   } catch (error) {
     logger.fatal({ err: error }, `the pipeline failed: ${(error as Error).message}`);
-    await closeCache(built.cache);
+    await closeAll();
     return 1;
   }
-  await closeCache(built.cache);
-  logger.info(running.stats(), 'wasm-pipes stopped');
+  await closeAll();
+  const stats = running.stats();
+  logger.info(
+    { stats },
+    `wasm-pipes stopped: received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, ` +
+      `dead-lettered ${stats.deadLettered}, written ${stats.written}`,
+  );
   return 0;
 }

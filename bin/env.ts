@@ -23,6 +23,7 @@ export const ENV_GROUPS = {
   aws: 'AWS (awssqs://, awssns://)',
   gcp: 'Google Cloud Pub/Sub',
   logging: 'Logging',
+  admin: 'Admin server (health checks and metrics)',
 } as const;
 
 export const ENV_VARIABLES: EnvVariable[] = [
@@ -85,4 +86,10 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'rabbit', name: 'RABBIT_SERVER_URL', default: 'amqp://guest:guest@127.0.0.1:5672/', description: 'RabbitMQ broker: amqp://user:password@host:5672/vhost (or amqps://)' },
   { group: 'rabbit', name: 'RABBIT_CONNECT_TIMEOUT', default: '30s', description: 'how long the first RabbitMQ connection is retried before start-up fails (later losses reconnect with backoff)' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
+  { group: 'logging', name: 'LOG_FORMAT', description: 'pretty (one readable line per event) or json (one JSON object per line); default pretty on a terminal, json otherwise' },
+  { group: 'logging', name: 'STATS_INTERVAL', default: '10s', description: 'a stats line at info this often (rates in and out, in flight, acked/nacked/dead-lettered); 0 = off' },
+  { group: 'admin', name: 'ADMIN_PORT', default: '4195', description: 'port of the admin server: /ping (liveness), /ready (readiness), /metrics (Prometheus); 0 = off' },
+  { group: 'admin', name: 'ADMIN_HOST', default: '127.0.0.1', description: 'address the admin server binds to; 0.0.0.0 for every interface (needed for container probes)' },
+  { group: 'admin', name: 'ADMIN_TLS_CERT', description: 'PEM certificate file: serve the admin server over HTTPS (with ADMIN_TLS_KEY)' },
+  { group: 'admin', name: 'ADMIN_TLS_KEY', description: 'PEM key file of ADMIN_TLS_CERT' },
 ];

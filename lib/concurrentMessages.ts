@@ -5,6 +5,7 @@ import { Observable, OperatorFunction } from 'rxjs';
 import { Message, markStage } from './message';
 import { Fifo } from './fifo';
 import { toError } from './errors';
+import { openStage, closeStage } from './metrics';
 
 /**
  * What a handler gives back for one message: the message to emit (the input itself or one derived from it), or
@@ -33,6 +34,7 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
   const limit = Math.max(1, Math.floor(concurrency));
   return (source) =>
     new Observable<Message>((subscriber) => {
+      const stats = openStage('operator', stage);
       /** Every message not yet emitted, in input order. */
       const window = new Fifo<Slot>();
       /** Messages in the window whose handler has not started (the concurrency limit was reached). */
@@ -42,8 +44,15 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
       let stopped = false;
       let flushing = false;
 
-      const emit = (output: MessageHandlerResult): void => {
-        if (output === null || stopped) return;
+      const emit = (input: Message, output: MessageHandlerResult): void => {
+        if (output === null) {
+          // the handler settled the input itself: dropped (acked) or failed (nacked)
+          if (input.settlement.state === 2) stats.nacked++;
+          else stats.dropped++;
+          return;
+        }
+        if (stopped) return;
+        stats.emitted++;
         markStage(output, stage);
         subscriber.next(output);
       };
@@ -57,7 +66,7 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
             const head = window.peek();
             if (head === undefined || !head.done) break;
             window.shift();
-            emit(head.output);
+            emit(head.message, head.output);
           }
         } finally {
           flushing = false;
@@ -75,6 +84,7 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
         try {
           return handle(message);
         } catch (error) {
+          stats.error('handler');
           message.nack(toError(error));
           return null;
         }
@@ -90,6 +100,7 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
           },
           (error: unknown) => {
             active--;
+            stats.error('handler');
             slot.message.nack(toError(error));
             finish(slot, null);
             flush();
@@ -105,11 +116,12 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
 
       const subscription = source.subscribe({
         next(message) {
+          stats.received++;
           if (window.length === 0) {
             // the fast path: nothing waits before this message, so a synchronous answer leaves at once
             const result = call(message);
             if (!isPromiseLike(result)) {
-              emit(result);
+              emit(message, result);
               return;
             }
             const slot: Slot = { message, output: null, done: false };
@@ -132,6 +144,7 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
       return () => {
         stopped = true;
         subscription.unsubscribe();
+        closeStage(stats);
       };
     });
 }

@@ -2,7 +2,7 @@
 export { source, sink } from './endpoints';
 export type { EndpointOptions } from './endpoints';
 export { run, start, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './run';
-export type { RunOptions, RunningPipeline, PipelineStats } from './run';
+export type { RunOptions, RunningPipeline, PipelineStats, PipelineState } from './run';
 export { Message, Settlement, markStage, observeSettlement } from './message';
 export type { MessageInit, MessageChanges, SettlementHandler } from './message';
 export { createSource, SourceRuntime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_ACK_TIMEOUT_MS } from './source';
@@ -16,7 +16,31 @@ export type { SchemeDefinition, EndpointUri } from './registry';
 export { parseDuration, parseSize } from './config';
 export { DEAD_LETTER_REASON, DEAD_LETTER_ORIGIN, DEAD_LETTER_TIME } from './deadLetter';
 export { memTopic, MemTopic } from './connectors/mem';
-export type { Logger } from './logger';
+export type { Logger, LogFormat, LogLevel, LoggerSettings } from './logger';
+export { createLogger, parseLogSettings, setRootLogger } from './logger';
+export {
+  metricsRegistry,
+  metricsText,
+  METRICS_CONTENT_TYPE,
+  openStage,
+  closeStage,
+  counterFamily,
+  histogramFamily,
+  gaugeFamily,
+  wasmMetrics,
+  Histogram,
+  Sampler,
+  StageMetrics,
+  CounterFamily,
+  HistogramFamily,
+  CounterChild,
+  LATENCY_BUCKETS,
+} from './metrics';
+export type { StageRole, StageStats, StageGauges, Labels } from './metrics';
+export { startAdminServer, pipelineReadiness, DEFAULT_ADMIN_PORT, DEFAULT_ADMIN_HOST } from './admin';
+export type { AdminServer, AdminServerOptions, ReadinessCheck, ReadinessReport } from './admin';
+export { Redactor, secretsFromEnv } from './redact';
+export { instrumentCache } from './cache/instrumented';
 export { cache, parseCacheUri, openCache, MemoryCache, DEFAULT_CACHE_URI } from './cache';
 export type { Cache, SyncCacheOperations, CacheOptions, CacheConfig, MemoryCacheOptions } from './cache';
 export { loadWasm, WasmModule, WasmTrapError, WasmBudgetError, WasmModuleError, DEFAULT_BUDGET, DEFAULT_MAX_MEMORY_PAGES } from './wasm';

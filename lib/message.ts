@@ -29,6 +29,8 @@ export class Settlement {
   next: Settlement | undefined = undefined;
   /** @internal coarse receive time (ms) for ackTimeout */
   receivedAt = 0;
+  /** @internal precise receive time (performance.now()) of a message timed for the latency histogram; 0 = not timed */
+  sampledAt = 0;
 
   constructor(
     readonly handler: SettlementHandler | undefined,

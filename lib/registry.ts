@@ -2,6 +2,7 @@
 // registry loads connectors lazily through a table, so a client library is only required when its scheme is used.
 import path from 'node:path';
 import { ConfigError } from './errors';
+import { maskUriCredentials } from './redact';
 import type { SourceDriver, SourceOptions } from './source';
 import type { SinkDriver, SinkOptions, BatchOptions } from './sink';
 
@@ -169,12 +170,7 @@ export function unknownParams(uri: EndpointUri, known: readonly string[] | undef
   return [...uri.params.keys()].filter((name) => !known.includes(name));
 }
 
-const SECRET_PARAM = /(?:^|[_-])(?:token|secret|password|passwd|pass|sig|signature|apikey|api_key|accesskey|access_key|sharedaccesskey|credentials?)$/i;
-
-/** The URI with its password and secret-looking query parameters replaced by ***, for logs. */
+/** The URI with its password (or NATS token) and secret-looking query parameters replaced by ***, for logs. */
 export function redactUri(raw: string): string {
-  const withoutPassword = raw.replace(/(\/\/[^/@:?#]*:)([^@/?#]*)@/, '$1***@');
-  return withoutPassword.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) =>
-    SECRET_PARAM.test(decodeURIComponent(name)) ? `${separator}${name}=***` : whole,
-  );
+  return maskUriCredentials(raw);
 }

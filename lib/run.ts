@@ -3,11 +3,13 @@
 // close the sources).
 import type { Observable, Subscription } from 'rxjs';
 import type { Message } from './message';
-import type { Sink } from './sink';
+import { Sink, SinkRuntime } from './sink';
 import { SourceRuntime, withSourceRegistry, SourceStats } from './source';
 import { FanOutSink } from './fanOut';
 import { parseDuration } from './config';
 import { rootLogger, Logger } from './logger';
+import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
+import { startStatsLine } from './statsLine';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -18,12 +20,25 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** The dead-letter sink the sources and sinks share: closed after the sinks, so their last failures reach it. */
   deadLetter?: Sink;
+  /** Logs a stats line at info this often while the pipeline runs (ms or `10s`); 0 = never. Default 0 (the bin: 10 s). */
+  statsInterval?: number | string;
   logger?: Logger;
 }
 
+/** Counters of a pipeline since it started. Totals first, then every stage. */
 export interface PipelineStats extends SourceStats {
+  /** Messages received by the sources and not yet settled. */
   inFlight: number;
+  /** Writes the sinks' services confirmed (each sink of a fan-out counts its own). */
+  written: number;
+  /** Messages the operators filtered out (acked). */
+  dropped: number;
+  /** Every stage in pipeline order: the sources, the operators, the sinks, the dead letter. */
+  stages: StageStats[];
 }
+
+/** Where a pipeline is in its life, for /ready and the stats line. */
+export type PipelineState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 /** A pipeline that run()/start() subscribed. */
 export interface RunningPipeline {
@@ -33,16 +48,27 @@ export interface RunningPipeline {
   readonly done: Promise<void>;
   /** Starts the graceful drain; resolves like `done`. */
   stop(): Promise<void>;
-  /** Counters summed over the pipeline's sources. */
+  /** Counters since start: totals over the sources and sinks, and per stage (`stages`). */
   stats(): PipelineStats;
+  /** starting -> running -> draining (after stop() or a signal) -> stopped, or failed. */
+  readonly state: PipelineState;
   readonly sources: readonly SourceRuntime[];
   readonly sink: Sink;
+  readonly deadLetter?: Sink;
+}
+
+/** The SinkRuntimes behind a sink (a fan-out's sinks, in order). */
+export function sinkRuntimes(sink: Sink): SinkRuntime[] {
+  if (sink instanceof SinkRuntime) return [sink];
+  if (sink instanceof FanOutSink) return sink.sinks.flatMap(sinkRuntimes);
+  return [];
 }
 
 /** Subscribes `pipeline` to `sinks` (several = fan-out) and returns a handle; see run(). */
 export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink[], options: RunOptions = {}): RunningPipeline {
   const logger = options.logger ?? rootLogger();
   const shutdownTimeout = parseDuration(options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 'shutdownTimeout');
+  const statsInterval = parseDuration(options.statsInterval ?? 0, 'statsInterval');
   const sink: Sink = Array.isArray(sinks) ? (sinks.length === 1 ? sinks[0] : new FanOutSink(sinks)) : (sinks as Sink);
   const sources: SourceRuntime[] = [];
   let resolveDone!: () => void;
@@ -54,6 +80,9 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   let finishing = false;
   let stopping: Promise<void> | undefined;
   let subscription: Subscription | undefined;
+  let state: PipelineState = 'starting';
+  let stopStatsLine: (() => void) | undefined;
+  const stages: StageMetrics[] = [];
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping === undefined) {
@@ -73,6 +102,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   const finish = async (error?: unknown): Promise<void> => {
     if (finishing) return;
     finishing = true;
+    if (state !== 'failed') state = 'draining';
     try {
       await sink.close();
     } catch (closeError) {
@@ -89,21 +119,40 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    if (error === undefined) resolveDone();
-    else rejectDone(error);
+    stopStatsLine?.();
+    if (error === undefined) {
+      state = 'stopped';
+      resolveDone();
+    } else {
+      state = 'failed';
+      rejectDone(error);
+    }
   };
 
-  subscription = withSourceRegistry({ register: (source) => sources.push(source) }, () =>
-    pipeline.subscribe({
-      next: (message) => sink.next(message),
-      error: (error) => {
-        logger.error({ err: error }, 'the pipeline failed');
-        void finish(error);
-      },
-      complete: () => void finish(),
-    }),
+  subscription = withStageCollector({ register: (stage) => stages.push(stage) }, () =>
+    withSourceRegistry({ register: (source) => sources.push(source) }, () =>
+      pipeline.subscribe({
+        next: (message) => sink.next(message),
+        error: (error) => {
+          logger.error({ err: error }, 'the pipeline failed');
+          state = 'failed';
+          void finish(error);
+        },
+        complete: () => void finish(),
+      }),
+    ),
   );
   if (finishing) subscription.unsubscribe();
+  // operators subscribe from the last to the first: list the stages in pipeline order
+  const subscribed = stages.splice(0);
+  stages.push(...subscribed.filter((stage) => stage.role === 'source'), ...subscribed.filter((stage) => stage.role !== 'source').reverse());
+  numberInOrder(stages);
+  for (const runtime of sinkRuntimes(sink)) stages.push(runtime.metrics);
+  for (const runtime of options.deadLetter ? sinkRuntimes(options.deadLetter) : []) {
+    // the same runtime machinery, but its counters are the dead letter's
+    runtime.metrics.role = 'dead_letter';
+    stages.push(runtime.metrics);
+  }
 
   for (const source of sources) {
     const alternative = source.driver.atMostOnce;
@@ -118,9 +167,17 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
 
   const started = Promise.all(sources.map((source) => source.started)).then(() => undefined);
   started.catch(() => undefined);
+  started.then(
+    () => {
+      if (state === 'starting') state = 'running';
+      if (statsInterval > 0 && !finishing) stopStatsLine = startStatsLine(running, statsInterval, logger);
+    },
+    () => undefined,
+  );
 
   function stop(): Promise<void> {
     if (stopping === undefined) {
+      if (state === 'starting' || state === 'running') state = 'draining';
       stopping = (async () => {
         if (sources.length === 0) {
           subscription?.unsubscribe();
@@ -133,14 +190,29 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     return stopping.then(() => done);
   }
 
-  return {
+  const running: RunningPipeline = {
     started,
     done,
     stop,
     sources,
     sink,
+    deadLetter: options.deadLetter,
+    get state(): PipelineState {
+      return state;
+    },
     stats(): PipelineStats {
-      const total: PipelineStats = { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, inFlight: 0, maxInFlight: 0 };
+      const total: PipelineStats = {
+        received: 0,
+        acked: 0,
+        nacked: 0,
+        deadLettered: 0,
+        timedOut: 0,
+        inFlight: 0,
+        maxInFlight: 0,
+        written: 0,
+        dropped: 0,
+        stages: stages.map((stage) => stage.snapshot()),
+      };
       for (const source of sources) {
         const stats = source.stats;
         total.received += stats.received;
@@ -149,11 +221,20 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
         total.deadLettered += stats.deadLettered;
         total.timedOut += stats.timedOut;
         total.inFlight += source.inFlightCount;
-        total.maxInFlight += stats.maxInFlight;
+        total.maxInFlight += source.maxInFlight;
+      }
+      for (const stage of stages) {
+        if (stage.role === 'sink') {
+          total.written += stage.acked;
+          total.deadLettered += stage.deadLettered;
+        } else if (stage.role === 'operator') {
+          total.dropped += stage.dropped;
+        }
       }
       return total;
     },
   };
+  return running;
 }
 
 /**

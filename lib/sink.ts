@@ -1,6 +1,7 @@
 // The portable sink: an Observer<Message> over a small driver, owning bounded concurrency, batching, retry with
 // backoff and jitter, the dead letter, and the flush on close. A message is acked only once its driver reports
 // that the service confirmed the write.
+import { performance } from 'node:perf_hooks';
 import type { Observer } from 'rxjs';
 import { Message, markStage } from './message';
 import { Fifo } from './fifo';
@@ -8,6 +9,7 @@ import { isRetryable, toError } from './errors';
 import { parseDuration } from './config';
 import { rootLogger, Logger } from './logger';
 import { deadLetterCopy } from './deadLetter';
+import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
 /** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
 export type WriteResult = ReadonlyArray<Error | undefined> | void;
@@ -94,8 +96,11 @@ export class SinkRuntime implements Sink {
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
   private completed = false;
-  /** Counters for stats(). */
-  readonly stats = { written: 0, failed: 0, retried: 0, deadLettered: 0, nacked: 0 };
+  /** Plain counters for /metrics and pipeline.stats(): received, acked (confirmed), nacked, deadLettered, errors. */
+  readonly metrics: StageMetrics;
+  private readonly sampler = new Sampler();
+  private readonly writeOk: Histogram;
+  private readonly writeError: Histogram;
 
   constructor(
     readonly name: string,
@@ -114,6 +119,15 @@ export class SinkRuntime implements Sink {
     this.maxDelay = parseDuration(options.retry?.maxDelay ?? 10_000, 'retry.maxDelay');
     this.deadLetter = options.deadLetter;
     this.logger = (options.logger ?? rootLogger()).child({ sink: name });
+    this.metrics = openStage('sink', name, driver.scheme);
+    this.writeOk = new Histogram();
+    this.writeError = new Histogram();
+    this.metrics.writeLatency = { ok: this.writeOk, error: this.writeError };
+    this.metrics.gauges = () => ({
+      queued: this.queue.length + this.retryTimers.size,
+      writing: this.active,
+      ready: this.ready,
+    });
   }
 
   get ready(): boolean {
@@ -124,8 +138,21 @@ export class SinkRuntime implements Sink {
     return this.driver.mayFail ?? true;
   }
 
+  /** The counters in the shape of earlier versions: written (confirmed), failed attempts, retried, ... */
+  get stats(): { written: number; failed: number; retried: number; deadLettered: number; nacked: number } {
+    const errors = this.metrics.errors;
+    return {
+      written: this.metrics.acked,
+      failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0),
+      retried: errors.write_retryable ?? 0,
+      deadLettered: this.metrics.deadLettered,
+      nacked: this.metrics.nacked,
+    };
+  }
+
   next(message: Message): void {
     if (message.settled) return; // nacked by a timeout or a shutdown on its way here
+    this.metrics.received++;
     markStage(message, this.name);
     this.queue.push(message);
     this.dispatch();
@@ -155,7 +182,11 @@ export class SinkRuntime implements Sink {
         }
         this.retryTimers.clear();
         this.failures.clear();
-        await this.driver.close();
+        try {
+          await this.driver.close();
+        } finally {
+          closeStage(this.metrics);
+        }
       })();
     }
     return this.closed;
@@ -186,20 +217,21 @@ export class SinkRuntime implements Sink {
       const batch = this.takeBatch();
       if (batch.length === 0) continue;
       this.active++;
+      const began = this.sampler.sample() ? performance.now() : 0;
       let result: WriteResult | Promise<WriteResult>;
       try {
         result = this.driver.write(batch);
       } catch (error) {
-        this.finishWrite(batch, undefined, toError(error));
+        this.finishWrite(batch, undefined, toError(error), began);
         continue;
       }
       if (result !== undefined && typeof (result as Promise<WriteResult>).then === 'function') {
         (result as Promise<WriteResult>).then(
-          (results) => this.finishWrite(batch, results, undefined),
-          (error) => this.finishWrite(batch, undefined, toError(error)),
+          (results) => this.finishWrite(batch, results, undefined, began),
+          (error) => this.finishWrite(batch, undefined, toError(error), began),
         );
       } else {
-        this.finishWrite(batch, result as WriteResult, undefined);
+        this.finishWrite(batch, result as WriteResult, undefined, began);
       }
     }
     if (this.queue.length === 0) this.lingerOver = false;
@@ -228,32 +260,36 @@ export class SinkRuntime implements Sink {
     return batch;
   }
 
-  private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined): void {
+  private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined, began: number): void {
     this.active--;
+    let allWritten = true;
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i];
       const error = batchError ?? (results ? results[i] : undefined);
       if (error === undefined) {
-        this.stats.written++;
+        this.metrics.acked++;
         if (this.failures.size > 0) this.failures.delete(message);
         message.ack();
       } else {
+        allWritten = false;
         this.failed(message, error);
       }
     }
+    // a write counts as an error when any of its messages failed
+    if (began !== 0) (allWritten ? this.writeOk : this.writeError).observe((performance.now() - began) / 1000);
     this.dispatch();
   }
 
   private failed(message: Message, error: Error): void {
-    this.stats.failed++;
+    const retryable = isRetryable(error);
+    this.metrics.error(retryable ? 'write_retryable' : 'write_permanent');
     const attempts = (this.failures.get(message) ?? 0) + 1;
     if (message.settled) {
       this.failures.delete(message);
       return;
     }
-    if (isRetryable(error) && attempts < this.maxAttempts && this.closed === undefined) {
+    if (retryable && attempts < this.maxAttempts && this.closed === undefined) {
       this.failures.set(message, attempts);
-      this.stats.retried++;
       const hinted = (error as DelayHint).retryAfterMs;
       const backoff = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempts - 1));
       // "equal jitter": half fixed, half random, so that retries of many messages spread out
@@ -268,15 +304,14 @@ export class SinkRuntime implements Sink {
       return;
     }
     this.failures.delete(message);
-    const reason = isRetryable(error)
-      ? new Error(`${error.message} (gave up after ${attempts} attempts)`, { cause: error })
-      : error;
+    if (retryable) this.metrics.error('retries_exhausted');
+    const reason = retryable ? new Error(`${error.message} (gave up after ${attempts} attempts)`, { cause: error }) : error;
     if (this.deadLetter !== undefined) {
-      this.stats.deadLettered++;
+      this.metrics.deadLettered++;
       this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; sending to the dead letter');
       this.deadLetter.next(deadLetterCopy(message, reason, this.name));
     } else {
-      this.stats.nacked++;
+      this.metrics.nacked++;
       this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; nacking');
       message.nack(reason);
     }

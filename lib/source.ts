@@ -1,5 +1,6 @@
 // The portable source: a cold Observable<Message> over a small driver, owning the credit window, ackTimeout,
 // dead-lettering after too many deliveries, and the graceful drain. Drivers only know their client library.
+import { performance } from 'node:perf_hooks';
 import { Observable, Subscriber } from 'rxjs';
 import { Message, MessageInit, Settlement, SettlementHandler } from './message';
 import type { Sink } from './sink';
@@ -7,6 +8,7 @@ import { rootLogger, Logger } from './logger';
 import { parseDuration } from './config';
 import { deadLetterCopy } from './deadLetter';
 import { Fifo } from './fifo';
+import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 120_000;
@@ -39,6 +41,8 @@ export interface SourceContext<T> {
   /** True once intake has been stopped (drain or unsubscribe): take no more messages. */
   readonly stopped: boolean;
   readonly logger: Logger;
+  /** This source's counters (/metrics, pipeline.stats()): drivers count their own errors with `stats.error(kind)`. */
+  readonly stats: StageMetrics;
   /**
    * Hands one message to the pipeline. Call only while `credit > 0`. `token` comes back in ack/nack.
    * Returns the message (already emitted downstream).
@@ -112,7 +116,7 @@ export function withSourceRegistry<T>(registry: SourceRegistry, subscribe: () =>
 /** The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. */
 let coarseNow = Date.now();
 
-/** Counters of one source, kept cheap: plain numbers. */
+/** Counters of the sources of a pipeline, summed (pipeline.stats()). */
 export interface SourceStats {
   received: number;
   acked: number;
@@ -126,7 +130,8 @@ export interface SourceStats {
 export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementHandler {
   readonly maxInFlight: number;
   readonly logger: Logger;
-  readonly stats: SourceStats;
+  /** Plain counters, incremented on the hot path and read at scrape time (see lib/metrics.ts). */
+  readonly stats: StageMetrics;
   private readonly ackTimeout: number;
   private readonly maxDeliveries: number;
   private readonly deadLetter?: Sink;
@@ -144,6 +149,10 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private completing = false;
   private finished = false;
   private closing: Promise<void> | undefined;
+  private hasStarted = false;
+  private readonly sampler = new Sampler();
+  private readonly ackLatency: Histogram;
+  private readonly nackLatency: Histogram;
   /** Resolves when the driver started; rejects on a start-up failure. */
   readonly started: Promise<void>;
   private resolveStarted!: () => void;
@@ -160,16 +169,16 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.maxDeliveries = options.maxDeliveries ?? 5;
     this.deadLetter = options.deadLetter;
     this.logger = (options.logger ?? rootLogger()).child({ source: name });
-    this.stats = {
-      received: 0,
-      acked: 0,
-      nacked: 0,
-      deadLettered: 0,
-      timedOut: 0,
-      maxInFlight: this.maxInFlight,
-    };
+    this.stats = openStage('source', name, driver.scheme);
+    this.ackLatency = new Histogram();
+    this.nackLatency = new Histogram();
+    this.stats.settleLatency = { ack: this.ackLatency, nack: this.nackLatency };
+    this.stats.gauges = () => ({ inFlight: this.inFlight, maxInFlight: this.maxInFlight, ready: this.ready });
     this.started = new Promise((resolve, reject) => {
-      this.resolveStarted = resolve;
+      this.resolveStarted = () => {
+        this.hasStarted = true;
+        resolve();
+      };
       this.rejectStarted = reject;
     });
     this.started.catch(() => undefined);
@@ -185,6 +194,23 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
 
   get inFlightCount(): number {
     return this.inFlight;
+  }
+
+  /** Connected: the driver's `ready` getter, or, for a driver without one, started and not closed. */
+  get ready(): boolean {
+    if (!this.hasStarted || this.closing !== undefined) return false;
+    return this.driver.ready ?? true;
+  }
+
+  /**
+   * The oldest unsettled message: the last stage that saw it and, when ackTimeout is on (its clock runs), roughly how
+   * long ago it came.
+   */
+  oldestInFlight(): { ageMs?: number; lastSeenAfter: string } | undefined {
+    const head = this.head;
+    if (head === undefined) return undefined;
+    const lastSeenAfter = head.stage ?? 'source';
+    return this.ackTimeout > 0 ? { ageMs: Math.max(0, Date.now() - head.receivedAt), lastSeenAfter } : { lastSeenAfter };
   }
 
   start(): void {
@@ -213,6 +239,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   receive(init: ReceivedMessage, token: T): Message {
     const settlement = new Settlement(this, token);
     settlement.receivedAt = coarseNow;
+    if (this.sampler.sample()) settlement.sampledAt = performance.now();
     const message = new Message(init, settlement);
     this.inFlight++;
     this.stats.received++;
@@ -233,6 +260,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       return message;
     }
     this.receiving++;
+    this.stats.emitted++;
     try {
       this.subscriber.next(message);
     } finally {
@@ -251,6 +279,9 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     const wasFull = this.inFlight + this.reserved >= this.maxInFlight;
     this.inFlight--;
     const token = settlement.token as T;
+    if (settlement.sampledAt !== 0) {
+      (error === undefined ? this.ackLatency : this.nackLatency).observe((performance.now() - settlement.sampledAt) / 1000);
+    }
     try {
       if (error === undefined) {
         this.stats.acked++;
@@ -260,6 +291,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         this.driver.nack(token, error);
       }
     } catch (failure) {
+      this.stats.error('settle_failed');
       this.logger.error({ err: failure }, 'the source failed to settle a message');
     }
     if (this.inFlight === 0 && this.idleWaiters.length > 0) {
@@ -328,6 +360,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
 
   error(error: unknown): void {
     if (this.finished) return;
+    this.stats.error('source_failed');
     this.finished = true;
     this.stopTimers();
     this.subscriber.error(error);
@@ -395,7 +428,9 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         await this.stopIntake();
         this.nackAll(new Error('source closed before the message was settled'));
         await this.driver.close();
-      })().catch((error) => this.logger.warn({ err: error }, 'closing the source failed'));
+      })()
+        .catch((error) => this.logger.warn({ err: error }, 'closing the source failed'))
+        .finally(() => closeStage(this.stats));
     }
     return this.closing;
   }
@@ -437,6 +472,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       );
     }
     if (first !== undefined) {
+      this.stats.error('ack_timeout', expired);
       const stage = first.stage;
       this.logger.warn(
         { expired, ackTimeoutMs: this.ackTimeout, lastSeenAfter: stage ?? 'source' },

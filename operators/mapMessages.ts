@@ -1,6 +1,7 @@
 import { Observable, OperatorFunction } from 'rxjs';
 import { Message, MessageChanges, markStage } from '../lib/message';
 import { toError } from '../lib/errors';
+import { openStage, closeStage } from '../lib/metrics';
 
 /** What a projection may return: a message (from `m.with(...)`), changes, several outputs, or null to drop. */
 export type MapResult = Message | MessageChanges | readonly MessageChanges[] | null | undefined;
@@ -23,28 +24,37 @@ export type MapResult = Message | MessageChanges | readonly MessageChanges[] | n
  */
 export function mapMessages(project: (message: Message) => MapResult, name = 'mapMessages'): OperatorFunction<Message, Message> {
   return (source) =>
-    new Observable<Message>((subscriber) =>
-      source.subscribe({
+    new Observable<Message>((subscriber) => {
+      const stats = openStage('operator', name);
+      const subscription = source.subscribe({
         next(message) {
+          stats.received++;
           let result: MapResult;
           try {
             result = project(message);
           } catch (error) {
+            stats.nacked++;
+            stats.error('handler');
             message.nack(toError(error));
             return;
           }
           if (result instanceof Message) {
+            stats.emitted++;
             markStage(result, name);
             subscriber.next(result);
           } else if (result === null || result === undefined) {
+            stats.dropped++;
             message.ack();
           } else if (Array.isArray(result)) {
             const outputs = message.split(result as readonly MessageChanges[]);
+            if (outputs.length === 0) stats.dropped++;
+            stats.emitted += outputs.length;
             for (const output of outputs) {
               markStage(output, name);
               subscriber.next(output);
             }
           } else {
+            stats.emitted++;
             const output = message.with(result as MessageChanges);
             markStage(output, name);
             subscriber.next(output);
@@ -52,6 +62,10 @@ export function mapMessages(project: (message: Message) => MapResult, name = 'ma
         },
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),
-      }),
-    );
+      });
+      return () => {
+        subscription.unsubscribe();
+        closeStage(stats);
+      };
+    });
 }

@@ -12,5 +12,6 @@ import { p7b, p7c } from './p7-cache-lookup';
 import { kafkaRelay } from './kafka-relay';
 import { ps1 } from './ps1-pubsub-relay';
 import { sqs1, sqs2 } from './sqs-relay';
+import { ops1 } from './ops-metrics';
 
-export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2];
+export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, ops1];

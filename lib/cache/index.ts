@@ -10,6 +10,7 @@ import { MemoryCache } from './memory';
 import type { Cache } from './types';
 import type { RedisCacheOptions } from './redis';
 import type { NatsKvCacheOptions } from './natsKv';
+import { instrumentCache } from './instrumented';
 
 export type { Cache, SyncCacheOperations } from './types';
 export { MemoryCache } from './memory';
@@ -146,8 +147,15 @@ function timeout(found: Map<string, string>, variable: string): number {
   return value;
 }
 
-/** Opens a parsed cache. Redis and NATS KV connect at the first operation or at `connect()`, not here. */
+/**
+ * Opens a parsed cache. Redis and NATS KV connect at the first operation or at `connect()`, not here. The cache is
+ * counted in /metrics (hits, misses, errors, latency, readiness).
+ */
 export function openCache(config: CacheConfig, options: CacheOptions = {}): Cache {
+  return instrumentCache(openBackend(config, options));
+}
+
+function openBackend(config: CacheConfig, options: CacheOptions): Cache {
   const logger = (options.logger ?? rootLogger()).child({ cache: config.name });
   switch (config.kind) {
     case 'memory':

@@ -3,7 +3,6 @@
 // was nacked or timed out (so the caller retries). The sink POSTs each message and acks on a 2xx answer.
 import http from 'node:http';
 import https from 'node:https';
-import fs from 'node:fs';
 import { randomUUID, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
@@ -13,6 +12,7 @@ import type { SinkDriver, SinkOptions } from '../sink';
 import type { Message } from '../message';
 import { ConfigError, ConnectorError, PermanentError } from '../errors';
 import { parseDuration, parseSize } from '../config';
+import { readTlsFiles } from '../tls';
 
 export const DEFAULT_MAX_BODY = 1024 * 1024;
 
@@ -65,12 +65,22 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
       chunks.push(chunk);
     });
     request.on('end', () => {
-      if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      if (!failed) {
+        failed = true;
+        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      }
     });
     request.on('error', (error) => {
       if (!failed) {
         failed = true;
         reject(error);
+      }
+    });
+    // a client that hangs up mid-body may end the stream with 'close' alone: without this the credit slot would leak
+    request.on('close', () => {
+      if (!failed) {
+        failed = true;
+        reject(new Error('the request was closed before its body was complete'));
       }
     });
   });
@@ -116,22 +126,21 @@ function sourceConfig(uri: EndpointUri, options: SourceOptions): HttpSourceConfi
     token: env.HTTP_SOURCE_TOKEN || undefined,
     hmacSecret: env.HTTP_SOURCE_HMAC_SECRET || undefined,
   };
+  const tlsFiles = readTlsFiles(env, 'HTTP_TLS_CERT', 'HTTP_TLS_KEY');
   if (uri.scheme === 'https') {
-    const cert = env.HTTP_TLS_CERT;
-    const key = env.HTTP_TLS_KEY;
-    if (!cert || !key) {
+    if (tlsFiles === undefined) {
       throw new ConfigError('an https:// source needs HTTP_TLS_CERT and HTTP_TLS_KEY (paths to PEM files)', {
         variable: uri.variable,
       });
     }
-    try {
-      config.tls = { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
-    } catch (error) {
-      throw new ConfigError(`cannot read the TLS certificate or key: ${(error as Error).message}`, {
-        variable: 'HTTP_TLS_CERT',
-        cause: error,
-      });
-    }
+    config.tls = tlsFiles;
+  } else if (tlsFiles !== undefined) {
+    // serving plain HTTP while the user believes it is TLS would be worse than refusing to start
+    throw new ConfigError(
+      `HTTP_TLS_CERT and HTTP_TLS_KEY are set but the source is http://; write it https://, for example ` +
+        `https://:${port}${config.path}, or unset them`,
+      { variable: uri.variable },
+    );
   }
   return config;
 }
@@ -219,6 +228,7 @@ export class HttpSource implements SourceDriver<Response> {
   private async handle(request: http.IncomingMessage, response: Response, query: string, context: SourceContext<Response>): Promise<void> {
     const method = request.method;
     if (method !== 'POST' && method !== 'PUT' && method !== 'GET') {
+      context.stats.error('method_not_allowed');
       answer(response, 405, { error: `method ${method} not allowed; use POST, PUT or GET` }, { Allow: 'GET, POST, PUT' });
       return;
     }
@@ -226,21 +236,25 @@ export class HttpSource implements SourceDriver<Response> {
     if (token !== undefined) {
       const header = request.headers.authorization ?? '';
       if (!header.startsWith('Bearer ') || !secureEquals(header.slice(7), token)) {
+        context.stats.error('unauthorized');
         answer(response, 401, { error: 'missing or wrong bearer token' }, { 'WWW-Authenticate': 'Bearer' });
         return;
       }
     }
     if (context.stopped) {
+      context.stats.error('refused_draining');
       this.refuse(response, 'shutting down');
       return;
     }
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > this.config.maxBody) {
+      context.stats.error('body_too_large');
       this.tooLarge(response);
       return;
     }
     const slot = await context.acquire();
     if (slot === undefined) {
+      context.stats.error('refused_draining');
       this.refuse(response, 'shutting down');
       return;
     }
@@ -249,14 +263,20 @@ export class HttpSource implements SourceDriver<Response> {
       body = method === 'GET' ? queryAsJson(query) : await readBody(request, this.config.maxBody);
     } catch (error) {
       slot.release();
-      if (error instanceof BodyTooLarge) this.tooLarge(response);
-      else response.destroy();
+      if (error instanceof BodyTooLarge) {
+        context.stats.error('body_too_large');
+        this.tooLarge(response);
+      } else {
+        context.stats.error('request_aborted');
+        response.destroy();
+      }
       return;
     }
     if (hmacSecret !== undefined) {
       const signature = String(request.headers['x-signature-256'] ?? '');
       const expected = `sha256=${createHmac('sha256', hmacSecret).update(body).digest('hex')}`;
       if (!secureEquals(signature, expected)) {
+        context.stats.error('bad_signature');
         slot.release();
         answer(response, 401, { error: 'missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)' });
         return;

@@ -89,6 +89,13 @@ function lastAssignment(bin: RunningBin, topic: string): number[] | undefined {
   return last?.assignment?.[topic];
 }
 
+
+/** The counters of the bin's last log line ('wasm-pipes stopped: ...'). */
+function stoppedStats(bin: RunningBin): { acked?: number } | undefined {
+  const line = bin.logs().find((entry) => String(entry.msg).startsWith('wasm-pipes stopped')) as { stats?: { acked?: number } } | undefined;
+  return line?.stats;
+}
+
 test('crash: 10 000 messages over 3 partitions, kill -9 mid-way, restart: every message arrives (duplicates allowed)', async () => {
   const input = uniqueName('crash-in');
   const output = uniqueName('crash-out');
@@ -156,7 +163,7 @@ test('scale-out: two bin processes in one group split the partitions and togethe
   expect(await second.exited).toBe(0);
   await collected.stop();
   // each process relayed its share
-  const acked = (bin: RunningBin): number => (bin.logs().find((line) => line.msg === 'wasm-pipes stopped') as { acked?: number } | undefined)?.acked ?? 0;
+  const acked = (bin: RunningBin): number => stoppedStats(bin)?.acked ?? 0;
   expect(acked(first)).toBeGreaterThan(0);
   expect(acked(second)).toBeGreaterThan(0);
   expect(acked(first) + acked(second)).toBeGreaterThanOrEqual(total);
@@ -193,8 +200,7 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
     expect(JSON.parse(bin.stdout().trim()).body).toBe('hello');
     bin.child.kill('SIGTERM');
     expect(await bin.exited).toBe(0);
-    const stopped = bin.logs().find((line) => line.msg === 'wasm-pipes stopped') as { acked?: number } | undefined;
-    expect(stopped?.acked).toBe(1);
+    expect(stoppedStats(bin)?.acked).toBe(1);
   } finally {
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => proxy.close(resolve));

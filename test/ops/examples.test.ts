@@ -1,0 +1,75 @@
+// The examples of the README's "Operating it" section run as written: the embedding example (the file, word for word) and the
+// HTTPS webhook with a token and an HMAC signature (the shell blocks, with `npx wasm-pipes` pointed at the build).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, waitFor } from '../helpers/wait';
+import { parseProm, sampleValue } from './helpers';
+
+const root = path.resolve(__dirname, '../..');
+const fragment = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+
+describe('the examples of "Operating it"', () => {
+  test('health-and-metrics.ts is in the fragment word for word, serves /ready and /metrics, and prints the stages as shown', async () => {
+    const example = fs.readFileSync(path.join(root, 'examples/typescript/health-and-metrics.ts'), 'utf8');
+    expect(fragment).toContain('```ts\n' + example + '```');
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(root, 'dist/examples/typescript/health-and-metrics.js')], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ADMIN_PORT: String(port) },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(() => stderr.includes('admin server listening'), 'the admin server');
+      child.stdin.write('a\n# note\n');
+      await waitFor(() => stdout.includes('"a"'), 'the first message');
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
+      const samples = parseProm(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+      expect(sampleValue(samples, 'wasm_pipes_messages_dropped_total', { stage: 'dropComments' })).toBe(1);
+      child.stdin.end('b\n');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['a', 'b']);
+    const shown = /prints the two messages on stdout, then on stderr:\n\n```\n([\s\S]*?)```/.exec(fragment)?.[1] ?? '';
+    for (const line of shown.trim().split('\n')) expect(stderr).toContain(line);
+  });
+
+  test('the HTTPS webhook with a token and an HMAC signature runs as written', () => {
+    const section = fragment.slice(fragment.indexOf('A webhook over HTTPS'));
+    const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
+    expect(blocks).toHaveLength(2);
+    const bin = path.join(root, 'dist/bin/wasm-pipes.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-webhook-'));
+    // the example listens on :9443 on every interface: a private network namespace keeps it to this test
+    const script = [
+      'set -u',
+      'ip link set lo up',
+      `cd ${JSON.stringify(dir)}`,
+      blocks[0].replace('npx wasm-pipes', `node ${JSON.stringify(bin)} >out.txt 2>err.txt &`),
+      'pid=$!',
+      "for _ in $(seq 1 100); do grep -q 'wasm-pipes started' err.txt 2>/dev/null && break; sleep 0.1; done",
+      blocks[1],
+      'echo',
+      "curl -s --cacert cert.pem -H 'Authorization: Bearer s3cret' -H 'X-Signature-256: sha256=00' -d \"$body\" https://localhost:9443/events",
+      'echo',
+      'kill -TERM "$pid"; wait "$pid"; echo "EXIT $?"',
+    ].join('\n');
+    const result = spawnSync('unshare', ['--net', 'bash', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    const out = fs.readFileSync(path.join(dir, 'out.txt'), 'utf8');
+    const err = fs.readFileSync(path.join(dir, 'err.txt'), 'utf8');
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(result.stdout).toContain('{"status":"ok"}');
+    expect(result.stdout).toContain('{"error":"missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)"}');
+    expect(result.stdout).toContain('EXIT 0');
+    expect(JSON.parse(out.trim())).toMatchObject({ body: '{"event_type":"push"}', metadata: { 'content-type': 'application/json' } });
+    expect(err).toContain('HTTP auth bearer token + HMAC signature');
+    expect(err).not.toContain('s3cret');
+    expect(err).not.toContain('hmac-key');
+  });
+});

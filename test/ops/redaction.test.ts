@@ -1,0 +1,114 @@
+// No secret in any output of the bin, at the most verbose level: every log line on stderr, the data on stdout, and
+// the admin server's answers, while the secrets are in use (authenticated webhook, a sink URI with a password that
+// fails and is retried, a Redis cache with a password, a dead letter with a token).
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { SECRET_ENV, SECRET_VALUES } from './helpers';
+
+const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
+const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
+const SINK_PASSWORD = 'sinkpw-e81f0a';
+
+function expectNoSecret(text: string, secrets: readonly string[]): void {
+  for (const secret of secrets) {
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(encodeURIComponent(secret));
+  }
+}
+
+describe('secret redaction in the bin', () => {
+  test('LOG_LEVEL=trace: no secret in any log line, in stdout, in /metrics or in /ready', async () => {
+    // the webhook the sink posts to: refuses the first attempt (so the retry is logged with its error), then accepts
+    let calls = 0;
+    const hook = http.createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        calls++;
+        response.writeHead(calls === 1 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookPort = (hook.address() as AddressInfo).port;
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const deadFile = path.join(os.tmpdir(), `${uniqueName('dead')}.jsonl`);
+    const env = {
+      ...BASE_ENV,
+      ...SECRET_ENV,
+      DEAD_LETTER_URI: `file://${deadFile}?token=dltok-0a1b2c`,
+      SOURCE_URI: `http://127.0.0.1:${port}/events`,
+      SINK_URI: `http://hookuser:${SINK_PASSWORD}@127.0.0.1:${hookPort}/hook`,
+      ADMIN_PORT: String(adminPort),
+      STATS_INTERVAL: '100ms',
+      LOG_LEVEL: 'trace',
+      LOG_FORMAT: 'json',
+    };
+    const child = spawn(process.execPath, [BIN], { env, cwd: os.tmpdir() });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(() => stderr.includes('wasm-pipes started'), 'the bin to start', 15_000);
+      const url = `http://127.0.0.1:${port}/events`;
+      const body = '{"order":1}';
+      const signature = `sha256=${createHmac('sha256', SECRET_ENV.HTTP_SOURCE_HMAC_SECRET).update(body).digest('hex')}`;
+      const good = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { authorization: `Bearer ${SECRET_ENV.HTTP_SOURCE_TOKEN}`, 'x-signature-256': signature },
+      });
+      expect(good.status).toBe(200);
+      const wrongToken = await fetch(url, { method: 'POST', body, headers: { authorization: 'Bearer nope', 'x-signature-256': signature } });
+      expect(wrongToken.status).toBe(401);
+      const wrongSignature = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { authorization: `Bearer ${SECRET_ENV.HTTP_SOURCE_TOKEN}`, 'x-signature-256': 'sha256=00' },
+      });
+      expect(wrongSignature.status).toBe(401);
+      const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      const ready = await (await fetch(`http://127.0.0.1:${adminPort}/ready`)).text();
+      await waitFor(() => stderr.includes('"msg":"stats: in'), 'a stats line');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+
+      const everything = [stderr, stdout, metrics, ready].join('\n');
+      expectNoSecret(everything, [...SECRET_VALUES, SINK_PASSWORD]);
+      // the secrets were in play, and what carries them was logged, masked
+      expect(calls).toBe(2);
+      expect(stderr).toContain(`"sink":"http://hookuser:***@127.0.0.1:${hookPort}/hook"`);
+      expect(stderr).toContain('write failed; retrying');
+      expect(metrics).toContain(`stage="http://hookuser:***@127.0.0.1:${hookPort}/hook"`);
+      expect(ready).toContain(`file://${deadFile}?token=***`);
+      const summary = stderr.split('\n').find((line) => line.includes('"msg":"pipeline: ')) ?? '';
+      expect(JSON.parse(summary).pipeline).toMatchObject({
+        httpSourceAuth: 'bearer token + HMAC signature',
+        cache: 'redis://:***@127.0.0.1:6379/0',
+        deadLetter: `file://${deadFile}?token=***`,
+      });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      hook.close();
+      fs.rmSync(deadFile, { force: true });
+    }
+  });
+
+  test('a configuration error that quotes a URI with a password prints it masked', () => {
+    const result = spawnSync(process.execPath, [BIN], {
+      env: { ...BASE_ENV, SINK_URI: 'http://user:cfgpw-5566@[not-a-host/x', NATS_TOKEN: 'cfgtok-7788' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('SINK_URI:');
+    expect(result.stderr).toContain('http://user:***@[not-a-host/x');
+    expectNoSecret(result.stderr, ['cfgpw-5566']);
+  });
+});
