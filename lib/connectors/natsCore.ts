@@ -8,7 +8,7 @@ import type { Message } from '../message';
 import type { Logger } from '../logger';
 import { PermanentError } from '../errors';
 import { Fifo } from '../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders, withTimeout } from './natsLink';
+import { NatsLink, bodyOf, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './natsLink';
 
 /** Header of the answer to a request whose message was nacked: the requester knows to send it again. */
 export const NACK_ERROR_HEADER = 'Wasm-Pipes-Error';
@@ -44,7 +44,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     private readonly config: NatsCoreSourceConfig,
     private readonly link: NatsLink,
   ) {
-    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+    this.wildcard = isWildcard(config.subject);
   }
 
   get ready(): boolean {
@@ -98,8 +98,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
 
   private deliver(msg: Msg, context: SourceContext<Msg>): void {
     const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
-    const data = msg.data;
-    context.receive({ id, key, metadata, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }, msg);
+    context.receive({ id, key, metadata, body: bodyOf(msg) }, msg);
   }
 
   private drop(logger: Logger): void {
@@ -193,10 +192,9 @@ export class NatsCoreSink implements SinkDriver {
     let published = 0;
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i];
-      if (message.body.length > maxPayload) {
-        results[i] = new PermanentError(
-          `nats (${this.link.host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
-        );
+      const oversized = oversizedBody(message, maxPayload, this.link.host);
+      if (oversized !== undefined) {
+        results[i] = oversized;
         continue;
       }
       try {

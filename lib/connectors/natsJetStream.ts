@@ -9,7 +9,7 @@ import type { SinkDriver, WriteResult } from '../sink';
 import type { Message } from '../message';
 import { ConnectorError, PermanentError } from '../errors';
 import { Fifo } from '../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders } from './natsLink';
+import { NatsLink, bodyOf, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './natsLink';
 
 const API_CONSUMER_NOT_FOUND = 10014;
 const API_STREAM_NOT_FOUND = 10059;
@@ -55,7 +55,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     private readonly config: JetStreamSourceConfig,
     private readonly link: NatsLink,
   ) {
-    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+    this.wildcard = isWildcard(config.subject);
   }
 
   get ready(): boolean {
@@ -226,14 +226,13 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
 
   private deliver(msg: JsMsg, context: SourceContext<JsMsg>): void {
     const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
-    const data = msg.data;
     context.receive(
       {
         // a message without Nats-Msg-Id keeps one id across redeliveries: its place in the stream
         id: id ?? `${this.streamName}:${msg.seq}`,
         key,
         metadata,
-        body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        body: bodyOf(msg),
         deliveryCount: msg.info.deliveryCount,
       },
       msg,
@@ -290,11 +289,8 @@ export class JetStreamSink implements SinkDriver {
     const maxPayload = connection.info?.max_payload ?? Number.POSITIVE_INFINITY;
     return Promise.all(
       batch.map((message) => {
-        if (message.body.length > maxPayload) {
-          return new PermanentError(
-            `nats (${this.link.host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
-          );
-        }
+        const oversized = oversizedBody(message, maxPayload, this.link.host);
+        if (oversized !== undefined) return oversized;
         return client
           .publish(this.subject, message.body, { msgID: message.id, headers: encodeHeaders(message), timeout: this.timeoutMs })
           .then(

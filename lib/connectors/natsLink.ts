@@ -5,7 +5,7 @@ import { connect, MsgHdrsImpl } from '@nats-io/transport-node';
 import type { ConnectionOptions, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Message } from '../message';
 import type { Logger } from '../logger';
-import { ConnectorError } from '../errors';
+import { ConnectorError, PermanentError } from '../errors';
 import { natsServersLabel } from '../natsServers';
 
 /** The header that carries the message id (JetStream deduplicates on it within the stream's duplicate window). */
@@ -43,6 +43,25 @@ export function decodeHeaders(
     else if (!lower.startsWith('nats-')) metadata[name] = value;
   }
   return { metadata, id, key };
+}
+
+/** Whether a subject has a wildcard token (`*` or `>`): its sources say which subject each message came on. */
+export function isWildcard(subject: string): boolean {
+  return /(^|\.)(\*|>)(\.|$)/.test(subject);
+}
+
+/** The payload of a received message as a Buffer over the same bytes (no copy). */
+export function bodyOf(msg: { readonly data: Uint8Array }): Buffer {
+  const data = msg.data;
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The permanent failure of a message whose body alone is over the server's max_payload (undefined when it fits). */
+export function oversizedBody(message: Message, maxPayload: number, host: string): PermanentError | undefined {
+  if (message.body.length <= maxPayload) return undefined;
+  return new PermanentError(
+    `nats (${host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
+  );
 }
 
 function headerValue(value: string): string[] {
