@@ -8,7 +8,7 @@ import type { SourceContext, SourceDriver } from '../source';
 import type { SinkDriver, WriteResult } from '../sink';
 import type { Message } from '../message';
 import { ConnectorError, PermanentError } from '../errors';
-import { Fifo } from '../fifo';
+import { CreditBuffer } from '../creditBuffer';
 import { NatsLink, bodyOf, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './natsLink';
 
 const API_CONSUMER_NOT_FOUND = 10014;
@@ -47,7 +47,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   private messages: ConsumerMessages | undefined;
   private streamName = '';
   /** Messages the server sent beyond the local credit (only when max_ack_pending could not follow maxInFlight). */
-  private readonly overflow = new Fifo<JsMsg>();
+  private readonly overflow = new CreditBuffer<JsMsg>((msg) => this.deliver(msg, this.context as SourceContext<JsMsg>));
   private stopping = false;
   private readonly wildcard: boolean;
 
@@ -64,7 +64,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
 
   async start(context: SourceContext<JsMsg>): Promise<void> {
     this.context = context;
-    context.onCredit(() => this.pump());
+    this.overflow.attach(context);
     const connection = await this.link.connect();
     let manager: JetStreamManager;
     try {
@@ -206,22 +206,12 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   }
 
   private arrived(msg: JsMsg): void {
-    const context = this.context as SourceContext<JsMsg>;
     if (this.stopping) {
       // taken after intake stopped: give it back at once, for another copy of the pipeline or the next start
       msg.nak();
       return;
     }
-    if (this.overflow.length === 0 && context.credit > 0) this.deliver(msg, context);
-    else this.overflow.push(msg);
-  }
-
-  private pump(): void {
-    const context = this.context;
-    if (context === undefined) return;
-    while (context.credit > 0 && this.overflow.length > 0 && !this.stopping) {
-      this.deliver(this.overflow.shift() as JsMsg, context);
-    }
+    this.overflow.offer(msg);
   }
 
   private deliver(msg: JsMsg, context: SourceContext<JsMsg>): void {
@@ -251,7 +241,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   stopIntake(): void {
     if (this.stopping) return;
     this.stopping = true;
-    for (const msg of this.overflow.drain()) msg.nak();
+    for (const msg of this.overflow.close()) msg.nak();
     this.messages?.stop();
   }
 
