@@ -18,6 +18,7 @@ import type { SinkDriver } from '../sink';
 import type { Message, MessageInit } from '../message';
 import { ConfigError, ConnectorError } from '../errors';
 import { parseBoolean, parseInteger } from '../config';
+import { equalJitter } from '../backoff';
 import {
   AwsClientSettings,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -330,7 +331,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   private failed(failure: ConnectorError): void {
     this.connected = false;
     this.failures++;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)) * (0.5 + Math.random() / 2);
+    const delay = equalJitter(Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)));
     const now = Date.now();
     if (this.failures === 1 || now - this.lastWarning > 30_000) {
       this.lastWarning = now;
