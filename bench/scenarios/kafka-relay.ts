@@ -9,21 +9,9 @@ import { source, sink, start } from '../../lib';
 import { mapMessages } from '../../operators';
 import { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
 import { collectTopicCount, connectedProducer, produceRecords, rawKafka } from './kafka-helpers';
+import { BODY, uppercase } from './common';
 
-const BODY = Buffer.from(
-  JSON.stringify({
-    event_type: 'page_view',
-    user: 'user-0000',
-    path: '/products/widgets/blue-widget-with-a-long-name',
-    referrer: 'https://www.example.com/search?q=widgets',
-    ts: 1700000000000,
-  }).padEnd(200, ' '),
-);
 const PARTITIONS = 3;
-
-function uppercase(body: Buffer): Buffer {
-  return Buffer.from(body.toString('latin1').toUpperCase(), 'latin1');
-}
 
 let cluster: MockKafkaCluster | undefined;
 let kafka: Kafka;
