@@ -8,7 +8,7 @@ import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { mapMessages } from '../../operators';
 import { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
-import { collectTopicCount, connectedProducer, produceRecords, rawKafka } from './kafka-helpers';
+import { connectedProducer, produceRecords, rawKafka, topicRecordCount } from '../../test/fixtures/kafka/client';
 import { BODY, uppercase } from './common';
 
 const PARTITIONS = 3;
@@ -39,7 +39,7 @@ export const kafkaRelay: Scenario = {
   target: 0.7,
   async setup() {
     cluster = await MockKafkaCluster.start();
-    kafka = rawKafka(cluster.brokers);
+    kafka = rawKafka(cluster.brokers, 'wasm-pipes-bench');
     producer = await connectedProducer(kafka);
     admin = kafka.admin();
     await admin.connect();
@@ -103,7 +103,7 @@ export const kafkaRelay: Scenario = {
       while (running.stats().acked < messages) await new Promise((resolve) => setTimeout(resolve, 1));
       const elapsed = performance.now() - began;
       await running.stop();
-      candidateCounts.push({ expected: messages, inOutput: await collectTopicCount(admin, output) });
+      candidateCounts.push({ expected: messages, inOutput: await topicRecordCount(admin, output) });
       return elapsed;
     },
   },

@@ -2,18 +2,11 @@
 // group's committed offsets, independently of the connector), and a logger that keeps its lines for assertions.
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { Kafka, logLevel, Partitioners, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
+import type { Kafka, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
 import type { Logger } from '../../lib/logger';
+import { produceRecords } from '../fixtures/kafka/client';
 
-export function rawKafka(brokers: string[]): Kafka {
-  return new Kafka({ brokers, clientId: 'wasm-pipes-test', logLevel: logLevel.NOTHING });
-}
-
-export async function connectedProducer(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  return producer;
-}
+export { connectedProducer, rawKafka, topicRecordCount } from '../fixtures/kafka/client';
 
 export interface ProducedRecord {
   value: string | Buffer;
@@ -23,10 +16,8 @@ export interface ProducedRecord {
 }
 
 /** Produces in chunks with acks=-1. */
-export async function produce(producer: Producer, topic: string, records: ProducedRecord[]): Promise<void> {
-  for (let start = 0; start < records.length; start += 1000) {
-    await producer.send({ topic, acks: -1, messages: records.slice(start, start + 1000) });
-  }
+export function produce(producer: Producer, topic: string, records: ProducedRecord[]): Promise<void> {
+  return produceRecords(producer, topic, records.length, (i) => records[i]);
 }
 
 /** The group's committed offset per partition (-1 when none), read with admin.fetchOffsets. */
