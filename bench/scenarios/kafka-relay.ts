@@ -7,12 +7,13 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { mapMessages } from '../../operators';
-import { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
-import { connectedProducer, produceRecords, rawKafka, topicRecordCount } from '../../test/fixtures/kafka/client';
+import type { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
+import { produceRecords, startKafkaFixture, topicRecordCount, KafkaFixture } from '../../test/fixtures/kafka/client';
 import { BODY, uppercase } from './common';
 
 const PARTITIONS = 3;
 
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster | undefined;
 let kafka: Kafka;
 let producer: Producer;
@@ -38,16 +39,12 @@ export const kafkaRelay: Scenario = {
   quickMessages: 10_000,
   target: 0.7,
   async setup() {
-    cluster = await MockKafkaCluster.start();
-    kafka = rawKafka(cluster.brokers, 'wasm-pipes-bench');
-    producer = await connectedProducer(kafka);
-    admin = kafka.admin();
-    await admin.connect();
+    fixture = await startKafkaFixture('wasm-pipes-bench');
+    ({ cluster, kafka, admin, producer } = fixture);
   },
   async teardown() {
-    await producer?.disconnect();
-    await admin?.disconnect();
-    await cluster?.stop();
+    await fixture?.stop();
+    fixture = undefined;
     cluster = undefined;
   },
   baseline: {

@@ -9,11 +9,12 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { sink } from '../../lib/endpoints';
 import { Message } from '../../lib/message';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { collectTopic, connectedProducer, produce, rawKafka, ReceivedRecord, topicRecordCount } from './helpers';
+import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
+import { collectTopic, produce, ReceivedRecord, startKafkaFixture, topicRecordCount, KafkaFixture } from './helpers';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
 let kafka: Kafka;
 let admin: Admin;
@@ -21,18 +22,13 @@ let producer: Producer;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  cluster = await MockKafkaCluster.start();
-  kafka = rawKafka(cluster.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  producer = await connectedProducer(kafka);
+  fixture = await startKafkaFixture();
+  ({ cluster, kafka, admin, producer } = fixture);
 });
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await producer?.disconnect();
-  await admin?.disconnect();
-  await cluster?.stop();
+  await fixture?.stop();
 });
 
 interface RunningBin {

@@ -6,7 +6,8 @@ import type { Kafka, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
 import type { Logger } from '../../lib/logger';
 import { produceRecords } from '../fixtures/kafka/client';
 
-export { connectedProducer, rawKafka, topicRecordCount } from '../fixtures/kafka/client';
+export { startKafkaFixture, topicRecordCount } from '../fixtures/kafka/client';
+export type { KafkaFixture } from '../fixtures/kafka/client';
 
 export interface ProducedRecord {
   value: string | Buffer;

@@ -8,9 +8,10 @@ import { start } from '../../lib/run';
 import { Message, MessageInit } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { captureLogger, collectTopic, committedOffsets, connectedProducer, produce, rawKafka } from './helpers';
+import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
+import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
 
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
 let kafka: Kafka;
 let admin: Admin;
@@ -22,17 +23,12 @@ function env(): NodeJS.ProcessEnv {
 }
 
 beforeAll(async () => {
-  cluster = await MockKafkaCluster.start();
-  kafka = rawKafka(cluster.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  producer = await connectedProducer(kafka);
+  fixture = await startKafkaFixture();
+  ({ cluster, kafka, admin, producer } = fixture);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
-  await cluster?.stop();
+  await fixture?.stop();
 });
 
 afterEach(() => {
