@@ -7,19 +7,9 @@ import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { parseNatsServers, natsConnectionOptions } from '../../lib/natsServers';
 import { source, sink } from '../../lib/endpoints';
-import { ConfigError } from '../../lib/errors';
 import { BIN } from './binProcess';
 import { freePort } from '../helpers/wait';
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { configError } from '../helpers/configError';
 
 describe('NATS_SERVER_URL', () => {
   test("the seed README's form without a scheme, and comma-separated lists of URLs", () => {
