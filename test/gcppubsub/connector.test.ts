@@ -11,6 +11,7 @@ import { startPubSubServer } from '../fixtures/pubsub/server';
 import { pubsubFixture, pubsubEnv, PubSubFixture, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { configError } from '../helpers/configError';
+import { write } from '../helpers/endpoints';
 
 let fixture: PubSubFixture;
 let env: NodeJS.ProcessEnv;
@@ -36,11 +37,6 @@ function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
   const opened = sink(uri, { env, ...options });
   toClose.push(opened);
   return opened;
-}
-
-/** Writes one message and resolves with its outcome (undefined = confirmed). */
-function write(target: Sink, init: Parameters<typeof Message.create>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
 }
 
 describe('gcppubsub:// URIs and configuration', () => {

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { sink } from '../../lib/endpoints';
-import { Message } from '../../lib/message';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { write } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
 import { collectTopic, produce, ReceivedRecord, startKafkaFixture, topicRecordCount, KafkaFixture } from './helpers';
 
@@ -195,7 +195,7 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
 test('an unreachable sink: the write fails with an error naming the brokers, after retries', async () => {
   const port = await freePort();
   const out = sink('kafka://nowhere', { env: { KAFKA_BROKERS: `127.0.0.1:${port}` }, retry: { maxAttempts: 2, initialDelay: 10 } });
-  const outcome = await new Promise<Error | undefined>((resolve) => out.next(Message.create({ body: 'x' }, (error) => resolve(error))));
+  const outcome = await write(out, { body: 'x' });
   await out.close();
   expect(outcome?.message).toContain(`kafka (127.0.0.1:${port}): cannot connect to the brokers in KAFKA_BROKERS (127.0.0.1:${port})`);
   expect(outcome?.message).toContain('gave up after 2 attempts');

@@ -8,6 +8,7 @@ import { start } from '../../lib/run';
 import { Message, MessageInit } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
+import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
 import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
 
@@ -239,9 +240,7 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
       { id: 'id-2', body: 'with key', metadata: { 'x-trace': 't2' }, key: 'bob' },
       { id: 'id-3', body: Buffer.from([0, 255]), metadata: { 'kafka-offset': '99' } },
   ];
-  const outcomes = await Promise.all(
-    inits.map((init) => new Promise<Error | undefined>((resolve) => out.next(Message.create(init, (error) => resolve(error))))),
-  );
+  const outcomes = await send(out, inits);
   expect(outcomes).toEqual([undefined, undefined, undefined]);
   await out.close();
   const raw = await collectTopic(kafka, topic, uniqueName('raw'));

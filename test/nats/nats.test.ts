@@ -12,6 +12,7 @@ import { memTopic } from '../../lib/connectors/mem';
 import type { Sink } from '../../lib/sink';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
+import { write } from '../helpers/endpoints';
 
 const env = { NATS_SERVER_URL: NATS_URL };
 let connection: NatsConnection;
@@ -45,10 +46,6 @@ function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
   const opened = sink(uri, { env, ...options });
   sinks.push(opened);
   return opened;
-}
-
-function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
 }
 
 async function newStream(prefix: string): Promise<{ stream: string; subject: string }> {

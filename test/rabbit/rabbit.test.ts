@@ -8,6 +8,7 @@ import type { Sink } from '../../lib/sink';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
+import { write } from '../helpers/endpoints';
 
 const env = { RABBIT_SERVER_URL: RABBIT_URL };
 let admin: RabbitAdmin;
@@ -43,10 +44,6 @@ function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
   const opened = sink(uri, { env, ...options });
   sinks.push(opened);
   return opened;
-}
-
-function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
 }
 
 function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
