@@ -6,20 +6,18 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { Subscription } from 'rxjs';
 import { source, sink, start, Message } from '../../lib';
 import { memTopic } from '../../lib/connectors/mem';
-import type { Sink } from '../../lib/sink';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
-import { write } from '../helpers/endpoints';
+import { TestEndpoints, write } from '../helpers/endpoints';
 
 const env = { NATS_SERVER_URL: NATS_URL };
 let connection: NatsConnection;
 let manager: JetStreamManager;
 const streams: string[] = [];
-const subscriptions: Subscription[] = [];
-const sinks: Sink[] = [];
+const endpoints = new TestEndpoints(env);
+const { collect, openSink } = endpoints;
 
 beforeAll(async () => {
   connection = await natsConnection();
@@ -27,26 +25,13 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
-  for (const opened of sinks.splice(0)) await opened.close();
+  await endpoints.closeAll();
   for (const stream of streams.splice(0)) await deleteStream(manager, stream);
 });
 
 afterAll(async () => {
   await connection.close();
 });
-
-function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
-  const received: Message[] = [];
-  subscriptions.push(source(uri, { env, ...options }).subscribe((message) => received.push(message)));
-  return received;
-}
-
-function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
-  const opened = sink(uri, { env, ...options });
-  sinks.push(opened);
-  return opened;
-}
 
 async function newStream(prefix: string): Promise<{ stream: string; subject: string }> {
   const stream = uniqueSubject(prefix);
@@ -138,7 +123,7 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
   const warning = logged().find((entry) => entry.msg.includes('dropped') && entry.dropped !== undefined);
   expect(warning?.msg).toContain('JetStream');
   // closing the source reports how many were dropped in all
-  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  endpoints.unsubscribeAll();
   await waitFor(() => logged().some((entry) => entry.droppedTotal !== undefined && entry.msg.includes('in all')), 'the summary');
   expect(logged().find((entry) => entry.msg.includes('in all'))?.droppedTotal).toBe(14);
 });
@@ -199,9 +184,9 @@ test('JetStream: after MAX_DELIVERIES the message goes to the dead letter, and i
   await jetstream(connection).publish(subject, 'poison', { msgID: 'poison-1' });
   const deadTopic = uniqueSubject('dead');
   const deadLetter = sink(`mem://${deadTopic}`);
-  sinks.push(deadLetter);
+  endpoints.sinks.push(deadLetter);
   const received: Message[] = [];
-  subscriptions.push(
+  endpoints.subscriptions.push(
     source(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=10ms`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
       received.push(message);
       message.nack(new Error('cannot handle this one'));
