@@ -3,7 +3,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { sleep, uniqueName } from '../helpers/wait';
+import { uniqueName, waitFor } from '../helpers/wait';
 import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
@@ -17,12 +17,9 @@ function spawnBin(env: Record<string, string>): { child: ChildProcess; exited: P
   return { child, exited, stderr: () => stderr };
 }
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
+/** Polls the emulator every 200 ms until `condition` resolves true. */
+function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  return waitFor(condition, what, timeoutMs, 200);
 }
 
 describe('crash: the bin relaying SQS -> SQS', () => {

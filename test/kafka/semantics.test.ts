@@ -36,13 +36,9 @@ afterEach(() => {
   for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
 });
 
-/** Polls until `condition` resolves true. */
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
+/** Polls the cluster every 25 ms until `condition` resolves true, for up to 15 s. */
+function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  return waitFor(condition, what, 15_000, 25);
 }
 
 function offsetOf(message: Message): number {
