@@ -1,21 +1,11 @@
 // At least once across a crash: the bin relays 10 000 messages SQS -> SQS, is killed with SIGKILL mid-way and
 // restarted; every message arrives (duplicates allowed, losses not), and the input queue ends empty.
-import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
 import { uniqueName, waitFor } from '../helpers/wait';
+import { BinProcess } from '../helpers/bin';
 import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
 
-const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 const TOTAL = 10_000;
-
-function spawnBin(env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
-  let stderr = '';
-  const child = spawn(process.execPath, [BIN], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
-}
 
 /** Polls the emulator every 200 ms until `condition` resolves true. */
 function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
@@ -24,7 +14,7 @@ function until(condition: () => Promise<boolean>, what: string, timeoutMs: numbe
 
 describe('crash: the bin relaying SQS -> SQS', () => {
   let fauxqs: Fauxqs;
-  const children: ChildProcess[] = [];
+  const bins: BinProcess[] = [];
   let input: QueueInfo;
   let output: QueueInfo;
 
@@ -32,7 +22,7 @@ describe('crash: the bin relaying SQS -> SQS', () => {
     fauxqs = await Fauxqs.start();
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const bin of bins) await bin.kill();
     await fauxqs.deleteQueue(input);
     await fauxqs.deleteQueue(output);
     await fauxqs.stop();
@@ -52,16 +42,16 @@ describe('crash: the bin relaying SQS -> SQS', () => {
       LOG_LEVEL: 'warn',
     };
 
-    const first = spawnBin(env);
-    children.push(first.child);
+    const first = new BinProcess(env);
+    bins.push(first);
     await until(async () => (await fauxqs.counts(output)).waiting >= 3000, '3000 messages relayed', 60_000);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBeNull();
     const atCrash = await fauxqs.counts(input);
     expect(atCrash.waiting + atCrash.inFlight).toBeGreaterThan(0); // really mid-way: work was left
 
-    const second = spawnBin(env);
-    children.push(second.child);
+    const second = new BinProcess(env);
+    bins.push(second);
     let bodies = new Set<string>();
     await until(
       async () => {
@@ -83,6 +73,6 @@ describe('crash: the bin relaying SQS -> SQS', () => {
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    expect(second.stderr()).not.toMatch(/"level":50/);
+    expect(second.stderr).not.toMatch(/"level":50/);
   });
 });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { parseNatsServers, natsConnectionOptions } from '../../lib/natsServers';
 import { source, sink } from '../../lib/endpoints';
-import { BIN } from './binProcess';
+import { BIN } from '../helpers/bin';
 import { freePort } from '../helpers/wait';
 import { configError } from '../helpers/configError';
 

@@ -4,7 +4,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
-import { BinProcess } from './binProcess';
+import { BinProcess } from '../helpers/bin';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { sleep } from '../helpers/wait';
 

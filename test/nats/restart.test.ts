@@ -4,7 +4,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { source, sink, start } from '../../lib';
-import { BinProcess } from './binProcess';
+import { BinProcess } from '../helpers/bin';
 import { PrivateNatsServer, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
 

@@ -2,7 +2,7 @@
 // and nats://sink?pipe=queue -> HTTP back into the first, a loop of two processes. A real HTTP request goes in; a
 // subscriber on 'sink' sees it come around again and again. A NATS server of our own keeps the loop off the shared one.
 import { connect } from '@nats-io/transport-node';
-import { BinProcess } from './binProcess';
+import { BinProcess } from '../helpers/bin';
 import { PrivateNatsServer } from './helpers';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 

@@ -1,7 +1,7 @@
 // Crash: 10 000 messages in a RabbitMQ queue, relayed by the bin to another queue through the default exchange; the
 // bin is killed with SIGKILL mid-way (the broker requeues what it held unacked) and started again: every message id
 // reaches the output queue (duplicates allowed, losses not).
-import { BinProcess } from '../nats/binProcess';
+import { BinProcess } from '../helpers/bin';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { sleep } from '../helpers/wait';
 
