@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { uniqueName, waitFor } from '../helpers/wait';
 import { BinProcess } from '../helpers/bin';
+import { missingIds } from '../helpers/crash';
 import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
 
 const TOTAL = 10_000;
@@ -62,8 +63,7 @@ describe('crash: the bin relaying SQS -> SQS', () => {
       'every message in the output queue',
       90_000,
     );
-    const missing = Array.from({ length: TOTAL }, (_, i) => `m-${i}`).filter((body) => !bodies.has(body));
-    expect(missing).toEqual([]);
+    expect(missingIds(bodies, 'm-', TOTAL)).toEqual([]);
 
     // the input queue empties: every relayed message was deleted once the output confirmed it
     await until(async () => {
