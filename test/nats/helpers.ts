@@ -1,5 +1,5 @@
 // Helpers of the NATS tests: a management connection to the shared server, streams with unique names, reading what a
-// stream holds, and a private nats-server started on a free port (for the restart test), stopped by its PID.
+// stream holds, and a private nats-server started on a free port (for tests that stop it), stopped by its PID.
 import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, AckPolicy, StorageType, JetStreamManager } from '@nats-io/jetstream';
 import { freePort, sleep, uniqueName } from '../helpers/wait';
+import type { BinProcess } from '../helpers/bin';
 
 export const NATS_URL = '127.0.0.1:4222';
 
@@ -97,4 +98,21 @@ export class PrivateNatsServer {
     await this.kill();
     fs.rmSync(this.storeDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A private server for a test file that runs the bin against it: started before the file's tests; after them, the
+ * bins pushed into `bins` are killed and the server is stopped.
+ */
+export function privateNatsServerForFile(): { server: PrivateNatsServer; bins: BinProcess[] } {
+  const server = new PrivateNatsServer();
+  const bins: BinProcess[] = [];
+  beforeAll(async () => {
+    await server.start();
+  });
+  afterAll(async () => {
+    for (const bin of bins) await bin.kill();
+    await server.stop();
+  });
+  return { server, bins };
 }

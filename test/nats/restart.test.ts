@@ -5,21 +5,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { source, sink, start } from '../../lib';
 import { BinProcess } from '../helpers/bin';
-import { PrivateNatsServer, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
+import { privateNatsServerForFile, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
 import { missingIds } from '../helpers/crash';
 
-const server = new PrivateNatsServer();
-const bins: BinProcess[] = [];
-
-beforeAll(async () => {
-  await server.start();
-});
-
-afterAll(async () => {
-  for (const bin of bins) await bin.kill();
-  await server.stop();
-});
+const { server, bins } = privateNatsServerForFile();
 
 async function publish(connection: NatsConnection, subject: string, from: number, count: number): Promise<void> {
   const js = jetstream(connection);

@@ -3,20 +3,10 @@
 // subscriber on 'sink' sees it come around again and again. A NATS server of our own keeps the loop off the shared one.
 import { connect } from '@nats-io/transport-node';
 import { BinProcess } from '../helpers/bin';
-import { PrivateNatsServer } from './helpers';
+import { privateNatsServerForFile } from './helpers';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 
-const server = new PrivateNatsServer();
-const bins: BinProcess[] = [];
-
-beforeAll(async () => {
-  await server.start();
-});
-
-afterAll(async () => {
-  for (const bin of bins) await bin.kill();
-  await server.stop();
-});
+const { server, bins } = privateNatsServerForFile();
 
 test('HTTP -> nats://sink and nats://sink?pipe=queue -> HTTP: a POSTed event goes round the loop', async () => {
   const port = await freePort();
