@@ -1,10 +1,8 @@
 // Helpers for the Kafka tests: a raw kafkajs client on the mock cluster (to produce inputs, read outputs and read the
 // group's committed offsets, independently of the connector), and a logger that keeps its lines for assertions.
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import type { Kafka, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
-import type { Logger } from '../../lib/logger';
 import { produceRecords } from '../fixtures/kafka/client';
+import { capturingLogger } from '../helpers/wait';
 
 export { startKafkaFixture, topicRecordCount } from '../fixtures/kafka/client';
 export type { KafkaFixture } from '../fixtures/kafka/client';
@@ -59,21 +57,8 @@ export async function collectTopic(kafka: Kafka, topic: string, groupId: string)
   return { records, consumer, stop: () => consumer.disconnect() };
 }
 
-export interface CapturedLogger {
-  logger: Logger;
-  lines: { level: number; msg: string; [field: string]: unknown }[];
-  text(): string;
-}
-
-/** A pino logger whose lines are kept in memory. */
-export function captureLogger(level = 'info'): CapturedLogger {
-  const lines: CapturedLogger['lines'] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
-      callback();
-    },
-  });
-  const logger = pino({ level }, stream);
-  return { logger, lines, text: () => lines.map((line) => line.msg).join('\n') };
+/** capturingLogger() at info, with the text of its messages (one a line) for assertions on what was said. */
+export function captureLogger(): ReturnType<typeof capturingLogger> & { text(): string } {
+  const captured = capturingLogger('info');
+  return { ...captured, text: () => captured.lines().map((line) => line.msg).join('\n') };
 }

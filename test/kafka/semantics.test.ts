@@ -213,7 +213,7 @@ test('rebalance: the member giving partitions back waits for its in-flight messa
   await waitFor(() => second.text().includes('joined group') && first.text().match(/joined group/g)?.length === 2, 'both members to join', 15_000);
   expect(first.text()).not.toContain('still in flight after');
   const assignment = (captured: typeof first): number[] =>
-    (captured.lines.filter((line) => line.msg.startsWith('joined group')).pop()?.assignment as Record<string, number[]>)[topic] ?? [];
+    (captured.lines().filter((line) => line.msg.startsWith('joined group')).pop()?.assignment as Record<string, number[]>)[topic] ?? [];
   const kept = assignment(first);
   expect(kept).toHaveLength(1);
   expect([...kept, ...assignment(second)].sort()).toEqual([0, 1]);
