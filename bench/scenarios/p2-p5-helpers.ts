@@ -2,6 +2,7 @@
 // waiting for a count with a stall guard (core NATS may drop, and a benchmark must fail rather than hang).
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { toBuffer } from '../../lib/message';
 import { pageView, uppercase as uppercaseBuffer } from './common';
 
 export const NATS_URL = process.env.BENCH_NATS_URL ?? '127.0.0.1:4222';
@@ -12,7 +13,7 @@ export const BODY = pageView(223);
 
 /** uppercase() of a NATS payload (a Uint8Array), through a Buffer over the same bytes. */
 export function uppercase(body: Uint8Array): Buffer {
-  return uppercaseBuffer(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  return uppercaseBuffer(toBuffer(body));
 }
 
 export function natsConnection(servers = NATS_URL): Promise<NatsConnection> {

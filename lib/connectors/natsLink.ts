@@ -52,12 +52,6 @@ export function isWildcard(subject: string): boolean {
   return /(^|\.)(\*|>)(\.|$)/.test(subject);
 }
 
-/** The payload of a received message as a Buffer over the same bytes (no copy). */
-export function bodyOf(msg: { readonly data: Uint8Array }): Buffer {
-  const data = msg.data;
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
 /** The permanent failure of a message whose body alone is over the server's max_payload (undefined when it fits). */
 export function oversizedBody(message: Message, maxPayload: number, host: string): PermanentError | undefined {
   if (message.body.length <= maxPayload) return undefined;
