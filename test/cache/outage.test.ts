@@ -8,7 +8,7 @@ import { memTopic } from '../../lib/connectors/mem';
 import { cacheSet } from '../../operators';
 import { ConnectorError } from '../../lib/errors';
 import { capturingLogger, freePort, sleep, startRedis, stopChild, uniqueName, waitFor } from './helpers';
-import { PrivateNatsServer } from '../nats/helpers';
+import { PrivateNatsServer } from '../helpers/natsServer';
 
 describe('redis:// outages', () => {
   const children: ChildProcess[] = [];
