@@ -7,24 +7,13 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { mapMessages } from '../../operators';
-import { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
-import { collectTopicCount, connectedProducer, produceRecords, rawKafka } from './kafka-helpers';
+import type { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
+import { produceRecords, startKafkaFixture, topicRecordCount, KafkaFixture } from '../../test/fixtures/kafka/client';
+import { BODY, uppercase } from './common';
 
-const BODY = Buffer.from(
-  JSON.stringify({
-    event_type: 'page_view',
-    user: 'user-0000',
-    path: '/products/widgets/blue-widget-with-a-long-name',
-    referrer: 'https://www.example.com/search?q=widgets',
-    ts: 1700000000000,
-  }).padEnd(200, ' '),
-);
 const PARTITIONS = 3;
 
-function uppercase(body: Buffer): Buffer {
-  return Buffer.from(body.toString('latin1').toUpperCase(), 'latin1');
-}
-
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster | undefined;
 let kafka: Kafka;
 let producer: Producer;
@@ -50,16 +39,12 @@ export const kafkaRelay: Scenario = {
   quickMessages: 10_000,
   target: 0.7,
   async setup() {
-    cluster = await MockKafkaCluster.start();
-    kafka = rawKafka(cluster.brokers);
-    producer = await connectedProducer(kafka);
-    admin = kafka.admin();
-    await admin.connect();
+    fixture = await startKafkaFixture('wasm-pipes-bench');
+    ({ cluster, kafka, admin, producer } = fixture);
   },
   async teardown() {
-    await producer?.disconnect();
-    await admin?.disconnect();
-    await cluster?.stop();
+    await fixture?.stop();
+    fixture = undefined;
     cluster = undefined;
   },
   baseline: {
@@ -115,7 +100,7 @@ export const kafkaRelay: Scenario = {
       while (running.stats().acked < messages) await new Promise((resolve) => setTimeout(resolve, 1));
       const elapsed = performance.now() - began;
       await running.stop();
-      candidateCounts.push({ expected: messages, inOutput: await collectTopicCount(admin, output) });
+      candidateCounts.push({ expected: messages, inOutput: await topicRecordCount(admin, output) });
       return elapsed;
     },
   },

@@ -3,24 +3,8 @@
 // sides pay the same garbage-collection bill for retained results).
 import { from, map } from 'rxjs';
 import type { Scenario } from '../harness';
-import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
 import { mapMessages } from '../../operators';
-
-const BODY = JSON.stringify({
-  event_type: 'page_view',
-  user: 'user-0000',
-  path: '/products/widgets/blue-widget-with-a-long-name',
-  referrer: 'https://www.example.com/search?q=widgets',
-  ts: 1700000000000,
-}).padEnd(200, ' ');
-const bodies = [Buffer.from(BODY)];
-
-function uppercase(body: Buffer): Buffer {
-  return Buffer.from(body.toString('latin1').toUpperCase(), 'latin1');
-}
-
-let round = 0;
+import { BODY, throughMem, uppercase } from './common';
 
 export const p0: Scenario = {
   id: 'P0',
@@ -32,7 +16,7 @@ export const p0: Scenario = {
   baseline: {
     name: 'rxjs from(array).pipe(map)',
     async run(messages) {
-      const input = new Array<Buffer>(messages).fill(bodies[0]);
+      const input = new Array<Buffer>(messages).fill(BODY);
       const began = performance.now();
       const outputs: Buffer[] = [];
       await new Promise<void>((resolve) =>
@@ -46,24 +30,6 @@ export const p0: Scenario = {
   },
   candidate: {
     name: 'wasm-pipes mem -> mapMessages -> mem',
-    async run(messages) {
-      const name = `bench-p0-${process.pid}-${round++}`;
-      const input = memTopic(`${name}-in`);
-      for (let i = 0; i < messages; i++) input.publish({ body: bodies[0] });
-      const out = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
-      const output = memTopic(`${name}-out`);
-      const began = performance.now();
-      const running = start(
-        source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(mapMessages((m) => ({ body: uppercase(m.body) }))),
-        out,
-        { handleSignals: false },
-      );
-      while (output.length < messages) await new Promise((resolve) => setImmediate(resolve));
-      const elapsed = performance.now() - began;
-      await running.stop();
-      input.delete();
-      output.delete();
-      return elapsed;
-    },
+    run: (messages) => throughMem('p0', messages, mapMessages((m) => ({ body: uppercase(m.body) }))),
   },
 };

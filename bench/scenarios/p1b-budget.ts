@@ -7,7 +7,8 @@ import { loadWasm, WasmModule } from '../../lib/wasm/load';
 import { defaultWasmCache } from '../../lib/wasm/stage';
 import { RateLimitedLog, HostServices } from '../../lib/wasm/host';
 import { rootLogger } from '../../lib/logger';
-import { BODY, uppercaseModule } from './wasmFixtures';
+import { uppercaseModule } from './wasmFixtures';
+import { BODY } from './common';
 
 let plain: WasmModule | undefined;
 let instrumented: WasmModule | undefined;

@@ -2,23 +2,18 @@
 // waiting for a count with a stall guard (core NATS may drop, and a benchmark must fail rather than hang).
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { toBuffer } from '../../lib/message';
+import { pageView, uppercase as uppercaseBuffer } from './common';
 
 export const NATS_URL = process.env.BENCH_NATS_URL ?? '127.0.0.1:4222';
 export const env = { NATS_SERVER_URL: NATS_URL };
 
-/** A 223-byte JSON event, the size the issue measured the raw relay with. */
-export const BODY = Buffer.from(
-  JSON.stringify({
-    event_type: 'page_view',
-    user: 'user-0000',
-    path: '/products/widgets/blue-widget-with-a-long-name',
-    referrer: 'https://www.example.com/search?q=widgets',
-    ts: 1700000000000,
-  }).padEnd(223, ' '),
-);
+/** The page-view event at 223 bytes, the size the issue measured the raw relay with. */
+export const BODY = pageView(223);
 
+/** uppercase() of a NATS payload (a Uint8Array), through a Buffer over the same bytes. */
 export function uppercase(body: Uint8Array): Buffer {
-  return Buffer.from(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1').toUpperCase(), 'latin1');
+  return uppercaseBuffer(toBuffer(body));
 }
 
 export function natsConnection(servers = NATS_URL): Promise<NatsConnection> {

@@ -7,19 +7,11 @@ import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/mem';
 import { BODY, env, natsConnection, uniqueName } from './p2-p5-helpers';
+import { freePort } from '../../test/helpers/wait';
 
 const CONNECTIONS = 64;
 const failures: string[] = [];
 let lastAmount = 0;
-
-/** A free port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** One pass of the same load through http:// -> `sinkUri`, in msg/s. */
 async function throughHttpSource(sinkUri: string, messages: number, who: string): Promise<number> {

@@ -2,17 +2,17 @@
 // must run at the sink's pace (the ratio compares it with raw posts to the same slow server at the sink's
 // concurrency) while in flight never exceeds MAX_IN_FLIGHT, the bin's peak RSS stays under 256 MB and nothing is lost.
 // A private nats-server (file store in a temporary folder) holds the stream, so the shared server is not loaded.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { jetstream, jetstreamManager, AckPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Scenario } from '../harness';
 import { natsConnection, waitForCount } from './p2-p5-helpers';
+import { PrivateNatsServer } from '../../test/helpers/natsServer';
 
 const MAX_IN_FLIGHT = 1024;
 /** The HTTP sink's default concurrency: the slow server's capacity is this many requests per delay. */
@@ -22,8 +22,7 @@ const BIN = path.resolve(__dirname, '../../bin/wasm-pipes.js');
 const BODY = Buffer.from(JSON.stringify({ event_type: 'page_view', user: 'user-0000', path: '/products/widgets' }).padEnd(100, ' '));
 
 const state = {
-  server: undefined as ChildProcess | undefined,
-  storeDir: '',
+  nats: undefined as PrivateNatsServer | undefined,
   natsUrl: '',
   connection: undefined as unknown as NatsConnection,
   http: undefined as http.Server | undefined,
@@ -40,26 +39,6 @@ const state = {
   round: 0,
   sinkRate: 0,
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNatsServer(): Promise<void> {
-  state.storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-p5-'));
-  const port = await freePort();
-  state.natsUrl = `127.0.0.1:${port}`;
-  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', state.storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  state.server = child;
-  let log = '';
-  child.stderr?.on('data', (chunk) => (log += String(chunk)));
-  await waitForCount(() => (/Server is ready/.test(log) ? 1 : 0), 1, 'the private nats-server to start', 15_000);
-}
 
 /** The slow sink: answers each POST after `delayMs`, and records the message ids it was given. */
 async function startSlowServer(): Promise<void> {
@@ -132,7 +111,9 @@ export const p5: Scenario = {
   rounds: { quick: 1, full: 1 },
   warmup: false,
   async setup() {
-    await startNatsServer();
+    state.nats = new PrivateNatsServer();
+    await state.nats.start();
+    state.natsUrl = state.nats.url;
     state.connection = await natsConnection(state.natsUrl);
     const manager = await jetstreamManager(state.connection);
     await manager.streams.add({ name: 'P5', subjects: ['p5.events'], storage: StorageType.File, duplicate_window: 1_000_000_000 });
@@ -143,8 +124,7 @@ export const p5: Scenario = {
   },
   async teardown() {
     await state.connection?.close().catch(() => undefined);
-    if (state.server?.pid !== undefined && state.server.exitCode === null) process.kill(state.server.pid, 'SIGTERM');
-    fs.rmSync(state.storeDir, { recursive: true, force: true });
+    await state.nats?.stop();
     state.http?.closeAllConnections();
     await new Promise((resolve) => (state.http ? state.http.close(resolve) : resolve(undefined)));
   },

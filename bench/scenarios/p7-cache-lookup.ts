@@ -1,10 +1,10 @@
 // P7b: the cost of cacheLookup with the memory cache. mem:// -> cacheLookup(memory, into metadata) -> mem://, against
 // mem:// -> mapMessages(the same enrichment from a plain Map) -> mem://, over the same messages.
 import type { Scenario } from '../harness';
-import { source, sink, start, cache, Message, Cache } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { cache, Cache } from '../../lib';
+import type { MessageInit } from '../../lib/message';
 import { mapMessages, cacheLookup } from '../../operators';
-import type { OperatorFunction } from 'rxjs';
+import { throughMem } from './common';
 
 const USERS = 1000;
 const BODY = Buffer.from(JSON.stringify({ event_type: 'page_view', path: '/products/widgets/blue-widget', ts: 1700000000000 }));
@@ -15,24 +15,9 @@ const plainMap = new Map<string, Buffer>(userIds.map((id, i) => [id, profiles[i]
 const memory = cache(`memory://?max=${USERS * 2}`);
 for (const [i, id] of userIds.entries()) memory.sync?.set(id, profiles[i]);
 
-let round = 0;
-
-/** Runs mem:// -> stage -> mem:// over `messages` messages and resolves to the elapsed ms. */
-async function throughMem(label: string, stage: OperatorFunction<Message, Message>, messages: number): Promise<number> {
-  const name = `bench-p7b-${label}-${process.pid}-${round++}`;
-  const input = memTopic(`${name}-in`);
-  // the sink first: it creates the output topic with room for every message (memTopic() would use the default)
-  const output = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
-  const outputTopic = memTopic(`${name}-out`);
-  for (let i = 0; i < messages; i++) input.publish({ body: BODY, metadata: { user: userIds[i % USERS] } });
-  const began = performance.now();
-  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(stage), output, { handleSignals: false });
-  while (outputTopic.length < messages) await new Promise((resolve) => setImmediate(resolve));
-  const elapsed = performance.now() - began;
-  await running.stop();
-  input.delete();
-  outputTopic.delete();
-  return elapsed;
+/** The i-th input message: the event, from one of the USERS users in turn. */
+function userEvent(i: number): MessageInit {
+  return { body: BODY, metadata: { user: userIds[i % USERS] } };
 }
 
 export const p7b: Scenario = {
@@ -45,17 +30,18 @@ export const p7b: Scenario = {
     name: 'mem -> mapMessages(Map lookup) -> mem',
     run: (messages) =>
       throughMem(
-        'map',
+        'p7b-map',
+        messages,
         mapMessages((m) => {
           const profile = plainMap.get(m.metadata.user);
           return profile === undefined ? m : { metadata: { ...m.metadata, profile: profile.toString('utf8') } };
         }),
-        messages,
+        userEvent,
       ),
   },
   candidate: {
     name: 'mem -> cacheLookup(memory) -> mem',
-    run: (messages) => throughMem('lookup', cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), messages),
+    run: (messages) => throughMem('p7b-lookup', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
   },
 };
 
@@ -82,11 +68,11 @@ export const p7c: Scenario = {
   },
   baseline: {
     name: 'mem -> cacheLookup(memory) -> mem',
-    run: (messages) => throughMem('memory', cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), messages),
+    run: (messages) => throughMem('p7b-memory', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
   },
   candidate: {
     name: 'mem -> cacheLookup(redis, concurrency 128) -> mem',
     run: (messages) =>
-      throughMem('redis', cacheLookup(redis as Cache, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), messages),
+      throughMem('p7b-redis', messages, cacheLookup(redis as Cache, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
   },
 };

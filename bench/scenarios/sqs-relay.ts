@@ -5,71 +5,34 @@
 // directly (both sides share the CPU with it: this shows the pipeline's own cost); SQS2 puts 5 ms each way between
 // the relay and the emulator, as a network does (this shows what concurrent receives and writes buy).
 import net from 'node:net';
-import { spawn, ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
-import {
-  SQSClient,
-  CreateQueueCommand,
-  DeleteQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  DeleteMessageBatchCommand,
-} from '@aws-sdk/client-sqs';
+import { SQSClient, DeleteQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
+import { Fauxqs } from '../../test/aws/fauxqs';
 
-const SERVER = path.resolve(__dirname, '../../../test/fixtures/fauxqs/server.mjs');
 const BODY = JSON.stringify({ event_type: 'page_view', user: 'user-0000', path: '/products/widgets/blue' }).padEnd(200, ' ');
 
-let child: ChildProcess | undefined;
-let endpoint = '';
-let port = 0;
-let client: SQSClient;
+let fauxqs: Fauxqs | undefined;
 let round = 0;
 const lost: string[] = [];
 
-async function createQueue(name: string): Promise<string> {
-  const output = await client.send(new CreateQueueCommand({ QueueName: name }));
-  return output.QueueUrl as string;
-}
-
-async function fill(queueUrl: string, messages: number): Promise<void> {
-  const calls: Promise<unknown>[] = [];
-  for (let start = 0; start < messages; start += 10) {
-    const count = Math.min(10, messages - start);
-    calls.push(
-      client.send(
-        new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: Array.from({ length: count }, (_, i) => ({ Id: `e${i}`, MessageBody: BODY })),
-        }),
-      ),
-    );
-    if (calls.length >= 16) await Promise.all(calls.splice(0));
-  }
-  await Promise.all(calls);
-}
-
-async function waiting(name: string): Promise<number> {
-  const response = await fetch(`${endpoint}/_fauxqs/queues`);
-  const queues = (await response.json()) as { name: string; approximateMessageCount: number }[];
-  return queues.find((queue) => queue.name === name)?.approximateMessageCount ?? 0;
-}
-
-/** Fresh input (filled) and output queues for one round. */
-async function queues(messages: number): Promise<{ name: string; input: string; output: string; drop(): Promise<void> }> {
+/** Fresh input (filled) and output queues for one round; `waiting()` counts the output queue's messages. */
+async function queues(
+  messages: number,
+): Promise<{ name: string; input: string; output: string; waiting(): Promise<number>; drop(): Promise<void> }> {
+  const emulator = fauxqs as Fauxqs;
   const name = `bench-sqs1-${process.pid}-${round++}`;
-  const input = await createQueue(`${name}-in`);
-  const output = await createQueue(`${name}-out`);
-  await fill(input, messages);
+  const input = await emulator.createQueue(`${name}-in`);
+  const output = await emulator.createQueue(`${name}-out`);
+  await emulator.fill(input, Array.from({ length: messages }, () => ({ MessageBody: BODY })), 16);
   return {
     name,
-    input,
-    output,
+    input: input.url,
+    output: output.url,
+    waiting: async () => (await emulator.counts(output)).waiting,
     drop: async () => {
-      await client.send(new DeleteQueueCommand({ QueueUrl: input }));
-      await client.send(new DeleteQueueCommand({ QueueUrl: output }));
+      await emulator.sqs.send(new DeleteQueueCommand({ QueueUrl: input.url }));
+      await emulator.sqs.send(new DeleteQueueCommand({ QueueUrl: output.url }));
     },
   };
 }
@@ -114,10 +77,10 @@ function relayScenario(options: RelayOptions): Scenario {
     quickMessages: options.quickMessages,
     target: options.target,
     async setup() {
-      await startEmulator();
-      relayPort = port;
+      fauxqs = await Fauxqs.start();
+      relayPort = fauxqs.port;
       if (options.delayMs > 0) {
-        proxy = await latencyProxy(port, options.delayMs);
+        proxy = await latencyProxy(fauxqs.port, options.delayMs);
         relayPort = (proxy.address() as net.AddressInfo).port;
       }
       relayEndpoint = `http://127.0.0.1:${relayPort}`;
@@ -126,7 +89,8 @@ function relayScenario(options: RelayOptions): Scenario {
     async teardown() {
       relayClient?.destroy();
       if (proxy !== undefined) await new Promise((resolve) => proxy?.close(resolve));
-      await stopEmulator();
+      await fauxqs?.stop();
+      fauxqs = undefined;
     },
     baseline: {
       name: 'SDK loop: receive 10 -> SendMessageBatch -> DeleteMessageBatch',
@@ -157,7 +121,7 @@ function relayScenario(options: RelayOptions): Scenario {
     candidate: {
       name: 'wasm-pipes awssqs:// -> awssqs://',
       async run(messages) {
-        const { name, output, drop } = await queues(messages);
+        const { name, output, waiting, drop } = await queues(messages);
         const uri = (queue: string): string =>
           `awssqs://127.0.0.1:${relayPort}/000000000000/${queue}?region=us-east-1&endpoint=${encodeURIComponent(relayEndpoint)}`;
         const began = performance.now();
@@ -165,7 +129,7 @@ function relayScenario(options: RelayOptions): Scenario {
         while (running.stats().acked < messages) await new Promise((resolve) => setTimeout(resolve, 5));
         await running.stop(); // counted: it sends the last deletes, as the baseline's loop does
         const elapsed = performance.now() - began;
-        const arrived = await waiting(`${name}-out`);
+        const arrived = await waiting();
         if (arrived < messages) lost.push(`${options.id} ${name}: ${arrived} of ${messages} in ${output}`);
         await drop();
         return elapsed;
@@ -176,36 +140,6 @@ function relayScenario(options: RelayOptions): Scenario {
       return mine.length === 0 ? ['every relayed message was in the output queue'] : mine.map((line) => `FAIL: ${line}`);
     },
   };
-}
-
-async function startEmulator(): Promise<void> {
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
-  const started = spawn(process.execPath, [SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  child = started;
-  const lines = readline.createInterface({ input: started.stdout as NodeJS.ReadableStream });
-  port = await new Promise<number>((resolve, reject) => {
-    started.once('exit', (code) => reject(new Error(`fauxqs exited with ${code}`)));
-    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-  });
-  lines.close();
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new SQSClient({ region: 'us-east-1', endpoint });
-}
-
-async function stopEmulator(): Promise<void> {
-  client?.destroy();
-  if (child !== undefined && child.exitCode === null) {
-    const exited = new Promise((resolve) => child?.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-  child = undefined;
 }
 
 export const sqs1 = relayScenario({

@@ -21,14 +21,3 @@ export function goUppercaseModule(): Promise<string> {
     flags: ['-O3', '--runtime', 'incremental', '--use', 'abort='],
   });
 }
-
-/** The same 200-byte JSON body as P0. */
-export const BODY = Buffer.from(
-  JSON.stringify({
-    event_type: 'page_view',
-    user: 'user-0000',
-    path: '/products/widgets/blue-widget-with-a-long-name',
-    referrer: 'https://www.example.com/search?q=widgets',
-    ts: 1700000000000,
-  }).padEnd(200, ' '),
-);

@@ -8,6 +8,7 @@ import type { Cache } from './types';
 import { ConnectorError } from '../errors';
 import type { Logger } from '../logger';
 import { natsServersLabel } from '../natsServers';
+import { toBuffer } from '../message';
 
 export interface NatsKvCacheOptions {
   bucket: string;
@@ -105,8 +106,7 @@ export class NatsKvCache implements Cache {
     try {
       const entry = await kv.get(encodeKvKey(key));
       if (entry === null || entry.operation !== 'PUT') return undefined;
-      const value = entry.value;
-      return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      return toBuffer(entry.value);
     } catch (error) {
       throw this.failure('get', key, error);
     }

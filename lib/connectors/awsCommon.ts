@@ -1,5 +1,6 @@
 // What the SQS and SNS drivers share: client settings (region, endpoint override, credentials), the mapping of a
-// Message to a body plus message attributes and back, and the classification of SDK errors.
+// Message to a body plus message attributes and back, the classification of SDK errors, and the batch write of both
+// sinks (SendMessageBatch and PublishBatch take the same entries and answer the same way).
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { EndpointUri } from '../registry';
@@ -30,6 +31,19 @@ export interface AwsClientSettings {
   endpoint?: string;
   /** Explicit credentials, only when `options.env` (not process.env) holds them. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** The constructor options of an SQS or SNS client with these settings. */
+export function clientConfig(
+  settings: AwsClientSettings,
+  requestTimeoutMs: number,
+): AwsClientSettings & { requestHandler: { requestTimeout: number; connectionTimeout: number } } {
+  return {
+    ...(settings.region !== undefined ? { region: settings.region } : {}),
+    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
+    ...(settings.credentials !== undefined ? { credentials: settings.credentials } : {}),
+    requestHandler: { requestTimeout: requestTimeoutMs, connectionTimeout: 5000 },
+  };
 }
 
 /** Where errors say the service is: the endpoint override, or the service host. */
@@ -438,4 +452,129 @@ export class GroupSequencer {
       for (const group of mine) if (this.tails.get(group) === done) this.tails.delete(group);
     }
   }
+}
+
+// --- batch sinks -----------------------------------------------------------------------------------------------
+
+/** A per-entry failure as SendMessageBatch and PublishBatch report it. */
+export interface BatchEntryFailure {
+  Id?: string;
+  SenderFault?: boolean;
+  Code?: string;
+  Message?: string;
+}
+
+/** The answer of SendMessageBatch or PublishBatch: which entries were taken, which refused. */
+export interface BatchOutput {
+  Successful?: { Id?: string }[];
+  Failed?: BatchEntryFailure[];
+}
+
+/** What an entry of either batch API carries besides its body. */
+export interface BatchEntryFields {
+  Id: string;
+  MessageAttributes?: Record<string, StringAttribute>;
+  MessageGroupId?: string;
+  MessageDeduplicationId?: string;
+}
+
+export interface BatchWriteOptions<E> {
+  scheme: string;
+  host: string;
+  /** What errors call the service (`SQS`, `SNS`). */
+  service: string;
+  /** The batch call, for errors (`SendMessageBatch`, `PublishBatch`). */
+  operation: string;
+  /** FIFO queue or topic: the key becomes the group, the id the deduplication id, and each group keeps its order. */
+  fifo: boolean;
+  /** The largest message and the largest request, in bytes as the service counts them. */
+  maxSize: number;
+  /** The most entries in one request. */
+  maxEntries: number;
+  sequencer: GroupSequencer;
+  /** The request entry: the fields plus the body under the API's own name (MessageBody, Message). */
+  entry(fields: BatchEntryFields, body: string): E;
+  /** Sends one request; a rejection fails every entry of it (retryably). */
+  send(entries: E[]): Promise<BatchOutput>;
+  /** Told after each request whether the service answered it. */
+  answered(healthy: boolean): void;
+}
+
+/** FIFO messages without a key all go to this group: one total order, which is what a FIFO queue was chosen for. */
+export const DEFAULT_GROUP = 'default';
+
+/**
+ * The write of the SQS and SNS sinks: encodes each message (one that cannot be sent fails permanently on its own),
+ * sends the rest in requests within the API's limits, and maps the per-entry results back to the messages.
+ * Requests of standard queues and topics overlap; on FIFO ones they go one after another, after earlier writes of
+ * the same groups.
+ */
+export async function writeBatch<E>(batch: readonly Message[], options: BatchWriteOptions<E>): Promise<(Error | undefined)[]> {
+  const { scheme, host, service, operation, fifo, maxSize } = options;
+  const results = new Array<Error | undefined>(batch.length).fill(undefined);
+  const entries: { index: number; size: number; id: string; group: string | undefined; entry: E }[] = [];
+  for (let index = 0; index < batch.length; index++) {
+    const message = batch[index];
+    const group = fifo ? fifoToken(message.key ?? DEFAULT_GROUP) : undefined;
+    const encoded = encodeMessage(message, {
+      scheme,
+      host,
+      maxSize,
+      service,
+      // a FIFO queue carries the key as the group id; the attribute only when the group id had to be hashed
+      keyAsAttribute: !fifo || (message.key !== undefined && group !== message.key),
+      idAsAttribute: true,
+    });
+    if (encoded instanceof PermanentError) {
+      results[index] = encoded;
+      continue;
+    }
+    const fields: BatchEntryFields = { Id: `m${index}` };
+    if (Object.keys(encoded.attributes).length > 0) fields.MessageAttributes = encoded.attributes;
+    if (group !== undefined) {
+      fields.MessageGroupId = group;
+      fields.MessageDeduplicationId = fifoToken(message.id);
+    }
+    entries.push({ index, size: encoded.size, id: fields.Id, group, entry: options.entry(fields, encoded.body) });
+  }
+  if (entries.length === 0) return results;
+  const requests = splitRequests(entries, options.maxEntries, maxSize);
+  const send = async (request: typeof entries): Promise<void> => {
+    let output: BatchOutput;
+    try {
+      output = await options.send(request.map((item) => item.entry));
+    } catch (error) {
+      options.answered(false);
+      // a missing queue or a denied permission may be fixed while the sink retries: never a permanent failure
+      const failure = connectorError(error, scheme, host, operation, service, true);
+      for (const item of request) results[item.index] = failure;
+      return;
+    }
+    options.answered(true);
+    const failedById = new Map((output.Failed ?? []).map((failed) => [failed.Id, failed]));
+    const succeeded = new Set((output.Successful ?? []).map((entry) => entry.Id));
+    for (const item of request) {
+      const failed = failedById.get(item.id);
+      if (failed !== undefined) results[item.index] = entryError(failed, batch[item.index], scheme, host, service);
+      else if (!succeeded.has(item.id)) {
+        results[item.index] = new ConnectorError(`${operation} returned no result for message ${batch[item.index].id}`, { scheme, host });
+      }
+    }
+  };
+  if (!fifo) {
+    await Promise.all(requests.map(send));
+    return results;
+  }
+  const groups = new Set(entries.map((item) => item.group as string));
+  await options.sequencer.run(groups, async () => {
+    for (const request of requests) await send(request);
+  });
+  return results;
+}
+
+/** A per-entry failure: the sender's fault is permanent (invalid, too large), the service's is retried. */
+function entryError(failed: BatchEntryFailure, message: Message, scheme: string, host: string, service: string): Error {
+  const text = `${service} refused message ${message.id}: ${failed.Code ?? 'error'}: ${failed.Message ?? ''}`;
+  if (failed.SenderFault) return new PermanentError(`${scheme} (${host}): ${text}`);
+  return new ConnectorError(text, { scheme, host });
 }

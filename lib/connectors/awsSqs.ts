@@ -16,33 +16,31 @@ import type { EndpointUri } from '../registry';
 import type { SourceContext, SourceDriver } from '../source';
 import type { SinkDriver } from '../sink';
 import type { Message, MessageInit } from '../message';
-import { ConfigError, ConnectorError, PermanentError } from '../errors';
+import { ConfigError, ConnectorError } from '../errors';
 import { parseBoolean, parseInteger } from '../config';
+import { equalJitter } from '../backoff';
 import {
   AwsClientSettings,
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_SQS_MESSAGE_SIZE,
   GroupSequencer,
+  clientConfig,
   clientSettings,
   connectorError,
   decodeMessage,
   describeHost,
-  encodeMessage,
-  fifoToken,
   isAbort,
   isDefinitive,
   parseSnsEnvelope,
   secondsParam,
   sizeParam,
-  splitRequests,
   unwrapSnsEnvelope,
+  writeBatch,
 } from './awsCommon';
 
 const SCHEME = 'awssqs';
 /** The most messages one ReceiveMessage, DeleteMessageBatch or SendMessageBatch handles. */
 const MAX_BATCH = 10;
-/** FIFO messages without a key all go to this group: one total order, which is what a FIFO queue was chosen for. */
-export const DEFAULT_GROUP = 'default';
 
 /** A queue named by an awssqs:// URI: `https://` + host + path is its URL (like gocloud). */
 export interface SqsQueueAddress {
@@ -83,12 +81,7 @@ export function sqsSettings(uri: EndpointUri, env: NodeJS.ProcessEnv, address: S
 }
 
 function createClient(settings: AwsClientSettings, requestTimeoutMs: number): SQSClient {
-  return new SQSClient({
-    ...(settings.region !== undefined ? { region: settings.region } : {}),
-    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
-    ...(settings.credentials !== undefined ? { credentials: settings.credentials } : {}),
-    requestHandler: { requestTimeout: requestTimeoutMs, connectionTimeout: 5000 },
-  });
+  return new SQSClient(clientConfig(settings, requestTimeoutMs));
 }
 
 /**
@@ -338,7 +331,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   private failed(failure: ConnectorError): void {
     this.connected = false;
     this.failures++;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)) * (0.5 + Math.random() / 2);
+    const delay = equalJitter(Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)));
     const now = Date.now();
     if (this.failures === 1 || now - this.lastWarning > 30_000) {
       this.lastWarning = now;
@@ -505,83 +498,27 @@ export class SqsSink implements SinkDriver {
   async write(batch: readonly Message[]): Promise<(Error | undefined)[]> {
     this.client ??= createClient(this.config.settings, 30_000);
     const client = this.client;
-    const { fifo } = this.config.address;
-    const results = new Array<Error | undefined>(batch.length).fill(undefined);
-    const entries: { index: number; size: number; entry: SendMessageBatchRequestEntry }[] = [];
-    for (let index = 0; index < batch.length; index++) {
-      const message = batch[index];
-      const group = fifo ? fifoToken(message.key ?? DEFAULT_GROUP) : undefined;
-      const encoded = encodeMessage(message, {
-        scheme: SCHEME,
-        host: this.host,
-        maxSize: this.config.maxMessageSize,
-        service: 'SQS',
-        // a FIFO queue carries the key as the group id; the attribute only when the group id had to be hashed
-        keyAsAttribute: !fifo || (message.key !== undefined && group !== message.key),
-        idAsAttribute: true,
-      });
-      if (encoded instanceof PermanentError) {
-        results[index] = encoded;
-        continue;
-      }
-      const entry: SendMessageBatchRequestEntry = { Id: `m${index}`, MessageBody: encoded.body };
-      if (Object.keys(encoded.attributes).length > 0) entry.MessageAttributes = encoded.attributes;
-      if (group !== undefined) {
-        entry.MessageGroupId = group;
-        entry.MessageDeduplicationId = fifoToken(message.id);
-      }
-      entries.push({ index, size: encoded.size, entry });
-    }
-    if (entries.length === 0) return results;
-    const requests = splitRequests(entries, MAX_BATCH, this.config.maxMessageSize);
-    const send = async (request: typeof entries): Promise<void> => {
-      let output;
-      try {
-        const QueueUrl = await this.resolve(client);
-        output = await client.send(new SendMessageBatchCommand({ QueueUrl, Entries: request.map((item) => item.entry) }));
-      } catch (error) {
-        this.healthy = false;
-        // a missing queue or a denied permission may be fixed while the sink retries: never a permanent failure
-        const failure = connectorError(error, SCHEME, this.host, 'SendMessageBatch', 'SQS', true);
-        for (const item of request) results[item.index] = failure;
-        return;
-      }
-      this.healthy = true;
-      const failedById = new Map((output.Failed ?? []).map((failed) => [failed.Id, failed]));
-      const succeeded = new Set((output.Successful ?? []).map((entry) => entry.Id));
-      for (const item of request) {
-        const failed = failedById.get(item.entry.Id);
-        if (failed !== undefined) results[item.index] = entryError(failed, batch[item.index], this.host);
-        else if (!succeeded.has(item.entry.Id)) {
-          results[item.index] = new ConnectorError(`SendMessageBatch returned no result for message ${batch[item.index].id}`, {
-            scheme: SCHEME,
-            host: this.host,
-          });
-        }
-      }
-    };
-    if (!fifo) {
-      await Promise.all(requests.map(send));
-      return results;
-    }
-    const groups = new Set(entries.map((item) => item.entry.MessageGroupId as string));
-    await this.sequencer.run(groups, async () => {
-      for (const request of requests) await send(request);
+    return writeBatch(batch, {
+      scheme: SCHEME,
+      host: this.host,
+      service: 'SQS',
+      operation: 'SendMessageBatch',
+      fifo: this.config.address.fifo,
+      maxSize: this.config.maxMessageSize,
+      maxEntries: MAX_BATCH,
+      sequencer: this.sequencer,
+      entry: (fields, body): SendMessageBatchRequestEntry => ({ ...fields, MessageBody: body }),
+      send: async (entries) => client.send(new SendMessageBatchCommand({ QueueUrl: await this.resolve(client), Entries: entries })),
+      answered: (healthy) => {
+        this.healthy = healthy;
+      },
     });
-    return results;
   }
 
   async close(): Promise<void> {
     this.client?.destroy();
     this.client = undefined;
   }
-}
-
-/** A per-entry failure: the sender's fault is permanent (invalid, too large), the service's is retried. */
-function entryError(failed: BatchResultErrorEntry, message: Message, host: string): Error {
-  const text = `SQS refused message ${message.id}: ${failed.Code ?? 'error'}: ${failed.Message ?? ''}`;
-  if (failed.SenderFault) return new PermanentError(`${SCHEME} (${host}): ${text}`);
-  return new ConnectorError(text, { scheme: SCHEME, host });
 }
 
 /** Builds the source driver for `uri`, validating every parameter (no connection yet). */

@@ -12,6 +12,7 @@ import type { SinkDriver, SinkOptions, WriteResult } from '../sink';
 import type { Message } from '../message';
 import { ConfigError, ConnectorError, PermanentError } from '../errors';
 import { parseBoolean, parseDuration, parseInteger } from '../config';
+import { CreditBuffer } from '../creditBuffer';
 
 const SCHEME = 'gcppubsub';
 const DEFAULT_HOST = 'pubsub.googleapis.com';
@@ -206,7 +207,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   private client: PubSub | undefined;
   private subscription: Subscription | undefined;
   private context: SourceContext<PubSubMessage> | undefined;
-  private readonly waiting: PubSubMessage[] = [];
+  private readonly waiting = new CreditBuffer<PubSubMessage>((message) => this.deliver(message, this.context as SourceContext<PubSubMessage>));
   /** Deliveries seen by this process per Pub/Sub message id, when the subscription does not count them itself. */
   private readonly deliveries: LRUCache<string, number> | undefined;
   private channel: { getConnectivityState(tryToConnect: boolean): number } | undefined;
@@ -244,7 +245,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     subscription.on('message', (message: PubSubMessage) => this.onMessage(message));
     subscription.on('error', (error: unknown) => this.onError(error));
     subscription.on('debug', (debug: { message?: string }) => context.logger.debug({ detail: debug.message }, 'pubsub client'));
-    context.onCredit(() => this.deliverWaiting());
+    this.waiting.attach(context);
     context.logger.info({ subscription: name, host: this.host }, `receiving from Pub/Sub subscription ${name}`);
   }
 
@@ -278,16 +279,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       message.nack();
       return;
     }
-    this.waiting.push(message);
-    this.deliverWaiting();
-  }
-
-  /** Hands over what waits, oldest first, while the window has room (also called when credit comes back). */
-  private deliverWaiting(): void {
-    const context = this.context as SourceContext<PubSubMessage>;
-    while (this.waiting.length > 0 && context.credit > 0 && !context.stopped) {
-      this.deliver(this.waiting.shift() as PubSubMessage, context);
-    }
+    this.waiting.offer(message);
   }
 
   private deliver(message: PubSubMessage, context: SourceContext<PubSubMessage>): void {
@@ -355,7 +347,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     if (this.stopping !== undefined || this.subscription === undefined) return;
     // closing the subscription ends the streams at once; with the WAIT behaviour it keeps the leases of what is in
     // flight, and resolves once every message was settled (what waits here is handed back first)
-    for (const message of this.waiting.splice(0)) message.nack();
+    for (const message of this.waiting.close()) message.nack();
     this.stopping = this.subscription.close().catch((error: unknown) => {
       this.context?.logger.warn({ err: error }, 'closing the Pub/Sub subscription failed');
     });
@@ -364,7 +356,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopIntake();
-      for (const message of this.waiting.splice(0)) message.nack();
+      for (const message of this.waiting.close()) message.nack();
       // every message was settled before close(): the subscription ends as soon as its last acks are sent. The
       // bound is for a message the client leased but never handed over (it would wait for its 60-minute lease)
       let timer: NodeJS.Timeout | undefined;

@@ -7,8 +7,8 @@ import type { SinkDriver, WriteResult } from '../sink';
 import type { Message } from '../message';
 import type { Logger } from '../logger';
 import { PermanentError } from '../errors';
-import { Fifo } from '../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders, withTimeout } from './natsLink';
+import { CreditBuffer } from '../creditBuffer';
+import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './natsLink';
 
 /** Header of the answer to a request whose message was nacked: the requester knows to send it again. */
 export const NACK_ERROR_HEADER = 'Wasm-Pipes-Error';
@@ -33,7 +33,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     'Core NATS does not redeliver; for at least once, publish into a JetStream stream and read it with nats://SUBJECT?stream=STREAM&consumer=NAME';
   private context: SourceContext<Msg> | undefined;
   private subscription: Subscription | undefined;
-  private readonly pending = new Fifo<Msg>();
+  private readonly pending = new CreditBuffer<Msg>((msg) => this.deliver(msg, this.context as SourceContext<Msg>));
   private stopped = false;
   private dropped = 0;
   private droppedSinceWarning = 0;
@@ -44,7 +44,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     private readonly config: NatsCoreSourceConfig,
     private readonly link: NatsLink,
   ) {
-    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+    this.wildcard = isWildcard(config.subject);
   }
 
   get ready(): boolean {
@@ -53,7 +53,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
 
   async start(context: SourceContext<Msg>): Promise<void> {
     this.context = context;
-    context.onCredit(() => this.pump());
+    this.pending.attach(context);
     const connection = await this.link.connect();
     if (this.stopped) return;
     const { subject, queue } = this.config;
@@ -76,30 +76,17 @@ export class NatsCoreSource implements SourceDriver<Msg> {
   }
 
   private arrived(msg: Msg): void {
-    const context = this.context as SourceContext<Msg>;
     if (this.stopped) return;
-    if (this.pending.length === 0 && context.credit > 0) {
-      this.deliver(msg, context);
-    } else if (this.pending.length < this.config.maxPending) {
-      this.pending.push(msg);
-    } else {
-      this.drop(context.logger);
+    if (!this.pending.offer(msg, this.config.maxPending)) {
+      this.drop((this.context as SourceContext<Msg>).logger);
       if (msg.reply) this.answer(msg, 'dropped: the relay is saturated (core NATS max_pending reached)');
-    }
-  }
-
-  private pump(): void {
-    const context = this.context;
-    if (context === undefined) return;
-    while (context.credit > 0 && this.pending.length > 0 && !this.stopped) {
-      this.deliver(this.pending.shift() as Msg, context);
     }
   }
 
   private deliver(msg: Msg, context: SourceContext<Msg>): void {
     const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
-    const data = msg.data;
-    context.receive({ id, key, metadata, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }, msg);
+    // the message takes the payload as a Buffer over the same bytes (no copy)
+    context.receive({ id, key, metadata, body: msg.data }, msg);
   }
 
   private drop(logger: Logger): void {
@@ -145,7 +132,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     this.stopped = true;
     // leave the queue group at once, so that its other members take what is published from now on
     this.subscription?.unsubscribe();
-    const buffered = this.pending.drain();
+    const buffered = this.pending.close();
     if (buffered.length > 0) {
       for (const msg of buffered) if (msg.reply) this.answer(msg, 'the relay is shutting down');
       this.context?.logger.warn(
@@ -193,10 +180,9 @@ export class NatsCoreSink implements SinkDriver {
     let published = 0;
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i];
-      if (message.body.length > maxPayload) {
-        results[i] = new PermanentError(
-          `nats (${this.link.host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
-        );
+      const oversized = oversizedBody(message, maxPayload, this.link.host);
+      if (oversized !== undefined) {
+        results[i] = oversized;
         continue;
       }
       try {

@@ -8,8 +8,8 @@ import type { SourceContext, SourceDriver } from '../source';
 import type { SinkDriver, WriteResult } from '../sink';
 import type { Message } from '../message';
 import { ConnectorError, PermanentError } from '../errors';
-import { Fifo } from '../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders } from './natsLink';
+import { CreditBuffer } from '../creditBuffer';
+import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './natsLink';
 
 const API_CONSUMER_NOT_FOUND = 10014;
 const API_STREAM_NOT_FOUND = 10059;
@@ -47,7 +47,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   private messages: ConsumerMessages | undefined;
   private streamName = '';
   /** Messages the server sent beyond the local credit (only when max_ack_pending could not follow maxInFlight). */
-  private readonly overflow = new Fifo<JsMsg>();
+  private readonly overflow = new CreditBuffer<JsMsg>((msg) => this.deliver(msg, this.context as SourceContext<JsMsg>));
   private stopping = false;
   private readonly wildcard: boolean;
 
@@ -55,7 +55,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     private readonly config: JetStreamSourceConfig,
     private readonly link: NatsLink,
   ) {
-    this.wildcard = /(^|\.)(\*|>)(\.|$)/.test(config.subject);
+    this.wildcard = isWildcard(config.subject);
   }
 
   get ready(): boolean {
@@ -64,7 +64,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
 
   async start(context: SourceContext<JsMsg>): Promise<void> {
     this.context = context;
-    context.onCredit(() => this.pump());
+    this.overflow.attach(context);
     const connection = await this.link.connect();
     let manager: JetStreamManager;
     try {
@@ -206,34 +206,23 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   }
 
   private arrived(msg: JsMsg): void {
-    const context = this.context as SourceContext<JsMsg>;
     if (this.stopping) {
       // taken after intake stopped: give it back at once, for another copy of the pipeline or the next start
       msg.nak();
       return;
     }
-    if (this.overflow.length === 0 && context.credit > 0) this.deliver(msg, context);
-    else this.overflow.push(msg);
-  }
-
-  private pump(): void {
-    const context = this.context;
-    if (context === undefined) return;
-    while (context.credit > 0 && this.overflow.length > 0 && !this.stopping) {
-      this.deliver(this.overflow.shift() as JsMsg, context);
-    }
+    this.overflow.offer(msg);
   }
 
   private deliver(msg: JsMsg, context: SourceContext<JsMsg>): void {
     const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
-    const data = msg.data;
     context.receive(
       {
         // a message without Nats-Msg-Id keeps one id across redeliveries: its place in the stream
         id: id ?? `${this.streamName}:${msg.seq}`,
         key,
         metadata,
-        body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        body: msg.data, // taken as a Buffer over the same bytes (no copy)
         deliveryCount: msg.info.deliveryCount,
       },
       msg,
@@ -252,7 +241,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   stopIntake(): void {
     if (this.stopping) return;
     this.stopping = true;
-    for (const msg of this.overflow.drain()) msg.nak();
+    for (const msg of this.overflow.close()) msg.nak();
     this.messages?.stop();
   }
 
@@ -290,11 +279,8 @@ export class JetStreamSink implements SinkDriver {
     const maxPayload = connection.info?.max_payload ?? Number.POSITIVE_INFINITY;
     return Promise.all(
       batch.map((message) => {
-        if (message.body.length > maxPayload) {
-          return new PermanentError(
-            `nats (${this.link.host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
-          );
-        }
+        const oversized = oversizedBody(message, maxPayload, this.link.host);
+        if (oversized !== undefined) return oversized;
         return client
           .publish(this.subject, message.body, { msgID: message.id, headers: encodeHeaders(message), timeout: this.timeoutMs })
           .then(

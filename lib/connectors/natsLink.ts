@@ -5,8 +5,10 @@ import { connect, MsgHdrsImpl } from '@nats-io/transport-node';
 import type { ConnectionOptions, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Message } from '../message';
 import type { Logger } from '../logger';
-import { ConnectorError } from '../errors';
+import { ConnectorError, PermanentError } from '../errors';
 import { natsServersLabel } from '../natsServers';
+import { equalJitter } from '../backoff';
+import { WakeableSleep, connectWithRetry } from './connectRetry';
 
 /** The header that carries the message id (JetStream deduplicates on it within the stream's duplicate window). */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
@@ -43,6 +45,19 @@ export function decodeHeaders(
     else if (!lower.startsWith('nats-')) metadata[name] = value;
   }
   return { metadata, id, key };
+}
+
+/** Whether a subject has a wildcard token (`*` or `>`): its sources say which subject each message came on. */
+export function isWildcard(subject: string): boolean {
+  return /(^|\.)(\*|>)(\.|$)/.test(subject);
+}
+
+/** The permanent failure of a message whose body alone is over the server's max_payload (undefined when it fits). */
+export function oversizedBody(message: Message, maxPayload: number, host: string): PermanentError | undefined {
+  if (message.body.length <= maxPayload) return undefined;
+  return new PermanentError(
+    `nats (${host}): a message of ${message.body.length} bytes is larger than the server's max_payload (${maxPayload} bytes)`,
+  );
 }
 
 function headerValue(value: string): string[] {
@@ -91,7 +106,7 @@ export class NatsLink {
   private connecting: Promise<NatsConnection> | undefined;
   private connected = false;
   private closed = false;
-  private wakeSleeper: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   /** Reconnection attempts since the connection was last up, for the backoff. */
   private reconnectAttempts = 0;
 
@@ -138,23 +153,17 @@ export class NatsLink {
     return new ConnectorError(message, { scheme: 'nats', host: this.host, cause, retryable });
   }
 
-  private async open(): Promise<NatsConnection> {
-    const deadline = Date.now() + this.connectTimeoutMs;
-    let delay = 200;
-    let warned = 0;
-    for (;;) {
-      if (this.closed) throw this.error('closed before it connected', undefined, false);
-      try {
-        const remaining = Math.max(1000, deadline - Date.now());
+  private open(): Promise<NatsConnection> {
+    return connectWithRetry({
+      deadline: Date.now() + this.connectTimeoutMs,
+      sleeper: this.sleeper,
+      attempt: async (timeoutMs) => {
         const connection = await connect({
           ...this.options,
-          timeout: Math.min(10_000, remaining),
+          timeout: timeoutMs,
           waitOnFirstConnect: false,
           // exponential backoff with jitter between reconnection attempts: 250 ms doubling up to 5 s
-          reconnectDelayHandler: () => {
-            const backoff = Math.min(5000, 250 * 2 ** Math.min(this.reconnectAttempts++, 5));
-            return backoff / 2 + Math.random() * (backoff / 2);
-          },
+          reconnectDelayHandler: () => equalJitter(Math.min(5000, 250 * 2 ** Math.min(this.reconnectAttempts++, 5))),
         });
         if (this.closed) {
           await connection.close();
@@ -162,36 +171,19 @@ export class NatsLink {
         }
         this.watch(connection);
         return connection;
-      } catch (error) {
-        if (error instanceof ConnectorError) throw error;
-        const reason = (error as Error).message;
-        if (isAuthorizationError(error)) {
-          throw this.error(`the server refused the credentials (${reason}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, error, false);
-        }
-        if (Date.now() + delay > deadline) {
-          throw this.error(
-            `cannot connect (${reason}) within NATS_CONNECT_TIMEOUT (${this.connectTimeoutMs} ms); is NATS_SERVER_URL right and the server running?`,
-            error,
-          );
-        }
-        if (Date.now() - warned > 5000) {
-          warned = Date.now();
-          this.logger.warn({ host: this.host, err: reason }, `nats ${this.role}: cannot connect to ${this.host} yet (${reason}); retrying`);
-        }
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, 2000);
-      }
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeSleeper = done;
+      },
+      closed: () => this.closed,
+      closedError: () => this.error('closed before it connected', undefined, false),
+      refused: (error, reason) =>
+        isAuthorizationError(error)
+          ? this.error(`the server refused the credentials (${reason}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, error, false)
+          : undefined,
+      gaveUp: (error, reason) =>
+        this.error(
+          `cannot connect (${reason}) within NATS_CONNECT_TIMEOUT (${this.connectTimeoutMs} ms); is NATS_SERVER_URL right and the server running?`,
+          error,
+        ),
+      warn: (reason) => this.logger.warn({ host: this.host, err: reason }, `nats ${this.role}: cannot connect to ${this.host} yet (${reason}); retrying`),
     });
   }
 
@@ -234,7 +226,7 @@ export class NatsLink {
   /** Sends what is buffered (acks, publishes) and closes; gives up waiting after `timeoutMs` (a lost server). */
   async close(timeoutMs = 5000): Promise<void> {
     this.closed = true;
-    this.wakeSleeper?.();
+    this.sleeper.wake();
     await this.connecting?.catch(() => undefined);
     const connection = this.connection;
     if (connection === undefined) return;

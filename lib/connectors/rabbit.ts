@@ -11,7 +11,7 @@ import type { Message } from '../message';
 import { ConfigError, PermanentError } from '../errors';
 import { parseBoolean, parseDuration, parseInteger } from '../config';
 import { rootLogger } from '../logger';
-import { Fifo } from '../fifo';
+import { CreditBuffer } from '../creditBuffer';
 import { RabbitLink, DEFAULT_RABBIT_URL, amqpCode } from './rabbitLink';
 
 export const DEFAULT_CONNECT_TIMEOUT = '30s';
@@ -115,7 +115,9 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
   private context: SourceContext<RabbitDelivery> | undefined;
   private link: RabbitLink<Channel> | undefined;
   private consumerTag: string | undefined;
-  private readonly overflow = new Fifo<RabbitDelivery>();
+  private readonly overflow = new CreditBuffer<RabbitDelivery>((delivery) =>
+    this.deliver(delivery, this.context as SourceContext<RabbitDelivery>),
+  );
   /** message id -> deliveries so far, for nacked messages of queues that do not count them (classic queues). */
   private readonly redeliveries = new Map<string, number>();
   private stopping = false;
@@ -131,7 +133,7 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
 
   async start(context: SourceContext<RabbitDelivery>): Promise<void> {
     this.context = context;
-    context.onCredit(() => this.pump());
+    this.overflow.attach(context);
     this.link = new RabbitLink<Channel>({
       url: this.config.url,
       role: 'source',
@@ -181,9 +183,7 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
       channel.nack(message, false, true);
       return;
     }
-    const delivery = this.count(channel, message);
-    if (this.overflow.length === 0 && context.credit > 0) this.deliver(delivery, context);
-    else this.overflow.push(delivery);
+    this.overflow.offer(this.count(channel, message));
   }
 
   private count(channel: Channel, message: ConsumeMessage): RabbitDelivery {
@@ -193,14 +193,6 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
     if (Number.isInteger(brokerCount) && brokerCount >= 0) deliveries = brokerCount + 1;
     else if (message.fields.redelivered) deliveries = (id !== undefined ? (this.redeliveries.get(id) ?? 1) : 1) + 1;
     return { channel, message, id, deliveries };
-  }
-
-  private pump(): void {
-    const context = this.context;
-    if (context === undefined) return;
-    while (context.credit > 0 && this.overflow.length > 0 && !this.stopping) {
-      this.deliver(this.overflow.shift() as RabbitDelivery, context);
-    }
   }
 
   private deliver(delivery: RabbitDelivery, context: SourceContext<RabbitDelivery>): void {
@@ -241,7 +233,7 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
   async stopIntake(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const delivery of this.overflow.drain()) if (this.live(delivery)) delivery.channel.nack(delivery.message, false, true);
+    for (const delivery of this.overflow.close()) if (this.live(delivery)) delivery.channel.nack(delivery.message, false, true);
     const channel = this.link?.current;
     if (channel !== undefined && this.consumerTag !== undefined) {
       await channel.cancel(this.consumerTag).catch(() => undefined);

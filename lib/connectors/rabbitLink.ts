@@ -6,6 +6,8 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from '../logger';
 import { ConnectorError } from '../errors';
+import { equalJitter } from '../backoff';
+import { WakeableSleep, connectWithRetry } from './connectRetry';
 
 export const DEFAULT_RABBIT_URL = 'amqp://guest:guest@127.0.0.1:5672/';
 const MAX_BACKOFF_MS = 10_000;
@@ -50,7 +52,7 @@ export class RabbitLink<C extends Channel> {
   private settingUp: C | undefined;
   private opening: Promise<C> | undefined;
   private closed = false;
-  private wakeSleeper: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private backgroundAttempts = 0;
 
   constructor(private readonly options: RabbitLinkOptions<C>) {
@@ -90,60 +92,47 @@ export class RabbitLink<C extends Channel> {
     return this.opening;
   }
 
-  private async open(deadline: number): Promise<C> {
-    let delay = 200;
-    let warned = 0;
-    for (;;) {
-      if (this.closed) throw this.error('closed before it connected', undefined, false);
-      let connection: ChannelModel | undefined;
-      try {
-        connection = await amqp.connect(this.options.url, { timeout: Math.max(1000, Math.min(10_000, deadline - Date.now())) });
-        connection.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: connection error`));
-        const channel = (this.options.confirm ? await connection.createConfirmChannel() : await connection.createChannel()) as C;
-        channel.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: channel error`));
-        this.settingUp = channel;
+  private open(deadline: number): Promise<C> {
+    return connectWithRetry({
+      deadline,
+      sleeper: this.sleeper,
+      attempt: async (timeoutMs) => {
+        let connection: ChannelModel | undefined;
         try {
-          await this.options.setup(channel);
-        } finally {
-          this.settingUp = undefined;
+          connection = await amqp.connect(this.options.url, { timeout: timeoutMs });
+          connection.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: connection error`));
+          const channel = (this.options.confirm ? await connection.createConfirmChannel() : await connection.createChannel()) as C;
+          channel.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: channel error`));
+          this.settingUp = channel;
+          try {
+            await this.options.setup(channel);
+          } finally {
+            this.settingUp = undefined;
+          }
+          if (this.closed) {
+            await connection.close().catch(() => undefined);
+            throw this.error('closed before it connected', undefined, false);
+          }
+          this.watch(connection, channel);
+          return channel;
+        } catch (error) {
+          await connection?.close().catch(() => undefined);
+          throw error;
         }
-        if (this.closed) {
-          await connection.close().catch(() => undefined);
-          throw this.error('closed before it connected', undefined, false);
-        }
-        this.watch(connection, channel);
-        return channel;
-      } catch (error) {
-        await connection?.close().catch(() => undefined);
-        if (error instanceof ConnectorError) throw error;
-        const reason = (error as Error).message;
-        if (isAccessRefused(error)) {
-          throw this.error(`the broker refused the credentials (${reason}); check the user and password in RABBIT_SERVER_URL`, error, false);
-        }
-        if (Date.now() + delay > deadline) {
-          throw this.error(
-            `cannot connect (${reason}) within RABBIT_CONNECT_TIMEOUT (${this.options.connectTimeoutMs} ms); is RABBIT_SERVER_URL right and the broker running?`,
-            error,
-          );
-        }
-        if (Date.now() - warned > 5000) {
-          warned = Date.now();
-          this.options.logger.warn({ host: this.host, err: reason }, `rabbit ${this.options.role}: cannot connect to ${this.host} yet (${reason}); retrying`);
-        }
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, 2000);
-      }
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeSleeper = done;
+      },
+      closed: () => this.closed,
+      closedError: () => this.error('closed before it connected', undefined, false),
+      refused: (error, reason) =>
+        isAccessRefused(error)
+          ? this.error(`the broker refused the credentials (${reason}); check the user and password in RABBIT_SERVER_URL`, error, false)
+          : undefined,
+      gaveUp: (error, reason) =>
+        this.error(
+          `cannot connect (${reason}) within RABBIT_CONNECT_TIMEOUT (${this.options.connectTimeoutMs} ms); is RABBIT_SERVER_URL right and the broker running?`,
+          error,
+        ),
+      warn: (reason) =>
+        this.options.logger.warn({ host: this.host, err: reason }, `rabbit ${this.options.role}: cannot connect to ${this.host} yet (${reason}); retrying`),
     });
   }
 
@@ -172,7 +161,7 @@ export class RabbitLink<C extends Channel> {
     while (!this.closed && this.channel === undefined) {
       const attempt = ++this.backgroundAttempts;
       const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 10));
-      await this.sleep(backoff / 2 + Math.random() * (backoff / 2));
+      await this.sleeper.sleep(equalJitter(backoff));
       if (this.closed || this.channel !== undefined) return;
       try {
         await this.connect();
@@ -187,7 +176,7 @@ export class RabbitLink<C extends Channel> {
   /** Closes the channel (unacked deliveries go back to the queue) and the connection. */
   async close(): Promise<void> {
     this.closed = true;
-    this.wakeSleeper?.();
+    this.sleeper.wake();
     await this.opening?.catch(() => undefined);
     const { connection, channel } = this;
     this.channel = undefined;

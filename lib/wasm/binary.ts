@@ -56,18 +56,15 @@ class Reader {
   }
 
   u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.byte();
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7;
-      if (shift > 35) throw new RangeError('malformed LEB128 number');
-    }
+    return this.unsigned(35);
   }
 
   u64(): number {
+    return this.unsigned(70);
+  }
+
+  /** An unsigned LEB128 number; one whose continuation goes past `maxShift` bits is malformed. */
+  private unsigned(maxShift: number): number {
     let result = 0;
     let shift = 0;
     for (;;) {
@@ -75,7 +72,7 @@ class Reader {
       result += (byte & 0x7f) * 2 ** shift;
       if ((byte & 0x80) === 0) return result;
       shift += 7;
-      if (shift > 70) throw new RangeError('malformed LEB128 number');
+      if (shift > maxShift) throw new RangeError('malformed LEB128 number');
     }
   }
 

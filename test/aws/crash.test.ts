@@ -1,33 +1,21 @@
 // At least once across a crash: the bin relays 10 000 messages SQS -> SQS, is killed with SIGKILL mid-way and
 // restarted; every message arrives (duplicates allowed, losses not), and the input queue ends empty.
-import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { sleep, uniqueName } from '../helpers/wait';
+import { uniqueName, waitFor } from '../helpers/wait';
+import { BinProcess } from '../helpers/bin';
+import { missingIds } from '../helpers/crash';
 import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
 
-const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 const TOTAL = 10_000;
 
-function spawnBin(env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
-  let stderr = '';
-  const child = spawn(process.execPath, [BIN], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
-}
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
+/** Polls the emulator every 200 ms until `condition` resolves true. */
+function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  return waitFor(condition, what, timeoutMs, 200);
 }
 
 describe('crash: the bin relaying SQS -> SQS', () => {
   let fauxqs: Fauxqs;
-  const children: ChildProcess[] = [];
+  const bins: BinProcess[] = [];
   let input: QueueInfo;
   let output: QueueInfo;
 
@@ -35,7 +23,7 @@ describe('crash: the bin relaying SQS -> SQS', () => {
     fauxqs = await Fauxqs.start();
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const bin of bins) await bin.kill();
     await fauxqs.deleteQueue(input);
     await fauxqs.deleteQueue(output);
     await fauxqs.stop();
@@ -55,16 +43,16 @@ describe('crash: the bin relaying SQS -> SQS', () => {
       LOG_LEVEL: 'warn',
     };
 
-    const first = spawnBin(env);
-    children.push(first.child);
+    const first = new BinProcess(env);
+    bins.push(first);
     await until(async () => (await fauxqs.counts(output)).waiting >= 3000, '3000 messages relayed', 60_000);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBeNull();
     const atCrash = await fauxqs.counts(input);
     expect(atCrash.waiting + atCrash.inFlight).toBeGreaterThan(0); // really mid-way: work was left
 
-    const second = spawnBin(env);
-    children.push(second.child);
+    const second = new BinProcess(env);
+    bins.push(second);
     let bodies = new Set<string>();
     await until(
       async () => {
@@ -75,8 +63,7 @@ describe('crash: the bin relaying SQS -> SQS', () => {
       'every message in the output queue',
       90_000,
     );
-    const missing = Array.from({ length: TOTAL }, (_, i) => `m-${i}`).filter((body) => !bodies.has(body));
-    expect(missing).toEqual([]);
+    expect(missingIds(bodies, 'm-', TOTAL)).toEqual([]);
 
     // the input queue empties: every relayed message was deleted once the output confirmed it
     await until(async () => {
@@ -86,6 +73,6 @@ describe('crash: the bin relaying SQS -> SQS', () => {
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    expect(second.stderr()).not.toMatch(/"level":50/);
+    expect(second.stderr).not.toMatch(/"level":50/);
   });
 });

@@ -1,8 +1,10 @@
-// The fauxqs SQS/SNS emulator for the tests: a child process on 127.0.0.1 and a free port (fauxqs is ESM-only and
-// its CLI listens on every interface), plus small admin helpers that use the real AWS SDK clients against it.
+// The fauxqs SQS/SNS emulator for the tests and the SQS benchmarks: a child process on 127.0.0.1 and a free port
+// (fauxqs is ESM-only and its CLI listens on every interface), plus small admin helpers that use the real AWS SDK
+// clients against it.
 import { spawn, ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { repositoryRoot } from '../fixtures/root';
 import {
   SQSClient,
   CreateQueueCommand,
@@ -35,7 +37,8 @@ export const AWS_TEST_ENV = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
-const SCRIPT = path.resolve(__dirname, '../fixtures/fauxqs/server.mjs');
+// found from the repository root, so that the benchmarks' build (dist/) finds the script too
+const SCRIPT = path.join(repositoryRoot(), 'test', 'fixtures', 'fauxqs', 'server.mjs');
 export const ACCOUNT = '000000000000';
 
 export interface QueueInfo {

@@ -12,13 +12,7 @@ import { closestScheme, supportedSchemes, lookupScheme } from '../../lib/registr
 import { memTopic } from '../../lib/connectors/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { Fauxqs, QueueInfo } from './fauxqs';
-
-type Init = { body: Buffer | string; metadata?: Record<string, string>; key?: string; id?: string };
-
-/** Writes through a sink; resolves with each message's outcome (undefined = confirmed). */
-function send(target: Sink, messages: Init[]): Promise<(Error | undefined)[]> {
-  return Promise.all(messages.map((init) => new Promise<Error | undefined>((resolve) => target.next(Message.create(init, resolve)))));
-}
+import { send } from '../helpers/endpoints';
 
 /** A sink that keeps what it gets and acks it (a dead letter to look into). */
 function keepingSink(): Sink & { messages: Message[] } {

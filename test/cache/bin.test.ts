@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { buildFromEnv } from '../../bin/cli';
 import { MemoryCache } from '../../lib/cache';
 import { freePort } from './helpers';
+import { BIN } from '../helpers/bin';
 
-const BIN = path.join(__dirname, '..', '..', 'dist', 'bin', 'wasm-pipes.js');
 
 describe('CACHE_URI in the bin', () => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'wp-cache-bin-'));

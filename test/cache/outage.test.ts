@@ -1,16 +1,14 @@
 // A cache that is down at start-up, or goes down mid-run: a clear error, recovery once it answers, and no message
 // lost (messages whose cache operation failed are nacked and redelivered). Each test runs its own server on a free
 // port and stops it by PID; the shared servers are never touched.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cache, Cache } from '../../lib/cache';
 import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/mem';
 import { cacheSet } from '../../operators';
 import { ConnectorError } from '../../lib/errors';
-import { capturingLogger, freePort, sleep, startRedis, stopChild, uniqueName, waitFor, waitForPort } from './helpers';
+import { capturingLogger, freePort, sleep, startRedis, stopChild, uniqueName, waitFor } from './helpers';
+import { PrivateNatsServer } from '../helpers/natsServer';
 
 describe('redis:// outages', () => {
   const children: ChildProcess[] = [];
@@ -119,16 +117,14 @@ describe('redis:// outages', () => {
 });
 
 describe('nats-kv:// outages', () => {
-  let server: ChildProcess | undefined;
-  let storeDir: string | undefined;
+  const server = new PrivateNatsServer();
   afterEach(async () => {
-    if (server !== undefined) await stopChild(server);
-    server = undefined;
-    if (storeDir !== undefined) fs.rmSync(storeDir, { recursive: true, force: true });
+    await server.stop();
   });
 
   test('operations fail with a clear error until NATS answers, then the bucket is created and used; a restart is survived', async () => {
-    const port = await freePort();
+    server.port = await freePort();
+    const port = server.port;
     const { logger, lines } = capturingLogger('info');
     const kv = cache('nats-kv://outage_test?ttl=1m', { env: { NATS_SERVER_URL: `127.0.0.1:${port}` }, logger });
     try {
@@ -140,22 +136,19 @@ describe('nats-kv:// outages', () => {
       expect(kv.ready).toBe(false);
       expect(lines().find((line) => line.level === 40)?.msg).toMatch(/is not available \(.*\); retrying every 2 s/);
 
-      storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wp-nats-'));
-      server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
-      await waitForPort(port);
+      await server.start();
       await kv.connect?.();
       expect(kv.ready).toBe(true);
       expect(await kv.add('k', Buffer.from('v'))).toBe(true);
       expect((await kv.get('k'))?.toString()).toBe('v');
 
       // killed mid-run: operations fail fast and clearly; after a restart (same store) the bucket is back
-      await stopChild(server, 'SIGKILL');
+      await server.kill();
       await waitFor(() => kv.ready === false, 'the disconnect to be noticed');
       const down = await kv.set('k2', Buffer.from('x')).catch((error: unknown) => error);
       expect(down).toBeInstanceOf(ConnectorError);
       expect((down as Error).message).toMatch(/cache set 'k2' failed: the bucket 'outage_test' has not been reachable for \d+ s \(disconnected from/);
-      server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
-      await waitForPort(port);
+      await server.start();
       await waitFor(() => kv.ready === true, 'the reconnect', 15_000);
       expect((await kv.get('k'))?.toString()).toBe('v');
       expect(await kv.add('k2', Buffer.from('x'))).toBe(true);

@@ -1,18 +1,8 @@
 // CACHE_URI and NATS_SERVER_URL parsing: valid forms give the right settings, bad ones a ConfigError that names the
 // variable and shows a valid value.
 import { parseCacheUri, cache, MemoryCache } from '../../lib/cache';
-import { ConfigError } from '../../lib/errors';
+import { configError } from '../helpers/configError';
 import { encodeKvKey } from '../../lib/cache/natsKv';
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('CACHE_URI', () => {
   test('memory:// with max and ttl durations', () => {

@@ -6,18 +6,22 @@ import { sleep, uniqueName } from '../helpers/wait';
 import { Fauxqs } from '../aws/fauxqs';
 
 let fauxqs: Fauxqs;
-
-conformanceSuite({
-  name: 'awssqs:// (SQS sink -> SQS source)',
-  redelivery: true,
-  subscribeFirst: false,
-  keys: true,
+/** Each suite starts its own emulator and stops it after its tests. */
+const withFauxqs = {
   async beforeAll() {
     fauxqs = await Fauxqs.start();
   },
   async afterAll() {
     await fauxqs.stop();
   },
+};
+
+conformanceSuite({
+  name: 'awssqs:// (SQS sink -> SQS source)',
+  redelivery: true,
+  subscribeFirst: false,
+  keys: true,
+  ...withFauxqs,
   async endpoints() {
     const queue = await fauxqs.createQueue(uniqueName('conformance'));
     const uri = fauxqs.sqsUri(queue.name);
@@ -37,12 +41,7 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: false,
   keys: true,
-  async beforeAll() {
-    fauxqs = await Fauxqs.start();
-  },
-  async afterAll() {
-    await fauxqs.stop();
-  },
+  ...withFauxqs,
   async endpoints() {
     const name = uniqueName('conformance');
     const queue = await fauxqs.createQueue(name);

@@ -7,6 +7,7 @@ import { start } from '../../lib/run';
 import type { SourceOptions } from '../../lib/source';
 import type { Sink, SinkOptions } from '../../lib/sink';
 import { sleep, waitFor } from '../helpers/wait';
+import { send } from '../helpers/endpoints';
 
 export interface ConformanceEndpoints {
   sourceUri: string;
@@ -50,18 +51,6 @@ function collect(observable: Observable<Message>, autoAck: boolean): Collector {
     },
   });
   return { received, subscription };
-}
-
-/** Writes messages through a sink and resolves with their outcomes once all are settled (confirmed or failed). */
-function send(target: Sink, messages: { body: Buffer | string; metadata?: Record<string, string>; key?: string; id?: string }[]): Promise<(Error | undefined)[]> {
-  return Promise.all(
-    messages.map(
-      (init) =>
-        new Promise<Error | undefined>((resolve) => {
-          target.next(Message.create(init, (error) => resolve(error)));
-        }),
-    ),
-  );
 }
 
 /** Active handles by type, to prove that a closed pipeline leaves nothing open. */

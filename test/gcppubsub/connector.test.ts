@@ -4,12 +4,14 @@ import { PubSub } from '@google-cloud/pubsub';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { Message } from '../../lib/message';
-import { ConfigError, ConnectorError, PermanentError } from '../../lib/errors';
+import { ConnectorError, PermanentError } from '../../lib/errors';
 import type { Sink } from '../../lib/sink';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import { startPubSubServer } from '../fixtures/pubsub/server';
 import { pubsubFixture, pubsubEnv, PubSubFixture, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
+import { configError } from '../helpers/configError';
+import { write } from '../helpers/endpoints';
 
 let fixture: PubSubFixture;
 let env: NodeJS.ProcessEnv;
@@ -35,21 +37,6 @@ function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
   const opened = sink(uri, { env, ...options });
   toClose.push(opened);
   return opened;
-}
-
-/** Writes one message and resolves with its outcome (undefined = confirmed). */
-function write(target: Sink, init: Parameters<typeof Message.create>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
-}
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('gcppubsub:// URIs and configuration', () => {

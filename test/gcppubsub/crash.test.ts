@@ -1,39 +1,28 @@
 // At least once across a crash: the built bin relays Pub/Sub -> Pub/Sub, is killed with SIGKILL in the middle of a
 // Publish call, and is started again; every message arrives (duplicates allowed, losses not). The test server runs in
 // this process, so it keeps its state while the bin restarts.
-import { spawn, ChildProcess } from 'node:child_process';
-import os from 'node:os';
-import path from 'node:path';
 import { pubsubFixture, PubSubFixture, PROJECT } from './helpers';
 import { waitFor } from '../helpers/wait';
+import { BinProcess } from '../helpers/bin';
 
-const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 const COUNT = 2000;
 
 let fixture: PubSubFixture;
-const children: ChildProcess[] = [];
+const bins: BinProcess[] = [];
 
 beforeAll(async () => {
   fixture = await pubsubFixture();
 });
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const bin of bins) await bin.kill();
   await fixture.cleanup();
   await fixture.close();
 });
 
-function spawnBin(env: Record<string, string>): { child: ChildProcess; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
-  let stderr = '';
-  const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stderr: () => stderr, exited };
+function spawnBin(env: Record<string, string>): BinProcess {
+  const bin = new BinProcess(env);
+  bins.push(bin);
+  return bin;
 }
 
 test('the bin Pub/Sub -> Pub/Sub, kill -9 mid-way through 2 000 messages, restart: every message arrives', async () => {
@@ -68,9 +57,9 @@ test('the bin Pub/Sub -> Pub/Sub, kill -9 mid-way through 2 000 messages, restar
       first.child.kill('SIGKILL');
     }
   });
-  const firstExit = await first.exited;
-  expect(firstExit.signal).toBe('SIGKILL');
-  expect(first.stderr()).toContain('wasm-pipes started');
+  await first.exited;
+  expect(first.child.signalCode).toBe('SIGKILL');
+  expect(first.stderr).toContain('wasm-pipes started');
   expect(killedAt).toBeGreaterThanOrEqual(600);
   expect(killedAt).toBeLessThan(COUNT);
   // what the first process held is still leased: Pub/Sub redelivers it when the leases run out (10 s)
@@ -80,7 +69,7 @@ test('the bin Pub/Sub -> Pub/Sub, kill -9 mid-way through 2 000 messages, restar
   const arrived = (): Set<string> =>
     new Set(fixture.server.backlog(outputSubscription).map((entry) => entry.message.attributes['x-message-id']));
   await waitFor(() => arrived().size >= COUNT, `all ${COUNT} messages in the output`, 60_000).catch((error: Error) => {
-    throw new Error(`${error.message}; ${arrived().size} arrived; bin stderr:\n${second.stderr().slice(-3000)}`);
+    throw new Error(`${error.message}; ${arrived().size} arrived; bin stderr:\n${second.stderr.slice(-3000)}`);
   });
   const ids = arrived();
   for (const id of inputIds) expect(ids.has(id)).toBe(true);
@@ -91,7 +80,6 @@ test('the bin Pub/Sub -> Pub/Sub, kill -9 mid-way through 2 000 messages, restar
   await waitFor(() => fixture.server.backlog(inputSubscription).length === 0, 'the input subscription to be drained', 20_000);
 
   second.child.kill('SIGTERM');
-  const secondExit = await second.exited;
-  expect(secondExit.code).toBe(0);
-  expect(second.stderr()).toContain('received SIGTERM: draining');
+  expect(await second.exited).toBe(0);
+  expect(second.stderr).toContain('received SIGTERM: draining');
 }, 120_000);

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ENV_VARIABLES } from '../../bin/env';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { BIN } from '../helpers/bin';
 
-const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
 
 function runBin(env: Record<string, string>, input?: string, cwd = os.tmpdir()): { status: number | null; stdout: string; stderr: string } {

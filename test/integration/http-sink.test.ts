@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { sink } from '../../lib/endpoints';
-import { Message } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/mem';
 import { uniqueName } from '../helpers/wait';
+import { write } from '../helpers/endpoints';
 
 interface Hit {
   at: number;
@@ -34,10 +34,6 @@ async function scriptedServer(statuses: number[]): Promise<{ url: string; hits: 
         server.close(() => resolve());
       }),
   };
-}
-
-function write(target: ReturnType<typeof sink>, init: { body: string; metadata?: Record<string, string>; key?: string; id?: string }): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, resolve)));
 }
 
 describe('HTTP sink', () => {

@@ -1,66 +1,38 @@
 // The wasm-pipes bin on Kafka, spawned as users run it, against librdkafka's mock cluster (one for the file):
 // kill -9 mid-way loses nothing, two processes in one group share the partitions, unreachable brokers are reported
 // and retried.
-import { spawn, ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { sink } from '../../lib/endpoints';
-import { Message } from '../../lib/message';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { collectTopic, connectedProducer, produce, rawKafka, ReceivedRecord } from './helpers';
+import { write } from '../helpers/endpoints';
+import { BinProcess } from '../helpers/bin';
+import { missingIds } from '../helpers/crash';
+import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
+import { collectTopic, produce, ReceivedRecord, startKafkaFixture, topicRecordCount, KafkaFixture } from './helpers';
 
-const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
-
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
 let kafka: Kafka;
 let admin: Admin;
 let producer: Producer;
-const children: ChildProcess[] = [];
+const bins: BinProcess[] = [];
 
 beforeAll(async () => {
-  cluster = await MockKafkaCluster.start();
-  kafka = rawKafka(cluster.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  producer = await connectedProducer(kafka);
+  fixture = await startKafkaFixture();
+  ({ cluster, kafka, admin, producer } = fixture);
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await producer?.disconnect();
-  await admin?.disconnect();
-  await cluster?.stop();
+  for (const bin of bins) await bin.kill();
+  await fixture?.stop();
 });
 
-interface RunningBin {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** The JSON log lines so far. */
-  logs(): { msg: string; [field: string]: unknown }[];
-  exited: Promise<number | null>;
-}
-
-function spawnBin(env: Record<string, string>): RunningBin {
-  let stdout = '';
-  let stderr = '';
-  const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += String(chunk)));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const logs = (): { msg: string }[] =>
-    stderr
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { msg: string });
-  return { child, stdout: () => stdout, stderr: () => stderr, logs, exited };
+/** Starts the bin (at info level, its default), killed after the file's tests if still running. */
+function spawnBin(env: Record<string, string>): BinProcess {
+  const bin = new BinProcess(env);
+  bins.push(bin);
+  return bin;
 }
 
 function relayEnv(group: string, input: string, output: string): Record<string, string> {
@@ -77,22 +49,17 @@ function ids(records: ReceivedRecord[]): Set<string> {
   return new Set(records.map((record) => record.headers['x-message-id']));
 }
 
-async function highWatermark(topic: string): Promise<number> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
-}
-
 /** The partitions of the last assignment a bin logged. */
-function lastAssignment(bin: RunningBin, topic: string): number[] | undefined {
-  const joins = bin.logs().filter((line) => line.msg.startsWith('joined group'));
+function lastAssignment(bin: BinProcess, topic: string): number[] | undefined {
+  const joins = bin.records().filter((line) => line.msg.startsWith('joined group'));
   const last = joins[joins.length - 1] as { assignment?: Record<string, number[]> } | undefined;
   return last?.assignment?.[topic];
 }
 
 
 /** The counters of the bin's last log line ('wasm-pipes stopped: ...'). */
-function stoppedStats(bin: RunningBin): { acked?: number } | undefined {
-  const line = bin.logs().find((entry) => String(entry.msg).startsWith('wasm-pipes stopped')) as { stats?: { acked?: number } } | undefined;
+function stoppedStats(bin: BinProcess): { acked?: number } | undefined {
+  const line = bin.records().find((entry) => String(entry.msg).startsWith('wasm-pipes stopped')) as { stats?: { acked?: number } } | undefined;
   return line?.stats;
 }
 
@@ -116,7 +83,7 @@ test('crash: 10 000 messages over 3 partitions, kill -9 mid-way, restart: every 
   first.child.kill('SIGKILL');
   expect(await first.exited).toBeNull();
   // it died mid-way: part of the input had not been relayed
-  const relayedAtKill = await highWatermark(output);
+  const relayedAtKill = await topicRecordCount(admin, output);
   expect(relayedAtKill).toBeLessThan(total);
 
   const second = spawnBin(env);
@@ -125,7 +92,7 @@ test('crash: 10 000 messages over 3 partitions, kill -9 mid-way, restart: every 
   expect(await second.exited).toBe(0);
   await collected.stop();
   const seen = ids(collected.records);
-  for (let i = 0; i < total; i++) expect(seen.has(`m-${i}`)).toBe(true);
+  expect(missingIds(seen, 'm-', total)).toEqual([]);
   expect(seen.size).toBe(total);
   // bodies and keys came through the relay unchanged
   const sample = collected.records.find((record) => record.headers['x-message-id'] === 'm-4321');
@@ -163,7 +130,7 @@ test('scale-out: two bin processes in one group split the partitions and togethe
   expect(await second.exited).toBe(0);
   await collected.stop();
   // each process relayed its share
-  const acked = (bin: RunningBin): number => stoppedStats(bin)?.acked ?? 0;
+  const acked = (bin: BinProcess): number => stoppedStats(bin)?.acked ?? 0;
   expect(acked(first)).toBeGreaterThan(0);
   expect(acked(second)).toBeGreaterThan(0);
   expect(acked(first) + acked(second)).toBeGreaterThanOrEqual(total);
@@ -176,7 +143,7 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
   const port = await freePort();
   const brokers = `127.0.0.1:${port}`;
   const bin = spawnBin({ SOURCE_URI: `kafka://${uniqueName('late')}?topic=${input}`, SINK_URI: 'stdout://', KAFKA_BROKERS: brokers });
-  const failures = (): string[] => bin.logs().filter((line) => line.msg.includes(`cannot reach the brokers in KAFKA_BROKERS (${brokers})`)).map((line) => line.msg);
+  const failures = (): string[] => bin.records().filter((line) => line.msg.includes(`cannot reach the brokers in KAFKA_BROKERS (${brokers})`)).map((line) => line.msg);
   await waitFor(() => failures().length >= 2, 'two failed attempts', 20_000);
   expect(bin.child.exitCode).toBeNull(); // not a start-up failure: it keeps trying
   expect(failures()[0]).toMatch(/^kafka \(127\.0\.0\.1:\d+\): cannot reach the brokers in KAFKA_BROKERS \(127\.0\.0\.1:\d+\): .*ECONNREFUSED.*; retrying in \d+ ms$/);
@@ -195,9 +162,9 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
   });
   await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
   try {
-    await waitFor(() => bin.stdout().includes('late-1'), 'the message on stdout', 40_000);
-    expect(bin.stderr()).toContain('joined group');
-    expect(JSON.parse(bin.stdout().trim()).body).toBe('hello');
+    await waitFor(() => bin.stdout.includes('late-1'), 'the message on stdout', 40_000);
+    expect(bin.stderr).toContain('joined group');
+    expect(JSON.parse(bin.stdout.trim()).body).toBe('hello');
     bin.child.kill('SIGTERM');
     expect(await bin.exited).toBe(0);
     expect(stoppedStats(bin)?.acked).toBe(1);
@@ -210,7 +177,7 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
 test('an unreachable sink: the write fails with an error naming the brokers, after retries', async () => {
   const port = await freePort();
   const out = sink('kafka://nowhere', { env: { KAFKA_BROKERS: `127.0.0.1:${port}` }, retry: { maxAttempts: 2, initialDelay: 10 } });
-  const outcome = await new Promise<Error | undefined>((resolve) => out.next(Message.create({ body: 'x' }, (error) => resolve(error))));
+  const outcome = await write(out, { body: 'x' });
   await out.close();
   expect(outcome?.message).toContain(`kafka (127.0.0.1:${port}): cannot connect to the brokers in KAFKA_BROKERS (127.0.0.1:${port})`);
   expect(outcome?.message).toContain('gave up after 2 attempts');

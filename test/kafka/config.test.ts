@@ -2,21 +2,11 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { source, sink } from '../../lib/endpoints';
-import { ConfigError } from '../../lib/errors';
 import { gatedSocketFactory } from '../../lib/connectors/kafkaClient';
 import { waitFor } from '../helpers/wait';
+import { configError } from '../helpers/configError';
 
 const brokers = { KAFKA_BROKERS: '127.0.0.1:9092' };
-
-function configError(open: () => unknown): ConfigError {
-  try {
-    open();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('kafka:// configuration', () => {
   test('KAFKA_BROKERS missing or malformed: names the variable and shows a valid value', () => {

@@ -1,19 +1,11 @@
 // Helpers for the Kafka tests: a raw kafkajs client on the mock cluster (to produce inputs, read outputs and read the
 // group's committed offsets, independently of the connector), and a logger that keeps its lines for assertions.
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { Kafka, logLevel, Partitioners, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
-import type { Logger } from '../../lib/logger';
+import type { Kafka, Producer, Consumer, Admin, IHeaders } from 'kafkajs';
+import { produceRecords } from '../fixtures/kafka/client';
+import { capturingLogger } from '../helpers/wait';
 
-export function rawKafka(brokers: string[]): Kafka {
-  return new Kafka({ brokers, clientId: 'wasm-pipes-test', logLevel: logLevel.NOTHING });
-}
-
-export async function connectedProducer(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  return producer;
-}
+export { startKafkaFixture, topicRecordCount } from '../fixtures/kafka/client';
+export type { KafkaFixture } from '../fixtures/kafka/client';
 
 export interface ProducedRecord {
   value: string | Buffer;
@@ -23,10 +15,8 @@ export interface ProducedRecord {
 }
 
 /** Produces in chunks with acks=-1. */
-export async function produce(producer: Producer, topic: string, records: ProducedRecord[]): Promise<void> {
-  for (let start = 0; start < records.length; start += 1000) {
-    await producer.send({ topic, acks: -1, messages: records.slice(start, start + 1000) });
-  }
+export function produce(producer: Producer, topic: string, records: ProducedRecord[]): Promise<void> {
+  return produceRecords(producer, topic, records.length, (i) => records[i]);
 }
 
 /** The group's committed offset per partition (-1 when none), read with admin.fetchOffsets. */
@@ -67,21 +57,8 @@ export async function collectTopic(kafka: Kafka, topic: string, groupId: string)
   return { records, consumer, stop: () => consumer.disconnect() };
 }
 
-export interface CapturedLogger {
-  logger: Logger;
-  lines: { level: number; msg: string; [field: string]: unknown }[];
-  text(): string;
-}
-
-/** A pino logger whose lines are kept in memory. */
-export function captureLogger(level = 'info'): CapturedLogger {
-  const lines: CapturedLogger['lines'] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
-      callback();
-    },
-  });
-  const logger = pino({ level }, stream);
-  return { logger, lines, text: () => lines.map((line) => line.msg).join('\n') };
+/** capturingLogger() at info, with the text of its messages (one a line) for assertions on what was said. */
+export function captureLogger(): ReturnType<typeof capturingLogger> & { text(): string } {
+  const captured = capturingLogger('info');
+  return { ...captured, text: () => captured.lines().map((line) => line.msg).join('\n') };
 }

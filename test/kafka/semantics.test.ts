@@ -8,9 +8,11 @@ import { start } from '../../lib/run';
 import { Message, MessageInit } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { captureLogger, collectTopic, committedOffsets, connectedProducer, produce, rawKafka } from './helpers';
+import { send } from '../helpers/endpoints';
+import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
+import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
 
+let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
 let kafka: Kafka;
 let admin: Admin;
@@ -22,30 +24,21 @@ function env(): NodeJS.ProcessEnv {
 }
 
 beforeAll(async () => {
-  cluster = await MockKafkaCluster.start();
-  kafka = rawKafka(cluster.brokers);
-  admin = kafka.admin();
-  await admin.connect();
-  producer = await connectedProducer(kafka);
+  fixture = await startKafkaFixture();
+  ({ cluster, kafka, admin, producer } = fixture);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
-  await cluster?.stop();
+  await fixture?.stop();
 });
 
 afterEach(() => {
   for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
 });
 
-/** Polls until `condition` resolves true. */
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
+/** Polls the cluster every 25 ms until `condition` resolves true, for up to 15 s. */
+function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  return waitFor(condition, what, 15_000, 25);
 }
 
 function offsetOf(message: Message): number {
@@ -220,7 +213,7 @@ test('rebalance: the member giving partitions back waits for its in-flight messa
   await waitFor(() => second.text().includes('joined group') && first.text().match(/joined group/g)?.length === 2, 'both members to join', 15_000);
   expect(first.text()).not.toContain('still in flight after');
   const assignment = (captured: typeof first): number[] =>
-    (captured.lines.filter((line) => line.msg.startsWith('joined group')).pop()?.assignment as Record<string, number[]>)[topic] ?? [];
+    (captured.lines().filter((line) => line.msg.startsWith('joined group')).pop()?.assignment as Record<string, number[]>)[topic] ?? [];
   const kept = assignment(first);
   expect(kept).toHaveLength(1);
   expect([...kept, ...assignment(second)].sort()).toEqual([0, 1]);
@@ -243,9 +236,7 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
       { id: 'id-2', body: 'with key', metadata: { 'x-trace': 't2' }, key: 'bob' },
       { id: 'id-3', body: Buffer.from([0, 255]), metadata: { 'kafka-offset': '99' } },
   ];
-  const outcomes = await Promise.all(
-    inits.map((init) => new Promise<Error | undefined>((resolve) => out.next(Message.create(init, (error) => resolve(error))))),
-  );
+  const outcomes = await send(out, inits);
   expect(outcomes).toEqual([undefined, undefined, undefined]);
   await out.close();
   const raw = await collectTopic(kafka, topic, uniqueName('raw'));

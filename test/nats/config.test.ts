@@ -4,22 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import pino from 'pino';
 import { parseNatsServers, natsConnectionOptions } from '../../lib/natsServers';
 import { source, sink } from '../../lib/endpoints';
-import { ConfigError } from '../../lib/errors';
-import { BIN } from './binProcess';
-import { freePort } from '../helpers/wait';
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { BIN } from '../helpers/bin';
+import { capturingLogger, freePort } from '../helpers/wait';
+import { configError } from '../helpers/configError';
 
 describe('NATS_SERVER_URL', () => {
   test("the seed README's form without a scheme, and comma-separated lists of URLs", () => {
@@ -127,11 +116,10 @@ describe('nats:// URIs', () => {
   });
 
   test('unknown parameters are a warning naming them and the known ones, not an error', () => {
-    const lines: string[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const { logger, lines } = capturingLogger('warn');
     source('nats://sink?pipe=queue', { variable: 'SOURCE_URI', logger });
     sink('nats://sink?jetstream=true&color=blue', { variable: 'SINK_URI', logger });
-    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const messages = lines().map((line) => line.msg);
     expect(messages[0]).toBe(
       'SOURCE_URI: ignoring unknown parameter(s) pipe for nats://; known: queue, max_pending, stream, consumer, jetstream, ack_wait, max_deliver, nak_delay, deliver',
     );

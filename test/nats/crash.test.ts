@@ -4,9 +4,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
-import { BinProcess } from './binProcess';
+import { BinProcess } from '../helpers/bin';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { sleep } from '../helpers/wait';
+import { killMidwayAndRestart, missingIds } from '../helpers/crash';
 
 const TOTAL = 10_000;
 let connection: NatsConnection;
@@ -50,19 +51,7 @@ test('kill -9 mid-way and restart: all 10 000 message ids arrive in the sink str
     SINK_CONCURRENCY: '1',
   };
 
-  const first = new BinProcess(env);
-  bins.push(first);
-  await first.started();
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && (await outCount(output)) < TOTAL / 3) await sleep(5);
-  await first.kill();
-  const afterKill = await outCount(output);
-  expect(afterKill).toBeLessThan(TOTAL); // really mid-way
-  console.log(`crash test: ${afterKill} of ${TOTAL} in the sink stream when the bin was killed`);
-
-  const second = new BinProcess(env);
-  bins.push(second);
-  await second.started();
+  const second = await killMidwayAndRestart(env, bins, TOTAL, () => outCount(output), 'the sink stream');
   let count = 0;
   const until = Date.now() + 60_000;
   while (Date.now() < until && count < TOTAL) {
@@ -70,7 +59,6 @@ test('kill -9 mid-way and restart: all 10 000 message ids arrive in the sink str
     await sleep(100);
   }
   const ids = new Set((await readStream(connection, output)).map((message) => message.id));
-  const missing = Array.from({ length: TOTAL }, (_, i) => `crash-${i}`).filter((id) => !ids.has(id));
-  expect(missing).toEqual([]);
+  expect(missingIds(ids, 'crash-', TOTAL)).toEqual([]);
   expect(await second.terminate()).toBe(0);
 });

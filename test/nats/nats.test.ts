@@ -1,24 +1,22 @@
 // Behaviour of the nats:// connector on the shared server beyond the conformance suite: headers <-> metadata, ids and
 // keys, JetStream deduplication, dead letter after MAX_DELIVERIES, nak delays, consumer reconciliation, core NATS
 // overflow (bounded, dropped and counted), request/reply answered on settlement, wildcards.
-import pino from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { Subscription } from 'rxjs';
 import { source, sink, start, Message } from '../../lib';
 import { memTopic } from '../../lib/connectors/mem';
-import type { Sink } from '../../lib/sink';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
-import { sleep, waitFor } from '../helpers/wait';
+import { capturingLogger, sleep, waitFor } from '../helpers/wait';
+import { TestEndpoints, write } from '../helpers/endpoints';
 
 const env = { NATS_SERVER_URL: NATS_URL };
 let connection: NatsConnection;
 let manager: JetStreamManager;
 const streams: string[] = [];
-const subscriptions: Subscription[] = [];
-const sinks: Sink[] = [];
+const endpoints = new TestEndpoints(env);
+const { collect, openSink } = endpoints;
 
 beforeAll(async () => {
   connection = await natsConnection();
@@ -26,30 +24,13 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
-  for (const opened of sinks.splice(0)) await opened.close();
+  await endpoints.closeAll();
   for (const stream of streams.splice(0)) await deleteStream(manager, stream);
 });
 
 afterAll(async () => {
   await connection.close();
 });
-
-function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
-  const received: Message[] = [];
-  subscriptions.push(source(uri, { env, ...options }).subscribe((message) => received.push(message)));
-  return received;
-}
-
-function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
-  const opened = sink(uri, { env, ...options });
-  sinks.push(opened);
-  return opened;
-}
-
-function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
-}
 
 async function newStream(prefix: string): Promise<{ stream: string; subject: string }> {
   const stream = uniqueSubject(prefix);
@@ -117,8 +98,7 @@ test('a source on a wildcard subject names the subject of each message', async (
 
 test('core NATS overflow: beyond the window and max_pending, messages are dropped, counted and logged, never buffered without bound', async () => {
   const subject = `test.${uniqueSubject('overflow')}`;
-  const lines: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const { logger, lines } = capturingLogger('warn');
   const received = collect(`nats://${subject}?max_pending=5`, { maxInFlight: 1, logger });
   await sleep(200);
   for (let i = 0; i < 20; i++) connection.publish(subject, `m${i}`);
@@ -137,11 +117,11 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
   await sleep(300);
   for (const message of received) message.ack();
   expect(received.map((message) => message.text())).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
-  const logged = (): { msg: string; dropped?: number; droppedTotal?: number }[] => lines.map((line) => JSON.parse(line));
+  const logged = (): { msg: string; dropped?: number; droppedTotal?: number }[] => lines();
   const warning = logged().find((entry) => entry.msg.includes('dropped') && entry.dropped !== undefined);
   expect(warning?.msg).toContain('JetStream');
   // closing the source reports how many were dropped in all
-  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  endpoints.unsubscribeAll();
   await waitFor(() => logged().some((entry) => entry.droppedTotal !== undefined && entry.msg.includes('in all')), 'the summary');
   expect(logged().find((entry) => entry.msg.includes('in all'))?.droppedTotal).toBe(14);
 });
@@ -202,9 +182,9 @@ test('JetStream: after MAX_DELIVERIES the message goes to the dead letter, and i
   await jetstream(connection).publish(subject, 'poison', { msgID: 'poison-1' });
   const deadTopic = uniqueSubject('dead');
   const deadLetter = sink(`mem://${deadTopic}`);
-  sinks.push(deadLetter);
+  endpoints.sinks.push(deadLetter);
   const received: Message[] = [];
-  subscriptions.push(
+  endpoints.subscriptions.push(
     source(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=10ms`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
       received.push(message);
       message.nack(new Error('cannot handle this one'));
@@ -270,12 +250,11 @@ test("a message larger than the server's max_payload fails at once as permanent 
 
 test('run() warns that a core NATS source is at most once when its sink can fail, and not for an in-process sink', async () => {
   const subject = `test.${uniqueSubject('warn')}`;
-  const lines: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const { logger, lines } = capturingLogger('warn');
   const toHttp = start(source(`nats://${subject}`, { env }), openSink('http://127.0.0.1:9/never'), { handleSignals: false, logger });
   const toMemory = start(source(`nats://${subject}`, { env }), openSink(`mem://${uniqueSubject('fine')}`), { handleSignals: false, logger });
   await Promise.all([toHttp.started, toMemory.started]);
-  const warnings = lines.map((line) => (JSON.parse(line) as { msg: string }).msg).filter((msg) => msg.includes('is at most once'));
+  const warnings = lines().map((line) => line.msg).filter((msg) => msg.includes('is at most once'));
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toContain('http://127.0.0.1:9/never');
   expect(warnings[0]).toContain('nats://SUBJECT?stream=STREAM&consumer=NAME');

@@ -4,21 +4,12 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { source, sink, start } from '../../lib';
-import { BinProcess } from './binProcess';
-import { PrivateNatsServer, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
+import { BinProcess } from '../helpers/bin';
+import { privateNatsServerForFile, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
+import { missingIds } from '../helpers/crash';
 
-const server = new PrivateNatsServer();
-const bins: BinProcess[] = [];
-
-beforeAll(async () => {
-  await server.start();
-});
-
-afterAll(async () => {
-  for (const bin of bins) await bin.kill();
-  await server.stop();
-});
+const { server, bins } = privateNatsServerForFile();
 
 async function publish(connection: NatsConnection, subject: string, from: number, count: number): Promise<void> {
   const js = jetstream(connection);
@@ -66,8 +57,7 @@ test('the server is killed and restarted mid-stream: nothing acked is lost and t
   const until = Date.now() + 60_000;
   while (Date.now() < until && (await outCount(connection)) < 6000) await sleep(100);
   const ids = new Set((await readStream(connection, 'OUT')).map((message) => message.id));
-  const missing = Array.from({ length: 6000 }, (_, i) => `restart-${i}`).filter((id) => !ids.has(id));
-  expect(missing).toEqual([]);
+  expect(missingIds(ids, 'restart-', 6000)).toEqual([]);
   // every message of IN was acked by the relay
   const consumer = await (await jetstreamManager(connection)).consumers.info('IN', 'relay');
   expect(consumer.num_pending).toBe(0);

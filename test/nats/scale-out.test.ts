@@ -6,7 +6,7 @@ import path from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { BinProcess } from './binProcess';
+import { BinProcess } from '../helpers/bin';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
 import { rabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
 import { uniqueName, waitFor } from '../helpers/wait';

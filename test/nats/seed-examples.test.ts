@@ -2,21 +2,11 @@
 // and nats://sink?pipe=queue -> HTTP back into the first, a loop of two processes. A real HTTP request goes in; a
 // subscriber on 'sink' sees it come around again and again. A NATS server of our own keeps the loop off the shared one.
 import { connect } from '@nats-io/transport-node';
-import { BinProcess } from './binProcess';
-import { PrivateNatsServer } from './helpers';
+import { BinProcess } from '../helpers/bin';
+import { privateNatsServerForFile } from './helpers';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 
-const server = new PrivateNatsServer();
-const bins: BinProcess[] = [];
-
-beforeAll(async () => {
-  await server.start();
-});
-
-afterAll(async () => {
-  for (const bin of bins) await bin.kill();
-  await server.stop();
-});
+const { server, bins } = privateNatsServerForFile();
 
 test('HTTP -> nats://sink and nats://sink?pipe=queue -> HTTP: a POSTed event goes round the loop', async () => {
   const port = await freePort();

@@ -1,9 +1,10 @@
 // Crash: 10 000 messages in a RabbitMQ queue, relayed by the bin to another queue through the default exchange; the
 // bin is killed with SIGKILL mid-way (the broker requeues what it held unacked) and started again: every message id
 // reaches the output queue (duplicates allowed, losses not).
-import { BinProcess } from '../nats/binProcess';
+import { BinProcess } from '../helpers/bin';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { sleep } from '../helpers/wait';
+import { killMidwayAndRestart, missingIds } from '../helpers/crash';
 
 const TOTAL = 10_000;
 let admin: RabbitAdmin;
@@ -44,23 +45,10 @@ test('kill -9 mid-way and restart: all 10 000 message ids arrive in the output q
     SINK_CONCURRENCY: '1',
   };
 
-  const first = new BinProcess(env);
-  bins.push(first);
-  await first.started();
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && (await depth(output)) < TOTAL / 3) await sleep(5);
-  await first.kill();
-  const afterKill = await depth(output);
-  expect(afterKill).toBeLessThan(TOTAL); // really mid-way
-  console.log(`rabbit crash test: ${afterKill} of ${TOTAL} in the output queue when the bin was killed`);
-
-  const second = new BinProcess(env);
-  bins.push(second);
-  await second.started();
+  const second = await killMidwayAndRestart(env, bins, TOTAL, () => depth(output), 'the RabbitMQ output queue');
   const until = Date.now() + 60_000;
   while (Date.now() < until && ((await depth(input)) > 0 || (await depth(output)) < TOTAL)) await sleep(100);
   expect(await second.terminate()).toBe(0);
   const ids = new Set((await drainQueue(admin.channel, output)).map((message) => message.id));
-  const missing = Array.from({ length: TOTAL }, (_, i) => `crash-${i}`).filter((id) => !ids.has(id));
-  expect(missing).toEqual([]);
+  expect(missingIds(ids, 'crash-', TOTAL)).toEqual([]);
 });

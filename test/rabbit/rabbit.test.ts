@@ -1,28 +1,26 @@
 // Behaviour of the rabbit:// connector on the shared broker beyond the conformance suite: properties and headers <->
 // metadata, the default exchange, routing by a metadata field, unroutable and missing targets, dead letter after
 // MAX_DELIVERIES (counted per process on classic queues, by the broker on quorum queues), and reconnection.
-import type { Subscription } from 'rxjs';
 import { source, sink, start, Message } from '../../lib';
 import { memTopic } from '../../lib/connectors/mem';
-import type { Sink } from '../../lib/sink';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
+import { TestEndpoints, write } from '../helpers/endpoints';
 
 const env = { RABBIT_SERVER_URL: RABBIT_URL };
 let admin: RabbitAdmin;
 const queues: string[] = [];
 const exchanges: string[] = [];
-const subscriptions: Subscription[] = [];
-const sinks: Sink[] = [];
+const endpoints = new TestEndpoints(env);
+const { collect, openSink } = endpoints;
 
 beforeAll(async () => {
   admin = await rabbitAdmin();
 });
 
 afterEach(async () => {
-  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
-  for (const opened of sinks.splice(0)) await opened.close();
+  await endpoints.closeAll();
   await sleep(50);
   for (const queue of queues.splice(0)) await admin.channel.deleteQueue(queue).catch(() => undefined);
   for (const exchange of exchanges.splice(0)) await admin.channel.deleteExchange(exchange).catch(() => undefined);
@@ -37,22 +35,6 @@ async function newQueue(prefix: string, options: Parameters<RabbitAdmin['channel
   await admin.channel.assertQueue(queue, options);
   queues.push(queue);
   return queue;
-}
-
-function openSink(uri: string, options: Parameters<typeof sink>[1] = {}): Sink {
-  const opened = sink(uri, { env, ...options });
-  sinks.push(opened);
-  return opened;
-}
-
-function write(target: Sink, init: ConstructorParameters<typeof Message>[0]): Promise<Error | undefined> {
-  return new Promise((resolve) => target.next(Message.create(init, (error) => resolve(error))));
-}
-
-function collect(uri: string, options: Parameters<typeof source>[1] = {}): Message[] {
-  const received: Message[] = [];
-  subscriptions.push(source(uri, { env, ...options }).subscribe((message) => received.push(message)));
-  return received;
 }
 
 test('rabbit://?routing_key=QUEUE publishes straight to a queue; metadata maps to properties and headers', async () => {
@@ -144,9 +126,9 @@ describe.each([
     admin.channel.sendToQueue(queue, Buffer.from('poison'), { messageId: 'poison-1' });
     const deadTopic = uniqueQueue('dead');
     const deadLetter = sink(`mem://${deadTopic}`);
-    sinks.push(deadLetter);
+    endpoints.sinks.push(deadLetter);
     let deliveries = 0;
-    subscriptions.push(
+    endpoints.subscriptions.push(
       source(`rabbit://${queue}`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
         deliveries++;
         message.nack(new Error('cannot handle this one'));

@@ -5,6 +5,7 @@ import { sink } from '../../lib/endpoints';
 import { source } from '../../lib/endpoints';
 import { fanOut } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
+import { send, write } from '../helpers/endpoints';
 import { memTopic } from '../../lib/connectors/mem';
 
 /** A driver over an in-test service whose answers the test scripts. */
@@ -28,7 +29,7 @@ class ScriptedDriver implements SinkDriver {
 }
 
 function settle(runtime: SinkRuntime, bodies: string[]): Promise<(Error | undefined)[]> {
-  return Promise.all(bodies.map((body) => new Promise<Error | undefined>((resolve) => runtime.next(Message.create({ body }, resolve)))));
+  return send(runtime, bodies.map((body) => ({ body })));
 }
 
 describe('the generic sink machinery', () => {
@@ -159,7 +160,7 @@ describe('fanOut', () => {
       throw new PermanentError('rejected');
     });
     const both = fanOut(new SinkRuntime('good', good), new SinkRuntime('bad', bad));
-    const outcome = await new Promise<Error | undefined>((resolve) => both.next(Message.create({ body: 'x' }, resolve)));
+    const outcome = await write(both, { body: 'x' });
     expect(outcome?.message).toBe('rejected');
     await both.close();
     await waitFor(() => good.batches.length === 1, 'the good write');

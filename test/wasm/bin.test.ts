@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { buildAs, ROOT } from './helpers';
+import { buildAs } from './helpers';
+import { BIN } from '../helpers/bin';
 
-const BIN = path.join(ROOT, 'dist', 'bin', 'wasm-pipes.js');
 
 interface BinResult {
   code: number | null;

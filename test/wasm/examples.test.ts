@@ -8,6 +8,7 @@ import { MemoryCache } from '../../lib/cache/memory';
 import { wasmTransform, wasmFilter } from '../../operators';
 import { WasmModuleError } from '../../lib/wasm/errors';
 import { buildExample, through, ROOT } from './helpers';
+import { BIN } from '../helpers/bin';
 
 test('uppercase (AssemblyScript)', async () => {
   const module = await buildExample('uppercase', 'as', 'uppercase.ts');
@@ -82,7 +83,7 @@ test("the README's local module runner command works on the built examples", asy
   await (require('../../scripts/wasm-build.js') as { buildExamples(): Promise<string[]> }).buildExamples();
   const sample = fs.readFileSync(path.join(ROOT, 'examples', 'threshold', 'sample.jsonl'), 'utf8');
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bin', 'wasm-pipes.js')], {
+    const child = spawn(process.execPath, [BIN], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,

@@ -7,6 +7,7 @@ import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import { Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { buildAs, through } from './helpers';
+import { capturingLogger } from '../helpers/wait';
 
 let native: WasmModule;
 let keep: WasmModule;
@@ -156,13 +157,11 @@ test('a wrong operator for the module, or deadLetter without a sink, is reported
 });
 
 test('module logs: debug per message, info rate-limited', async () => {
-  const lines: { level: number; msg: string }[] = [];
-  const pino = (await import('pino')).default;
-  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const { logger, lines } = capturingLogger('debug');
   await through(wasmTransform(native, { logger }), Array.from({ length: 30 }, () => 'log'));
-  expect(lines.filter((line) => line.msg === 'a debug line')).toHaveLength(30);
-  const info = lines.filter((line) => line.msg === 'an info line');
+  expect(lines().filter((line) => line.msg === 'a debug line')).toHaveLength(30);
+  const info = lines().filter((line) => line.msg === 'an info line');
   expect(info.length).toBe(10);
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  expect(lines.some((line) => line.msg === '20 log line(s) from the module were suppressed (more than 10 a second)')).toBe(true);
+  expect(lines().some((line) => line.msg === '20 log line(s) from the module were suppressed (more than 10 a second)')).toBe(true);
 });

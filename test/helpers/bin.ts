@@ -1,9 +1,9 @@
-// The built bin as a child process: started with an environment, watched through its stderr (pino JSON lines),
-// stopped with a signal or killed with SIGKILL, always by its own PID.
+// The built bin as a child process, for every test that runs it as users do: started with an environment, watched
+// through its stderr (pino JSON lines), stopped with a signal or killed with SIGKILL, always by its own PID.
 import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from '../helpers/wait';
+import { waitFor } from './wait';
 
 export const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 
@@ -31,6 +31,14 @@ export class BinProcess {
   async started(timeoutMs = 20_000): Promise<void> {
     await waitFor(() => this.stderr.includes('wasm-pipes started') || !this.running, 'the bin to start', timeoutMs);
     if (!this.stderr.includes('wasm-pipes started')) throw new Error(`the bin exited before starting:\n${this.stderr}`);
+  }
+
+  /** The log lines (pino JSON), parsed. */
+  records(): { msg: string; [field: string]: unknown }[] {
+    return this.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string });
   }
 
   /** The log lines (pino JSON) whose message matches `pattern`. */

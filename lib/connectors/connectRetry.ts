@@ -1,0 +1,65 @@
+// What the NATS and RabbitMQ links share: the first connection, retried with a doubling delay until a deadline
+// (NATS_CONNECT_TIMEOUT, RABBIT_CONNECT_TIMEOUT), and a sleep between attempts that closing the link cuts short.
+import { ConnectorError } from '../errors';
+
+/** A sleep that wake() ends at once (a link closed while it waits to try again). */
+export class WakeableSleep {
+  private wakeSleeper: (() => void) | undefined;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleeper = done;
+    });
+  }
+
+  wake(): void {
+    this.wakeSleeper?.();
+  }
+}
+
+export interface ConnectRetryOptions<T> {
+  /** When to stop trying (Date.now() based). */
+  deadline: number;
+  sleeper: WakeableSleep;
+  /** One attempt, allowed `timeoutMs`; a ConnectorError it throws ends the retries at once. */
+  attempt(timeoutMs: number): Promise<T>;
+  /** Whether the link was closed meanwhile: the retries end with `closedError()`. */
+  closed(): boolean;
+  closedError(): Error;
+  /** The error for a failure that retrying cannot fix (refused credentials), else undefined. */
+  refused(error: unknown, reason: string): Error | undefined;
+  /** The error once the next attempt would start after the deadline. */
+  gaveUp(error: unknown, reason: string): Error;
+  /** Told that an attempt failed and another follows; at most once every 5 s. */
+  warn(reason: string): void;
+}
+
+/** Attempts a connection until one succeeds, waiting 200 ms, then twice as long each time up to 2 s, in between. */
+export async function connectWithRetry<T>(options: ConnectRetryOptions<T>): Promise<T> {
+  const { deadline } = options;
+  let delay = 200;
+  let warned = 0;
+  for (;;) {
+    if (options.closed()) throw options.closedError();
+    try {
+      return await options.attempt(Math.max(1000, Math.min(10_000, deadline - Date.now())));
+    } catch (error) {
+      if (error instanceof ConnectorError) throw error;
+      const reason = (error as Error).message;
+      const refused = options.refused(error, reason);
+      if (refused !== undefined) throw refused;
+      if (Date.now() + delay > deadline) throw options.gaveUp(error, reason);
+      if (Date.now() - warned > 5000) {
+        warned = Date.now();
+        options.warn(reason);
+      }
+      await options.sleeper.sleep(delay);
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
