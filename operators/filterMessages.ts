@@ -1,7 +1,6 @@
-import { Observable, MonoTypeOperatorFunction, OperatorFunction } from 'rxjs';
-import { Message, markStage } from '../lib/message';
-import { toError } from '../lib/errors';
-import { openStage, closeStage } from '../lib/metrics';
+import type { MonoTypeOperatorFunction, OperatorFunction } from 'rxjs';
+import type { Message } from '../lib/message';
+import { messageOperator } from '../lib/messageOperator';
 
 /**
  * Keeps the messages for which `predicate` returns true. A dropped message is acked (settled as done), unlike a
@@ -23,36 +22,12 @@ import { openStage, closeStage } from '../lib/metrics';
 export function filterMessages<T extends Message>(predicate: (message: Message) => message is T, name?: string): OperatorFunction<Message, T>;
 export function filterMessages(predicate: (message: Message) => boolean, name?: string): MonoTypeOperatorFunction<Message>;
 export function filterMessages(predicate: (message: Message) => boolean, name = 'filterMessages'): MonoTypeOperatorFunction<Message> {
-  return (source) =>
-    new Observable<Message>((subscriber) => {
-      const stats = openStage('operator', name);
-      const subscription = source.subscribe({
-        next(message) {
-          stats.received++;
-          let keep: boolean;
-          try {
-            keep = predicate(message);
-          } catch (error) {
-            stats.nacked++;
-            stats.error('handler');
-            message.nack(toError(error));
-            return;
-          }
-          if (keep) {
-            stats.emitted++;
-            markStage(message, name);
-            subscriber.next(message);
-          } else {
-            stats.dropped++;
-            message.ack();
-          }
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        closeStage(stats);
-      };
-    });
+  return messageOperator(name, (message, output) => {
+    if (predicate(message)) {
+      output.emit(message);
+    } else {
+      output.stats.dropped++;
+      message.ack();
+    }
+  });
 }

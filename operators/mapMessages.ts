@@ -1,7 +1,6 @@
-import { Observable, OperatorFunction } from 'rxjs';
-import { Message, MessageChanges, markStage } from '../lib/message';
-import { toError } from '../lib/errors';
-import { openStage, closeStage } from '../lib/metrics';
+import type { OperatorFunction } from 'rxjs';
+import { Message, MessageChanges } from '../lib/message';
+import { messageOperator } from '../lib/messageOperator';
 
 /** What a projection may return: a message (from `m.with(...)`), changes, several outputs, or null to drop. */
 export type MapResult = Message | MessageChanges | readonly MessageChanges[] | null | undefined;
@@ -23,49 +22,19 @@ export type MapResult = Message | MessageChanges | readonly MessageChanges[] | n
  * @see fanOut
  */
 export function mapMessages(project: (message: Message) => MapResult, name = 'mapMessages'): OperatorFunction<Message, Message> {
-  return (source) =>
-    new Observable<Message>((subscriber) => {
-      const stats = openStage('operator', name);
-      const subscription = source.subscribe({
-        next(message) {
-          stats.received++;
-          let result: MapResult;
-          try {
-            result = project(message);
-          } catch (error) {
-            stats.nacked++;
-            stats.error('handler');
-            message.nack(toError(error));
-            return;
-          }
-          if (result instanceof Message) {
-            stats.emitted++;
-            markStage(result, name);
-            subscriber.next(result);
-          } else if (result === null || result === undefined) {
-            stats.dropped++;
-            message.ack();
-          } else if (Array.isArray(result)) {
-            const outputs = message.split(result as readonly MessageChanges[]);
-            if (outputs.length === 0) stats.dropped++;
-            stats.emitted += outputs.length;
-            for (const output of outputs) {
-              markStage(output, name);
-              subscriber.next(output);
-            }
-          } else {
-            stats.emitted++;
-            const output = message.with(result as MessageChanges);
-            markStage(output, name);
-            subscriber.next(output);
-          }
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        closeStage(stats);
-      };
-    });
+  return messageOperator(name, (message, output) => {
+    const result = project(message);
+    if (result instanceof Message) {
+      output.emit(result);
+    } else if (result === null || result === undefined) {
+      output.stats.dropped++;
+      message.ack();
+    } else if (Array.isArray(result)) {
+      const outputs = message.split(result as readonly MessageChanges[]);
+      if (outputs.length === 0) output.stats.dropped++;
+      for (const each of outputs) output.emit(each);
+    } else {
+      output.emit(message.with(result as MessageChanges));
+    }
+  });
 }

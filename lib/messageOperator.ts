@@ -1,0 +1,46 @@
+// The frame of a synchronous, message-aware operator: a metrics stage, a handler that may throw (that message is
+// nacked, the pipeline goes on), outputs marked with the stage name, and errors and completion passed through.
+import { Observable, OperatorFunction } from 'rxjs';
+import { Message, markStage } from './message';
+import { toError } from './errors';
+import { openStage, closeStage, StageMetrics } from './metrics';
+
+/** What a handler uses to pass outputs on and to count what it drops. */
+export interface OperatorOutput {
+  /** Passes `output` downstream (counted as emitted). */
+  emit(output: Message): void;
+  readonly stats: StageMetrics;
+}
+
+export function messageOperator(name: string, handle: (message: Message, output: OperatorOutput) => void): OperatorFunction<Message, Message> {
+  return (source) =>
+    new Observable<Message>((subscriber) => {
+      const stats = openStage('operator', name);
+      const output: OperatorOutput = {
+        stats,
+        emit(message) {
+          stats.emitted++;
+          markStage(message, name);
+          subscriber.next(message);
+        },
+      };
+      const subscription = source.subscribe({
+        next(message) {
+          stats.received++;
+          try {
+            handle(message, output);
+          } catch (error) {
+            stats.nacked++;
+            stats.error('handler');
+            message.nack(toError(error));
+          }
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        subscription.unsubscribe();
+        closeStage(stats);
+      };
+    });
+}
