@@ -43,6 +43,7 @@ const CONNECTOR_TABLE: Record<string, string> = {
   file: 'file',
   http: 'http',
   https: 'http',
+  azuresb: 'azuresb',
 };
 
 const registered = new Map<string, SchemeDefinition>();
