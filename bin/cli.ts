@@ -27,7 +27,7 @@ function helpText(): string {
     'Usage: [VARIABLE=value ...] wasm-pipes        (variables may also come from a .env file in the working directory)',
     '',
   ];
-  const groups: Record<string, string> = { pipeline: 'Pipeline', limits: 'Limits and delivery', http: 'HTTP', logging: 'Logging' };
+  const groups: Record<string, string> = { pipeline: 'Pipeline', limits: 'Limits and delivery', http: 'HTTP', azure: 'Azure Service Bus', logging: 'Logging' };
   for (const [group, title] of Object.entries(groups)) {
     lines.push(`${title}:`);
     for (const variable of ENV_VARIABLES.filter((entry) => entry.group === group)) {

@@ -6,7 +6,7 @@ export interface EnvVariable {
   default?: string;
   description: string;
   /** Groups for --help. */
-  group: 'pipeline' | 'limits' | 'http' | 'logging';
+  group: 'pipeline' | 'limits' | 'http' | 'azure' | 'logging';
   /** Never printed: tokens, passwords. */
   secret?: boolean;
 }
@@ -28,5 +28,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'http', name: 'HTTP_TLS_KEY', description: 'PEM key file for an https:// source' },
   { group: 'http', name: 'HTTP_SINK_METHOD', default: 'POST', description: 'method of the HTTP sink: POST or PUT' },
   { group: 'http', name: 'HTTP_SINK_TIMEOUT', default: '30s', description: 'HTTP sink timeout per request (a timeout is retried)' },
+  { group: 'azure', name: 'SERVICEBUS_CONNECTION_STRING', secret: true, description: 'azuresb://: the namespace connection string (Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=...;SharedAccessKey=...); add UseDevelopmentEmulator=true for a local emulator' },
+  { group: 'azure', name: 'AZURE_SERVICEBUS_HOSTNAME', description: 'azuresb://: the namespace host (<namespace>.servicebus.windows.net), signed in with the default Azure credential, when SERVICEBUS_CONNECTION_STRING is not set' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
 ];

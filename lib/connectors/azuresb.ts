@@ -33,23 +33,46 @@ import {
   sourceConfig,
 } from './azuresbConfig';
 
-const CLIENT_OPTIONS: ServiceBusClientOptions = {
-  retryOptions: { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 30_000 },
+// A settlement lost in a reconnection waits out the operation timeout before the SDK gives up (the message then
+// comes back when its lock expires): keep that wait short, since the SDK holds the message's slot meanwhile. No
+// retries: the SDK would retry on the same dead delivery; the driver retries lock renewals and probes itself.
+const SOURCE_CLIENT_OPTIONS: ServiceBusClientOptions = {
+  retryOptions: { maxRetries: 0, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000 },
+};
+// a send lost in a reconnection also waits out the timeout before its retry
+const SINK_CLIENT_OPTIONS: ServiceBusClientOptions = {
+  retryOptions: { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000 },
 };
 
-/** How long close() waits for settlements already sent to Service Bus. */
-const SETTLE_GRACE_MS = 10_000;
+/** How long close() waits for settlements already sent to Service Bus (a little more than their timeout). */
+const SETTLE_GRACE_MS = 12_000;
 
-function createClient(credentials: Credentials): ServiceBusClient {
-  if (credentials.kind === 'connectionString') return new ServiceBusClient(credentials.connectionString, CLIENT_OPTIONS);
+function createClient(credentials: Credentials, options: ServiceBusClientOptions): ServiceBusClient {
+  if (credentials.kind === 'connectionString') return new ServiceBusClient(credentials.connectionString, options);
   // loaded only when used: the identity library is large, and connection strings do not need it
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const identity = require('@azure/identity') as typeof import('@azure/identity');
-  return new ServiceBusClient(credentials.host, new identity.DefaultAzureCredential(), CLIENT_OPTIONS);
+  return new ServiceBusClient(credentials.host, new identity.DefaultAzureCredential(), options);
+}
+
+/**
+ * Whether the client's AMQP connection is open. The SDK reconnects on its own and says nothing when it succeeds, so
+ * `ready` reads the connection's state (an internal field, guarded: without it, the driver's own flag decides).
+ */
+function connectionOpen(client: ServiceBusClient | undefined): boolean {
+  const connection = (client as unknown as { _connectionContext?: { connection?: { isOpen?(): boolean } } } | undefined)?._connectionContext?.connection;
+  return typeof connection?.isOpen === 'function' ? connection.isOpen() : client !== undefined;
+}
+
+/** The SDK retries, then throws an AggregateError of its attempts: the last attempt says what went wrong. */
+function lastError(error: unknown): unknown {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors[error.errors.length - 1];
+  return error;
 }
 
 /** The error a failed Service Bus operation becomes: permanent for what retrying cannot fix, else retryable. */
-function toConnectorError(error: unknown, host: string, what: string): Error {
+function toConnectorError(thrown: unknown, host: string, what: string): Error {
+  const error = lastError(thrown);
   const message = error instanceof Error ? error.message : String(error);
   if (isServiceBusError(error)) {
     if (error.code === 'MessageSizeExceeded') return new PermanentError(`${SCHEME} (${host}): ${what}: ${message}`, { cause: error });
@@ -59,7 +82,8 @@ function toConnectorError(error: unknown, host: string, what: string): Error {
   return new ConnectorError(`${what}: ${message}`, { scheme: SCHEME, host, cause: error });
 }
 
-function isPermanentServiceError(error: unknown): boolean {
+function isPermanentServiceError(thrown: unknown): boolean {
+  const error = lastError(thrown);
   return isServiceBusError(error) && (error.code === 'MessagingEntityNotFound' || error.code === 'UnauthorizedAccess' || error.code === 'MessagingEntityDisabled');
 }
 
@@ -167,7 +191,11 @@ export function toServiceBusMessage(message: Message, keyAs: SinkConfig['keyAs']
 interface Delivery {
   readonly message: ServiceBusReceivedMessage;
   /** Resolves the SDK's processMessage call, which gives the SDK its credit back. */
-  readonly done: () => void;
+  done: () => void;
+  /** The lock is renewed until the message is settled, but not past this time (max_lock_renewal after receipt). */
+  readonly renewUntil: number;
+  renewTimer: NodeJS.Timeout | undefined;
+  settling: boolean;
 }
 
 /** Peek-lock receiver: credit window = maxConcurrentCalls, settlement = complete/abandon/dead-letter. */
@@ -181,6 +209,8 @@ export class AzureSbSource implements SourceDriver<Delivery> {
   private closed = false;
   private probing = false;
   private readonly pending = new Set<Promise<void>>();
+  /** Messages received and not yet settled, for their lock renewal timers. */
+  private readonly deliveries = new Set<Delivery>();
 
   constructor(
     private readonly config: SourceConfig,
@@ -190,7 +220,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
   ) {}
 
   get ready(): boolean {
-    return this.connected;
+    return this.connected && !this.closed && connectionOpen(this.client);
   }
 
   /** The entity as Service Bus names it, for logs and errors. */
@@ -206,13 +236,14 @@ export class AzureSbSource implements SourceDriver<Delivery> {
 
   async start(context: SourceContext<Delivery>): Promise<void> {
     this.context = context;
-    const client = createClient(this.config.credentials);
+    const client = createClient(this.config.credentials, SOURCE_CLIENT_OPTIONS);
     this.client = client;
     const options: ServiceBusReceiverOptions = {
       receiveMode: 'peekLock',
       skipParsingBodyAsJson: true,
       skipConvertingDate: true,
-      maxAutoLockRenewalDurationInMs: this.config.maxLockRenewalMs,
+      // the driver renews locks itself (see renewLater)
+      maxAutoLockRenewalDurationInMs: 0,
     };
     if (this.config.subQueue !== undefined) options.subQueueType = this.config.subQueue;
     const { entity, subscription } = this.config;
@@ -239,31 +270,77 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     );
   }
 
-  /** Called by the SDK for each message, at most maxInFlight at once; resolves once the message is settled. */
-  private process(message: ServiceBusReceivedMessage): Promise<void> {
+  /**
+   * Called by the SDK for each message; resolves once the message is settled, which gives the SDK its credit back.
+   * The SDK asks for maxInFlight messages, but after a reconnection it may briefly have more out (the settlements
+   * of the old link still give credit back to the new one): those wait here for room in the window, with their
+   * locks renewed, rather than being abandoned (which would come straight back, again and again).
+   */
+  private async process(message: ServiceBusReceivedMessage): Promise<void> {
     const context = this.context as SourceContext<Delivery>;
     this.connected = true;
-    return new Promise<void>((done) => {
-      const delivery: Delivery = { message, done };
-      if (context.stopped || context.credit <= 0) {
-        // arrived while draining: give it back at once for another consumer
-        this.settle(delivery, 'abandon');
-        return;
-      }
-      // a dead-letter queue's messages carry the count that sent them there: counting again would loop
-      const deliveryCount = this.config.subQueue === undefined ? (message.deliveryCount ?? 0) + 1 : undefined;
-      if (this.useServiceDeadLetter && deliveryCount !== undefined && deliveryCount > this.maxDeliveries) {
-        context.logger.debug({ id: message.messageId, deliveryCount }, 'moving a message to the Service Bus dead-letter queue');
-        this.settle(delivery, 'deadLetter', `delivered ${deliveryCount} times, more than maxDeliveries (${this.maxDeliveries})`);
-        return;
-      }
-      context.receive(fromServiceBusMessage(message, deliveryCount), delivery);
-    });
+    const delivery: Delivery = {
+      message,
+      done: () => undefined,
+      renewUntil: Date.now() + this.config.maxLockRenewalMs,
+      renewTimer: undefined,
+      settling: false,
+    };
+    const finished = new Promise<void>((resolve) => (delivery.done = resolve));
+    this.deliveries.add(delivery);
+    this.renewLater(delivery);
+    const slot = await context.acquire();
+    if (slot === undefined) {
+      // arrived while draining: give it back at once for another consumer
+      this.settle(delivery, 'abandon');
+      return finished;
+    }
+    // a dead-letter queue's messages carry the count that sent them there: counting again would loop
+    const deliveryCount = this.config.subQueue === undefined ? (message.deliveryCount ?? 0) + 1 : undefined;
+    if (this.useServiceDeadLetter && deliveryCount !== undefined && deliveryCount > this.maxDeliveries) {
+      slot.release();
+      context.logger.debug({ id: message.messageId, deliveryCount }, 'moving a message to the Service Bus dead-letter queue');
+      this.settle(delivery, 'deadLetter', `delivered ${deliveryCount} times, more than maxDeliveries (${this.maxDeliveries})`);
+      return finished;
+    }
+    slot.receive(fromServiceBusMessage(message, deliveryCount), delivery);
+    return finished;
+  }
+
+  /**
+   * Renews the message's lock shortly before it expires, until the message is settled. The driver does this itself
+   * rather than with the SDK's auto-renewal: the SDK keys renewals by message id (duplicates clash) and, after a
+   * reconnection, keeps renewing messages whose settlement was lost, which would hide them until the renewal limit.
+   */
+  private renewLater(delivery: Delivery, retryAfterMs = 0): void {
+    const lockedUntil = delivery.message.lockedUntilUtc?.getTime();
+    if (lockedUntil === undefined || delivery.settling || this.closed) return;
+    const remaining = lockedUntil - Date.now();
+    if (lockedUntil > delivery.renewUntil || remaining <= 0) return;
+    const wait = Math.max(retryAfterMs, remaining - Math.min(remaining / 2, 10_000));
+    delivery.renewTimer = setTimeout(() => {
+      delivery.renewTimer = undefined;
+      if (delivery.settling || this.closed) return;
+      (this.receiver as ServiceBusReceiver).renewMessageLock(delivery.message).then(
+        () => this.renewLater(delivery),
+        (error: unknown) => {
+          if (delivery.settling || this.closed) return;
+          this.context?.logger.warn(
+            { err: error, id: delivery.message.messageId, entity: this.entityPath },
+            `${SCHEME}: could not renew the lock of a message in flight; trying again while it holds (else Service Bus delivers it again)`,
+          );
+          this.renewLater(delivery, 1000);
+        },
+      );
+    }, wait);
+    delivery.renewTimer.unref();
   }
 
   private settle(delivery: Delivery, outcome: 'complete' | 'abandon' | 'deadLetter', reason?: string): void {
     const receiver = this.receiver as ServiceBusReceiver;
     const { message } = delivery;
+    delivery.settling = true;
+    clearTimeout(delivery.renewTimer);
     let operation: Promise<void>;
     try {
       operation =
@@ -277,7 +354,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     }
     const settled: Promise<void> = operation
       .catch((error: unknown) => {
-        // the lock expires and Service Bus delivers the message again: at least once, never lost
+        // no more renewals: the lock expires and Service Bus delivers the message again (at least once)
         this.context?.logger.warn(
           { err: error, id: message.messageId, entity: this.entityPath },
           `${SCHEME}: could not ${outcome} a message; Service Bus will deliver it again when its lock expires`,
@@ -285,6 +362,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
       })
       .finally(() => {
         this.pending.delete(settled);
+        this.deliveries.delete(delivery);
         delivery.done();
       });
     this.pending.add(settled);
@@ -306,8 +384,6 @@ export class AzureSbSource implements SourceDriver<Delivery> {
       this.connected = false;
       logger.warn({ err: args.error, entity: this.entityPath }, `${SCHEME}: receiving from ${this.host} failed; reconnecting`);
       this.probeUntilConnected();
-    } else if (args.errorSource === 'renewLock') {
-      logger.warn({ err: args.error, entity: this.entityPath }, `${SCHEME}: renewing a message lock failed; the message may be delivered again`);
     } else {
       logger.warn({ err: args.error, entity: this.entityPath, source: args.errorSource }, `${SCHEME}: ${args.errorSource} failed`);
     }
@@ -341,6 +417,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     if (this.closed) return;
     this.closed = true;
     this.connected = false;
+    for (const delivery of this.deliveries) clearTimeout(delivery.renewTimer);
     if (this.pending.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.allSettled([...this.pending]), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_GRACE_MS)))]);
@@ -366,12 +443,16 @@ export class AzureSbSink implements SinkDriver {
   ) {}
 
   /**
-   * Connected or not. Asking starts the connection (sinks connect lazily, and a readiness probe must not wait for
-   * the first message, which may itself wait for readiness).
+   * Connected or not. Asking (re)starts the connection when there is none: sinks connect lazily, and a readiness
+   * probe must neither wait for the first message (which may itself wait for readiness) nor stay false after the
+   * SDK lost an idle connection (it reconnects only when used).
    */
   get ready(): boolean {
-    if (!this.closed) this.open();
-    return this.connected;
+    if (this.closed) return false;
+    this.open();
+    const up = this.connected && connectionOpen(this.client);
+    if (!up && this.connecting === undefined) this.connect();
+    return up;
   }
 
   private get host(): string {
@@ -380,20 +461,33 @@ export class AzureSbSink implements SinkDriver {
 
   private open(): ServiceBusSender {
     if (this.sender === undefined) {
-      this.client = createClient(this.config.credentials);
+      this.client = createClient(this.config.credentials, SINK_CLIENT_OPTIONS);
       this.sender = this.client.createSender(this.config.entity);
-      // opens the link now, so that `ready` and a wrong entity show before the first write
-      this.connecting = this.sender.createMessageBatch().then(
-        () => {
-          this.connected = true;
-          this.logger.info({ entity: this.config.entity, host: this.host }, `sending to ${SCHEME}://${this.config.entity} on ${this.host}`);
-        },
-        (error: unknown) => {
-          this.logger.warn({ err: toConnectorError(error, this.host, `cannot send to '${this.config.entity}'`) }, `${SCHEME}: cannot send to '${this.config.entity}' yet`);
-        },
-      );
+      this.connect();
     }
     return this.sender;
+  }
+
+  /** Opens the link now, so that `ready` and a wrong entity show before the first write. */
+  private connect(): void {
+    const sender = this.sender as ServiceBusSender;
+    this.connecting = sender
+      .createMessageBatch()
+      .then(
+        () => {
+          if (!this.connected) {
+            this.logger.info({ entity: this.config.entity, host: this.host }, `sending to ${SCHEME}://${this.config.entity} on ${this.host}`);
+          }
+          this.connected = true;
+        },
+        (error: unknown) => {
+          this.connected = false;
+          this.logger.warn({ err: toConnectorError(error, this.host, `cannot send to '${this.config.entity}'`) }, `${SCHEME}: cannot send to '${this.config.entity}' yet`);
+        },
+      )
+      .finally(() => {
+        this.connecting = undefined;
+      });
   }
 
   async write(batch: readonly Message[]): Promise<WriteResult> {
