@@ -91,6 +91,28 @@ describe('the Service Bus test server, as the SDK sees it', () => {
     await receiver.close();
   });
 
+  test("more deliveries and management replies than rhea's session buffer (2048) do not stall a link", async () => {
+    const name = queue();
+    const count = 2500;
+    server.publish(name, Array.from({ length: count }, (_, i) => ({ body: `m-${i}` })));
+    const receiver = client.createReceiver(name);
+    let completed = 0;
+    const subscription = receiver.subscribe(
+      { processMessage: async (message) => void (await receiver.completeMessage(message), completed++), processError: async () => undefined },
+      { autoCompleteMessages: false, maxConcurrentCalls: 500 },
+    );
+    await waitFor(() => completed === count, `${count} completes`, 30_000);
+    await subscription.close();
+    expect(server.store(name).stats.completed).toBe(count);
+    // every renewal is a request and a reply on the same $management links
+    await client.createSender(name).sendMessages({ body: 'held' });
+    const [held] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
+    for (let round = 0; round < 21; round++) await Promise.all(Array.from({ length: 100 }, () => receiver.renewMessageLock(held)));
+    expect(server.store(name).stats.renewed).toBe(2100);
+    await receiver.completeMessage(held);
+    await receiver.close();
+  });
+
   test('peek returns messages without locking them', async () => {
     const name = queue();
     await client.createSender(name).sendMessages([{ body: 'a' }, { body: 'b' }]);
