@@ -2,6 +2,7 @@
 // credit window (ack = complete, nack = abandon, locks renewed while a message is in flight, Service Bus's own
 // dead-letter queue after maxDeliveries when no dead letter is configured); the sink sends batches.
 import {
+  RetryMode,
   ServiceBusClient,
   isServiceBusError,
   type ServiceBusClientOptions,
@@ -36,9 +37,13 @@ import {
 // A settlement lost in a reconnection waits out the operation timeout before the SDK gives up (the message then
 // comes back when its lock expires): keep that wait short, since the SDK holds the message's slot meanwhile. No
 // retries: the SDK would retry on the same dead delivery; the driver retries lock renewals and probes itself.
+// Exponential: the SDK reattaches a lost receive link forever, every retryDelayInMs in its default fixed mode.
 const SOURCE_CLIENT_OPTIONS: ServiceBusClientOptions = {
-  retryOptions: { maxRetries: 0, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000 },
+  retryOptions: { maxRetries: 0, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000, mode: RetryMode.Exponential },
 };
+
+/** While Service Bus cannot be reached, one warning now and then; the other failures are logged at debug. */
+const WARN_EVERY_MS = 30_000;
 // a send lost in a reconnection also waits out the timeout before its retry
 const SINK_CLIENT_OPTIONS: ServiceBusClientOptions = {
   retryOptions: { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000 },
@@ -208,6 +213,9 @@ export class AzureSbSource implements SourceDriver<Delivery> {
   private connected = false;
   private closed = false;
   private probing = false;
+  /** Receive failures since Service Bus last answered, and when the last warning about them was logged. */
+  private failures = 0;
+  private lastWarnedAt = 0;
   private readonly pending = new Set<Promise<void>>();
   /** Messages received and not yet settled, for their lock renewal timers. */
   private readonly deliveries = new Set<Delivery>();
@@ -382,7 +390,17 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     if (this.closed) return;
     if (args.errorSource === 'receive') {
       this.connected = false;
-      logger.warn({ err: args.error, entity: this.entityPath }, `${SCHEME}: receiving from ${this.host} failed; reconnecting`);
+      this.failures++;
+      const now = Date.now();
+      if (now - this.lastWarnedAt >= WARN_EVERY_MS) {
+        this.lastWarnedAt = now;
+        logger.warn(
+          { err: args.error, entity: this.entityPath, attempts: this.failures },
+          `${SCHEME}: receiving from ${this.host} failed; reconnecting with backoff (ready is false until it answers)`,
+        );
+      } else {
+        logger.debug({ err: args.error, entity: this.entityPath, attempts: this.failures }, `${SCHEME}: reconnecting failed again`);
+      }
       this.probeUntilConnected();
     } else {
       logger.warn({ err: args.error, entity: this.entityPath, source: args.errorSource }, `${SCHEME}: ${args.errorSource} failed`);
@@ -399,6 +417,11 @@ export class AzureSbSource implements SourceDriver<Delivery> {
         try {
           await (this.receiver as ServiceBusReceiver).peekMessages(1);
           this.connected = true;
+          if (this.failures > 0) {
+            this.context?.logger.info({ entity: this.entityPath, attempts: this.failures }, `${SCHEME}: ${this.host} answers again`);
+          }
+          this.failures = 0;
+          this.lastWarnedAt = 0;
         } catch {
           await new Promise((resolve) => setTimeout(resolve, delay).unref());
           delay = Math.min(delay * 2, 30_000);
