@@ -37,17 +37,21 @@ import {
 // A settlement lost in a reconnection waits out the operation timeout before the SDK gives up (the message then
 // comes back when its lock expires): keep that wait short, since the SDK holds the message's slot meanwhile. No
 // retries: the SDK would retry on the same dead delivery; the driver retries lock renewals and probes itself.
-// Exponential: the SDK reattaches a lost receive link forever, every retryDelayInMs in its default fixed mode.
+// Exponential backoff: the SDK re-attaches a lost receive link forever, in its default fixed mode every 500 ms.
 const SOURCE_CLIENT_OPTIONS: ServiceBusClientOptions = {
   retryOptions: { maxRetries: 0, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000, mode: RetryMode.Exponential },
 };
 
-/** While Service Bus cannot be reached, one warning now and then; the other failures are logged at debug. */
-const WARN_EVERY_MS = 30_000;
-// a send lost in a reconnection also waits out the timeout before its retry
+// A send lost in a reconnection also waits out the timeout before the SDK retries it.
 const SINK_CLIENT_OPTIONS: ServiceBusClientOptions = {
   retryOptions: { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 10_000, timeoutInMs: 10_000 },
 };
+
+/** While Service Bus cannot be reached, one warning now and then; the other failures are logged at debug. */
+const WARN_EVERY_MS = 30_000;
+
+/** Service Bus errors that retrying cannot fix. */
+const PERMANENT_CODES = new Set(['MessagingEntityNotFound', 'UnauthorizedAccess', 'MessagingEntityDisabled']);
 
 /** How long close() waits for settlements already sent to Service Bus (a little more than their timeout). */
 const SETTLE_GRACE_MS = 12_000;
@@ -81,15 +85,15 @@ function toConnectorError(thrown: unknown, host: string, what: string): Error {
   const message = error instanceof Error ? error.message : String(error);
   if (isServiceBusError(error)) {
     if (error.code === 'MessageSizeExceeded') return new PermanentError(`${SCHEME} (${host}): ${what}: ${message}`, { cause: error });
-    const permanent = error.code === 'MessagingEntityNotFound' || error.code === 'UnauthorizedAccess' || error.code === 'MessagingEntityDisabled';
-    return new ConnectorError(`${what}: ${message}`, { scheme: SCHEME, host, cause: error, retryable: !permanent && error.retryable !== false });
+    const retryable = !PERMANENT_CODES.has(error.code) && error.retryable !== false;
+    return new ConnectorError(`${what}: ${message}`, { scheme: SCHEME, host, cause: error, retryable });
   }
   return new ConnectorError(`${what}: ${message}`, { scheme: SCHEME, host, cause: error });
 }
 
 function isPermanentServiceError(thrown: unknown): boolean {
   const error = lastError(thrown);
-  return isServiceBusError(error) && (error.code === 'MessagingEntityNotFound' || error.code === 'UnauthorizedAccess' || error.code === 'MessagingEntityDisabled');
+  return isServiceBusError(error) && PERMANENT_CODES.has(error.code);
 }
 
 function propertyText(value: unknown): string | undefined {
