@@ -22,6 +22,7 @@ export const ENV_GROUPS = {
   kafka: 'Kafka',
   aws: 'AWS (awssqs://, awssns://)',
   gcp: 'Google Cloud Pub/Sub',
+  azure: 'Azure Service Bus',
   logging: 'Logging',
   admin: 'Admin server (health checks and metrics)',
 } as const;
@@ -85,6 +86,8 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'nats', name: 'NATS_CONNECT_TIMEOUT', default: '30s', description: 'how long the first NATS connection is retried before start-up fails (later losses reconnect forever)' },
   { group: 'rabbit', name: 'RABBIT_SERVER_URL', default: 'amqp://guest:guest@127.0.0.1:5672/', description: 'RabbitMQ broker: amqp://user:password@host:5672/vhost (or amqps://)' },
   { group: 'rabbit', name: 'RABBIT_CONNECT_TIMEOUT', default: '30s', description: 'how long the first RabbitMQ connection is retried before start-up fails (later losses reconnect with backoff)' },
+  { group: 'azure', name: 'SERVICEBUS_CONNECTION_STRING', secret: true, description: 'azuresb://: the namespace connection string (Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=...;SharedAccessKey=...); add UseDevelopmentEmulator=true for a local emulator' },
+  { group: 'azure', name: 'AZURE_SERVICEBUS_HOSTNAME', description: 'azuresb://: the namespace host (<namespace>.servicebus.windows.net), signed in with the default Azure credential, when SERVICEBUS_CONNECTION_STRING is not set' },
   { group: 'logging', name: 'LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error or fatal (per-message logs are debug)' },
   { group: 'logging', name: 'LOG_FORMAT', description: 'pretty (one readable line per event) or json (one JSON object per line); default pretty on a terminal, json otherwise' },
   { group: 'logging', name: 'STATS_INTERVAL', default: '10s', description: 'a stats line at info this often (rates in and out, in flight, acked/nacked/dead-lettered); 0 = off' },

@@ -5,7 +5,7 @@ export { run, start, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './run';
 export type { RunOptions, RunningPipeline, PipelineStats, PipelineState } from './run';
 export { Message, Settlement, markStage, observeSettlement } from './message';
 export type { MessageInit, MessageChanges, SettlementHandler } from './message';
-export { createSource, SourceRuntime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_ACK_TIMEOUT_MS } from './source';
+export { createSource, SourceRuntime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_DELIVERIES } from './source';
 export type { SourceOptions, SourceDriver, SourceContext, CreditSlot, ReceivedMessage, SourceStats } from './source';
 export { SinkRuntime } from './sink';
 export type { Sink, SinkDriver, SinkOptions, BatchOptions, RetryOptions, WriteResult } from './sink';

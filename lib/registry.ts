@@ -50,6 +50,7 @@ const CONNECTOR_TABLE: Record<string, string> = {
   kafka: 'kafka',
   nats: 'nats',
   rabbit: 'rabbit',
+  azuresb: 'azuresb',
 };
 
 const registered = new Map<string, SchemeDefinition>();

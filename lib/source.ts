@@ -12,6 +12,8 @@ import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metri
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 120_000;
+/** Deliveries before a message goes to the dead letter, for sources that count them. */
+export const DEFAULT_MAX_DELIVERIES = 5;
 
 export interface SourceOptions {
   /** Most unsettled messages at once; the source stops pulling when the window is full. Default 1024. */
@@ -166,7 +168,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   ) {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.ackTimeout = parseDuration(options.ackTimeout ?? DEFAULT_ACK_TIMEOUT_MS, 'ackTimeout');
-    this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
     this.deadLetter = options.deadLetter;
     this.logger = (options.logger ?? rootLogger()).child({ source: name });
     this.stats = openStage('source', name, driver.scheme);

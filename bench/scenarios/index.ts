@@ -13,5 +13,6 @@ import { kafkaRelay } from './kafka-relay';
 import { ps1 } from './ps1-pubsub-relay';
 import { sqs1, sqs2 } from './sqs-relay';
 import { ops1 } from './ops-metrics';
+import { sb1 } from './sb1-azuresb-relay';
 
-export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, ops1];
+export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, ops1];
