@@ -67,6 +67,10 @@ export class RedisCache implements Cache {
       connectionName: 'wasm-pipes',
       // concurrent lookups from many messages go out in one write per tick
       enableAutoPipelining: true,
+      // but not the gets, which this class already batches into MGETs: ioredis runs one auto-pipeline at a time per
+      // connection, so MGETs queued behind it went out one round trip after another (lockstep), and Redis sat idle
+      // while Node handled a reply; sent directly, several MGETs are in flight at once
+      autoPipeliningIgnoredCommands: ['get', 'mget'],
       // commands wait for the first connection, but fail (instead of queueing) once it is known to be down, and
       // fail at once when a connection drops: their messages are nacked and redelivered rather than held
       enableOfflineQueue: true,
