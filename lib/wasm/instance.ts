@@ -5,6 +5,7 @@ import type { Message, MessageChanges } from '../message';
 import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, SET_FUEL } from './abi';
 import type { HostServices, WasmModuleStats } from './host';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
+import type { BatchedReads } from './reads';
 
 export type CallKind = 'transform' | 'filter' | 'run';
 
@@ -12,6 +13,12 @@ export type CallKind = 'transform' | 'filter' | 'run';
 const ASYNCIFY_DATA_SIZE = 32 * 1024;
 
 type Exports = Record<string, unknown>;
+
+/** How a call that had to wait ended: an error (it failed), or its status. */
+export type Completion = (error: Error | undefined, status: number) => void;
+
+/** `pending` when the module waits for a cache read batched with others (BatchedReads). */
+const BATCHED_READ = Symbol('batched read');
 type Entry = (...args: number[]) => number | undefined;
 
 function outOfBounds(what: string, ptr: number, len: number): WasmTrapError {
@@ -65,6 +72,21 @@ export abstract class GuestInstance {
 
   /** Runs the module on `message`: a status (>= 0 ok), or a promise of one when a host call had to wait. */
   abstract invoke(message: Message): number | Promise<number>;
+
+  /**
+   * Runs the module on `message` like `invoke`, without a promise: returns the status when the call finished at
+   * once; else undefined, and `done` is called when it finishes (a host call had to wait). Throws when the module
+   * failed at once.
+   */
+  start(message: Message, done: Completion): number | undefined {
+    const result = this.invoke(message);
+    if (typeof result === 'number') return result;
+    result.then(
+      (status) => done(undefined, status),
+      (error: unknown) => done(this.translate(error), -1),
+    );
+    return undefined;
+  }
 
   protected abstract imports(): WebAssembly.Imports;
 
@@ -187,7 +209,11 @@ export class NativeInstance extends GuestInstance {
   private lastCacheValue: Buffer | undefined = undefined;
   // asyncify
   private asyncData = 0;
-  private pending: Promise<unknown> | undefined = undefined;
+  private asyncView: Int32Array | undefined = undefined;
+  private inputLength = 0;
+  /** What the module waits for while it unwinds: a backend promise, or a read that BatchedReads will answer. */
+  private pending: Promise<unknown> | typeof BATCHED_READ | undefined = undefined;
+  private readKey = '';
   private rewinding = false;
   private resumed: Resumed | undefined = undefined;
 
@@ -205,6 +231,19 @@ export class NativeInstance extends GuestInstance {
   }
 
   invoke(message: Message): number | Promise<number> {
+    const status = this.begin(message);
+    if (status !== undefined) return status;
+    return new Promise((resolve, reject) => this.wait((error, result) => (error === undefined ? resolve(result) : reject(error))));
+  }
+
+  override start(message: Message, done: Completion): number | undefined {
+    const status = this.begin(message);
+    if (status === undefined) this.wait(done);
+    return status;
+  }
+
+  /** Copies the message in and calls the module: its status, or undefined when it unwound to wait for a host call. */
+  private begin(message: Message): number | undefined {
     this.current = message;
     this.outputs = [];
     this.failure = undefined;
@@ -221,6 +260,7 @@ export class NativeInstance extends GuestInstance {
       const mem = this.bytes();
       if (this.inputPtr + length > mem.length) throw outOfBounds('alloc', this.inputPtr, length);
       body.copy(mem, this.inputPtr);
+      this.inputLength = length;
       this.refuel();
       const status = this.entry(this.inputPtr, length) as number;
       if (this.pending === undefined) return status;
@@ -228,7 +268,7 @@ export class NativeInstance extends GuestInstance {
       this.pending = undefined;
       throw this.translate(error);
     }
-    return this.resume(length);
+    return undefined;
   }
 
   private growInput(length: number): void {
@@ -239,30 +279,40 @@ export class NativeInstance extends GuestInstance {
     this.inputCapacity = capacity;
   }
 
-  /** Waits for what a host call is waiting on, then rewinds the module into that call; repeats while it suspends. */
-  private async resume(length: number): Promise<number> {
-    const exports = this.exports as Record<string, (...args: number[]) => number>;
-    for (;;) {
-      exports.asyncify_stop_unwind();
-      const pending = this.pending as Promise<unknown>;
-      this.pending = undefined;
-      this.setup.stats.suspensions++;
-      try {
-        this.resumed = { value: await pending, failed: false };
-      } catch (error) {
-        this.resumed = { error, failed: true };
-      }
-      exports.asyncify_start_rewind(this.asyncData);
-      this.rewinding = true;
-      let status: number;
-      try {
-        status = this.entry(this.inputPtr, length) as number;
-      } catch (error) {
-        this.pending = undefined;
-        throw this.translate(error);
-      }
-      if (this.pending === undefined) return status;
+  /** Ends the unwind, waits for what the host call waits on, then rewinds the module into it (see `rewind`). */
+  private wait(done: Completion): void {
+    (this.exports.asyncify_stop_unwind as () => void)();
+    const pending = this.pending as Promise<unknown> | typeof BATCHED_READ;
+    this.pending = undefined;
+    this.setup.stats.suspensions++;
+    if (pending === BATCHED_READ) {
+      (this.setup.services.reads as BatchedReads).read(this.readKey, (value, error) =>
+        this.rewind(error === undefined ? { value, failed: false } : { error, failed: true }, done),
+      );
+    } else {
+      pending.then(
+        (value) => this.rewind({ value, failed: false }, done),
+        (error: unknown) => this.rewind({ error, failed: true }, done),
+      );
     }
+  }
+
+  /** Re-enters the module where it waited, with the host call's outcome; repeats while it waits again. */
+  private rewind(resumed: Resumed, done: Completion): void {
+    this.resumed = resumed;
+    (this.exports.asyncify_start_rewind as (ptr: number) => void)(this.asyncData);
+    this.rewinding = true;
+    let status: number;
+    try {
+      status = this.entry(this.inputPtr, this.inputLength) as number;
+    } catch (error) {
+      this.pending = undefined;
+      this.rewinding = false;
+      done(this.translate(error), -1);
+      return;
+    }
+    if (this.pending === undefined) done(undefined, status);
+    else this.wait(done);
   }
 
   /**
@@ -270,20 +320,30 @@ export class NativeInstance extends GuestInstance {
    * (asyncify) until `later` settles and rewinding it into this same call, which then returns `finish(value)`.
    */
   private hostCall<T>(now: (() => T | undefined) | undefined, later: () => Promise<T>, finish: (value: T) => number): number {
-    if (this.rewinding) {
-      (this.exports.asyncify_stop_rewind as () => void)();
-      this.rewinding = false;
-      const resumed = this.resumed as Resumed;
-      this.resumed = undefined;
-      if (resumed.failed) throw resumed.error;
-      return finish(resumed.value as T);
-    }
+    if (this.rewinding) return this.resumeCall(finish);
     if (now !== undefined) return finish(now() as T);
+    return this.suspend(later);
+  }
+
+  /** In the rewind: the host call that waited returns its outcome (or throws its error into the module's call). */
+  private resumeCall<T>(finish: (value: T) => number): number {
+    (this.exports.asyncify_stop_rewind as () => void)();
+    this.rewinding = false;
+    const resumed = this.resumed as Resumed;
+    this.resumed = undefined;
+    if (resumed.failed) throw resumed.error;
+    return finish(resumed.value as T);
+  }
+
+  /** Unwinds the module out of a host call until `later` (or the batched read of `readKey`) has the answer. */
+  private suspend(later: (() => Promise<unknown>) | typeof BATCHED_READ): number {
     if (!this.setup.asyncified) {
       throw new WasmTrapError(`${this.setup.name}: the cache answers asynchronously but the module was not prepared for it`);
     }
-    this.pending = later();
-    const view = new Int32Array(this.memory.buffer);
+    this.pending = later === BATCHED_READ ? later : later();
+    let view = this.asyncView;
+    // growing the memory detaches the old buffer (length 0): take a new view then
+    if (view === undefined || view.length === 0) view = this.asyncView = new Int32Array(this.memory.buffer);
     view[this.asyncData >>> 2] = this.asyncData + 8;
     view[(this.asyncData >>> 2) + 1] = this.asyncData + ASYNCIFY_DATA_SIZE;
     (this.exports.asyncify_start_unwind as (ptr: number) => void)(this.asyncData);
@@ -303,7 +363,7 @@ export class NativeInstance extends GuestInstance {
   }
 
   protected imports(): WebAssembly.Imports {
-    const { cache, config } = this.setup.services;
+    const { cache, config, reads } = this.setup.services;
     const sync = cache.sync;
     const native: Record<string, (...args: number[]) => number | void> = {
       emit: (ptr, len) => {
@@ -342,25 +402,25 @@ export class NativeInstance extends GuestInstance {
         this.keyChanged = true;
       },
       cache_get: (kptr, klen, out, cap) => {
-        const key = this.rewinding ? '' : this.text('cache_get', kptr, klen);
-        const finish = (value: Buffer | undefined): number => {
-          if (!this.rewinding) {
-            this.lastCacheKey = key;
+        const answer = (value: Buffer | undefined): number => (value === undefined ? -1 : this.copyIn('cache_get', value, out, cap));
+        if (this.rewinding) {
+          return this.resumeCall((value: Buffer | undefined) => {
+            // kept for this message's next read of the key: the guest's retry with a larger buffer costs no trip
+            this.lastCacheKey = this.readKey;
             this.lastCacheValue = value;
-          }
-          return value === undefined ? -1 : this.copyIn('cache_get', value, out, cap);
-        };
-        if (!this.rewinding && key === this.lastCacheKey) return finish(this.lastCacheValue);
-        return this.hostCall(
-          sync && (() => sync.get(key)),
-          () =>
-            cache.get(key).then((value) => {
-              this.lastCacheKey = key;
-              this.lastCacheValue = value;
-              return value;
-            }),
-          (value) => (value === undefined ? -1 : this.copyIn('cache_get', value, out, cap)),
-        );
+            return answer(value);
+          });
+        }
+        const key = this.text('cache_get', kptr, klen);
+        if (key === this.lastCacheKey) return answer(this.lastCacheValue);
+        if (sync !== undefined) {
+          const value = sync.get(key);
+          this.lastCacheKey = key;
+          this.lastCacheValue = value;
+          return answer(value);
+        }
+        this.readKey = key;
+        return this.suspend(reads !== undefined ? BATCHED_READ : () => cache.get(key));
       },
       cache_set: (kptr, klen, vptr, vlen, ttl) => {
         if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);

@@ -13,6 +13,7 @@ import { Fifo } from '../fifo';
 import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
 import type { CallKind, GuestInstance } from './instance';
 import { HostServices, RateLimitedLog } from './host';
+import { BatchedReads } from './reads';
 import { WasmModuleError, WasmTrapError } from './errors';
 
 export interface WasmOperatorOptions extends LoadOptions {
@@ -169,6 +170,7 @@ export class WasmStage {
   private active = 0;
   private readonly queue = new Fifo<Message>();
   private readonly keyQueues = new Map<string, Message[]>();
+  private pumping = false;
   private completing = false;
   private closed = false;
   private lastWarning = 0;
@@ -183,10 +185,16 @@ export class WasmStage {
   ) {
     this.name = `${kind === 'filter' ? 'wasmFilter' : 'wasmTransform'}(${module.name})`;
     this.logger = (options.logger ?? rootLogger()).child({ stage: this.name });
-    this.services = { cache, config: configMap(options.config), logger: this.logger, moduleLog: new RateLimitedLog(this.logger) };
+    this.asyncMode = module.needsAsync(cache) || (module.abi === 'go' && cache.sync === undefined);
+    this.services = {
+      cache,
+      config: configMap(options.config),
+      logger: this.logger,
+      moduleLog: new RateLimitedLog(this.logger),
+      reads: this.asyncMode ? new BatchedReads(cache) : undefined,
+    };
     this.deadLetter = options.onError === 'deadLetter' ? options.deadLetter : undefined;
     this.compiled = module.compiledFor(cache) as WebAssembly.Module;
-    this.asyncMode = module.needsAsync(cache) || (module.abi === 'go' && cache.sync === undefined);
     this.poolSize = options.poolSize ?? 4;
     this.recycleBytes = Math.floor(module.maxMemoryPages * 65536 * 0.75);
     this.goBuffers = { message: options.goMessageBuffer ?? 1024, cache: options.goCacheBuffer ?? 128 };
@@ -242,56 +250,61 @@ export class WasmStage {
   }
 
   private dropInstance(instance: GuestInstance | undefined, error: unknown): void {
-    // a trap leaves the instance in an unknown state (half-updated heap, shadow stack): start afresh
+    // a trap, or a host call's error thrown through the module, leaves the instance in an unknown state
+    // (half-updated heap, shadow stack): start afresh
     if (error instanceof WasmModuleError) return;
-    this.module.stats.traps++;
+    if (error instanceof WasmTrapError) this.module.stats.traps++;
     if (instance !== undefined && instance === this.instance) this.instance = undefined;
   }
 
+  /**
+   * Starts queued messages on idle instances (creating instances up to the pool size). Every message that waits on
+   * the cache here asks in this same tick, so that their reads go to the backend together (BatchedReads).
+   */
   private pump(): void {
-    while (this.queue.length > 0 && (this.idle.length > 0 || this.instances < this.poolSize)) {
-      const message = this.queue.shift() as Message;
-      let instance = this.idle.pop();
-      if (instance === undefined) {
-        try {
-          instance = this.newInstance();
-        } catch (error) {
-          this.module.stats.traps++;
-          this.fail(message, error);
-          this.release(message, undefined);
-          continue;
+    if (this.pumping) return; // a message that finished at once calls release() -> pump(): the loop below goes on
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && (this.idle.length > 0 || this.instances < this.poolSize)) {
+        const message = this.queue.shift() as Message;
+        let instance = this.idle.pop();
+        if (instance === undefined) {
+          try {
+            instance = this.newInstance();
+          } catch (error) {
+            this.module.stats.traps++;
+            this.fail(message, error);
+            this.release(message, undefined);
+            continue;
+          }
+          this.instances++;
         }
-        this.instances++;
+        this.runPooled(instance, message);
       }
-      this.runPooled(instance, message);
+    } finally {
+      this.pumping = false;
     }
   }
 
   private runPooled(instance: GuestInstance, message: Message): void {
     this.active++;
-    let result: number | Promise<number>;
+    let status: number | undefined;
     try {
-      result = instance.invoke(message);
+      status = instance.start(message, (error, later) => this.afterPooled(instance, message, error === undefined ? later : undefined, error));
     } catch (error) {
       this.afterPooled(instance, message, undefined, error);
       return;
     }
-    if (typeof result === 'number') {
-      this.afterPooled(instance, message, result, undefined);
-    } else {
-      result.then(
-        (status) => this.afterPooled(instance, message, status, undefined),
-        (error: unknown) => this.afterPooled(instance, message, undefined, error),
-      );
-    }
+    if (status !== undefined) this.afterPooled(instance, message, status, undefined);
   }
 
   private afterPooled(instance: GuestInstance, message: Message, status: number | undefined, error: unknown): void {
     this.active--;
     let keep = true;
     if (status === undefined) {
+      // as in dropInstance: only a module's own failure report leaves the instance usable
       if (!(error instanceof WasmModuleError)) {
-        this.module.stats.traps++;
+        if (error instanceof WasmTrapError) this.module.stats.traps++;
         keep = false;
       }
       this.fail(message, error);
