@@ -6,13 +6,18 @@
 import type { Cache } from '../cache/types';
 import { toError } from '../errors';
 
-/** Called with the value (undefined when missing), or with the error when the read failed. */
-export type ReadCallback = (value: Buffer | undefined, error: Error | undefined) => void;
+/** Who waits for a read (an object, not a closure: nothing is allocated per read). */
+export interface Reader {
+  /** Called once, never synchronously: the value of `key` (undefined when missing), or the error of the read. */
+  onRead(key: string, value: Buffer | undefined, error: Error | undefined): void;
+}
 
 interface Batch {
   keys: string[];
-  /** Callbacks per key, in the order of `keys` (a key read by several instances at once is asked once). */
-  waiting: ReadCallback[][];
+  /** The first reader of each key, in the order of `keys`. */
+  first: Reader[];
+  /** Further readers of a key already in the batch (asked once): rare, so kept apart. */
+  more: Map<number, Reader[]> | undefined;
   index: Map<string, number>;
 }
 
@@ -41,11 +46,11 @@ export class BatchedReads {
     this.maxBatchKeys = options.maxBatchKeys ?? 1024;
   }
 
-  /** Reads `key` together with other reads; `callback` is called once, never synchronously. */
-  read(key: string, callback: ReadCallback): void {
+  /** Reads `key` together with other reads; `reader.onRead` is called once, never synchronously. */
+  read(key: string, reader: Reader): void {
     let batch = this.pending;
     if (batch === undefined) {
-      batch = this.pending = { keys: [], waiting: [], index: new Map() };
+      batch = this.pending = { keys: [], first: [], more: undefined, index: new Map() };
       // the end of this tick: every instance that suspends in this tick joins the batch
       if (!this.scheduled && this.batchesInFlight < this.maxBatchesInFlight) {
         this.scheduled = true;
@@ -54,12 +59,15 @@ export class BatchedReads {
     }
     const at = batch.index.get(key);
     if (at !== undefined) {
-      batch.waiting[at].push(callback);
+      batch.more ??= new Map();
+      const others = batch.more.get(at);
+      if (others === undefined) batch.more.set(at, [reader]);
+      else others.push(reader);
       return;
     }
     batch.index.set(key, batch.keys.length);
     batch.keys.push(key);
-    batch.waiting.push([callback]);
+    batch.first.push(reader);
     if (batch.keys.length >= this.maxBatchKeys) this.send();
   }
 
@@ -77,7 +85,7 @@ export class BatchedReads {
   private send(): void {
     const batch = this.pending as Batch;
     this.pending = undefined;
-    const { keys, waiting } = batch;
+    const { keys } = batch;
     this.requests++;
     this.keys += keys.length;
     this.batchesInFlight++;
@@ -91,12 +99,12 @@ export class BatchedReads {
       reply.then(
         (values) => {
           this.batchDone();
-          for (let i = 0; i < keys.length; i++) answer(waiting[i], values[i], undefined);
+          for (let i = 0; i < keys.length; i++) answer(batch, i, values[i], undefined);
         },
         (error: unknown) => {
           this.batchDone();
           const failure = toError(error);
-          for (let i = 0; i < keys.length; i++) answer(waiting[i], undefined, failure);
+          for (let i = 0; i < keys.length; i++) answer(batch, i, undefined, failure);
         },
       );
       return;
@@ -113,26 +121,31 @@ export class BatchedReads {
       reply.then(
         (value) => {
           if (--unanswered === 0) this.batchDone();
-          answer(waiting[i], value, undefined);
+          answer(batch, i, value, undefined);
         },
         (error: unknown) => {
           if (--unanswered === 0) this.batchDone();
-          answer(waiting[i], undefined, toError(error));
+          answer(batch, i, undefined, toError(error));
         },
       );
     }
   }
 }
 
-/** Calls each callback; one that throws (a bug downstream) must not keep the others from their answer. */
-function answer(callbacks: ReadCallback[], value: Buffer | undefined, error: Error | undefined): void {
-  for (const callback of callbacks) {
-    try {
-      callback(value, error);
-    } catch (thrown) {
-      process.nextTick(() => {
-        throw thrown;
-      });
-    }
+/** Answers the readers of key `at`; one that throws (a bug downstream) must not keep the others from their answer. */
+function answer(batch: Batch, at: number, value: Buffer | undefined, error: Error | undefined): void {
+  const key = batch.keys[at];
+  call(batch.first[at], key, value, error);
+  const others = batch.more?.get(at);
+  if (others !== undefined) for (const reader of others) call(reader, key, value, error);
+}
+
+function call(reader: Reader, key: string, value: Buffer | undefined, error: Error | undefined): void {
+  try {
+    reader.onRead(key, value, error);
+  } catch (thrown) {
+    process.nextTick(() => {
+      throw thrown;
+    });
   }
 }
