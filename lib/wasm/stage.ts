@@ -1,6 +1,7 @@
 // The machinery behind wasmTransform and wasmFilter: one subscription's instances of a module, the call per
-// message, settlement of what the module decided, traps (replace the instance, fail that message only), and a
-// small pool of instances when host calls wait on an asynchronous cache (order kept per message key).
+// message, settlement of what the module decided, traps (replace the instance, fail that message only), and, when
+// host calls wait on an asynchronous cache, a pool of instances whose reads go to the backend in batches, keys
+// fetched ahead for a prefetch hint, and order kept per message key.
 import { Observable, OperatorFunction } from 'rxjs';
 import { Message, markStage } from '../message';
 import type { Cache } from '../cache/types';

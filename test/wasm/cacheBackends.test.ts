@@ -181,6 +181,22 @@ describe.each(backends)('wasm modules on the $name cache', (backend) => {
     (results[backend.name] ??= { native: {}, go: {} }).native = byName(outputs);
   });
 
+  test('with a prefetch hint naming the key it reads, the module gives the same counts', async () => {
+    const store = open();
+    await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
+    const module = await loadWasm(nativeCount);
+    const { outputs, outcomes } = await through(
+      wasmTransform(module, { cache: store, poolSize: 4, logger, prefetch: (m) => `count:${m.text()}` }),
+      INPUTS.map((name) => ({ body: name, key: name })),
+    );
+    expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
+    const { perName, counts } = expected();
+    expect(byName(outputs)).toEqual(perName);
+    expect(await storedCounts(store)).toEqual(counts);
+    // with an asynchronous backend the module waited only for its writes
+    expect(module.stats.suspensions).toBe(store.sync === undefined ? INPUTS.length : 0);
+  });
+
   test("a Go-prototype module (cache.get / cache.set) counting per name gives the same counts", async () => {
     const store = open();
     await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
