@@ -26,6 +26,11 @@ export interface BatchedReadsOptions {
   maxBatchesInFlight?: number;
   /** A waiting batch this large goes out even while others are out. Default 1024 keys. */
   maxBatchKeys?: number;
+  /**
+   * A waiting batch goes out after this long even while others are out (ms), so that one slow request (a backend
+   * without a timeout) does not hold every read behind it. Default 20.
+   */
+  maxWaitMs?: number;
 }
 
 export class BatchedReads {
@@ -34,6 +39,8 @@ export class BatchedReads {
   private batchesInFlight = 0;
   private readonly maxBatchesInFlight: number;
   private readonly maxBatchKeys: number;
+  private readonly maxWaitMs: number;
+  private timer: NodeJS.Timeout | undefined = undefined;
   /** Requests sent to the backend (batches), and the keys in them: for tests and metrics. */
   requests = 0;
   keys = 0;
@@ -44,6 +51,7 @@ export class BatchedReads {
   ) {
     this.maxBatchesInFlight = options.maxBatchesInFlight ?? 1;
     this.maxBatchKeys = options.maxBatchKeys ?? 1024;
+    this.maxWaitMs = options.maxWaitMs ?? 20;
   }
 
   /** Reads `key` together with other reads; `reader.onRead` is called once, never synchronously. */
@@ -51,10 +59,16 @@ export class BatchedReads {
     let batch = this.pending;
     if (batch === undefined) {
       batch = this.pending = { keys: [], first: [], more: undefined, index: new Map() };
-      // the end of this tick: every instance that suspends in this tick joins the batch
-      if (!this.scheduled && this.batchesInFlight < this.maxBatchesInFlight) {
-        this.scheduled = true;
-        queueMicrotask(this.sendScheduled);
+      if (this.batchesInFlight < this.maxBatchesInFlight) {
+        // the end of this tick: every instance that suspends in this tick joins the batch
+        if (!this.scheduled) {
+          this.scheduled = true;
+          queueMicrotask(this.sendScheduled);
+        }
+      } else {
+        // it goes when a batch out returns, or after maxWaitMs at the latest
+        this.timer = setTimeout(this.sendLate, this.maxWaitMs);
+        this.timer.unref();
       }
     }
     const at = batch.index.get(key);
@@ -71,6 +85,11 @@ export class BatchedReads {
     if (batch.keys.length >= this.maxBatchKeys) this.send();
   }
 
+  private readonly sendLate = (): void => {
+    this.timer = undefined;
+    if (this.pending !== undefined) this.send();
+  };
+
   private readonly sendScheduled = (): void => {
     this.scheduled = false;
     if (this.pending !== undefined && this.batchesInFlight < this.maxBatchesInFlight) this.send();
@@ -85,6 +104,10 @@ export class BatchedReads {
   private send(): void {
     const batch = this.pending as Batch;
     this.pending = undefined;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     const { keys } = batch;
     this.requests++;
     this.keys += keys.length;
