@@ -266,7 +266,7 @@ const frozenBackends: Frozen[] = [
     async start() {
       const port = await freePort();
       const child = await startRedis(port);
-      return { uri: `redis://127.0.0.1:${port}/0?timeout=300ms`, env: {}, child, cleanup: () => undefined };
+      return { uri: `redis://127.0.0.1:${port}/0?timeout=1s`, env: {}, child, cleanup: () => undefined };
     },
   },
   {
@@ -277,7 +277,7 @@ const frozenBackends: Frozen[] = [
       const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
       await waitForPort(port);
       return {
-        uri: `nats-kv://${uniqueName('frozen')}?storage=memory&timeout=300ms`,
+        uri: `nats-kv://${uniqueName('frozen')}?storage=memory&timeout=1s`,
         env: { NATS_SERVER_URL: `127.0.0.1:${port}` },
         child,
         cleanup: () => fs.rmSync(storeDir, { recursive: true, force: true }),
