@@ -354,6 +354,7 @@ export class WasmStage {
           } catch (error) {
             this.module.stats.traps++;
             this.fail(message, error);
+            this.instances++; // counted so that release() can forget it: it never joined the pool
             this.release(message, undefined);
             continue;
           }
