@@ -22,6 +22,7 @@ export type Completion = (error: Error | undefined, status: number) => void;
 
 /** `pending` when the module waits for a cache read batched with others (BatchedReads). */
 const BATCHED_READ = Symbol('batched read');
+
 type Entry = (...args: number[]) => number | undefined;
 
 function outOfBounds(what: string, ptr: number, len: number): WasmTrapError {
@@ -194,7 +195,6 @@ export abstract class GuestInstance {
     }
   }
 }
-
 
 /** The native ABI v1 (sdk/ABI.md). */
 export class NativeInstance extends GuestInstance implements Reader {
