@@ -84,6 +84,7 @@ export function wasmFromEnv(
     throw new ConfigError('WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI, for example DEAD_LETTER_URI=file:///var/spool/dead.jsonl', { variable: 'WASM_ON_ERROR' });
   }
   const configText = read('WASM_CONFIG');
+  const prefetchText = read('WASM_PREFETCH');
   const options: WasmOperatorOptions = {
     cache: services.cache,
     config: configText === undefined ? undefined : parseWasmConfig(configText),
@@ -94,6 +95,7 @@ export function wasmFromEnv(
     deadLetter: onError === 'deadLetter' ? services.deadLetter : undefined,
     variable: 'WASM_MODULE',
     asyncCache: services.cache.sync === undefined,
+    ...(prefetchText === undefined ? {} : { prefetch: prefetchTemplate(prefetchText) }),
   };
   const loads: Promise<WasmModule>[] = modules.map((module) => loadWasm(module, options));
   const ready = Promise.all(loads).then(() => undefined);
@@ -102,5 +104,48 @@ export function wasmFromEnv(
     operators: loads.map((loaded) => wasmOperator('auto', loaded, options)),
     ready,
     description: modules.map((module) => path.basename(module)).join(' -> '),
+  };
+}
+
+const PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/g;
+const HAS_PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/;
+
+/**
+ * WASM_PREFETCH: the cache keys a module reads for a message, as templates (comma-separated) with `{key}` (the
+ * message key), `{metadata.NAME}` and `{json.FIELD}` (a top-level field of a JSON body), for example
+ * `profile:{json.user}`. A placeholder with no value leaves that key out; the hint never changes results.
+ */
+export function prefetchTemplate(text: string): (message: Message) => string[] {
+  const templates = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+  if (templates.length === 0 || templates.some((template) => !HAS_PLACEHOLDER.test(template))) {
+    throw new ConfigError(`'${text}' has no placeholder; write keys like profile:{json.user}, user:{key} or tenant:{metadata.tenant}`, {
+      variable: 'WASM_PREFETCH',
+    });
+  }
+  const needsJson = templates.some((template) => template.includes('{json.'));
+  return (message) => {
+    let body: Record<string, unknown> | undefined;
+    if (needsJson) {
+      const parsed: unknown = message.json();
+      body = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : undefined;
+    }
+    const keys: string[] = [];
+    for (const template of templates) {
+      let missing = false;
+      const key = template.replace(PLACEHOLDER, (_whole, name: string) => {
+        const value =
+          name === 'key' ? message.key : name.startsWith('metadata.') ? message.metadata[name.slice(9)] : body?.[name.slice(5)];
+        if (value === undefined || value === null || typeof value === 'object') {
+          missing = true;
+          return '';
+        }
+        return String(value);
+      });
+      if (!missing) keys.push(key);
+    }
+    return keys;
   };
 }

@@ -9,7 +9,7 @@ import type { WasmModule, WasmSource } from '../lib/wasm/load';
  * `onError: 'deadLetter'`). The module is compiled once and its instance reused for every message.
  *
  * @param module a path, a `file://` or `http(s)://` URL, the bytes, or a handle from `loadWasm()`
- * @param options `cache`, `config`, `budget`, `maxMemoryPages`, `onError`, `deadLetter`, `poolSize`
+ * @param options `cache`, `config`, `budget`, `maxMemoryPages`, `onError`, `deadLetter`, `poolSize`, `prefetch`
  *
  * @example
  * import { source, sink, run } from 'wasm-pipes';

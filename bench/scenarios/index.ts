@@ -8,6 +8,7 @@ import { p3 } from './p3-jetstream';
 import { p4 } from './p4-http-to-nats';
 import { p5 } from './p5-slow-http-sink';
 import { p6 } from './p6-instances';
+import { p7 } from './p7-wasm-cache';
 import { p7b, p7c } from './p7-cache-lookup';
 import { kafkaRelay } from './kafka-relay';
 import { ps1 } from './ps1-pubsub-relay';
@@ -15,4 +16,4 @@ import { sqs1, sqs2 } from './sqs-relay';
 import { ops1 } from './ops-metrics';
 import { sb1 } from './sb1-azuresb-relay';
 
-export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, ops1];
+export const scenarios: Scenario[] = [p0, p1, p1b, p2, p3, p4, p5, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, ops1];

@@ -67,6 +67,10 @@ export class RedisCache implements Cache {
       connectionName: 'wasm-pipes',
       // concurrent lookups from many messages go out in one write per tick
       enableAutoPipelining: true,
+      // but not the gets, which this class already batches into MGETs: ioredis runs one auto-pipeline at a time per
+      // connection, so MGETs queued behind it went out one round trip after another (lockstep), and Redis sat idle
+      // while Node handled a reply; sent directly, several MGETs are in flight at once
+      autoPipeliningIgnoredCommands: ['get', 'mget'],
       // commands wait for the first connection, but fail (instead of queueing) once it is known to be down, and
       // fail at once when a connection drops: their messages are nacked and redelivered rather than held
       enableOfflineQueue: true,
@@ -128,6 +132,30 @@ export class RedisCache implements Cache {
     }
   };
 
+  /** Sends `keys` at once (MGETs of at most 256 keys, all in flight together), for callers that batch themselves. */
+  getMany(keys: readonly string[]): Promise<(Buffer | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    try {
+      this.check('get', keys[0]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const parts: Promise<(Buffer | null)[]>[] = [];
+    for (let start = 0; start < keys.length; start += MAX_BATCH_GET) {
+      const names = keys.slice(start, start + MAX_BATCH_GET).map((key) => this.prefix + key);
+      parts.push(this.client.mgetBuffer(names));
+    }
+    const flatten = (replies: (Buffer | null)[][]): (Buffer | undefined)[] => {
+      const values: (Buffer | undefined)[] = new Array(keys.length);
+      let at = 0;
+      for (const reply of replies) for (const value of reply) values[at++] = value ?? undefined;
+      return values;
+    };
+    return (parts.length === 1 ? parts[0].then((reply) => flatten([reply])) : Promise.all(parts).then(flatten)).catch((error: unknown) => {
+      throw this.failure('get', keys[0], error, keys.length - 1);
+    });
+  }
+
   async set(key: string, value: Buffer, ttlMs?: number): Promise<void> {
     this.check('set', key);
     try {
@@ -183,10 +211,11 @@ export class RedisCache implements Cache {
     }
   }
 
-  private failure(operation: Operation, key: string, error: unknown): ConnectorError {
+  private failure(operation: Operation, key: string, error: unknown, otherKeys = 0): ConnectorError {
     const reason = error instanceof Error ? error.message : String(error);
     const down = this.down !== undefined ? ` (the server is unreachable: ${this.down.error.message})` : '';
-    return new ConnectorError(`cache ${operation} '${key}' failed: ${reason}${down}`, {
+    const others = otherKeys > 0 ? ` (and ${otherKeys} other key${otherKeys === 1 ? '' : 's'})` : '';
+    return new ConnectorError(`cache ${operation} '${key}'${others} failed: ${reason}${down}`, {
       scheme: this.scheme,
       host: this.address,
       retryable: true,

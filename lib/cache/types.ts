@@ -15,6 +15,11 @@ export interface Cache {
   /** For logs and metrics, secrets redacted (`memory://`, `redis://127.0.0.1:6379/0`). */
   readonly name: string;
   get(key: string): Promise<Buffer | undefined>;
+  /**
+   * Several keys in one request where the backend can (Redis: MGET): the values in the order of `keys`, undefined
+   * where missing. Optional: callers fall back to `get` per key. Wasm modules waiting on the cache read through it.
+   */
+  getMany?(keys: readonly string[]): Promise<(Buffer | undefined)[]>;
   set(key: string, value: Buffer, ttlMs?: number): Promise<void>;
   add(key: string, value: Buffer, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;

@@ -2,6 +2,7 @@
 // module logs per message) and the counters of the module's life.
 import type { Cache } from '../cache/types';
 import type { Logger } from '../logger';
+import type { BatchedReads } from './reads';
 
 export interface HostServices {
   readonly cache: Cache;
@@ -9,6 +10,8 @@ export interface HostServices {
   readonly logger: Logger;
   /** Module logs at info and above go through this limiter. */
   readonly moduleLog: RateLimitedLog;
+  /** With an asynchronous cache: the cache reads of suspended instances, sent together (else one get each). */
+  readonly reads?: BatchedReads;
 }
 
 /**

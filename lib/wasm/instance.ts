@@ -5,6 +5,7 @@ import type { Message, MessageChanges } from '../message';
 import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, SET_FUEL } from './abi';
 import type { HostServices, WasmModuleStats } from './host';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
+import type { BatchedReads, Reader } from './reads';
 
 export type CallKind = 'transform' | 'filter' | 'run';
 
@@ -12,6 +13,16 @@ export type CallKind = 'transform' | 'filter' | 'run';
 const ASYNCIFY_DATA_SIZE = 32 * 1024;
 
 type Exports = Record<string, unknown>;
+
+/** Cache values fetched for one message before it runs (undefined: the key is missing); the call may change it. */
+export type Prefetched = Map<string, Buffer | undefined>;
+
+/** How a call that had to wait ended: an error (it failed), or its status. */
+export type Completion = (error: Error | undefined, status: number) => void;
+
+/** `pending` when the module waits for a cache read batched with others (BatchedReads). */
+const BATCHED_READ = Symbol('batched read');
+
 type Entry = (...args: number[]) => number | undefined;
 
 function outOfBounds(what: string, ptr: number, len: number): WasmTrapError {
@@ -63,8 +74,26 @@ export abstract class GuestInstance {
     setup.stats.instantiations++;
   }
 
-  /** Runs the module on `message`: a status (>= 0 ok), or a promise of one when a host call had to wait. */
-  abstract invoke(message: Message): number | Promise<number>;
+  /**
+   * Runs the module on `message`: a status (>= 0 ok), or a promise of one when a host call had to wait.
+   * `prefetched` holds cache values fetched for this message beforehand: reads of those keys do not wait.
+   */
+  abstract invoke(message: Message, prefetched?: Prefetched): number | Promise<number>;
+
+  /**
+   * Runs the module on `message` like `invoke`, without a promise: returns the status when the call finished at
+   * once; else undefined, and `done` is called when it finishes (a host call had to wait). Throws when the module
+   * failed at once.
+   */
+  start(message: Message, done: Completion, prefetched?: Prefetched): number | undefined {
+    const result = this.invoke(message, prefetched);
+    if (typeof result === 'number') return result;
+    result.then(
+      (status) => done(undefined, status),
+      (error: unknown) => done(this.translate(error), -1),
+    );
+    return undefined;
+  }
 
   protected abstract imports(): WebAssembly.Imports;
 
@@ -167,14 +196,8 @@ export abstract class GuestInstance {
   }
 }
 
-interface Resumed {
-  value?: unknown;
-  error?: unknown;
-  failed: boolean;
-}
-
 /** The native ABI v1 (sdk/ABI.md). */
-export class NativeInstance extends GuestInstance {
+export class NativeInstance extends GuestInstance implements Reader {
   private readonly entry: Entry;
   private readonly alloc: (size: number) => number;
   private inputPtr = 0;
@@ -185,11 +208,24 @@ export class NativeInstance extends GuestInstance {
   private keyChanged = false;
   private lastCacheKey: string | undefined = undefined;
   private lastCacheValue: Buffer | undefined = undefined;
+  private prefetched: Prefetched | undefined = undefined;
   // asyncify
   private asyncData = 0;
-  private pending: Promise<unknown> | undefined = undefined;
+  private asyncView: Int32Array | undefined = undefined;
+  private inputLength = 0;
+  /** What the module waits for while it unwinds: a backend promise, or a read that BatchedReads will answer. */
+  private pending: Promise<unknown> | typeof BATCHED_READ | undefined = undefined;
+  private readKey = '';
   private rewinding = false;
-  private resumed: Resumed | undefined = undefined;
+  /** The outcome of the host call the module waited on, handed to it in the rewind. */
+  private resumedValue: unknown = undefined;
+  private resumedError: unknown = undefined;
+  private resumedFailed = false;
+  /** Where the waiting call reports when it is over. */
+  private done: Completion | undefined = undefined;
+  // made once per instance, not per message: the promise handlers of wait()
+  private readonly onValue = (value: unknown): void => this.rewind(value, undefined, false);
+  private readonly onError = (error: unknown): void => this.rewind(undefined, error, true);
 
   constructor(setup: InstanceSetup) {
     super(setup);
@@ -204,8 +240,28 @@ export class NativeInstance extends GuestInstance {
     }
   }
 
-  invoke(message: Message): number | Promise<number> {
+  invoke(message: Message, prefetched?: Prefetched): number | Promise<number> {
+    const status = this.begin(message, prefetched);
+    if (status !== undefined) return status;
+    return new Promise((resolve, reject) => {
+      this.done = (error, result) => (error === undefined ? resolve(result) : reject(error));
+      this.wait();
+    });
+  }
+
+  override start(message: Message, done: Completion, prefetched?: Prefetched): number | undefined {
+    const status = this.begin(message, prefetched);
+    if (status === undefined) {
+      this.done = done;
+      this.wait();
+    }
+    return status;
+  }
+
+  /** Copies the message in and calls the module: its status, or undefined when it unwound to wait for a host call. */
+  private begin(message: Message, prefetched: Prefetched | undefined): number | undefined {
     this.current = message;
+    this.prefetched = prefetched;
     this.outputs = [];
     this.failure = undefined;
     this.metadata = undefined;
@@ -221,6 +277,7 @@ export class NativeInstance extends GuestInstance {
       const mem = this.bytes();
       if (this.inputPtr + length > mem.length) throw outOfBounds('alloc', this.inputPtr, length);
       body.copy(mem, this.inputPtr);
+      this.inputLength = length;
       this.refuel();
       const status = this.entry(this.inputPtr, length) as number;
       if (this.pending === undefined) return status;
@@ -228,7 +285,7 @@ export class NativeInstance extends GuestInstance {
       this.pending = undefined;
       throw this.translate(error);
     }
-    return this.resume(length);
+    return undefined;
   }
 
   private growInput(length: number): void {
@@ -239,30 +296,46 @@ export class NativeInstance extends GuestInstance {
     this.inputCapacity = capacity;
   }
 
-  /** Waits for what a host call is waiting on, then rewinds the module into that call; repeats while it suspends. */
-  private async resume(length: number): Promise<number> {
-    const exports = this.exports as Record<string, (...args: number[]) => number>;
-    for (;;) {
-      exports.asyncify_stop_unwind();
-      const pending = this.pending as Promise<unknown>;
+  /** Ends the unwind, waits for what the host call waits on, then rewinds the module into it (see `rewind`). */
+  private wait(): void {
+    (this.exports.asyncify_stop_unwind as () => void)();
+    const pending = this.pending as Promise<unknown> | typeof BATCHED_READ;
+    this.pending = undefined;
+    this.setup.stats.suspensions++;
+    if (pending === BATCHED_READ) (this.setup.services.reads as BatchedReads).read(this.readKey, this);
+    else pending.then(this.onValue, this.onError);
+  }
+
+  /** @internal the answer of the batched read this instance waits on (BatchedReads) */
+  onRead(_key: string, value: Buffer | undefined, error: Error | undefined): void {
+    if (error === undefined) this.rewind(value, undefined, false);
+    else this.rewind(undefined, error, true);
+  }
+
+  /** Re-enters the module where it waited, with the host call's outcome; repeats while it waits again. */
+  private rewind(value: unknown, error: unknown, failed: boolean): void {
+    this.resumedValue = value;
+    this.resumedError = error;
+    this.resumedFailed = failed;
+    (this.exports.asyncify_start_rewind as (ptr: number) => void)(this.asyncData);
+    this.rewinding = true;
+    let status: number;
+    try {
+      status = this.entry(this.inputPtr, this.inputLength) as number;
+    } catch (thrown) {
       this.pending = undefined;
-      this.setup.stats.suspensions++;
-      try {
-        this.resumed = { value: await pending, failed: false };
-      } catch (error) {
-        this.resumed = { error, failed: true };
-      }
-      exports.asyncify_start_rewind(this.asyncData);
-      this.rewinding = true;
-      let status: number;
-      try {
-        status = this.entry(this.inputPtr, length) as number;
-      } catch (error) {
-        this.pending = undefined;
-        throw this.translate(error);
-      }
-      if (this.pending === undefined) return status;
+      this.rewinding = false;
+      this.finish(this.translate(thrown), -1);
+      return;
     }
+    if (this.pending === undefined) this.finish(undefined, status);
+    else this.wait();
+  }
+
+  private finish(error: Error | undefined, status: number): void {
+    const done = this.done as Completion;
+    this.done = undefined;
+    done(error, status);
   }
 
   /**
@@ -270,24 +343,45 @@ export class NativeInstance extends GuestInstance {
    * (asyncify) until `later` settles and rewinding it into this same call, which then returns `finish(value)`.
    */
   private hostCall<T>(now: (() => T | undefined) | undefined, later: () => Promise<T>, finish: (value: T) => number): number {
-    if (this.rewinding) {
-      (this.exports.asyncify_stop_rewind as () => void)();
-      this.rewinding = false;
-      const resumed = this.resumed as Resumed;
-      this.resumed = undefined;
-      if (resumed.failed) throw resumed.error;
-      return finish(resumed.value as T);
-    }
+    if (this.rewinding) return this.resumeCall(finish);
     if (now !== undefined) return finish(now() as T);
+    return this.suspend(later);
+  }
+
+  /** In the rewind: the host call that waited returns its outcome (or throws its error into the module's call). */
+  private resumeCall<T>(finish: (value: T) => number): number {
+    (this.exports.asyncify_stop_rewind as () => void)();
+    this.rewinding = false;
+    const value = this.resumedValue;
+    const error = this.resumedError;
+    this.resumedValue = this.resumedError = undefined;
+    if (this.resumedFailed) throw error;
+    return finish(value as T);
+  }
+
+  /** Unwinds the module out of a host call until `later` (or the batched read of `readKey`) has the answer. */
+  private suspend(later: (() => Promise<unknown>) | typeof BATCHED_READ): number {
     if (!this.setup.asyncified) {
       throw new WasmTrapError(`${this.setup.name}: the cache answers asynchronously but the module was not prepared for it`);
     }
-    this.pending = later();
-    const view = new Int32Array(this.memory.buffer);
+    this.pending = later === BATCHED_READ ? later : later();
+    let view = this.asyncView;
+    // growing the memory detaches the old buffer (length 0): take a new view then
+    if (view === undefined || view.length === 0) view = this.asyncView = new Int32Array(this.memory.buffer);
     view[this.asyncData >>> 2] = this.asyncData + 8;
     view[(this.asyncData >>> 2) + 1] = this.asyncData + ASYNCIFY_DATA_SIZE;
     (this.exports.asyncify_start_unwind as (ptr: number) => void)(this.asyncData);
     return 0;
+  }
+
+  /**
+   * A cache_get's answer: the value's length (written at `out` when it fits `cap`), or -1. The value is kept for the
+   * rest of this message's call: the guest's retry with a larger buffer gets the same bytes without another read.
+   */
+  private gotValue(key: string, value: Buffer | undefined, out: number, cap: number): number {
+    this.lastCacheKey = key;
+    this.lastCacheValue = value;
+    return value === undefined ? -1 : this.copyIn('cache_get', value, out, cap);
   }
 
   private ownMetadata(): Record<string, string> {
@@ -303,7 +397,7 @@ export class NativeInstance extends GuestInstance {
   }
 
   protected imports(): WebAssembly.Imports {
-    const { cache, config } = this.setup.services;
+    const { cache, config, reads } = this.setup.services;
     const sync = cache.sync;
     const native: Record<string, (...args: number[]) => number | void> = {
       emit: (ptr, len) => {
@@ -342,25 +436,14 @@ export class NativeInstance extends GuestInstance {
         this.keyChanged = true;
       },
       cache_get: (kptr, klen, out, cap) => {
-        const key = this.rewinding ? '' : this.text('cache_get', kptr, klen);
-        const finish = (value: Buffer | undefined): number => {
-          if (!this.rewinding) {
-            this.lastCacheKey = key;
-            this.lastCacheValue = value;
-          }
-          return value === undefined ? -1 : this.copyIn('cache_get', value, out, cap);
-        };
-        if (!this.rewinding && key === this.lastCacheKey) return finish(this.lastCacheValue);
-        return this.hostCall(
-          sync && (() => sync.get(key)),
-          () =>
-            cache.get(key).then((value) => {
-              this.lastCacheKey = key;
-              this.lastCacheValue = value;
-              return value;
-            }),
-          (value) => (value === undefined ? -1 : this.copyIn('cache_get', value, out, cap)),
-        );
+        if (this.rewinding) return this.resumeCall((value: Buffer | undefined) => this.gotValue(this.readKey, value, out, cap));
+        const key = this.text('cache_get', kptr, klen);
+        if (key === this.lastCacheKey) return this.gotValue(key, this.lastCacheValue, out, cap);
+        if (sync !== undefined) return this.gotValue(key, sync.get(key), out, cap);
+        const prefetched = this.prefetched;
+        if (prefetched !== undefined && prefetched.has(key)) return this.gotValue(key, prefetched.get(key), out, cap);
+        this.readKey = key;
+        return this.suspend(reads !== undefined ? BATCHED_READ : () => cache.get(key));
       },
       cache_set: (kptr, klen, vptr, vlen, ttl) => {
         if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
@@ -368,6 +451,7 @@ export class NativeInstance extends GuestInstance {
         const value = this.copyOut('cache_set', vptr, vlen);
         const ttlMs = ttl > 0 ? ttl : undefined;
         if (key === this.lastCacheKey) this.lastCacheValue = value;
+        if (this.prefetched?.has(key)) this.prefetched.set(key, value);
         return this.hostCall(
           sync && (() => sync.set(key, value, ttlMs)),
           () => cache.set(key, value, ttlMs),
@@ -380,6 +464,7 @@ export class NativeInstance extends GuestInstance {
         const value = this.copyOut('cache_add', vptr, vlen);
         const ttlMs = ttl > 0 ? ttl : undefined;
         this.lastCacheKey = undefined;
+        this.prefetched?.delete(key); // whether it was added is the backend's answer: read it from there next time
         return this.hostCall(
           sync && (() => sync.add(key, value, ttlMs)),
           () => cache.add(key, value, ttlMs),
@@ -390,6 +475,7 @@ export class NativeInstance extends GuestInstance {
         if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
         const key = this.text('cache_delete', kptr, klen);
         if (key === this.lastCacheKey) this.lastCacheKey = undefined;
+        if (this.prefetched?.has(key)) this.prefetched.set(key, undefined);
         return this.hostCall(
           sync && (() => sync.delete(key)),
           () => cache.delete(key),
@@ -431,7 +517,7 @@ export class GoInstance extends GuestInstance {
     this.run = this.exports.run as () => void;
   }
 
-  invoke(message: Message): number | Promise<number> {
+  invoke(message: Message, prefetched?: Prefetched): number | Promise<number> {
     if (message.body.length + 1 > this.setup.goMessageBuffer) {
       throw new WasmModuleError(
         `${this.setup.name}: the message is ${message.body.length} bytes; Go-prototype modules read at most ` +
@@ -446,7 +532,7 @@ export class GoInstance extends GuestInstance {
       this.once();
       return 0;
     }
-    this.fetched = new Map();
+    this.fetched = prefetched ?? new Map();
     return this.rehearse(0);
   }
 

@@ -1,6 +1,7 @@
 // The machinery behind wasmTransform and wasmFilter: one subscription's instances of a module, the call per
-// message, settlement of what the module decided, traps (replace the instance, fail that message only), and a
-// small pool of instances when host calls wait on an asynchronous cache (order kept per message key).
+// message, settlement of what the module decided, traps (replace the instance, fail that message only), and, when
+// host calls wait on an asynchronous cache, a pool of instances whose reads go to the backend in batches, keys
+// fetched ahead for a prefetch hint, and order kept per message key.
 import { Observable, OperatorFunction } from 'rxjs';
 import { Message, markStage } from '../message';
 import type { Cache } from '../cache/types';
@@ -11,8 +12,9 @@ import { deadLetterCopy } from '../deadLetter';
 import { rootLogger, Logger } from '../logger';
 import { Fifo } from '../fifo';
 import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
-import type { CallKind, GuestInstance } from './instance';
+import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';
 import { HostServices, RateLimitedLog } from './host';
+import { BatchedReads, Reader } from './reads';
 import { WasmModuleError, WasmTrapError } from './errors';
 
 export interface WasmOperatorOptions extends LoadOptions {
@@ -24,12 +26,26 @@ export interface WasmOperatorOptions extends LoadOptions {
   onError?: 'nack' | 'deadLetter';
   /** Where failed messages go with `onError: 'deadLetter'`; the original is acked once the dead letter confirms. */
   deadLetter?: Sink;
-  /** Instances per subscription when cache calls wait on an asynchronous backend. Default 4. */
+  /**
+   * Instances per subscription when cache calls wait on an asynchronous backend (Redis, NATS KV): that many messages
+   * can wait at once, and their reads go to the backend together. Messages with the same key never overlap. Default 32.
+   */
   poolSize?: number;
+  /**
+   * The cache keys the module will read for a message, when you know them: with an asynchronous cache they are
+   * fetched in batches before the module runs, and the module reads them without waiting (no suspension). Only a
+   * hint: keys it does not name are read as usual, and a hint that throws is ignored for that message.
+   *
+   * @example { prefetch: (message) => `profile:${message.json<{ user: string }>().user}` }
+   */
+  prefetch?: (message: Message) => string | readonly string[] | undefined;
   /** Go-prototype modules: bytes they reserve for the message (default 1024) and for a cache value (default 128). */
   goMessageBuffer?: number;
   goCacheBuffer?: number;
 }
+
+/** Instances per subscription by default when cache calls wait on an asynchronous backend. */
+export const DEFAULT_POOL_SIZE = 32;
 
 let sharedCache: MemoryCache | undefined;
 
@@ -67,6 +83,11 @@ function checkOptions(options: WasmOperatorOptions): void {
   if (options.onError === 'deadLetter' && options.deadLetter === undefined) {
     throw new ConfigError("onError: 'deadLetter' needs a deadLetter sink, for example { onError: 'deadLetter', deadLetter: sink('file:///tmp/dead.jsonl') }", {
       variable: 'deadLetter',
+    });
+  }
+  if (options.prefetch !== undefined && typeof options.prefetch !== 'function') {
+    throw new ConfigError("prefetch must be a function of the message that returns the cache keys the module reads, for example { prefetch: (m) => 'profile:' + m.metadata.user }", {
+      variable: 'prefetch',
     });
   }
   if (options.poolSize !== undefined && (!Number.isInteger(options.poolSize) || options.poolSize < 1)) {
@@ -144,6 +165,30 @@ export function wasmOperator(
     });
 }
 
+/** A message whose prefetch hint named cache keys: the values as they come, then the message may run. */
+class Prefetch implements Reader {
+  readonly values: Prefetched = new Map();
+
+  constructor(
+    private readonly stage: WasmStage,
+    readonly message: Message,
+    private unanswered: number,
+  ) {}
+
+  onRead(key: string, value: Buffer | undefined, error: Error | undefined): void {
+    // a failed read is left out: the module reads that key itself, and fails then if the backend still does
+    if (error === undefined) this.values.set(key, value);
+    if (--this.unanswered === 0) this.stage.prefetched(this);
+  }
+}
+
+/** An instance of the pool, the message it works on, and its completion callback. */
+interface Pooled {
+  readonly instance: GuestInstance;
+  message: Message | undefined;
+  readonly done: Completion;
+}
+
 interface Downstream {
   next(message: Message): void;
   complete(): void;
@@ -164,11 +209,15 @@ export class WasmStage {
   // synchronous mode: one instance
   private instance: GuestInstance | undefined;
   // asynchronous mode: a pool, a queue, and the keys being worked on
-  private readonly idle: GuestInstance[] = [];
+  private readonly idle: Pooled[] = [];
   private instances = 0;
   private active = 0;
-  private readonly queue = new Fifo<Message>();
+  /** Messages ready to run, or ready with the values their prefetch hint named. */
+  private readonly queue = new Fifo<Message | Prefetch>();
+  private readonly prefetch: WasmOperatorOptions['prefetch'];
+  private prefetching = 0;
   private readonly keyQueues = new Map<string, Message[]>();
+  private pumping = false;
   private completing = false;
   private closed = false;
   private lastWarning = 0;
@@ -183,11 +232,18 @@ export class WasmStage {
   ) {
     this.name = `${kind === 'filter' ? 'wasmFilter' : 'wasmTransform'}(${module.name})`;
     this.logger = (options.logger ?? rootLogger()).child({ stage: this.name });
-    this.services = { cache, config: configMap(options.config), logger: this.logger, moduleLog: new RateLimitedLog(this.logger) };
+    this.asyncMode = module.needsAsync(cache) || (module.abi === 'go' && cache.sync === undefined);
+    this.services = {
+      cache,
+      config: configMap(options.config),
+      logger: this.logger,
+      moduleLog: new RateLimitedLog(this.logger),
+      reads: this.asyncMode ? new BatchedReads(cache) : undefined,
+    };
     this.deadLetter = options.onError === 'deadLetter' ? options.deadLetter : undefined;
     this.compiled = module.compiledFor(cache) as WebAssembly.Module;
-    this.asyncMode = module.needsAsync(cache) || (module.abi === 'go' && cache.sync === undefined);
-    this.poolSize = options.poolSize ?? 4;
+    this.poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+    this.prefetch = this.asyncMode ? options.prefetch : undefined;
     this.recycleBytes = Math.floor(module.maxMemoryPages * 65536 * 0.75);
     this.goBuffers = { message: options.goMessageBuffer ?? 1024, cache: options.goCacheBuffer ?? 128 };
   }
@@ -210,8 +266,39 @@ export class WasmStage {
       }
       this.keyQueues.set(key, []);
     }
-    this.queue.push(message);
+    this.admit(message, false);
     this.pump();
+  }
+
+  /** Queues a message that may run now, after fetching the keys its prefetch hint names. */
+  private admit(message: Message, first: boolean): void {
+    const keys = this.prefetch === undefined ? undefined : this.prefetchKeys(message);
+    if (keys === undefined || keys.length === 0) {
+      if (first) this.queue.unshift(message);
+      else this.queue.push(message);
+      return;
+    }
+    this.prefetching++;
+    const work = new Prefetch(this, message, keys.length);
+    const reads = this.services.reads as BatchedReads;
+    for (const key of keys) reads.read(key, work);
+  }
+
+  /** @internal a message's prefetch reads are answered: it may run */
+  prefetched(work: Prefetch): void {
+    this.prefetching--;
+    this.queue.push(work);
+    this.pump();
+  }
+
+  private prefetchKeys(message: Message): readonly string[] | undefined {
+    try {
+      const keys = (this.prefetch as NonNullable<WasmOperatorOptions['prefetch']>)(message);
+      return typeof keys === 'string' ? [keys] : keys;
+    } catch (error) {
+      this.logger.debug({ id: message.id, err: error }, 'the prefetch hint threw; the module reads its keys itself');
+      return undefined;
+    }
   }
 
   complete(): void {
@@ -242,74 +329,94 @@ export class WasmStage {
   }
 
   private dropInstance(instance: GuestInstance | undefined, error: unknown): void {
-    // a trap leaves the instance in an unknown state (half-updated heap, shadow stack): start afresh
+    // a trap, or a host call's error thrown through the module, leaves the instance in an unknown state
+    // (half-updated heap, shadow stack): start afresh
     if (error instanceof WasmModuleError) return;
-    this.module.stats.traps++;
+    if (error instanceof WasmTrapError) this.module.stats.traps++;
     if (instance !== undefined && instance === this.instance) this.instance = undefined;
   }
 
+  /**
+   * Starts queued messages on idle instances (creating instances up to the pool size). Every message that waits on
+   * the cache here asks in this same tick, so that their reads go to the backend together (BatchedReads).
+   */
   private pump(): void {
-    while (this.queue.length > 0 && (this.idle.length > 0 || this.instances < this.poolSize)) {
-      const message = this.queue.shift() as Message;
-      let instance = this.idle.pop();
-      if (instance === undefined) {
-        try {
-          instance = this.newInstance();
-        } catch (error) {
-          this.module.stats.traps++;
-          this.fail(message, error);
-          this.release(message, undefined);
-          continue;
+    if (this.pumping) return; // a message that finished at once calls release() -> pump(): the loop below goes on
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && (this.idle.length > 0 || this.instances < this.poolSize)) {
+        const entry = this.queue.shift() as Message | Prefetch;
+        const message = entry instanceof Prefetch ? entry.message : entry;
+        let pooled = this.idle.pop();
+        if (pooled === undefined) {
+          try {
+            pooled = this.newPooled();
+          } catch (error) {
+            this.module.stats.traps++;
+            this.fail(message, error);
+            this.instances++; // counted so that release() can forget it: it never joined the pool
+            this.release(message, undefined);
+            continue;
+          }
+          this.instances++;
         }
-        this.instances++;
+        this.runPooled(pooled, message, entry instanceof Prefetch ? entry.values : undefined);
       }
-      this.runPooled(instance, message);
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private runPooled(instance: GuestInstance, message: Message): void {
+  private newPooled(): Pooled {
+    const pooled: Pooled = {
+      instance: this.newInstance(),
+      message: undefined,
+      // made once per instance: a message that waits costs no closure
+      done: (error, status) => this.afterPooled(pooled, error === undefined ? status : undefined, error),
+    };
+    return pooled;
+  }
+
+  private runPooled(pooled: Pooled, message: Message, prefetched: Prefetched | undefined): void {
     this.active++;
-    let result: number | Promise<number>;
+    pooled.message = message;
+    let status: number | undefined;
     try {
-      result = instance.invoke(message);
+      status = pooled.instance.start(message, pooled.done, prefetched);
     } catch (error) {
-      this.afterPooled(instance, message, undefined, error);
+      this.afterPooled(pooled, undefined, error);
       return;
     }
-    if (typeof result === 'number') {
-      this.afterPooled(instance, message, result, undefined);
-    } else {
-      result.then(
-        (status) => this.afterPooled(instance, message, status, undefined),
-        (error: unknown) => this.afterPooled(instance, message, undefined, error),
-      );
-    }
+    if (status !== undefined) this.afterPooled(pooled, status, undefined);
   }
 
-  private afterPooled(instance: GuestInstance, message: Message, status: number | undefined, error: unknown): void {
+  private afterPooled(pooled: Pooled, status: number | undefined, error: unknown): void {
     this.active--;
+    const message = pooled.message as Message;
+    pooled.message = undefined;
     let keep = true;
     if (status === undefined) {
+      // as in dropInstance: only a module's own failure report leaves the instance usable
       if (!(error instanceof WasmModuleError)) {
-        this.module.stats.traps++;
+        if (error instanceof WasmTrapError) this.module.stats.traps++;
         keep = false;
       }
       this.fail(message, error);
     } else {
-      keep = this.settle(message, instance, status);
+      keep = this.settle(message, pooled.instance, status);
     }
-    this.release(message, keep ? instance : undefined);
+    this.release(message, keep ? pooled : undefined);
   }
 
   /** Gives the instance back (or forgets a broken one) and starts the next message of the same key. */
-  private release(message: Message, instance: GuestInstance | undefined): void {
-    if (instance !== undefined) this.idle.push(instance);
+  private release(message: Message, pooled: Pooled | undefined): void {
+    if (pooled !== undefined) this.idle.push(pooled);
     else if (this.instances > 0) this.instances--;
     const key = message.key;
     if (key !== undefined) {
       const waiting = this.keyQueues.get(key);
       const following = waiting?.shift();
-      if (following !== undefined) this.queue.unshift(following);
+      if (following !== undefined) this.admit(following, true);
       else this.keyQueues.delete(key);
     }
     this.pump();
@@ -317,7 +424,7 @@ export class WasmStage {
   }
 
   private maybeComplete(): void {
-    if (this.completing && this.active === 0 && this.queue.length === 0 && !this.downstream.closed) {
+    if (this.completing && this.active === 0 && this.prefetching === 0 && this.queue.length === 0 && !this.downstream.closed) {
       this.downstream.complete();
     }
   }

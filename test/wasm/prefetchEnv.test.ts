@@ -1,0 +1,27 @@
+// WASM_PREFETCH: the bin's key templates for the prefetch hint.
+import { prefetchTemplate } from '../../bin/wasmEnv';
+import { Message } from '../../lib/message';
+import { ConfigError } from '../../lib/errors';
+
+describe('WASM_PREFETCH templates', () => {
+  test('fill {key}, {metadata.NAME} and {json.FIELD}, several keys comma-separated', () => {
+    const hint = prefetchTemplate('profile:{json.user}, tenant:{metadata.tenant}, by-key:{key}');
+    const message = Message.create({ body: '{"user":"u1","amount":5}', metadata: { tenant: 't9' }, key: 'k1' });
+    expect(hint(message)).toEqual(['profile:u1', 'tenant:t9', 'by-key:k1']);
+  });
+
+  test('a placeholder with no value leaves that key out instead of asking for a wrong one', () => {
+    const hint = prefetchTemplate('profile:{json.user},by-key:{key}');
+    expect(hint(Message.create({ body: '{"amount":5}' }))).toEqual([]);
+    expect(hint(Message.create({ body: '{"user":{"nested":true}}', key: 'k' }))).toEqual(['by-key:k']);
+  });
+
+  test('a body that is not JSON throws, which the stage treats as no hint for that message', () => {
+    expect(() => prefetchTemplate('p:{json.user}')(Message.create({ body: 'not json' }))).toThrow(SyntaxError);
+  });
+
+  test('a template without a placeholder is a ConfigError naming WASM_PREFETCH and showing valid ones', () => {
+    expect(() => prefetchTemplate('profile:user')).toThrow(ConfigError);
+    expect(() => prefetchTemplate('profile:user')).toThrow(/WASM_PREFETCH: .*profile:\{json\.user\}/);
+  });
+});
