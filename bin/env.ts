@@ -38,6 +38,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'wasm', name: 'WASM_MAX_MEMORY_PAGES', default: '256', description: 'most 64 KiB pages of memory per module instance (256 = 16 MiB)' },
   { group: 'wasm', name: 'WASM_ON_ERROR', default: 'nack', description: 'a message a module fails on (trap, budget, negative status): nack (redelivered) or deadLetter (DEAD_LETTER_URI)' },
   { group: 'wasm', name: 'WASM_POOL_SIZE', default: '32', description: 'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key)' },
+  { group: 'wasm', name: 'WASM_SHA256', description: 'pins the modules: one SHA-256 digest (hex, as sha256sum prints) per module of WASM_MODULE, comma-separated, in order; a module that does not match is refused (exit 2)' },
   { group: 'wasm', name: 'WASM_PREFETCH', description: 'cache keys the modules read for a message, fetched in batches before they run (Redis, NATS KV): templates like profile:{json.user}, user:{key}, tenant:{metadata.tenant}, comma-separated' },
   { group: 'wasm', name: 'WASM_PIPES_CACHE_DIR', description: 'where modules rewritten at load time (budget, asyncify) are kept between starts (default ~/.cache/wasm-pipes; off = never)' },
   { group: 'wasm', name: 'WASM_ENABLED', default: 'false', description: 'Go prototype compatibility: true runs WASM_BLOB_URI/WASM_FILENAME' },

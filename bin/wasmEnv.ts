@@ -97,7 +97,17 @@ export function wasmFromEnv(
     asyncCache: services.cache.sync === undefined,
     ...(prefetchText === undefined ? {} : { prefetch: prefetchTemplate(prefetchText) }),
   };
-  const loads: Promise<WasmModule>[] = modules.map((module) => loadWasm(module, options));
+  const digests = read('WASM_SHA256')
+    ?.split(',')
+    .map((digest) => digest.trim())
+    .filter((digest) => digest.length > 0);
+  if (digests !== undefined && digests.length !== modules.length) {
+    throw new ConfigError(
+      `gives ${digests.length} digest(s) for ${modules.length} module(s); give one SHA-256 per module of WASM_MODULE, in the same order (sha256sum prints them)`,
+      { variable: 'WASM_SHA256' },
+    );
+  }
+  const loads: Promise<WasmModule>[] = modules.map((module, index) => loadWasm(module, { ...options, sha256: digests?.[index] }));
   const ready = Promise.all(loads).then(() => undefined);
   ready.catch(() => undefined); // the caller awaits it; this only keeps an early failure from being "unhandled"
   return {

@@ -3,6 +3,7 @@
 // returns is shared by any number of operators; each operator instantiates it once and reuses the instance.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, WasmAbiError } from '../errors';
 import { MemoryCache } from '../cache/memory';
@@ -43,6 +44,11 @@ export interface LoadOptions {
   asyncCache?: boolean;
   /** The variable or option the module came from, for error messages (WASM_MODULE). */
   variable?: string;
+  /**
+   * The module's SHA-256 digest (hex): a module whose bytes do not match is refused. Pin it for modules fetched over
+   * the network (WASM_SHA256 in the bin).
+   */
+  sha256?: string;
   logger?: Logger;
 }
 
@@ -254,6 +260,29 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
   const variable = options.variable ?? 'module';
   const { bytes, name: fileName } = await readSource(source, variable);
   const name = options.name ?? fileName;
+  const location = source instanceof URL ? source.href : typeof source === 'string' ? source : undefined;
+  if (location !== undefined && /^http:\/\//i.test(location) && options.sha256 === undefined) {
+    (options.logger ?? rootLogger()).warn(
+      { module: location },
+      `the module ${location} was fetched over plain http://: anyone on the way can change the code that runs on your messages; ` +
+        'serve it over https://, or pin its digest (WASM_SHA256, the sha256 option)',
+    );
+  }
+  if (options.sha256 !== undefined) {
+    const expected = options.sha256.trim().toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(expected)) {
+      throw new ConfigError(`'${options.sha256}' is not a SHA-256 digest; give 64 hex digits, as \`sha256sum module.wasm\` prints`, {
+        variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256',
+      });
+    }
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== expected) {
+      throw new ConfigError(
+        `${location ?? name} has the SHA-256 digest ${actual}, not the pinned ${expected}; refusing to run it (check where the module came from, then update the pin)`,
+        { variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256' },
+      );
+    }
+  }
   if (!isWasm(bytes)) {
     const start = Buffer.from(bytes.subarray(0, 16)).toString('latin1');
     const hint = /^\s*\(module/.test(start)

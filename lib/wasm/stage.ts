@@ -15,7 +15,8 @@ import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
 import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';
 import { HostServices, RateLimitedLog } from './host';
 import { BatchedReads, Reader } from './reads';
-import { WasmModuleError, WasmTrapError } from './errors';
+import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
+import { closeStage, openStage, Sampler, StageMetrics, wasmMetrics } from '../metrics';
 
 export interface WasmOperatorOptions extends LoadOptions {
   /** The cache the module's cache calls use. Default: one in-memory cache shared by the process's wasm operators. */
@@ -222,6 +223,12 @@ export class WasmStage {
   private closed = false;
   private lastWarning = 0;
   private warningsSkipped = 0;
+  /** Counters of this stage for /metrics and pipeline.stats(), and a sampler for timing calls. */
+  readonly stats: StageMetrics;
+  private readonly sampler = new Sampler();
+  private readonly callSeconds;
+  private readonly traps;
+  private readonly budgetStops;
 
   constructor(
     readonly module: WasmModule,
@@ -231,6 +238,10 @@ export class WasmStage {
     private readonly downstream: Downstream,
   ) {
     this.name = `${kind === 'filter' ? 'wasmFilter' : 'wasmTransform'}(${module.name})`;
+    this.stats = openStage('operator', this.name);
+    this.callSeconds = wasmMetrics.callSeconds.labels({ stage: this.name });
+    this.traps = wasmMetrics.traps.labels({ stage: this.name });
+    this.budgetStops = wasmMetrics.budgetStops.labels({ stage: this.name });
     this.logger = (options.logger ?? rootLogger()).child({ stage: this.name });
     this.asyncMode = module.needsAsync(cache) || (module.abi === 'go' && cache.sync === undefined);
     this.services = {
@@ -249,6 +260,7 @@ export class WasmStage {
   }
 
   next(message: Message): void {
+    this.stats.received++;
     if (this.closed) {
       message.nack(new Error(`${this.name} is closed`));
       return;
@@ -307,7 +319,9 @@ export class WasmStage {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    closeStage(this.stats);
   }
 
   private newInstance(): GuestInstance {
@@ -319,7 +333,13 @@ export class WasmStage {
     let status: number;
     try {
       instance ??= this.instance = this.newInstance();
-      status = instance.invoke(message) as number;
+      if (this.sampler.sample()) {
+        const began = performance.now();
+        status = instance.invoke(message) as number;
+        this.callSeconds.observe((performance.now() - began) / 1000);
+      } else {
+        status = instance.invoke(message) as number;
+      }
     } catch (error) {
       this.dropInstance(instance, error);
       this.fail(message, error);
@@ -436,19 +456,24 @@ export class WasmStage {
       this.fail(message, new WasmModuleError(`${this.module.name} failed on message ${message.id}: ${instance.failure ?? `status ${status}`}`, status));
     } else if (this.kind === 'filter') {
       if (status === 0) {
+        this.stats.dropped++;
         message.ack();
       } else {
+        this.stats.emitted++;
         markStage(message, this.name);
         this.downstream.next(message);
       }
     } else {
       const outputs = instance.outputs;
       if (outputs.length === 1) {
+        this.stats.emitted++;
         const output = message.with(outputs[0]);
         markStage(output, this.name);
         this.downstream.next(output);
       } else {
         const children = message.split(outputs);
+        if (children.length === 0) this.stats.dropped++;
+        this.stats.emitted += children.length;
         for (const child of children) {
           markStage(child, this.name);
           this.downstream.next(child);
@@ -468,11 +493,22 @@ export class WasmStage {
   private fail(message: Message, raw: unknown): void {
     this.module.stats.failures++;
     const error = toError(raw);
+    if (error instanceof WasmBudgetError) {
+      this.stats.error('budget');
+      this.budgetStops.inc();
+    } else if (error instanceof WasmTrapError) {
+      this.stats.error('trap');
+      this.traps.inc();
+    } else {
+      this.stats.error(error instanceof WasmModuleError ? 'status' : 'host_call');
+    }
     this.logger.debug({ id: message.id, err: error }, 'the module failed on a message');
     this.warn(error);
     if (this.deadLetter !== undefined) {
+      this.stats.deadLettered++;
       this.deadLetter.next(deadLetterCopy(message, error, this.name));
     } else {
+      this.stats.nacked++;
       message.nack(error);
     }
   }
