@@ -115,7 +115,7 @@ test('scale-out: two bin processes in one group split the partitions and togethe
   await waitFor(
     () => lastAssignment(first, input)?.length === 2 && lastAssignment(second, input)?.length === 2 && split().join() === '0,1,2,3',
     'the two processes to split the partitions',
-    30_000,
+    60_000,
   );
   expect(split()).toEqual([0, 1, 2, 3]);
 
@@ -136,7 +136,7 @@ test('scale-out: two bin processes in one group split the partitions and togethe
   expect(acked(first)).toBeGreaterThan(0);
   expect(acked(second)).toBeGreaterThan(0);
   expect(acked(first) + acked(second)).toBeGreaterThanOrEqual(total);
-});
+}, 150_000);
 
 test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until the brokers answer', async () => {
   const input = uniqueName('late-in');
