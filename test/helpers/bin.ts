@@ -65,3 +65,37 @@ export class BinProcess {
     return this.exited;
   }
 }
+
+/** What a bin run to its end left behind. */
+export interface BinRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the bin to its end with only `env` (plus PATH and HOME) as its environment, `input` on stdin, and resolves
+ * with its exit code and output (asynchronous: other tests of the file keep their timers running meanwhile).
+ */
+export function runBinToEnd(env: Record<string, string>, input = '', options: { cwd?: string; timeoutMs?: number } = {}): Promise<BinRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), ...env },
+      cwd: options.cwd ?? os.tmpdir(),
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}

@@ -3,31 +3,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { buildAs } from './helpers';
-import { BIN } from '../helpers/bin';
+import { runBinToEnd } from '../helpers/bin';
 
 
-interface BinResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBin(env: Record<string, string>, input: string): Promise<BinResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env },
-      cwd: os.tmpdir(),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+/** The bin with stdin in and bodies out, as the local module runner is used. */
+async function runBin(env: Record<string, string>, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const result = await runBinToEnd({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env }, input);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 const lines = (text: string): string[] => text.split('\n').filter((line) => line.length > 0);

@@ -1,35 +1,16 @@
 // The bin with CACHE_URI and WASM_MODULE: the per-name counting modules (native ABI and the Go prototype's) give the
 // same outputs with memory://, redis:// and nats-kv://, and leave the counts in the shared backends.
-import os from 'node:os';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { cache, Cache } from '../../lib/cache';
-import { buildAs, ROOT } from './helpers';
+import { runBinToEnd } from '../helpers/bin';
+import { buildAs } from './helpers';
 import { capturingLogger, deleteKvBuckets, deleteRedisPrefix, NATS_ENV, REDIS_URL, uniqueName } from '../cache/helpers';
 
-const BIN = path.join(ROOT, 'dist', 'bin', 'wasm-pipes.js');
 const { logger } = capturingLogger('error');
 
-interface BinResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBin(env: Record<string, string>, input: string): Promise<BinResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env },
-      cwd: os.tmpdir(),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+/** The bin with stdin in and bodies out, as the local module runner is used. */
+async function runBin(env: Record<string, string>, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const result = await runBinToEnd({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env }, input);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 const NAMES = ['ann', 'bob', 'cy', 'dee'];

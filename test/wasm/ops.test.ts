@@ -2,12 +2,10 @@
 // wasm stages show up in /metrics with their traps and budget stops.
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { spawnSync } from 'node:child_process';
 import { buildAs } from './helpers';
-import { BIN } from '../helpers/bin';
+import { runBinToEnd, BinRun } from '../helpers/bin';
 import { capturingLogger } from '../helpers/wait';
 import { loadWasm } from '../../lib/wasm/load';
 import { wasmFilter } from '../../operators';
@@ -21,24 +19,17 @@ beforeAll(async () => {
   keep = await buildAs('keep.ts');
 });
 
-function runBin(env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [BIN], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env },
-    cwd: os.tmpdir(),
-    input: 'keep\n',
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+function runBin(env: Record<string, string>): Promise<BinRun> {
+  return runBinToEnd({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env }, 'keep\n');
 }
 
-test('WASM_SHA256: the right digest runs; a wrong one is refused at start-up with exit 2, naming both digests', () => {
+test('WASM_SHA256: the right digest runs; a wrong one is refused at start-up with exit 2, naming both digests', async () => {
   const digest = createHash('sha256').update(fs.readFileSync(keep)).digest('hex');
-  const pinned = runBin({ WASM_MODULE: keep, WASM_SHA256: digest });
+  const pinned = await runBin({ WASM_MODULE: keep, WASM_SHA256: digest });
   expect(pinned.status).toBe(0);
   expect(pinned.stdout.trim()).toBe('keep');
   const wrong = 'a'.repeat(64);
-  const refused = runBin({ WASM_MODULE: keep, WASM_SHA256: wrong });
+  const refused = await runBin({ WASM_MODULE: keep, WASM_SHA256: wrong });
   expect(refused.status).toBe(2);
   expect(refused.stderr).toContain('WASM_SHA256');
   expect(refused.stderr).toContain(digest);
@@ -46,9 +37,9 @@ test('WASM_SHA256: the right digest runs; a wrong one is refused at start-up wit
   expect(refused.stdout).toBe('');
 });
 
-test('WASM_SHA256 needs one digest per module and 64 hex digits', () => {
-  expect(runBin({ WASM_MODULE: `${keep},${keep}`, WASM_SHA256: 'a'.repeat(64) }).stderr).toContain('1 digest(s) for 2 module(s)');
-  const bad = runBin({ WASM_MODULE: keep, WASM_SHA256: 'not-a-digest' });
+test('WASM_SHA256 needs one digest per module and 64 hex digits', async () => {
+  expect((await runBin({ WASM_MODULE: `${keep},${keep}`, WASM_SHA256: 'a'.repeat(64) })).stderr).toContain('1 digest(s) for 2 module(s)');
+  const bad = await runBin({ WASM_MODULE: keep, WASM_SHA256: 'not-a-digest' });
   expect(bad.status).toBe(2);
   expect(bad.stderr).toContain('64 hex digits');
 });
