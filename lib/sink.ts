@@ -9,6 +9,7 @@ import { isRetryable, toError } from './errors';
 import { parseDuration } from './config';
 import { rootLogger, Logger } from './logger';
 import { deadLetterCopy } from './deadLetter';
+import { equalJitter, exponentialBackoff } from './backoff';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
 /** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
@@ -291,9 +292,8 @@ export class SinkRuntime implements Sink {
     if (retryable && attempts < this.maxAttempts && this.closed === undefined) {
       this.failures.set(message, attempts);
       const hinted = (error as DelayHint).retryAfterMs;
-      const backoff = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempts - 1));
-      // "equal jitter": half fixed, half random, so that retries of many messages spread out
-      const delay = hinted ?? backoff / 2 + Math.random() * (backoff / 2);
+      // jittered, so that retries of many messages that failed together spread out
+      const delay = hinted ?? equalJitter(exponentialBackoff(this.initialDelay, attempts, this.maxDelay));
       this.logger.debug({ id: message.id, attempt: attempts, delay, err: error }, 'write failed; retrying');
       const timer = setTimeout(() => {
         this.retryTimers.delete(timer);

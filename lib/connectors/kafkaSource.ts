@@ -7,7 +7,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from '
 import type { ReceivedMessage, SourceContext, SourceDriver, SourceOptions } from '../source';
 import { ConnectorError } from '../errors';
 import { rootLogger, Logger } from '../logger';
-import { redeliveryDelay } from './localQueue';
+import { exponentialBackoff } from '../backoff';
 import {
   brokersText,
   createKafka,
@@ -220,7 +220,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
           this.fail(error);
           return;
         }
-        const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
+        const delay = exponentialBackoff(RECONNECT_BASE_MS, attempt, RECONNECT_MAX_MS);
         const failure = new ConnectorError(
           `cannot reach the brokers in KAFKA_BROKERS (${this.host}): ${causeText(error)}; retrying in ${delay} ms`,
           { scheme: 'kafka', host: this.host, cause: error },
@@ -488,7 +488,7 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
           'with no dead letter (DEAD_LETTER_URI) it is retried until it succeeds, and its partition commits no further meanwhile',
       );
     }
-    const delay = redeliveryDelay(RETRY_BASE_MS, deliveries);
+    const delay = exponentialBackoff(RETRY_BASE_MS, deliveries, 30_000);
     const context = this.context as SourceContext<PendingRecord>;
     // the retry keeps a slot of the credit window, so that retries never let more than maxInFlight records in
     void context.acquire().then((slot) => {

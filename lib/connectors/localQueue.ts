@@ -3,6 +3,7 @@
 import { nextMessageId, type MessageInit } from '../message';
 import type { ReceivedMessage, SourceContext, SourceDriver } from '../source';
 import { Fifo } from '../fifo';
+import { exponentialBackoff } from '../backoff';
 
 /** A queued message is its own delivery record: one object, handed to receive() as message and token alike. */
 export interface QueuedMessage extends ReceivedMessage {
@@ -12,7 +13,7 @@ export interface QueuedMessage extends ReceivedMessage {
 
 /** Backoff before a nacked message comes back: base * 2^(deliveries-1), capped at 30 s. */
 export function redeliveryDelay(baseMs: number, deliveries: number): number {
-  return Math.min(30_000, baseMs * 2 ** Math.max(0, deliveries - 1));
+  return exponentialBackoff(baseMs, deliveries, 30_000);
 }
 
 export class LocalQueue {

@@ -2,6 +2,7 @@
 // window, acked on settlement and nak'ed with a growing delay on nack; and a publisher that waits for each PubAck and
 // sets Nats-Msg-Id, so that a redelivered message is stored once within the stream's duplicate window.
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
+import { exponentialBackoff } from '../backoff';
 import type { ConsumerConfig, ConsumerInfo, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { SourceContext, SourceDriver } from '../source';
@@ -38,7 +39,7 @@ function apiCode(error: unknown): number | undefined {
 
 /** The nak delay for a message delivered `deliveries` times. */
 export function nakDelay(baseMs: number, deliveries: number): number {
-  return Math.min(MAX_NAK_DELAY_MS, baseMs * 2 ** Math.max(0, deliveries - 1));
+  return exponentialBackoff(baseMs, deliveries, MAX_NAK_DELAY_MS);
 }
 
 export class JetStreamSource implements SourceDriver<JsMsg> {
