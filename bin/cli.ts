@@ -9,14 +9,14 @@ import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
 import { parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
-import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logger';
+import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
 import { wasmFromEnv } from './wasmEnv';
-import { Redactor, secretsFromEnv } from '../lib/redact';
-import { readTlsFiles, TlsFiles } from '../lib/tls';
-import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin';
+import { Redactor, secretsFromEnv } from '../lib/security/redact';
+import { readTlsFiles, TlsFiles } from '../lib/security/tls';
+import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {

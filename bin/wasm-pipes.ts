@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The wasm-pipes bin: see bin/cli.ts, or run `wasm-pipes --help`.
 import { main, secretVariableNames } from './cli';
-import { Redactor, secretsFromEnv } from '../lib/redact';
+import { Redactor, secretsFromEnv } from '../lib/security/redact';
 
 main(process.argv.slice(2)).then(
   (code) => {

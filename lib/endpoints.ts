@@ -6,7 +6,7 @@ import type { Message } from './message';
 import { createSource, SourceOptions } from './source';
 import { SinkRuntime, Sink, SinkOptions } from './sink';
 import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, EndpointUri } from './registry';
-import { rootLogger, Logger } from './logger';
+import { rootLogger, Logger } from './logging/logger';
 
 export interface EndpointOptions {
   /** The variable the URI came from, named in error messages (the bin passes SOURCE_URI, SINK_URI...). */

@@ -15,9 +15,9 @@ export { registerScheme, registerConnectorModule, supportedSchemes, parseEndpoin
 export type { SchemeDefinition, EndpointUri } from './registry';
 export { parseDuration, parseSize } from './config';
 export { DEAD_LETTER_REASON, DEAD_LETTER_ORIGIN, DEAD_LETTER_TIME } from './deadLetter';
-export { memTopic, MemTopic } from './connectors/mem';
-export type { Logger, LogFormat, LogLevel, LoggerSettings } from './logger';
-export { createLogger, parseLogSettings, setRootLogger } from './logger';
+export { memTopic, MemTopic } from './connectors/local/mem';
+export type { Logger, LogFormat, LogLevel, LoggerSettings } from './logging/logger';
+export { createLogger, parseLogSettings, setRootLogger } from './logging/logger';
 export {
   metricsRegistry,
   metricsText,
@@ -37,9 +37,9 @@ export {
   LATENCY_BUCKETS,
 } from './metrics';
 export type { StageRole, StageStats, StageGauges, Labels } from './metrics';
-export { startAdminServer, pipelineReadiness, DEFAULT_ADMIN_PORT, DEFAULT_ADMIN_HOST } from './admin';
-export type { AdminServer, AdminServerOptions, ReadinessCheck, ReadinessReport } from './admin';
-export { Redactor, secretsFromEnv } from './redact';
+export { startAdminServer, pipelineReadiness, DEFAULT_ADMIN_PORT, DEFAULT_ADMIN_HOST } from './admin/server';
+export type { AdminServer, AdminServerOptions, ReadinessCheck, ReadinessReport } from './admin/server';
+export { Redactor, secretsFromEnv } from './security/redact';
 export { instrumentCache } from './cache/instrumented';
 export { cache, parseCacheUri, openCache, MemoryCache, DEFAULT_CACHE_URI } from './cache';
 export type { Cache, SyncCacheOperations, CacheOptions, CacheConfig, MemoryCacheOptions } from './cache';

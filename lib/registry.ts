@@ -2,7 +2,7 @@
 // registry loads connectors lazily through a table, so a client library is only required when its scheme is used.
 import path from 'node:path';
 import { ConfigError } from './errors';
-import { maskUriCredentials } from './redact';
+import { maskUriCredentials } from './security/redact';
 import type { SourceDriver, SourceOptions } from './source';
 import type { SinkDriver, SinkOptions, BatchOptions } from './sink';
 
@@ -36,22 +36,25 @@ export interface SchemeDefinition {
   sinkDefaults?: { concurrency?: number; batch?: BatchOptions };
 }
 
-/** scheme -> connector module (a file in lib/connectors/). Loaded on first use. */
-const CONNECTOR_TABLE: Record<string, string> = {
-  mem: 'mem',
-  stdin: 'stdio',
-  stdout: 'stdio',
-  file: 'file',
-  http: 'http',
-  https: 'http',
-  gcppubsub: 'gcppubsub',
-  awssqs: 'aws',
-  awssns: 'aws',
-  kafka: 'kafka',
-  nats: 'nats',
-  rabbit: 'rabbit',
-  azuresb: 'azuresb',
+/**
+ * The connector families, one line each: the folder under lib/connectors/ and the schemes it registers. A family is
+ * loaded (its index.ts required) on the first use of one of its schemes, so a NATS user never loads Kafka's client.
+ */
+const FAMILIES: Record<string, readonly string[]> = {
+  local: ['mem', 'stdin', 'stdout', 'file'],
+  http: ['http', 'https'],
+  nats: ['nats'],
+  kafka: ['kafka'],
+  rabbit: ['rabbit'],
+  aws: ['awssqs', 'awssns'],
+  gcp: ['gcppubsub'],
+  azure: ['azuresb'],
 };
+
+/** scheme -> the module that registers it: a family folder under lib/connectors/, or an absolute path. */
+const CONNECTOR_TABLE: Record<string, string> = Object.fromEntries(
+  Object.entries(FAMILIES).flatMap(([family, schemes]) => schemes.map((scheme) => [scheme, family])),
+);
 
 const registered = new Map<string, SchemeDefinition>();
 

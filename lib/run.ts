@@ -7,9 +7,9 @@ import { Sink, SinkRuntime } from './sink';
 import { SourceRuntime, withSourceRegistry, SourceStats } from './source';
 import { FanOutSink } from './fanOut';
 import { parseDuration } from './config';
-import { rootLogger, Logger } from './logger';
+import { rootLogger, Logger } from './logging/logger';
 import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
-import { startStatsLine } from './statsLine';
+import { startStatsLine } from './admin/statsLine';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 

@@ -7,7 +7,7 @@ import { Message, markStage } from './message';
 import { Fifo } from './fifo';
 import { isRetryable, toError } from './errors';
 import { parseDuration } from './config';
-import { rootLogger, Logger } from './logger';
+import { rootLogger, Logger } from './logging/logger';
 import { deadLetterCopy } from './deadLetter';
 import { equalJitter, exponentialBackoff } from './backoff';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';

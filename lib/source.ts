@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { Observable, Subscriber } from 'rxjs';
 import { Message, MessageInit, Settlement, SettlementHandler } from './message';
 import type { Sink } from './sink';
-import { rootLogger, Logger } from './logger';
+import { rootLogger, Logger } from './logging/logger';
 import { parseDuration } from './config';
 import { deadLetterCopy } from './deadLetter';
 import { Fifo } from './fifo';

@@ -4,7 +4,7 @@ import { Message, observeSettlement } from '../lib/message';
 import type { Cache, SyncCacheOperations } from '../lib/cache/types';
 import { parseDuration } from '../lib/config';
 import { ConfigError } from '../lib/errors';
-import { rootLogger } from '../lib/logger';
+import { rootLogger } from '../lib/logging/logger';
 import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, MessageHandlerResult } from '../lib/concurrentMessages';
 
 export interface DedupeOptions {

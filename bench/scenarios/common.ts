@@ -2,7 +2,7 @@
 // round of mem:// -> operator -> mem:// (the pipeline with no broker, which isolates the cost of the operator).
 import type { OperatorFunction } from 'rxjs';
 import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import type { Message, MessageInit } from '../../lib/message';
 
 /** The page-view event as JSON, padded with spaces to `size` bytes. */

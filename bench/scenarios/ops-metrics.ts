@@ -6,7 +6,7 @@
 import type { Scenario } from '../harness';
 import { source, start, startAdminServer, pipelineReadiness, createLogger, SinkRuntime } from '../../lib';
 import type { AdminServer, Message, RunningPipeline } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { mapMessages } from '../../operators';
 import { Writable } from 'node:stream';
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { BODY, env, natsConnection, uniqueName } from './p2-p5-helpers';
 import { freePort } from '../../test/helpers/wait';
 

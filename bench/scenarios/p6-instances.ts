@@ -7,7 +7,7 @@ import { Message } from '../../lib/message';
 import { loadWasm, WasmModule } from '../../lib/wasm/load';
 import { defaultWasmCache } from '../../lib/wasm/stage';
 import { RateLimitedLog, HostServices } from '../../lib/wasm/host';
-import { rootLogger } from '../../lib/logger';
+import { rootLogger } from '../../lib/logging/logger';
 import { uppercaseModule } from './wasmFixtures';
 import { BODY } from './common';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Scenario } from '../harness';
 import { median } from '../harness';
 import { source, sink, start, cache, Cache, Message } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { loadWasm, WasmModule } from '../../lib/wasm/load';
 import type { WasmOperatorOptions } from '../../lib/wasm/stage';
 import { wasmTransform } from '../../operators';

@@ -3,9 +3,9 @@
 // reject a bad CACHE_URI before it opens anything.
 import { ConfigError } from '../errors';
 import { parseDuration, parseInteger, parseSize } from '../config';
-import { rootLogger, Logger } from '../logger';
+import { rootLogger, Logger } from '../logging/logger';
 import { redactUri } from '../registry';
-import { natsConnectionOptions } from '../natsServers';
+import { natsConnectionOptions } from '../connectors/nats/servers';
 import { MemoryCache } from './memory';
 import type { Cache } from './types';
 import type { RedisCacheOptions } from './redis';

@@ -6,8 +6,8 @@ import { jetstream, JetStreamApiCodes, JetStreamApiError, StorageType } from '@n
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Cache } from './types';
 import { ConnectorError } from '../errors';
-import type { Logger } from '../logger';
-import { natsServersLabel } from '../natsServers';
+import type { Logger } from '../logging/logger';
+import { natsServersLabel } from '../connectors/nats/servers';
 import { toBuffer } from '../message';
 
 export interface NatsKvCacheOptions {

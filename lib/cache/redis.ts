@@ -3,7 +3,7 @@
 import Redis from 'ioredis';
 import type { Cache } from './types';
 import { ConnectorError } from '../errors';
-import type { Logger } from '../logger';
+import type { Logger } from '../logging/logger';
 
 export interface RedisCacheOptions {
   host: string;

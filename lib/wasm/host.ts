@@ -1,7 +1,7 @@
 // What the host gives every instance of a module: the cache, the configuration, logging (rate-limited where a
 // module logs per message) and the counters of the module's life.
 import type { Cache } from '../cache/types';
-import type { Logger } from '../logger';
+import type { Logger } from '../logging/logger';
 import type { BatchedReads } from './reads';
 
 export interface HostServices {

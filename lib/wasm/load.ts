@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, WasmAbiError } from '../errors';
 import { MemoryCache } from '../cache/memory';
 import type { Cache } from '../cache/types';
-import { rootLogger, Logger } from '../logger';
+import { rootLogger, Logger } from '../logging/logger';
 import {
   ASSEMBLYSCRIPT_IMPORTS,
   FUEL_GLOBAL,

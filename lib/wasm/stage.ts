@@ -9,7 +9,7 @@ import { MemoryCache } from '../cache/memory';
 import type { Sink } from '../sink';
 import { ConfigError, WasmAbiError, toError } from '../errors';
 import { deadLetterCopy } from '../deadLetter';
-import { rootLogger, Logger } from '../logger';
+import { rootLogger, Logger } from '../logging/logger';
 import { Fifo } from '../fifo';
 import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
 import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';

@@ -12,7 +12,7 @@ import {
   splitRequests,
   type EncodeOptions,
   type EncodedMessage,
-} from '../../lib/connectors/awsCommon';
+} from '../../lib/connectors/aws/common';
 import { sleep } from '../helpers/wait';
 
 const OPTIONS: EncodeOptions = {

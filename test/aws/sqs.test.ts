@@ -9,7 +9,7 @@ import type { SourceOptions } from '../../lib/source';
 import { ConfigError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import { closestScheme, supportedSchemes, lookupScheme } from '../../lib/registry';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { Fauxqs, QueueInfo } from './fauxqs';
 import { send } from '../helpers/endpoints';

@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { cache, Cache } from '../../lib/cache';
 import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { cacheSet } from '../../operators';
 import { ConnectorError } from '../../lib/errors';
 import { capturingLogger, freePort, sleep, startRedis, stopChild, uniqueName, waitFor } from './helpers';

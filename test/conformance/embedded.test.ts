@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { conformanceSuite } from './suite';
 import { freePort, uniqueName } from '../helpers/wait';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 
 conformanceSuite({
   name: 'mem://',

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import pino from 'pino';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/logging/logger';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { sink } from '../../lib/endpoints';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { uniqueName } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
 

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { source, sink } from '../../lib/endpoints';
-import { gatedSocketFactory } from '../../lib/connectors/kafkaClient';
+import { gatedSocketFactory } from '../../lib/connectors/kafka/client';
 import { waitFor } from '../helpers/wait';
 import { configError } from '../helpers/configError';
 

@@ -6,7 +6,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { Message, MessageInit } from '../../lib/message';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseNatsServers, natsConnectionOptions } from '../../lib/natsServers';
+import { parseNatsServers, natsConnectionOptions } from '../../lib/connectors/nats/servers';
 import { source, sink } from '../../lib/endpoints';
 import { BIN } from '../helpers/bin';
 import { capturingLogger, freePort } from '../helpers/wait';

@@ -6,7 +6,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { source, sink, start, Message } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { TestEndpoints, write } from '../helpers/endpoints';

@@ -9,7 +9,7 @@ import { SinkRuntime, SinkDriver } from '../../lib/sink';
 import { start, RunningPipeline } from '../../lib/run';
 import { Message } from '../../lib/message';
 import { cache as openCacheUri, Cache } from '../../lib/cache';
-import { startAdminServer, pipelineReadiness, AdminServer, ReadinessReport } from '../../lib/admin';
+import { startAdminServer, pipelineReadiness, AdminServer, ReadinessReport } from '../../lib/admin/server';
 import { ConnectorError } from '../../lib/errors';
 import { freePort, waitFor } from '../helpers/wait';
 import { parseProm, sampleValue, selfSignedCertificate } from './helpers';

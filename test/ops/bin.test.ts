@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { startAdmin } from '../../bin/cli';
-import { createLogger } from '../../lib/logger';
-import { pipelineReadiness } from '../../lib/admin';
+import { createLogger } from '../../lib/logging/logger';
+import { pipelineReadiness } from '../../lib/admin/server';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { parseProm, sampleValue, selfSignedCertificate, LineCapture } from './helpers';
 

@@ -1,7 +1,7 @@
 // LOG_LEVEL and LOG_FORMAT, and the secret scrubbing of every log line at every level.
-import { createLogger, parseLogSettings, LOG_LEVELS } from '../../lib/logger';
+import { createLogger, parseLogSettings, LOG_LEVELS } from '../../lib/logging/logger';
 import { ConfigError } from '../../lib/errors';
-import { Redactor, secretsFromEnv } from '../../lib/redact';
+import { Redactor, secretsFromEnv } from '../../lib/security/redact';
 import { redactUri } from '../../lib/registry';
 import { LineCapture, SECRET_ENV, SECRET_VALUES } from './helpers';
 

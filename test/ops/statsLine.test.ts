@@ -2,11 +2,11 @@
 // oldest message waits.
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import { createLogger } from '../../lib/logger';
+import { createLogger } from '../../lib/logging/logger';
 import { SinkRuntime, SinkDriver } from '../../lib/sink';
 import type { Message } from '../../lib/message';
-import { memTopic } from '../../lib/connectors/mem';
-import { statsLine } from '../../lib/statsLine';
+import { memTopic } from '../../lib/connectors/local/mem';
+import { statsLine } from '../../lib/admin/statsLine';
 import type { PipelineStats } from '../../lib/run';
 import { mapMessages } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';

@@ -2,7 +2,7 @@
 // metadata, the default exchange, routing by a metadata field, unroutable and missing targets, dead letter after
 // MAX_DELIVERIES (counted per process on classic queues, by the broker on quorum queues), and reconnection.
 import { source, sink, start, Message } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';

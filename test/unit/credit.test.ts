@@ -1,7 +1,7 @@
 import { Subscription } from 'rxjs';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { filter } from 'rxjs';

@@ -6,7 +6,7 @@ import { source } from '../../lib/endpoints';
 import { fanOut } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send, write } from '../helpers/endpoints';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 
 /** A driver over an in-test service whose answers the test scripts. */
 class ScriptedDriver implements SinkDriver {

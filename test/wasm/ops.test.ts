@@ -10,7 +10,7 @@ import { capturingLogger } from '../helpers/wait';
 import { loadWasm } from '../../lib/wasm/load';
 import { wasmFilter } from '../../operators';
 import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/mem';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { metricsText } from '../../lib/metrics';
 import { uniqueName, waitFor } from '../helpers/wait';
 

@@ -1,0 +1,553 @@
+// awssqs://: the SQS source (long-polling receives sized to the credit window, batched deletes, nack as a visibility
+// backoff, visibility extension for slow messages, SNS envelope unwrapping) and the SQS sink (SendMessageBatch with
+// per-entry results, FIFO groups and deduplication ids).
+import {
+  SQSClient,
+  ReceiveMessageCommand,
+  DeleteMessageBatchCommand,
+  ChangeMessageVisibilityBatchCommand,
+  SendMessageBatchCommand,
+  GetQueueUrlCommand,
+  type Message as SqsMessage,
+  type SendMessageBatchRequestEntry,
+  type BatchResultErrorEntry,
+} from '@aws-sdk/client-sqs';
+import type { EndpointUri } from '../../registry';
+import type { SourceContext, SourceDriver } from '../../source';
+import type { SinkDriver } from '../../sink';
+import type { Message, MessageInit } from '../../message';
+import { ConfigError, ConnectorError } from '../../errors';
+import { parseBoolean, parseInteger } from '../../config';
+import { equalJitter } from '../../backoff';
+import {
+  AwsClientSettings,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  MAX_SQS_MESSAGE_SIZE,
+  GroupSequencer,
+  clientConfig,
+  clientSettings,
+  connectorError,
+  decodeMessage,
+  describeHost,
+  isAbort,
+  isDefinitive,
+  parseSnsEnvelope,
+  secondsParam,
+  sizeParam,
+  unwrapSnsEnvelope,
+  writeBatch,
+} from './common';
+
+const SCHEME = 'awssqs';
+/** The most messages one ReceiveMessage, DeleteMessageBatch or SendMessageBatch handles. */
+const MAX_BATCH = 10;
+
+/** A queue named by an awssqs:// URI: `https://` + host + path is its URL (like gocloud). */
+export interface SqsQueueAddress {
+  queueUrl: string;
+  host: string;
+  account: string;
+  name: string;
+  fifo: boolean;
+}
+
+export function parseQueueUri(uri: EndpointUri): SqsQueueAddress {
+  const example = 'awssqs://sqs.us-east-2.amazonaws.com/123456789012/myqueue?region=us-east-2';
+  const host = uri.url.host;
+  const segments = uri.url.pathname.split('/').filter((segment) => segment !== '');
+  if (host === '' || segments.length !== 2) {
+    throw new ConfigError(
+      `'${uri.raw}' does not name a queue: write awssqs://<host>/<account id>/<queue name>, for example ${example}`,
+      { variable: uri.variable },
+    );
+  }
+  const [account, name] = segments.map((segment) => decodeURIComponent(segment));
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(name.replace(/\.fifo$/, ''))) {
+    throw new ConfigError(
+      `'${name}' is not a queue name: at most 80 letters, digits, '-' or '_' (FIFO queues end in .fifo), for example ${example}`,
+      { variable: uri.variable },
+    );
+  }
+  return { queueUrl: `https://${host}${uri.url.pathname}`, host, account, name, fifo: name.endsWith('.fifo') };
+}
+
+/** The region in an SQS host name: sqs.<region>.amazonaws.com, or the legacy <region>.queue.amazonaws.com. */
+function regionOfHost(host: string): string | undefined {
+  return /^sqs[.-]([a-z0-9-]+)\.amazonaws\.com/.exec(host)?.[1] ?? /^([a-z0-9-]+)\.queue\.amazonaws\.com/.exec(host)?.[1];
+}
+
+export function sqsSettings(uri: EndpointUri, env: NodeJS.ProcessEnv, address: SqsQueueAddress): AwsClientSettings {
+  return clientSettings(uri, env, 'SQS', regionOfHost(address.host));
+}
+
+function createClient(settings: AwsClientSettings, requestTimeoutMs: number): SQSClient {
+  return new SQSClient(clientConfig(settings, requestTimeoutMs));
+}
+
+/**
+ * The queue URL to send requests with. With an endpoint override (an emulator, a VPC endpoint) the URL is asked of
+ * the endpoint with GetQueueUrl, since emulators name their queues their own way; otherwise it is the URI's.
+ */
+async function resolveQueueUrl(
+  client: SQSClient,
+  address: SqsQueueAddress,
+  settings: AwsClientSettings,
+  abortSignal?: AbortSignal,
+): Promise<string> {
+  if (settings.endpoint === undefined) return address.queueUrl;
+  const output = await client.send(
+    new GetQueueUrlCommand({
+      QueueName: address.name,
+      ...(/^\d{12}$/.test(address.account) ? { QueueOwnerAWSAccountId: address.account } : {}),
+    }),
+    abortSignal ? { abortSignal } : undefined,
+  );
+  return output.QueueUrl ?? address.queueUrl;
+}
+
+/** Collects settlement requests (deletes, visibility changes) into batch calls of up to 10, sent on the next turn. */
+class SettlementBatcher<E> {
+  private pending: E[] = [];
+  private scheduled: NodeJS.Immediate | undefined;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly send: (entries: E[]) => Promise<void>) {}
+
+  add(entry: E): void {
+    this.pending.push(entry);
+    if (this.pending.length >= MAX_BATCH) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    while (this.pending.length > 0) {
+      const entries = this.pending.splice(0, MAX_BATCH);
+      const sending: Promise<void> = this.send(entries).finally(() => this.running.delete(sending));
+      this.running.add(sending);
+    }
+  }
+
+  /** Sends what is pending and waits for every call in progress. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+}
+
+/** Retries a settlement call a few times beyond the SDK's own retries: a lost delete only means a duplicate later. */
+async function withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= attempts || isDefinitive(error) || isAbort(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
+    }
+  }
+}
+
+export interface SqsSourceConfig {
+  address: SqsQueueAddress;
+  settings: AwsClientSettings;
+  /** Long-poll wait, seconds (0-20). */
+  waitTime: number;
+  /** Visibility timeout given to each receive and renewed for slow messages, seconds. */
+  visibility: number;
+  /** Take SNS envelopes as they are instead of unwrapping them. */
+  raw: boolean;
+  /** Receives in progress at once. */
+  pollers: number;
+  /** Visibility after a nack, seconds, doubled per delivery up to nackDelayMax; 0 = visible again at once. */
+  nackDelay: number;
+  nackDelayMax: number;
+  /** The URI for logs. */
+  name: string;
+}
+
+/** One received message, as the runtime hands it back in ack/nack. */
+export interface SqsDelivery {
+  readonly receiptHandle: string;
+  readonly deliveryCount: number;
+  /** When its visibility runs out (ms), renewed by the extender. */
+  deadline: number;
+}
+
+interface VisibilityChange {
+  receiptHandle: string;
+  seconds: number;
+  reason: 'nack' | 'extend' | 'release';
+}
+
+/** The SQS source driver. */
+export class SqsSource implements SourceDriver<SqsDelivery> {
+  readonly scheme = SCHEME;
+  private client: SQSClient | undefined;
+  private queueUrl: string | undefined;
+  private context!: SourceContext<SqsDelivery>;
+  private readonly host: string;
+  private connected = false;
+  private started = false;
+  private intakeStopped = false;
+  private polls = 0;
+  /** Messages asked for by receives in progress: together with those in flight, never more than the window. */
+  private requested = 0;
+  private readonly aborts = new Set<AbortController>();
+  private readonly inFlight = new Set<SqsDelivery>();
+  private failures = 0;
+  private lastWarning = 0;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private extendTimer: NodeJS.Timeout | undefined;
+  private readonly visibilityMs: number;
+  private readonly deletes: SettlementBatcher<string>;
+  private readonly visibilityChanges: SettlementBatcher<VisibilityChange>;
+
+  constructor(private readonly config: SqsSourceConfig) {
+    this.host = describeHost(config.settings, config.address.host);
+    this.visibilityMs = config.visibility * 1000;
+    this.deletes = new SettlementBatcher((handles) => this.deleteBatch(handles));
+    this.visibilityChanges = new SettlementBatcher((changes) => this.changeVisibilityBatch(changes));
+  }
+
+  get ready(): boolean {
+    return this.connected;
+  }
+
+  /** Starts with one short poll, so that a missing queue or bad credentials fail the start-up. */
+  async start(context: SourceContext<SqsDelivery>): Promise<void> {
+    this.context = context;
+    // long polls stay open for waitTime: the socket timeout must outlast them
+    this.client = createClient(this.config.settings, (this.config.waitTime + 15) * 1000);
+    context.onCredit(() => this.pump());
+    await this.poll(true);
+    this.started = true;
+    this.pump();
+  }
+
+  /** Starts receives while there is credit not yet asked for, up to `pollers` at once. */
+  private pump(): void {
+    if (!this.started || this.intakeStopped || this.context.stopped || this.pauseTimer !== undefined) return;
+    while (this.polls < this.config.pollers && this.context.credit - this.requested > 0) void this.poll(false);
+  }
+
+  private async poll(first: boolean): Promise<void> {
+    const client = this.client as SQSClient;
+    const wanted = Math.min(MAX_BATCH, this.context.credit - this.requested);
+    if (wanted <= 0) return;
+    this.requested += wanted;
+    // given back once: before the messages are handed over (they take credit of their own), or on failure
+    let asked = wanted;
+    const giveBack = (): void => {
+      this.requested -= asked;
+      asked = 0;
+    };
+    this.polls++;
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    let received = 0;
+    try {
+      this.queueUrl ??= await resolveQueueUrl(client, this.config.address, this.config.settings, abort.signal);
+      const output = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: wanted,
+          WaitTimeSeconds: first ? 0 : this.config.waitTime,
+          VisibilityTimeout: this.config.visibility,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId', 'MessageDeduplicationId'],
+        }),
+        { abortSignal: abort.signal },
+      );
+      giveBack();
+      this.succeeded();
+      const messages = output.Messages ?? [];
+      received = messages.length;
+      this.deliver(messages);
+    } catch (error) {
+      giveBack();
+      if (this.intakeStopped || isAbort(error)) return;
+      const failure = connectorError(error, SCHEME, this.host, this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage', 'SQS');
+      if (first && !failure.retryable) throw failure;
+      this.failed(failure);
+    } finally {
+      this.aborts.delete(abort);
+      this.polls--;
+    }
+    if (!first && received === 0 && this.config.waitTime === 0 && this.pauseTimer === undefined) {
+      // short polling an empty queue: do not spin
+      this.pause(1000);
+    }
+    if (!first) this.pump();
+  }
+
+  private deliver(messages: SqsMessage[]): void {
+    const now = Date.now();
+    for (const sqsMessage of messages) {
+      const receiptHandle = sqsMessage.ReceiptHandle;
+      if (receiptHandle === undefined) continue;
+      if (this.intakeStopped || this.context.stopped) {
+        // arrived after intake stopped: hand it back rather than start work that the drain would cut short
+        this.visibilityChanges.add({ receiptHandle, seconds: 0, reason: 'release' });
+        continue;
+      }
+      const deliveryCount = Number(sqsMessage.Attributes?.ApproximateReceiveCount ?? '1') || 1;
+      const delivery: SqsDelivery = { receiptHandle, deliveryCount, deadline: now + this.visibilityMs };
+      let init: MessageInit;
+      try {
+        init = this.decode(sqsMessage);
+      } catch (error) {
+        this.context.logger.warn({ err: error, messageId: sqsMessage.MessageId }, 'could not decode an SQS message; it will come back after its visibility timeout');
+        continue;
+      }
+      this.inFlight.add(delivery);
+      this.context.receive({ ...init, deliveryCount }, delivery);
+    }
+    this.startExtender();
+  }
+
+  private decode(sqsMessage: SqsMessage): MessageInit {
+    const system = sqsMessage.Attributes ?? {};
+    const body = sqsMessage.Body ?? '';
+    const envelope = this.config.raw ? undefined : parseSnsEnvelope(body);
+    const init = envelope
+      ? unwrapSnsEnvelope(envelope)
+      : decodeMessage(body, sqsMessage.MessageAttributes, system.MessageDeduplicationId ?? sqsMessage.MessageId);
+    if (init.key === undefined && system.MessageGroupId !== undefined) init.key = system.MessageGroupId;
+    return init;
+  }
+
+  private succeeded(): void {
+    if (!this.connected) {
+      this.context.logger.info(
+        { queue: this.queueUrl },
+        this.failures > 0 ? `reconnected to ${this.host}: receiving again` : `receiving from ${this.queueUrl}`,
+      );
+    }
+    this.connected = true;
+    this.failures = 0;
+  }
+
+  private failed(failure: ConnectorError): void {
+    this.connected = false;
+    this.failures++;
+    const delay = equalJitter(Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)));
+    const now = Date.now();
+    if (this.failures === 1 || now - this.lastWarning > 30_000) {
+      this.lastWarning = now;
+      const level = failure.retryable ? 'warn' : 'error';
+      this.context.logger[level]({ err: failure, failures: this.failures }, `${failure.message}; retrying with backoff`);
+    } else {
+      this.context.logger.debug({ err: failure, failures: this.failures, delay }, 'receive failed again');
+    }
+    this.pause(delay);
+  }
+
+  private pause(ms: number): void {
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      this.pump();
+    }, ms);
+  }
+
+  /** Renews the visibility of messages still in flight when half of it is gone, so that SQS does not redeliver them. */
+  private startExtender(): void {
+    if (this.extendTimer !== undefined || this.inFlight.size === 0) return;
+    const period = Math.max(100, Math.floor(this.visibilityMs / 4));
+    this.extendTimer = setInterval(() => this.extendVisibility(), period);
+    this.extendTimer.unref();
+  }
+
+  private extendVisibility(): void {
+    if (this.inFlight.size === 0) {
+      clearInterval(this.extendTimer);
+      this.extendTimer = undefined;
+      return;
+    }
+    const now = Date.now();
+    const threshold = now + this.visibilityMs / 2;
+    let extended = 0;
+    for (const delivery of this.inFlight) {
+      if (delivery.deadline > threshold) continue;
+      delivery.deadline = now + this.visibilityMs;
+      this.visibilityChanges.add({ receiptHandle: delivery.receiptHandle, seconds: this.config.visibility, reason: 'extend' });
+      extended++;
+    }
+    if (extended > 0) this.context.logger.debug({ extended, seconds: this.config.visibility }, 'extending the visibility of slow messages');
+  }
+
+  ack(delivery: SqsDelivery): void {
+    this.inFlight.delete(delivery);
+    this.deletes.add(delivery.receiptHandle);
+  }
+
+  nack(delivery: SqsDelivery, error: Error): void {
+    this.inFlight.delete(delivery);
+    const { nackDelay, nackDelayMax } = this.config;
+    const seconds = nackDelay === 0 ? 0 : Math.min(nackDelayMax, nackDelay * 2 ** Math.min(delivery.deliveryCount - 1, 20));
+    this.context.logger.debug({ err: error, deliveries: delivery.deliveryCount, seconds }, 'nack: message visible again after a backoff');
+    this.visibilityChanges.add({ receiptHandle: delivery.receiptHandle, seconds, reason: 'nack' });
+  }
+
+  private async deleteBatch(receiptHandles: string[]): Promise<void> {
+    const client = this.client as SQSClient;
+    try {
+      const output = await withRetries(() =>
+        client.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: receiptHandles.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })),
+          }),
+        ),
+      );
+      this.reportEntryFailures(output.Failed, 'DeleteMessageBatch', 'they will be delivered again');
+    } catch (error) {
+      const failure = connectorError(error, SCHEME, this.host, 'DeleteMessageBatch', 'SQS');
+      this.context.logger.warn({ err: failure, count: receiptHandles.length }, `${failure.message}; ${receiptHandles.length} acked message(s) will be delivered again`);
+    }
+  }
+
+  private async changeVisibilityBatch(changes: VisibilityChange[]): Promise<void> {
+    const client = this.client as SQSClient;
+    try {
+      const output = await withRetries(() =>
+        client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: changes.map((change, i) => ({ Id: `v${i}`, ReceiptHandle: change.receiptHandle, VisibilityTimeout: change.seconds })),
+          }),
+        ),
+      );
+      // a failed extension of a message settled meanwhile is expected; one for a nack only delays the redelivery
+      if (output.Failed && output.Failed.length > 0) {
+        this.context.logger.debug({ failed: output.Failed }, 'ChangeMessageVisibilityBatch: some entries failed');
+      }
+    } catch (error) {
+      const failure = connectorError(error, SCHEME, this.host, 'ChangeMessageVisibilityBatch', 'SQS');
+      const extensions = changes.filter((change) => change.reason === 'extend').length;
+      this.context.logger.warn(
+        { err: failure, count: changes.length, extensions },
+        `${failure.message}; nacked messages come back when their visibility runs out${extensions > 0 ? ', and slow ones may be delivered twice' : ''}`,
+      );
+    }
+  }
+
+  private reportEntryFailures(failed: BatchResultErrorEntry[] | undefined, operation: string, consequence: string): void {
+    if (failed === undefined || failed.length === 0) return;
+    const codes = [...new Set(failed.map((entry) => entry.Code))].join(', ');
+    this.context.logger.warn({ failed: failed.length, codes }, `${SCHEME} (${this.host}): ${operation}: ${failed.length} entr(ies) failed (${codes}); ${consequence}`);
+  }
+
+  stopIntake(): void {
+    this.intakeStopped = true;
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
+    // a long poll would hold the drain for up to waitTime; what it had taken comes back after its visibility timeout
+    for (const abort of this.aborts) abort.abort();
+  }
+
+  async close(): Promise<void> {
+    this.stopIntake();
+    clearInterval(this.extendTimer);
+    this.extendTimer = undefined;
+    if (this.client !== undefined) {
+      await this.deletes.drain();
+      await this.visibilityChanges.drain();
+      this.client.destroy();
+    }
+    this.connected = false;
+  }
+}
+
+export interface SqsSinkConfig {
+  address: SqsQueueAddress;
+  settings: AwsClientSettings;
+  /** The largest message (body plus attributes), and the largest request. */
+  maxMessageSize: number;
+}
+
+/** The SQS sink driver: SendMessageBatch, per-entry results, FIFO group order. */
+export class SqsSink implements SinkDriver {
+  readonly scheme = SCHEME;
+  private client: SQSClient | undefined;
+  private queueUrl: Promise<string> | undefined;
+  private healthy = true;
+  private readonly host: string;
+  private readonly sequencer = new GroupSequencer();
+
+  constructor(private readonly config: SqsSinkConfig) {
+    this.host = describeHost(config.settings, config.address.host);
+  }
+
+  get ready(): boolean {
+    return this.healthy;
+  }
+
+  private resolve(client: SQSClient): Promise<string> {
+    if (this.queueUrl === undefined) {
+      const resolving = resolveQueueUrl(client, this.config.address, this.config.settings);
+      this.queueUrl = resolving;
+      resolving.catch(() => {
+        if (this.queueUrl === resolving) this.queueUrl = undefined; // ask again on the next write
+      });
+    }
+    return this.queueUrl;
+  }
+
+  async write(batch: readonly Message[]): Promise<(Error | undefined)[]> {
+    this.client ??= createClient(this.config.settings, 30_000);
+    const client = this.client;
+    return writeBatch(batch, {
+      scheme: SCHEME,
+      host: this.host,
+      service: 'SQS',
+      operation: 'SendMessageBatch',
+      fifo: this.config.address.fifo,
+      maxSize: this.config.maxMessageSize,
+      maxEntries: MAX_BATCH,
+      sequencer: this.sequencer,
+      entry: (fields, body): SendMessageBatchRequestEntry => ({ ...fields, MessageBody: body }),
+      send: async (entries) => client.send(new SendMessageBatchCommand({ QueueUrl: await this.resolve(client), Entries: entries })),
+      answered: (healthy) => {
+        this.healthy = healthy;
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.client?.destroy();
+    this.client = undefined;
+  }
+}
+
+/** Builds the source driver for `uri`, validating every parameter (no connection yet). */
+export function openSqsSource(uri: EndpointUri, env: NodeJS.ProcessEnv, maxInFlight: number): SqsSource {
+  const address = parseQueueUri(uri);
+  const rawParam = uri.params.get('raw');
+  const pollersParam = uri.params.get('pollers');
+  const nackDelay = secondsParam(uri, 'nack_delay', 1, 0, 43_200);
+  return new SqsSource({
+    address,
+    settings: sqsSettings(uri, env, address),
+    waitTime: secondsParam(uri, 'waittime', 20, 0, 20),
+    visibility: secondsParam(uri, 'visibility', 30, 1, 43_200),
+    raw: rawParam === undefined ? false : parseBoolean(rawParam, `${uri.variable} raw`),
+    pollers:
+      pollersParam === undefined
+        ? Math.max(1, Math.min(4, Math.ceil(maxInFlight / MAX_BATCH)))
+        : parseInteger(pollersParam, `${uri.variable} pollers`, 1, 64),
+    nackDelay,
+    nackDelayMax: Math.max(nackDelay, secondsParam(uri, 'nack_delay_max', 900, 0, 43_200)),
+    name: uri.raw,
+  });
+}
+
+export function openSqsSink(uri: EndpointUri, env: NodeJS.ProcessEnv): SqsSink {
+  const address = parseQueueUri(uri);
+  return new SqsSink({
+    address,
+    settings: sqsSettings(uri, env, address),
+    maxMessageSize: sizeParam(uri, 'max_message_size', DEFAULT_MAX_MESSAGE_SIZE, 1024, MAX_SQS_MESSAGE_SIZE),
+  });
+}

@@ -1,0 +1,73 @@
+// A source over a readable byte stream of lines (stdin://, file://): lines wait in a local queue with redelivery,
+// and the stream is paused while the queue is full, so memory stays bounded by the window and the queue.
+import type { Readable } from 'node:stream';
+import { LocalConsumer, LocalQueue } from './localQueue';
+import type { SourceContext } from '../../source';
+import type { QueuedMessage } from './localQueue';
+import { decodeLine, LineFormat, LineSplitter } from './jsonLines';
+import { ConnectorError } from '../../errors';
+
+const HIGH_WATER = 1024;
+
+export class StreamLineSource extends LocalConsumer {
+  private stream: Readable | undefined;
+  private paused = false;
+  private lines = 0;
+
+  constructor(
+    scheme: string,
+    private readonly openStream: () => Readable,
+    private readonly format: LineFormat,
+    private readonly idPrefix: string,
+    redeliveryBaseMs: number,
+  ) {
+    super(scheme, new LocalQueue(redeliveryBaseMs, HIGH_WATER));
+  }
+
+  override start(context: SourceContext<QueuedMessage>): void {
+    super.start(context);
+    const stream = this.openStream();
+    this.stream = stream;
+    stream.setEncoding('utf8');
+    const splitter = new LineSplitter();
+    const onLine = (line: string): void => {
+      const init = decodeLine(line, this.format);
+      this.lines++;
+      init.id ??= `${this.idPrefix}${this.lines}`;
+      this.queue.push(init);
+    };
+    stream.on('data', (chunk: string) => {
+      splitter.push(chunk, onLine);
+      if (this.queue.full && !this.paused) {
+        this.paused = true;
+        stream.pause();
+      }
+    });
+    stream.on('end', () => {
+      splitter.end(onLine);
+      this.endOfInput();
+    });
+    stream.on('error', (error) => {
+      context.error(new ConnectorError(error.message, { scheme: this.scheme, cause: error, retryable: false }));
+    });
+  }
+
+  protected override afterPump(): void {
+    if (this.paused && this.queue.length < HIGH_WATER / 2 && !this.closed) {
+      this.paused = false;
+      this.stream?.resume();
+    }
+  }
+
+  override stopIntake(): void {
+    this.stream?.pause();
+    this.paused = true;
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    const stream = this.stream;
+    if (stream !== undefined && stream !== process.stdin) stream.destroy();
+    if (stream === process.stdin) stream.pause();
+  }
+}

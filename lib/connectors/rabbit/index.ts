@@ -1,0 +1,2 @@
+// The rabbit family: rabbit:// (RabbitMQ, AMQP 0-9-1) on amqplib.
+import './rabbit';
