@@ -14,8 +14,8 @@ test('examples/typescript/jetstream-to-rabbit.ts relays an order from JetStream 
   expect(result.stdout.trim()).toBe('order-1 {"ID":1,"ITEM":"WIDGET"}');
 });
 
-test('the README shows the example word for word', () => {
+test('docs/connectors/nats.md shows the example word for word', () => {
   const example = fs.readFileSync(path.join(root, 'examples/typescript/jetstream-to-rabbit.ts'), 'utf8');
-  const fragment = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const fragment = fs.readFileSync(path.join(root, 'docs/connectors/nats.md'), 'utf8');
   expect(fragment).toContain('```ts\n' + example + '```');
 });

@@ -8,7 +8,7 @@ import { freePort, waitFor } from '../helpers/wait';
 import { parseProm, sampleValue } from './helpers';
 
 const root = path.resolve(__dirname, '../..');
-const fragment = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+const fragment = fs.readFileSync(path.join(root, 'docs/operating.md'), 'utf8');
 
 describe('the examples of "Operating it"', () => {
   test('health-and-metrics.ts is in the fragment word for word, serves /ready and /metrics, and prints the stages as shown', async () => {
