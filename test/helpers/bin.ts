@@ -6,6 +6,8 @@ import path from 'node:path';
 import { waitFor } from './wait';
 
 export const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
+// Bins started here serve no admin port unless a test asks for one (ADMIN_PORT in env): two bins of parallel test
+// files, or a wasm-pipes the developer left running, would otherwise fight over the default 4195.
 
 export class BinProcess {
   readonly child: ChildProcess;
@@ -15,7 +17,7 @@ export class BinProcess {
 
   constructor(env: Record<string, string>) {
     this.child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stderr?.on('data', (chunk) => (this.stderr += String(chunk)));
@@ -80,7 +82,7 @@ export interface BinRun {
 export function runBinToEnd(env: Record<string, string>, input = '', options: { cwd?: string; timeoutMs?: number } = {}): Promise<BinRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), ADMIN_PORT: '0', ...env },
       cwd: options.cwd ?? os.tmpdir(),
     });
     let stdout = '';
