@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Observable } from 'rxjs';
 import { source, sink } from '../lib/endpoints';
-import { start } from '../lib/run';
+import { start, RunningPipeline } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
@@ -249,19 +249,42 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   logger.info('wasm-pipes started');
+  let failure: Error | undefined;
   try {
     await running.done;
   } catch (error) {
-    logger.fatal({ err: error }, `the pipeline failed: ${(error as Error).message}`);
-    await closeAll();
-    return 1;
+    failure = error as Error;
   }
   await closeAll();
+  return exitSummary(running, logger, failure);
+}
+
+/**
+ * The last line: what happened to every message, and the exit code. 0 when the pipeline stopped cleanly and every
+ * message it took was delivered (or dead-lettered, or dropped on purpose); 1 when it failed, overran the shutdown
+ * timeout, or could not deliver messages that nothing will deliver later (an in-process input: stdin://, file://).
+ */
+function exitSummary(running: RunningPipeline, logger: Logger, failure: Error | undefined): number {
   const stats = running.stats();
-  logger.info(
-    { stats },
-    `wasm-pipes stopped: received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, ` +
-      `dead-lettered ${stats.deadLettered}, written ${stats.written}`,
-  );
+  const lost = running.sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
+  const notDelivered = stats.givenUp + lost;
+  const text =
+    `received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, dead-lettered ${stats.deadLettered}, ` +
+    `written ${stats.written}` +
+    (stats.dropped > 0 ? `, dropped ${stats.dropped}` : '') +
+    (notDelivered > 0 ? `, NOT DELIVERED ${notDelivered}` : '');
+  if (failure !== undefined) {
+    logger.fatal({ err: failure, stats }, `wasm-pipes stopped: ${failure.message}; ${text}`);
+    return 1;
+  }
+  if (notDelivered > 0) {
+    logger.error(
+      { stats, notDelivered },
+      `wasm-pipes stopped: ${text}. ${notDelivered} message(s) of an in-process input were not delivered ` +
+        '(given up after MAX_DELIVERIES, or still queued at the stop); set DEAD_LETTER_URI to keep failed ones',
+    );
+    return 1;
+  }
+  logger.info({ stats }, `wasm-pipes stopped: ${text}`);
   return 0;
 }

@@ -5,6 +5,7 @@ import { Observable, OperatorFunction } from 'rxjs';
 import { Message, markStage } from './message';
 import { Fifo } from './fifo';
 import { toError } from './errors';
+import { linkObserver } from './source';
 import { openStage, closeStage } from './metrics';
 
 /**
@@ -114,7 +115,8 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
         else finish(slot, result);
       };
 
-      const subscription = source.subscribe({
+      const subscription = source.subscribe(
+        linkObserver<Message>(subscriber, {
         next(message) {
           stats.received++;
           if (window.length === 0) {
@@ -140,7 +142,8 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
           upstreamDone = true;
           flush();
         },
-      });
+      }),
+      );
       return () => {
         stopped = true;
         subscription.unsubscribe();

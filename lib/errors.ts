@@ -65,3 +65,18 @@ export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === 'string' ? value : JSON.stringify(value));
 }
+
+/** The runtime nacked a message that nothing settled within ackTimeout (and that no sink held). */
+export class AckTimeoutError extends Error {
+  override readonly name = 'AckTimeoutError';
+}
+
+/** The runtime nacked a message because the pipeline stopped before it was settled (so the source redelivers it). */
+export class ShutdownError extends Error {
+  override readonly name = 'ShutdownError';
+}
+
+/** A message was delivered more than maxDeliveries times. */
+export class TooManyDeliveriesError extends Error {
+  override readonly name = 'TooManyDeliveriesError';
+}

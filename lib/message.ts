@@ -1,11 +1,24 @@
-// The message and its settlement: the heart of the design (DESIGN.md section 2).
+// The message and its settlement: the heart of the design (DESIGN.md section 2, ARCHITECTURE.md).
 // A Settlement is settled once (ack or nack); derived messages either share their parent's Settlement (1 -> 1)
 // or hold a child Settlement that reports to a group (1 -> N): the parent is acked when every child is acked,
 // and nacked at the first child nack.
+// Every live message counts against the credit window of the source it came from, outputs included: the root
+// settlement counts the unsettled leaves of its tree and tells its owner (the source runtime) when that count
+// changes, so that a transform with 2 000 outputs per input holds the source back instead of filling memory.
 
 /** Told once when a settlement is settled. `error` is undefined for an ack. */
 export interface SettlementHandler {
   settled(settlement: Settlement, error: Error | undefined): void;
+}
+
+/** The source runtime as a root settlement sees it: told when the root's tree gains or loses live leaves. */
+export interface LeafCounter {
+  /** Free places in the window (none or fewer: the source is waiting for settlements). */
+  readonly credit: number;
+  /** `delta` more live messages (outputs of a split) now hold the window. */
+  leavesAdded(delta: number): void;
+  /** One live output of a pending root was settled. */
+  leafSettled(): void;
 }
 
 const PENDING = 0;
@@ -31,6 +44,16 @@ export class Settlement {
   receivedAt = 0;
   /** @internal precise receive time (performance.now()) of a message timed for the latency histogram; 0 = not timed */
   sampledAt = 0;
+  /** @internal on a root: the unsettled leaves of its tree (1 until it is split) */
+  leaves = 1;
+  /** @internal on a root: messages of its tree that a sink holds (queued, writing, waiting to retry) */
+  held = 0;
+  /** @internal on a root: who counts its leaves against a credit window (the source runtime) */
+  owner: LeafCounter | undefined = undefined;
+  /** @internal false once this settlement was split: its children are the leaves */
+  isLeaf = true;
+  /** @internal on the root of a batch: the messages it joined, whose roots a sink holds when it holds the batch */
+  joined: readonly Message[] | undefined = undefined;
 
   constructor(
     readonly handler: SettlementHandler | undefined,
@@ -45,9 +68,15 @@ export class Settlement {
     return this.state !== PENDING;
   }
 
+  /** Settled itself, or part of a tree whose root is settled already (nacked early): nothing to do for it. */
+  get done(): boolean {
+    return this.state !== PENDING || this.root.state !== PENDING;
+  }
+
   ack(): void {
     if (this.state !== PENDING) return;
     this.state = ACKED;
+    if (this.isLeaf && this.root !== this) this.leafDone();
     if (this.handler !== undefined) this.handler.settled(this, undefined);
   }
 
@@ -55,7 +84,36 @@ export class Settlement {
     if (this.state !== PENDING) return;
     this.state = NACKED;
     this.error = error;
+    if (this.isLeaf && this.root !== this) this.leafDone();
     if (this.handler !== undefined) this.handler.settled(this, error);
+  }
+
+  /** @internal a sink took (+1) or let go of (-1) a message of this root's tree; a batch passes it to what it joined */
+  hold(delta: number): void {
+    const joined = this.joined;
+    if (joined === undefined) {
+      this.held += delta;
+      return;
+    }
+    for (let i = 0; i < joined.length; i++) joined[i].settlement.root.hold(delta);
+  }
+
+  /** A live output of a pending root is gone: the root's tree holds one message less of the window. */
+  private leafDone(): void {
+    const root = this.root;
+    if (root.state !== PENDING) return; // the root's settlement gave its leaves back already
+    root.leaves--;
+    if (root.owner !== undefined) root.owner.leafSettled();
+  }
+
+  /** @internal this settlement now has `count` children (a split): they are the leaves, not it. */
+  branched(count: number): void {
+    const root = this.root;
+    const delta = this.isLeaf ? count - 1 : count;
+    this.isLeaf = false;
+    if (delta === 0 || root.state !== PENDING || this.state !== PENDING) return;
+    root.leaves += delta;
+    if (root.owner !== undefined) root.owner.leavesAdded(delta);
   }
 }
 
@@ -142,9 +200,14 @@ export class Message {
     return message;
   }
 
-  /** Whether ack() or nack() was called (on this message, or on one sharing its settlement). */
+  /**
+   * Whether there is nothing left to do for this message: ack() or nack() was called on it (or on one sharing its
+   * settlement), or the source message it derives from was settled already (a sibling output failed, it timed out, or a
+   * shutdown nacked it), so that writing it now would only make a duplicate.
+   */
   get settled(): boolean {
-    return this.settlement.state !== PENDING;
+    const settlement = this.settlement;
+    return settlement.state !== PENDING || settlement.root.state !== PENDING;
   }
 
   ack(): void {
@@ -191,6 +254,7 @@ export class Message {
     }
     const group = new ChildGroup(this.settlement, count);
     const root = this.settlement.root;
+    this.settlement.branched(count);
     const children = new Array<Message>(count);
     for (let i = 0; i < count; i++) {
       const changes = outputs[i];
@@ -239,6 +303,56 @@ export function observeSettlement(message: Message, observer: (error: Error | un
     undefined,
     parent.root,
   );
+  // the proxy stands in for the parent: it is the leaf now, the parent settles through it
+  settlement.isLeaf = parent.isLeaf;
+  parent.isLeaf = false;
+  return new Message(
+    { id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key },
+    settlement,
+  );
+}
+
+/**
+ * One message made of several (a batch): acking it acks every part, nacking it nacks every part. The parts stay live
+ * (they hold their sources' windows) until the batch is settled, and a sink holding the batch holds them too.
+ */
+export function joinMessages(parts: readonly Message[], init: MessageInit): Message {
+  const settlement = new Settlement({
+    settled: (_settlement, error) => {
+      for (let i = 0; i < parts.length; i++) {
+        if (error === undefined) parts[i].ack();
+        else parts[i].nack(error);
+      }
+    },
+  });
+  settlement.joined = parts;
+  return new Message(init, settlement);
+}
+
+/** The parts a batch message was joined from, when it was joined in this process (joinMessages). */
+export function joinedParts(message: Message): readonly Message[] | undefined {
+  return message.settlement.root === message.settlement ? message.settlement.joined : undefined;
+}
+
+/**
+ * A 1 -> 1 stand-in for `message` whose ack acks it, and whose nack calls `onFailure` instead of nacking it (the
+ * next sink of a fallback gets its turn). The stand-in is the live leaf while it exists.
+ */
+export function attempt(message: Message, onFailure: (error: Error) => void): Message {
+  const parent = message.settlement;
+  const settlement = new Settlement(
+    {
+      settled: (_settlement, error) => {
+        if (error === undefined) parent.ack();
+        else onFailure(error);
+      },
+    },
+    undefined,
+    parent.root,
+  );
+  // the stand-in replaces the parent as a live leaf; a later stand-in (the next sink's turn) adds one again
+  if (parent.isLeaf) parent.isLeaf = false;
+  else parent.branched(1);
   return new Message(
     { id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key },
     settlement,

@@ -3,6 +3,7 @@
 import { Observable, OperatorFunction } from 'rxjs';
 import { Message, markStage } from './message';
 import { toError } from './errors';
+import { linkObserver } from './source';
 import { openStage, closeStage, StageMetrics } from './metrics';
 
 /** What a handler uses to pass outputs on and to count what it drops. */
@@ -24,7 +25,8 @@ export function messageOperator(name: string, handle: (message: Message, output:
           subscriber.next(message);
         },
       };
-      const subscription = source.subscribe({
+      const subscription = source.subscribe(
+        linkObserver<Message>(subscriber, {
         next(message) {
           stats.received++;
           try {
@@ -37,7 +39,8 @@ export function messageOperator(name: string, handle: (message: Message, output:
         },
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),
-      });
+      }),
+      );
       return () => {
         subscription.unsubscribe();
         closeStage(stats);

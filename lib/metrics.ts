@@ -102,6 +102,8 @@ export interface StageStats extends StageGauges {
   dropped: number;
   deadLettered: number;
   timedOut: number;
+  givenUp: number;
+  unrouted: number;
   /** Errors by kind: `write_retryable`, `ack_timeout`, `handler`, ... */
   errors: Record<string, number>;
 }
@@ -114,7 +116,8 @@ export interface StageStats extends StageGauges {
  *   an operator: nacked when its function threw);
  * - `dropped`: filtered out on purpose (acked) by an operator;
  * - `deadLettered`: sent to the dead letter;
- * - `timedOut`: nacked by the ackTimeout (sources).
+ * - `timedOut`: nacked by the ackTimeout (sources);
+ * - `givenUp`: dropped past maxDeliveries with no dead letter, by a source that cannot keep them (stdin://, file://).
  */
 export class StageMetrics {
   received = 0;
@@ -124,6 +127,10 @@ export class StageMetrics {
   dropped = 0;
   deadLettered = 0;
   timedOut = 0;
+  /** Sources: given up past maxDeliveries with no dead letter and nowhere to redeliver from (in-process sources). */
+  givenUp = 0;
+  /** route(): messages that matched no case and had no default (acked, or dead-lettered when asked). */
+  unrouted = 0;
   readonly errors: Record<string, number> = {};
   /** Sources: receive -> ack and receive -> nack, in seconds. */
   settleLatency: { ack: Histogram; nack: Histogram } | undefined = undefined;
@@ -166,6 +173,8 @@ export class StageMetrics {
       dropped: this.dropped,
       deadLettered: this.deadLettered,
       timedOut: this.timedOut,
+      givenUp: this.givenUp,
+      unrouted: this.unrouted,
       errors: { ...this.errors },
     };
     if (this.gauges !== undefined) Object.assign(stats, this.gauges());
@@ -181,6 +190,8 @@ export class StageMetrics {
     this.dropped += other.dropped;
     this.deadLettered += other.deadLettered;
     this.timedOut += other.timedOut;
+    this.givenUp += other.givenUp;
+    this.unrouted += other.unrouted;
     for (const [kind, count] of Object.entries(other.errors)) this.error(kind, count);
     if (other.settleLatency !== undefined) {
       this.settleLatency ??= { ack: new Histogram(), nack: new Histogram() };
@@ -214,6 +225,11 @@ export function withStageCollector<T>(collector: StageCollector, subscribe: () =
   } finally {
     currentCollector = previous;
   }
+}
+
+/** The collector of the pipeline being subscribed now, for an operator that opens its stage later (after a load). */
+export function currentStageCollector(): StageCollector | undefined {
+  return currentCollector;
 }
 
 /**
@@ -490,8 +506,8 @@ export const wasmMetrics = {
 // ---- the core families, read from the stages ----
 
 const ROLE_COUNTERS: Record<StageRole, readonly (keyof StageMetrics)[]> = {
-  source: ['received', 'emitted', 'acked', 'nacked', 'deadLettered', 'timedOut'],
-  operator: ['received', 'emitted', 'dropped', 'nacked'],
+  source: ['received', 'emitted', 'acked', 'nacked', 'deadLettered', 'timedOut', 'givenUp'],
+  operator: ['received', 'emitted', 'dropped', 'nacked', 'deadLettered', 'unrouted'],
   sink: ['received', 'acked', 'nacked', 'deadLettered'],
   dead_letter: ['received', 'acked', 'nacked'],
 };
@@ -543,8 +559,14 @@ defineCoreCounter('dropped', 'wasm_pipes_messages_dropped_total', 'Messages an o
 defineCoreCounter(
   'deadLettered',
   'wasm_pipes_messages_dead_lettered_total',
-  'Messages sent to the dead letter: after MAX_DELIVERIES (sources), after a permanent failure (sinks)',
+  'Messages sent to the dead letter: after MAX_DELIVERIES (sources), after a failure (operators: WASM_ON_ERROR=deadLetter; sinks: permanent or retries exhausted)',
 );
+defineCoreCounter(
+  'givenUp',
+  'wasm_pipes_messages_given_up_total',
+  'Messages an in-process input (stdin://, file://) gave up on after MAX_DELIVERIES with no dead letter: not delivered',
+);
+defineCoreCounter('unrouted', 'wasm_pipes_messages_unrouted_total', 'Messages route() sent nowhere: they matched no case and there was no default');
 defineCoreCounter('timedOut', 'wasm_pipes_messages_timed_out_total', 'Messages nacked because they were not settled within ACK_TIMEOUT');
 
 addFamily(

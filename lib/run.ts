@@ -1,12 +1,15 @@
-// run(): subscribes a pipeline to its sinks and owns its life: start-up, SIGINT/SIGTERM, the graceful drain
-// (stop intake, let in-flight messages settle up to shutdownTimeout, nack the rest, flush and close the sinks,
-// close the sources).
-import type { Observable, Subscription } from 'rxjs';
+// run(): subscribes a pipeline to its sinks and owns its life: start-up, SIGINT/SIGTERM, and the graceful drain,
+// bounded as a whole by shutdownTimeout: stop intake, let in-flight messages settle, then stop the sinks writing
+// (what they still queue is nacked, not written), nack what is left, and close sinks and sources in the time that
+// remains. Sources are registered whenever they are subscribed (late, nested, re-subscribed), so every one of them
+// is counted and drained.
+import type { Observable, Observer, Subscription } from 'rxjs';
 import type { Message } from './message';
 import { Sink, SinkRuntime } from './sink';
-import { SourceRuntime, withSourceRegistry, SourceStats } from './source';
-import { FanOutSink } from './fanOut';
+import { SourceRuntime, withSourceRegistry, SourceStats, SourceRegistry, PIPELINE_REGISTRY } from './source';
+import { CompositeSink, FanOutSink } from './fanOut';
 import { parseDuration } from './config';
+import { ConfigError, ShutdownError } from './errors';
 import { rootLogger, Logger } from './logging/logger';
 import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
 import { startStatsLine } from './admin/statsLine';
@@ -14,7 +17,7 @@ import { startStatsLine } from './admin/statsLine';
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export interface RunOptions {
-  /** How long the drain waits for in-flight messages before nacking them (ms or `30s`). Default 30 s. */
+  /** How long the whole drain may take, closing included (ms or `30s`). Default 30 s. */
   shutdownTimeout?: number | string;
   /** Drain on SIGINT and SIGTERM (a second signal stops at once). Default true. */
   handleSignals?: boolean;
@@ -33,6 +36,8 @@ export interface PipelineStats extends SourceStats {
   written: number;
   /** Messages the operators filtered out (acked). */
   dropped: number;
+  /** Messages route() matched to no sink (acked, or dead-lettered when asked). */
+  unrouted: number;
   /** Every stage in pipeline order: the sources, the operators, the sinks, the dead letter. */
   stages: StageStats[];
 }
@@ -42,9 +47,13 @@ export type PipelineState = 'starting' | 'running' | 'draining' | 'stopped' | 'f
 
 /** A pipeline that run()/start() subscribed. */
 export interface RunningPipeline {
-  /** Resolves once every source started (listening, subscribed); rejects on a start-up failure. */
+  /** Resolves once every source subscribed at start started (listening, subscribed); rejects on a start-up failure. */
   readonly started: Promise<void>;
-  /** Resolves when the pipeline ended and everything was closed; rejects when it failed. */
+  /**
+   * Resolves when the pipeline ended and everything was closed. Rejects when it failed, when the drain ran past
+   * shutdownTimeout (what was still being written was nacked and may have been written too), or when a second signal
+   * stopped it at once: in-flight messages were nacked in each case, so a broker delivers them again.
+   */
   readonly done: Promise<void>;
   /** Starts the graceful drain; resolves like `done`. */
   stop(): Promise<void>;
@@ -52,16 +61,50 @@ export interface RunningPipeline {
   stats(): PipelineStats;
   /** starting -> running -> draining (after stop() or a signal) -> stopped, or failed. */
   readonly state: PipelineState;
+  /** Every source subscribed so far, including those subscribed late (through mergeMap, defer, ...). */
   readonly sources: readonly SourceRuntime[];
   readonly sink: Sink;
   readonly deadLetter?: Sink;
 }
 
-/** The SinkRuntimes behind a sink (a fan-out's sinks, in order). */
+/** The SinkRuntimes behind a sink (the sinks of a fan-out, a route or a fallback, in order). */
 export function sinkRuntimes(sink: Sink): SinkRuntime[] {
   if (sink instanceof SinkRuntime) return [sink];
-  if (sink instanceof FanOutSink) return sink.sinks.flatMap(sinkRuntimes);
-  return [];
+  if (sink instanceof CompositeSink) return sink.sinks.flatMap(sinkRuntimes);
+  const inner = (sink as { readonly runtimes?: () => SinkRuntime[] }).runtimes;
+  return typeof inner === 'function' ? inner.call(sink) : [];
+}
+
+/** The counters of the composite sinks (route, fallback) in a sink tree, outermost first. */
+function compositeStages(sink: Sink): StageMetrics[] {
+  if (!(sink instanceof CompositeSink)) return [];
+  return [...(sink.metrics ? [sink.metrics] : []), ...sink.sinks.flatMap(compositeStages)];
+}
+
+/** Resolves after `ms`, or at once for ms <= 0; the timer does not keep the process alive. */
+function sleep(ms: number): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    if (ms <= 0) resolve();
+    else {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Resolves true when `work` settles before `deadline` (a Date.now() value), false when the deadline comes first. */
+async function within(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  const timeout = sleep(deadline - Date.now());
+  const finished = await Promise.race([work.then(() => true, () => true), timeout.promise.then(() => false)]);
+  timeout.cancel();
+  return finished;
+}
+
+/** How much of the shutdown timeout is kept for closing sinks and sources. */
+function closeBudget(shutdownTimeout: number): number {
+  return Math.min(5000, Math.max(Math.min(200, Math.floor(shutdownTimeout / 2)), Math.floor(shutdownTimeout / 10)));
 }
 
 /** Subscribes `pipeline` to `sinks` (several = fan-out) and returns a handle; see run(). */
@@ -69,7 +112,12 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   const logger = options.logger ?? rootLogger();
   const shutdownTimeout = parseDuration(options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 'shutdownTimeout');
   const statsInterval = parseDuration(options.statsInterval ?? 0, 'statsInterval');
-  const sink: Sink = Array.isArray(sinks) ? (sinks.length === 1 ? sinks[0] : new FanOutSink(sinks)) : (sinks as Sink);
+  const sinkList: readonly Sink[] = Array.isArray(sinks) ? sinks : [sinks as Sink];
+  if (sinkList.length === 0) {
+    // with nowhere to write, every message would be acked unwritten
+    throw new ConfigError('a pipeline needs at least one sink, for example start(source(uri), sink("stdout://"))', { variable: 'sinks' });
+  }
+  const sink: Sink = sinkList.length === 1 ? sinkList[0] : new FanOutSink(sinkList);
   const sources: SourceRuntime[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (error: unknown) => void;
@@ -77,20 +125,56 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     resolveDone = resolve;
     rejectDone = reject;
   });
+  done.catch(() => undefined); // reported to whoever awaits it
   let finishing = false;
+  let ended = false;
   let stopping: Promise<void> | undefined;
+  /** When the drain must be over (Date.now()), once stop() began. */
+  let deadline = Number.POSITIVE_INFINITY;
+  /** Why the stop was not clean (drain past the timeout, forced by a second signal); rejects `done`. */
+  let unclean: Error | undefined;
   let subscription: Subscription | undefined;
+  let subscribedAll = false;
   let state: PipelineState = 'starting';
   let stopStatsLine: (() => void) | undefined;
   const stages: StageMetrics[] = [];
 
+  const allSinkRuntimes = (): SinkRuntime[] => [...sinkRuntimes(sink), ...(options.deadLetter ? sinkRuntimes(options.deadLetter) : [])];
+
+  const registry: SourceRegistry = {
+    register(source) {
+      sources.push(source);
+      if (subscribedAll && !stages.includes(source.stats)) {
+        // a source subscribed late (mergeMap, defer, a timer): its stage goes after the other sources
+        let last = -1;
+        for (let i = 0; i < stages.length; i++) if (stages[i].role === 'source') last = i;
+        stages.splice(last + 1, 0, source.stats);
+      }
+      // once the drain began, a new source does not start: it completes at once
+      return stopping === undefined;
+    },
+  };
+
+  /** Stops at once: nacks every in-flight message, stops the sinks writing, and rejects `done` without waiting. */
+  const force = (reason: string): void => {
+    unclean ??= new ShutdownError(`${reason}: in-flight messages were nacked without waiting for the drain`);
+    for (const runtime of allSinkRuntimes()) void runtime.stopWriting(unclean);
+    for (const source of sources) source.nackAll(unclean);
+    if (!ended) {
+      ended = true;
+      state = 'failed';
+      rejectDone(unclean);
+    }
+    void finish();
+  };
+
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping === undefined) {
       logger.info({ signal }, `received ${signal}: draining (send it again to stop at once)`);
-      void stop();
+      stop().catch(() => undefined); // the outcome is `done`'s, for whoever awaits it
     } else {
       logger.warn({ signal }, `received ${signal} again: nacking in-flight messages and stopping now`);
-      for (const source of sources) source.nackAll(new Error(`stopped by ${signal}`));
+      force(`stopped by a second ${signal}`);
     }
   };
   const handleSignals = options.handleSignals ?? true;
@@ -99,54 +183,77 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     process.on('SIGTERM', onSignal);
   }
 
+  /** Closes `what` before the close deadline; past it, records the overrun and goes on. */
+  const closeWithin = async (what: string, close: () => Promise<void>, closeDeadline: number): Promise<void> => {
+    const closing = close().catch((error) => logger.error({ err: error }, `closing ${what} failed`));
+    if (!(await within(closing, closeDeadline))) {
+      logger.warn({ what }, `${what} did not close within SHUTDOWN_TIMEOUT; stopping without waiting for it`);
+      unclean ??= new ShutdownError(`${what} did not close within the shutdown timeout (${shutdownTimeout} ms)`);
+    }
+  };
+
   const finish = async (error?: unknown): Promise<void> => {
     if (finishing) return;
     finishing = true;
     if (state !== 'failed') state = 'draining';
-    try {
-      await sink.close();
-    } catch (closeError) {
-      logger.error({ err: closeError }, 'closing the sinks failed');
-    }
-    try {
-      await options.deadLetter?.close();
-    } catch (closeError) {
-      logger.error({ err: closeError }, 'closing the dead letter failed');
+    // closing is part of the drain: bounded by the stop's deadline, or by shutdownTimeout when the input ended
+    const closeDeadline = Number.isFinite(deadline) ? Math.max(deadline, Date.now() + 50) : Date.now() + shutdownTimeout;
+    await closeWithin(`sink ${sink.name}`, () => sink.close(), closeDeadline);
+    if (options.deadLetter !== undefined) {
+      const deadLetter = options.deadLetter;
+      await closeWithin(`dead letter ${deadLetter.name}`, () => deadLetter.close(), closeDeadline);
     }
     subscription?.unsubscribe();
-    await Promise.all(sources.map((source) => source.close()));
+    await closeWithin('the sources', () => Promise.all(sources.map((source) => source.close())).then(() => undefined), closeDeadline);
     if (handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
     stopStatsLine?.();
-    if (error === undefined) {
+    if (ended) return;
+    ended = true;
+    if (error === undefined && unclean === undefined) {
       state = 'stopped';
       resolveDone();
     } else {
       state = 'failed';
-      rejectDone(error);
+      rejectDone(error ?? unclean);
     }
   };
 
-  subscription = withStageCollector({ register: (stage) => stages.push(stage) }, () =>
-    withSourceRegistry({ register: (source) => sources.push(source) }, () =>
+  const collector = {
+    register(stage: StageMetrics): void {
+      if (!subscribedAll) {
+        stages.push(stage);
+        return;
+      }
+      // an operator that opened its stage late (a wasm stage once its module loaded): before the sinks
+      const firstSink = stages.findIndex((known) => known.role === 'sink' || known.role === 'dead_letter');
+      stages.splice(firstSink < 0 ? stages.length : firstSink, 0, stage);
+    },
+  };
+  subscription = withStageCollector(collector, () =>
+    withSourceRegistry(registry, () =>
       pipeline.subscribe({
-        next: (message) => sink.next(message),
-        error: (error) => {
+        next: (message: Message) => sink.next(message),
+        error: (error: unknown) => {
           logger.error({ err: error }, 'the pipeline failed');
           state = 'failed';
           void finish(error);
         },
         complete: () => void finish(),
-      }),
+        // how a source subscribed later (inside mergeMap, defer, ...) finds this pipeline: see registryOf()
+        [PIPELINE_REGISTRY]: registry,
+      } as Partial<Observer<Message>>),
     ),
   );
+  subscribedAll = true;
   if (finishing) subscription.unsubscribe();
   // operators subscribe from the last to the first: list the stages in pipeline order
   const subscribed = stages.splice(0);
   stages.push(...subscribed.filter((stage) => stage.role === 'source'), ...subscribed.filter((stage) => stage.role !== 'source').reverse());
   numberInOrder(stages);
+  stages.push(...compositeStages(sink));
   for (const runtime of sinkRuntimes(sink)) stages.push(runtime.metrics);
   for (const runtime of options.deadLetter ? sinkRuntimes(options.deadLetter) : []) {
     // the same runtime machinery, but its counters are the dead letter's
@@ -175,17 +282,53 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     () => undefined,
   );
 
+  /** Resolves true once no source has a message in flight, false at `until`. */
+  const allIdle = (until: number): Promise<boolean> =>
+    within(Promise.all(sources.map((source) => source.whenIdle())), until).then(() =>
+      sources.every((source) => source.inFlightCount === 0),
+    );
+
+  const drain = async (): Promise<void> => {
+    const began = Date.now();
+    deadline = began + shutdownTimeout;
+    const nackAt = deadline - closeBudget(shutdownTimeout);
+    const gateAt = began + Math.floor((nackAt - began) * 0.8);
+    await within(Promise.all(sources.map((source) => source.stopIntake())), gateAt);
+    const inFlight = sources.reduce((sum, source) => sum + source.inFlightCount, 0);
+    if (inFlight > 0) logger.info({ inFlight, timeoutMs: shutdownTimeout }, 'draining: waiting for in-flight messages to settle');
+    if (!(await allIdle(gateAt))) {
+      // most of the time is gone: write nothing more, so that what is nacked now is not also written
+      const gate = new ShutdownError('shutdown: not written before the shutdown timeout, nacked so that the source delivers it again');
+      const runtimes = allSinkRuntimes();
+      const queued = runtimes.reduce((sum, runtime) => sum + runtime.queuedCount, 0);
+      logger.warn({ queued }, `shutdown timeout nearly reached: the sinks stop writing; ${queued} queued message(s) are nacked unwritten`);
+      await within(Promise.all(runtimes.map((runtime) => runtime.stopWriting(gate))), nackAt);
+      if (!(await allIdle(nackAt))) {
+        const left = sources.reduce((sum, source) => sum + source.inFlightCount, 0);
+        const writing = runtimes.reduce((sum, runtime) => sum + runtime.writingCount, 0);
+        logger.warn(
+          { inFlight: left, writing },
+          `shutdown timeout reached: nacking ${left} message(s) still in flight so that the source redelivers them` +
+            (writing > 0 ? `; ${writing} of them were being written, and may have reached their sink too` : ''),
+        );
+        // a message nacked in the middle of its write may also have been written: the stop was not clean
+        if (writing > 0) unclean ??= new ShutdownError(`${writing} message(s) were still being written when the shutdown timeout (${shutdownTimeout} ms) ran out`);
+        for (const source of sources) source.nackAll(new ShutdownError('shutdown before the message was settled'));
+      }
+    }
+    for (const source of sources) source.endDrain();
+    // a pipeline that does not complete when its sources do (an interval feeding mergeMap) is ended here
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!finishing) {
+      subscription?.unsubscribe();
+      await finish();
+    }
+  };
+
   function stop(): Promise<void> {
     if (stopping === undefined) {
       if (state === 'starting' || state === 'running') state = 'draining';
-      stopping = (async () => {
-        if (sources.length === 0) {
-          subscription?.unsubscribe();
-          await finish();
-          return;
-        }
-        await Promise.all(sources.map((source) => source.drain(shutdownTimeout)));
-      })();
+      stopping = drain();
     }
     return stopping.then(() => done);
   }
@@ -207,10 +350,12 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
         nacked: 0,
         deadLettered: 0,
         timedOut: 0,
+        givenUp: 0,
         inFlight: 0,
         maxInFlight: 0,
         written: 0,
         dropped: 0,
+        unrouted: 0,
         stages: stages.map((stage) => stage.snapshot()),
       };
       for (const source of sources) {
@@ -218,17 +363,18 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
         total.received += stats.received;
         total.acked += stats.acked;
         total.nacked += stats.nacked;
-        total.deadLettered += stats.deadLettered;
         total.timedOut += stats.timedOut;
+        total.givenUp += stats.givenUp;
         total.inFlight += source.inFlightCount;
-        total.maxInFlight += source.maxInFlight;
+        if (!source.closed) total.maxInFlight += source.maxInFlight;
       }
       for (const stage of stages) {
-        if (stage.role === 'sink') {
-          total.written += stage.acked;
-          total.deadLettered += stage.deadLettered;
-        } else if (stage.role === 'operator') {
+        // every stage that sent a message to the dead letter counts it once: sources, operators and sinks
+        if (stage.role !== 'dead_letter') total.deadLettered += stage.deadLettered;
+        if (stage.role === 'sink') total.written += stage.acked;
+        else if (stage.role === 'operator') {
           total.dropped += stage.dropped;
+          total.unrouted += stage.unrouted;
         }
       }
       return total;

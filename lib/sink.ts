@@ -5,10 +5,10 @@ import { performance } from 'node:perf_hooks';
 import type { Observer } from 'rxjs';
 import { Message, markStage } from './message';
 import { Fifo } from './fifo';
-import { isRetryable, toError } from './errors';
+import { isRetryable, ShutdownError, toError } from './errors';
 import { parseDuration } from './config';
 import { rootLogger, Logger } from './logging/logger';
-import { deadLetterCopy } from './deadLetter';
+import { failMessage, FailureContext, noteFailure } from './deadLetter';
 import { equalJitter, exponentialBackoff } from './backoff';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
@@ -28,6 +28,11 @@ export interface SinkDriver {
   readonly ready?: boolean;
   /** False for a sink whose writes cannot fail (in-process); default true. */
   readonly mayFail?: boolean;
+  /**
+   * True when the service keeps messages of one key in order (SQS FIFO groups, Pub/Sub ordering keys, Kafka keys):
+   * the runtime then keeps them in order through retries (`order: 'key'`) unless the user says otherwise.
+   */
+  readonly ordered?: boolean;
 }
 
 export interface BatchOptions {
@@ -51,6 +56,12 @@ export interface RetryOptions {
 export interface SinkOptions {
   /** Writes in progress at once. */
   concurrency?: number;
+  /**
+   * `key`: messages with the same key are written in the order they came, retries included: while one waits for a
+   * retry or a write, later messages of its key (and only those) wait behind it. `none`: retries may reorder them.
+   * Default: `key` for sinks whose service keeps order per key (SQS FIFO, Pub/Sub with ordering keys, Kafka), else `none`.
+   */
+  order?: 'key' | 'none';
   batch?: BatchOptions;
   retry?: RetryOptions;
   /** Where a permanently failed message goes; the original is acked once the dead letter confirms it. */
@@ -80,6 +91,8 @@ export class SinkRuntime implements Sink {
   /** Failed attempts so far, only for messages that failed at least once (the hot path allocates nothing). */
   private readonly failures = new Map<Message, number>();
   private active = 0;
+  /** Messages in writes in progress. */
+  private writing = 0;
   private readonly concurrency: number;
   private readonly batchCount: number;
   private readonly batchBytes: number;
@@ -93,15 +106,27 @@ export class SinkRuntime implements Sink {
   private lingerImmediate: NodeJS.Immediate | undefined;
   /** The oldest queued message has waited its linger: send a partial batch. */
   private lingerOver = false;
-  private readonly retryTimers = new Map<NodeJS.Timeout, Message>();
+  /** Messages waiting to retry, by timer: one each, or (order: 'key') every failed message of one key, in order. */
+  private readonly retryTimers = new Map<NodeJS.Timeout, Message[]>();
+  private retryWaiting = 0;
+  /** order: 'key' -- the retry of each key's failed messages, so that they go back together and in order. */
+  private readonly keyRetries = new Map<string, Message[]>();
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
   private completed = false;
+  /** Set by stopWriting() (the end of a shutdown): nothing more is written; queued and arriving messages are nacked. */
+  private gate: Error | undefined = undefined;
+  /** order: 'key' -- keys with a message taken from the queue and not finished (writing or waiting to retry). */
+  private readonly busyKeys: Map<string, number> | undefined;
+  /** order: 'key' -- messages that wait behind an unfinished one of their key, in arrival order. */
+  private readonly parked = new Map<string, Fifo<Message>>();
+  private parkedCount = 0;
   /** Plain counters for /metrics and pipeline.stats(): received, acked (confirmed), nacked, deadLettered, errors. */
   readonly metrics: StageMetrics;
   private readonly sampler = new Sampler();
   private readonly writeOk: Histogram;
   private readonly writeError: Histogram;
+  private readonly failureContext: FailureContext;
 
   constructor(
     readonly name: string,
@@ -119,13 +144,15 @@ export class SinkRuntime implements Sink {
     this.initialDelay = parseDuration(options.retry?.initialDelay ?? 100, 'retry.initialDelay');
     this.maxDelay = parseDuration(options.retry?.maxDelay ?? 10_000, 'retry.maxDelay');
     this.deadLetter = options.deadLetter;
+    this.busyKeys = (options.order ?? (driver.ordered === true ? 'key' : 'none')) === 'key' ? new Map() : undefined;
     this.logger = (options.logger ?? rootLogger()).child({ sink: name });
     this.metrics = openStage('sink', name, driver.scheme);
     this.writeOk = new Histogram();
     this.writeError = new Histogram();
     this.metrics.writeLatency = { ok: this.writeOk, error: this.writeError };
+    this.failureContext = { origin: name, stats: this.metrics, logger: this.logger, deadLetter: this.deadLetter };
     this.metrics.gauges = () => ({
-      queued: this.queue.length + this.retryTimers.size,
+      queued: this.queue.length + this.retryWaiting + this.parkedCount,
       writing: this.active,
       ready: this.ready,
     });
@@ -133,6 +160,16 @@ export class SinkRuntime implements Sink {
 
   get ready(): boolean {
     return this.driver.ready ?? true;
+  }
+
+  /** Messages in writes in progress: at a shutdown's deadline, their outcome is unknown. */
+  get writingCount(): number {
+    return this.writing;
+  }
+
+  /** Messages waiting for a write or a retry. */
+  get queuedCount(): number {
+    return this.queue.length + this.retryWaiting + this.parkedCount;
   }
 
   get mayFail(): boolean {
@@ -152,11 +189,38 @@ export class SinkRuntime implements Sink {
   }
 
   next(message: Message): void {
-    if (message.settled) return; // nacked by a timeout or a shutdown on its way here
+    if (message.settled) return; // nacked by a timeout or a shutdown on its way here, or a sibling output failed
+    if (this.gate !== undefined) {
+      message.nack(this.gate);
+      return;
+    }
     this.metrics.received++;
     markStage(message, this.name);
+    // held: the ack timeout leaves it alone while it waits here (a slow sink is not a lost message)
+    message.settlement.root.hold(1);
     this.queue.push(message);
     this.dispatch();
+  }
+
+  /** The sink is done with `message` (written, failed, handed to the dead letter, or skipped). */
+  private release(message: Message): void {
+    message.settlement.root.hold(-1);
+  }
+
+  /**
+   * The end of a shutdown: writes in progress finish, but nothing more is written. Queued messages and those waiting
+   * to retry are nacked now (not written, so the source's redelivery makes no duplicate), and so is whatever arrives
+   * later. Resolves once no write is in progress.
+   */
+  stopWriting(reason: Error): Promise<void> {
+    this.gate ??= reason;
+    for (const message of [...this.takeRetries(), ...this.queue.drain(), ...this.unpark()]) {
+      this.failures.delete(message);
+      this.release(message);
+      message.nack(reason);
+    }
+    this.busyKeys?.clear();
+    return this.whenIdle();
   }
 
   error(error: unknown): void {
@@ -177,11 +241,14 @@ export class SinkRuntime implements Sink {
         await this.whenIdle();
         clearTimeout(this.lingerTimer);
         if (this.lingerImmediate !== undefined) clearImmediate(this.lingerImmediate);
-        for (const [timer, message] of this.retryTimers) {
-          clearTimeout(timer);
-          message.nack(new Error(`sink ${this.name} closed before the message could be retried`));
+        for (const message of this.unpark()) {
+          this.release(message);
+          message.nack(new ShutdownError(`sink ${this.name} closed before the message could be written`));
         }
-        this.retryTimers.clear();
+        for (const message of this.takeRetries()) {
+          this.release(message);
+          message.nack(new ShutdownError(`sink ${this.name} closed before the message could be retried`));
+        }
         this.failures.clear();
         try {
           await this.driver.close();
@@ -213,11 +280,12 @@ export class SinkRuntime implements Sink {
   }
 
   private dispatch(): void {
-    while (this.active < this.concurrency && this.queue.length > 0) {
+    while (this.active < this.concurrency && this.queue.length > 0 && this.gate === undefined) {
       if (this.mustLinger()) break;
       const batch = this.takeBatch();
       if (batch.length === 0) continue;
       this.active++;
+      this.writing += batch.length;
       const began = this.sampler.sample() ? performance.now() : 0;
       let result: WriteResult | Promise<WriteResult>;
       try {
@@ -246,23 +314,125 @@ export class SinkRuntime implements Sink {
   private takeBatch(): Message[] {
     const batch: Message[] = [];
     let bytes = 0;
+    const busy = this.busyKeys;
     while (batch.length < this.batchCount && this.queue.length > 0) {
       const next = this.queue.peek() as Message;
       if (next.settled) {
         this.queue.shift();
         this.failures.delete(next);
+        this.release(next);
         continue;
       }
       const size = next.body.length;
       if (batch.length > 0 && bytes + size > this.batchBytes) break;
+      if (busy !== undefined && next.key !== undefined) {
+        const key = next.key;
+        const unfinished = busy.get(key) ?? 0;
+        if (unfinished > 0 && !this.inBatch(batch, key)) {
+          // an earlier message of this key is still being written or waits to retry: this one waits behind it
+          this.queue.shift();
+          this.park(key, next);
+          continue;
+        }
+        busy.set(key, unfinished + 1);
+      }
       bytes += size;
       batch.push(this.queue.shift() as Message);
     }
     return batch;
   }
 
+  /**
+   * A service that took part of a batch (SQS, SNS) may have stored a message of a key after an earlier one of the same
+   * key that failed: its retry then lands later. Rare (the service refused one entry and took the next); said, not hidden.
+   */
+  private checkPartialOrder(batch: readonly Message[], results: ReadonlyArray<Error | undefined>): void {
+    let failedKeys: Set<string> | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const key = batch[i].key;
+      if (key === undefined) continue;
+      if (results[i] !== undefined) (failedKeys ??= new Set()).add(key);
+      else if (failedKeys?.has(key)) {
+        this.metrics.error('order_broken');
+        noteFailure(this.logger, 'order_broken', { key }, `the service took message ${batch[i].id} of key '${key}' but refused an earlier one of that key in the same write: its retry lands after it`);
+      }
+    }
+  }
+
+  /** Whether `batch` already holds a message of `key` (one write keeps its messages in order). */
+  private inBatch(batch: readonly Message[], key: string): boolean {
+    for (let i = batch.length - 1; i >= 0; i--) if (batch[i].key === key) return true;
+    return false;
+  }
+
+  private park(key: string, message: Message): void {
+    let waiting = this.parked.get(key);
+    if (waiting === undefined) {
+      waiting = new Fifo<Message>();
+      this.parked.set(key, waiting);
+    }
+    waiting.push(message);
+    this.parkedCount++;
+  }
+
+  /** Every parked message, in order per key (a shutdown or a close). */
+  private unpark(): Message[] {
+    const all: Message[] = [];
+    for (const waiting of this.parked.values()) all.push(...waiting.drain());
+    this.parked.clear();
+    this.parkedCount = 0;
+    return all;
+  }
+
+  /** Every message waiting to retry, timers cancelled (a shutdown or a close). */
+  private takeRetries(): Message[] {
+    const all: Message[] = [];
+    for (const [timer, group] of this.retryTimers) {
+      clearTimeout(timer);
+      for (const message of group) {
+        this.failures.delete(message);
+        all.push(message);
+      }
+    }
+    this.retryTimers.clear();
+    this.keyRetries.clear();
+    this.retryWaiting = 0;
+    return all;
+  }
+
+  /** order: 'key' -- the failed messages of `key` go back to the front of the queue, before what waited behind them. */
+  private keyRetried(key: string, group: readonly Message[]): void {
+    this.keyDone(key, group.length);
+    for (let i = group.length - 1; i >= 0; i--) this.queue.unshift(group[i]);
+  }
+
+  /**
+   * order: 'key' -- `count` messages of `key` are finished (written, given up) or back in the queue for their retry:
+   * when nothing of the key is unfinished any more, what waited behind them goes back to the front of the queue,
+   * oldest first.
+   */
+  private keyDone(key: string | undefined, count = 1): void {
+    const busy = this.busyKeys;
+    if (busy === undefined || key === undefined) return;
+    const unfinished = (busy.get(key) ?? count) - count;
+    if (unfinished > 0) {
+      busy.set(key, unfinished);
+    } else {
+      busy.delete(key);
+      const waiting = this.parked.get(key);
+      if (waiting !== undefined) {
+        this.parked.delete(key);
+        const items = waiting.drain();
+        this.parkedCount -= items.length;
+        for (let i = items.length - 1; i >= 0; i--) this.queue.unshift(items[i]);
+      }
+    }
+  }
+
   private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined, began: number): void {
+    if (this.busyKeys !== undefined && batchError === undefined && results) this.checkPartialOrder(batch, results);
     this.active--;
+    this.writing -= batch.length;
     let allWritten = true;
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i];
@@ -270,6 +440,8 @@ export class SinkRuntime implements Sink {
       if (error === undefined) {
         this.metrics.acked++;
         if (this.failures.size > 0) this.failures.delete(message);
+        this.release(message);
+        if (this.busyKeys !== undefined) this.keyDone(message.key);
         message.ack();
       } else {
         allWritten = false;
@@ -287,34 +459,52 @@ export class SinkRuntime implements Sink {
     const attempts = (this.failures.get(message) ?? 0) + 1;
     if (message.settled) {
       this.failures.delete(message);
+      this.release(message);
+      if (this.busyKeys !== undefined) this.keyDone(message.key);
       return;
     }
-    if (retryable && attempts < this.maxAttempts && this.closed === undefined) {
+    if (retryable && attempts < this.maxAttempts && this.closed === undefined && this.gate === undefined) {
       this.failures.set(message, attempts);
       const hinted = (error as DelayHint).retryAfterMs;
       // jittered, so that retries of many messages that failed together spread out
       const delay = hinted ?? equalJitter(exponentialBackoff(this.initialDelay, attempts, this.maxDelay));
       this.logger.debug({ id: message.id, attempt: attempts, delay, err: error }, 'write failed; retrying');
+      this.retryWaiting++;
+      const key = message.key;
+      if (this.busyKeys !== undefined && key !== undefined) {
+        // messages of one key that failed together retry together, in their order
+        const waiting = this.keyRetries.get(key);
+        if (waiting !== undefined) {
+          waiting.push(message);
+          return;
+        }
+        const group = [message];
+        this.keyRetries.set(key, group);
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          this.keyRetries.delete(key);
+          this.retryWaiting -= group.length;
+          this.keyRetried(key, group);
+          this.dispatch();
+        }, delay);
+        this.retryTimers.set(timer, group);
+        return;
+      }
       const timer = setTimeout(() => {
         this.retryTimers.delete(timer);
+        this.retryWaiting--;
         this.queue.push(message);
         this.dispatch();
       }, delay);
-      this.retryTimers.set(timer, message);
+      this.retryTimers.set(timer, [message]);
       return;
     }
     this.failures.delete(message);
+    this.release(message);
+    if (this.busyKeys !== undefined) this.keyDone(message.key);
     if (retryable) this.metrics.error('retries_exhausted');
     const reason = retryable ? new Error(`${error.message} (gave up after ${attempts} attempts)`, { cause: error }) : error;
-    if (this.deadLetter !== undefined) {
-      this.metrics.deadLettered++;
-      this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; sending to the dead letter');
-      this.deadLetter.next(deadLetterCopy(message, reason, this.name));
-    } else {
-      this.metrics.nacked++;
-      this.logger.debug({ id: message.id, err: reason }, 'write failed permanently; nacking');
-      message.nack(reason);
-    }
+    failMessage(message, reason, this.failureContext);
   }
 
   private whenIdle(): Promise<void> {

@@ -1,12 +1,13 @@
 // The portable source: a cold Observable<Message> over a small driver, owning the credit window, ackTimeout,
 // dead-lettering after too many deliveries, and the graceful drain. Drivers only know their client library.
 import { performance } from 'node:perf_hooks';
-import { Observable, Subscriber } from 'rxjs';
-import { Message, MessageInit, Settlement, SettlementHandler } from './message';
+import { Observable, Observer, Subscriber } from 'rxjs';
+import { LeafCounter, Message, MessageInit, Settlement, SettlementHandler } from './message';
 import type { Sink } from './sink';
 import { rootLogger, Logger } from './logging/logger';
 import { parseDuration } from './config';
-import { deadLetterCopy } from './deadLetter';
+import { failMessage, noteFailure } from './deadLetter';
+import { AckTimeoutError, TooManyDeliveriesError } from './errors';
 import { Fifo } from './fifo';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
@@ -95,12 +96,26 @@ export interface SourceDriver<T = unknown> {
    * such a source feeds a sink that can fail.
    */
   readonly atMostOnce?: string;
+  /**
+   * Set by sources of an input that ends (stdin://, file://): nothing outside the process keeps their messages, so one
+   * nacked more than `maxDeliveries` times with no dead letter is given up (counted, logged at warn) instead of being
+   * redelivered for ever, and the input can end.
+   */
+  readonly local?: boolean;
+  /** Messages the driver read but that nothing will deliver once it is closed (an in-process input stopped early). */
+  readonly undelivered?: number;
 }
 
 /** Whoever wants to drain the sources of a pipeline (run()) registers here while subscribing. */
 export interface SourceRegistry {
-  register(source: SourceRuntime): void;
+  /** Returns false when the pipeline is stopping already: the source then completes without starting. */
+  register(source: SourceRuntime): boolean;
 }
+
+/** The property of run()'s observer that names its pipeline, so that a source subscribed late can find it. */
+export const PIPELINE_REGISTRY = Symbol.for('wasm-pipes.pipeline');
+/** The property of an operator's inner observer that names the subscriber it forwards to (see linkObserver()). */
+export const DOWNSTREAM = Symbol.for('wasm-pipes.downstream');
 
 let currentRegistry: SourceRegistry | undefined;
 
@@ -115,6 +130,34 @@ export function withSourceRegistry<T>(registry: SourceRegistry, subscribe: () =>
   }
 }
 
+/**
+ * Marks an operator's observer of its upstream with the subscriber it forwards to, so that a source subscribed
+ * upstream of the operator, later than start() (inside mergeMap, after a timer), still finds its pipeline.
+ */
+export function linkObserver<T>(downstream: unknown, observer: Partial<Observer<T>>): Partial<Observer<T>> {
+  (observer as Record<symbol, unknown>)[DOWNSTREAM] = downstream;
+  return observer;
+}
+
+type ChainNode = Partial<Record<symbol, unknown>> & { destination?: unknown; partialObserver?: unknown };
+
+/**
+ * The pipeline a subscriber leads to: RxJS subscribers forward to their `destination` (operators built on RxJS's
+ * own subscribers, mergeMap's inner subscriptions), safe subscribers to the observer they wrap, and our operators'
+ * observers name their downstream; run()'s observer names the pipeline. Undefined when the chain leads elsewhere
+ * (a Subject, an operator that subscribes with an observer of its own).
+ */
+export function registryOf(subscriber: unknown): SourceRegistry | undefined {
+  let node = subscriber as ChainNode | undefined;
+  for (let depth = 0; node !== undefined && node !== null && typeof node === 'object' && depth < 10_000; depth++) {
+    const registry = node[PIPELINE_REGISTRY];
+    if (registry !== undefined) return registry as SourceRegistry;
+    const next = node[DOWNSTREAM] ?? node.partialObserver ?? node.destination;
+    node = next as ChainNode | undefined;
+  }
+  return undefined;
+}
+
 /** The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. */
 let coarseNow = Date.now();
 
@@ -125,11 +168,13 @@ export interface SourceStats {
   nacked: number;
   deadLettered: number;
   timedOut: number;
+  /** Given up past maxDeliveries with no dead letter by an in-process source: not delivered. */
+  givenUp: number;
   maxInFlight: number;
 }
 
 /** One subscription's runtime: credit window, settlement routing, timeouts, drain. */
-export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementHandler {
+export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementHandler, LeafCounter {
   readonly maxInFlight: number;
   readonly logger: Logger;
   /** Plain counters, incremented on the hot path and read at scrape time (see lib/metrics.ts). */
@@ -137,7 +182,10 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private readonly ackTimeout: number;
   private readonly maxDeliveries: number;
   private readonly deadLetter?: Sink;
+  /** Source messages not yet settled (the intrusive list's length). */
   private inFlight = 0;
+  /** Live messages holding the window: the unsettled leaves of every pending source message (outputs included). */
+  private live = 0;
   private head: Settlement | undefined = undefined;
   private tail: Settlement | undefined = undefined;
   private receiving = 0;
@@ -187,7 +235,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   get credit(): number {
-    return this.maxInFlight - this.inFlight - this.reserved;
+    return this.maxInFlight - this.live - this.reserved;
   }
 
   get stopped(): boolean {
@@ -196,6 +244,16 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
 
   get inFlightCount(): number {
     return this.inFlight;
+  }
+
+  /** Closed: unsubscribed, or its pipeline ended. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Live messages holding the window, outputs of transforms included (at least inFlightCount while none is split). */
+  get liveCount(): number {
+    return this.live;
   }
 
   /** Connected: the driver's `ready` getter, or, for a driver without one, started and not closed. */
@@ -241,9 +299,11 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   receive(init: ReceivedMessage, token: T): Message {
     const settlement = new Settlement(this, token);
     settlement.receivedAt = coarseNow;
+    settlement.owner = this;
     if (this.sampler.sample()) settlement.sampledAt = performance.now();
     const message = new Message(init, settlement);
     this.inFlight++;
+    this.live++;
     this.stats.received++;
     // append to the intrusive list, oldest first
     if (this.tail === undefined) {
@@ -253,13 +313,15 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.tail.next = settlement;
       this.tail = settlement;
     }
-    if (
-      this.deadLetter !== undefined &&
-      init.deliveryCount !== undefined &&
-      init.deliveryCount > this.maxDeliveries
-    ) {
-      this.sendToDeadLetter(message, init.deliveryCount);
-      return message;
+    if (init.deliveryCount !== undefined && init.deliveryCount > this.maxDeliveries) {
+      if (this.deadLetter !== undefined) {
+        this.sendToDeadLetter(message, init.deliveryCount);
+        return message;
+      }
+      if (this.driver.local === true) {
+        this.giveUp(message, init.deliveryCount);
+        return message;
+      }
     }
     this.receiving++;
     this.stats.emitted++;
@@ -278,8 +340,12 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     if (next === undefined) this.tail = prev;
     else next.prev = prev;
     settlement.prev = settlement.next = undefined;
-    const wasFull = this.inFlight + this.reserved >= this.maxInFlight;
+    const wasFull = this.live + this.reserved >= this.maxInFlight;
     this.inFlight--;
+    // the leaves still alive (outputs in a sink's queue when a sibling failed) no longer hold the window: they are
+    // skipped when reached, never written
+    this.live -= settlement.leaves;
+    settlement.leaves = 0;
     const token = settlement.token as T;
     if (settlement.sampledAt !== 0) {
       (error === undefined ? this.ackLatency : this.nackLatency).observe((performance.now() - settlement.sampledAt) / 1000);
@@ -302,6 +368,16 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       for (const wake of waiters) wake();
     }
     this.handOutCredit(wasFull);
+  }
+
+  leavesAdded(delta: number): void {
+    this.live += delta;
+  }
+
+  leafSettled(): void {
+    const wasFull = this.live + this.reserved >= this.maxInFlight;
+    this.live--;
+    if (wasFull) this.handOutCredit(true);
   }
 
   private handOutCredit(wasFull: boolean): void {
@@ -345,7 +421,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         if (used) return;
         used = true;
         this.reserved--;
-        this.handOutCredit(this.inFlight + this.reserved + 1 >= this.maxInFlight);
+        this.handOutCredit(this.live + this.reserved + 1 >= this.maxInFlight);
       },
     };
   }
@@ -390,30 +466,15 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     }
   }
 
-  /**
-   * The graceful drain: stop intake, wait up to `timeoutMs` for every in-flight message to settle, nack what is
-   * left, then complete the Observable (so sinks flush and close downstream).
-   */
-  async drain(timeoutMs: number): Promise<void> {
-    await this.stopIntake();
-    if (this.inFlight > 0) {
-      this.logger.info({ inFlight: this.inFlight, timeoutMs }, 'draining: waiting for in-flight messages to settle');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.whenIdle(),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-    if (this.inFlight > 0) {
-      this.logger.warn(
-        { inFlight: this.inFlight },
-        'shutdown timeout reached: nacking the messages still in flight so that the source redelivers them',
-      );
-      this.nackAll(new Error('shutdown before the message was settled'));
-    }
+  /** The end of a drain (run() decided that nothing more will settle here): completes the Observable. */
+  endDrain(): void {
+    this.finish();
+  }
+
+  /** Completes at once without starting the driver: the pipeline was stopping when this source was subscribed. */
+  refuseStart(): void {
+    this.stoppedIntake = true;
+    this.resolveStarted();
     this.finish();
   }
 
@@ -449,11 +510,21 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.sweepTimer = undefined;
   }
 
+  private giveUp(message: Message, deliveries: number): void {
+    this.stats.givenUp++;
+    noteFailure(
+      this.logger,
+      'given_up',
+      { id: message.id, deliveries },
+      `message ${message.id} given up after ${deliveries - 1} failed deliveries (MAX_DELIVERIES ${this.maxDeliveries}) and no dead letter: ` +
+        'it was not delivered. Set DEAD_LETTER_URI to keep such messages, or raise MAX_DELIVERIES',
+    );
+    message.ack();
+  }
+
   private sendToDeadLetter(message: Message, deliveries: number): void {
-    this.stats.deadLettered++;
-    const reason = new Error(`delivered ${deliveries} times, more than maxDeliveries (${this.maxDeliveries})`);
-    this.logger.debug({ id: message.id, deliveries }, 'sending a message to the dead letter');
-    (this.deadLetter as Sink).next(deadLetterCopy(message, reason, this.name));
+    const reason = new TooManyDeliveriesError(`delivered ${deliveries} times, more than maxDeliveries (${this.maxDeliveries})`);
+    failMessage(message, reason, { origin: this.name, stats: this.stats, logger: this.logger, deadLetter: this.deadLetter });
   }
 
   private sweep(): void {
@@ -461,26 +532,32 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     const deadline = coarseNow - this.ackTimeout;
     let expired = 0;
     let first: Settlement | undefined;
-    while (this.head !== undefined && this.head.receivedAt <= deadline) {
-      const settlement = this.head;
-      first ??= settlement;
-      expired++;
-      this.stats.timedOut++;
-      const stage = settlement.stage;
-      settlement.nack(
-        new Error(
-          `not settled within ackTimeout (${this.ackTimeout} ms); last seen ${stage ? `after '${stage}'` : 'at the source'}`,
-        ),
-      );
+    let settlement = this.head;
+    // oldest first; a message a sink holds (queued, writing, waiting to retry) is not lost, so it does not time out
+    while (settlement !== undefined && settlement.receivedAt <= deadline) {
+      const next = settlement.next;
+      if (settlement.held === 0) {
+        first ??= settlement;
+        expired++;
+        this.stats.timedOut++;
+        const stage = settlement.stage;
+        settlement.nack(
+          new AckTimeoutError(
+            `not settled within ackTimeout (${this.ackTimeout} ms) and held by no sink; last seen ${stage ? `after '${stage}'` : 'at the source'}`,
+          ),
+        );
+      }
+      settlement = next;
     }
     if (first !== undefined) {
       this.stats.error('ack_timeout', expired);
       const stage = first.stage;
       this.logger.warn(
         { expired, ackTimeoutMs: this.ackTimeout, lastSeenAfter: stage ?? 'source' },
-        `${expired} message(s) were not settled within ackTimeout and were nacked. They were last seen ` +
+        `${expired} message(s) were not settled within ackTimeout and were nacked. No sink held them (messages waiting ` +
+          `in a sink's queue or for a retry do not time out); they were last seen ` +
           `${stage ? `after '${stage}'` : 'leaving the source'}: the operator after that likely dropped them without ` +
-          'settling (a plain RxJS filter or map?). Use filterMessages/mapMessages, or ack() what you drop.',
+          'settling (a plain RxJS filter, map or take?). Use filterMessages/mapMessages, or ack() what you drop.',
       );
     }
   }
@@ -501,7 +578,13 @@ export function createSource<T>(
     const driver = unused ?? open();
     unused = undefined;
     const runtime = new SourceRuntime<T>(driver, subscriber, options, name);
-    currentRegistry?.register(runtime as SourceRuntime);
+    const registry = currentRegistry ?? registryOf(subscriber);
+    if (registry !== undefined && !registry.register(runtime as SourceRuntime)) {
+      runtime.refuseStart();
+      return () => {
+        void runtime.close();
+      };
+    }
     runtime.start();
     return () => {
       void runtime.close();

@@ -7,3 +7,7 @@ export { cacheSet, type CacheSetOptions } from './cacheSet';
 export { dedupe, type DedupeOptions } from './dedupe';
 export { wasmTransform } from './wasmTransform';
 export { wasmFilter } from './wasmFilter';
+export { route, type RouteCase, type RouteOptions, type JsonScalar } from './route';
+export { fallback } from './fallback';
+export { batchMessages, type BatchMessagesOptions, type BatchFormat } from './batchMessages';
+export { unbatch, type UnbatchOptions } from './unbatch';

@@ -7,6 +7,7 @@ import { Message, markStage } from '../message';
 import type { Cache } from '../cache/types';
 import { MemoryCache } from '../cache/memory';
 import type { Sink } from '../sink';
+import { linkObserver } from '../source';
 import { ConfigError, WasmAbiError, toError } from '../errors';
 import { deadLetterCopy } from '../deadLetter';
 import { rootLogger, Logger } from '../logging/logger';
@@ -16,7 +17,7 @@ import type { CallKind, Completion, GuestInstance, Prefetched } from './instance
 import { HostServices, RateLimitedLog } from './host';
 import { BatchedReads, Reader } from './reads';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
-import { closeStage, openStage, Sampler, StageMetrics, wasmMetrics } from '../metrics';
+import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, wasmMetrics, withStageCollector } from '../metrics';
 
 export interface WasmOperatorOptions extends LoadOptions {
   /** The cache the module's cache calls use. Default: one in-memory cache shared by the process's wasm operators. */
@@ -128,8 +129,11 @@ export function wasmOperator(
       const waiting: Message[] = [];
       let upstreamDone = false;
       let failed = false;
+      // the stage may open after the module loaded: it still belongs to the pipeline being subscribed now
+      const collector = currentStageCollector();
       const begin = (value: { module: WasmModule; kind: CallKind }): void => {
-        stage = new WasmStage(value.module, value.kind, cache, options, subscriber);
+        const open = (): WasmStage => new WasmStage(value.module, value.kind, cache, options, subscriber);
+        stage = collector === undefined ? open() : withStageCollector(collector, open);
         for (const message of waiting.splice(0)) stage.next(message);
         if (upstreamDone) stage.complete();
       };
@@ -147,7 +151,8 @@ export function wasmOperator(
           },
         );
       }
-      const subscription = upstream.subscribe({
+      const subscription = upstream.subscribe(
+        linkObserver<Message>(subscriber, {
         next: (message) => {
           if (stage !== undefined) stage.next(message);
           else if (failed) message.nack(new Error('the wasm module failed to load'));
@@ -158,7 +163,8 @@ export function wasmOperator(
           upstreamDone = true;
           stage?.complete();
         },
-      });
+      }),
+      );
       return () => {
         subscription.unsubscribe();
         stage?.close();

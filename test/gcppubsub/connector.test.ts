@@ -132,7 +132,7 @@ describe('gcppubsub:// delivery', () => {
     const stuck: Sink = { name: 'stuck', ready: true, next: (message) => held.push(message), error: () => undefined, complete: () => undefined, close: async () => undefined };
     const leased = (): number => fixture.server.backlog(subscriptionPath(subscription)).filter((entry) => entry.leased).length;
 
-    const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 100 });
+    const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 1000 });
     await waitFor(() => held.length === 5, 'a full window');
     await sleep(500);
     expect(held).toHaveLength(5);
@@ -141,7 +141,7 @@ describe('gcppubsub:// delivery', () => {
     await waitFor(() => leased() === 0, 'the drain to hand everything back');
 
     held.length = 0;
-    const five = start(source(subscriptionUri(subscription), { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 100 });
+    const five = start(source(subscriptionUri(subscription), { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 1000 });
     toClose.push({ close: () => five.stop() });
     await waitFor(() => held.length === 5, 'a full window');
     await sleep(500);

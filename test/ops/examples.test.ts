@@ -41,7 +41,8 @@ describe('the examples of "Operating it"', () => {
   });
 
   test('the HTTPS webhook with a token and an HMAC signature runs as written', () => {
-    const section = fragment.slice(fragment.indexOf('A webhook over HTTPS'));
+    const security = fs.readFileSync(path.join(root, 'docs/security.md'), 'utf8');
+    const section = security.slice(security.indexOf('A webhook over HTTPS'));
     const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks).toHaveLength(2);
     const bin = path.join(root, 'dist/bin/wasm-pipes.js');

@@ -166,3 +166,76 @@ describe('fanOut', () => {
     await waitFor(() => good.batches.length === 1, 'the good write');
   });
 });
+
+describe("order: 'key'", () => {
+  /** A driver that fails every third write (retryable) and records the bodies it stored, in order. */
+  function flakyDriver(): SinkDriver & { stored: Message[]; writes: number } {
+    const driver = {
+      scheme: 'flaky',
+      stored: [] as Message[],
+      writes: 0,
+      write(batch: readonly Message[]): Promise<void> {
+        const attempt = ++driver.writes;
+        return new Promise((resolve, reject) =>
+          setTimeout(() => {
+            if (attempt % 3 === 0) reject(new Error('every third write fails'));
+            else {
+              driver.stored.push(...batch);
+              resolve();
+            }
+          }, Math.random() * 3),
+        );
+      },
+      close: async () => undefined,
+    };
+    return driver;
+  }
+
+  function perKey(messages: readonly Message[]): Map<string, number[]> {
+    const byKey = new Map<string, number[]>();
+    for (const message of messages) {
+      const list = byKey.get(message.key as string) ?? [];
+      list.push(Number(message.text()));
+      byKey.set(message.key as string, list);
+    }
+    return byKey;
+  }
+
+  test('10 000 messages over 100 keys into a sink failing every third write arrive in per-key order', async () => {
+    const driver = flakyDriver();
+    const sinkRuntime = new SinkRuntime('flaky://', driver, { order: 'key', concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    let acked = 0;
+    for (let i = 0; i < 10_000; i++) {
+      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 100}` }, (error) => { if (error === undefined) acked++; }));
+    }
+    await waitFor(() => acked === 10_000, 'every message written', 60_000);
+    expect(driver.stored).toHaveLength(10_000);
+    for (const [, sequence] of perKey(driver.stored)) expect(sequence).toEqual([...sequence].sort((a, b) => a - b));
+    await sinkRuntime.close();
+  });
+
+  test("without order: 'key' the same sink reorders keys under retries (what the option is for)", async () => {
+    const driver = flakyDriver();
+    const sinkRuntime = new SinkRuntime('flaky://', driver, { concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    let acked = 0;
+    for (let i = 0; i < 10_000; i++) {
+      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 100}` }, (error) => { if (error === undefined) acked++; }));
+    }
+    await waitFor(() => acked === 10_000, 'every message written', 60_000);
+    const outOfOrder = [...perKey(driver.stored).values()].filter((sequence) => sequence.some((value, i) => i > 0 && value < sequence[i - 1]));
+    expect(outOfOrder.length).toBeGreaterThan(0);
+    await sinkRuntime.close();
+  });
+
+  test('a driver that declares ordered (SQS FIFO, Kafka, Pub/Sub ordering) keeps key order without the option', async () => {
+    const driver = Object.assign(flakyDriver(), { ordered: true });
+    const sinkRuntime = new SinkRuntime('flaky://', driver, { concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    let acked = 0;
+    for (let i = 0; i < 3000; i++) {
+      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 30}` }, (error) => { if (error === undefined) acked++; }));
+    }
+    await waitFor(() => acked === 3000, 'every message written', 60_000);
+    for (const [, sequence] of perKey(driver.stored)) expect(sequence).toEqual([...sequence].sort((a, b) => a - b));
+    await sinkRuntime.close();
+  });
+});

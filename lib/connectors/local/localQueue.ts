@@ -61,18 +61,21 @@ export class LocalQueue {
       this.items.unshift(item);
       this.wake();
     }, redeliveryDelay(this.redeliveryBaseMs, item.deliveryCount));
-    // in-process messages die with the process anyway; a pending redelivery must not keep it alive
-    timer.unref();
+    // while someone consumes the queue, a pending redelivery keeps the process alive: the input has not ended until
+    // the message is delivered, dead-lettered or given up. A queue nobody reads does not hold the process.
+    if (this.consumers.length === 0) timer.unref();
     this.timers.add(timer);
   }
 
   attach(consumer: LocalConsumer): void {
     this.consumers.push(consumer);
+    for (const timer of this.timers) timer.ref();
   }
 
   detach(consumer: LocalConsumer): void {
     const index = this.consumers.indexOf(consumer);
     if (index >= 0) this.consumers.splice(index, 1);
+    if (this.consumers.length === 0) for (const timer of this.timers) timer.unref();
   }
 
   /** Hands queued messages to the consumers, taking turns. */
@@ -96,6 +99,11 @@ export class LocalQueue {
 
 /** A source driver that takes messages from a LocalQueue while it has credit. */
 export class LocalConsumer implements SourceDriver<QueuedMessage> {
+  /**
+   * Set by the readers of an input that ends (stdin://, file://): past maxDeliveries with no dead letter a message is
+   * given up, so that the input can end. A mem:// topic never ends: it redelivers like a broker does.
+   */
+  readonly local: boolean = false;
   private context: SourceContext<QueuedMessage> | undefined;
   private pumping = false;
   private outstanding = 0;

@@ -10,6 +10,7 @@ import { ConnectorError } from '../../errors';
 const HIGH_WATER = 1024;
 
 export class StreamLineSource extends LocalConsumer {
+  override readonly local = true;
   private stream: Readable | undefined;
   private paused = false;
   private lines = 0;
@@ -62,6 +63,11 @@ export class StreamLineSource extends LocalConsumer {
   override stopIntake(): void {
     this.stream?.pause();
     this.paused = true;
+  }
+
+  /** Lines read but not delivered when the source closed (a stop before the input ended): nothing will deliver them. */
+  get undelivered(): number {
+    return this.closed ? this.queue.length + this.queue.redeliveriesPending : 0;
   }
 
   override async close(): Promise<void> {
