@@ -17,6 +17,7 @@ import { wasmFromEnv } from './wasmEnv';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
 import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
+import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -26,11 +27,13 @@ export function splitUris(value: string): string[] {
     .filter((part) => part.length > 0);
 }
 
-function helpText(): string {
+function helpText(commandsDir?: string): string {
   const lines = [
     'wasm-pipes: relay messages from a source to sinks, through WebAssembly transforms and filters.',
     '',
-    'Usage: [VARIABLE=value ...] wasm-pipes        (variables may also come from a .env file in the working directory)',
+    'Usage: [VARIABLE=value ...] wasm-pipes [command]   (variables may also come from a .env file in the working directory)',
+    '',
+    ...commandsHelp(commandsDir),
     '',
   ];
   const width = Math.max(...ENV_VARIABLES.map((variable) => variable.name.length)) + 2;
@@ -51,7 +54,8 @@ function helpText(): string {
   return lines.join('\n');
 }
 
-function loadDotEnv(): void {
+/** Loads .env from the working directory (for the commands too: they read the same configuration). */
+export function loadDotEnv(): void {
   const file = path.resolve('.env');
   if (!fs.existsSync(file)) return;
   // process.loadEnvFile keeps variables that are already set, so the real environment wins over the file
@@ -194,17 +198,46 @@ export async function startAdmin(settings: AdminSettings, readiness: () => Retur
   }
 }
 
-/** Runs the CLI; resolves to the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText());
-    return 0;
+/** Prints a configuration error as the bin's one start-up line (secrets scrubbed); true when `error` was one. */
+export function reportConfigError(error: unknown): boolean {
+  if (!(error instanceof ConfigError || error instanceof WasmAbiError)) return false;
+  // the message may quote a value with a password in it
+  const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
+  process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);
+  return true;
+}
+
+/**
+ * Runs the CLI; resolves to the exit code. No argument runs the pipeline; `help`/`--help`, `--version` and the
+ * commands of bin/commands/ are dispatched (see bin/dispatch.ts); any other argument exits 2.
+ */
+export async function main(argv: readonly string[], options: { commandsDir?: string } = {}): Promise<number> {
+  const invocation = parseInvocation(argv, options.commandsDir);
+  switch (invocation.kind) {
+    case 'help':
+      process.stdout.write(helpText(options.commandsDir));
+      return 0;
+    case 'version':
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+      return 0;
+    case 'usage-error':
+      process.stderr.write(`wasm-pipes: ${invocation.message}\n`);
+      return USAGE_EXIT_CODE;
+    case 'command':
+      try {
+        return await loadCommand(invocation.name, options.commandsDir).main(invocation.args);
+      } catch (error) {
+        if (reportConfigError(error)) return USAGE_EXIT_CODE;
+        throw error;
+      }
+    case 'pipeline':
+      return runPipeline();
   }
-  if (argv.includes('--version')) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
-    return 0;
-  }
+}
+
+/** Runs the pipeline the environment (and .env) describes until it ends or is stopped; resolves to the exit code. */
+export async function runPipeline(): Promise<number> {
   let built: BinPipeline;
   let logger: Logger;
   try {
@@ -215,12 +248,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     built = buildFromEnv(process.env);
     await built.ready;
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof WasmAbiError) {
-      // the message may quote a value with a password in it
-      const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
-      process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);
-      return 2;
-    }
+    if (reportConfigError(error)) return USAGE_EXIT_CODE;
     throw error;
   }
   logger.info({ pipeline: built.summary }, `pipeline: ${built.description}`);

@@ -27,6 +27,25 @@ describe('the wasm-pipes bin', () => {
     expect(result.stdout).toContain('http://');
   });
 
+  test('an unknown command or option exits 2 with the list of commands, and the pipeline does not run', () => {
+    for (const args of [['frobnicate'], ['frobnicate', 'x'], ['--bogus']]) {
+      const file = path.join(os.tmpdir(), `${uniqueName('unknown-command')}.jsonl`);
+      const result = spawnSync(process.execPath, [BIN, ...args], {
+        env: { ...BASE_ENV, ADMIN_PORT: '0', SOURCE_URI: 'stdin://', SINK_URI: `file://${file}` },
+        input: 'must not be consumed\n',
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`^wasm-pipes: unknown (command|option) '${args[0]}'; the commands are: help\\b`));
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    const help = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Commands:');
+  });
+
   test('an unknown sink scheme exits 2 with one line naming SINK_URI and the supported schemes, no stack', () => {
     const result = runBin({ SINK_URI: 'bogus://x' });
     expect(result.status).toBe(2);
