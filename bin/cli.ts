@@ -7,7 +7,7 @@ import { start } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
-import { parseDuration, parseInteger } from '../lib/config';
+import { MAX_TIMER_MS, parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
@@ -106,17 +106,51 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
   return { port, host, ...(tls ? { tls } : {}), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
 }
 
+/**
+ * Groups whose variables keep their SDK's rule that an empty value means unset (the AWS, Google and Azure SDKs read
+ * them too, and CI images often export them empty).
+ */
+const EMPTY_MEANS_UNSET_GROUPS: readonly string[] = ['aws', 'gcp', 'azure'];
+/** Comma-separated lists, where an empty item is a typo (a trailing or doubled comma), not a value. */
+const LIST_VARIABLES = ['SINK_URI', 'WASM_MODULE', 'WASM_SHA256', 'KAFKA_BROKERS', 'NATS_SERVER_URL'];
+
+/**
+ * Refuses values that would silently mean something else: a variable of the table set to an empty value (usually an
+ * unset shell variable, as in SINK_URI=$SINKS: falling back to the default, or turning HTTP_SOURCE_TOKEN off, is not
+ * what was meant) and a list with an empty item.
+ */
+export function checkLenientValues(env: NodeJS.ProcessEnv): void {
+  for (const variable of ENV_VARIABLES) {
+    const value = env[variable.name];
+    if (value === undefined || EMPTY_MEANS_UNSET_GROUPS.includes(variable.group)) continue;
+    if (value.trim() === '') {
+      const fallback = variable.default === undefined ? '' : ` for the default (${variable.default})`;
+      throw new ConfigError(`is set but empty; give it a value, or unset it${fallback}`, { variable: variable.name });
+    }
+  }
+  for (const name of LIST_VARIABLES) {
+    const value = env[name]?.trim();
+    if (value === undefined) continue;
+    if (value.startsWith(',') || value.endsWith(',') || /,\s*,/.test(value)) {
+      throw new ConfigError(`'${value}' has an empty item (a comma at the start or end, or two in a row); remove the extra comma`, {
+        variable: name,
+      });
+    }
+  }
+}
+
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
 export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
+  checkLenientValues(env);
   const read = (name: string): string | undefined => {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') return value.trim();
     return ENV_VARIABLES.find((variable) => variable.name === name)?.default;
   };
   const maxInFlight = parseInteger(read('MAX_IN_FLIGHT') as string, 'MAX_IN_FLIGHT', 1);
-  const ackTimeout = parseDuration(read('ACK_TIMEOUT') as string, 'ACK_TIMEOUT');
+  const ackTimeout = parseDuration(read('ACK_TIMEOUT') as string, 'ACK_TIMEOUT', MAX_TIMER_MS);
   const maxDeliveries = parseInteger(read('MAX_DELIVERIES') as string, 'MAX_DELIVERIES', 1);
-  const shutdownTimeout = parseDuration(read('SHUTDOWN_TIMEOUT') as string, 'SHUTDOWN_TIMEOUT');
+  const shutdownTimeout = parseDuration(read('SHUTDOWN_TIMEOUT') as string, 'SHUTDOWN_TIMEOUT', MAX_TIMER_MS);
   const maxAttempts = parseInteger(read('SINK_MAX_ATTEMPTS') as string, 'SINK_MAX_ATTEMPTS', 1);
   const concurrencyText = read('SINK_CONCURRENCY');
   const concurrency = concurrencyText === undefined ? undefined : parseInteger(concurrencyText, 'SINK_CONCURRENCY', 1);
@@ -139,7 +173,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
   const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
 
-  const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL');
+  const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL', MAX_TIMER_MS);
   const admin = parseAdmin(read, env);
 
   const auth = [env.HTTP_SOURCE_TOKEN ? 'bearer token' : '', env.HTTP_SOURCE_HMAC_SECRET ? 'HMAC signature' : ''].filter(Boolean);
