@@ -7,7 +7,7 @@ import { start } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
-import { MAX_TIMER_MS, parseDuration, parseInteger } from '../lib/config';
+import { MAX_TIMER_MS, parseBoolean, parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
@@ -16,7 +16,7 @@ import type { Cache } from '../lib/cache/types';
 import { wasmFromEnv } from './wasmEnv';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
-import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
+import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
 import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
@@ -62,14 +62,19 @@ export function loadDotEnv(): void {
   process.loadEnvFile(file);
 }
 
-/** ADMIN_PORT, ADMIN_HOST, ADMIN_TLS_*: where the admin server listens; absent with ADMIN_PORT=0. */
+/** ADMIN_PORT, ADMIN_HOST, ADMIN_TLS_*, ADMIN_TOKEN: where the admin server listens; absent with ADMIN_PORT=0. */
 export interface AdminSettings {
   port: number;
   host: string;
   tls?: TlsFiles;
+  /** ADMIN_TOKEN: /metrics and the details of /ready need it. */
+  token?: string;
   /** ADMIN_PORT was set: a port in use is then a start-up failure, not a warning. */
   explicit: boolean;
 }
+
+/** Shorter tokens could be guessed: the admin server does not slow down wrong guesses. */
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export interface BinPipeline {
   pipeline: Observable<Message>;
@@ -96,6 +101,13 @@ export function secretVariableNames(): string[] {
 function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.ProcessEnv): AdminSettings | undefined {
   const port = parseInteger(read('ADMIN_PORT') ?? String(DEFAULT_ADMIN_PORT), 'ADMIN_PORT', 0, 65535);
   const tls = readTlsFiles(env, 'ADMIN_TLS_CERT', 'ADMIN_TLS_KEY');
+  const token = read('ADMIN_TOKEN');
+  const anonymous = parseBoolean(read('ADMIN_ANONYMOUS') ?? 'false', 'ADMIN_ANONYMOUS');
+  if (token !== undefined && token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new ConfigError(`is ${token.length} characters long; use ${MIN_ADMIN_TOKEN_LENGTH} or more random ones, for example ADMIN_TOKEN=$(openssl rand -hex 24)`, {
+      variable: 'ADMIN_TOKEN',
+    });
+  }
   if (port === 0) return undefined;
   const host = (read('ADMIN_HOST') ?? '127.0.0.1').replace(/^\[|\]$/g, '');
   if (!/^[0-9a-zA-Z.:_-]+$/.test(host)) {
@@ -103,7 +115,16 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
       variable: 'ADMIN_HOST',
     });
   }
-  return { port, host, ...(tls ? { tls } : {}), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
+  // beyond this machine, /metrics and /ready name every endpoint and count every message: say who may read them
+  if (!isLoopbackHost(host) && token === undefined && !anonymous) {
+    throw new ConfigError(
+      `${host} serves /metrics and /ready beyond this machine; set ADMIN_TOKEN to a long random value (Prometheus sends ` +
+        'it as a bearer token; /ping and the status of /ready stay open for probes), or ADMIN_ANONYMOUS=true to serve ' +
+        'them to anyone who can reach the port',
+      { variable: 'ADMIN_HOST' },
+    );
+  }
+  return { port, host, ...(tls ? { tls } : {}), ...(token === undefined ? {} : { token }), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
 }
 
 /**
@@ -193,7 +214,11 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     cache: cache.name,
     limits,
     ...(/^https?:/i.test(sourceUri) ? { httpSourceAuth: auth.length > 0 ? auth.join(' + ') : 'none' } : {}),
-    admin: admin === undefined ? 'off' : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`,
+    admin:
+      admin === undefined
+        ? 'off'
+        : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}` +
+          (admin.token === undefined ? '' : ' (token)'),
     statsInterval: statsInterval === 0 ? 'off' : (read('STATS_INTERVAL') as string),
   };
   const description =
@@ -217,7 +242,7 @@ async function closeCache(cache: Cache): Promise<void> {
 /** Starts the admin server; a default port in use is a warning (another wasm-pipes on this machine), not a failure. */
 export async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
   try {
-    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, readiness, logger });
+    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, token: settings.token, readiness, logger });
   } catch (error) {
     const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if (!settings.explicit && code === 'EADDRINUSE') {

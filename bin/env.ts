@@ -97,4 +97,6 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'admin', name: 'ADMIN_HOST', default: '127.0.0.1', description: 'address the admin server binds to; 0.0.0.0 for every interface (needed for container probes)' },
   { group: 'admin', name: 'ADMIN_TLS_CERT', description: 'PEM certificate file: serve the admin server over HTTPS (with ADMIN_TLS_KEY)' },
   { group: 'admin', name: 'ADMIN_TLS_KEY', description: 'PEM key file of ADMIN_TLS_CERT' },
+  { group: 'admin', name: 'ADMIN_TOKEN', secret: true, description: 'when set, /metrics and the details of /ready need Authorization: Bearer <token> (16 characters or more); /ping and the status of /ready stay open. Required when ADMIN_HOST is not a loopback address, unless ADMIN_ANONYMOUS=true' },
+  { group: 'admin', name: 'ADMIN_ANONYMOUS', default: 'false', description: 'true serves /metrics and /ready without a token on a non-loopback ADMIN_HOST (a network only your Prometheus reaches)' },
 ];
