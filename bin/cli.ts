@@ -14,6 +14,7 @@ import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
 import { wasmFromEnv } from './wasmEnv';
+import { hopLimit } from './hops';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
 import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
@@ -160,6 +161,9 @@ export function checkLenientValues(env: NodeJS.ProcessEnv): void {
   }
 }
 
+/** Sinks that no source reads back: the hop count is not added for them alone (see bin/hops.ts). */
+const LOCAL_OUTPUT_SCHEMES = /^(?:stdout|file):\/\//i;
+
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
 export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   checkLenientValues(env);
@@ -192,7 +196,13 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   // the wasm modules' cache_get/cache_set (and the Go prototype's cache.get/cache.set) use the CACHE_URI cache
   const wasm = wasmFromEnv(read, { cache, deadLetter });
   const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
-  const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
+  // the hop count first: a looping message is stopped before a module spends time on it
+  const maxHops = parseInteger(read('MAX_HOPS') as string, 'MAX_HOPS', 0);
+  const hops =
+    maxHops === 0
+      ? []
+      : [hopLimit({ maxHops, deadLetter, addCount: sinkUris.some((uri) => !LOCAL_OUTPUT_SCHEMES.test(uri)), logger: rootLogger() })];
+  const pipeline = [...hops, ...(wasm?.operators ?? [])].reduce((stream, operator) => stream.pipe(operator), sourced);
 
   const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL', MAX_TIMER_MS);
   const admin = parseAdmin(read, env);
@@ -202,6 +212,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     maxInFlight,
     ackTimeout: read('ACK_TIMEOUT') as string,
     maxDeliveries,
+    maxHops,
     sinkMaxAttempts: maxAttempts,
     ...(concurrency === undefined ? {} : { sinkConcurrency: concurrency }),
     shutdownTimeout: read('SHUTDOWN_TIMEOUT') as string,
@@ -224,7 +235,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const description =
     `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
-    ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, sink attempts ${maxAttempts}, ` +
+    ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, maxHops ${maxHops === 0 ? 'off' : maxHops}, sink attempts ${maxAttempts}, ` +
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
     (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
     `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;

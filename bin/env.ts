@@ -47,6 +47,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'limits', name: 'MAX_IN_FLIGHT', default: '1024', description: 'most unsettled messages at once (the credit window)' },
   { group: 'limits', name: 'ACK_TIMEOUT', default: '2m', description: 'a message unsettled this long is nacked, with a warning naming where it was last seen (0 = off)' },
   { group: 'limits', name: 'MAX_DELIVERIES', default: '5', description: 'deliveries before a message goes to DEAD_LETTER_URI (sources that count deliveries)' },
+  { group: 'limits', name: 'MAX_HOPS', default: '32', description: 'relays a message may go through (counted in its wasm-pipes-hops metadata/header); past that it goes to DEAD_LETTER_URI, or is dropped with a warning: a loop breaker; 0 = off' },
   { group: 'limits', name: 'SHUTDOWN_TIMEOUT', default: '30s', description: 'on SIGTERM/SIGINT, how long to wait for in-flight messages before nacking them' },
   { group: 'limits', name: 'SINK_CONCURRENCY', description: 'writes (requests or batches) in progress at once per sink (default per connector: HTTP 32, Pub/Sub 16, SQS/SNS 16, RabbitMQ 8, Kafka 4, NATS 4, Service Bus 4)' },
   { group: 'limits', name: 'SINK_MAX_ATTEMPTS', default: '5', description: 'attempts per message for retryable sink errors, with exponential backoff and jitter' },
