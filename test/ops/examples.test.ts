@@ -46,14 +46,14 @@ describe('the examples of "Operating it"', () => {
     const section = security.slice(security.indexOf('A webhook over HTTPS'));
     const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks).toHaveLength(2);
-    const bin = path.join(root, 'dist/bin/wasm-pipes.js');
+    expect(blocks[0]).toContain('./wasm-pipes');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-webhook-'));
     // the example listens on :9443 on every interface: a private network namespace keeps it to this test
     const script = [
       'set -u',
       'ip link set lo up',
       `cd ${JSON.stringify(dir)}`,
-      blocks[0].replace('npx wasm-pipes', `node ${JSON.stringify(bin)} >out.txt 2>err.txt &`),
+      blocks[0].replace('./wasm-pipes', `${JSON.stringify(path.join(root, 'wasm-pipes'))} >out.txt 2>err.txt &`),
       'pid=$!',
       "for _ in $(seq 1 100); do grep -q 'wasm-pipes started' err.txt 2>/dev/null && break; sleep 0.1; done",
       blocks[1],
