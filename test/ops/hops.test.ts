@@ -28,7 +28,7 @@ describe('MAX_HOPS breaks message loops', () => {
     const dead = path.join(os.tmpdir(), `${uniqueName('hops-dead')}.jsonl`);
     // what crosses NATS, with its hop count
     const seen: string[] = [];
-    const watcher = nats.subscribe(subject, { callback: (_error, message) => seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
+    const watcher = nats.subscribe(subject, { callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
     // the seed's two commands, with a dead letter on the first relay
     const first = new BinProcess({
       SOURCE_URI: `http://127.0.0.1:${port}/events`,
@@ -98,7 +98,7 @@ describe('MAX_HOPS breaks message loops', () => {
   test('a relay to a broker or webhook adds the count to a message that has none; MAX_HOPS=0 turns it off', async () => {
     const subject = uniqueSubject('hops.add');
     const seen: string[] = [];
-    const watcher = nats.subscribe(subject, { callback: (_error, message) => seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
+    const watcher = nats.subscribe(subject, { callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
     try {
       for (const maxHops of ['32', '0']) {
         const result = await runBinToEnd({ SOURCE_URI: 'stdin://?format=lines', SINK_URI: `nats://${subject}`, NATS_SERVER_URL: NATS_URL, MAX_HOPS: maxHops }, 'one\n');
