@@ -7,16 +7,18 @@ import { start, RunningPipeline } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
-import { parseDuration, parseInteger } from '../lib/config';
+import { MAX_TIMER_MS, parseBoolean, parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, redactUri } from '../lib/registry';
 import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
 import { wasmFromEnv } from './wasmEnv';
+import { hopLimit } from './hops';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
-import { startAdminServer, pipelineReadiness, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
+import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
+import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -26,11 +28,13 @@ export function splitUris(value: string): string[] {
     .filter((part) => part.length > 0);
 }
 
-function helpText(): string {
+function helpText(commandsDir?: string): string {
   const lines = [
     'wasm-pipes: relay messages from a source to sinks, through WebAssembly transforms and filters.',
     '',
-    'Usage: [VARIABLE=value ...] wasm-pipes        (variables may also come from a .env file in the working directory)',
+    'Usage: [VARIABLE=value ...] wasm-pipes [command]   (variables may also come from a .env file in the working directory)',
+    '',
+    ...commandsHelp(commandsDir),
     '',
   ];
   const width = Math.max(...ENV_VARIABLES.map((variable) => variable.name.length)) + 2;
@@ -51,21 +55,27 @@ function helpText(): string {
   return lines.join('\n');
 }
 
-function loadDotEnv(): void {
+/** Loads .env from the working directory (for the commands too: they read the same configuration). */
+export function loadDotEnv(): void {
   const file = path.resolve('.env');
   if (!fs.existsSync(file)) return;
   // process.loadEnvFile keeps variables that are already set, so the real environment wins over the file
   process.loadEnvFile(file);
 }
 
-/** ADMIN_PORT, ADMIN_HOST, ADMIN_TLS_*: where the admin server listens; absent with ADMIN_PORT=0. */
+/** ADMIN_PORT, ADMIN_HOST, ADMIN_TLS_*, ADMIN_TOKEN: where the admin server listens; absent with ADMIN_PORT=0. */
 export interface AdminSettings {
   port: number;
   host: string;
   tls?: TlsFiles;
+  /** ADMIN_TOKEN: /metrics and the details of /ready need it. */
+  token?: string;
   /** ADMIN_PORT was set: a port in use is then a start-up failure, not a warning. */
   explicit: boolean;
 }
+
+/** Shorter tokens could be guessed: the admin server does not slow down wrong guesses. */
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export interface BinPipeline {
   pipeline: Observable<Message>;
@@ -92,6 +102,13 @@ export function secretVariableNames(): string[] {
 function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.ProcessEnv): AdminSettings | undefined {
   const port = parseInteger(read('ADMIN_PORT') ?? String(DEFAULT_ADMIN_PORT), 'ADMIN_PORT', 0, 65535);
   const tls = readTlsFiles(env, 'ADMIN_TLS_CERT', 'ADMIN_TLS_KEY');
+  const token = read('ADMIN_TOKEN');
+  const anonymous = parseBoolean(read('ADMIN_ANONYMOUS') ?? 'false', 'ADMIN_ANONYMOUS');
+  if (token !== undefined && token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new ConfigError(`is ${token.length} characters long; use ${MIN_ADMIN_TOKEN_LENGTH} or more random ones, for example ADMIN_TOKEN=$(openssl rand -hex 24)`, {
+      variable: 'ADMIN_TOKEN',
+    });
+  }
   if (port === 0) return undefined;
   const host = (read('ADMIN_HOST') ?? '127.0.0.1').replace(/^\[|\]$/g, '');
   if (!/^[0-9a-zA-Z.:_-]+$/.test(host)) {
@@ -99,20 +116,66 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
       variable: 'ADMIN_HOST',
     });
   }
-  return { port, host, ...(tls ? { tls } : {}), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
+  // beyond this machine, /metrics and /ready name every endpoint and count every message: say who may read them
+  if (!isLoopbackHost(host) && token === undefined && !anonymous) {
+    throw new ConfigError(
+      `${host} serves /metrics and /ready beyond this machine; set ADMIN_TOKEN to a long random value (Prometheus sends ` +
+        'it as a bearer token; /ping and the status of /ready stay open for probes), or ADMIN_ANONYMOUS=true to serve ' +
+        'them to anyone who can reach the port',
+      { variable: 'ADMIN_HOST' },
+    );
+  }
+  return { port, host, ...(tls ? { tls } : {}), ...(token === undefined ? {} : { token }), explicit: (env.ADMIN_PORT ?? '').trim() !== '' };
 }
+
+/**
+ * Groups whose variables keep their SDK's rule that an empty value means unset (the AWS, Google and Azure SDKs read
+ * them too, and CI images often export them empty).
+ */
+const EMPTY_MEANS_UNSET_GROUPS: readonly string[] = ['aws', 'gcp', 'azure'];
+/** Comma-separated lists, where an empty item is a typo (a trailing or doubled comma), not a value. */
+const LIST_VARIABLES = ['SINK_URI', 'WASM_MODULE', 'WASM_SHA256', 'KAFKA_BROKERS', 'NATS_SERVER_URL'];
+
+/**
+ * Refuses values that would silently mean something else: a variable of the table set to an empty value (usually an
+ * unset shell variable, as in SINK_URI=$SINKS: falling back to the default, or turning HTTP_SOURCE_TOKEN off, is not
+ * what was meant) and a list with an empty item.
+ */
+export function checkLenientValues(env: NodeJS.ProcessEnv): void {
+  for (const variable of ENV_VARIABLES) {
+    const value = env[variable.name];
+    if (value === undefined || EMPTY_MEANS_UNSET_GROUPS.includes(variable.group)) continue;
+    if (value.trim() === '') {
+      const fallback = variable.default === undefined ? '' : ` for the default (${variable.default})`;
+      throw new ConfigError(`is set but empty; give it a value, or unset it${fallback}`, { variable: variable.name });
+    }
+  }
+  for (const name of LIST_VARIABLES) {
+    const value = env[name]?.trim();
+    if (value === undefined) continue;
+    if (value.startsWith(',') || value.endsWith(',') || /,\s*,/.test(value)) {
+      throw new ConfigError(`'${value}' has an empty item (a comma at the start or end, or two in a row); remove the extra comma`, {
+        variable: name,
+      });
+    }
+  }
+}
+
+/** Sinks that no source reads back: the hop count is not added for them alone (see bin/hops.ts). */
+const LOCAL_OUTPUT_SCHEMES = /^(?:stdout|file):\/\//i;
 
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
 export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
+  checkLenientValues(env);
   const read = (name: string): string | undefined => {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') return value.trim();
     return ENV_VARIABLES.find((variable) => variable.name === name)?.default;
   };
   const maxInFlight = parseInteger(read('MAX_IN_FLIGHT') as string, 'MAX_IN_FLIGHT', 1);
-  const ackTimeout = parseDuration(read('ACK_TIMEOUT') as string, 'ACK_TIMEOUT');
+  const ackTimeout = parseDuration(read('ACK_TIMEOUT') as string, 'ACK_TIMEOUT', MAX_TIMER_MS);
   const maxDeliveries = parseInteger(read('MAX_DELIVERIES') as string, 'MAX_DELIVERIES', 1);
-  const shutdownTimeout = parseDuration(read('SHUTDOWN_TIMEOUT') as string, 'SHUTDOWN_TIMEOUT');
+  const shutdownTimeout = parseDuration(read('SHUTDOWN_TIMEOUT') as string, 'SHUTDOWN_TIMEOUT', MAX_TIMER_MS);
   const maxAttempts = parseInteger(read('SINK_MAX_ATTEMPTS') as string, 'SINK_MAX_ATTEMPTS', 1);
   const concurrencyText = read('SINK_CONCURRENCY');
   const concurrency = concurrencyText === undefined ? undefined : parseInteger(concurrencyText, 'SINK_CONCURRENCY', 1);
@@ -133,9 +196,15 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   // the wasm modules' cache_get/cache_set (and the Go prototype's cache.get/cache.set) use the CACHE_URI cache
   const wasm = wasmFromEnv(read, { cache, deadLetter });
   const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
-  const pipeline = (wasm?.operators ?? []).reduce((stream, operator) => stream.pipe(operator), sourced);
+  // the hop count first: a looping message is stopped before a module spends time on it
+  const maxHops = parseInteger(read('MAX_HOPS') as string, 'MAX_HOPS', 0);
+  const hops =
+    maxHops === 0
+      ? []
+      : [hopLimit({ maxHops, deadLetter, addCount: sinkUris.some((uri) => !LOCAL_OUTPUT_SCHEMES.test(uri)), logger: rootLogger() })];
+  const pipeline = [...hops, ...(wasm?.operators ?? [])].reduce((stream, operator) => stream.pipe(operator), sourced);
 
-  const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL');
+  const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL', MAX_TIMER_MS);
   const admin = parseAdmin(read, env);
 
   const auth = [env.HTTP_SOURCE_TOKEN ? 'bearer token' : '', env.HTTP_SOURCE_HMAC_SECRET ? 'HMAC signature' : ''].filter(Boolean);
@@ -143,6 +212,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     maxInFlight,
     ackTimeout: read('ACK_TIMEOUT') as string,
     maxDeliveries,
+    maxHops,
     sinkMaxAttempts: maxAttempts,
     ...(concurrency === undefined ? {} : { sinkConcurrency: concurrency }),
     shutdownTimeout: read('SHUTDOWN_TIMEOUT') as string,
@@ -155,13 +225,17 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     cache: cache.name,
     limits,
     ...(/^https?:/i.test(sourceUri) ? { httpSourceAuth: auth.length > 0 ? auth.join(' + ') : 'none' } : {}),
-    admin: admin === undefined ? 'off' : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`,
+    admin:
+      admin === undefined
+        ? 'off'
+        : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}` +
+          (admin.token === undefined ? '' : ' (token)'),
     statsInterval: statsInterval === 0 ? 'off' : (read('STATS_INTERVAL') as string),
   };
   const description =
     `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
-    ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, sink attempts ${maxAttempts}, ` +
+    ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, maxHops ${maxHops === 0 ? 'off' : maxHops}, sink attempts ${maxAttempts}, ` +
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
     (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
     `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
@@ -179,7 +253,7 @@ async function closeCache(cache: Cache): Promise<void> {
 /** Starts the admin server; a default port in use is a warning (another wasm-pipes on this machine), not a failure. */
 export async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
   try {
-    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, readiness, logger });
+    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, token: settings.token, readiness, logger });
   } catch (error) {
     const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if (!settings.explicit && code === 'EADDRINUSE') {
@@ -194,17 +268,46 @@ export async function startAdmin(settings: AdminSettings, readiness: () => Retur
   }
 }
 
-/** Runs the CLI; resolves to the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText());
-    return 0;
+/** Prints a configuration error as the bin's one start-up line (secrets scrubbed); true when `error` was one. */
+export function reportConfigError(error: unknown): boolean {
+  if (!(error instanceof ConfigError || error instanceof WasmAbiError)) return false;
+  // the message may quote a value with a password in it
+  const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
+  process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);
+  return true;
+}
+
+/**
+ * Runs the CLI; resolves to the exit code. No argument runs the pipeline; `help`/`--help`, `--version` and the
+ * commands of bin/commands/ are dispatched (see bin/dispatch.ts); any other argument exits 2.
+ */
+export async function main(argv: readonly string[], options: { commandsDir?: string } = {}): Promise<number> {
+  const invocation = parseInvocation(argv, options.commandsDir);
+  switch (invocation.kind) {
+    case 'help':
+      process.stdout.write(helpText(options.commandsDir));
+      return 0;
+    case 'version':
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+      return 0;
+    case 'usage-error':
+      process.stderr.write(`wasm-pipes: ${invocation.message}\n`);
+      return USAGE_EXIT_CODE;
+    case 'command':
+      try {
+        return await loadCommand(invocation.name, options.commandsDir).main(invocation.args);
+      } catch (error) {
+        if (reportConfigError(error)) return USAGE_EXIT_CODE;
+        throw error;
+      }
+    case 'pipeline':
+      return runPipeline();
   }
-  if (argv.includes('--version')) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
-    return 0;
-  }
+}
+
+/** Runs the pipeline the environment (and .env) describes until it ends or is stopped; resolves to the exit code. */
+export async function runPipeline(): Promise<number> {
   let built: BinPipeline;
   let logger: Logger;
   try {
@@ -215,12 +318,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     built = buildFromEnv(process.env);
     await built.ready;
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof WasmAbiError) {
-      // the message may quote a value with a password in it
-      const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
-      process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);
-      return 2;
-    }
+    if (reportConfigError(error)) return USAGE_EXIT_CODE;
     throw error;
   }
   logger.info({ pipeline: built.summary }, `pipeline: ${built.description}`);

@@ -47,6 +47,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'limits', name: 'MAX_IN_FLIGHT', default: '1024', description: 'most unsettled messages at once (the credit window)' },
   { group: 'limits', name: 'ACK_TIMEOUT', default: '2m', description: 'a message unsettled this long is nacked, with a warning naming where it was last seen (0 = off)' },
   { group: 'limits', name: 'MAX_DELIVERIES', default: '5', description: 'deliveries before a message goes to DEAD_LETTER_URI (sources that count deliveries)' },
+  { group: 'limits', name: 'MAX_HOPS', default: '32', description: 'relays a message may go through (counted in its wasm-pipes-hops metadata/header); past that it goes to DEAD_LETTER_URI, or is dropped with a warning: a loop breaker; 0 = off' },
   { group: 'limits', name: 'SHUTDOWN_TIMEOUT', default: '30s', description: 'on SIGTERM/SIGINT, how long to wait for in-flight messages before nacking them' },
   { group: 'limits', name: 'SINK_CONCURRENCY', description: 'writes (requests or batches) in progress at once per sink (default per connector: HTTP 32, Pub/Sub 16, SQS/SNS 16, RabbitMQ 8, Kafka 4, NATS 4, Service Bus 4)' },
   { group: 'limits', name: 'SINK_MAX_ATTEMPTS', default: '5', description: 'attempts per message for retryable sink errors, with exponential backoff and jitter' },
@@ -97,4 +98,6 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'admin', name: 'ADMIN_HOST', default: '127.0.0.1', description: 'address the admin server binds to; 0.0.0.0 for every interface (needed for container probes)' },
   { group: 'admin', name: 'ADMIN_TLS_CERT', description: 'PEM certificate file: serve the admin server over HTTPS (with ADMIN_TLS_KEY)' },
   { group: 'admin', name: 'ADMIN_TLS_KEY', description: 'PEM key file of ADMIN_TLS_CERT' },
+  { group: 'admin', name: 'ADMIN_TOKEN', secret: true, description: 'when set, /metrics and the details of /ready need Authorization: Bearer <token> (16 characters or more); /ping and the status of /ready stay open. Required when ADMIN_HOST is not a loopback address, unless ADMIN_ANONYMOUS=true' },
+  { group: 'admin', name: 'ADMIN_ANONYMOUS', default: 'false', description: 'true serves /metrics and /ready without a token on a non-loopback ADMIN_HOST (a network only your Prometheus reaches)' },
 ];

@@ -1,6 +1,7 @@
 // The admin server: /ping (liveness), /ready (readiness: the source, every sink and the cache connected) and /metrics
 // (Prometheus text), on 127.0.0.1 unless told otherwise, optionally over TLS. Readiness is built on the `ready`
 // getters of the drivers and the cache, so that every connector shows up without more work.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -74,6 +75,11 @@ export interface AdminServerOptions {
   logger?: Logger;
   /** Where secrets to scrub from answers are found. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * When set, /metrics and the details of /ready need `Authorization: Bearer <token>`. /ping and the status of /ready
+   * (200 or 503, with `ready` and `state` only) stay open, so that probes that cannot send a header still work.
+   */
+  token?: string;
 }
 
 export interface AdminServer {
@@ -84,6 +90,22 @@ export interface AdminServer {
 }
 
 const ENDPOINTS = ['/ping', '/ready', '/metrics'];
+
+/** Compares a request's Authorization header with the token in constant time (hashes first: equal lengths). */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined) return false;
+  // the scheme is case-insensitive (RFC 7235)
+  const match = /^bearer +(.+)$/i.exec(header.trim());
+  if (match === null) return false;
+  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(match[1]), digest(token));
+}
+
+/** Loopback addresses and names: reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(?:::ffff:)?127(?:\.\d{1,3}){3}$/.test(bare);
+}
 
 /**
  * Starts the admin server. Rejects with a ConnectorError (scheme `admin`) when the port is taken or the address is
@@ -120,6 +142,7 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
       return;
     }
     const head = method === 'HEAD';
+    const authorized = options.token === undefined || bearerMatches(request.headers.authorization, options.token);
     if (path === '/ping') {
       send(response, 200, 'text/plain; charset=utf-8', 'pong\n', head);
     } else if (path === '/ready') {
@@ -128,7 +151,11 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
         return;
       }
       const report = options.readiness();
-      json(response, report.ready ? 200 : 503, report, head);
+      // without the token, the status only: a probe needs no more, and the names of the endpoints stay private
+      json(response, report.ready ? 200 : 503, authorized ? report : { ready: report.ready, state: report.state }, head);
+    } else if (!authorized) {
+      response.setHeader('www-authenticate', 'Bearer realm="wasm-pipes admin"');
+      json(response, 401, { error: 'missing or wrong token; send Authorization: Bearer <ADMIN_TOKEN>' }, head);
     } else {
       send(response, 200, METRICS_CONTENT_TYPE, await metricsText(), head);
     }
@@ -165,7 +192,8 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `${scheme}://${shownHost}:${address.port}`;
-      logger.info({ url, endpoints: ENDPOINTS }, `admin server listening on ${url} (${ENDPOINTS.join(', ')})`);
+      const auth = options.token === undefined ? '' : '; /metrics and the details of /ready need the token';
+      logger.info({ url, endpoints: ENDPOINTS, tokenRequired: options.token !== undefined }, `admin server listening on ${url} (${ENDPOINTS.join(', ')}${auth})`);
       resolve({
         url,
         port: address.port,

@@ -27,6 +27,25 @@ describe('the wasm-pipes bin', () => {
     expect(result.stdout).toContain('http://');
   });
 
+  test('an unknown command or option exits 2 with the list of commands, and the pipeline does not run', () => {
+    for (const args of [['frobnicate'], ['frobnicate', 'x'], ['--bogus']]) {
+      const file = path.join(os.tmpdir(), `${uniqueName('unknown-command')}.jsonl`);
+      const result = spawnSync(process.execPath, [BIN, ...args], {
+        env: { ...BASE_ENV, ADMIN_PORT: '0', SOURCE_URI: 'stdin://', SINK_URI: `file://${file}` },
+        input: 'must not be consumed\n',
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`^wasm-pipes: unknown (command|option) '${args[0]}'; the commands are: help\\b`));
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    const help = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Commands:');
+  });
+
   test('an unknown sink scheme exits 2 with one line naming SINK_URI and the supported schemes, no stack', () => {
     const result = runBin({ SINK_URI: 'bogus://x' });
     expect(result.status).toBe(2);
@@ -172,5 +191,116 @@ describe('graceful drain of the bin', () => {
     for (const [, status] of statuses) expect([200, 503].includes(status as number) || typeof status === 'string').toBe(true);
     expect(stderr).toContain('received SIGTERM: draining');
     fs.rmSync(file, { force: true });
+  });
+});
+
+describe("the README's first command, and stopping it", () => {
+  const root = path.resolve(__dirname, '../..');
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const operating = fs.readFileSync(path.join(root, 'docs/operating.md'), 'utf8');
+  // `npm install && ./wasm-pipes   # ...`: the start command after the install
+  const firstLine = /```sh\n([^\n]*)/.exec(readme)?.[1] ?? '';
+  const startCommand = /^npm install && (\S+)\s/.exec(firstLine)?.[1] ?? '';
+  // the exit code docs/operating.md promises for a stop of that command
+  const documentedExit = Number(new RegExp(`^\\| \`${startCommand.replace(/[./]/g, '\\$&')}\` in a clone[^\\n]*\\| \`(\\d+)\` \\|$`, 'm').exec(operating)?.[1]);
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  /** Starts the README's command from the clone as a shell would (its own process), on a private port. */
+  function startFirstCommand(env: Record<string, string>, options: { detached?: boolean } = {}): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+    const child = spawn(startCommand, [], { cwd: root, env: { ...BASE_ENV, ADMIN_PORT: '0', ...env }, detached: options.detached ?? false });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
+    child.stdout?.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, stderr: () => stderr, exited };
+  }
+
+  /** Processes still running with `marker` in their environment (an orphaned bin would be one). */
+  function processesWith(marker: string): number[] {
+    const found: number[] = [];
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) found.push(Number(entry));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    return found;
+  }
+
+  test('is the clone\'s own script, and the documented exit code of a stop is 0', () => {
+    expect(startCommand).toBe('./wasm-pipes');
+    expect(fs.statSync(path.join(root, startCommand)).mode & 0o111).not.toBe(0);
+    expect(documentedExit).toBe(0);
+    expect(readme).toContain('exits 0');
+  });
+
+  test('a first start killed within 2 s on a fresh npm cache starts again, and works', async () => {
+    const npmCache = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-npm-cache-'));
+    try {
+      const port = await freePort();
+      const env = { npm_config_cache: npmCache, SOURCE_URI: `http://127.0.0.1:${port}/events` };
+      const first = startFirstCommand(env);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const again = startFirstCommand(env);
+      await waitFor(() => again.stderr().includes('wasm-pipes started'), 'the second start', 20_000);
+      const response = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body: '{"again":true}' });
+      expect(response.status).toBe(200);
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(documentedExit);
+      // nothing of npm was involved: its cache is as empty as it was made
+      expect(fs.readdirSync(npmCache)).toEqual([]);
+    } finally {
+      fs.rmSync(npmCache, { recursive: true, force: true });
+    }
+  });
+
+  test.each([
+    ['SIGTERM to the PID the user started', false],
+    ['Ctrl-C (SIGINT to the foreground process group, as a terminal sends it)', true],
+  ])('%s stops the bin itself with the documented exit code, leaving no process behind', async (_name, asTerminal) => {
+    const port = await freePort();
+    const marker = `WASM_PIPES_TEST_MARKER=${uniqueName('stop')}`;
+    const [name, value] = marker.split('=');
+    const run = startFirstCommand({ SOURCE_URI: `http://127.0.0.1:${port}/events`, [name]: value }, { detached: asTerminal });
+    await waitFor(() => run.stderr().includes('wasm-pipes started'), 'the bin to start', 20_000);
+    const pid = run.child.pid as number;
+    // the script exec'd node: the PID the user holds is the bin's
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('dist/bin/wasm-pipes.js');
+    expect(processesWith(marker)).toEqual([pid]);
+    if (asTerminal) process.kill(-pid, 'SIGINT');
+    else process.kill(pid, 'SIGTERM');
+    expect(await run.exited).toBe(documentedExit);
+    expect(run.stderr()).toContain(`received ${asTerminal ? 'SIGINT' : 'SIGTERM'}: draining`);
+    expect(run.stderr()).not.toMatch(/received SIG\w+ again/);
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  test("the tour's stdin example runs as written", () => {
+    const command = /^(printf .* \| SOURCE_URI=stdin:\/\/ SINK_URI=stdout:\/\/ \.\/wasm-pipes)$/m.exec(readme)?.[1];
+    expect(command).toBeDefined();
+    const result = spawnSync('bash', ['-c', command as string], { cwd: root, env: { ...BASE_ENV, ADMIN_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['hello', 'world']);
+  });
+
+  test('without a build, the script says to run npm install, and exits 2', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-unbuilt-'));
+    try {
+      fs.copyFileSync(path.join(root, startCommand), path.join(dir, 'wasm-pipes'));
+      fs.chmodSync(path.join(dir, 'wasm-pipes'), 0o755);
+      const result = spawnSync(path.join(dir, 'wasm-pipes'), [], { env: BASE_ENV, encoding: 'utf8' });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain('is missing; run npm install');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

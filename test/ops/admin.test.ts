@@ -224,3 +224,42 @@ describe('admin server binding and TLS', () => {
     }
   });
 });
+
+describe('ADMIN_TOKEN on the admin server', () => {
+  const token = 'admin-token-5f1e9c2d7a';
+  const notReady: ReadinessReport = {
+    ready: false,
+    state: 'running',
+    notReady: [{ role: 'sink', name: 'nats://audit', ready: false, reason: 'not connected' }],
+    checks: [{ role: 'sink', name: 'nats://audit', ready: false, reason: 'not connected' }],
+  };
+  let admin: AdminServer;
+  beforeAll(async () => {
+    admin = await startAdminServer({ port: 0, token, readiness: () => notReady });
+  });
+  afterAll(() => admin.close());
+
+  test('/metrics needs the bearer token (the scheme in any case); /ping stays open', async () => {
+    const metrics = (authorization?: string): Promise<number> =>
+      fetch(`${admin.url}/metrics`, { headers: authorization === undefined ? {} : { authorization } }).then((response) => response.status);
+    expect(await metrics()).toBe(401);
+    expect(await metrics('Bearer wrong-token-0000000000')).toBe(401);
+    expect(await metrics(`Basic ${token}`)).toBe(401);
+    expect(await metrics(`Bearer ${token}x`)).toBe(401);
+    expect(await metrics(`Bearer ${token}`)).toBe(200);
+    expect(await metrics(`bearer ${token}`)).toBe(200);
+    const refused = await fetch(`${admin.url}/metrics`);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="wasm-pipes admin"');
+    expect(await refused.json()).toEqual({ error: 'missing or wrong token; send Authorization: Bearer <ADMIN_TOKEN>' });
+    expect((await fetch(`${admin.url}/ping`)).status).toBe(200);
+  });
+
+  test('/ready answers its status to anyone (probes send no header), and its details only with the token', async () => {
+    const open = await fetch(`${admin.url}/ready`);
+    expect(open.status).toBe(503);
+    expect(await open.json()).toEqual({ ready: false, state: 'running' });
+    const detailed = await fetch(`${admin.url}/ready`, { headers: { authorization: `Bearer ${token}` } });
+    expect(detailed.status).toBe(503);
+    expect(await detailed.json()).toEqual(notReady);
+  });
+});

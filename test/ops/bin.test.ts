@@ -112,14 +112,16 @@ describe('the bin in operation', () => {
     expect(result.stderr).toContain('admin off');
   });
 
-  test('ADMIN_HOST, and the admin server over HTTPS with ADMIN_TLS_CERT and ADMIN_TLS_KEY', async () => {
+  test('ADMIN_HOST beyond loopback with ADMIN_TOKEN, and the admin server over HTTPS with ADMIN_TLS_CERT and ADMIN_TLS_KEY', async () => {
     const tls = selfSignedCertificate();
     const adminPort = await freePort();
+    const token = 'k8s-admin-token-8d2f61';
     bin = spawnBin({
       SOURCE_URI: 'stdin://',
       SINK_URI: 'stdout://',
       ADMIN_PORT: String(adminPort),
       ADMIN_HOST: '0.0.0.0',
+      ADMIN_TOKEN: token,
       ADMIN_TLS_CERT: tls.cert,
       ADMIN_TLS_KEY: tls.key,
     });
@@ -127,9 +129,14 @@ describe('the bin in operation', () => {
     await waitFor(() => running.stderr().includes('admin server listening'), 'the admin server');
     expect(running.stderr()).toContain(`admin server listening on https://0.0.0.0:${adminPort}`);
     const agent = new Agent({ connect: { ca: fs.readFileSync(tls.cert) } });
-    const response = await fetch(`https://127.0.0.1:${adminPort}/ping`, { dispatcher: agent });
-    expect(response.status).toBe(200);
+    const get = (endpoint: string, headers: Record<string, string> = {}): Promise<number> =>
+      fetch(`https://127.0.0.1:${adminPort}${endpoint}`, { dispatcher: agent, headers }).then((response) => response.status);
+    expect(await get('/ping')).toBe(200);
+    expect(await get('/metrics')).toBe(401);
+    expect(await get('/metrics', { authorization: `Bearer ${token}` })).toBe(200);
     await agent.close();
+    expect(running.stderr()).not.toContain(token);
+    expect(running.stderr()).toContain(`admin https://0.0.0.0:${adminPort} (token)`);
     running.child.stdin?.end();
     expect(await running.exited).toBe(0);
     fs.rmSync(tls.dir, { recursive: true, force: true });
@@ -169,6 +176,12 @@ describe('start-up errors of the operations settings', () => {
     ['an ADMIN_PORT out of range', { ADMIN_PORT: '70000' }, "ADMIN_PORT: '70000' is not a whole number between 0 and 65535"],
     ['a garbled ADMIN_HOST', { ADMIN_HOST: 'local host' }, "ADMIN_HOST: 'local host' is not a host name or address"],
     ['a certificate without its key', { ADMIN_TLS_CERT: '/x/cert.pem' }, 'ADMIN_TLS_KEY: TLS needs both ADMIN_TLS_CERT and ADMIN_TLS_KEY'],
+    [
+      'an ADMIN_HOST beyond loopback without ADMIN_TOKEN',
+      { ADMIN_HOST: '0.0.0.0' },
+      'ADMIN_HOST: 0.0.0.0 serves /metrics and /ready beyond this machine; set ADMIN_TOKEN to a long random value',
+    ],
+    ['a short ADMIN_TOKEN', { ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN: is 5 characters long; use 16 or more random ones'],
   ];
   for (const [what, env, message] of cases) {
     test(`${what} exits 2 with one line naming the variable`, () => {
@@ -178,6 +191,19 @@ describe('start-up errors of the operations settings', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
     });
   }
+
+  test('ADMIN_ANONYMOUS=true serves the admin server beyond loopback without a token, on purpose', async () => {
+    const adminPort = await freePort();
+    const bin = spawnBin({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', ADMIN_PORT: String(adminPort), ADMIN_HOST: '0.0.0.0', ADMIN_ANONYMOUS: 'true' });
+    try {
+      await waitFor(() => bin.stderr().includes('wasm-pipes started'), 'the bin to start');
+      expect((await fetch(`http://127.0.0.1:${adminPort}/metrics`)).status).toBe(200);
+      bin.child.stdin?.end();
+      expect(await bin.exited).toBe(0);
+    } finally {
+      if (bin.child.exitCode === null) bin.child.kill('SIGKILL');
+    }
+  });
 
   test('TLS files set for an http:// source exit 2 rather than serve plain HTTP', () => {
     const result = runBin({ SOURCE_URI: 'http://127.0.0.1:1/events', HTTP_TLS_CERT: tls.cert, HTTP_TLS_KEY: tls.key });

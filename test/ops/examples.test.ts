@@ -1,5 +1,5 @@
-// The examples of the README's "Operating it" section run as written: the embedding example (the file, word for word) and the
-// HTTPS webhook with a token and an HMAC signature (the shell blocks, with `npx wasm-pipes` pointed at the build).
+// The examples of docs/operating.md and docs/security.md run as written: the embedding example (the file, word for word)
+// and the HTTPS webhook with a token and an HMAC signature (the shell blocks, with the bin's command pointed at the build).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,8 @@ import { parseProm, sampleValue } from './helpers';
 
 const root = path.resolve(__dirname, '../..');
 const fragment = fs.readFileSync(path.join(root, 'docs/operating.md'), 'utf8');
+// the webhook example moved to the security page when the README was split into docs/
+const security = fs.readFileSync(path.join(root, 'docs/security.md'), 'utf8');
 
 describe('the examples of "Operating it"', () => {
   test('health-and-metrics.ts is in the fragment word for word, serves /ready and /metrics, and prints the stages as shown', async () => {
@@ -41,18 +43,17 @@ describe('the examples of "Operating it"', () => {
   });
 
   test('the HTTPS webhook with a token and an HMAC signature runs as written', () => {
-    const security = fs.readFileSync(path.join(root, 'docs/security.md'), 'utf8');
     const section = security.slice(security.indexOf('A webhook over HTTPS'));
     const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks).toHaveLength(2);
-    const bin = path.join(root, 'dist/bin/wasm-pipes.js');
+    expect(blocks[0]).toContain('./wasm-pipes');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-webhook-'));
     // the example listens on :9443 on every interface: a private network namespace keeps it to this test
     const script = [
       'set -u',
       'ip link set lo up',
       `cd ${JSON.stringify(dir)}`,
-      blocks[0].replace('npx wasm-pipes', `node ${JSON.stringify(bin)} >out.txt 2>err.txt &`),
+      blocks[0].replace('./wasm-pipes', `${JSON.stringify(path.join(root, 'wasm-pipes'))} >out.txt 2>err.txt &`),
       'pid=$!',
       "for _ in $(seq 1 100); do grep -q 'wasm-pipes started' err.txt 2>/dev/null && break; sleep 0.1; done",
       blocks[1],

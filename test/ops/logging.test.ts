@@ -96,6 +96,34 @@ describe('secret redaction', () => {
     expect(redactUri('amqp://guest@host/')).toBe('amqp://guest@host/');
   });
 
+  test.each([
+    ['https://fn.azurewebsites.net/api/hook?code=abc123==&clientId=default', 'https://fn.azurewebsites.net/api/hook?code=***&clientId=***'],
+    ['https://chat.googleapis.com/v1/spaces/AAAA/messages?key=AIzaSy&token=x', 'https://chat.googleapis.com/v1/spaces/***?key=***&token=***'],
+    ['https://hooks.slack.com/services/T000/B000/XXXX', 'https://hooks.slack.com/services/***'],
+    ['https://discord.com/api/webhooks/1234567890/abcDEF-ghi', 'https://discord.com/api/webhooks/***'],
+    ['http://TOKEN@host/x', 'http://***@host/x'],
+    ['http://sk_live:@host', 'http://***:@host'],
+    ['https://ghp_abc:x-oauth-basic@github.com/x', 'https://***:***@github.com/x'],
+    ['http://h/cb#access_token=abc', 'http://h/cb#***'],
+    ['amqp://app:p@ss@host/', 'amqp://app:***@host/'],
+    ['nats://events.in?queue=relay&stream=S&secret=x', 'nats://events.in?queue=relay&stream=S&secret=***'],
+    ['awssqs://q?region=eu-west-1&endpoint=http://k:s@localhost:4566', 'awssqs://q?region=eu-west-1&endpoint=***'],
+    ['file:///var/dead-1.jsonl', 'file:///var/dead-1.jsonl'],
+  ])('redactUri(%s) is %s: every query value and user-info part of a webhook, and its path from the first non-word', (uri, masked) => {
+    expect(redactUri(uri)).toBe(masked);
+    // masking twice changes nothing (names are masked, then the answers that carry them)
+    expect(redactUri(masked)).toBe(masked);
+  });
+
+  test('webhook credentials of the environment are scrubbed from free text too', () => {
+    const redactor = new Redactor(
+      secretsFromEnv({ SINK_URI: 'https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/slackTok9Zx81Lm3Qp,http://sk_live_51Hx9Zt:@h/x,https://f.net/api?code=azfnCode77' }),
+    );
+    expect(redactor.redact('posting slackTok9Zx81Lm3Qp with sk_live_51Hx9Zt and azfnCode77 failed')).toBe('posting *** with *** and *** failed');
+    // words of a URI are not secrets
+    expect(redactor.redact('services hooks api')).toBe('services hooks api');
+  });
+
   test('Redactor ignores secrets too short to search for without garbling every line', () => {
     const redactor = new Redactor(['ab', 'abcd']);
     expect(redactor.redact('ab abcd')).toBe('ab ***');

@@ -83,9 +83,9 @@ describe('secret redaction in the bin', () => {
       expectNoSecret(everything, [...SECRET_VALUES, SINK_PASSWORD]);
       // the secrets were in play, and what carries them was logged, masked
       expect(calls).toBe(2);
-      expect(stderr).toContain(`"sink":"http://hookuser:***@127.0.0.1:${hookPort}/hook"`);
+      expect(stderr).toContain(`"sink":"http://***:***@127.0.0.1:${hookPort}/hook"`);
       expect(stderr).toContain('write failed; retrying');
-      expect(metrics).toContain(`stage="http://hookuser:***@127.0.0.1:${hookPort}/hook"`);
+      expect(metrics).toContain(`stage="http://***:***@127.0.0.1:${hookPort}/hook"`);
       expect(ready).toContain(`file://${deadFile}?token=***`);
       const summary = stderr.split('\n').find((line) => line.includes('"msg":"pipeline: ')) ?? '';
       expect(JSON.parse(summary).pipeline).toMatchObject({
@@ -100,6 +100,74 @@ describe('secret redaction in the bin', () => {
     }
   });
 
+  test('webhook credentials in sink URIs (?code=, ?key=, a Slack-style path, TOKEN@, sk_live:@) never reach /metrics, /ready or the start-up line', async () => {
+    // every sink posts to this server, which checks that the real URIs were used
+    const seen: string[] = [];
+    const hook = http.createServer((request, response) => {
+      seen.push(request.url ?? '');
+      request.resume();
+      request.on('end', () => response.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const at = `127.0.0.1:${(hook.address() as AddressInfo).port}`;
+    const secrets = ['azfn-code-7Q2xY9', 'AIzaSyGchatKey42', 'slackTok9Zx81Lm3Qp', 'T0A1B2C3D', 'B0E4F5G6H', 'ghp-usertoken-55aa', 'sk_live_51Hx9Zt'];
+    const sinks = [
+      `http://${at}/api/orders?code=${secrets[0]}`,
+      `http://${at}/v1/spaces/chat/messages?key=${secrets[1]}`,
+      `http://${at}/services/${secrets[3]}/${secrets[4]}/${secrets[2]}`,
+      `http://${secrets[5]}@${at}/hook`,
+      `http://${secrets[6]}:@${at}/charges`,
+    ];
+    const [adminPort] = [await freePort()];
+    const adminToken = 'redaction-admin-token-0c7d';
+    const child = spawn(process.execPath, [BIN], {
+      env: {
+        ...BASE_ENV,
+        SOURCE_URI: 'stdin://',
+        SINK_URI: sinks.join(','),
+        ADMIN_PORT: String(adminPort),
+        ADMIN_TOKEN: adminToken,
+        LOG_LEVEL: 'trace',
+        LOG_FORMAT: 'json',
+      },
+      cwd: os.tmpdir(),
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(() => stderr.includes('wasm-pipes started'), 'the bin to start', 15_000);
+      child.stdin.write('{"order":1}\n');
+      await waitFor(() => seen.length === sinks.length, 'a request to every sink');
+      const authorization = { authorization: `Bearer ${adminToken}` };
+      const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: authorization })).text();
+      const ready = await (await fetch(`http://127.0.0.1:${adminPort}/ready`, { headers: authorization })).text();
+      child.stdin.end();
+      expect(await exited).toBe(0);
+
+      // the sinks used the real URIs
+      expect(seen).toEqual(expect.arrayContaining([`/api/orders?code=${secrets[0]}`, `/services/${secrets[3]}/${secrets[4]}/${secrets[2]}`]));
+      expectNoSecret([stderr, metrics, ready].join('\n'), secrets);
+      const masked = [
+        `http://${at}/api/orders?code=***`,
+        `http://${at}/v1/spaces/chat/messages?key=***`,
+        `http://${at}/services/***`,
+        `http://***@${at}/hook`,
+        `http://***:@${at}/charges`,
+      ];
+      for (const name of masked) {
+        expect(metrics).toContain(`stage="${name}"`);
+        expect(ready).toContain(`"name":"${name}"`);
+      }
+      const summary = stderr.split('\n').find((line) => line.includes('"msg":"pipeline: ')) ?? '';
+      expect(JSON.parse(summary).pipeline.sinks).toEqual(masked);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      hook.close();
+    }
+  });
+
   test('a configuration error that quotes a URI with a password prints it masked', () => {
     const result = spawnSync(process.execPath, [BIN], {
       env: { ...BASE_ENV, SINK_URI: 'http://user:cfgpw-5566@[not-a-host/x', NATS_TOKEN: 'cfgtok-7788' },
@@ -108,7 +176,7 @@ describe('secret redaction in the bin', () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('SINK_URI:');
-    expect(result.stderr).toContain('http://user:***@[not-a-host/x');
+    expect(result.stderr).toContain('http://***:***@[not-a-host/x');
     expectNoSecret(result.stderr, ['cfgpw-5566']);
   });
 });

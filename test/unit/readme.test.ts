@@ -9,7 +9,9 @@ const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 describe('README', () => {
   test('starts with the two commands: install and run the default, and run the tests', () => {
     const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-    expect(firstBlock).toContain('npm install && npx wasm-pipes');
+    // the clone's own script, not npx: no npm cache to break, and signals reach the bin (test/integration/bin.test.ts)
+    expect(firstBlock).toContain('npm install && ./wasm-pipes');
+    expect(firstBlock).not.toContain('npx');
     expect(firstBlock).toContain('npm run setup && npm test');
     expect(readme.indexOf('```sh')).toBeLessThan(200);
   });
