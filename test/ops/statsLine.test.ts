@@ -13,7 +13,7 @@ import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { LineCapture } from './helpers';
 
 function stats(values: Partial<PipelineStats>): PipelineStats {
-  return { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, givenUp: 0, inFlight: 0, maxInFlight: 1024, written: 0, dropped: 0, stages: [], ...values };
+  return { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, givenUp: 0, unrouted: 0, inFlight: 0, maxInFlight: 1024, written: 0, dropped: 0, stages: [], ...values };
 }
 
 describe('the stats line', () => {
