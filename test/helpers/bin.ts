@@ -79,17 +79,22 @@ export interface BinRun {
  * Runs the bin to its end with only `env` (plus PATH and HOME) as its environment, `input` on stdin, and resolves
  * with its exit code and output (asynchronous: other tests of the file keep their timers running meanwhile).
  */
-export function runBinToEnd(env: Record<string, string>, input = '', options: { cwd?: string; timeoutMs?: number } = {}): Promise<BinRun> {
+export function runBinToEnd(
+  env: Record<string, string>,
+  input = '',
+  options: { cwd?: string; timeoutMs?: number; /** A file descriptor to give the bin as its stdout (default: a pipe). */ stdout?: number } = {},
+): Promise<BinRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), ADMIN_PORT: '0', ...env },
       cwd: options.cwd ?? os.tmpdir(),
+      stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
@@ -98,6 +103,6 @@ export function runBinToEnd(env: Record<string, string>, input = '', options: { 
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
     });
-    child.stdin.end(input);
+    child.stdin?.end(input);
   });
 }
