@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { sink } from '../../lib/endpoints';
 import { send } from '../helpers/endpoints';
-import { runBinToEnd, BIN } from '../helpers/bin';
+import { runBinToEnd, BIN, binEnv } from '../helpers/bin';
 import { mountSmallDisk, SmallDisk } from '../helpers/smallDisk';
 import { uniqueName } from '../helpers/wait';
 
@@ -91,7 +91,7 @@ describe('a full disk', () => {
 
 test('stdout:// into a pipe whose reader has gone: writes fail (EPIPE) and the bin ends without a crash', async () => {
   const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0', LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', MAX_DELIVERIES: '1', SINK_MAX_ATTEMPTS: '1' },
+    env: binEnv({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', MAX_DELIVERIES: '1', SINK_MAX_ATTEMPTS: '1' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
