@@ -66,9 +66,15 @@ class FileSink implements SinkDriver {
 
   private open(): Promise<fs.promises.FileHandle> {
     this.handle ??= fs.promises.mkdir(path.dirname(this.target), { recursive: true }).then(async () => {
-      const handle = await fs.promises.open(this.target, 'a+');
+      // read access only to see whether the file ends mid-line; a write-only file is appended to as it is
+      let readable = true;
+      const handle = await fs.promises.open(this.target, 'a+').catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EACCES') throw error;
+        readable = false;
+        return fs.promises.open(this.target, 'a');
+      });
       const { size } = await handle.stat();
-      if (size > 0) {
+      if (readable && size > 0) {
         const last = Buffer.alloc(1);
         await handle.read(last, 0, 1, size - 1);
         this.needsNewline = last[0] !== 0x0a;
