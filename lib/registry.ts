@@ -37,24 +37,57 @@ export interface SchemeDefinition {
 }
 
 /**
- * The connector families, one line each: the folder under lib/connectors/ and the schemes it registers. A family is
- * loaded (its index.ts required) on the first use of one of its schemes, so a NATS user never loads Kafka's client.
+ * The connector families, one line each: the folder under lib/connectors/, the schemes it registers, and the client
+ * packages it needs. A family is loaded (its index.ts required) on the first use of one of its schemes, so a NATS user
+ * never loads Kafka's client. The client packages are optional peer dependencies: a user installs the ones of the
+ * schemes they use, and a scheme whose package is missing stops the start with the npm command that adds it.
  */
-const FAMILIES: Record<string, readonly string[]> = {
-  local: ['mem', 'stdin', 'stdout', 'file'],
-  http: ['http', 'https'],
-  nats: ['nats'],
-  kafka: ['kafka'],
-  rabbit: ['rabbit'],
-  aws: ['awssqs', 'awssns'],
-  gcp: ['gcppubsub'],
-  azure: ['azuresb'],
+const FAMILIES: Record<string, { schemes: readonly string[]; packages?: readonly string[] }> = {
+  local: { schemes: ['mem', 'stdin', 'stdout', 'file'] },
+  http: { schemes: ['http', 'https'] },
+  nats: { schemes: ['nats'], packages: ['@nats-io/transport-node', '@nats-io/jetstream'] },
+  kafka: { schemes: ['kafka'], packages: ['kafkajs'] },
+  rabbit: { schemes: ['rabbit'], packages: ['amqplib'] },
+  aws: { schemes: ['awssqs', 'awssns'], packages: ['@aws-sdk/client-sqs', '@aws-sdk/client-sns'] },
+  gcp: { schemes: ['gcppubsub'], packages: ['@google-cloud/pubsub'] },
+  azure: { schemes: ['azuresb'], packages: ['@azure/service-bus'] },
 };
 
 /** scheme -> the module that registers it: a family folder under lib/connectors/, or an absolute path. */
 const CONNECTOR_TABLE: Record<string, string> = Object.fromEntries(
-  Object.entries(FAMILIES).flatMap(([family, schemes]) => schemes.map((scheme) => [scheme, family])),
+  Object.entries(FAMILIES).flatMap(([family, { schemes }]) => schemes.map((scheme) => [scheme, family])),
 );
+
+/** scheme -> the client packages its family needs. */
+const CLIENT_PACKAGES: Record<string, readonly string[]> = Object.fromEntries(
+  Object.values(FAMILIES).flatMap(({ schemes, packages }) => schemes.map((scheme) => [scheme, packages ?? []])),
+);
+
+/** Of `packages`, those that cannot be found from this package (not installed). */
+export function missingPackages(packages: readonly string[]): string[] {
+  return packages.filter((name) => {
+    try {
+      require.resolve(name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/**
+ * Throws a ConfigError naming the npm command to run when one of `packages` is not installed. For clients that only
+ * some uses need (a cache backend, a sign-in library): `what` says who needs them, as in `redis:// caches`.
+ */
+export function requireClientPackages(packages: readonly string[], what: string, variable?: string): void {
+  const missing = missingPackages(packages);
+  if (missing.length === 0) return;
+  throw new ConfigError(
+    `${what} ${missing.length === 1 ? 'needs the package' : 'need the packages'} ${missing.join(' and ')}, ` +
+      `which ${missing.length === 1 ? 'is' : 'are'} not installed: run \`npm install ${missing.join(' ')}\``,
+    { variable },
+  );
+}
 
 const registered = new Map<string, SchemeDefinition>();
 
@@ -72,15 +105,30 @@ export function supportedSchemes(): string[] {
   return [...new Set([...Object.keys(CONNECTOR_TABLE), ...registered.keys()])].sort();
 }
 
-/** Every definition, loading each connector in the table (for --help). */
+/**
+ * Every definition, loading each connector in the table (for --help). A family whose client is not installed is
+ * listed with the command that installs it.
+ */
 export function allSchemeDefinitions(): SchemeDefinition[] {
-  for (const scheme of Object.keys(CONNECTOR_TABLE)) lookupScheme(scheme, 'scheme');
-  return [...new Set(registered.values())];
+  const notInstalled = new Map<string, SchemeDefinition>();
+  for (const scheme of Object.keys(CONNECTOR_TABLE)) {
+    const missing = registered.has(scheme) ? [] : missingPackages(CLIENT_PACKAGES[scheme] ?? []);
+    if (missing.length === 0) {
+      lookupScheme(scheme, 'scheme');
+      continue;
+    }
+    const key = missing.join(' ');
+    const known = notInstalled.get(key);
+    if (known !== undefined) (known.schemes as string[]).push(scheme);
+    else notInstalled.set(key, { schemes: [scheme], description: `not installed: run \`npm install ${key}\` to use it` });
+  }
+  return [...new Set(registered.values()), ...notInstalled.values()];
 }
 
-function loadConnector(scheme: string): void {
+function loadConnector(scheme: string, variable: string): void {
   const file = CONNECTOR_TABLE[scheme];
   if (file === undefined || registered.has(scheme)) return;
+  requireClientPackages(CLIENT_PACKAGES[scheme] ?? [], `${scheme}://`, variable);
   const target = path.isAbsolute(file) ? file : path.join(__dirname, 'connectors', file);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(target);
@@ -120,7 +168,7 @@ function editDistance(a: string, b: string): number {
 }
 
 export function lookupScheme(scheme: string, variable: string): SchemeDefinition {
-  loadConnector(scheme);
+  loadConnector(scheme, variable);
   const definition = registered.get(scheme);
   if (definition !== undefined) return definition;
   const suggestion = closestScheme(scheme);

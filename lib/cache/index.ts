@@ -4,7 +4,7 @@
 import { ConfigError } from '../errors';
 import { parseDuration, parseInteger, parseSize } from '../config';
 import { rootLogger, Logger } from '../logging/logger';
-import { redactUri } from '../registry';
+import { redactUri, requireClientPackages } from '../registry';
 import { natsConnectionOptions } from '../connectors/nats/servers';
 import { MemoryCache } from './memory';
 import type { Cache } from './types';
@@ -161,13 +161,15 @@ function openBackend(config: CacheConfig, options: CacheOptions): Cache {
     case 'memory':
       return new MemoryCache({ max: config.max, ttlMs: config.ttlMs, name: config.name });
     case 'redis': {
-      // loaded on first use, so that memory:// users never load ioredis
+      // loaded on first use, so that memory:// users never load ioredis (an optional peer dependency)
+      requireClientPackages(['ioredis'], 'a redis:// cache', options.variable ?? 'CACHE_URI');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { RedisCache } = require('./redis') as typeof import('./redis');
       const { kind: _kind, ...rest } = config;
       return new RedisCache({ ...rest, logger });
     }
     case 'nats-kv': {
+      requireClientPackages(['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv'], 'a nats-kv:// cache', options.variable ?? 'CACHE_URI');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { NatsKvCache } = require('./natsKv') as typeof import('./natsKv');
       const { kind: _kind, ...rest } = config;

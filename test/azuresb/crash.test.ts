@@ -2,11 +2,11 @@
 // arrives (duplicates allowed, losses not). The test server runs in this process, so it keeps its state (and the
 // locks of the killed process's messages, which come back when they expire) across the bin's restart.
 import { spawn, ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { ServiceBusTestServer } from '../fixtures/servicebus/server';
 import { uniqueName, waitFor } from '../helpers/wait';
+import { binEnv } from '../helpers/bin';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 const COUNT = 2000;
@@ -28,7 +28,7 @@ afterAll(async () => {
 function startBin(env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
   let output = '';
   const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), LOG_LEVEL: 'warn', ...env },
+    env: binEnv({ LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);

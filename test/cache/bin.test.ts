@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { buildFromEnv } from '../../bin/cli';
 import { MemoryCache } from '../../lib/cache';
 import { freePort } from './helpers';
-import { BIN } from '../helpers/bin';
+import { BIN, binEnv } from '../helpers/bin';
 
 
 describe('CACHE_URI in the bin', () => {
@@ -31,7 +31,7 @@ describe('CACHE_URI in the bin', () => {
 
   test('a bad CACHE_URI exits 2 with one line naming the variable and a valid example', () => {
     const result = spawnSync(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH, CACHE_URI: 'memcached://127.0.0.1:11211' },
+      env: binEnv({ CACHE_URI: 'memcached://127.0.0.1:11211' }),
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -51,12 +51,11 @@ describe('CACHE_URI in the bin', () => {
     const output = path.join(directory, 'out.jsonl');
     fs.writeFileSync(input, 'one\ntwo\n');
     const result = spawnSync(process.execPath, [BIN], {
-      env: {
-        PATH: process.env.PATH,
+      env: binEnv({
         CACHE_URI: `redis://127.0.0.1:${port}/0`,
         SOURCE_URI: `file://${input}`,
         SINK_URI: `file://${output}?format=lines`,
-      },
+      }),
       encoding: 'utf8',
       timeout: 20_000,
     });

@@ -4,10 +4,35 @@ import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from './wait';
+import { testLogs } from './testLogs';
 
 export const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
-// Bins started here serve no admin port unless a test asks for one (ADMIN_PORT in env): two bins of parallel test
-// files, or a wasm-pipes the developer left running, would otherwise fight over the default 4195.
+
+/** Copies a bin's stderr into the test's log buffer, each line marked with its PID: shown only if the test fails. */
+function keepForFailure(child: ChildProcess): void {
+  const buffer = testLogs();
+  if (buffer === undefined) return;
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) buffer.write(`[bin ${child.pid}] ${line}\n`);
+  });
+  child.stderr?.on('end', () => {
+    if (partial !== '') buffer.write(`[bin ${child.pid}] ${partial}\n`);
+  });
+}
+
+/**
+ * The environment of a bin a test starts: PATH, HOME, and no admin server unless the test sets ADMIN_PORT (two bins
+ * of parallel test files, or a wasm-pipes the developer left running, would otherwise fight over the default 4195).
+ * Every spawn of the bin goes through this, so that none of them depends on a default port being free.
+ */
+export function binEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
+  const merged: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0' };
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) merged[name] = value;
+  return merged;
+}
 
 export class BinProcess {
   readonly child: ChildProcess;
@@ -17,10 +42,11 @@ export class BinProcess {
 
   constructor(env: Record<string, string>) {
     this.child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0', ...env },
+      env: binEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stderr?.on('data', (chunk) => (this.stderr += String(chunk)));
+    keepForFailure(this.child);
     this.child.stdout?.on('data', (chunk) => (this.stdout += String(chunk)));
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
   }
@@ -79,17 +105,23 @@ export interface BinRun {
  * Runs the bin to its end with only `env` (plus PATH and HOME) as its environment, `input` on stdin, and resolves
  * with its exit code and output (asynchronous: other tests of the file keep their timers running meanwhile).
  */
-export function runBinToEnd(env: Record<string, string>, input = '', options: { cwd?: string; timeoutMs?: number } = {}): Promise<BinRun> {
+export function runBinToEnd(
+  env: Record<string, string>,
+  input = '',
+  options: { cwd?: string; timeoutMs?: number; /** A file descriptor to give the bin as its stdout (default: a pipe). */ stdout?: number } = {},
+): Promise<BinRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), ADMIN_PORT: '0', ...env },
+      env: binEnv({ HOME: process.env.HOME ?? os.tmpdir(), ...env }),
       cwd: options.cwd ?? os.tmpdir(),
+      stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    keepForFailure(child);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
@@ -98,6 +130,6 @@ export function runBinToEnd(env: Record<string, string>, input = '', options: { 
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
     });
-    child.stdin.end(input);
+    child.stdin?.end(input);
   });
 }

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ENV_VARIABLES } from '../../bin/env';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { BIN } from '../helpers/bin';
+import { BIN, binEnv } from '../helpers/bin';
 
-const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
+// no admin server unless a test sets ADMIN_PORT (see binEnv)
+const BASE_ENV = binEnv();
 
 function runBin(env: Record<string, string>, input?: string, cwd = os.tmpdir()): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [BIN], { env: { ...BASE_ENV, ...env }, input, cwd, encoding: 'utf8', timeout: 20_000 });

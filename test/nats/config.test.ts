@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseNatsServers, natsConnectionOptions } from '../../lib/connectors/nats/servers';
 import { source, sink } from '../../lib/endpoints';
-import { BIN } from '../helpers/bin';
+import { BIN, binEnv } from '../helpers/bin';
 import { capturingLogger, freePort } from '../helpers/wait';
 import { configError } from '../helpers/configError';
 
@@ -150,7 +150,7 @@ describe('rabbit:// URIs', () => {
 describe('the bin with NATS settings', () => {
   test('a bad NATS variable exits 2 with one line naming it', () => {
     const result = spawnSync(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH, SOURCE_URI: 'nats://orders', SINK_URI: 'stdout://', NATS_USER: 'relay' },
+      env: binEnv({ SOURCE_URI: 'nats://orders', SINK_URI: 'stdout://', NATS_USER: 'relay' }),
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -162,7 +162,7 @@ describe('the bin with NATS settings', () => {
   test('a NATS server that cannot be reached is a start-up failure (exit 1) naming the host, after NATS_CONNECT_TIMEOUT', async () => {
     const port = await freePort();
     const result = spawnSync(process.execPath, [BIN], {
-      env: { PATH: process.env.PATH, SOURCE_URI: 'nats://orders', SINK_URI: 'stdout://', NATS_SERVER_URL: `127.0.0.1:${port}`, NATS_CONNECT_TIMEOUT: '1s' },
+      env: binEnv({ SOURCE_URI: 'nats://orders', SINK_URI: 'stdout://', NATS_SERVER_URL: `127.0.0.1:${port}`, NATS_CONNECT_TIMEOUT: '1s' }),
       encoding: 'utf8',
       timeout: 20_000,
     });

@@ -10,10 +10,12 @@ import { startAdmin } from '../../bin/cli';
 import { createLogger } from '../../lib/logging/logger';
 import { pipelineReadiness } from '../../lib/admin/server';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { binEnv } from '../helpers/bin';
 import { parseProm, sampleValue, selfSignedCertificate, LineCapture } from './helpers';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
-const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
+// no admin server unless a test sets ADMIN_PORT (see binEnv)
+const BASE_ENV = binEnv();
 
 interface RunningBin {
   child: ChildProcess;
@@ -174,7 +176,8 @@ describe('start-up errors of the operations settings', () => {
     ['a bad LOG_FORMAT', { LOG_FORMAT: 'yaml' }, "LOG_FORMAT: 'yaml' is not a log format; use json or pretty"],
     ['a bad STATS_INTERVAL', { STATS_INTERVAL: 'often' }, "STATS_INTERVAL: 'often' is not a duration"],
     ['an ADMIN_PORT out of range', { ADMIN_PORT: '70000' }, "ADMIN_PORT: '70000' is not a whole number between 0 and 65535"],
-    ['a garbled ADMIN_HOST', { ADMIN_HOST: 'local host' }, "ADMIN_HOST: 'local host' is not a host name or address"],
+    // the host is read only when the admin server is on; the start stops before anything listens on the port
+    ['a garbled ADMIN_HOST', { ADMIN_HOST: 'local host', ADMIN_PORT: '4196' }, "ADMIN_HOST: 'local host' is not a host name or address"],
     ['a certificate without its key', { ADMIN_TLS_CERT: '/x/cert.pem' }, 'ADMIN_TLS_KEY: TLS needs both ADMIN_TLS_CERT and ADMIN_TLS_KEY'],
     [
       'an ADMIN_HOST beyond loopback without ADMIN_TOKEN',

@@ -9,10 +9,12 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { binEnv } from '../helpers/bin';
 import { SECRET_ENV, SECRET_VALUES } from './helpers';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
-const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
+// no admin server unless a test sets ADMIN_PORT (see binEnv)
+const BASE_ENV = binEnv();
 const SINK_PASSWORD = 'sinkpw-e81f0a';
 
 function expectNoSecret(text: string, secrets: readonly string[]): void {

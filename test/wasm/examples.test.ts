@@ -1,14 +1,13 @@
 // Every example in examples/, built from its source with its own toolchain and run through a pipeline, as its
 // README's one-line command runs it.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { MemoryCache } from '../../lib/cache/memory';
 import { wasmTransform, wasmFilter } from '../../operators';
 import { WasmModuleError } from '../../lib/wasm/errors';
 import { buildExample, through, ROOT } from './helpers';
-import { BIN } from '../helpers/bin';
+import { BIN, binEnv } from '../helpers/bin';
 
 test('uppercase (AssemblyScript)', async () => {
   const module = await buildExample('uppercase', 'as', 'uppercase.ts');
@@ -85,15 +84,13 @@ test("the README's local module runner command works on the built examples", asy
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, [BIN], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
+      env: binEnv({
         SOURCE_URI: 'stdin://',
         SINK_URI: 'stdout://',
         WASM_MODULE: 'examples/threshold/threshold.wasm,examples/redact/redact.wasm',
         WASM_CONFIG: 'threshold=25',
         LOG_LEVEL: 'warn',
-        HOME: os.tmpdir(),
-      },
+      }),
     });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

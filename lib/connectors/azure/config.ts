@@ -1,6 +1,6 @@
 // Configuration of azuresb:// endpoints: the entity from the URI, the credentials from the environment, and the
 // mapping between wasm-pipes messages and Service Bus messages. Validation only: nothing here connects.
-import type { EndpointUri } from '../../registry';
+import { requireClientPackages, type EndpointUri } from '../../registry';
 import { ConfigError } from '../../errors';
 import { parseDuration } from '../../config';
 
@@ -102,6 +102,8 @@ function credentials(env: NodeJS.ProcessEnv, entity: string): Credentials {
         variable: 'AZURE_SERVICEBUS_HOSTNAME',
       });
     }
+    // the identity library (an optional peer dependency) signs in without a connection string
+    requireClientPackages(['@azure/identity'], 'azuresb:// with AZURE_SERVICEBUS_HOSTNAME (Azure AD sign-in)', 'AZURE_SERVICEBUS_HOSTNAME');
     return { kind: 'credential', host };
   }
   throw new ConfigError(

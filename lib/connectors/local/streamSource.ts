@@ -9,6 +9,12 @@ import { ConnectorError } from '../../errors';
 
 const HIGH_WATER = 1024;
 
+/** An opened input: the byte stream, and the id of a line that does not carry one (by its 1-based number). */
+export interface LineInput {
+  readonly stream: Readable;
+  idOf(lineNumber: number): string;
+}
+
 export class StreamLineSource extends LocalConsumer {
   override readonly local = true;
   private stream: Readable | undefined;
@@ -17,24 +23,29 @@ export class StreamLineSource extends LocalConsumer {
 
   constructor(
     scheme: string,
-    private readonly openStream: () => Readable,
+    private readonly openInput: () => LineInput,
     private readonly format: LineFormat,
-    private readonly idPrefix: string,
     redeliveryBaseMs: number,
   ) {
     super(scheme, new LocalQueue(redeliveryBaseMs, HIGH_WATER));
   }
 
   override start(context: SourceContext<QueuedMessage>): void {
+    let input: LineInput;
+    try {
+      input = this.openInput();
+    } catch (error) {
+      throw new ConnectorError((error as Error).message, { scheme: this.scheme, cause: error, retryable: false });
+    }
     super.start(context);
-    const stream = this.openStream();
+    const stream = input.stream;
     this.stream = stream;
     stream.setEncoding('utf8');
     const splitter = new LineSplitter();
     const onLine = (line: string): void => {
       const init = decodeLine(line, this.format);
       this.lines++;
-      init.id ??= `${this.idPrefix}${this.lines}`;
+      init.id ??= input.idOf(this.lines);
       this.queue.push(init);
     };
     stream.on('data', (chunk: string) => {
