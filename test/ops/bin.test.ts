@@ -181,7 +181,7 @@ describe('start-up errors of the operations settings', () => {
     ['a certificate without its key', { ADMIN_TLS_CERT: '/x/cert.pem' }, 'ADMIN_TLS_KEY: TLS needs both ADMIN_TLS_CERT and ADMIN_TLS_KEY'],
     [
       'an ADMIN_HOST beyond loopback without ADMIN_TOKEN',
-      { ADMIN_HOST: '0.0.0.0' },
+      { ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '4196' },
       'ADMIN_HOST: 0.0.0.0 serves /metrics and /ready beyond this machine; set ADMIN_TOKEN to a long random value',
     ],
     ['a short ADMIN_TOKEN', { ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN: is 5 characters long; use 16 or more random ones'],
