@@ -4,7 +4,7 @@
 // (so the caller retries). The request handling itself is in intake.ts.
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
 import { createSource } from '../../source';
@@ -122,16 +122,22 @@ export class HttpSource implements SourceDriver<Response> {
   }
 
   /**
-   * Closes the listener without resetting keep-alive connections: since the drain began every answer says
+   * Closes the listener without resetting keep-alive connections. Since the drain began every answer says
    * `Connection: close`, and a request arriving on a kept-alive connection gets 503 (Connection: close). Closing a
-   * connection that a client is about to reuse would cut its request off, so the listener first waits (up to 2 s)
-   * until no connection has had a request for 250 ms.
+   * connection that a client is about to reuse would cut its request off, so the listener first stops accepting
+   * connections, then waits (up to 2 s) until no connection has had a request for 250 ms, and only then closes what
+   * is left.
    */
   async close(): Promise<void> {
     const server = this.server;
     this.listening = false;
     this.intake?.close();
-    if (server === undefined) return;
+    if (server === undefined || !server.listening) return;
+    const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+    // the net-level close stops accepting and leaves open connections alone; http's own close() would also cut the
+    // idle keep-alive ones at once, racing requests their clients are sending on them right now
+    // (tls.Server inherits net.Server's close)
+    net.Server.prototype.close.call(server);
     const deadline = Date.now() + CLOSE_GRACE_MS;
     const busy = (): boolean => {
       const now = Date.now();
@@ -141,14 +147,11 @@ export class HttpSource implements SourceDriver<Response> {
       return false;
     };
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.closeAllConnections(), 500);
-      server.close(() => {
-        clearTimeout(force);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    // closes the idle connections and stops Node's timeout checks; the busy ones get 500 ms more to finish
+    server.close();
+    const force = setTimeout(() => server.closeAllConnections(), 500);
+    await closed;
+    clearTimeout(force);
   }
 }
 
