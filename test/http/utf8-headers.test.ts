@@ -39,7 +39,7 @@ describe('HTTP source in the bin: UTF-8 header values', () => {
     const subject = uniqueName('utf8-headers').replace(/[^a-zA-Z0-9]+/g, '_');
     nats = await connect({ servers: '127.0.0.1:4222', name: 'wasm-pipes tests' });
     const received: Msg[] = [];
-    nats.subscribe(subject, { callback: (_error, msg) => received.push(msg) });
+    nats.subscribe(subject, { callback: (_error, msg) => void received.push(msg) });
     await nats.flush();
     const port = await freePort();
     bin = new BinProcess({ SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: `stdout://,nats://${subject}`, NATS_SERVER_URL: '127.0.0.1:4222' });

@@ -212,6 +212,7 @@ export class HttpIntake {
   private readonly refusedSinceWarning = new Map<RefusalKind, number>();
   private lastWarningAt = 0;
   private warningTimer: NodeJS.Timeout | undefined;
+  private explainedConsumedBody = false;
 
   constructor(
     readonly config: IntakeConfig,
@@ -360,6 +361,8 @@ export class HttpIntake {
         return;
       case 'body_consumed':
         this.refuse(response, kind, 500, 'the request body was already read by another middleware');
+        if (this.explainedConsumedBody) return;
+        this.explainedConsumedBody = true;
         this.logger.error(
           'an express body parser (express.json(), express.urlencoded()) read the request before the httpSource handler: ' +
             'mount the handler before the parser, or use express.raw({ type: "*/*" }) in front of it',
