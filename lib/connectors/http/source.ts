@@ -4,7 +4,7 @@
 // (so the caller retries). The request handling itself is in intake.ts.
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
 import { createSource } from '../../source';
@@ -14,9 +14,9 @@ import { ConfigError, ConnectorError } from '../../errors';
 import { intakeConfig, type IntakeConfig, type IntakeSettings, type ListenerConfig } from './config';
 import { HttpIntake, Response, answer, answerAcked, answerNacked, splitUrl } from './intake';
 
-/** After the drain, how long the listener waits for keep-alive connections to quieten before closing them. */
+/** After the drain, how long the listener goes on answering (503) before it closes, at most. */
 const CLOSE_GRACE_MS = 2000;
-/** A connection with no request for this long is idle: closing it can no longer cut a request in transit. */
+/** Nothing arrived for this long: clients have gone quiet, closing can no longer cut a request in transit. */
 const QUIET_MS = 250;
 
 /** Whether `requestPath` is `path`, with or without a trailing slash (like express's non-strict routing). */
@@ -28,7 +28,6 @@ function samePath(requestPath: string, path: string): boolean {
 /** What the listener knows of one connection, to close it only when no request can be on its way. */
 interface Connection {
   requests: number;
-  lastActiveAt: number;
 }
 
 /** http:// and https:// as a source: a node:http(s) listener on the URI's host, port and path. */
@@ -39,6 +38,8 @@ export class HttpSource implements SourceDriver<Response> {
   private intake: HttpIntake | undefined;
   private context: SourceContext<Response> | undefined;
   private readonly connections = new Map<net.Socket, Connection>();
+  /** When the last connection arrived or the last request ended: the listener closes once this is 250 ms old. */
+  private lastActivityAt = 0;
 
   constructor(
     private readonly config: ListenerConfig,
@@ -67,7 +68,7 @@ export class HttpSource implements SourceDriver<Response> {
         connection.requests++;
         response.once('close', () => {
           connection.requests--;
-          connection.lastActiveAt = Date.now();
+          this.lastActivityAt = Date.now();
         });
       }
       const [requestPath, query] = splitUrl(request.url ?? '/');
@@ -87,7 +88,8 @@ export class HttpSource implements SourceDriver<Response> {
     };
     const server = this.config.tls ? https.createServer({ ...options, ...this.config.tls }, handler) : http.createServer(options, handler);
     server.on('connection', (socket: net.Socket) => {
-      this.connections.set(socket, { requests: 0, lastActiveAt: Date.now() });
+      this.connections.set(socket, { requests: 0 });
+      this.lastActivityAt = Date.now();
       socket.once('close', () => this.connections.delete(socket));
     });
     this.server = server;
@@ -122,32 +124,27 @@ export class HttpSource implements SourceDriver<Response> {
   }
 
   /**
-   * Closes the listener without resetting keep-alive connections. Since the drain began every answer says
-   * `Connection: close`, and a request arriving on a kept-alive connection gets 503 (Connection: close). Closing a
-   * connection that a client is about to reuse would cut its request off, so the listener first stops accepting
-   * connections, then waits (up to 2 s) until no connection has had a request for 250 ms, and only then closes what
-   * is left.
+   * Closes the listener without resetting connections. Since the drain began every answer says `Connection: close`,
+   * and each request, on a kept-alive connection or a new one, gets 503 with Retry-After. Closing a connection that a
+   * client is about to use would cut its request off, and closing the port resets the connections still waiting to be
+   * accepted, so the listener keeps answering until nothing has arrived for 250 ms (clients that honour Retry-After
+   * have gone quiet; at most 2 s), then stops accepting and closes the idle connections.
    */
   async close(): Promise<void> {
     const server = this.server;
     this.listening = false;
     this.intake?.close();
     if (server === undefined || !server.listening) return;
-    const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
-    // the net-level close stops accepting and leaves open connections alone; http's own close() would also cut the
-    // idle keep-alive ones at once, racing requests their clients are sending on them right now
-    // (tls.Server inherits net.Server's close)
-    net.Server.prototype.close.call(server);
     const deadline = Date.now() + CLOSE_GRACE_MS;
     const busy = (): boolean => {
-      const now = Date.now();
-      for (const connection of this.connections.values()) {
-        if (connection.requests > 0 || now - connection.lastActiveAt < QUIET_MS) return true;
-      }
+      if (Date.now() - this.lastActivityAt < QUIET_MS) return true;
+      for (const connection of this.connections.values()) if (connection.requests > 0) return true;
       return false;
     };
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    // closes the idle connections and stops Node's timeout checks; the busy ones get 500 ms more to finish
+    const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+    // http's close() stops accepting, closes the idle connections and stops Node's timeout checks; connections still
+    // busy (only past the deadline) get 500 ms more to finish
     server.close();
     const force = setTimeout(() => server.closeAllConnections(), 500);
     await closed;
