@@ -16,6 +16,9 @@ export type { SchemeDefinition, EndpointUri } from './registry';
 export { parseDuration, parseSize } from './config';
 export { DEAD_LETTER_REASON, DEAD_LETTER_ORIGIN, DEAD_LETTER_TIME } from './deadLetter';
 export { memTopic, MemTopic } from './connectors/local/mem';
+// the webhook source as a handler for an app of one's own (express 5, node:http); loads no client library
+export { httpSource } from './connectors/http/source';
+export type { HttpSourceOptions, HttpSourceObservable, HttpRequestHandler } from './connectors/http/source';
 export type { Logger, LogFormat, LogLevel, LoggerSettings } from './logging/logger';
 export { createLogger, parseLogSettings, setRootLogger } from './logging/logger';
 export {

@@ -1,9 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { sink } from '../../lib/endpoints';
+import { errors as undiciErrors } from 'undici';
+import { sink, source } from '../../lib/endpoints';
+import { start } from '../../lib/run';
+import { isRetryable, PermanentError } from '../../lib/errors';
+import type { Message } from '../../lib/message';
+import { requestFailure, retryAfterMs } from '../../lib/connectors/http/sink';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { uniqueName } from '../helpers/wait';
+import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
 
 interface Hit {
@@ -102,5 +107,100 @@ describe('HTTP sink', () => {
     expect(outcome?.message).toMatch(/127\.0\.0\.1/);
     expect(outcome?.message).toContain('gave up after 3 attempts');
     await out.close();
+  });
+
+  test('an id, key or metadata value HTTP cannot carry (ключ, CR/LF, €) is percent-encoded and named in X-Percent-Encoded', async () => {
+    const server = await scriptedServer([200]);
+    const out = sink(server.url, { retry: { initialDelay: 1 } });
+    const outcome = await write(out, { body: 'x', id: 'order\r\n7', key: 'ключ', metadata: { 'x-price': '5 €', 'x-plain': 'ok' } });
+    expect(outcome).toBeUndefined();
+    expect(server.hits).toHaveLength(1);
+    const headers = server.hits[0].headers;
+    expect(String(headers['x-percent-encoded']).split(', ').sort()).toEqual(['x-message-id', 'x-message-key', 'x-price']);
+    expect(decodeURIComponent(String(headers['x-message-key']))).toBe('ключ');
+    expect(decodeURIComponent(String(headers['x-message-id']))).toBe('order\r\n7');
+    expect(decodeURIComponent(String(headers['x-price']))).toBe('5 €');
+    expect(headers['x-plain']).toBe('ok');
+    await out.close();
+    await server.close();
+  });
+
+  test('HTTP sink -> HTTP source: a key ключ and metadata with € arrive as they left', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/in`;
+    const received: Message[] = [];
+    const running = start(source(url), { name: 'test', ready: true, next: (message: Message) => (received.push(message), message.ack()), error: () => undefined, complete: () => undefined, close: async () => undefined }, { handleSignals: false });
+    await running.started;
+    const out = sink(url);
+    expect(await write(out, { body: 'x', id: 'id-ключ', key: 'ключ', metadata: { 'x-price': '5 €' } })).toBeUndefined();
+    await waitFor(() => received.length === 1, 'the message at the source');
+    expect(received[0].key).toBe('ключ');
+    expect(received[0].id).toBe('id-ключ');
+    expect(received[0].metadata['x-price']).toBe('5 €');
+    expect(received[0].metadata['x-percent-encoded']).toBeUndefined();
+    await out.close();
+    await running.stop();
+  });
+
+  test('a header that can never be sent (an id that is not Unicode) is a permanent error: no request, no retry', async () => {
+    const server = await scriptedServer([200]);
+    const dlTopic = uniqueName('http-dl');
+    const deadLetter = sink(`mem://${dlTopic}`);
+    const out = sink(server.url, { deadLetter, retry: { initialDelay: 1 } });
+    expect(await write(out, { body: 'x', id: 'broken-\ud800' })).toBeUndefined();
+    expect(server.hits).toHaveLength(0);
+    expect(memTopic(dlTopic).length).toBe(1);
+    const plain = sink(server.url, { retry: { initialDelay: 1 } });
+    const outcome = await write(plain, { body: 'x', id: 'broken-\ud800' });
+    expect(outcome?.message).toContain('the x-message-id header cannot be sent');
+    expect(outcome?.message).not.toContain('gave up');
+    await plain.close();
+    await out.close();
+    await deadLetter.close();
+    await server.close();
+    memTopic(dlTopic).delete();
+  });
+
+  test('user:password@ in the sink URI is sent as HTTP Basic auth (percent-decoded, UTF-8)', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = http.createServer((request, response) => {
+      seen.push(request.headers.authorization);
+      request.resume();
+      const expected = `Basic ${Buffer.from('alice:p@ss wörd').toString('base64')}`;
+      response.writeHead(request.headers.authorization === expected ? 204 : 401).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const out = sink(`http://alice:p%40ss%20w%C3%B6rd@127.0.0.1:${port}/hook`);
+    expect(await write(out, { body: 'x', metadata: { authorization: 'Bearer not-this' } })).toBeUndefined();
+    const anonymous = sink(`http://127.0.0.1:${port}/hook`);
+    expect((await write(anonymous, { body: 'x' }))?.message).toContain('answered 401');
+    expect(seen).toEqual([`Basic ${Buffer.from('alice:p@ss wörd').toString('base64')}`, undefined]);
+    await out.close();
+    await anonymous.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("errors are classified by undici's codes, not by their messages", () => {
+    const permanent = requestFailure(new undiciErrors.InvalidArgumentError('invalid x-message-id header'), 'http', 'http://h');
+    expect(permanent).toBeInstanceOf(PermanentError);
+    expect(permanent.message).toContain('UND_ERR_INVALID_ARG');
+    expect(isRetryable(requestFailure(new undiciErrors.NotSupportedError('expect header not supported'), 'http', 'http://h'))).toBe(false);
+    expect(isRetryable(requestFailure(new undiciErrors.SocketError('other side closed'), 'http', 'http://h'))).toBe(true);
+    expect(isRetryable(requestFailure(new undiciErrors.HeadersTimeoutError('Headers Timeout Error'), 'http', 'http://h'))).toBe(true);
+    expect(isRetryable(requestFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'http', 'http://h'))).toBe(true);
+    // a message that merely mentions "invalid" is no reason to give up
+    expect(isRetryable(requestFailure(new Error('invalid upstream answer'), 'http', 'http://h'))).toBe(true);
+  });
+
+  test('Retry-After in seconds or as an HTTP date, at most a minute', () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    expect(retryAfterMs('2', now)).toBe(2000);
+    expect(retryAfterMs('Tue, 01 Jan 2030 00:00:05 GMT', now)).toBe(5000);
+    expect(retryAfterMs('Tue, 01 Jan 2030 01:00:00 GMT', now)).toBe(60_000);
+    expect(retryAfterMs('Mon, 31 Dec 2029 23:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(undefined, now)).toBeUndefined();
   });
 });
