@@ -321,6 +321,15 @@ test("a message larger than the server's max_payload fails at once as permanent 
   expect(error?.name).toBe('PermanentError');
 });
 
+test("a message larger than the stream's max_msg_size fails at once as permanent (JetStream API code 10054)", async () => {
+  const stream = uniqueSubject('SMALL');
+  await manager.streams.add({ name: stream, subjects: [`test.${stream}`], max_msg_size: 64 });
+  streams.push(stream);
+  const error = await write(openSink(`nats://test.${stream}?jetstream=true`), { body: 'x'.repeat(100) });
+  expect(error?.name).toBe('PermanentError');
+  expect(error?.message).toContain('message size exceeds maximum allowed');
+});
+
 test('run() warns that a core NATS source is at most once when its sink can fail, and not for an in-process sink', async () => {
   const subject = `test.${uniqueSubject('warn')}`;
   const { logger, lines } = capturingLogger('warn');
