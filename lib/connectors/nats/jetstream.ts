@@ -79,6 +79,8 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   /** When something last moved: a message arrived here, or the consumer's delivered or ack floor sequence moved. */
   private lastProgress = Date.now();
   private arrivedSinceCheck = false;
+  /** A consumer info request is on its way (a slow server must not pile them up). */
+  private checking = false;
   private progressMark = '';
   private stalled = false;
   /** The consumer's ack wait as the server has it (an existing consumer that could not be updated keeps its own). */
@@ -119,6 +121,11 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
       max_messages: this.config.maxInFlight,
       callback: (msg) => this.arrived(msg),
     });
+    if (this.stopping) {
+      // stopped while the consumer was being set up: take nothing
+      this.messages.stop();
+      return;
+    }
     void this.watch(this.messages);
     if (info.config.ack_wait !== undefined) this.ackWaitMs = millis(info.config.ack_wait);
     const ackWaitMs = this.ackWaitMs;
@@ -311,27 +318,31 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
    */
   private async checkStall(): Promise<void> {
     const manager = this.manager;
-    if (manager === undefined || this.stopping) return;
+    if (manager === undefined || this.stopping || this.checking) return;
     const now = Date.now();
     if (this.arrivedSinceCheck || this.held.size >= this.config.maxInFlight) {
       this.arrivedSinceCheck = false;
       this.progressed(now);
       return;
     }
-    let waiting = true;
+    this.checking = true;
     try {
       const info = await manager.consumers.info(this.streamName, this.config.consumer);
       const mark = `${info.delivered.consumer_seq}/${info.ack_floor.consumer_seq}`;
-      waiting = info.num_pending > 0 || info.num_ack_pending > this.held.size;
-      if (mark !== this.progressMark || !waiting) {
+      const waiting = info.num_pending > 0 || info.num_ack_pending > this.held.size;
+      // a consumer whose max_ack_pending could not follow maxInFlight gives no more than that: a full window, not a stall
+      const full = info.config.max_ack_pending !== undefined && info.config.max_ack_pending > 0 && this.held.size >= info.config.max_ack_pending;
+      if (mark !== this.progressMark || !waiting || full) {
         this.progressMark = mark;
         this.progressed(now);
         return;
       }
     } catch {
       // no answer (server away, consumer deleted): nothing moves either
+    } finally {
+      this.checking = false;
     }
-    if (this.arrivedSinceCheck) return;
+    if (this.arrivedSinceCheck || this.stopping) return;
     if (!this.stalled && now - this.lastProgress >= this.config.stallAfterMs) {
       this.stalled = true;
       this.context?.logger.warn(
@@ -375,6 +386,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
 
   async close(): Promise<void> {
     this.stopIntake();
+    clearInterval(this.stallTimer);
     clearInterval(this.keepAliveTimer);
     runningAckWaits.delete(this.config);
     // drain sends the acks and naks still buffered before closing
