@@ -272,7 +272,17 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     }
   }
 
-  const started = Promise.all(sources.map((source) => source.started)).then(() => undefined);
+  // sinks that check their target at start-up (a broker out of reach, refused credentials, a missing exchange) fail
+  // the start like a source that cannot start (the driver has logged why; the bin logs it again as the exit reason)
+  const sinksStarted = Promise.all(
+    [sink, ...(options.deadLetter ? [options.deadLetter] : [])].flatMap(sinkRuntimes).map((runtime) => runtime.start()),
+  );
+  sinksStarted.catch((error: unknown) => {
+    if (finishing) return;
+    state = 'failed';
+    void finish(error);
+  });
+  const started = Promise.all([...sources.map((source) => source.started), sinksStarted]).then(() => undefined);
   started.catch(() => undefined);
   started.then(
     () => {

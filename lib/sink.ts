@@ -23,6 +23,11 @@ export interface SinkDriver {
    * fails the whole batch; returning an array reports each message. A synchronous return is allowed (mem://).
    */
   write(batch: readonly Message[]): WriteResult | Promise<WriteResult>;
+  /**
+   * Optional start-up check, run once by run()/start() beside the sources' start: connect and check the target. A
+   * rejection is a start-up failure, as for a source (the bin exits 1); without it the driver connects on first write.
+   */
+  start?(): Promise<void>;
   close(): Promise<void>;
   /** Whether the sink is connected (for /ready). */
   readonly ready?: boolean;
@@ -113,6 +118,7 @@ export class SinkRuntime implements Sink {
   private readonly keyRetries = new Map<string, Message[]>();
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
   private completed = false;
   /** Set by stopWriting() (the end of a shutdown): nothing more is written; queued and arriving messages are nacked. */
   private gate: Error | undefined = undefined;
@@ -231,6 +237,12 @@ export class SinkRuntime implements Sink {
   complete(): void {
     this.completed = true;
     this.dispatch();
+  }
+
+  /** The driver's start-up check (once); resolves at once for a driver without one. */
+  start(): Promise<void> {
+    this.starting ??= Promise.resolve().then(() => this.driver.start?.());
+    return this.starting;
   }
 
   /** Flushes what is queued, waits for writes in progress, gives up pending retries (nack), closes the driver. */

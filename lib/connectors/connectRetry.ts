@@ -1,6 +1,16 @@
 // What the NATS and RabbitMQ links share: the first connection, retried with a doubling delay until a deadline
-// (NATS_CONNECT_TIMEOUT, RABBIT_CONNECT_TIMEOUT), and a sleep between attempts that closing the link cuts short.
+// (NATS_CONNECT_TIMEOUT, RABBIT_CONNECT_TIMEOUT), a sleep between attempts that closing the link cuts short, and the
+// error log of why a link cannot connect, once per distinct reason (a refused password retried on every write
+// would otherwise fill the log, or, at debug, never reach it).
 import { ConnectorError } from '../errors';
+import { exponentialBackoff } from '../backoff';
+import type { Logger } from '../logging/logger';
+
+/** Delay before the second attempt; it doubles after each failure, up to MAX_RETRY_DELAY_MS. */
+const FIRST_RETRY_DELAY_MS = 200;
+const MAX_RETRY_DELAY_MS = 2000;
+/** Distinct reasons remembered; beyond it the oldest is forgotten (and would be logged again). */
+const MAX_REASONS = 100;
 
 /** A sleep that wake() ends at once (a link closed while it waits to try again). */
 export class WakeableSleep {
@@ -19,6 +29,24 @@ export class WakeableSleep {
 
   wake(): void {
     this.wakeSleeper?.();
+  }
+}
+
+/** Logs a connection failure at error the first time its reason is seen, and at debug after that. */
+export class DistinctReasonLog {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly logger: Logger) {}
+
+  error(error: Error, fields: Record<string, unknown> = {}): void {
+    const reason = error.message;
+    if (this.seen.has(reason)) {
+      this.logger.debug({ ...fields, err: error }, reason);
+      return;
+    }
+    if (this.seen.size >= MAX_REASONS) this.seen.delete(this.seen.values().next().value as string);
+    this.seen.add(reason);
+    this.logger.error({ ...fields, err: error }, reason);
   }
 }
 
@@ -42,9 +70,8 @@ export interface ConnectRetryOptions<T> {
 /** Attempts a connection until one succeeds, waiting 200 ms, then twice as long each time up to 2 s, in between. */
 export async function connectWithRetry<T>(options: ConnectRetryOptions<T>): Promise<T> {
   const { deadline } = options;
-  let delay = 200;
   let warned = 0;
-  for (;;) {
+  for (let failures = 1; ; failures++) {
     if (options.closed()) throw options.closedError();
     try {
       return await options.attempt(Math.max(1000, Math.min(10_000, deadline - Date.now())));
@@ -53,13 +80,13 @@ export async function connectWithRetry<T>(options: ConnectRetryOptions<T>): Prom
       const reason = (error as Error).message;
       const refused = options.refused(error, reason);
       if (refused !== undefined) throw refused;
+      const delay = exponentialBackoff(FIRST_RETRY_DELAY_MS, failures, MAX_RETRY_DELAY_MS);
       if (Date.now() + delay > deadline) throw options.gaveUp(error, reason);
       if (Date.now() - warned > 5000) {
         warned = Date.now();
         options.warn(reason);
       }
       await options.sleeper.sleep(delay);
-      delay = Math.min(delay * 2, 2000);
     }
   }
 }

@@ -121,7 +121,7 @@ describe('nats:// URIs', () => {
     sink('nats://sink?jetstream=true&color=blue', { variable: 'SINK_URI', logger });
     const messages = lines().map((line) => line.msg);
     expect(messages[0]).toBe(
-      'SOURCE_URI: ignoring unknown parameter(s) pipe for nats://; known: queue, max_pending, stream, consumer, jetstream, ack_wait, max_deliver, nak_delay, deliver',
+      'SOURCE_URI: ignoring unknown parameter(s) pipe for nats://; known: queue, max_pending, stream, consumer, jetstream, ack_wait, max_deliver, nak_delay, deliver, stall_after',
     );
     expect(messages[1]).toContain('ignoring unknown parameter(s) color');
   });

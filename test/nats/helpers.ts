@@ -30,21 +30,30 @@ export async function deleteStream(manager: JetStreamManager, name: string): Pro
   await manager.streams.delete(name).catch(() => undefined);
 }
 
-/** Every message of a stream (body text and Nats-Msg-Id), read with a throwaway consumer that acks nothing. */
-export async function readStream(connection: NatsConnection, stream: string): Promise<{ id: string; body: string }[]> {
+/** A message as a stream stores it: the id (x-message-id, else Nats-Msg-Id), the Nats-Msg-Id, the subject, the body. */
+export interface StoredMessage {
+  id: string;
+  dedupeId: string;
+  subject: string;
+  body: string;
+}
+
+/** Every message of a stream, read with a throwaway consumer that acks nothing. */
+export async function readStream(connection: NatsConnection, stream: string): Promise<StoredMessage[]> {
   const manager = await jetstreamManager(connection);
   const info = await manager.streams.info(stream);
   const total = info.state.messages;
   const name = uniqueSubject('reader');
   await manager.consumers.add(stream, { name, ack_policy: AckPolicy.None, inactive_threshold: 60_000_000_000 });
   const consumer = await manager.jetstream().consumers.get(stream, name);
-  const out: { id: string; body: string }[] = [];
+  const out: StoredMessage[] = [];
   while (out.length < total) {
     const batch = await consumer.fetch({ max_messages: Math.min(5000, total - out.length), expires: 2000 });
     let got = 0;
     for await (const message of batch) {
       got++;
-      out.push({ id: message.headers?.get('Nats-Msg-Id') ?? '', body: message.string() });
+      const dedupeId = message.headers?.get('Nats-Msg-Id') ?? '';
+      out.push({ id: message.headers?.get('x-message-id') || dedupeId, dedupeId, subject: message.subject, body: message.string() });
     }
     if (got === 0) break;
   }

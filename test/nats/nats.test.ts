@@ -60,7 +60,7 @@ test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id th
   message.ack();
 });
 
-test('metadata becomes headers: the id as Nats-Msg-Id, the key as x-message-key, unusable names left out', async () => {
+test('metadata becomes headers: the id as x-message-id and, scoped by the subject, Nats-Msg-Id; the key as x-message-key; unusable names left out', async () => {
   const subject = `test.${uniqueSubject('metadata')}`;
   const seen: { headers: Record<string, string[]>; body: string }[] = [];
   connection.subscribe(subject, {
@@ -82,7 +82,13 @@ test('metadata becomes headers: the id as Nats-Msg-Id, the key as x-message-key,
   await waitFor(() => seen.length === 1, 'the published message');
   expect(seen[0]).toEqual({
     body: 'hello',
-    headers: { 'content-type': ['text/plain'], 'x-lines': ['one two'], 'Nats-Msg-Id': ['m-1'], 'x-message-key': ['k-1'] },
+    headers: {
+      'content-type': ['text/plain'],
+      'x-lines': ['one two'],
+      'x-message-id': ['m-1'],
+      'Nats-Msg-Id': [`${subject}:m-1`],
+      'x-message-key': ['k-1'],
+    },
   });
 });
 
@@ -150,10 +156,77 @@ test('the JetStream sink sets Nats-Msg-Id, so that writing a message twice store
   expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
   expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
   expect(await write(out, { id: 'other-id', body: 'second' })).toBeUndefined();
-  expect(await readStream(connection, stream)).toEqual([
+  expect((await readStream(connection, stream)).map(({ id, body }) => ({ id, body }))).toEqual([
     { id: 'same-id', body: 'first' },
     { id: 'other-id', body: 'second' },
   ]);
+});
+
+describe('JetStream deduplication is per subject and id', () => {
+  async function twoSubjectStream(prefix: string): Promise<{ stream: string; base: string }> {
+    const stream = uniqueSubject(prefix);
+    const base = `test.${stream}`;
+    await createStream(manager, stream, [`${base}.>`]);
+    streams.push(stream);
+    return { stream, base };
+  }
+
+  test('5 messages fanned out to .a and .b of one stream are 10 stored messages; writing them again stores nothing more', async () => {
+    const { stream, base } = await twoSubjectStream('FANOUT');
+    const topic = uniqueSubject('fanout-in');
+    const input = memTopic(topic);
+    for (let i = 0; i < 5; i++) input.publish({ id: `order-${i}`, body: `{"n":${i}}` });
+    const toA = openSink(`nats://${base}.a?jetstream=true`);
+    const toB = openSink(`nats://${base}.b?jetstream=true`);
+    const running = start(source(`mem://${topic}`), [toA, toB], { handleSignals: false });
+    await waitFor(() => running.stats().acked === 5, 'five messages acked by both sinks');
+    await running.stop();
+    // the same messages again (a redelivery, by a new pipeline): deduplicated on both subjects
+    const againA = openSink(`nats://${base}.a?jetstream=true`);
+    const againB = openSink(`nats://${base}.b?jetstream=true`);
+    for (let i = 0; i < 5; i++) expect(await write(againA, { id: `order-${i}`, body: 'again' })).toBeUndefined();
+    for (let i = 0; i < 5; i++) expect(await write(againB, { id: `order-${i}`, body: 'again' })).toBeUndefined();
+    const stored = await readStream(connection, stream);
+    expect(stored).toHaveLength(10);
+    for (const suffix of ['a', 'b']) {
+      const copies = stored.filter((message) => message.subject === `${base}.${suffix}`);
+      expect(copies.map((message) => message.id)).toEqual(['order-0', 'order-1', 'order-2', 'order-3', 'order-4']);
+      expect(copies.every((message) => message.body !== 'again')).toBe(true);
+      expect(copies[0].dedupeId).toBe(`${base}.${suffix}:order-0`);
+    }
+    input.delete();
+  });
+
+  test("a dead letter on a subject of the sink's stream is stored beside the copy the sink wrote", async () => {
+    const { stream, base } = await twoSubjectStream('DEADSAME');
+    const deadLetter = openSink(`nats://${base}.dead?jetstream=true`);
+    const written = openSink(`nats://${base}.out?jetstream=true`);
+    // the second sink of the fan-out refuses every message at once: its copy goes to the dead letter
+    const failing = openSink('http://127.0.0.1:9/never', { deadLetter, retry: { maxAttempts: 1 } });
+    const topic = uniqueSubject('dead-in');
+    const input = memTopic(topic);
+    input.publish({ id: 'order-1', body: 'hello' });
+    const running = start(source(`mem://${topic}`), [written, failing], { handleSignals: false, deadLetter });
+    await waitFor(() => running.stats().acked === 1, 'the message acked once both copies are stored');
+    await running.stop();
+    const stored = await readStream(connection, stream);
+    expect(stored.map((message) => [message.subject, message.id]).sort()).toEqual([
+      [`${base}.dead`, 'order-1'],
+      [`${base}.out`, 'order-1'],
+    ]);
+    input.delete();
+  });
+
+  test('a source reads the id from x-message-id, else from Nats-Msg-Id, so that ids do not grow along a chain of relays', async () => {
+    const { stream, base } = await twoSubjectStream('CHAIN');
+    expect(await write(openSink(`nats://${base}.hop1?jetstream=true`), { id: 'order-7', body: 'x' })).toBeUndefined();
+    await jetstream(connection).publish(`${base}.plain`, 'y', { msgID: 'external-1' });
+    const received = collect(`nats://${base}.>?stream=${stream}&consumer=chain`);
+    await waitFor(() => received.length === 2, 'both messages');
+    expect(received.map((message) => message.id)).toEqual(['order-7', 'external-1']);
+    expect(received[0].metadata).not.toHaveProperty('x-message-id');
+    for (const message of received) message.ack();
+  });
 });
 
 test('the JetStream sink fails clearly when no stream captures the subject', async () => {
@@ -246,6 +319,15 @@ test("a message larger than the server's max_payload fails at once as permanent 
   const nearLimit = Buffer.alloc(connection.info?.max_payload ?? 1024 * 1024, 'x');
   const error = await write(openSink(`nats://${subject}`), { body: nearLimit, metadata: { padding: 'y'.repeat(100) } });
   expect(error?.name).toBe('PermanentError');
+});
+
+test("a message larger than the stream's max_msg_size fails at once as permanent (JetStream API code 10054)", async () => {
+  const stream = uniqueSubject('SMALL');
+  await manager.streams.add({ name: stream, subjects: [`test.${stream}`], max_msg_size: 64 });
+  streams.push(stream);
+  const error = await write(openSink(`nats://test.${stream}?jetstream=true`), { body: 'x'.repeat(100) });
+  expect(error?.name).toBe('PermanentError');
+  expect(error?.message).toContain('message size exceeds maximum allowed');
 });
 
 test('run() warns that a core NATS source is at most once when its sink can fail, and not for an in-process sink', async () => {

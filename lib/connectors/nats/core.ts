@@ -1,12 +1,12 @@
 // Core NATS (at most once): a subscription, optionally in a queue group, and a publisher that confirms a batch with
 // a PING/PONG flush (the server has it; whether anyone was subscribed, core NATS cannot say).
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { errors, headers as natsHeaders } from '@nats-io/transport-node';
 import type { SourceContext, SourceDriver } from '../../source';
 import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import type { Logger } from '../../logging/logger';
-import { PermanentError } from '../../errors';
+import { ConnectorError, PermanentError } from '../../errors';
 import { CreditBuffer } from '../../creditBuffer';
 import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
 
@@ -173,6 +173,11 @@ export class NatsCoreSink implements SinkDriver {
     return this.link.probe();
   }
 
+  /** Connects at start-up, so that a server out of reach stops the start after NATS_CONNECT_TIMEOUT. */
+  async start(): Promise<void> {
+    await this.link.connect();
+  }
+
   async write(batch: readonly Message[]): Promise<WriteResult> {
     const connection = await this.link.connect();
     const maxPayload = connection.info?.max_payload ?? Number.POSITIVE_INFINITY;
@@ -189,13 +194,14 @@ export class NatsCoreSink implements SinkDriver {
         // a message with no metadata and no key goes out plain: what plain NATS subscribers expect, and header
         // encoding is a large share of the per-message cost at 100k messages a second
         if (message.key === undefined && isEmpty(message.metadata)) connection.publish(this.subject, message.body);
-        else connection.publish(this.subject, message.body, { headers: encodeHeaders(message) });
+        else connection.publish(this.subject, message.body, { headers: encodeHeaders(message, this.subject) });
         published++;
       } catch (error) {
-        const reason = (error as Error).message;
-        results[i] = /max_payload/.test(reason)
-          ? new PermanentError(`nats (${this.link.host}): the message and its headers are larger than the server's max_payload (${maxPayload} bytes)`, { cause: error })
-          : this.link.error(`publishing to '${this.subject}' failed: ${reason}`, error);
+        // nats.js checks the size (headers included) before sending: an invalid argument will not become valid
+        results[i] =
+          error instanceof errors.InvalidArgumentError
+            ? new PermanentError(`nats (${this.link.host}): the message and its headers are larger than the server's max_payload (${maxPayload} bytes)`, { cause: error })
+            : this.link.error(`publishing to '${this.subject}' failed: ${(error as Error).message}`, error);
       }
     }
     if (published > 0) {
@@ -204,7 +210,7 @@ export class NatsCoreSink implements SinkDriver {
           this.link.error(`the server did not confirm a flush within ${this.timeoutMs} ms (disconnected?)`),
         );
       } catch (error) {
-        const failure = error instanceof Error && error.name === 'ConnectorError' ? error : this.link.error(`flush failed: ${(error as Error).message}`, error);
+        const failure = error instanceof ConnectorError ? error : this.link.error(`flush failed: ${(error as Error).message}`, error);
         for (let i = 0; i < batch.length; i++) results[i] ??= failure;
       }
     }

@@ -3,7 +3,7 @@
 // JetStream durable consumer, otherwise a core subscription; a sink with ?jetstream=true waits for PubAcks.
 import { registerScheme, EndpointUri } from '../../registry';
 import type { SourceOptions } from '../../source';
-import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_ACK_TIMEOUT_MS } from '../../source';
+import { DEFAULT_MAX_IN_FLIGHT } from '../../source';
 import type { SinkOptions } from '../../sink';
 import { ConfigError } from '../../errors';
 import { parseBoolean, parseDuration, parseInteger } from '../../config';
@@ -18,10 +18,19 @@ export const DEFAULT_CONNECT_TIMEOUT = '30s';
 export const DEFAULT_MAX_PENDING = 65_536;
 export const DEFAULT_NAK_DELAY = '1s';
 export const DEFAULT_PUBLISH_TIMEOUT = '10s';
+/**
+ * The consumer's ack wait: NATS's own default. A relay that dies holding messages leaves them to the server for this
+ * long, so a restarted relay moves again after at most this; a live relay keeps the messages it still holds with
+ * in-progress acks, so a slow sink does not cause redeliveries. A redelivery thus comes well inside the default
+ * duplicate window (2 min) of the sink's stream.
+ */
+export const DEFAULT_ACK_WAIT = '30s';
+/** How long a consumer with work waiting may deliver nothing before the source reports not ready. */
+export const DEFAULT_STALL_AFTER = '10s';
 
-const SOURCE_PARAMS = ['queue', 'max_pending', 'stream', 'consumer', 'jetstream', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver'] as const;
+const SOURCE_PARAMS = ['queue', 'max_pending', 'stream', 'consumer', 'jetstream', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver', 'stall_after'] as const;
 const SINK_PARAMS = ['jetstream', 'timeout'] as const;
-const JETSTREAM_ONLY = ['stream', 'consumer', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver'];
+const JETSTREAM_ONLY = ['stream', 'consumer', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver', 'stall_after'];
 const NAME = /^[^\s.*>/\\]+$/;
 
 /** The subject of `nats://subject`: host and path, percent-decoded (`>` arrives as %3E, see parseEndpointUri). */
@@ -118,12 +127,15 @@ function openNatsSource(uri: EndpointUri, options: SourceOptions): NatsCoreSourc
       { variable: uri.variable },
     );
   }
-  const ackTimeout = parseDuration(options.ackTimeout ?? DEFAULT_ACK_TIMEOUT_MS, 'ACK_TIMEOUT');
   const ackWaitText = param(uri, 'ack_wait');
-  // by default the server waits longer than the pipeline's own ackTimeout, so it never redelivers a message still in it
-  const ackWaitMs = ackWaitText === undefined ? (ackTimeout > 0 ? ackTimeout + 10_000 : 30_000) : parseDuration(ackWaitText, `${uri.variable} ack_wait`);
+  const ackWaitMs = parseDuration(ackWaitText ?? DEFAULT_ACK_WAIT, `${uri.variable} ack_wait`);
   if (ackWaitMs < 1000) {
     throw new ConfigError(`?ack_wait=${ackWaitText} is too short; use at least 1s, for example ?ack_wait=30s`, { variable: uri.variable });
+  }
+  const stallAfterText = param(uri, 'stall_after');
+  const stallAfterMs = parseDuration(stallAfterText ?? DEFAULT_STALL_AFTER, `${uri.variable} stall_after`);
+  if (stallAfterMs < 500) {
+    throw new ConfigError(`?stall_after=${stallAfterText} is too short; use at least 500ms, for example ?stall_after=10s`, { variable: uri.variable });
   }
   const maxDeliverText = param(uri, 'max_deliver');
   let maxDeliver: number | undefined;
@@ -139,15 +151,8 @@ function openNatsSource(uri: EndpointUri, options: SourceOptions): NatsCoreSourc
   }
   const nakDelayMs = parseDuration(param(uri, 'nak_delay') ?? DEFAULT_NAK_DELAY, `${uri.variable} nak_delay`);
   const link = linkFor(uri, env, options, 'source');
-  if (ackTimeout > 0 && ackWaitMs < ackTimeout) {
-    (options.logger ?? rootLogger()).warn(
-      { ackWaitMs, ackTimeoutMs: ackTimeout },
-      `${uri.variable}: ?ack_wait (${ackWaitMs} ms) is shorter than ACK_TIMEOUT (${ackTimeout} ms): the server may redeliver a message ` +
-        'that the pipeline still holds, which a slow sink then writes twice',
-    );
-  }
   return new JetStreamSource(
-    { subject, stream, consumer, maxInFlight, ackWaitMs, maxDeliver, nakDelayMs, deliverPolicy: deliver },
+    { subject, stream, consumer, maxInFlight, ackWaitMs, maxDeliver, nakDelayMs, deliverPolicy: deliver, stallAfterMs },
     link,
   );
 }

@@ -1,17 +1,23 @@
 // One NATS connection of a nats:// source or sink: the first connection is retried with backoff for up to
 // NATS_CONNECT_TIMEOUT, after which nats.js reconnects forever; `ready` follows the connection's status, and each
 // loss and recovery is logged once. Also the mapping between NATS headers and message metadata, both ways.
-import { connect, MsgHdrsImpl } from '@nats-io/transport-node';
+import { connect, errors, MsgHdrsImpl } from '@nats-io/transport-node';
 import type { ConnectionOptions, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Message } from '../../message';
 import type { Logger } from '../../logging/logger';
 import { ConnectorError, PermanentError } from '../../errors';
 import { natsServersLabel } from './servers';
-import { equalJitter } from '../../backoff';
-import { WakeableSleep, connectWithRetry } from '../connectRetry';
+import { equalJitter, exponentialBackoff } from '../../backoff';
+import { DistinctReasonLog, WakeableSleep, connectWithRetry } from '../connectRetry';
 
-/** The header that carries the message id (JetStream deduplicates on it within the stream's duplicate window). */
+/**
+ * JetStream's deduplication header: a stream stores one message per value within its duplicate window. The sinks set
+ * it to `<subject>:<message id>` (see dedupeId), so that copies of one message on different subjects of one stream
+ * (a fan-out, a dead letter) are all stored, while the same message written to the same subject again is not.
+ */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** The header that carries the message id itself, as on Kafka and HTTP; a source falls back to Nats-Msg-Id. */
+export const MESSAGE_ID_HEADER = 'x-message-id';
 /** The header that carries the message key (NATS has no key of its own); the HTTP connector uses the same name. */
 export const MSG_KEY_HEADER = 'x-message-key';
 /** Metadata naming the subject a message arrived on, for sources on a wildcard subject. */
@@ -23,8 +29,9 @@ const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * Metadata from the headers of a received message; `Nats-*` protocol headers stay out, the id and key come back.
- * `subject` is added as `nats-subject` when given (wildcard sources, where it tells messages apart).
+ * Metadata from the headers of a received message; `Nats-*` protocol headers stay out, the id (`x-message-id`, else
+ * `Nats-Msg-Id`) and key come back. `subject` is added as `nats-subject` when given (wildcard sources, where it tells
+ * messages apart).
  */
 export function decodeHeaders(
   headers: MsgHdrs | undefined,
@@ -34,17 +41,20 @@ export function decodeHeaders(
     return { metadata: subject === undefined ? (NO_METADATA as Record<string, string>) : { [SUBJECT_METADATA]: subject } };
   }
   const metadata: Record<string, string> = subject === undefined ? {} : { [SUBJECT_METADATA]: subject };
+  let dedupeId: string | undefined;
   let id: string | undefined;
   let key: string | undefined;
   for (const name of headers.keys()) {
     const lower = name.toLowerCase();
     const values = headers.values(name);
     const value = values.length === 1 ? values[0] : values.join(', ');
-    if (lower === 'nats-msg-id') id = value;
+    if (lower === 'nats-msg-id') dedupeId = value;
+    else if (lower === MESSAGE_ID_HEADER) id = value;
     else if (lower === MSG_KEY_HEADER) key = value;
     else if (!lower.startsWith('nats-')) metadata[name] = value;
   }
-  return { metadata, id, key };
+  // a publisher other than wasm-pipes sets only Nats-Msg-Id: that is its id
+  return { metadata, id: id ?? dedupeId, key };
 }
 
 /** Whether a subject has a wildcard token (`*` or `>`): its sources say which subject each message came on. */
@@ -64,21 +74,27 @@ function headerValue(value: string): string[] {
   return [value.includes('\r') || value.includes('\n') ? value.replace(/[\r\n]+/g, ' ').trim() : value.trim()];
 }
 
+/** The Nats-Msg-Id of `id` published on `subject`: unique per subject, the same for the same message again. */
+export function dedupeId(subject: string, id: string): string {
+  return `${subject}:${id}`;
+}
+
 /**
- * Headers for a message to publish: its metadata (minus `nats-*` names and names NATS refuses), its id and key.
- * Built from a record of names already checked here, which skips the client's per-header validation (measurable at
- * 100k messages a second).
+ * Headers for a message to publish on `subject`: its metadata (minus `nats-*` names and names NATS refuses), its id
+ * (`x-message-id`, and `Nats-Msg-Id` scoped by the subject) and key. Built from a record of names already checked
+ * here, which skips the client's per-header validation (measurable at 100k messages a second).
  */
-export function encodeHeaders(message: Message): MsgHdrs {
+export function encodeHeaders(message: Message, subject: string): MsgHdrs {
   const record: Record<string, string[]> = {};
   const metadata = message.metadata;
   for (const name in metadata) {
     if (!HEADER_NAME.test(name)) continue;
     const lower = name.toLowerCase();
-    if (lower.startsWith('nats-') || lower === MSG_KEY_HEADER) continue;
+    if (lower.startsWith('nats-') || lower === MSG_KEY_HEADER || lower === MESSAGE_ID_HEADER) continue;
     record[name] = headerValue(metadata[name]);
   }
-  record[MSG_ID_HEADER] = headerValue(message.id);
+  record[MESSAGE_ID_HEADER] = headerValue(message.id);
+  record[MSG_ID_HEADER] = headerValue(dedupeId(subject, message.id));
   if (message.key !== undefined) record[MSG_KEY_HEADER] = headerValue(message.key);
   return MsgHdrsImpl.fromRecord(record);
 }
@@ -94,9 +110,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Err
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Refused credentials, as nats.js classifies them: retrying with the same ones cannot help. */
 function isAuthorizationError(error: unknown): boolean {
-  const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''}`.toLowerCase();
-  return text.includes('authorization') || text.includes('authentication');
+  return error instanceof errors.AuthorizationError || error instanceof errors.UserAuthenticationExpiredError;
 }
 
 export class NatsLink {
@@ -109,14 +125,16 @@ export class NatsLink {
   private readonly sleeper = new WakeableSleep();
   /** Reconnection attempts since the connection was last up, for the backoff. */
   private reconnectAttempts = 0;
+  private readonly failures: DistinctReasonLog;
 
   constructor(
     private readonly options: ConnectionOptions,
     private readonly connectTimeoutMs: number,
-    private readonly logger: Logger,
+    readonly logger: Logger,
     private readonly role: string,
   ) {
     this.host = natsServersLabel(options);
+    this.failures = new DistinctReasonLog(logger);
   }
 
   /** Connected right now (false while nats.js reconnects). */
@@ -142,9 +160,15 @@ export class NatsLink {
   connect(): Promise<NatsConnection> {
     if (this.connection !== undefined) return Promise.resolve(this.connection);
     if (this.connecting === undefined) {
-      this.connecting = this.open().finally(() => {
-        this.connecting = undefined;
-      });
+      this.connecting = this.open()
+        .catch((error: unknown) => {
+          // why the first connection failed, at error once per reason (a sink tries again on each write)
+          if (!this.closed) this.failures.error(error as Error, { host: this.host, role: this.role });
+          throw error;
+        })
+        .finally(() => {
+          this.connecting = undefined;
+        });
     }
     return this.connecting;
   }
@@ -163,7 +187,7 @@ export class NatsLink {
           timeout: timeoutMs,
           waitOnFirstConnect: false,
           // exponential backoff with jitter between reconnection attempts: 250 ms doubling up to 5 s
-          reconnectDelayHandler: () => equalJitter(Math.min(5000, 250 * 2 ** Math.min(this.reconnectAttempts++, 5))),
+          reconnectDelayHandler: () => equalJitter(exponentialBackoff(250, ++this.reconnectAttempts, 5000)),
         });
         if (this.closed) {
           await connection.close();
@@ -204,7 +228,15 @@ export class NatsLink {
             this.logger.info({ host: this.host, server: status.server }, `nats ${this.role}: reconnected to ${status.server}`);
             break;
           case 'error':
-            this.logger.warn({ host: this.host, err: status.error }, `nats ${this.role}: ${status.error.message}`);
+            // refused credentials (a rotated token) come back on every reconnection attempt: at error, once
+            if (isAuthorizationError(status.error)) {
+              this.failures.error(
+                this.error(`the server refused the credentials (${status.error.message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, status.error, false),
+                { host: this.host, role: this.role },
+              );
+            } else {
+              this.logger.warn({ host: this.host, err: status.error }, `nats ${this.role}: ${status.error.message}`);
+            }
             break;
           case 'slowConsumer':
             this.logger.warn({ host: this.host, subject: status.sub.getSubject() }, `nats ${this.role}: slow consumer on ${status.sub.getSubject()}`);

@@ -6,10 +6,12 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from '../../logging/logger';
 import { ConnectorError } from '../../errors';
-import { equalJitter } from '../../backoff';
-import { WakeableSleep, connectWithRetry } from '../connectRetry';
+import { equalJitter, exponentialBackoff } from '../../backoff';
+import { DistinctReasonLog, WakeableSleep, connectWithRetry } from '../connectRetry';
 
 export const DEFAULT_RABBIT_URL = 'amqp://guest:guest@127.0.0.1:5672/';
+/** Background reconnection: 200 ms, doubling after each failure, up to 10 s (with jitter). */
+const FIRST_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 10_000;
 
 /** The host of an AMQP URL, for messages (no credentials). */
@@ -22,14 +24,19 @@ export function rabbitHost(url: string): string {
   }
 }
 
-/** The AMQP reply code of a failed operation (404 not found, 403 access refused, 406 precondition failed, ...). */
+/** AMQP 0-9-1 reply codes (the spec's constants, which amqplib puts on `error.code`) that this connector acts on. */
+export const AMQP_REPLY = { ACCESS_REFUSED: 403, NOT_FOUND: 404, PRECONDITION_FAILED: 406 } as const;
+
+/**
+ * The AMQP reply code of a failed operation (404 not found, 403 access refused, ...): amqplib's `code` on a closed
+ * channel or connection; a close during the opening handshake (refused credentials) carries it only in the text
+ * amqplib builds from the server's connection.close, `Handshake terminated by server: <code> (<name>) ...`.
+ */
 export function amqpCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-function isAccessRefused(error: unknown): boolean {
-  return amqpCode(error) === 403 || /ACCESS_REFUSED|403/.test((error as Error)?.message ?? '');
+  if (typeof code === 'number') return code;
+  const handshake = /^Handshake terminated by server: (\d{3}) /.exec((error as Error)?.message ?? '');
+  return handshake === null ? undefined : Number(handshake[1]);
 }
 
 export interface RabbitLinkOptions<C extends Channel> {
@@ -54,9 +61,11 @@ export class RabbitLink<C extends Channel> {
   private closed = false;
   private readonly sleeper = new WakeableSleep();
   private backgroundAttempts = 0;
+  private readonly failures: DistinctReasonLog;
 
   constructor(private readonly options: RabbitLinkOptions<C>) {
     this.host = rabbitHost(options.url);
+    this.failures = new DistinctReasonLog(options.logger);
   }
 
   get ready(): boolean {
@@ -86,9 +95,15 @@ export class RabbitLink<C extends Channel> {
   /** The channel, connecting first when needed (retrying until RABBIT_CONNECT_TIMEOUT). */
   connect(): Promise<C> {
     if (this.channel !== undefined) return Promise.resolve(this.channel);
-    this.opening ??= this.open(Date.now() + this.options.connectTimeoutMs).finally(() => {
-      this.opening = undefined;
-    });
+    this.opening ??= this.open(Date.now() + this.options.connectTimeoutMs)
+      .catch((error: unknown) => {
+        // why it cannot connect, at error once per reason: a sink tries again on each write, a source in the background
+        if (!this.closed) this.failures.error(error as Error, { host: this.host, role: this.options.role });
+        throw error;
+      })
+      .finally(() => {
+        this.opening = undefined;
+      });
     return this.opening;
   }
 
@@ -123,7 +138,7 @@ export class RabbitLink<C extends Channel> {
       closed: () => this.closed,
       closedError: () => this.error('closed before it connected', undefined, false),
       refused: (error, reason) =>
-        isAccessRefused(error)
+        amqpCode(error) === AMQP_REPLY.ACCESS_REFUSED
           ? this.error(`the broker refused the credentials (${reason}); check the user and password in RABBIT_SERVER_URL`, error, false)
           : undefined,
       gaveUp: (error, reason) =>
@@ -160,13 +175,13 @@ export class RabbitLink<C extends Channel> {
   private async reconnect(): Promise<void> {
     while (!this.closed && this.channel === undefined) {
       const attempt = ++this.backgroundAttempts;
-      const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 10));
-      await this.sleeper.sleep(equalJitter(backoff));
+      await this.sleeper.sleep(equalJitter(exponentialBackoff(FIRST_BACKOFF_MS, attempt, MAX_BACKOFF_MS)));
       if (this.closed || this.channel !== undefined) return;
       try {
         await this.connect();
       } catch (error) {
-        if (attempt === 1 || attempt % 10 === 0) {
+        // connect() logged a new reason at error; say that it goes on, now and then
+        if (attempt % 10 === 0) {
           this.options.logger.warn({ host: this.host, attempt, err: (error as Error).message }, `rabbit ${this.options.role}: still reconnecting (${(error as Error).message})`);
         }
       }

@@ -12,7 +12,7 @@ import { ConfigError, PermanentError } from '../../errors';
 import { parseBoolean, parseDuration, parseInteger } from '../../config';
 import { rootLogger } from '../../logging/logger';
 import { CreditBuffer } from '../../creditBuffer';
-import { RabbitLink, DEFAULT_RABBIT_URL, amqpCode } from './link';
+import { RabbitLink, DEFAULT_RABBIT_URL, AMQP_REPLY, amqpCode } from './link';
 
 export const DEFAULT_CONNECT_TIMEOUT = '30s';
 export const DEFAULT_CONFIRM_TIMEOUT = '30s';
@@ -152,7 +152,7 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
     try {
       await channel.checkQueue(queue);
     } catch (error) {
-      if (amqpCode(error) === 404) {
+      if (amqpCode(error) === AMQP_REPLY.NOT_FOUND) {
         throw link.error(
           `queue '${queue}' does not exist; declare it first (for example: rabbitmqadmin declare queue name=${queue} durable=true)`,
           error,
@@ -285,13 +285,21 @@ export class RabbitSink implements SinkDriver {
     return this.link.probe();
   }
 
+  /**
+   * Connects at start-up and checks the exchange, so that a broker out of reach (after RABBIT_CONNECT_TIMEOUT),
+   * refused credentials or a missing exchange stop the start, as for a source.
+   */
+  async start(): Promise<void> {
+    await this.link.connect();
+  }
+
   private async setup(channel: ConfirmChannel): Promise<void> {
     const { exchange } = this.config;
     if (exchange !== '') {
       try {
         await channel.checkExchange(exchange);
       } catch (error) {
-        if (amqpCode(error) === 404) {
+        if (amqpCode(error) === AMQP_REPLY.NOT_FOUND) {
           throw this.link.error(
             `exchange '${exchange}' does not exist; declare it (for example: rabbitmqadmin declare exchange name=${exchange} type=topic), or publish straight to a queue with rabbit://?routing_key=QUEUE`,
             error,
