@@ -262,6 +262,8 @@ export class SinkRuntime implements Sink {
           message.nack(new ShutdownError(`sink ${this.name} closed before the message could be retried`));
         }
         this.failures.clear();
+        // a start-up check still running (an input that ended at once) finishes before the client is closed under it
+        await this.starting?.catch(() => undefined);
         try {
           await this.driver.close();
         } finally {
