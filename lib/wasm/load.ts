@@ -1,10 +1,7 @@
-// loadWasm(): reads a module (path, file:// or http(s):// URL, bytes), checks it against the ABI, instruments it
+// loadWasm(): reads a module (path, file://, http(s)://, s3:// or gs:// URL, bytes; see supply.ts), checks it against the ABI, instruments it
 // (budget, memory cap, asyncify when needed), compiles it once and proves that it instantiates. The handle it
 // returns is shared by any number of operators; each operator instantiates it once and reuses the instance.
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, WasmAbiError } from '../errors';
 import { MemoryCache } from '../cache/memory';
 import type { Cache } from '../cache/types';
@@ -23,6 +20,7 @@ import { capMemory, formatType, isWasm, ModuleInfo, readModuleInfo, sameType } f
 import { instrument } from './instrument';
 import { CallKind, GoInstance, GuestInstance, InstanceSetup, NativeInstance } from './instance';
 import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
+import { displayLocation, SuppliedModule, supplyModule } from './supply';
 
 /** Fuel units per message by default: loop iterations plus function calls, about 0.1-0.5 s of work. */
 export const DEFAULT_BUDGET = 100_000_000;
@@ -49,6 +47,22 @@ export interface LoadOptions {
    * the network (WASM_SHA256 in the bin).
    */
   sha256?: string;
+  /**
+   * Largest module accepted, in bytes, from a file, a URL or a bucket alike: a download is refused as soon as it
+   * announces or passes it. Default 16 MiB (WASM_MAX_MODULE_SIZE in the bin).
+   */
+  maxModuleBytes?: number;
+  /** Milliseconds a download may take to connect (DNS, TCP and TLS). Default 10 s (WASM_FETCH_CONNECT_TIMEOUT). */
+  connectTimeout?: number;
+  /** Milliseconds a whole download may take, redirects included. Default 60 s (WASM_FETCH_TIMEOUT). */
+  fetchTimeout?: number;
+  /**
+   * Hosts an http(s) redirect may lead to besides the module URL's own: names, `*.example.com`, or `*` for any.
+   * Default none. A redirect from https:// to http:// is always refused. (WASM_FETCH_REDIRECT_HOSTS)
+   */
+  redirectHosts?: readonly string[];
+  /** Where s3:// and gs:// modules take their region, endpoint and emulator host from. Default process.env. */
+  env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
 
@@ -136,31 +150,19 @@ export class WasmModule {
   }
 }
 
-async function readSource(source: Exclude<WasmSource, WasmModule>, variable: string): Promise<{ bytes: Uint8Array; name: string }> {
-  if (source instanceof Uint8Array) return { bytes: source, name: 'module' };
-  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: 'module' };
-  const text = source instanceof URL ? source.href : source;
-  if (/^https?:\/\//i.test(text)) {
-    let response: Response;
-    try {
-      response = await fetch(text);
-    } catch (error) {
-      throw new ConfigError(`could not fetch the module at ${text}: ${(error as Error).message}`, { variable, cause: error });
-    }
-    if (!response.ok) throw new ConfigError(`could not fetch the module at ${text}: HTTP ${response.status}`, { variable });
-    return { bytes: new Uint8Array(await response.arrayBuffer()), name: path.basename(new URL(text).pathname) || text };
+async function readSource(source: Exclude<WasmSource, WasmModule>, options: LoadOptions, variable: string): Promise<SuppliedModule> {
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+    return { bytes, name: 'module', sha256: createHash('sha256').update(bytes).digest('hex') };
   }
-  const file = /^file:\/\//i.test(text) ? fileURLToPath(text) : text;
-  try {
-    return { bytes: await fs.readFile(file), name: path.basename(file) };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new ConfigError(`cannot read the module '${text}' (${path.resolve(file)}): ${reason}; give the path of a .wasm file, for example ./examples/uppercase/uppercase.wasm`, {
-      variable,
-      cause: error,
-    });
-  }
+  return supplyModule(source instanceof URL ? source.href : source, {
+    maxModuleBytes: options.maxModuleBytes,
+    connectTimeout: options.connectTimeout,
+    fetchTimeout: options.fetchTimeout,
+    redirectHosts: options.redirectHosts,
+    env: options.env,
+    variable,
+  });
 }
 
 async function compile(bytes: Uint8Array, name: string): Promise<WebAssembly.Module> {
@@ -258,30 +260,30 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
     return source;
   }
   const variable = options.variable ?? 'module';
-  const { bytes, name: fileName } = await readSource(source, variable);
-  const name = options.name ?? fileName;
   const location = source instanceof URL ? source.href : typeof source === 'string' ? source : undefined;
+  const sha256Variable = variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256';
+  const expected = options.sha256?.trim().toLowerCase();
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
+    // checked before anything is fetched
+    throw new ConfigError(`'${options.sha256}' is not a SHA-256 digest; give 64 hex digits, as \`sha256sum module.wasm\` prints`, {
+      variable: sha256Variable,
+    });
+  }
+  const { bytes, name: fileName, sha256: actual } = await readSource(source, options, variable);
+  const name = options.name ?? fileName;
   if (location !== undefined && /^http:\/\//i.test(location) && options.sha256 === undefined) {
     (options.logger ?? rootLogger()).warn(
-      { module: location },
-      `the module ${location} was fetched over plain http://: anyone on the way can change the code that runs on your messages; ` +
+      { module: displayLocation(location) },
+      `the module ${displayLocation(location)} was fetched over plain http://: anyone on the way can change the code that runs on your messages; ` +
         'serve it over https://, or pin its digest (WASM_SHA256, the sha256 option)',
     );
   }
-  if (options.sha256 !== undefined) {
-    const expected = options.sha256.trim().toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(expected)) {
-      throw new ConfigError(`'${options.sha256}' is not a SHA-256 digest; give 64 hex digits, as \`sha256sum module.wasm\` prints`, {
-        variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256',
-      });
-    }
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== expected) {
-      throw new ConfigError(
-        `${location ?? name} has the SHA-256 digest ${actual}, not the pinned ${expected}; refusing to run it (check where the module came from, then update the pin)`,
-        { variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256' },
-      );
-    }
+  // the digest was computed while the bytes came in: a module that does not match is refused before it is parsed
+  if (expected !== undefined && actual !== expected) {
+    throw new ConfigError(
+      `${location === undefined ? name : displayLocation(location)} has the SHA-256 digest ${actual}, not the pinned ${expected}; refusing to run it (check where the module came from, then update the pin)`,
+      { variable: sha256Variable },
+    );
   }
   if (!isWasm(bytes)) {
     const start = Buffer.from(bytes.subarray(0, 16)).toString('latin1');
