@@ -8,8 +8,10 @@ import type { Cache } from '../cache/types';
 import { rootLogger, Logger } from '../logging/logger';
 import {
   ASSEMBLYSCRIPT_IMPORTS,
+  closestName,
   FUEL_GLOBAL,
   GO_IMPORTS,
+  GROW_FAILED_GLOBAL,
   ImportSpec,
   NATIVE_EXPORTS,
   NATIVE_IMPORTS,
@@ -76,6 +78,7 @@ export class WasmModule {
   /** Counters summed over every instance of this module. */
   readonly stats: WasmModuleStats = newStats();
   private asyncVariant: WebAssembly.Module | undefined;
+  private recycled = false;
   private asyncLoading: Promise<WebAssembly.Module> | undefined;
 
   /** @internal use loadWasm() */
@@ -90,6 +93,13 @@ export class WasmModule {
     readonly budget: number | undefined,
     readonly maxMemoryPages: number,
   ) {}
+
+  /** @internal true the first time an instance of this module is replaced for its memory growth (warned once) */
+  firstRecycle(): boolean {
+    if (this.recycled) return false;
+    this.recycled = true;
+    return true;
+  }
 
   /** Whether the module exports `transform`, `filter` (native ABI) or `run` (Go prototype). */
   exports(name: 'transform' | 'filter' | 'run'): boolean {
@@ -142,6 +152,7 @@ export class WasmModule {
       services,
       stats: this.stats,
       budget: this.budget,
+      maxMemoryPages: this.maxMemoryPages,
       asyncified: compiled !== this.compiled,
       goMessageBuffer: goBuffers.message,
       goCacheBuffer: goBuffers.cache,
@@ -173,8 +184,17 @@ async function compile(bytes: Uint8Array, name: string): Promise<WebAssembly.Mod
   }
 }
 
-function checkImport(spec: ImportSpec | undefined, entry: ModuleInfo['imports'][number]): string | undefined {
-  if (spec === undefined) return `unknown import '${entry.module}.${entry.name}'`;
+/** ` (did you mean 'x'?)` when `name` looks like a misspelling of one of `candidates`, else nothing. */
+function didYouMean(name: string, candidates: Iterable<string>, prefix = '', suffix = ''): string {
+  const closest = closestName(name, candidates);
+  return closest === undefined ? '' : ` (did you mean '${prefix}${closest}${suffix}'?)`;
+}
+
+function checkImport(table: Readonly<Record<string, ImportSpec>> | undefined, entry: ModuleInfo['imports'][number]): string | undefined {
+  const spec = table?.[entry.name];
+  if (spec === undefined) {
+    return `unknown import '${entry.module}.${entry.name}'${table === undefined ? '' : didYouMean(entry.name, Object.keys(table), `${entry.module}.`)}`;
+  }
   if (entry.kind !== 'function') return `import '${entry.module}.${entry.name}' must be a function, not a ${entry.kind}`;
   if (!sameType(entry.type, spec.params, spec.results)) {
     return `import '${entry.module}.${entry.name}' has the signature ${formatType(entry.type)}; the host provides ${formatType({ params: [...spec.params], results: [...spec.results] })}`;
@@ -191,19 +211,35 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
   const go = !native && isFunction('run');
   if (!native && !go) {
     const names = info.exports.map((entry) => entry.name).join(', ') || 'nothing';
+    let hint = '';
+    for (const entry of info.exports) {
+      const meant = entry.kind === 'function' ? closestName(entry.name, ['transform', 'filter', 'run']) : undefined;
+      if (meant !== undefined) {
+        hint = `; did you mean '${meant}' (it exports '${entry.name}')?`;
+        break;
+      }
+    }
     throw new WasmAbiError(
-      `${name} exports neither 'transform' nor 'filter' (nor 'run', for modules written for the Go prototype); it exports ${names}`,
+      `${name} exports neither 'transform' nor 'filter' (nor 'run', for modules written for the Go prototype); it exports ${names}${hint}`,
     );
   }
   if (exported.get('memory')?.kind !== 'memory') {
+    const otherName = info.exports.find((entry) => entry.kind === 'memory')?.name;
     problems.push(
       info.imports.some((entry) => entry.kind === 'memory')
         ? 'it imports its memory; export it as "memory" instead (AssemblyScript: drop --importMemory)'
-        : "it does not export its memory as 'memory'",
+        : otherName !== undefined
+          ? `it exports its memory as '${otherName}'; export it as 'memory'`
+          : "it does not export its memory as 'memory'",
     );
   }
   if (native) {
-    if (!isFunction('alloc')) problems.push("it does not export 'alloc(size: i32) -> i32' (the host asks it for the input buffer)");
+    if (!isFunction('alloc')) {
+      const meant = info.exports.find((entry) => entry.kind === 'function' && closestName(entry.name, ['alloc']) !== undefined);
+      problems.push(
+        `it does not export 'alloc(size: i32) -> i32' (the host asks it for the input buffer)${meant === undefined ? '' : `; did you mean 'alloc' (it exports '${meant.name}')?`}`,
+      );
+    }
     for (const exportName of ['alloc', 'transform', 'filter'] as const) {
       const entry = exported.get(exportName);
       if (entry?.kind !== 'function') continue;
@@ -215,21 +251,26 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
   } else if (!sameType(exported.get('run')?.type, [], [])) {
     problems.push(`'run' has the signature ${formatType(exported.get('run')?.type)}; the Go prototype's ABI needs () -> nothing`);
   }
-  for (const exportName of [FUEL_GLOBAL, SET_FUEL]) {
+  for (const exportName of [FUEL_GLOBAL, SET_FUEL, GROW_FAILED_GLOBAL]) {
     if (exported.has(exportName)) problems.push(`it exports '${exportName}', a name the host reserves`);
   }
   for (const entry of info.imports) {
     if (entry.kind === 'memory') continue; // reported above
     let problem: string | undefined;
     if (entry.module === 'env') {
-      problem = checkImport(ASSEMBLYSCRIPT_IMPORTS[entry.name], entry);
+      problem = checkImport(ASSEMBLYSCRIPT_IMPORTS, entry);
     } else if (native) {
       problem =
         entry.module === NATIVE_MODULE
-          ? checkImport(NATIVE_IMPORTS[entry.name], entry)
-          : `unknown import '${entry.module}.${entry.name}' (native modules import from '${NATIVE_MODULE}')`;
+          ? checkImport(NATIVE_IMPORTS, entry)
+          : `unknown import '${entry.module}.${entry.name}' (native modules import from '${NATIVE_MODULE}')` +
+            didYouMean(entry.module, [NATIVE_MODULE], '', `.${entry.name}`);
     } else {
-      problem = checkImport(GO_IMPORTS[entry.module]?.[entry.name], entry);
+      const table = GO_IMPORTS[entry.module];
+      problem =
+        table === undefined
+          ? `unknown import '${entry.module}.${entry.name}'${didYouMean(entry.module, Object.keys(GO_IMPORTS), '', `.${entry.name}`)}`
+          : checkImport(table, entry);
     }
     if (problem !== undefined && entry.module.startsWith('wasi')) {
       problem += ': modules get no WASI (no files, clock or network); build for a freestanding target (Rust wasm32-unknown-unknown, TinyGo -target=wasm-unknown, clang --target=wasm32 -nostdlib)';
