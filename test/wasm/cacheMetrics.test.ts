@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { BinProcess } from '../helpers/bin';
 import { buildExample } from './helpers';
-import { deleteRedisPrefix, freePort, REDIS_URL, uniqueName } from '../cache/helpers';
+import { capturingLogger, deleteRedisPrefix, freePort, REDIS_URL, uniqueName } from '../cache/helpers';
 import { cache } from '../../lib/cache';
 
 const USERS = 10;
@@ -34,7 +34,7 @@ describe.each([
     const prefix = `${uniqueName('wasm_metrics')}:`;
     const [sourcePort, adminPort] = [await freePort(), await freePort()];
     const cacheUri = uri(prefix);
-    const profiles = backend === 'redis://' ? cache(cacheUri) : undefined;
+    const profiles = backend === 'redis://' ? cache(cacheUri, { logger: capturingLogger('error').logger }) : undefined;
     for (let i = 0; i < USERS && profiles !== undefined; i++) await profiles.set(`profile:u${i}`, Buffer.from(`{"name":"user ${i}"}`));
     const bin = new BinProcess({
       LOG_LEVEL: 'info', // bin.started() waits for the 'wasm-pipes started' line
