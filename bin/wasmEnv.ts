@@ -6,7 +6,7 @@ import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import type { Cache } from '../lib/cache/types';
 import { ConfigError } from '../lib/errors';
-import { parseBoolean, parseInteger } from '../lib/config';
+import { parseBoolean, parseDuration, parseInteger, parseSize } from '../lib/config';
 import { loadWasm, WasmModule } from '../lib/wasm/load';
 import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
 
@@ -57,18 +57,29 @@ export function wasmModulePaths(read: (name: string) => string | undefined): str
   if (blob === undefined) {
     throw new ConfigError('WASM_ENABLED=true needs the folder of the module, for example WASM_BLOB_URI=file:///opt/modules', { variable: 'WASM_BLOB_URI' });
   }
+  const filename = read('WASM_FILENAME') ?? 'main.wasm';
+  const bucket = /^(s3|gs):\/\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/i.exec(blob);
+  if (bucket !== null) {
+    // the Go prototype's bucket URLs: s3://bucket?region=..., gs://bucket, with an optional folder; the query (region,
+    // endpoint) stays on the object's URI
+    const [, scheme, name, folder = '', query = ''] = bucket;
+    const prefix = folder.replace(/^\/+|\/+$/g, '');
+    return [`${scheme.toLowerCase()}://${name}/${prefix === '' ? '' : `${prefix}/`}${filename}${query}`];
+  }
   if (!/^file:\/\//i.test(blob)) {
-    throw new ConfigError(`only file:// folders are supported, not '${blob}'; for a module on a web server use WASM_MODULE=https://...`, { variable: 'WASM_BLOB_URI' });
+    throw new ConfigError(`must be a file://, s3:// or gs:// folder, not '${blob}'; for a module on a web server use WASM_MODULE=https://...`, {
+      variable: 'WASM_BLOB_URI',
+    });
   }
   // file:///abs/dir, or file://./dir relative to the working directory, as the Go prototype's fileblob took them
   const folder = path.resolve(decodeURIComponent(blob.replace(/^file:\/\//i, '')));
-  return [path.join(folder, read('WASM_FILENAME') ?? 'main.wasm')];
+  return [path.join(folder, filename)];
 }
 
 /** The wasm stages of the bin, or undefined when no module is configured. */
 export function wasmFromEnv(
   read: (name: string) => string | undefined,
-  services: { cache: Cache; deadLetter?: Sink },
+  services: { cache: Cache; deadLetter?: Sink; env?: NodeJS.ProcessEnv },
 ): WasmChain | undefined {
   const modules = wasmModulePaths(read);
   if (modules.length === 0) return undefined;
@@ -83,6 +94,17 @@ export function wasmFromEnv(
   if (onError === 'deadLetter' && services.deadLetter === undefined) {
     throw new ConfigError('WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI, for example DEAD_LETTER_URI=file:///var/spool/dead.jsonl', { variable: 'WASM_ON_ERROR' });
   }
+  const redirectHosts = (read('WASM_FETCH_REDIRECT_HOSTS') ?? '')
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host.length > 0);
+  for (const host of redirectHosts) {
+    if (!/^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])$/i.test(host)) {
+      throw new ConfigError(`'${host}' is not a host name; write names like cdn.example.com or *.example.com, comma-separated (* allows any host)`, {
+        variable: 'WASM_FETCH_REDIRECT_HOSTS',
+      });
+    }
+  }
   const configText = read('WASM_CONFIG');
   const prefetchText = read('WASM_PREFETCH');
   const options: WasmOperatorOptions = {
@@ -95,6 +117,11 @@ export function wasmFromEnv(
     deadLetter: onError === 'deadLetter' ? services.deadLetter : undefined,
     variable: 'WASM_MODULE',
     asyncCache: services.cache.sync === undefined,
+    maxModuleBytes: positive(parseSize(read('WASM_MAX_MODULE_SIZE') as string, 'WASM_MAX_MODULE_SIZE'), 'WASM_MAX_MODULE_SIZE', '16mb'),
+    connectTimeout: positive(parseDuration(read('WASM_FETCH_CONNECT_TIMEOUT') as string, 'WASM_FETCH_CONNECT_TIMEOUT'), 'WASM_FETCH_CONNECT_TIMEOUT', '10s'),
+    fetchTimeout: positive(parseDuration(read('WASM_FETCH_TIMEOUT') as string, 'WASM_FETCH_TIMEOUT'), 'WASM_FETCH_TIMEOUT', '60s'),
+    redirectHosts,
+    env: services.env,
     ...(prefetchText === undefined ? {} : { prefetch: prefetchTemplate(prefetchText) }),
   };
   const digests = read('WASM_SHA256')
@@ -115,6 +142,12 @@ export function wasmFromEnv(
     ready,
     description: modules.map((module) => path.basename(module)).join(' -> '),
   };
+}
+
+/** Zero would mean "refuse everything" or "give up at once": refused with an example instead. */
+function positive(value: number, variable: string, example: string): number {
+  if (value <= 0) throw new ConfigError(`must be more than 0; for example ${variable}=${example}`, { variable });
+  return value;
 }
 
 const PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/g;

@@ -13,7 +13,7 @@ const seconds = histogramFamily(
   'Duration of one cache operation on a remote cache, by cache and operation (every one below 2000/s, one in 64 above)',
 );
 
-type Operation = 'get' | 'set' | 'add' | 'delete';
+type Operation = 'get' | 'get_many' | 'set' | 'add' | 'delete';
 
 /** Wraps `cache` so that its operations are counted in /metrics; `ready`, `connect()` and the rest pass through. */
 export function instrumentCache<T extends Cache>(cache: T): T {
@@ -24,7 +24,7 @@ export function instrumentCache<T extends Cache>(cache: T): T {
   const sampler = new Sampler();
   const timers = {} as Record<Operation, ReturnType<typeof seconds.labels>>;
   const failures = {} as Record<Operation, ReturnType<typeof errors.labels>>;
-  for (const operation of ['get', 'set', 'add', 'delete'] as const) {
+  for (const operation of ['get', 'get_many', 'set', 'add', 'delete'] as const) {
     timers[operation] = seconds.labels({ cache: name, op: operation });
     failures[operation] = errors.labels({ cache: name, op: operation });
   }
@@ -56,6 +56,16 @@ export function instrumentCache<T extends Cache>(cache: T): T {
     if (value === undefined) miss.value++;
     else hit.value++;
   };
+
+  const countMany = (values: (Buffer | undefined)[]): void => {
+    for (const value of values) countGet(value);
+  };
+  // wasm modules waiting on an asynchronous cache read through getMany (one MGET for many instances): count each key
+  const backendGetMany = cache.getMany;
+  const getMany =
+    backendGetMany === undefined
+      ? undefined
+      : (keys: readonly string[]) => timed('get_many', () => backendGetMany.call(cache, keys), countMany);
 
   const backendSync = cache.sync;
   let sync: SyncCacheOperations | undefined;
@@ -104,6 +114,7 @@ export function instrumentCache<T extends Cache>(cache: T): T {
   const overrides: Partial<Record<keyof Cache, unknown>> = {
     sync,
     get: (key: string) => timed('get', () => cache.get(key), countGet),
+    getMany,
     set: (key: string, value: Buffer, ttlMs?: number) => timed('set', () => cache.set(key, value, ttlMs)),
     add: (key: string, value: Buffer, ttlMs?: number) => timed('add', () => cache.add(key, value, ttlMs)),
     delete: (key: string) => timed('delete', () => cache.delete(key)),

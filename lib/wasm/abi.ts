@@ -68,3 +68,40 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 /** Exports the host adds when it instruments a module; a module must not define them itself. */
 export const FUEL_GLOBAL = '__wasm_pipes_fuel';
 export const SET_FUEL = '__wasm_pipes_set_fuel';
+/** Pages the module's last failed `memory.grow` asked for (0: none failed since the last refuel), to name out-of-memory traps. */
+export const GROW_FAILED_GLOBAL = '__wasm_pipes_grow_failed';
+
+/** Edit distance (insertions, deletions, substitutions, swaps of neighbours), for did-you-mean suggestions. */
+function distance(a: string, b: string): number {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[rows - 1][cols - 1];
+}
+
+/**
+ * The candidate `name` was most likely meant to be: the same name in another case, or one within a typo or two
+ * (a third of the name's length at most, so that short names are not "corrected" into unrelated ones).
+ */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > 64) return undefined; // no one misspells a 65-character name; and the table stays small
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    if (candidate === name) return undefined;
+    const score = candidate.toLowerCase() === name.toLowerCase() ? 0.5 : distance(name.toLowerCase(), candidate.toLowerCase());
+    if (score < bestDistance) {
+      best = candidate;
+      bestDistance = score;
+    }
+  }
+  const allowed = Math.max(1, Math.min(2, Math.floor((best?.length ?? 0) / 3)));
+  return bestDistance <= allowed ? best : undefined;
+}

@@ -78,6 +78,7 @@ class Reader {
 
   name(): string {
     const length = this.u32();
+    if (this.offset + length > this.bytes.length) throw new RangeError('a name runs past the end of the module');
     const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.offset, length).toString('utf8');
     this.offset += length;
     return text;
@@ -126,26 +127,83 @@ interface Section {
   end: number;
 }
 
-function sections(bytes: Uint8Array): Section[] {
+/**
+ * The engine's own limits (V8's, which every engine of Node shares): a module past them does not compile anyway, and
+ * holding to them keeps this reader's memory within a small multiple of the module's size, whatever its bytes say.
+ */
+export const LIMITS = { types: 1_000_000, functions: 1_000_000, imports: 100_000, exports: 100_000, memories: 100, params: 1_000, results: 1_000 };
+
+/** Where each known section may appear: non-custom sections come at most once, in this order (the spec's). */
+const SECTION_ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+
+/**
+ * The sections of a module, one at a time. Custom sections (names, debug information) are checked and skipped, never
+ * kept: a module of many tiny sections costs time proportional to its size and no memory.
+ */
+function* sections(bytes: Uint8Array): Generator<Section> {
   const reader = new Reader(bytes, 8);
-  const found: Section[] = [];
+  let lastRank = 0;
   while (reader.offset < bytes.length) {
     const start = reader.offset;
     const id = reader.byte();
     const size = reader.u32();
     const contentStart = reader.offset;
     const end = contentStart + size;
-    if (end > bytes.length) throw new RangeError(`section ${id} runs past the end of the module`);
-    found.push({ id, start, contentStart, end });
+    if (end > bytes.length) throw new RangeError(`section ${id} at byte ${start} runs past the end of the module`);
+    if (id === 0) {
+      // a custom section starts with its name
+      if (size === 0) throw new RangeError(`custom section at byte ${start} has no name`);
+      const nameLength = reader.u32();
+      if (reader.offset + nameLength > end) throw new RangeError(`custom section at byte ${start} has a name longer than the section`);
+    } else {
+      const rank = SECTION_ORDER[id];
+      if (rank === undefined) throw new RangeError(`unknown section id ${id} at byte ${start}`);
+      if (rank <= lastRank) throw new RangeError(`section ${id} at byte ${start} is out of order or repeated`);
+      lastRank = rank;
+      yield { id, start, contentStart, end };
+    }
     reader.offset = end;
   }
-  return found;
 }
 
-/** Reads imports, exports (with function signatures) and memories. Throws a RangeError for a malformed module. */
+/** The entry count of a section, refused when it cannot be true (each entry takes a byte at least) or passes `limit`. */
+function count(reader: Reader, section: Section, what: keyof typeof LIMITS): number {
+  const value = reader.u32();
+  if (value > section.end - reader.offset) throw new RangeError(`the module declares ${value} ${what} in a section of ${section.end - section.contentStart} bytes`);
+  if (value > LIMITS[what]) throw new RangeError(`the module declares ${value} ${what}, more than the engine's limit of ${LIMITS[what]}`);
+  return value;
+}
+
+/** A function signature read where the type section has it (only for the imports and exports that are reported). */
+function typeAt(bytes: Uint8Array, offsets: readonly number[], index: number): FunctionType | undefined {
+  const offset = offsets[index];
+  if (offset === undefined) return undefined;
+  const reader = new Reader(bytes, offset);
+  if (reader.byte() !== 0x60) return { params: ['unknown'], results: ['unknown'] }; // a type of the GC proposals
+  const params = valueTypes(reader, 'params');
+  const results = valueTypes(reader, 'results');
+  return { params, results };
+}
+
+function valueTypes(reader: Reader, what: 'params' | 'results'): ValueType[] {
+  const length = reader.u32();
+  if (length > LIMITS[what]) throw new RangeError(`a function type has ${length} ${what}, more than the engine's limit of ${LIMITS[what]}`);
+  if (length > reader.bytes.length - reader.offset) throw new RangeError('unexpected end of the module');
+  const types: ValueType[] = [];
+  for (let i = 0; i < length; i++) types.push(reader.valueType());
+  return types;
+}
+
+/**
+ * Reads imports, exports (with function signatures) and memories. Throws a RangeError for a malformed module. Its
+ * memory stays within a small multiple of the module's size: types are remembered by offset, and every count is
+ * checked against the bytes that hold it and the engine's limits before anything is allocated for it.
+ */
 export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
-  const types: FunctionType[] = [];
-  const functionTypes: (FunctionType | undefined)[] = [];
+  /** Offsets of the type section's entries. */
+  const typeOffsets: number[] = [];
+  /** The type index of each function, imported ones first. */
+  const functionTypes: number[] = [];
   const imports: ImportEntry[] = [];
   const exports: ExportEntry[] = [];
   const memories: MemoryLimits[] = [];
@@ -153,30 +211,26 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
     const reader = new Reader(bytes, section.contentStart);
     switch (section.id) {
       case 1: {
-        const count = reader.u32();
-        for (let i = 0; i < count; i++) {
-          const form = reader.byte();
-          if (form !== 0x60) {
-            // a type this reader does not know (GC proposals): keep indexes aligned, stop reading types
-            types.push({ params: ['unknown'], results: ['unknown'] });
-            break;
-          }
-          const params = Array.from({ length: reader.u32() }, () => reader.valueType());
-          const results = Array.from({ length: reader.u32() }, () => reader.valueType());
-          types.push({ params, results });
+        const entries = count(reader, section, 'types');
+        for (let i = 0; i < entries; i++) {
+          typeOffsets.push(reader.offset);
+          if (reader.byte() !== 0x60) break; // a type this reader does not know (GC proposals): the engine checks it
+          valueTypes(reader, 'params');
+          valueTypes(reader, 'results');
         }
         break;
       }
       case 2: {
-        const count = reader.u32();
-        for (let i = 0; i < count; i++) {
+        const entries = count(reader, section, 'imports');
+        for (let i = 0; i < entries; i++) {
           const module = reader.name();
           const name = reader.name();
           const kind = KINDS[reader.byte()] ?? 'function';
           const entry: ImportEntry = { module, name, kind };
           if (kind === 'function') {
-            entry.type = types[reader.u32()];
-            functionTypes.push(entry.type);
+            const typeIndex = reader.u32();
+            entry.type = typeAt(bytes, typeOffsets, typeIndex);
+            functionTypes.push(typeIndex);
           } else if (kind === 'table') {
             reader.valueType();
             reader.limits();
@@ -194,22 +248,23 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
         break;
       }
       case 3: {
-        const count = reader.u32();
-        for (let i = 0; i < count; i++) functionTypes.push(types[reader.u32()]);
+        const entries = count(reader, section, 'functions');
+        for (let i = 0; i < entries; i++) functionTypes.push(reader.u32());
         break;
       }
       case 5: {
-        const count = reader.u32();
-        for (let i = 0; i < count; i++) memories.push(reader.limits());
+        const entries = count(reader, section, 'memories');
+        for (let i = 0; i < entries; i++) memories.push(reader.limits());
         break;
       }
       case 7: {
-        const count = reader.u32();
-        for (let i = 0; i < count; i++) {
+        const entries = count(reader, section, 'exports');
+        for (let i = 0; i < entries; i++) {
           const name = reader.name();
           const kind = KINDS[reader.byte()] ?? 'function';
           const index = reader.u32();
-          exports.push({ name, kind, type: kind === 'function' ? functionTypes[index] : undefined });
+          const typeIndex = kind === 'function' ? functionTypes[index] : undefined;
+          exports.push({ name, kind, type: typeIndex === undefined ? undefined : typeAt(bytes, typeOffsets, typeIndex) });
         }
         break;
       }
@@ -237,7 +292,8 @@ function leb(value: number): number[] {
  * when the module's own maximum is already lower. Throws a RangeError when the module starts above the cap.
  */
 export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
-  const memorySection = sections(bytes).find((section) => section.id === 5);
+  let memorySection: Section | undefined;
+  for (const section of sections(bytes)) if (section.id === 5) memorySection = section;
   if (memorySection === undefined) return bytes;
   const reader = new Reader(bytes, memorySection.contentStart);
   const count = reader.u32();

@@ -27,9 +27,12 @@ export class RateLimitedLog {
   constructor(
     private readonly logger: Logger,
     private readonly perSecond = 10,
+    /** The line that counts what was suppressed. */
+    private readonly suppressedLine: (count: number, perSecond: number) => string = (count, perSecond) =>
+      `${count} log line(s) from the module were suppressed (more than ${perSecond} a second)`,
   ) {}
 
-  write(level: 'info' | 'warn' | 'error', text: string): void {
+  write(level: 'info' | 'warn' | 'error', text: string, fields?: Record<string, unknown>): void {
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
       this.report();
@@ -38,7 +41,8 @@ export class RateLimitedLog {
     }
     if (this.count < this.perSecond) {
       this.count++;
-      this.logger[level](text);
+      if (fields === undefined) this.logger[level](text);
+      else this.logger[level](fields, text);
       return;
     }
     this.suppressed++;
@@ -53,7 +57,7 @@ export class RateLimitedLog {
     if (this.reportTimer !== undefined) clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
     if (this.suppressed === 0) return;
-    this.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} log line(s) from the module were suppressed (more than ${this.perSecond} a second)`);
+    this.logger.warn({ suppressed: this.suppressed }, this.suppressedLine(this.suppressed, this.perSecond));
     this.suppressed = 0;
   }
 }

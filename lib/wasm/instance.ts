@@ -2,7 +2,7 @@
 // emits. Instances are created once and reused for every message; a trap leaves an instance in an unknown state,
 // so the caller replaces it (see WasmStage).
 import type { Message, MessageChanges } from '../message';
-import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, SET_FUEL } from './abi';
+import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, GROW_FAILED_GLOBAL, SET_FUEL } from './abi';
 import type { HostServices, WasmModuleStats } from './host';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
 import type { BatchedReads, Reader } from './reads';
@@ -38,6 +38,8 @@ export interface InstanceSetup {
   readonly stats: WasmModuleStats;
   /** Fuel per call, when the module was instrumented. */
   readonly budget?: number;
+  /** The memory cap, in 64 KiB pages, for errors that say it was reached. */
+  readonly maxMemoryPages: number;
   /** The module was asyncified: cache calls may suspend it. */
   readonly asyncified: boolean;
   /** Go prototype ABI: bytes the module reserves for the message (body + NUL) and for a cache value. */
@@ -53,6 +55,8 @@ export abstract class GuestInstance {
   private mem: Buffer;
   private readonly setFuel: ((fuel: number) => void) | undefined;
   private readonly fuel: WebAssembly.Global | undefined;
+  /** Pages of the last memory.grow that failed (instrumented modules), 0 when none failed in this call. */
+  private readonly growFailed: WebAssembly.Global | undefined;
   /** Outputs of the current call. */
   outputs: MessageChanges[] = [];
   /** The text the module passed to fail(), for the current call. */
@@ -71,6 +75,7 @@ export abstract class GuestInstance {
     this.mem = Buffer.from(this.memory.buffer);
     this.setFuel = this.exports[SET_FUEL] as ((fuel: number) => void) | undefined;
     this.fuel = this.exports[FUEL_GLOBAL] as WebAssembly.Global | undefined;
+    this.growFailed = this.exports[GROW_FAILED_GLOBAL] as WebAssembly.Global | undefined;
     setup.stats.instantiations++;
   }
 
@@ -142,6 +147,24 @@ export abstract class GuestInstance {
     if (this.setFuel !== undefined) this.setFuel(this.setup.budget as number);
   }
 
+  /**
+   * When this call ran into the memory cap, what to add to its error: "memory cap reached (N of M pages...)". Known
+   * for sure when the module was instrumented (a memory.grow failed during the call); otherwise assumed when the
+   * memory stands at the cap (unless `onlyWhenRecorded`: a module that reports its own failure may be at the cap for
+   * another reason).
+   */
+  memoryCapNote(onlyWhenRecorded = false): string | undefined {
+    const pages = this.memory.buffer.byteLength / 65536;
+    const cap = this.setup.maxMemoryPages;
+    const asked = this.growFailed === undefined ? 0 : (this.growFailed.value as number);
+    if (asked === 0 && (onlyWhenRecorded || pages < cap)) return undefined;
+    const growth = asked > 0 ? `; growing by ${asked} more failed` : '';
+    return (
+      `memory cap reached (${pages} of ${cap} pages${growth}): raise WASM_MAX_MEMORY_PAGES (the maxMemoryPages option) ` +
+      'if the module needs more for one message, or look for what it allocates and never frees'
+    );
+  }
+
   /** An error thrown out of the module as the error that nacks the message. */
   translate(error: unknown): Error {
     if (error instanceof WasmTrapError || error instanceof WasmModuleError) return error;
@@ -154,7 +177,9 @@ export abstract class GuestInstance {
       );
     }
     if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
-      return new WasmTrapError(`${this.setup.name} trapped: ${error.message}`, { cause: error });
+      // allocators trap (unreachable) when memory.grow fails: say that it was the cap, not only "unreachable"
+      const note = this.memoryCapNote();
+      return new WasmTrapError(`${this.setup.name} trapped: ${error.message}${note === undefined ? '' : `: ${note}`}`, { cause: error });
     }
     if (error instanceof WebAssembly.LinkError) return error;
     return error instanceof Error ? error : new WasmTrapError(String(error));
@@ -291,7 +316,10 @@ export class NativeInstance extends GuestInstance implements Reader {
   private growInput(length: number): void {
     const capacity = Math.max(length, 256, this.inputCapacity * 2);
     const ptr = this.alloc(capacity) >>> 0;
-    if (ptr === 0) throw new WasmTrapError(`${this.setup.name}: alloc(${capacity}) returned 0 (out of memory?)`);
+    if (ptr === 0) {
+      const note = this.memoryCapNote();
+      throw new WasmTrapError(`${this.setup.name}: alloc(${capacity}) returned 0 (${note ?? 'out of memory?'})`);
+    }
     this.inputPtr = ptr;
     this.inputCapacity = capacity;
   }

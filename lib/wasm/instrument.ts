@@ -1,12 +1,12 @@
 // Load-time rewriting of modules with Binaryen: the per-message fuel budget (so that a loop that never ends is
-// stopped), and asyncify (so that a synchronous module can wait for an asynchronous cache). Binaryen is an ES module
+// stopped), a record of failed memory.grow (so that an out-of-memory trap can say that the cap was reached), and asyncify (so that a synchronous module can wait for an asynchronous cache). Binaryen is an ES module
 // with top-level await, loaded on first use only: a module with no budget and no async host call never needs it.
 import type BinaryenDefault from 'binaryen' with { 'resolution-mode': 'import' };
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FUEL_GLOBAL, SET_FUEL } from './abi';
+import { FUEL_GLOBAL, GROW_FAILED_GLOBAL, SET_FUEL } from './abi';
 
 type Binaryen = typeof BinaryenDefault;
 
@@ -28,7 +28,7 @@ export interface InstrumentOptions {
 let queue: Promise<unknown> = Promise.resolve();
 
 /** Bump when the rewriting changes, so that results cached on disk by an older version are not reused. */
-const REWRITE_VERSION = 1;
+const REWRITE_VERSION = 2;
 
 /**
  * Where rewritten modules are kept between runs (WASM_PIPES_CACHE_DIR, default ~/.cache/wasm-pipes; `off` disables
@@ -90,7 +90,8 @@ function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptio
   const module = binaryen.readBinary(bytes);
   try {
     module.setFeatures(node20);
-    if (options.budget !== undefined) addFuel(binaryen, module, options.budget);
+    const tracksGrowth = trackGrowth(binaryen, module);
+    if (options.budget !== undefined) addFuel(binaryen, module, options.budget, tracksGrowth);
     if (options.asyncImports !== undefined && options.asyncImports.length > 0) {
       binaryen.setPassArgument('asyncify-imports', options.asyncImports.join(','));
       try {
@@ -106,6 +107,66 @@ function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptio
   }
 }
 
+/** The hooks Binaryen's `instrument-memory` pass imports (all of them, though only memory.grow is instrumented here). */
+const MEMORY_HOOKS = new Set([
+  'load_ptr', 'load_val_i32', 'load_val_i64', 'load_val_f32', 'load_val_f64',
+  'store_ptr', 'store_val_i32', 'store_val_i64', 'store_val_f32', 'store_val_f64',
+  'memory_grow_pre', 'memory_grow_post', 'array_get_val_i32', 'array_get_val_i64', 'array_get_val_f32', 'array_get_val_f64',
+  'array_set_val_i32', 'array_set_val_i64', 'array_set_val_f32', 'array_set_val_f64', 'array_get_index', 'array_set_index',
+  'struct_get_val_i32', 'struct_get_val_i64', 'struct_get_val_f32', 'struct_get_val_f64',
+  'struct_set_val_i32', 'struct_set_val_i64', 'struct_set_val_f32', 'struct_set_val_f64',
+]);
+
+/**
+ * Wraps every `memory.grow` of the module (Binaryen's `instrument-memory` pass, restricted to memory.grow) so that a
+ * failed growth records how many pages it asked for in an exported global. A module that cannot grow usually traps
+ * (`unreachable` in AssemblyScript's and Rust's allocators); the host reads the global then, and the error says that
+ * the memory cap was reached instead of only "unreachable". The hooks become functions of the module: no host call.
+ * Returns false when the module has no memory.grow at all.
+ */
+function trackGrowth(binaryen: Binaryen, module: BinaryenDefault.Module): boolean {
+  const before = new Set<string>();
+  for (let i = 0; i < module.getNumFunctions(); i++) before.add(binaryen.getFunctionInfo(module.getFunctionByIndex(i)).name);
+  binaryen.setPassArgument('instrument-memory', 'memory.grow');
+  try {
+    module.runPasses(['instrument-memory']);
+  } finally {
+    binaryen.setPassArgument('instrument-memory', null);
+  }
+  const hooks = new Map<string, string>();
+  for (let i = 0; i < module.getNumFunctions(); i++) {
+    const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
+    if (!before.has(info.name) && info.module === 'env' && info.base !== null && MEMORY_HOOKS.has(info.base)) hooks.set(info.base, info.name);
+  }
+  for (const name of hooks.values()) module.removeFunction(name);
+  const pre = hooks.get('memory_grow_pre');
+  const post = hooks.get('memory_grow_post');
+  if (pre === undefined || post === undefined) return false;
+  const asked = '__wasm_pipes_grow_asked';
+  module.addGlobal(asked, binaryen.i32, true, module.i32.const(0));
+  module.addGlobal(GROW_FAILED_GLOBAL, binaryen.i32, true, module.i32.const(0));
+  module.addGlobalExport(GROW_FAILED_GLOBAL, GROW_FAILED_GLOBAL);
+  const i32 = binaryen.i32;
+  // memory_grow_pre(id, delta) -> delta: remember the delta
+  module.addFunction(pre, binaryen.createType([i32, i32]), i32, [], module.block(null, [module.global.set(asked, module.local.get(1, i32)), module.local.get(1, i32)], i32));
+  // memory_grow_post(id, result) -> result: a result of -1 is a failed growth
+  module.addFunction(
+    post,
+    binaryen.createType([i32, i32]),
+    i32,
+    [],
+    module.block(
+      null,
+      [
+        module.if(module.i32.eq(module.local.get(1, i32), module.i32.const(-1)), module.global.set(GROW_FAILED_GLOBAL, module.global.get(asked, i32))),
+        module.local.get(1, i32),
+      ],
+      i32,
+    ),
+  );
+  return true;
+}
+
 /**
  * Binaryen's `log-execution` pass puts a call to an imported `env.log_execution(i32)` at every function entry and
  * loop header (and return). We turn that import into a function of the module that decrements a fuel global and
@@ -113,7 +174,7 @@ function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptio
  * a subtract and a store. The host refills the fuel before each message through an exported setter, and reads the
  * global after a trap to tell "out of fuel" from the module's own traps.
  */
-function addFuel(binaryen: Binaryen, module: BinaryenDefault.Module, budget: number): void {
+function addFuel(binaryen: Binaryen, module: BinaryenDefault.Module, budget: number, tracksGrowth: boolean): void {
   module.runPasses(['log-execution']);
   let hook: string | undefined;
   for (let i = 0; i < module.getNumFunctions(); i++) {
@@ -135,7 +196,10 @@ function addFuel(binaryen: Binaryen, module: BinaryenDefault.Module, budget: num
       module.global.set(fuel, module.i32.sub(module.global.get(fuel, binaryen.i32), module.i32.const(1))),
     ]),
   );
-  module.addFunction(SET_FUEL, binaryen.i32, binaryen.none, [], module.global.set(fuel, module.local.get(0, binaryen.i32)));
+  const refuel = module.global.set(fuel, module.local.get(0, binaryen.i32));
+  // each message starts with no failed growth on record: a trap is blamed on the cap only if this call hit it
+  const body = tracksGrowth ? module.block(null, [refuel, module.global.set(GROW_FAILED_GLOBAL, module.i32.const(0))]) : refuel;
+  module.addFunction(SET_FUEL, binaryen.i32, binaryen.none, [], body);
   module.addFunctionExport(SET_FUEL, SET_FUEL);
   module.addGlobalExport(fuel, fuel);
   const previousAlways = binaryen.getAlwaysInlineMaxSize();

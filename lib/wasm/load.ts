@@ -1,18 +1,17 @@
-// loadWasm(): reads a module (path, file:// or http(s):// URL, bytes), checks it against the ABI, instruments it
+// loadWasm(): reads a module (path, file://, http(s)://, s3:// or gs:// URL, bytes; see supply.ts), checks it against the ABI, instruments it
 // (budget, memory cap, asyncify when needed), compiles it once and proves that it instantiates. The handle it
 // returns is shared by any number of operators; each operator instantiates it once and reuses the instance.
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, WasmAbiError } from '../errors';
 import { MemoryCache } from '../cache/memory';
 import type { Cache } from '../cache/types';
 import { rootLogger, Logger } from '../logging/logger';
 import {
   ASSEMBLYSCRIPT_IMPORTS,
+  closestName,
   FUEL_GLOBAL,
   GO_IMPORTS,
+  GROW_FAILED_GLOBAL,
   ImportSpec,
   NATIVE_EXPORTS,
   NATIVE_IMPORTS,
@@ -23,6 +22,7 @@ import { capMemory, formatType, isWasm, ModuleInfo, readModuleInfo, sameType } f
 import { instrument } from './instrument';
 import { CallKind, GoInstance, GuestInstance, InstanceSetup, NativeInstance } from './instance';
 import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
+import { displayLocation, SuppliedModule, supplyModule } from './supply';
 
 /** Fuel units per message by default: loop iterations plus function calls, about 0.1-0.5 s of work. */
 export const DEFAULT_BUDGET = 100_000_000;
@@ -49,6 +49,22 @@ export interface LoadOptions {
    * the network (WASM_SHA256 in the bin).
    */
   sha256?: string;
+  /**
+   * Largest module accepted, in bytes, from a file, a URL or a bucket alike: a download is refused as soon as it
+   * announces or passes it. Default 16 MiB (WASM_MAX_MODULE_SIZE in the bin).
+   */
+  maxModuleBytes?: number;
+  /** Milliseconds a download may take to connect (DNS, TCP and TLS). Default 10 s (WASM_FETCH_CONNECT_TIMEOUT). */
+  connectTimeout?: number;
+  /** Milliseconds a whole download may take, redirects included. Default 60 s (WASM_FETCH_TIMEOUT). */
+  fetchTimeout?: number;
+  /**
+   * Hosts an http(s) redirect may lead to besides the module URL's own: names, `*.example.com`, or `*` for any.
+   * Default none. A redirect from https:// to http:// is always refused. (WASM_FETCH_REDIRECT_HOSTS)
+   */
+  redirectHosts?: readonly string[];
+  /** Where s3:// and gs:// modules take their region, endpoint and emulator host from. Default process.env. */
+  env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
 
@@ -62,6 +78,7 @@ export class WasmModule {
   /** Counters summed over every instance of this module. */
   readonly stats: WasmModuleStats = newStats();
   private asyncVariant: WebAssembly.Module | undefined;
+  private recycled = false;
   private asyncLoading: Promise<WebAssembly.Module> | undefined;
 
   /** @internal use loadWasm() */
@@ -76,6 +93,13 @@ export class WasmModule {
     readonly budget: number | undefined,
     readonly maxMemoryPages: number,
   ) {}
+
+  /** @internal true the first time an instance of this module is replaced for its memory growth (warned once) */
+  firstRecycle(): boolean {
+    if (this.recycled) return false;
+    this.recycled = true;
+    return true;
+  }
 
   /** Whether the module exports `transform`, `filter` (native ABI) or `run` (Go prototype). */
   exports(name: 'transform' | 'filter' | 'run'): boolean {
@@ -128,6 +152,7 @@ export class WasmModule {
       services,
       stats: this.stats,
       budget: this.budget,
+      maxMemoryPages: this.maxMemoryPages,
       asyncified: compiled !== this.compiled,
       goMessageBuffer: goBuffers.message,
       goCacheBuffer: goBuffers.cache,
@@ -136,31 +161,19 @@ export class WasmModule {
   }
 }
 
-async function readSource(source: Exclude<WasmSource, WasmModule>, variable: string): Promise<{ bytes: Uint8Array; name: string }> {
-  if (source instanceof Uint8Array) return { bytes: source, name: 'module' };
-  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: 'module' };
-  const text = source instanceof URL ? source.href : source;
-  if (/^https?:\/\//i.test(text)) {
-    let response: Response;
-    try {
-      response = await fetch(text);
-    } catch (error) {
-      throw new ConfigError(`could not fetch the module at ${text}: ${(error as Error).message}`, { variable, cause: error });
-    }
-    if (!response.ok) throw new ConfigError(`could not fetch the module at ${text}: HTTP ${response.status}`, { variable });
-    return { bytes: new Uint8Array(await response.arrayBuffer()), name: path.basename(new URL(text).pathname) || text };
+async function readSource(source: Exclude<WasmSource, WasmModule>, options: LoadOptions, variable: string): Promise<SuppliedModule> {
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+    return { bytes, name: 'module', sha256: createHash('sha256').update(bytes).digest('hex') };
   }
-  const file = /^file:\/\//i.test(text) ? fileURLToPath(text) : text;
-  try {
-    return { bytes: await fs.readFile(file), name: path.basename(file) };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new ConfigError(`cannot read the module '${text}' (${path.resolve(file)}): ${reason}; give the path of a .wasm file, for example ./examples/uppercase/uppercase.wasm`, {
-      variable,
-      cause: error,
-    });
-  }
+  return supplyModule(source instanceof URL ? source.href : source, {
+    maxModuleBytes: options.maxModuleBytes,
+    connectTimeout: options.connectTimeout,
+    fetchTimeout: options.fetchTimeout,
+    redirectHosts: options.redirectHosts,
+    env: options.env,
+    variable,
+  });
 }
 
 async function compile(bytes: Uint8Array, name: string): Promise<WebAssembly.Module> {
@@ -171,8 +184,17 @@ async function compile(bytes: Uint8Array, name: string): Promise<WebAssembly.Mod
   }
 }
 
-function checkImport(spec: ImportSpec | undefined, entry: ModuleInfo['imports'][number]): string | undefined {
-  if (spec === undefined) return `unknown import '${entry.module}.${entry.name}'`;
+/** ` (did you mean 'x'?)` when `name` looks like a misspelling of one of `candidates`, else nothing. */
+function didYouMean(name: string, candidates: Iterable<string>, prefix = '', suffix = ''): string {
+  const closest = closestName(name, candidates);
+  return closest === undefined ? '' : ` (did you mean '${prefix}${closest}${suffix}'?)`;
+}
+
+function checkImport(table: Readonly<Record<string, ImportSpec>> | undefined, entry: ModuleInfo['imports'][number]): string | undefined {
+  const spec = table?.[entry.name];
+  if (spec === undefined) {
+    return `unknown import '${entry.module}.${entry.name}'${table === undefined ? '' : didYouMean(entry.name, Object.keys(table), `${entry.module}.`)}`;
+  }
   if (entry.kind !== 'function') return `import '${entry.module}.${entry.name}' must be a function, not a ${entry.kind}`;
   if (!sameType(entry.type, spec.params, spec.results)) {
     return `import '${entry.module}.${entry.name}' has the signature ${formatType(entry.type)}; the host provides ${formatType({ params: [...spec.params], results: [...spec.results] })}`;
@@ -189,19 +211,35 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
   const go = !native && isFunction('run');
   if (!native && !go) {
     const names = info.exports.map((entry) => entry.name).join(', ') || 'nothing';
+    let hint = '';
+    for (const entry of info.exports) {
+      const meant = entry.kind === 'function' ? closestName(entry.name, ['transform', 'filter', 'run']) : undefined;
+      if (meant !== undefined) {
+        hint = `; did you mean '${meant}' (it exports '${entry.name}')?`;
+        break;
+      }
+    }
     throw new WasmAbiError(
-      `${name} exports neither 'transform' nor 'filter' (nor 'run', for modules written for the Go prototype); it exports ${names}`,
+      `${name} exports neither 'transform' nor 'filter' (nor 'run', for modules written for the Go prototype); it exports ${names}${hint}`,
     );
   }
   if (exported.get('memory')?.kind !== 'memory') {
+    const otherName = info.exports.find((entry) => entry.kind === 'memory')?.name;
     problems.push(
       info.imports.some((entry) => entry.kind === 'memory')
         ? 'it imports its memory; export it as "memory" instead (AssemblyScript: drop --importMemory)'
-        : "it does not export its memory as 'memory'",
+        : otherName !== undefined
+          ? `it exports its memory as '${otherName}'; export it as 'memory'`
+          : "it does not export its memory as 'memory'",
     );
   }
   if (native) {
-    if (!isFunction('alloc')) problems.push("it does not export 'alloc(size: i32) -> i32' (the host asks it for the input buffer)");
+    if (!isFunction('alloc')) {
+      const meant = info.exports.find((entry) => entry.kind === 'function' && closestName(entry.name, ['alloc']) !== undefined);
+      problems.push(
+        `it does not export 'alloc(size: i32) -> i32' (the host asks it for the input buffer)${meant === undefined ? '' : `; did you mean 'alloc' (it exports '${meant.name}')?`}`,
+      );
+    }
     for (const exportName of ['alloc', 'transform', 'filter'] as const) {
       const entry = exported.get(exportName);
       if (entry?.kind !== 'function') continue;
@@ -213,21 +251,26 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
   } else if (!sameType(exported.get('run')?.type, [], [])) {
     problems.push(`'run' has the signature ${formatType(exported.get('run')?.type)}; the Go prototype's ABI needs () -> nothing`);
   }
-  for (const exportName of [FUEL_GLOBAL, SET_FUEL]) {
+  for (const exportName of [FUEL_GLOBAL, SET_FUEL, GROW_FAILED_GLOBAL]) {
     if (exported.has(exportName)) problems.push(`it exports '${exportName}', a name the host reserves`);
   }
   for (const entry of info.imports) {
     if (entry.kind === 'memory') continue; // reported above
     let problem: string | undefined;
     if (entry.module === 'env') {
-      problem = checkImport(ASSEMBLYSCRIPT_IMPORTS[entry.name], entry);
+      problem = checkImport(ASSEMBLYSCRIPT_IMPORTS, entry);
     } else if (native) {
       problem =
         entry.module === NATIVE_MODULE
-          ? checkImport(NATIVE_IMPORTS[entry.name], entry)
-          : `unknown import '${entry.module}.${entry.name}' (native modules import from '${NATIVE_MODULE}')`;
+          ? checkImport(NATIVE_IMPORTS, entry)
+          : `unknown import '${entry.module}.${entry.name}' (native modules import from '${NATIVE_MODULE}')` +
+            didYouMean(entry.module, [NATIVE_MODULE], '', `.${entry.name}`);
     } else {
-      problem = checkImport(GO_IMPORTS[entry.module]?.[entry.name], entry);
+      const table = GO_IMPORTS[entry.module];
+      problem =
+        table === undefined
+          ? `unknown import '${entry.module}.${entry.name}'${didYouMean(entry.module, Object.keys(GO_IMPORTS), '', `.${entry.name}`)}`
+          : checkImport(table, entry);
     }
     if (problem !== undefined && entry.module.startsWith('wasi')) {
       problem += ': modules get no WASI (no files, clock or network); build for a freestanding target (Rust wasm32-unknown-unknown, TinyGo -target=wasm-unknown, clang --target=wasm32 -nostdlib)';
@@ -258,30 +301,30 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
     return source;
   }
   const variable = options.variable ?? 'module';
-  const { bytes, name: fileName } = await readSource(source, variable);
-  const name = options.name ?? fileName;
   const location = source instanceof URL ? source.href : typeof source === 'string' ? source : undefined;
+  const sha256Variable = variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256';
+  const expected = options.sha256?.trim().toLowerCase();
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
+    // checked before anything is fetched
+    throw new ConfigError(`'${options.sha256}' is not a SHA-256 digest; give 64 hex digits, as \`sha256sum module.wasm\` prints`, {
+      variable: sha256Variable,
+    });
+  }
+  const { bytes, name: fileName, sha256: actual } = await readSource(source, options, variable);
+  const name = options.name ?? fileName;
   if (location !== undefined && /^http:\/\//i.test(location) && options.sha256 === undefined) {
     (options.logger ?? rootLogger()).warn(
-      { module: location },
-      `the module ${location} was fetched over plain http://: anyone on the way can change the code that runs on your messages; ` +
+      { module: displayLocation(location) },
+      `the module ${displayLocation(location)} was fetched over plain http://: anyone on the way can change the code that runs on your messages; ` +
         'serve it over https://, or pin its digest (WASM_SHA256, the sha256 option)',
     );
   }
-  if (options.sha256 !== undefined) {
-    const expected = options.sha256.trim().toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(expected)) {
-      throw new ConfigError(`'${options.sha256}' is not a SHA-256 digest; give 64 hex digits, as \`sha256sum module.wasm\` prints`, {
-        variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256',
-      });
-    }
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== expected) {
-      throw new ConfigError(
-        `${location ?? name} has the SHA-256 digest ${actual}, not the pinned ${expected}; refusing to run it (check where the module came from, then update the pin)`,
-        { variable: variable === 'WASM_MODULE' ? 'WASM_SHA256' : 'sha256' },
-      );
-    }
+  // the digest was computed while the bytes came in: a module that does not match is refused before it is parsed
+  if (expected !== undefined && actual !== expected) {
+    throw new ConfigError(
+      `${location === undefined ? name : displayLocation(location)} has the SHA-256 digest ${actual}, not the pinned ${expected}; refusing to run it (check where the module came from, then update the pin)`,
+      { variable: sha256Variable },
+    );
   }
   if (!isWasm(bytes)) {
     const start = Buffer.from(bytes.subarray(0, 16)).toString('latin1');

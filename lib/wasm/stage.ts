@@ -46,6 +46,9 @@ export interface WasmOperatorOptions extends LoadOptions {
   goCacheBuffer?: number;
 }
 
+/** Failed messages logged (at warn) per second and stage; the others are counted in one line. */
+export const FAILURES_LOGGED_PER_SECOND = 10;
+
 /** Instances per subscription by default when cache calls wait on an asynchronous backend. */
 export const DEFAULT_POOL_SIZE = 32;
 
@@ -194,6 +197,8 @@ interface Pooled {
   readonly instance: GuestInstance;
   message: Message | undefined;
   readonly done: Completion;
+  /** When the sampled call began (performance.now()), or 0 when this call is not timed. */
+  began: number;
 }
 
 interface Downstream {
@@ -227,8 +232,8 @@ export class WasmStage {
   private pumping = false;
   private completing = false;
   private closed = false;
-  private lastWarning = 0;
-  private warningsSkipped = 0;
+  /** Failed messages, at warn: at most FAILURES_LOGGED_PER_SECOND lines a second, then a line counting the rest. */
+  private readonly failureLog: RateLimitedLog;
   /** Counters of this stage for /metrics and pipeline.stats(), and a sampler for timing calls. */
   readonly stats: StageMetrics;
   private readonly sampler = new Sampler();
@@ -258,6 +263,11 @@ export class WasmStage {
       reads: this.asyncMode ? new BatchedReads(cache) : undefined,
     };
     this.deadLetter = options.onError === 'deadLetter' ? options.deadLetter : undefined;
+    this.failureLog = new RateLimitedLog(
+      this.logger,
+      FAILURES_LOGGED_PER_SECOND,
+      (count, perSecond) => `${this.name}: ${count} more failed message(s) not logged (more than ${perSecond} a second)`,
+    );
     this.compiled = module.compiledFor(cache) as WebAssembly.Module;
     this.poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
     this.prefetch = this.asyncMode ? options.prefetch : undefined;
@@ -397,6 +407,7 @@ export class WasmStage {
     const pooled: Pooled = {
       instance: this.newInstance(),
       message: undefined,
+      began: 0,
       // made once per instance: a message that waits costs no closure
       done: (error, status) => this.afterPooled(pooled, error === undefined ? status : undefined, error),
     };
@@ -406,6 +417,8 @@ export class WasmStage {
   private runPooled(pooled: Pooled, message: Message, prefetched: Prefetched | undefined): void {
     this.active++;
     pooled.message = message;
+    // timed from the call to its completion, waits on the cache included: what the call costs this message
+    pooled.began = this.sampler.sample() ? performance.now() : 0;
     let status: number | undefined;
     try {
       status = pooled.instance.start(message, pooled.done, prefetched);
@@ -420,6 +433,7 @@ export class WasmStage {
     this.active--;
     const message = pooled.message as Message;
     pooled.message = undefined;
+    if (pooled.began !== 0) this.callSeconds.observe((performance.now() - pooled.began) / 1000);
     let keep = true;
     if (status === undefined) {
       // as in dropInstance: only a module's own failure report leaves the instance usable
@@ -459,7 +473,9 @@ export class WasmStage {
   private settle(message: Message, instance: GuestInstance, status: number): boolean {
     this.module.stats.calls++;
     if (status < 0) {
-      this.fail(message, new WasmModuleError(`${this.module.name} failed on message ${message.id}: ${instance.failure ?? `status ${status}`}`, status));
+      const note = instance.memoryCapNote(true); // a C module whose malloc returned NULL, for example
+      const reason = `${instance.failure ?? `status ${status}`}${note === undefined ? '' : `; ${note}`}`;
+      this.fail(message, new WasmModuleError(`${this.module.name} failed on message ${message.id}: ${reason}`, status));
     } else if (this.kind === 'filter') {
       if (status === 0) {
         this.stats.dropped++;
@@ -489,7 +505,18 @@ export class WasmStage {
     if (instance.memoryBytes > this.recycleBytes) {
       // a module that never frees (AssemblyScript's stub runtime, a Go-prototype module written for one message per
       // instance) would reach its cap and trap: give it a fresh instance before that
-      this.logger.debug({ memoryBytes: instance.memoryBytes }, 'replacing an instance whose memory grew past 3/4 of its cap');
+      const pages = instance.memoryBytes / 65536;
+      if (this.module.firstRecycle()) {
+        this.logger.warn(
+          { pages, maxMemoryPages: this.module.maxMemoryPages },
+          `${this.module.name}: an instance's memory grew to ${pages} of ${this.module.maxMemoryPages} pages (past 3/4 of the cap), ` +
+            'so it was replaced by a fresh one: what the module keeps in memory between messages (globals, its heap) starts afresh. ' +
+            'A module that frees what it allocates keeps its instance (AssemblyScript: --runtime incremental, not stub); ' +
+            'this warns once per module',
+        );
+      } else {
+        this.logger.debug({ pages }, 'replacing an instance whose memory grew past 3/4 of its cap');
+      }
       if (instance === this.instance) this.instance = undefined;
       return false;
     }
@@ -499,40 +526,32 @@ export class WasmStage {
   private fail(message: Message, raw: unknown): void {
     this.module.stats.failures++;
     const error = toError(raw);
+    let kind: 'budget' | 'trap' | 'status' | 'host_call';
     if (error instanceof WasmBudgetError) {
-      this.stats.error('budget');
+      kind = 'budget';
       this.budgetStops.inc();
     } else if (error instanceof WasmTrapError) {
-      this.stats.error('trap');
+      kind = 'trap';
       this.traps.inc();
     } else {
-      this.stats.error(error instanceof WasmModuleError ? 'status' : 'host_call');
+      kind = error instanceof WasmModuleError ? 'status' : 'host_call';
     }
-    this.logger.debug({ id: message.id, err: error }, 'the module failed on a message');
-    this.warn(error);
-    if (this.deadLetter !== undefined) {
+    this.stats.error(kind);
+    const deadLettered = this.deadLetter !== undefined;
+    // every failed message at warn with the module's own reason, rate-limited; the host's stack only for host errors
+    // (a module's fail() or trap is the module's story, and the JS frames of the host would bury it)
+    this.failureLog.write('warn', `${this.name}: message ${message.id} was ${deadLettered ? 'dead-lettered' : 'nacked'}: ${error.message}`, {
+      id: message.id,
+      kind,
+      reason: error.message,
+      ...(kind === 'host_call' ? { err: error } : {}),
+    });
+    if (deadLettered) {
       this.stats.deadLettered++;
-      this.deadLetter.next(deadLetterCopy(message, error, this.name));
+      (this.deadLetter as Sink).next(deadLetterCopy(message, error, this.name));
     } else {
       this.stats.nacked++;
       message.nack(error);
     }
-  }
-
-  /** Failures are per message (debug); a warning at most every 10 s says that they happen and why. */
-  private warn(error: Error): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) {
-      this.warningsSkipped++;
-      return;
-    }
-    this.lastWarning = now;
-    const skipped = this.warningsSkipped;
-    this.warningsSkipped = 0;
-    const action = this.deadLetter !== undefined ? 'dead-lettered' : 'nacked';
-    this.logger.warn(
-      { err: error, trap: error instanceof WasmTrapError, moreSinceLastWarning: skipped },
-      `${this.name}: a message was ${action}: ${error.message}`,
-    );
   }
 }

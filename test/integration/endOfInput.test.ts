@@ -84,4 +84,7 @@ test('a file:// source through a module failing one line in three, with DEAD_LET
   expect(last.msg).toContain('dead-lettered 3');
   expect(last.msg).toContain('written 6');
   expect(last.stats).toMatchObject({ received: 9, acked: 9, deadLettered: 3, written: 6, givenUp: 0 });
+  // every failing message was logged at warn with the module's reason
+  const failures = logLines(result.stderr).filter((line) => line.level === 40 && String(line.msg).includes('asked to fail'));
+  expect(failures.length).toBeGreaterThanOrEqual(3);
 });
