@@ -146,6 +146,8 @@ function maskUrisInText(text: string): string {
     while (start < at && !/[a-zA-Z]/.test(text[start])) start++;
     let end = at + 3;
     while (end < text.length && !URI_END.test(text[end])) end++;
+    // punctuation that ends a sentence is not part of the URI: `.../final.wasm: it would`
+    while (end > at + 3 && /[.:;)!?]/.test(text[end - 1])) end--;
     if (start < at && /[a-zA-Z]/.test(text[start])) {
       result += text.slice(copied, start) + maskUriCredentials(text.slice(start, end));
       copied = end;

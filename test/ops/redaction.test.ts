@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { binEnv } from '../helpers/bin';
 import { SECRET_ENV, SECRET_VALUES } from './helpers';
+import { Redactor } from '../../lib/security/redact';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 // no admin server unless a test sets ADMIN_PORT (see binEnv)
@@ -181,4 +182,12 @@ describe('secret redaction in the bin', () => {
     expect(result.stderr).toContain('http://***:***@[not-a-host/x');
     expectNoSecret(result.stderr, ['cfgpw-5566']);
   });
+});
+
+test('a URI in free text ends before the punctuation that follows it', () => {
+  const redactor = new Redactor([]);
+  expect(redactor.redact('from https://h/downgrade.wasm to http://h:1/final.wasm: it would fetch it.')).toBe(
+    'from https://h/downgrade.wasm to http://h:1/final.wasm: it would fetch it.',
+  );
+  expect(redactor.redact('see https://hooks.slack.com/services/T000/B000/XXXX.')).toBe('see https://hooks.slack.com/services/***.');
 });
