@@ -5,7 +5,7 @@ import { ConfigError } from './errors';
 import type { Message } from './message';
 import { createSource, SourceOptions } from './source';
 import { SinkRuntime, Sink, SinkOptions } from './sink';
-import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, EndpointUri } from './registry';
+import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, paramNames, EndpointUri } from './registry';
 import { rootLogger, Logger } from './logging/logger';
 
 export interface EndpointOptions {
@@ -50,7 +50,7 @@ export function source(uri: string, options: SourceOptions & EndpointOptions = {
   if (open === undefined) {
     throw new ConfigError(`${parsed.scheme}:// can only be a sink. Sources: ${schemesWith('openSource')}`, { variable });
   }
-  warnUnknownParams(parsed, definition.sourceParams, options.logger);
+  warnUnknownParams(parsed, paramNames(definition.sourceParams), options.logger);
   const first = open.call(definition, parsed, options);
   return createSource(redactUri(parsed.raw), () => open.call(definition, parsed, options), options, first);
 }
@@ -69,7 +69,7 @@ export function sink(uri: string, options: SinkOptions & EndpointOptions = {}): 
   if (definition.openSink === undefined) {
     throw new ConfigError(`${parsed.scheme}:// can only be a source. Sinks: ${schemesWith('openSink')}`, { variable });
   }
-  warnUnknownParams(parsed, definition.sinkParams, options.logger);
+  warnUnknownParams(parsed, paramNames(definition.sinkParams), options.logger);
   const driver = definition.openSink(parsed, options);
   return new SinkRuntime(redactUri(parsed.raw), driver, options, definition.sinkDefaults);
 }

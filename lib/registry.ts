@@ -18,6 +18,20 @@ export interface EndpointUri {
   readonly variable: string;
 }
 
+/** One URI parameter of a connector: it serves `wasm-pipes help <scheme>`, the unknown-parameter warning and the docs test. */
+export interface ParamSpec {
+  readonly name: string;
+  /** What it does, and what a valid value looks like. */
+  readonly description: string;
+  /** The default, as the user would write it. */
+  readonly default?: string;
+}
+
+/** The names of a parameter list (plain names are accepted from connectors written before ParamSpec). */
+export function paramNames(params: readonly (ParamSpec | string)[] | undefined): string[] | undefined {
+  return params?.map((param) => (typeof param === 'string' ? param : param.name));
+}
+
 /** What a connector supplies for one or more schemes. */
 export interface SchemeDefinition {
   schemes: readonly string[];
@@ -26,9 +40,9 @@ export interface SchemeDefinition {
   /** Example URIs. */
   sourceExample?: string;
   sinkExample?: string;
-  /** Query parameters the connector understands; others give a start-up warning. */
-  sourceParams?: readonly string[];
-  sinkParams?: readonly string[];
+  /** Query parameters the connector understands, described; others give a start-up warning. */
+  sourceParams?: readonly (ParamSpec | string)[];
+  sinkParams?: readonly (ParamSpec | string)[];
   /** Validates (throwing ConfigError) and builds a driver; must not connect yet. */
   openSource?(uri: EndpointUri, options: SourceOptions): SourceDriver;
   openSink?(uri: EndpointUri, options: SinkOptions): SinkDriver;

@@ -7,7 +7,8 @@ import type { Sink } from './sink';
 import { rootLogger, Logger } from './logging/logger';
 import { parseDuration } from './config';
 import { failMessage, noteFailure } from './deadLetter';
-import { AckTimeoutError, TooManyDeliveriesError } from './errors';
+import { AckTimeoutError, isRetryable, ShutdownError, TooManyDeliveriesError } from './errors';
+import { equalJitter, exponentialBackoff } from './backoff';
 import { Fifo } from './fifo';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 
@@ -36,7 +37,20 @@ export interface ReceivedMessage extends MessageInit {
   deliveryCount?: number;
 }
 
-/** The runtime's side, as a driver sees it. */
+/** A message a driver received, and the token that settles it (ack/nack get it back). */
+export interface Delivery<T> {
+  readonly message: ReceivedMessage;
+  readonly token: T;
+}
+
+/**
+ * The runtime's side, as a driver sees it. A driver takes messages in one of three ways:
+ * - **pull** (SQS, Kafka, JetStream, files, mem): it implements `receiveBatch(max, signal)`; the runtime calls it
+ *   while the window has room, never asking for more than fits, and owns the loop, the pausing and the backoff;
+ * - **push** (core NATS, RabbitMQ, Pub/Sub): its client hands messages over as they come, and it passes them to
+ *   `push()`; the runtime delivers them while the window has room and keeps the rest, in order, until it has;
+ * - **request** (the HTTP source): a handler that must wait for room before it reads anything calls `acquire()`.
+ */
 export interface SourceContext<T> {
   readonly maxInFlight: number;
   /** Free slots in the credit window. */
@@ -47,13 +61,21 @@ export interface SourceContext<T> {
   /** This source's counters (/metrics, pipeline.stats()): drivers count their own errors with `stats.error(kind)`. */
   readonly stats: StageMetrics;
   /**
-   * Hands one message to the pipeline. Call only while `credit > 0`. `token` comes back in ack/nack.
+   * Push drivers: hands one message over. It goes into the pipeline at once while the window has room, else waits in
+   * the runtime's buffer (oldest first). What still waits there when intake stops is given back with
+   * `nack(token, ShutdownError)` and was never counted as received. `token` comes back in ack/nack.
+   */
+  push(message: ReceivedMessage, token: T): void;
+  /** Push drivers: deliveries waiting in the runtime's buffer for room in the window (to pause a subscription). */
+  readonly buffered: number;
+  /**
+   * Hands one message to the pipeline now. Call only while `credit > 0` (a reserved slot, or inside a pump).
    * Returns the message (already emitted downstream).
    */
   receive(message: ReceivedMessage, token: T): Message;
   /**
-   * Resolves when the window has a free slot (at once when it has one now). It reserves nothing: for a driver
-   * with one intake loop. Concurrent handlers (one per HTTP request) use acquire() instead.
+   * @deprecated the old way of a pull driver: implement receiveBatch() instead; goes once every driver has moved.
+   * Resolves when the window has a free slot (at once when it has one now). It reserves nothing.
    */
   waitForCredit(): Promise<void>;
   /**
@@ -62,8 +84,8 @@ export interface SourceContext<T> {
    */
   acquire(): Promise<CreditSlot<T> | undefined>;
   /**
-   * Called when credit becomes free again after the window was full; never re-entrantly from inside receive(),
-   * so a driver loops `while (ctx.credit > 0 && …) ctx.receive(…)` and resumes from this callback.
+   * @deprecated the old way of pull and push drivers: implement receiveBatch(), or call push(); goes once every
+   * driver has moved. Called when credit becomes free again after the window was full.
    */
   onCredit(listener: () => void): void;
   /** The service has no more messages (end of a file): completes once every message is settled. */
@@ -81,8 +103,22 @@ export interface CreditSlot<T> {
 /** A small driver: one service's client library behind the portable source. */
 export interface SourceDriver<T = unknown> {
   readonly scheme: string;
-  /** Begin intake (connect, subscribe). A rejection is a start-up failure. */
+  /**
+   * Begin: connect (and, for a push driver, subscribe). A rejection is a start-up failure. A pull driver's messages
+   * start flowing once it resolves.
+   */
   start(context: SourceContext<T>): void | Promise<void>;
+  /**
+   * Pull drivers: up to `max` messages (never more), waiting for the first up to the driver's own poll time and
+   * resolving early, possibly empty, once `signal` aborts (intake stopped). Resolves `null` when the input has ended
+   * (the end of a file): the source completes once every message is settled. A rejection is classified with
+   * isRetryable(): retryable -> logged and tried again after a backoff (lib/backoff.ts), permanent -> the source fails.
+   */
+  receiveBatch?(max: number, signal: AbortSignal): Promise<readonly Delivery<T>[] | null>;
+  /** Pull drivers: receiveBatch calls that may run at once (SQS pollers). Default 1. */
+  readonly receivers?: number;
+  /** Pull drivers: most messages one receiveBatch call can return (SQS: 10); the runtime asks for no more. */
+  readonly maxBatch?: number;
   /** Stop taking new messages; those already received still settle through ack/nack. */
   stopIntake?(): void | Promise<void>;
   ack(token: T): void;
@@ -191,6 +227,13 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private receiving = 0;
   private reserved = 0;
   private creditListeners: (() => void)[] = [];
+  /** Push drivers: deliveries waiting for room in the window. */
+  private readonly pushed = new Fifo<Delivery<T>>();
+  private pumping = false;
+  /** Pull drivers: messages asked for by receiveBatch calls in progress (room they may fill). */
+  private requested = 0;
+  private readonly intake = new AbortController();
+  private receiveFailures = 0;
   private creditWaiters: (() => void)[] = [];
   private acquirers = new Fifo<(slot: CreditSlot<T> | undefined) => void>();
   private idleWaiters: (() => void)[] = [];
@@ -283,17 +326,154 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     try {
       const started = this.driver.start(this);
       if (started !== undefined) {
-        started.then(this.resolveStarted, (error) => {
-          this.rejectStarted(error);
-          this.error(error);
-        });
+        started.then(
+          () => {
+            this.resolveStarted();
+            this.startPulling();
+          },
+          (error) => {
+            this.rejectStarted(error);
+            this.error(error);
+          },
+        );
       } else {
         this.resolveStarted();
+        this.startPulling();
       }
     } catch (error) {
       this.rejectStarted(error);
       this.error(error);
     }
+  }
+
+  get buffered(): number {
+    return this.pushed.length;
+  }
+
+  push(message: ReceivedMessage, token: T): void {
+    if (this.stoppedIntake) {
+      this.giveBack(token);
+      return;
+    }
+    if (this.pushed.length === 0 && this.credit > 0 && !this.pumping) {
+      this.receive(message, token);
+      return;
+    }
+    this.pushed.push({ message, token });
+    this.pumpPushed();
+  }
+
+  /** Delivers what push drivers handed over, oldest first, while the window has room (never re-entrantly). */
+  private pumpPushed(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.pushed.length > 0 && this.credit > 0 && !this.stoppedIntake) {
+        const delivery = this.pushed.shift() as Delivery<T>;
+        this.receive(delivery.message, delivery.token);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** A delivery the pipeline never took: back to the service (a push driver's nack redelivers or drops it). */
+  private giveBack(token: T): void {
+    try {
+      this.driver.nack(token, new ShutdownError('intake stopped before the message entered the pipeline'));
+    } catch (error) {
+      this.logger.warn({ err: error }, 'giving a message back failed');
+    }
+  }
+
+  private startPulling(): void {
+    if (this.driver.receiveBatch === undefined || this.finished) return;
+    const receivers = Math.max(1, this.driver.receivers ?? 1);
+    for (let i = 0; i < receivers; i++) void this.pullLoop();
+  }
+
+  /** Resolves once the window has room beyond what receiveBatch calls in progress may fill, or intake stopped. */
+  private roomToAsk(): Promise<void> {
+    if (this.room() > 0 || this.stoppedIntake) return Promise.resolve();
+    return new Promise((resolve) => this.creditWaiters.push(resolve));
+  }
+
+  /** One receiver: asks the driver for what fits in the window, hands it over, and backs off on failures. */
+  private async pullLoop(): Promise<void> {
+    const driver = this.driver;
+    const receiveBatch = driver.receiveBatch as NonNullable<SourceDriver<T>['receiveBatch']>;
+    while (!this.stoppedIntake && !this.finished) {
+      await this.roomToAsk();
+      if (this.stoppedIntake || this.finished) return;
+      const max = Math.min(this.room(), driver.maxBatch ?? Number.POSITIVE_INFINITY);
+      if (max <= 0) continue;
+      this.askedFor(max);
+      let batch: readonly Delivery<T>[] | null;
+      try {
+        batch = await receiveBatch.call(driver, max, this.intake.signal);
+      } catch (error) {
+        this.askedFor(-max);
+        if (!isRetryable(error)) {
+          this.error(error);
+          return;
+        }
+        this.receiveFailures++;
+        this.stats.error('receive_failed');
+        const delay = equalJitter(exponentialBackoff(100, this.receiveFailures, 30_000));
+        noteFailure(this.logger, 'receive_failed', { err: error, attempt: this.receiveFailures, delayMs: Math.round(delay) }, `receiving failed: ${(error as Error).message}; trying again in ${Math.round(delay)} ms`);
+        await this.sleepUnlessStopped(delay);
+        continue;
+      }
+      this.askedFor(-max);
+      if (this.receiveFailures > 0) {
+        this.logger.info({ failures: this.receiveFailures }, 'receiving again');
+        this.receiveFailures = 0;
+      }
+      if (batch === null) {
+        this.complete();
+        return;
+      }
+      if (batch.length > max) {
+        this.error(new Error(`${driver.scheme} driver returned ${batch.length} messages for a receiveBatch of ${max}`));
+        return;
+      }
+      for (let i = 0; i < batch.length; i++) {
+        const delivery = batch[i];
+        // intake stopped while the batch was on its way: it is given back, never counted
+        if (this.stoppedIntake) this.giveBack(delivery.token);
+        // the first messages' outputs may have filled the window: the rest wait in the buffer, as pushed ones do
+        else if (this.credit > 0 && this.pushed.length === 0) this.receive(delivery.message, delivery.token);
+        else this.pushed.push(delivery);
+      }
+    }
+  }
+
+  /** Room in the window that no receiveBatch in progress and no buffered delivery will take. */
+  private room(): number {
+    return this.credit - this.requested - this.pushed.length;
+  }
+
+  /** Room asked for by receiveBatch calls in progress; when a call gives some back, other receivers may ask. */
+  private askedFor(delta: number): void {
+    this.requested += delta;
+    if (delta < 0 && this.creditWaiters.length > 0 && this.room() > 0) {
+      const waiters = this.creditWaiters;
+      this.creditWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const signal = this.intake.signal;
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done);
+    });
   }
 
   receive(init: ReceivedMessage, token: T): Message {
@@ -381,6 +561,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   private handOutCredit(wasFull: boolean): void {
+    if (this.pushed.length > 0 && this.receiving === 0) this.pumpPushed();
     while (this.acquirers.length > 0 && this.credit > 0 && !this.stoppedIntake) {
       const take = this.acquirers.shift() as (slot: CreditSlot<T> | undefined) => void;
       take(this.newSlot());
@@ -454,6 +635,8 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   async stopIntake(): Promise<void> {
     if (this.stoppedIntake) return;
     this.stoppedIntake = true;
+    this.intake.abort();
+    for (const delivery of this.pushed.drain()) this.giveBack(delivery.token);
     // waiters for credit will find `stopped` and give up
     const waiters = this.creditWaiters;
     this.creditWaiters = [];

@@ -1,7 +1,7 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
 import { nextMessageId, type MessageInit } from '../../message';
-import type { ReceivedMessage, SourceContext, SourceDriver } from '../../source';
+import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
 
@@ -21,7 +21,6 @@ export class LocalQueue {
   private readonly consumers: LocalConsumer[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private spaceWaiters: (() => void)[] = [];
-  private next = 0;
 
   constructor(
     /** Base of the redelivery backoff. */
@@ -78,12 +77,9 @@ export class LocalQueue {
     if (this.consumers.length === 0) for (const timer of this.timers) timer.unref();
   }
 
-  /** Hands queued messages to the consumers, taking turns. */
+  /** Tells the consumers that messages wait (they take them in their next receiveBatch). */
   wake(): void {
-    const count = this.consumers.length;
-    for (let tried = 0; tried < count && this.items.length > 0; tried++) {
-      this.consumers[this.next++ % count].pump();
-    }
+    for (const consumer of this.consumers) consumer.wake();
     this.notifySpace();
   }
 
@@ -94,64 +90,76 @@ export class LocalQueue {
       for (const wake of waiters) wake();
     }
   }
-
 }
 
-/** A source driver that takes messages from a LocalQueue while it has credit. */
+/** A pull driver over a LocalQueue: each receiveBatch takes what waits, up to what the window has room for. */
 export class LocalConsumer implements SourceDriver<QueuedMessage> {
   /**
    * Set by the readers of an input that ends (stdin://, file://): past maxDeliveries with no dead letter a message is
    * given up, so that the input can end. A mem:// topic never ends: it redelivers like a broker does.
    */
   readonly local: boolean = false;
-  private context: SourceContext<QueuedMessage> | undefined;
-  private pumping = false;
   private outstanding = 0;
   private inputEnded = false;
   protected closed = false;
+  /** Resolves the receiveBatch that waits for messages. */
+  private waiting: (() => void) | undefined;
 
   constructor(
     readonly scheme: string,
     protected readonly queue: LocalQueue,
   ) {}
 
-  start(context: SourceContext<QueuedMessage>): void | Promise<void> {
-    this.context = context;
-    context.onCredit(() => this.pump());
+  start(_context: SourceContext<QueuedMessage>): void | Promise<void> {
     this.queue.attach(this);
-    this.pump();
   }
 
-  pump(): void {
-    const context = this.context;
-    if (context === undefined || this.pumping || this.closed) return;
-    this.pumping = true;
-    try {
-      while (context.credit > 0 && !context.stopped && this.queue.items.length > 0) {
-        const item = this.queue.items.shift() as QueuedMessage;
-        item.deliveryCount++;
-        this.outstanding++;
-        context.receive(item, item);
+  async receiveBatch(max: number, signal: AbortSignal): Promise<Delivery<QueuedMessage>[] | null> {
+    for (;;) {
+      if (this.closed || signal.aborted) return [];
+      const items = this.queue.items;
+      if (items.length > 0) {
+        const batch: Delivery<QueuedMessage>[] = [];
+        while (batch.length < max && items.length > 0) {
+          const item = items.shift() as QueuedMessage;
+          item.deliveryCount++;
+          this.outstanding++;
+          batch.push({ message: item, token: item });
+        }
+        this.queue.notifySpace();
+        this.afterTake();
+        return batch;
       }
-    } finally {
-      this.pumping = false;
+      if (this.ended()) return null;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          this.waiting = undefined;
+          resolve();
+        };
+        this.waiting = done;
+        signal.addEventListener('abort', done);
+      });
     }
-    this.queue.notifySpace();
-    this.afterPump();
   }
 
-  /** Hook for readers: resume input when the queue has room. */
-  protected afterPump(): void {}
+  /** Messages wait, or one was settled (the input may have ended): the waiting receiveBatch looks again. */
+  wake(): void {
+    this.waiting?.();
+  }
 
-  /** The input has no more messages: complete once everything queued has been settled. */
+  /** Hook for readers: resume input once the queue has room. */
+  protected afterTake(): void {}
+
+  /** The input has no more messages: the source ends once everything taken from it has been settled. */
   protected endOfInput(): void {
     this.inputEnded = true;
-    this.checkEnd();
+    this.wake();
   }
 
   ack(_item: QueuedMessage): void {
     this.outstanding--;
-    this.checkEnd();
+    if (this.inputEnded) this.wake();
   }
 
   nack(item: QueuedMessage, _error: Error): void {
@@ -163,23 +171,13 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
     }
   }
 
-  stopIntake(): void {
-    // nothing to stop upstream: pump() checks `stopped`
-  }
-
   async close(): Promise<void> {
     this.closed = true;
+    this.wake();
     this.queue.detach(this);
   }
 
-  private checkEnd(): void {
-    if (
-      this.inputEnded &&
-      this.outstanding === 0 &&
-      this.queue.items.length === 0 &&
-      this.queue.redeliveriesPending === 0
-    ) {
-      this.context?.complete();
-    }
+  private ended(): boolean {
+    return this.inputEnded && this.outstanding === 0 && this.queue.items.length === 0 && this.queue.redeliveriesPending === 0;
   }
 }

@@ -64,14 +64,14 @@ export class StreamLineSource extends LocalConsumer {
     });
   }
 
-  protected override afterPump(): void {
+  protected override afterTake(): void {
     if (this.paused && this.queue.length < HIGH_WATER / 2 && !this.closed) {
       this.paused = false;
       this.stream?.resume();
     }
   }
 
-  override stopIntake(): void {
+  stopIntake(): void {
     this.stream?.pause();
     this.paused = true;
   }
