@@ -161,6 +161,40 @@ test('nack without a dead letter: retried in-process past maxDeliveries, the par
   expect(deliveries.get(2)).toBe(5);
 });
 
+test('a nacked message keeps its place in the window until its redelivery: never more than maxInFlight records at once', async () => {
+  const topic = uniqueName('window');
+  const group = uniqueName('window-group');
+  await cluster.createTopic(topic, 1);
+  await produce(producer, topic, Array.from({ length: 40 }, (_, i) => ({ value: `w${i}` })));
+  // offsets received and not acked yet, nacked ones waiting for their redelivery included
+  const open = new Set<number>();
+  let most = 0;
+  let acked = 0;
+  const deliveries = new Map<number, number>();
+  subscriptions.push(
+    source(`kafka://${group}?topic=${topic}`, { env: env(), maxInFlight: 4, ackTimeout: 0 }).subscribe((message) => {
+      const offset = offsetOf(message);
+      open.add(offset);
+      most = Math.max(most, open.size);
+      const count = (deliveries.get(offset) ?? 0) + 1;
+      deliveries.set(offset, count);
+      setImmediate(() => {
+        if (count === 1) {
+          message.nack(new Error('the first delivery fails'));
+        } else {
+          open.delete(offset);
+          message.ack();
+          acked++;
+        }
+      });
+    }),
+  );
+  await waitFor(() => acked === 40, 'every message acked on its second delivery', 30_000);
+  expect(most).toBe(4);
+  expect(new Set(deliveries.values())).toEqual(new Set([2]));
+  await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 40, 'the commit to reach 40');
+});
+
 test('nack with a dead letter: after maxDeliveries the message goes to the dead letter and the commit moves past it', async () => {
   const topic = uniqueName('dlq');
   const group = uniqueName('dlq-group');
