@@ -28,9 +28,13 @@ export const ENV_GROUPS = {
 } as const;
 
 export const ENV_VARIABLES: EnvVariable[] = [
-  { group: 'pipeline', name: 'SOURCE_URI', default: 'http://:9000/events', description: 'where messages come from' },
-  { group: 'pipeline', name: 'SINK_URI', default: 'stdout://', description: 'where they go; several, comma-separated, fan out (acked when all confirmed)' },
+  { group: 'pipeline', name: 'SOURCE_URI', default: 'http://:9000/events', description: 'where messages come from; several, comma-separated, are merged (each settled with its own service, each with its own MAX_IN_FLIGHT window)' },
+  { group: 'pipeline', name: 'SINK_URI', default: 'stdout://', description: "where they go: several, comma-separated, fan out (acked when all confirmed); 'a|b' is a fallback (b when a failed); a URI may name parts of the message, like nats://orders.{metadata.region}, kafka://events-{json.type} or http://host/hooks/{key}" },
   { group: 'pipeline', name: 'CACHE_URI', default: 'memory://', description: 'the cache of the cache operators and wasm modules: memory://?max=&ttl=, redis://[user:pass@]host:6379/0?prefix=, rediss://..., nats-kv://bucket?ttl= (on NATS_SERVER_URL)' },
+  { group: 'pipeline', name: 'RATE_LIMIT', description: 'at most this many messages through, like 1000/s, 60/m or 10/100ms; messages wait (never dropped), and the sources slow down' },
+  { group: 'pipeline', name: 'RATE_LIMIT_BURST', description: 'most messages through at once after a quiet spell (default: one second of RATE_LIMIT)' },
+  { group: 'pipeline', name: 'RATE_LIMIT_KEY', description: 'a rate per key: a template like {key}, {metadata.tenant} or {json.customer}' },
+  { group: 'pipeline', name: 'RATE_LIMIT_SHARED', default: 'false', description: 'true: the rate is shared by every copy of the pipeline through CACHE_URI (redis:// only)' },
   { group: 'pipeline', name: 'DEAD_LETTER_URI', description: 'where a message goes after a permanent failure or too many deliveries; the original is then acked' },
   { group: 'wasm', name: 'WASM_MODULE', description: 'WebAssembly modules (path or http(s) URL), comma-separated = a chain in order; a module exporting transform transforms, filter filters, run() is a Go-prototype module' },
   { group: 'wasm', name: 'WASM_CONFIG', description: 'values modules read with config_get: name=value,name2=value2 or a JSON object' },

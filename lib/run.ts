@@ -75,10 +75,15 @@ export function sinkRuntimes(sink: Sink): SinkRuntime[] {
   return typeof inner === 'function' ? inner.call(sink) : [];
 }
 
-/** The counters of the composite sinks (route, fallback) in a sink tree, outermost first. */
-function compositeStages(sink: Sink): StageMetrics[] {
-  if (!(sink instanceof CompositeSink)) return [];
-  return [...(sink.metrics ? [sink.metrics] : []), ...sink.sinks.flatMap(compositeStages)];
+/**
+ * The counters of a sink tree, outermost first: those of route and fallback, and those of each sink (a sink opened per
+ * message from a URI template counts as one, named by its template).
+ */
+function sinkStages(sink: Sink): StageMetrics[] {
+  if (sink instanceof SinkRuntime) return [sink.metrics];
+  if (sink instanceof CompositeSink) return [...(sink.metrics ? [sink.metrics] : []), ...sink.sinks.flatMap(sinkStages)];
+  const own = (sink as { readonly metrics?: unknown }).metrics;
+  return own instanceof StageMetrics ? [own] : [];
 }
 
 /** Resolves after `ms`, or at once for ms <= 0; the timer does not keep the process alive. */
@@ -253,12 +258,11 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   const subscribed = stages.splice(0);
   stages.push(...subscribed.filter((stage) => stage.role === 'source'), ...subscribed.filter((stage) => stage.role !== 'source').reverse());
   numberInOrder(stages);
-  stages.push(...compositeStages(sink));
-  for (const runtime of sinkRuntimes(sink)) stages.push(runtime.metrics);
-  for (const runtime of options.deadLetter ? sinkRuntimes(options.deadLetter) : []) {
+  stages.push(...sinkStages(sink));
+  for (const stage of options.deadLetter ? sinkStages(options.deadLetter) : []) {
     // the same runtime machinery, but its counters are the dead letter's
-    runtime.metrics.role = 'dead_letter';
-    stages.push(runtime.metrics);
+    if (stage.role === 'sink') stage.role = 'dead_letter';
+    stages.push(stage);
   }
 
   for (const source of sources) {
