@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { merge, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { source, sink } from '../lib/endpoints';
-import { start, RunningPipeline } from '../lib/run';
+import { start, pipelineParts, RunningPipeline } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
@@ -431,7 +431,7 @@ export async function runPipeline(): Promise<number> {
  */
 function exitSummary(running: RunningPipeline, logger: Logger, failure: Error | undefined): number {
   const stats = running.stats();
-  const lost = running.sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
+  const lost = pipelineParts(running).sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
   const notDelivered = stats.givenUp + lost;
   const text =
     `received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, dead-lettered ${stats.deadLettered}, ` +

@@ -45,6 +45,19 @@ export interface PipelineStats extends SourceStats {
 /** Where a pipeline is in its life, for /ready and the stats line. */
 export type PipelineState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
+/** What a running pipeline tells about one of its sources. */
+export interface SourceView {
+  /** The source's URI, secrets masked. */
+  readonly name: string;
+  readonly scheme: string;
+  /** Source messages received and not yet settled. */
+  readonly inFlight: number;
+  /** Its credit window. */
+  readonly maxInFlight: number;
+  /** Connected (listening, subscribed). */
+  readonly ready: boolean;
+}
+
 /** A pipeline that run()/start() subscribed. */
 export interface RunningPipeline {
   /** Resolves once every source subscribed at start started (listening, subscribed); rejects on a start-up failure. */
@@ -62,9 +75,23 @@ export interface RunningPipeline {
   /** starting -> running -> draining (after stop() or a signal) -> stopped, or failed. */
   readonly state: PipelineState;
   /** Every source subscribed so far, including those subscribed late (through mergeMap, defer, ...). */
+  readonly sources: readonly SourceView[];
+}
+
+/** @internal what the admin server, the stats line and the bin see of a pipeline: its runtimes and sinks. */
+export interface PipelineParts {
   readonly sources: readonly SourceRuntime[];
   readonly sink: Sink;
   readonly deadLetter?: Sink;
+}
+
+const parts = new WeakMap<RunningPipeline, PipelineParts>();
+
+/** @internal the runtimes and sinks behind a pipeline that start() returned. */
+export function pipelineParts(running: RunningPipeline): PipelineParts {
+  const found = parts.get(running);
+  if (found === undefined) throw new Error('not a pipeline that start() returned');
+  return found;
 }
 
 /** The SinkRuntimes behind a sink (the sinks of a fan-out, a route or a fallback, in order). */
@@ -352,8 +379,6 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     done,
     stop,
     sources,
-    sink,
-    deadLetter: options.deadLetter,
     get state(): PipelineState {
       return state;
     },
@@ -394,6 +419,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
       return total;
     },
   };
+  parts.set(running, { sources, sink, deadLetter: options.deadLetter });
   return running;
 }
 

@@ -188,18 +188,6 @@ export class SinkRuntime implements Sink {
     return this.driver.mayFail ?? true;
   }
 
-  /** The counters in the shape of earlier versions: written (confirmed), failed attempts, retried, ... */
-  get stats(): { written: number; failed: number; retried: number; deadLettered: number; nacked: number } {
-    const errors = this.metrics.errors;
-    return {
-      written: this.metrics.acked,
-      failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0),
-      retried: errors.write_retryable ?? 0,
-      deadLettered: this.metrics.deadLettered,
-      nacked: this.metrics.nacked,
-    };
-  }
-
   next(message: Message): void {
     if (message.settled) return; // nacked by a timeout or a shutdown on its way here, or a sibling output failed
     if (this.gate !== undefined) {

@@ -11,6 +11,7 @@ import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
 import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
+import { pipelineParts } from '../../lib/run';
 
 let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
@@ -307,7 +308,7 @@ test('broker outage: the source reports it and is not ready, then reconnects and
     sink(`mem://${out}`),
     { handleSignals: false, logger: captured.logger },
   );
-  const driver = (): { ready?: boolean } => running.sources[0].driver;
+  const driver = (): { ready?: boolean } => pipelineParts(running).sources[0].driver;
   await waitFor(() => running.stats().acked === 50, 'the first 50 messages', 15_000);
   expect(driver().ready).toBe(true);
   await sleep(200); // a commit interval or more: the 50 are committed
