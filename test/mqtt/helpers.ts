@@ -125,6 +125,8 @@ export class PrivateMosquitto {
   private writeConfig(): void {
     const lines = [
       `listener ${this.port} 127.0.0.1`,
+      // started as root, mosquitto would switch to the mosquitto user, who cannot read this private folder
+      `user ${os.userInfo().username}`,
       'persistence true',
       `persistence_location ${this.dir}/`,
       'log_dest stderr',

@@ -2,6 +2,7 @@
 // mqtt:// URI; and the first connection of a source or sink: retried until MQTT_CONNECT_TIMEOUT, with a broker that
 // refuses the credentials (its CONNACK reason code) stopping the start at once.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { createHash } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
@@ -76,7 +77,8 @@ export function mqttServer(env: NodeJS.ProcessEnv, tlsScheme: boolean): MqttServ
     port,
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
-    ...(tls ? { servername: host, rejectUnauthorized: true } : {}),
+    // SNI takes a host name only (an address would be refused by newer Node.js versions)
+    ...(tls ? { rejectUnauthorized: true, ...(net.isIP(host) === 0 ? { servername: host } : {}) } : {}),
     ...(ca ? { ca: readFile(ca, 'MQTT_TLS_CA') } : {}),
     ...(clientCert !== undefined ? { cert: clientCert.cert, key: clientCert.key } : {}),
   };
