@@ -52,8 +52,10 @@ export interface PrivateMosquittoOptions {
   users?: Record<string, string>;
   /** Serve TLS with a CA, a server certificate and (requireClientCert) client certificates made here with openssl. */
   tls?: { requireClientCert: boolean };
-  /** Most QoS 1 messages queued for an offline session (mosquitto's default is 1000). */
+  /** Most QoS 1 messages queued for an offline session (mosquitto's default is 1000; 0 = no limit). */
   maxQueuedMessages?: number;
+  /** Most unacked QoS 1 messages in flight to one client (mosquitto's default is 20; 0 = no limit). */
+  maxInflightMessages?: number;
 }
 
 /** Files of the private broker's TLS: the CA, and a client certificate it signed. */
@@ -135,6 +137,7 @@ export class PrivateMosquitto {
       'log_type notice',
       'log_type information',
       `max_queued_messages ${this.options.maxQueuedMessages ?? 1000}`,
+      `max_inflight_messages ${this.options.maxInflightMessages ?? 20}`,
     ];
     if (this.options.users !== undefined) {
       const passwords = path.join(this.dir, 'passwords');

@@ -46,9 +46,10 @@ export function messagePublishOptions(message: Message, qos: 0 | 1, retain: bool
   const options: IClientPublishOptions = { qos, retain };
   if (!v5) return options;
   const user: Record<string, string> = { [ID_PROPERTY]: message.id };
-  if (message.key !== undefined) user[KEY_PROPERTY] = message.key;
-  let contentType: string | undefined;
   const metadata = message.metadata;
+  // a key that is only the MQTT topic the message came from is not sent: the receiver's key is then its own topic
+  if (message.key !== undefined && message.key !== metadata[TOPIC_METADATA]) user[KEY_PROPERTY] = message.key;
+  let contentType: string | undefined;
   for (const name in metadata) {
     if (name.startsWith(OWN_PREFIX)) continue;
     if (name === CONTENT_TYPE) contentType = metadata[name];

@@ -92,21 +92,29 @@ export class MqttSink implements SinkDriver {
       // fail fast rather than leave the publishes in mqtt.js's offline queue: the sink retries with a backoff
       throw new ConnectorError('not connected to the broker (reconnecting)', { scheme: this.scheme, host: this.config.server.address });
     }
-    return Promise.all(
-      batch.map(
-        (message) =>
-          new Promise<Error | undefined>((resolve) => {
-            const timer = setTimeout(
-              () => resolve(new ConnectorError(`no PUBACK within ${timeoutMs} ms for a message to '${topic}'`, { scheme: this.scheme, host: this.config.server.address })),
-              timeoutMs,
-            );
-            client.publish(topic, message.body, messagePublishOptions(message, qos, retain, version === 5), (error) => {
-              clearTimeout(timer);
-              resolve(error ? this.classify(error) : undefined);
-            });
-          }),
-      ),
-    );
+    // one timer for the batch, not one per message: a timer each costs more than the publish on a busy relay
+    return new Promise<WriteResult>((resolve) => {
+      const results: (Error | undefined)[] = new Array(batch.length);
+      const done: boolean[] = new Array(batch.length).fill(false);
+      let pending = batch.length;
+      const timer = setTimeout(() => {
+        const late = new ConnectorError(`no PUBACK within ${timeoutMs} ms for a message to '${topic}'`, { scheme: this.scheme, host: this.config.server.address });
+        for (let i = 0; i < results.length; i++) if (results[i] === undefined && !done[i]) results[i] = late;
+        pending = 0;
+        resolve(results);
+      }, timeoutMs);
+      batch.forEach((message, index) => {
+        client.publish(topic, message.body, messagePublishOptions(message, qos, retain, version === 5), (error) => {
+          if (pending === 0 || done[index]) return; // timed out already
+          done[index] = true;
+          if (error) results[index] = this.classify(error);
+          if (--pending === 0) {
+            clearTimeout(timer);
+            resolve(results);
+          }
+        });
+      });
+    });
   }
 
   private classify(error: Error): Error {
