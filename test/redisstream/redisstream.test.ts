@@ -214,6 +214,23 @@ describe('source', () => {
     await waitFor(async () => (await admin.pending(stream, 'relay')).length === 0, 'the XACK');
   });
 
+  test('a made-up consumer name is removed from the group on a clean stop; a given one stays', async () => {
+    const stream = admin.stream('forget');
+    await admin.createGroup(stream, 'relay');
+    await admin.add(stream, [{ body: 'one' }]);
+    const consumers = async (): Promise<string[]> =>
+      ((await admin.client.xinfo('CONSUMERS', stream, 'relay')) as unknown[][]).map((fields) => String(fields[fields.indexOf('name') + 1]));
+    const made = endpoints.collect(`redis-stream://${stream}?group=relay`);
+    const named = endpoints.collect(`redis-stream://${stream}?group=relay&consumer=kept`);
+    await waitFor(() => made.length + named.length === 1, 'the entry');
+    for (const message of [...made, ...named]) message.ack();
+    await waitFor(async () => (await admin.pending(stream, 'relay')).length === 0, 'the XACK');
+    expect(await consumers()).toHaveLength(2);
+    await endpoints.closeAll();
+    await waitFor(async () => (await consumers()).length === 1, 'the made-up consumer to be removed');
+    expect(await consumers()).toEqual(['kept']);
+  });
+
   test('?create_group=true creates the group (and the stream); ?start=newest skips what was there', async () => {
     const stream = admin.stream('create');
     const received = endpoints.collect(`redis-stream://${stream}?group=relay&create_group=true`);
