@@ -411,6 +411,8 @@ export async function runPipeline(): Promise<number> {
     logger.fatal({ err: error }, `could not start: ${(error as Error).message}`);
     await running.stop().catch(() => undefined);
     await closeAll();
+    // a configuration that only the service can find wrong (refused credentials, a missing stream) is a usage error
+    if (reportConfigError(error)) return USAGE_EXIT_CODE;
     return 1;
   }
   logger.info('wasm-pipes started');
