@@ -344,7 +344,9 @@ export async function runPipeline(): Promise<number> {
     logger.fatal({ err: error }, `could not start: ${(error as Error).message}`);
     await running.stop().catch(() => undefined);
     await closeAll();
-    return 1;
+    // a driver that found its table or bucket missing, or its credentials refused, says so with a ConfigError: a
+    // usage error (exit 2) that no restart fixes, unlike a broker out of reach (exit 1)
+    return error instanceof ConfigError ? USAGE_EXIT_CODE : 1;
   }
   logger.info('wasm-pipes started');
   let failure: Error | undefined;
