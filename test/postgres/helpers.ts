@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { uniqueName } from '../helpers/wait';
+import { repositoryRoot } from '../fixtures/root';
 
 export const PG_HOST = '127.0.0.1:5432';
 export const PG_DATABASE = 'test';
@@ -19,7 +20,8 @@ export function adminPool(): Pool {
   return new Pool({ host: '127.0.0.1', port: 5432, user: PG_USER, database: PG_DATABASE, max: 4 });
 }
 
-const DOCS = path.resolve(__dirname, '../../docs/connectors/postgres.md');
+// from the repository root, so that the benchmarks' build (dist/) finds the page too
+const DOCS = path.join(repositoryRoot(), 'docs', 'connectors', 'postgres.md');
 
 /** The ```sql blocks of the docs page. */
 function documentedSql(): string[] {
@@ -46,7 +48,7 @@ export function uniqueTable(prefix: string): string {
 }
 
 /** Creates a table of the documented shape under a unique name; `drop()` removes it and its trigger function. */
-export async function createTable(pool: Pool, shape: 'outbox' | 'events', prefix = shape): Promise<{ name: string; drop(): Promise<void> }> {
+export async function createTable(pool: Pool, shape: 'outbox' | 'events', prefix: string = shape): Promise<{ name: string; drop(): Promise<void> }> {
   const name = uniqueTable(prefix);
   await pool.query(documentedTable(shape, name));
   return {
