@@ -5,7 +5,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { source, sink } from '../../lib/endpoints';
 import { start, RunningPipeline } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { ConnectorError } from '../../lib/errors';
 import { Message } from '../../lib/message';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
@@ -150,14 +149,4 @@ test('messages fed by hand (no source behind them) are written at once, and clos
   expect(await send(out, [{ body: 'a' }, { body: 'b' }])).toEqual([undefined, undefined]);
   await out.close();
   expect((await envelopes(client, bucket, 'hand/')).flatMap((object) => object.lines.map((line) => line.body)).sort()).toEqual(['a', 'b']);
-});
-
-test('a bucket that does not exist fails the write, not retried, with an error naming it', async () => {
-  const missing = `${bucket}-missing`;
-  const out = sink(`s3://${missing}/x/?endpoint=${encodeURIComponent(fauxqs.endpoint)}`, { retry: { maxAttempts: 5, initialDelay: 1000 } });
-  const [outcome] = await send(out, [{ body: 'lost?' }]);
-  await out.close();
-  expect(outcome).toBeInstanceOf(ConnectorError);
-  expect(outcome?.message).toContain(`bucket '${missing}' does not exist`);
-  expect((out as unknown as { stats: { retried: number; failed: number } }).stats).toMatchObject({ retried: 0, failed: 1 });
 });
