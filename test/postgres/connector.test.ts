@@ -3,6 +3,7 @@
 // as delete or mark, and the documented INSERT of an application read back as a message.
 import type { Pool } from 'pg';
 import { sink } from '../../lib/endpoints';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { PermanentError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
 import { sleep, waitFor } from '../helpers/wait';
@@ -146,5 +147,21 @@ describe('outbox source', () => {
     expect(Date.now() - nacked).toBeGreaterThanOrEqual(150);
     expect((await pool.query(`SELECT deliveries FROM ${name}`)).rows[0].deliveries).toBe(2);
     received[1].ack();
+  });
+
+  test('past MAX_DELIVERIES a row goes to the dead letter, and is then deleted', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 1, 'poison-');
+    const deadLetter = memTopic(`${name}-dead`);
+    const dead = sink(`mem://${deadLetter.name}`);
+    const received: Message[] = endpoints.collect(pgUri(name, { nack_delay: '0', poll: '20ms' }), { maxDeliveries: 2, deadLetter: dead });
+    await waitFor(() => {
+      for (const message of received) if (!message.settled) message.nack(new Error('poison'));
+      return deadLetter.length === 1;
+    }, 'the row in the dead letter');
+    expect(received).toHaveLength(2); // delivered twice; the third delivery went to the dead letter
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted once dead-lettered');
+    await dead.close();
+    deadLetter.delete();
   });
 });
