@@ -67,6 +67,8 @@ const FAMILIES: Record<string, { schemes: readonly string[]; packages?: readonly
   azure: { schemes: ['azuresb'], packages: ['@azure/service-bus'] },
   mqtt: { schemes: ['mqtt', 'mqtts'], packages: ['mqtt'] },
   redisstream: { schemes: ['redis-stream'], packages: ['ioredis'] },
+  postgres: { schemes: ['postgres', 'postgresql'], packages: ['pg'] },
+  s3: { schemes: ['s3'], packages: ['@aws-sdk/client-s3'] },
 };
 
 /** scheme -> the module that registers it: a family folder under lib/connectors/, or an absolute path. */

@@ -285,6 +285,14 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     return this.stoppedIntake;
   }
 
+  /**
+   * Nothing more will come from this source until some of its messages settle: its window is full, intake stopped,
+   * or its input ended. A sink that gathers messages (s3://) writes what it has then, instead of waiting for more.
+   */
+  get waitsForSettlement(): boolean {
+    return this.credit <= 0 || this.stoppedIntake || this.completing || this.finished;
+  }
+
   get inFlightCount(): number {
     return this.unsettled;
   }
