@@ -66,7 +66,7 @@ export function source(uri: string, options: SourceOptions & EndpointOptions = {
 export function sink(uri: string, options: SinkOptions & EndpointOptions & TemplateOptions = {}): Sink {
   const variable = options.variable ?? 'sink URI';
   // a brace is only ever a placeholder: compileTemplate() explains the ones that are not
-  if (isTemplate(uri) || /[{}]/.test(uri)) return templatedSink(uri, variable, options);
+  if (isTemplate(uri) || /[{}]/.test(uri.split('?')[0])) return templatedSink(uri, variable, options);
   const parsed = parseEndpointUri(uri, variable);
   const definition = lookupScheme(parsed.scheme, variable);
   if (definition.openSink === undefined) {

@@ -49,10 +49,14 @@ export function compileTemplate(template: string, variable: string): { parts: Pa
   const parts: Part[] = [];
   const names: string[] = [];
   let last = 0;
+  // braces in the query may be the connector's own templates (s3://bucket/?name={date}-{unique}.jsonl): only the
+  // part before it must have none but these placeholders
+  const query = template.indexOf('?');
+  const strayBrace = (from: number, to: number): boolean => ANY_BRACE.test(template.slice(from, query === -1 ? to : Math.min(to, query)));
   PLACEHOLDER.lastIndex = 0;
   for (let match = PLACEHOLDER.exec(template); match !== null; match = PLACEHOLDER.exec(template)) {
     const literal = template.slice(last, match.index);
-    if (ANY_BRACE.test(literal)) break;
+    if (strayBrace(last, match.index)) break;
     parts.push(literal);
     const name = match[1];
     names.push(name);
@@ -68,7 +72,7 @@ export function compileTemplate(template: string, variable: string): { parts: Pa
     last = match.index + match[0].length;
   }
   const rest = template.slice(last);
-  if (ANY_BRACE.test(rest) || names.length === 0) {
+  if (strayBrace(last, template.length) || names.length === 0) {
     throw new ConfigError(
       `'${template}' has a brace that is not a placeholder; use {key}, {id}, {metadata.NAME} or {json.FIELD}, for example nats://orders.{metadata.region}`,
       { variable },

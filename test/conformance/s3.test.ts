@@ -121,7 +121,8 @@ describe('conformance: s3:// (sink)', () => {
     await out.close();
     expect(outcome).toBeInstanceOf(ConnectorError);
     expect(outcome?.message).toContain(`bucket '${missing}' does not exist`);
-    expect((out as unknown as { stats: { retried: number; failed: number } }).stats).toMatchObject({ retried: 0, failed: 1 });
+    const errors = (out as unknown as { metrics: { errors: Record<string, number> } }).metrics.errors;
+    expect({ retried: errors.write_retryable ?? 0, failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0) }).toEqual({ retried: 0, failed: 1 });
   });
 
   test('close: a closed sink leaves no open handles behind', async () => {
