@@ -35,11 +35,11 @@ export interface ExpectedOutput extends BodySpec {
 }
 
 /**
- * What a case expects: the outputs in order; `"dropped"` (no output: a filter said 0, or a transform emitted nothing);
+ * What a case expects: the outputs in order (a string is an output with that body); `"dropped"` (no output: a filter said 0, or a transform emitted nothing);
  * `"kept"` (one output, the input's body unchanged); or `{ fails: "text" }` (the message fails with an error whose
  * message contains the text, or matches it when written as `/regex/`).
  */
-export type Expectation = 'dropped' | 'kept' | ExpectedOutput[] | { fails: string };
+export type Expectation = 'dropped' | 'kept' | (ExpectedOutput | string)[] | { fails: string };
 
 /** A value in the cache before a case runs, or expected after it: text, or `{ json }` / `{ base64 }`; null = absent. */
 export type CacheValue = string | BodySpec;

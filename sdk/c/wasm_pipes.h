@@ -6,9 +6,10 @@
  *   WP_DEFINE_ALLOC()
  *   WP_EXPORT(filter) int32_t filter(const uint8_t *body, int32_t len) { return len > 0 ? WP_KEEP : WP_DROP; }
  *
- * Build, freestanding (Debian packages clang lld; -ffreestanding lets clang use its own memcpy/memset for array
- * initialisers instead of calling a libc that is not there):
- *   clang --target=wasm32 -O2 -nostdlib -ffreestanding -Wl,--no-entry -I sdk/c -o m.wasm m.c
+ * Build, freestanding (Debian packages clang lld). clang turns array initialisers and struct copies into calls to
+ * memcpy and memset, which no libc provides here: -mbulk-memory makes them single instructions (memory.copy and
+ * memory.fill, which Node runs), and -ffreestanding keeps clang from turning loops into such calls:
+ *   clang --target=wasm32 -O2 -nostdlib -ffreestanding -mbulk-memory -Wl,--no-entry -I sdk/c -o m.wasm m.c
  * Build with wasi-libc (Debian packages clang lld wasi-libc libclang-rt-14-dev-wasm32):
  *   clang --target=wasm32-wasi -O2 -mexec-model=reactor -Wl,--strip-all -I sdk/c -o m.wasm m.c
  */
@@ -24,6 +25,30 @@ typedef unsigned char uint8_t;
 typedef int int32_t;
 typedef unsigned int uint32_t;
 typedef unsigned long size_t;
+#ifndef __wasm_bulk_memory__
+/*
+ * Built without -mbulk-memory, clang still calls memcpy and memset for initialisers and copies: weak byte loops
+ * (volatile, so that the optimiser does not turn them back into calls to themselves) keep such a module linking.
+ */
+__attribute__((weak)) void *memcpy(void *to, const void *from, size_t len) {
+  volatile uint8_t *d = (volatile uint8_t *)to;
+  const uint8_t *s = (const uint8_t *)from;
+  for (size_t i = 0; i < len; i++) d[i] = s[i];
+  return to;
+}
+__attribute__((weak)) void *memmove(void *to, const void *from, size_t len) {
+  volatile uint8_t *d = (volatile uint8_t *)to;
+  const uint8_t *s = (const uint8_t *)from;
+  if (d < s) for (size_t i = 0; i < len; i++) d[i] = s[i];
+  else for (size_t i = len; i > 0; i--) d[i - 1] = s[i - 1];
+  return to;
+}
+__attribute__((weak)) void *memset(void *to, int value, size_t len) {
+  volatile uint8_t *d = (volatile uint8_t *)to;
+  for (size_t i = 0; i < len; i++) d[i] = (uint8_t)value;
+  return to;
+}
+#endif
 #endif
 
 #define WP_OK 0
