@@ -78,6 +78,8 @@ export type WasmAbi = 'native' | 'go';
 export class WasmModule {
   /** Counters summed over every instance of this module. */
   readonly stats: WasmModuleStats = newStats();
+  /** The SHA-256 digest of the module's bytes as read (hex), for logs and /metrics. */
+  sha256: string | undefined;
   private asyncVariant: WebAssembly.Module | undefined;
   private recycled = false;
   private asyncLoading: Promise<WebAssembly.Module> | undefined;
@@ -373,6 +375,7 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
   }
   const compiled = await compile(capped, name);
   const module = new WasmModule(name, abi, info, compiled, bytes, budget, maxMemoryPages);
+  module.sha256 = actual;
   const logger = (options.logger ?? rootLogger()).child({ module: name });
   try {
     module.instantiate(module.defaultKind, trialServices(logger), compiled, { message: 1024, cache: 128 });
