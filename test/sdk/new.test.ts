@@ -21,6 +21,13 @@ function readmeCommands(folder: string): string[] {
   return block[1].split('\n').filter((line) => line.trim() !== '');
 }
 
+/** Build commands the README gives in its text (inline code), as docs.test.ts finds them. */
+function inlineCommands(folder: string): string[] {
+  const prose = fs.readFileSync(path.join(folder, 'README.md'), 'utf8').replace(/```[a-z]*\n[\s\S]*?```/g, '');
+  const command = /`((?:clang|\/usr\/bin\/rustc|rustc) -[^`]*|(?:\/usr\/bin\/cargo|cargo) build[^`]*|npx (?:asc|wat2wasm) [^`]*|RUSTC=[^`]*)`/g;
+  return [...prose.matchAll(command)].map((match) => match[1]);
+}
+
 function shell(command: string, cwd: string): Promise<{ status: number; output: string }> {
   return new Promise((resolve) => {
     execFile('/bin/sh', ['-c', command], { cwd, env: { ...process.env, NO_COLOR: '1' }, timeout: 240_000 }, (error, stdout, stderr) => {
@@ -47,6 +54,22 @@ describe.each(['assemblyscript', 'c', 'rust', 'wat'])('wasm-pipes new --lang %s'
     expect(tested.output).toMatch(/\d case\(s\): \d passed, 0 failed/);
     expect(tested.output).not.toContain('FAIL');
     expect(tested.status).toBe(0);
+
+    // the commands the README names in its text run too, as written, and build a module that passes the cases
+    const named = inlineCommands(folder);
+    expect(named.length).toBeGreaterThan(0);
+    for (const command of named) {
+      fs.rmSync(path.join(folder, `${name}.wasm`), { force: true });
+      const again = await shell(command, folder);
+      expect(again.output).not.toMatch(/error/i);
+      expect(again.status).toBe(0);
+      if (/cargo build/.test(command)) {
+        fs.copyFileSync(path.join(folder, 'target', 'wasm32-unknown-unknown', 'release', `${name.replace(/-/g, '_')}.wasm`), path.join(folder, `${name}.wasm`));
+      }
+      const retested = await shell(commands[1], folder);
+      expect(retested.output).not.toContain('FAIL');
+      expect(retested.status).toBe(0);
+    }
 
     // a wrong expectation: the same command exits 1 and shows the diff
     const cases = JSON.parse(fs.readFileSync(path.join(folder, 'cases.json'), 'utf8')) as { cases: { expect: unknown }[] };
