@@ -48,4 +48,4 @@ export { cache, parseCacheUri, openCache, MemoryCache, DEFAULT_CACHE_URI } from 
 export type { Cache, SyncCacheOperations, CacheOptions, CacheConfig, MemoryCacheOptions } from './cache';
 export { loadWasm, WasmModule, WasmTrapError, WasmBudgetError, WasmModuleError, DEFAULT_BUDGET, DEFAULT_MAX_MEMORY_PAGES } from './wasm';
 export type { LoadOptions, WasmSource, WasmOperatorOptions, WasmModuleStats } from './wasm';
-export { testModule, formatReport, readCaseFile, type TestCase, type TestReport, type CaseResult, type CaseFile, type Expectation, type ExpectedOutput, type TestModuleOptions } from './wasm/testRunner';
+export { testModule, type TestCase, type TestReport, type CaseResult, type CaseFile, type Expectation, type ExpectedOutput, type TestModuleOptions } from './wasm/testRunner';
