@@ -97,7 +97,7 @@ describe.each(DOCS)('%s', (doc) => {
         await expect(loadWasm(path.join(cwd, output))).resolves.toBeDefined();
       }
     }
-  });
+  }, 300_000); // every compiler of the kit
 });
 
 test("sdk/TESTING.md's example case file is examples/redact/redact.cases.json, which its command runs", () => {

@@ -19,7 +19,7 @@ test('C: wp_json_string, wp_json_number, wp_json_escape and wp_json_set_field, b
     { name: 'not an object', input: '["name"]', expect: { fails: 'no string field "name"' } },
   ]);
   expect(report.results.filter((result) => !result.passed).map((result) => `${result.name}: ${result.problems.join(' ')}`)).toEqual([]);
-});
+}, 120_000); // a compile on a loaded machine
 
 test('AssemblyScript: jsonString, addField and addStringField', async () => {
   const module = await buildFixture('as', 'json.ts');
@@ -33,4 +33,4 @@ test('AssemblyScript: jsonString, addField and addStringField', async () => {
     { name: 'no name', input: '{}', expect: { fails: 'no string field "name"' } },
   ]);
   expect(report.results.filter((result) => !result.passed).map((result) => `${result.name}: ${result.problems.join(' ')}`)).toEqual([]);
-});
+}, 120_000); // a compile on a loaded machine

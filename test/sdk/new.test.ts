@@ -80,7 +80,7 @@ describe.each(['assemblyscript', 'c', 'rust', 'wat'])('wasm-pipes new --lang %s'
     expect(failing.output).toContain('- "HELLO, WORLD!"');
     expect(failing.output).toContain('+ "HELLO, WORLD"');
     expect(failing.status).toBe(1);
-  });
+  }, 300_000); // compilers and npx, several times: minutes on a loaded machine
 });
 
 test('new refuses a bad name, an unknown language and a folder that is not empty, naming the fix', async () => {

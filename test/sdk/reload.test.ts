@@ -26,7 +26,7 @@ beforeAll(async () => {
   folder = temporaryFolder('reload');
   upper = fs.readFileSync(path.join(ROOT, 'examples', 'uppercase', 'uppercase.wasm'));
   identity = Buffer.from(await wat(IDENTITY));
-});
+}, 300_000);
 
 afterAll(() => folder.remove());
 

@@ -10,7 +10,7 @@ let crate: string;
 
 beforeAll(async () => {
   crate = await buildFixture('rust-crate', 'rust-sdk');
-});
+}, 300_000);
 
 test('body, emit, metadata, key, config, cache and log wrappers, and outputs returned from a plain function', async () => {
   const big = 'x'.repeat(100_000); // larger than the first buffer: the buffer rule's second call

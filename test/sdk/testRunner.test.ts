@@ -8,9 +8,10 @@ import { buildExamples, ROOT, temporaryFolder, writeJson } from './helpers';
 
 const example = (name: string): string => path.join(ROOT, 'examples', name, `${name}.wasm`);
 
+// building every example from source the first time takes a minute on a loaded machine
 beforeAll(async () => {
   await buildExamples();
-});
+}, 300_000);
 
 test('testModule runs cases through a transform: outputs, JSON bodies, config, failures, keys and metadata', async () => {
   const report = await testModule(example('redact'), [

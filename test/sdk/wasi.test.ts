@@ -19,7 +19,7 @@ beforeAll(async () => {
   rustModule = path.join(folder.dir, 'wasi-rust.wasm');
   fs.copyFileSync(await buildFixture('c-wasi', 'wasi.c'), cModule);
   fs.copyFileSync(await buildFixture('rust-wasi', 'wasi.rs'), rustModule);
-});
+}, 300_000);
 
 afterAll(() => folder.remove());
 

@@ -51,7 +51,7 @@ test('node scripts/wasm-build.js my/module.c builds my/module.wasm; -o and --was
   } finally {
     folder.remove();
   }
-});
+}, 300_000);
 
 test('--check reports every toolchain', async () => {
   const check = await buildScript(['--check'], ROOT);
