@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { testModule } from '../../lib';
-import { runBinToEnd } from '../helpers/bin';
+import { BinProcess, runBinToEnd } from '../helpers/bin';
+import { freePort, waitFor } from '../helpers/wait';
 import { wat } from '../wasm/helpers';
 import { buildFixture, temporaryFolder } from './helpers';
 
@@ -122,4 +123,24 @@ test('a WASI import outside the set, or a WASI command, stops the bin at start-u
   expect(commandRun.status).toBe(2);
   expect(commandRun.stderr).toContain("it exports '_start': it was built as a WASI command");
   expect(commandRun.stderr).toContain('clang -mexec-model=reactor');
+});
+
+test("a module's prints are rate-limited like its log: 10 lines a second, then one line counts the rest", async () => {
+  const port = await freePort();
+  const bin = new BinProcess({ SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: 'stdout://?format=lines', WASM_MODULE: cModule, LOG_FORMAT: 'json' });
+  try {
+    await bin.started();
+    const response = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body: 'spam' });
+    expect(response.status).toBe(200);
+    await waitFor(() => bin.logs(/log line\(s\) from the module were suppressed/).length > 0, 'the line counting the suppressed prints');
+    const printed = logLines(bin.stderr).filter((line) => line.stream === 'stdout');
+    expect(printed.length).toBeLessThanOrEqual(10);
+    expect(printed[0]).toMatchObject({ msg: 'line 0', module: 'wasi-c.wasm' });
+    const counted = logLines(bin.stderr).find((line) => /suppressed/.test(line.msg)) as LogLine & { suppressed: number };
+    expect(counted.suppressed + printed.length).toBe(50);
+    expect(bin.stdout).toBe('spammed\n');
+    expect(await bin.terminate()).toBe(0);
+  } finally {
+    await bin.kill();
+  }
 });
