@@ -94,6 +94,8 @@ export interface BinPipeline {
   cache: Cache;
   /** Resolves once everything loaded at start-up (wasm modules) is ready; rejects with a ConfigError/WasmAbiError. */
   ready?: Promise<void>;
+  /** Starts hot reload of the wasm modules (SIGHUP, WASM_WATCH); returns the function that stops it. */
+  reload?: (logger: Logger) => () => void;
 }
 
 /** The names of the variables flagged secret in bin/env.ts, for the redaction. */
@@ -306,7 +308,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
     (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
     `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
-  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready };
+  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready, reload: wasm?.reload };
 }
 
 async function closeCache(cache: Cache): Promise<void> {
@@ -398,7 +400,9 @@ export async function runPipeline(): Promise<number> {
   // connect the cache now, so that a cache that is down is reported at start-up (and retried), not at the first message
   built.cache.connect?.().catch(() => undefined);
   let admin: AdminServer | undefined;
+  const stopReload = built.reload?.(logger);
   const closeAll = async (): Promise<void> => {
+    stopReload?.();
     await admin?.close();
     await closeCache(built.cache);
   };

@@ -47,6 +47,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'wasm', name: 'WASM_POOL_SIZE', default: '32', description: 'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key)' },
   { group: 'wasm', name: 'WASM_SHA256', description: 'pins the modules: one SHA-256 digest (hex, as sha256sum prints) per module of WASM_MODULE, comma-separated, in order; a module that does not match is refused (exit 2)' },
   { group: 'wasm', name: 'WASM_PREFETCH', description: 'cache keys the modules read for a message, fetched in batches before they run (Redis, NATS KV): templates like profile:{json.user}, user:{key}, tenant:{metadata.tenant}, comma-separated' },
+  { group: 'wasm', name: 'WASM_WATCH', default: 'false', description: 'true reloads a module when its file changes, as SIGHUP does: loaded and checked again, swapped between messages; one that fails to load leaves the old one running' },
   { group: 'wasm', name: 'WASM_PIPES_CACHE_DIR', description: 'where modules rewritten at load time (budget, asyncify) are kept between starts (default ~/.cache/wasm-pipes; off = never)' },
   { group: 'wasm', name: 'WASM_MAX_MODULE_SIZE', default: '16mb', description: 'largest module accepted (file, URL or bucket object); a download is refused as soon as it announces or passes it' },
   { group: 'wasm', name: 'WASM_FETCH_CONNECT_TIMEOUT', default: '10s', description: 'how long fetching a module (http(s)://, s3://, gs://) may take to connect, DNS and TLS included' },

@@ -16,6 +16,7 @@ import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
 import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';
 import { HostServices, RateLimitedLog } from './host';
 import { BatchedReads, Reader } from './reads';
+import type { ModuleSwitch } from './reload';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
 import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, wasmMetrics, withStageCollector } from '../metrics';
 
@@ -41,6 +42,11 @@ export interface WasmOperatorOptions extends LoadOptions {
    * @example { prefetch: (message) => `profile:${message.json<{ user: string }>().user}` }
    */
   prefetch?: (message: Message) => string | readonly string[] | undefined;
+  /**
+   * Where the module may be replaced while the pipeline runs (hot reload, lib/wasm/reload.ts): before each message
+   * the stage checks it, and a new module takes over between messages.
+   */
+  reload?: ModuleSwitch;
   /** Go-prototype modules: bytes they reserve for the message (default 1024) and for a cache value (default 128). */
   goMessageBuffer?: number;
   goCacheBuffer?: number;
@@ -195,6 +201,8 @@ class Prefetch implements Reader {
 /** An instance of the pool, the message it works on, and its completion callback. */
 interface Pooled {
   readonly instance: GuestInstance;
+  /** The module it is an instance of: after a reload, instances of the old one are not given back to the pool. */
+  readonly module: WasmModule;
   message: Message | undefined;
   readonly done: Completion;
   /** When the sampled call began (performance.now()), or 0 when this call is not timed. */
@@ -213,7 +221,8 @@ export class WasmStage {
   private readonly services: HostServices;
   private readonly logger: Logger;
   private readonly deadLetter: Sink | undefined;
-  private readonly compiled: WebAssembly.Module;
+  private compiled: WebAssembly.Module;
+  private readonly reload: ModuleSwitch | undefined;
   private readonly asyncMode: boolean;
   private readonly poolSize: number;
   private readonly recycleBytes: number;
@@ -242,7 +251,7 @@ export class WasmStage {
   private readonly budgetStops;
 
   constructor(
-    readonly module: WasmModule,
+    public module: WasmModule,
     readonly kind: CallKind,
     cache: Cache,
     options: WasmOperatorOptions,
@@ -273,10 +282,27 @@ export class WasmStage {
     this.prefetch = this.asyncMode ? options.prefetch : undefined;
     this.recycleBytes = Math.floor(module.maxMemoryPages * 65536 * 0.75);
     this.goBuffers = { message: options.goMessageBuffer ?? 1024, cache: options.goCacheBuffer ?? 128 };
+    this.reload = options.reload;
+  }
+
+  /**
+   * Runs the module the reload switch holds from now on: new instances come from it; idle instances of the old one
+   * are dropped, and those in a call finish it and are dropped then (nothing in flight is lost).
+   */
+  private swap(module: WasmModule): void {
+    const compiled = module.compiledFor(this.services.cache);
+    if (compiled === undefined) return; // not prepared for this cache yet: keep the old one until it is
+    this.module = module; // the same export as before: the reloader refuses a module that changes it
+    this.compiled = compiled;
+    this.instance = undefined;
+    this.instances -= this.idle.length;
+    this.idle.length = 0;
   }
 
   next(message: Message): void {
     this.stats.received++;
+    const latest = this.reload?.module;
+    if (latest !== undefined && latest !== this.module) this.swap(latest);
     if (this.closed) {
       message.nack(new Error(`${this.name} is closed`));
       return;
@@ -406,6 +432,7 @@ export class WasmStage {
   private newPooled(): Pooled {
     const pooled: Pooled = {
       instance: this.newInstance(),
+      module: this.module,
       message: undefined,
       began: 0,
       // made once per instance: a message that waits costs no closure
@@ -450,7 +477,7 @@ export class WasmStage {
 
   /** Gives the instance back (or forgets a broken one) and starts the next message of the same key. */
   private release(message: Message, pooled: Pooled | undefined): void {
-    if (pooled !== undefined) this.idle.push(pooled);
+    if (pooled !== undefined && pooled.module === this.module) this.idle.push(pooled);
     else if (this.instances > 0) this.instances--;
     const key = message.key;
     if (key !== undefined) {
