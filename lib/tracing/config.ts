@@ -1,6 +1,12 @@
 // The standard OpenTelemetry variables that turn tracing on and shape it, checked with ConfigErrors that name the
 // variable and a valid value. Nothing here loads an OpenTelemetry package: a pipeline that does not trace never does.
 import { ConfigError } from '../errors';
+import { requireClientPackages } from '../registry';
+
+/** What a traced pipeline needs from the OpenTelemetry API: the API, and W3C Trace Context's propagator. */
+export const API_PACKAGES = ['@opentelemetry/api', '@opentelemetry/core'];
+/** What the OTEL_* variables need on top: the SDK, its resource, and the OTLP/HTTP exporter. */
+export const SDK_PACKAGES = ['@opentelemetry/sdk-trace-base', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http'];
 
 /** The OTEL_TRACES_SAMPLER values of the specification. */
 export const SAMPLERS = [
@@ -106,5 +112,7 @@ export function tracingSettingsFromEnv(env: NodeJS.ProcessEnv): TracingSettings 
       });
     }
   }
+  // the packages are optional peers: a start that would need them says how to add them, with the other config errors
+  requireClientPackages([...API_PACKAGES, ...SDK_PACKAGES], 'tracing (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT)', exporter !== undefined ? 'OTEL_TRACES_EXPORTER' : 'OTEL_EXPORTER_OTLP_ENDPOINT');
   return { endpoint, sampler, ratio, serviceName: read(env, 'OTEL_SERVICE_NAME') ?? DEFAULT_SERVICE_NAME };
 }

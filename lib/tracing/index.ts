@@ -4,17 +4,13 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/api';
 import { requireClientPackages } from '../registry';
-import { tracingSettingsFromEnv, TracingSettings } from './config';
+import { API_PACKAGES, tracingSettingsFromEnv, TracingSettings } from './config';
 import { PipelineTracer, sampleDecision, tracingState } from './hooks';
 
-export { tracingSettingsFromEnv, DEFAULT_OTLP_ENDPOINT, DEFAULT_SERVICE_NAME, SAMPLERS } from './config';
+export { tracingSettingsFromEnv, API_PACKAGES, SDK_PACKAGES, DEFAULT_OTLP_ENDPOINT, DEFAULT_SERVICE_NAME, SAMPLERS } from './config';
 export type { TracingSettings, SamplerName } from './config';
 export { PipelineTracer, tracingState } from './hooks';
 
-/** What a traced pipeline needs from the OpenTelemetry API and SDK packages. */
-const API_PACKAGES = ['@opentelemetry/api', '@opentelemetry/core'];
-/** What the OTEL_* variables need on top: the SDK, its resource, and the OTLP/HTTP exporter. */
-export const SDK_PACKAGES = ['@opentelemetry/sdk-trace-base', '@opentelemetry/resources', '@opentelemetry/exporter-trace-otlp-http'];
 
 /** The instrumentation scope of our spans. */
 const TRACER_NAME = 'wasm-pipes';
@@ -49,7 +45,6 @@ function loadApi(variable: string | undefined): { api: typeof OtelApi; propagato
 
 /** A tracer provider exporting to the OTLP/HTTP endpoint of `settings`; sampling is decided per message (hooks.ts). */
 function providerFor(settings: TracingSettings): NonNullable<typeof envProvider>['provider'] {
-  requireClientPackages(SDK_PACKAGES, 'tracing (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT)', 'OTEL_TRACES_EXPORTER');
   /* eslint-disable @typescript-eslint/no-require-imports */
   const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const resources = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
