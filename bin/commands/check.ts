@@ -15,6 +15,7 @@ import { MemoryCache } from '../../lib/cache/memory';
 import { createLogger, setRootLogger } from '../../lib/logging/logger';
 import { Redactor, secretsFromEnv } from '../../lib/security/redact';
 import { tracingSettingsFromEnv } from '../../lib/tracing/config';
+import type { ConfigError } from '../../lib/errors';
 
 export const description = 'check the configuration: variables, modules, and that each source and sink exists and lets us in (--offline: no connection)';
 
@@ -109,12 +110,22 @@ export async function main(args: string[]): Promise<number> {
     oks.push(redactor.redact(`ok  ${what.padEnd(15)} ${uri}  ${found}`));
   };
 
-  // the whole configuration as the pipeline reads it: the first problem of each part it builds
+  // the whole configuration as the pipeline reads it. It stops at the first bad variable: that one is reported and
+  // left out (its default then applies), and the rest is read again, so that every bad variable gets its line
   let built: ReturnType<typeof buildFromEnv> | undefined;
-  try {
-    built = buildFromEnv(env);
-  } catch (error) {
-    problem((error as Error).message);
+  const trial: NodeJS.ProcessEnv = { ...env };
+  const leftOut = new Set<string>();
+  for (;;) {
+    try {
+      built = buildFromEnv(trial);
+      break;
+    } catch (error) {
+      problem((error as Error).message);
+      const variable = (error as ConfigError).variable;
+      if (variable === undefined || trial[variable] === undefined || leftOut.has(variable)) break;
+      leftOut.add(variable);
+      delete trial[variable];
+    }
   }
 
   // then each part on its own, so that several problems are reported at once
