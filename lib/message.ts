@@ -55,6 +55,8 @@ export class Settlement {
   isLeaf = true;
   /** @internal on the root of a batch: the messages it joined, whose roots a sink holds when it holds the batch */
   joined: readonly Message[] | undefined = undefined;
+  /** @internal on a root, when its pipeline traces it: its spans (lib/tracing), found in a field load by every stage */
+  trace: object | undefined = undefined;
 
   constructor(
     readonly handler: SettlementHandler | undefined,

@@ -1,5 +1,5 @@
 // The per-message side of tracing: what the runtimes call when a pipeline is traced. A traced source message carries a
-// record (keyed by its root settlement, so that every message derived from it finds it): its receive span, a span for
+// record (on its root settlement, so that every message derived from it finds it): its receive span, a span for
 // each operator it passed, each wasm call and each sink write, and the settlement. The hooks in the core check
 // `tracingState.active` first, so that a process that traces nothing pays one number comparison per hook.
 // This module loads no OpenTelemetry package: a PipelineTracer is given the API object by lib/tracing/index.ts.
@@ -147,7 +147,6 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-const records = new WeakMap<Settlement, TraceRecord>();
 /** The messages a sink queued with their trace context written in (see traceSinkArrival). */
 const sends = new WeakMap<Message, SendTrace>();
 
@@ -176,13 +175,13 @@ export class PipelineTracer implements SourceTracing {
     );
     // a tracer provider given to run() samples with its own sampler: a span it does not record is the end of it
     if (!span.isRecording()) return;
-    records.set(message.settlement.root, new TraceRecord(this, span, api.trace.setSpan(parentContext, span), source));
+    message.settlement.root.trace = new TraceRecord(this, span, api.trace.setSpan(parentContext, span), source);
   }
 
   settled(settlement: Settlement, error: Error | undefined): void {
-    const record = records.get(settlement);
+    const record = settlement.trace as TraceRecord | undefined;
     if (record === undefined) return;
-    records.delete(settlement);
+    settlement.trace = undefined;
     record.settle(error);
   }
 }
@@ -190,7 +189,7 @@ export class PipelineTracer implements SourceTracing {
 /** The trace record of `message`: its source message's, or a batch's made of traced parts. */
 function recordOf(message: Message, stage: string): TraceRecord | undefined {
   const root = message.settlement.root;
-  const record = records.get(root);
+  const record = root.trace as TraceRecord | undefined;
   if (record !== undefined) return record;
   // a batch (joinMessages) is a root of its own: it is traced when its parts are
   const parts = root === message.settlement ? root.joined : undefined;
@@ -204,7 +203,7 @@ function recordOf(message: Message, stage: string): TraceRecord | undefined {
 function batchRecord(batch: Message, parts: readonly Message[], stage: string): TraceRecord | undefined {
   const traced: TraceRecord[] = [];
   for (const part of parts) {
-    const record = records.get(part.settlement.root);
+    const record = part.settlement.root.trace as TraceRecord | undefined;
     if (record !== undefined && !traced.includes(record)) traced.push(record);
   }
   if (traced.length === 0) return undefined;
@@ -227,7 +226,7 @@ function batchRecord(batch: Message, parts: readonly Message[], stage: string): 
     part.batch = record;
     part.span.addLink({ context: span.spanContext() });
   }
-  records.set(batch.settlement, record);
+  batch.settlement.trace = record;
   return record;
 }
 
@@ -285,6 +284,7 @@ export function traceSinkArrival(message: Message, sink: string, scheme: string,
 
 /** The sink confirmed the write of `message`. */
 export function traceWriteDone(message: Message): void {
+  if (message.settlement.root.trace === undefined) return;
   const send = sends.get(message);
   if (send === undefined) return;
   sends.delete(message);
@@ -294,6 +294,7 @@ export function traceWriteDone(message: Message): void {
 
 /** A write of `message` failed (it may be retried): an event with the reason on its span. */
 export function traceWriteFailed(message: Message, error: Error, retryable: boolean): void {
+  if (message.settlement.root.trace === undefined) return;
   const send = sends.get(message);
   if (send === undefined) return;
   send.attempts++;
