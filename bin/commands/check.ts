@@ -43,6 +43,12 @@ const PROBE_FAMILIES: Readonly<Record<string, string>> = {
   awssns: 'aws',
   gcppubsub: 'gcp',
   azuresb: 'azure',
+  mqtt: 'mqtt',
+  mqtts: 'mqtt',
+  'redis-stream': 'redisstream',
+  postgres: 'postgres',
+  postgresql: 'postgres',
+  s3: 's3',
 };
 
 interface Endpoint {
