@@ -1,6 +1,7 @@
 // W3C trace context through every broker the trace test does not cross: a message written with `traceparent` and
 // `tracestate` metadata by each sink comes back from the matching source with both intact (Kafka headers, SQS and SNS
-// message attributes, Pub/Sub attributes, Service Bus application properties, a JSON-lines file). HTTP, NATS and
+// message attributes, Pub/Sub attributes, Service Bus application properties, MQTT 5 user properties, Redis stream
+// fields, a JSON-lines file). HTTP, NATS and
 // RabbitMQ are crossed by test/tracing/relay.test.ts.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,8 @@ import { Fauxqs } from '../aws/fauxqs';
 import { startKafkaFixture, KafkaFixture } from '../kafka/helpers';
 import { pubsubFixture, PubSubFixture, PROJECT } from '../gcppubsub/helpers';
 import { startBus, TestBus } from '../azuresb/helpers';
+import { MQTT_URL, uniqueTopic } from '../mqtt/helpers';
+import { StreamAdmin, REDIS_URL } from '../redisstream/helpers';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const TRACESTATE = 'vendor=opaque,other=1';
@@ -89,6 +92,41 @@ describe('traceparent and tracestate through each broker', () => {
       expect([metadata.traceparent, metadata.tracestate]).toEqual([TRACEPARENT, TRACESTATE]);
     } finally {
       await bus.stop();
+    }
+  });
+
+  test('MQTT 5 user properties (the source subscribed first: MQTT keeps nothing for a subscriber to come)', async () => {
+    const topic = uniqueTopic('carry');
+    const env = { MQTT_SERVER_URL: MQTT_URL };
+    const received: Message[] = [];
+    const subscription = source(`mqtt://${topic}`, { env }).subscribe((message) => {
+      received.push(message);
+      message.ack();
+    });
+    const out = sink(`mqtt://${topic}`, { env });
+    try {
+      // a subscription takes a moment to reach the broker: send until one arrives
+      await waitFor(async () => {
+        if (received.length === 0) await write(out, { body: 'traced', metadata: { traceparent: TRACEPARENT, tracestate: TRACESTATE } });
+        return received.length > 0;
+      }, 'the message back from MQTT', 20_000, 200);
+      expect([received[0].metadata.traceparent, received[0].metadata.tracestate]).toEqual([TRACEPARENT, TRACESTATE]);
+    } finally {
+      subscription.unsubscribe();
+      await out.close();
+    }
+  });
+
+  test('Redis stream fields', async () => {
+    const admin = new StreamAdmin();
+    try {
+      const stream = admin.stream('carry');
+      await admin.createGroup(stream, 'relay');
+      const metadata = await roundTrip(`redis-stream://${stream}`, `redis-stream://${stream}?group=relay`, { REDIS_SERVER_URL: REDIS_URL });
+      expect([metadata.traceparent, metadata.tracestate]).toEqual([TRACEPARENT, TRACESTATE]);
+    } finally {
+      await admin.cleanup();
+      await admin.close();
     }
   });
 
