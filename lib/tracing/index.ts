@@ -4,6 +4,8 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/api';
 import { requireClientPackages } from '../registry';
+import { rootLogger } from '../logging/logger';
+import { noteFailure } from '../deadLetter';
 import { API_PACKAGES, tracingSettingsFromEnv, TracingSettings } from './config';
 import { PipelineTracer, sampleDecision, tracingState } from './hooks';
 
@@ -78,6 +80,7 @@ export function openTracing(provider: TracerProvider | null | undefined, env: No
   const settings = tracingSettingsFromEnv(env);
   if (settings === undefined) return undefined;
   const { api, propagator } = loadApi('OTEL_TRACES_EXPORTER');
+  reportExportFailures(api);
   const key = JSON.stringify(settings);
   if (envProvider === undefined || envProvider.key !== key) envProvider = { provider: providerFor(settings), users: 0, key };
   const shared = envProvider;
@@ -87,7 +90,9 @@ export function openTracing(provider: TracerProvider | null | undefined, env: No
     if (--shared.users > 0) return;
     if (envProvider === shared) envProvider = undefined;
     // flushes the spans still batched: the last messages' traces are not lost at a stop
-    await shared.provider.shutdown();
+    await shared.provider.shutdown().catch((error: unknown) => {
+      rootLogger().warn({ err: error }, `tracing: the last spans could not be exported (${(error as Error).message}); the messages are not affected`);
+    });
   });
 }
 
@@ -106,3 +111,23 @@ function track(source: PipelineTracer, shutdown: () => Promise<void>): RunTracin
     },
   };
 }
+
+let reporting = false;
+
+/**
+ * The SDK tells of spans it could not export (a collector out of reach, a refused request) through OpenTelemetry's
+ * diagnostic logger, silent by default: those go to our log at warn, rate-limited, so that missing traces have a cause
+ * in the log. Once per process (the diagnostic logger is global).
+ */
+function reportExportFailures(api: typeof OtelApi): void {
+  if (reporting) return;
+  reporting = true;
+  const logger = rootLogger().child({ component: 'tracing' });
+  const warn = (message: string, ...args: unknown[]): void => {
+    const detail = args.map((arg) => (arg instanceof Error ? arg.message : typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ');
+    noteFailure(logger, 'spans_not_exported', {}, `tracing: ${message}${detail ? ` ${detail}` : ''} (the messages are not affected, only their spans)`);
+  };
+  const quiet = (): void => undefined;
+  api.diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, api.DiagLogLevel.WARN);
+}
+

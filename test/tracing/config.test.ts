@@ -73,6 +73,18 @@ describe('OTEL_* variables', () => {
     expect(byId('00-0af7651916cd43dd8448eb21ffffffff-b7ad6b7169203331-01')).toBe(false);
   });
 
+  test('a collector out of reach costs spans, not messages: delivered, exit 0, and a warning saying so', async () => {
+    const run = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', LOG_FORMAT: 'json', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_EXPORTER_OTLP_TIMEOUT: '1000' }, '{"body":"still delivered"}\n');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('still delivered');
+    const warnings = run.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((line) => line.level === 40 && line.msg.startsWith('tracing: '));
+    expect(warnings.map((line) => line.msg)).toEqual([expect.stringMatching(/^tracing: the last spans could not be exported \(.*ECONNREFUSED.*\); the messages are not affected$/)]);
+  });
+
   test('the bin exits 2 with one line naming a bad OTEL_* value and the fix', async () => {
     const run = await runBinToEnd({ SOURCE_URI: 'stdin://', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_TRACES_SAMPLER: 'half' });
     expect(run.status).toBe(2);
