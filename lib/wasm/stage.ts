@@ -19,6 +19,7 @@ import { BatchedReads, Reader } from './reads';
 import type { ModuleSwitch } from './reload';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
 import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, wasmMetrics, withStageCollector } from '../metrics';
+import { beginWasmCall, endWasmCall, tracingState, WasmCallTrace } from '../tracing/hooks';
 
 export interface WasmOperatorOptions extends LoadOptions {
   /** The cache the module's cache calls use. Default: one in-memory cache shared by the process's wasm operators. */
@@ -207,6 +208,8 @@ interface Pooled {
   readonly done: Completion;
   /** When the sampled call began (performance.now()), or 0 when this call is not timed. */
   began: number;
+  /** The call's span when the message is traced (lib/tracing). */
+  trace?: WasmCallTrace;
 }
 
 interface Downstream {
@@ -373,6 +376,7 @@ export class WasmStage {
   private runSync(message: Message): void {
     let instance = this.instance;
     let status: number;
+    const trace = tracingState.active !== 0 ? beginWasmCall(message, this.name, this.module.name) : undefined;
     try {
       instance ??= this.instance = this.newInstance();
       if (this.sampler.sample()) {
@@ -383,10 +387,12 @@ export class WasmStage {
         status = instance.invoke(message) as number;
       }
     } catch (error) {
+      if (trace !== undefined) endWasmCall(trace, this.kind, instance, undefined, error);
       this.dropInstance(instance, error);
       this.fail(message, error);
       return;
     }
+    if (trace !== undefined) endWasmCall(trace, this.kind, instance, status, undefined);
     this.settle(message, instance, status);
   }
 
@@ -446,6 +452,7 @@ export class WasmStage {
     pooled.message = message;
     // timed from the call to its completion, waits on the cache included: what the call costs this message
     pooled.began = this.sampler.sample() ? performance.now() : 0;
+    pooled.trace = tracingState.active !== 0 ? beginWasmCall(message, this.name, this.module.name) : undefined;
     let status: number | undefined;
     try {
       status = pooled.instance.start(message, pooled.done, prefetched);
@@ -461,6 +468,7 @@ export class WasmStage {
     const message = pooled.message as Message;
     pooled.message = undefined;
     if (pooled.began !== 0) this.callSeconds.observe((performance.now() - pooled.began) / 1000);
+    if (pooled.trace !== undefined) endWasmCall(pooled.trace, this.kind, pooled.instance, status, error);
     let keep = true;
     if (status === undefined) {
       // as in dropInstance: only a module's own failure report leaves the instance usable
