@@ -8,7 +8,7 @@ import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
 import { MAX_TIMER_MS, parseBoolean, parseDuration, parseInteger } from '../lib/config';
-import { allSchemeDefinitions, redactUri } from '../lib/registry';
+import { allSchemeDefinitions, lookupScheme, redactUri, type ParamSpec } from '../lib/registry';
 import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
@@ -29,6 +29,27 @@ export function splitUris(value: string): string[] {
     .split(/,(?=\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)/)
     .map((part) => part.trim())
     .filter((part) => part.length > 0);
+}
+
+/** `wasm-pipes help <scheme>`: what a connector is, its examples, and its URI parameters, from its ParamSpec tables. */
+export function schemeHelp(topic: string): string {
+  const scheme = topic.replace(/:\/\/$/, '').toLowerCase();
+  const definition = lookupScheme(scheme, 'help');
+  const lines = [`${definition.schemes.map((name) => `${name}://`).join(', ')}: ${definition.description}`, ''];
+  if (definition.sourceExample) lines.push(`  as a source: ${definition.sourceExample}`);
+  if (definition.sinkExample) lines.push(`  as a sink:   ${definition.sinkExample}`);
+  const table = (title: string, params: readonly (ParamSpec | string)[] | undefined): void => {
+    if (params === undefined || params.length === 0) return;
+    lines.push('', title);
+    for (const param of params) {
+      if (typeof param === 'string') lines.push(`  ${param}`);
+      else lines.push(`  ${param.name.padEnd(18)} ${param.description}${param.default === undefined ? '' : ` (default ${param.default})`}`);
+    }
+  };
+  table('Source parameters:', definition.openSource ? definition.sourceParams : undefined);
+  table('Sink parameters:', definition.openSink ? definition.sinkParams : undefined);
+  lines.push('', `More: docs/connectors/ (${definition.schemes[0]}).`, '');
+  return lines.join('\n');
 }
 
 function helpText(commandsDir?: string): string {
@@ -357,8 +378,18 @@ export async function main(argv: readonly string[], options: { commandsDir?: str
   const invocation = parseInvocation(argv, options.commandsDir);
   switch (invocation.kind) {
     case 'help':
-      process.stdout.write(helpText(options.commandsDir));
-      return 0;
+      if (invocation.topic === undefined) {
+        process.stdout.write(helpText(options.commandsDir));
+        return 0;
+      }
+      try {
+        process.stdout.write(schemeHelp(invocation.topic));
+        return 0;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`wasm-pipes: ${error.message}\n`);
+        return USAGE_EXIT_CODE;
+      }
     case 'version':
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);

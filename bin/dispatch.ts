@@ -51,7 +51,7 @@ export function loadCommand(name: string, dir: string = COMMANDS_DIR): CommandMo
 
 /** The "Commands:" section of the help, one line per command. */
 export function commandsHelp(dir: string = COMMANDS_DIR): string[] {
-  const lines = ['Commands:', '  (none)      run the pipeline the environment describes', '  help        this help (also --help, -h)'];
+  const lines = ['Commands:', '  (none)      run the pipeline the environment describes', '  help        this help (also --help, -h); help SCHEME: the URI parameters of a connector'];
   for (const name of commandNames(dir)) {
     let description = '';
     try {
@@ -77,7 +77,7 @@ export function unknownUsage(what: string, dir: string = COMMANDS_DIR): string {
 /** How `argv` is to be handled. */
 export type Invocation =
   | { kind: 'pipeline' }
-  | { kind: 'help' }
+  | { kind: 'help'; topic?: string }
   | { kind: 'version' }
   | { kind: 'command'; name: string; args: string[] }
   | { kind: 'usage-error'; message: string };
@@ -87,7 +87,10 @@ export function parseInvocation(argv: readonly string[], dir: string = COMMANDS_
   if (argv.length === 0) return { kind: 'pipeline' };
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h' || first === 'help') {
-    return rest.length === 0 || first === 'help' ? { kind: 'help' } : { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[0]}' after ${first}`, dir) };
+    if (rest.length === 0) return { kind: 'help' };
+    // `help <scheme>`: that connector's URI parameters
+    if (first === 'help' && rest.length === 1) return { kind: 'help', topic: rest[0] };
+    return { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[rest.length - 1]}' after ${first}`, dir) };
   }
   if (first === '--version') {
     return rest.length === 0 ? { kind: 'version' } : { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[0]}' after --version`, dir) };

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../bin/cli';
+import { main, schemeHelp } from '../../bin/cli';
 import { commandNames } from '../../bin/dispatch';
 
 /** Runs main() with stdout and stderr captured. */
@@ -78,5 +78,15 @@ describe('the subcommand dispatcher', () => {
       expect(result.stderr).toContain('the commands are: help, bad-config, echo-args');
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
     }
+  });
+});
+
+describe('help SCHEME', () => {
+  test("prints a connector's URI parameters from its described table, and refuses an unknown scheme with exit 2", () => {
+    const text = schemeHelp('kafka://');
+    expect(text).toContain('Source parameters:');
+    for (const name of ['topic', 'offset', 'key_name']) expect(text).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+    expect(text).toContain('(default oldest)');
+    expect(() => schemeHelp('bogus')).toThrow("unknown scheme 'bogus://'");
   });
 });
