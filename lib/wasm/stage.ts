@@ -18,7 +18,8 @@ import { HostServices, RateLimitedLog } from './host';
 import { BatchedReads, Reader } from './reads';
 import type { ModuleSwitch } from './reload';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
-import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, wasmMetrics, withStageCollector } from '../metrics';
+import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, withStageCollector } from '../metrics';
+import { wasmMetrics } from './metrics';
 import { beginWasmCall, endWasmCall, tracingState, WasmCallTrace } from '../tracing/hooks';
 
 export interface WasmOperatorOptions extends LoadOptions {
