@@ -448,13 +448,13 @@ async function runPrimary(count: number): Promise<number> {
       } else if (message.wasmPipes === 'started') {
         slot.started = true;
         if (phase === 'starting') {
-          primary.info({ worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} started (pid ${worker.process.pid})`);
+          primary.info({ worker: slot.index, workerPid: worker.process.pid }, `worker ${slot.index} started (pid ${worker.process.pid})`);
           if (slots.every((each) => each.started)) {
             phase = 'running';
             primary.info({ workers: count }, 'wasm-pipes started');
           }
         } else {
-          primary.info({ worker: slot.index, pid: worker.process.pid, restarts: slot.deaths }, `worker ${slot.index} restarted (pid ${worker.process.pid})`);
+          primary.info({ worker: slot.index, workerPid: worker.process.pid, restarts: slot.deaths }, `worker ${slot.index} restarted (pid ${worker.process.pid})`);
         }
         // a worker started while the group stops stops at once
         if (phase === 'draining') worker.send({ wasmPipes: 'stop' } satisfies ToWorker);
@@ -492,7 +492,7 @@ async function runPrimary(count: number): Promise<number> {
       // the single process would have stopped here too: the worker logged why
       if (startupFailure === undefined) {
         startupFailure = code === USAGE_EXIT_CODE ? USAGE_EXIT_CODE : 1;
-        primary.error({ worker: slot.index, pid: worker.process.pid, code, signal }, `worker ${slot.index} ${how} before it started; stopping the other workers`);
+        primary.error({ worker: slot.index, workerPid: worker.process.pid, code, signal }, `worker ${slot.index} ${how} before it started; stopping the other workers`);
         stopAll();
       }
       slot.done = true;
@@ -506,7 +506,7 @@ async function runPrimary(count: number): Promise<number> {
     }
     if (code === 0 && signal === null && slot.final !== undefined) {
       // its pipeline ended by itself (the input ended): nothing to restart
-      primary.info({ worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} finished`);
+      primary.info({ worker: slot.index, workerPid: worker.process.pid }, `worker ${slot.index} finished`);
       slot.done = true;
       finishIfDone();
       return;
@@ -516,7 +516,7 @@ async function runPrimary(count: number): Promise<number> {
     const delay = Math.round(equalJitter(exponentialBackoff(RESTART_BASE_MS, slot.deaths, RESTART_MAX_MS)));
     restarts++;
     primary.warn(
-      { worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delay, deaths: slot.deaths },
+      { worker: slot.index, workerPid: worker.process.pid, code, signal, restartInMs: delay, deaths: slot.deaths },
       `worker ${slot.index} (pid ${worker.process.pid}) ${how}; restarting it in ${delay} ms. What it held unsettled is redelivered as its source allows`,
     );
     slot.restartAt = Date.now() + delay;
