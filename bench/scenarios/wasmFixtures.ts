@@ -5,7 +5,7 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require(path.join(ROOT, 'scripts', 'wasm-build.js')) as {
-  build(spec: { lang: 'as'; source: string; flags?: string[] }): Promise<string>;
+  build(spec: { lang: 'as' | 'wat'; source: string; flags?: string[] }): Promise<string>;
 };
 
 /** examples/uppercase: the native ABI, ASCII uppercase in place. */
@@ -20,4 +20,9 @@ export function goUppercaseModule(): Promise<string> {
     source: path.join(ROOT, 'test', 'wasm', 'fixtures', 'go', 'uppercase.ts'),
     flags: ['-O3', '--runtime', 'incremental', '--use', 'abort='],
   });
+}
+
+/** bench/modules/cpu-heavy.wat: tens of µs of hashing a message (P8, P8T). */
+export function cpuHeavyModule(): Promise<string> {
+  return builder.build({ lang: 'wat', source: path.join(ROOT, 'bench', 'modules', 'cpu-heavy.wat') });
 }
