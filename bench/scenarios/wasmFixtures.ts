@@ -26,3 +26,8 @@ export function goUppercaseModule(): Promise<string> {
 export function cpuHeavyModule(): Promise<string> {
   return builder.build({ lang: 'wat', source: path.join(ROOT, 'bench', 'modules', 'cpu-heavy.wat') });
 }
+
+/** bench/modules/identity.wat: emits its input unchanged (SIZE). */
+export function identityModule(): Promise<string> {
+  return builder.build({ lang: 'wat', source: path.join(ROOT, 'bench', 'modules', 'identity.wat') });
+}
