@@ -108,8 +108,18 @@ async function windowJob(job: Extract<Job, { kind: 'window' }>): Promise<void> {
     sink(`nats://${job.output}.events?jetstream=true`, { env }),
     { handleSignals: false, logger: quiet },
   );
+  // a stall guard longer than the ack wait (30 s): a connection the server cut comes back after it
+  let last = -1;
+  let movedAt = Date.now();
   for (;;) {
-    if ((await manager.streams.info(job.output)).state.messages >= job.messages) break;
+    const count = (await manager.streams.info(job.output)).state.messages;
+    if (count >= job.messages) break;
+    if (count !== last) {
+      last = count;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > 90_000) {
+      throw new Error(`window ${job.maxInFlight}: stuck at ${count} of ${job.messages} for 90 s`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const ms = performance.now() - began;

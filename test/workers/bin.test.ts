@@ -111,3 +111,25 @@ test('HTTP source in 2 workers: one port, /ready names both, /metrics totals are
   expect(groupFinalStats(bin)).toMatchObject({ received: total, acked: total, written: total, nacked: 0 });
   expect(bin.logs(/^wasm-pipes stopped: received 40, acked 40/)).toHaveLength(1);
 });
+
+test("docs/operating.md's WORKERS command runs as written (its port swapped for a free one)", async () => {
+  const page = fs.readFileSync(path.join(__dirname, '../../docs/operating.md'), 'utf8');
+  const section = page.slice(page.indexOf('## Every core: WORKERS'));
+  const command = /```sh\n(.+)\n```/.exec(section)?.[1] ?? '';
+  expect(command).toBe('WORKERS=auto SOURCE_URI=http://:9000/events SINK_URI=stdout:// ./wasm-pipes');
+  const port = await freePort();
+  const env = Object.fromEntries(
+    command
+      .replace(':9000', `:${port}`)
+      .split(' ')
+      .filter((word) => word.includes('='))
+      .map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]),
+  );
+  const bin = new BinProcess({ ...env, LOG_FORMAT: 'json' });
+  bins.push(bin);
+  await bin.started();
+  expect(await post(port, '{"hello":"workers"}')).toBe(200);
+  await waitFor(() => bin.stdout.includes('{\\"hello\\":\\"workers\\"}'), 'the message on stdout');
+  expect(await bin.terminate()).toBe(0);
+  expect(bin.logs(/^wasm-pipes stopped: received 1, acked 1/)).toHaveLength(1);
+});
