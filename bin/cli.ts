@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { merge, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { source, sink } from '../lib/endpoints';
-import { start, pipelineParts, RunningPipeline } from '../lib/run';
+import { start, pipelineParts, RunningPipeline, PipelineStats } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
@@ -19,9 +19,10 @@ import { parseRate } from '../lib/tokenBucket';
 import { hopLimit } from './hops';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
-import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
+import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT, ReadinessReport } from '../lib/admin/server';
 import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
 import { tracingSettingsFromEnv } from '../lib/tracing/config';
+import { runFromEnv } from './workers';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -344,9 +345,15 @@ async function closeCache(cache: Cache): Promise<void> {
 }
 
 /** Starts the admin server; a default port in use is a warning (another wasm-pipes on this machine), not a failure. */
-export async function startAdmin(settings: AdminSettings, readiness: () => ReturnType<typeof pipelineReadiness>, logger: Logger): Promise<AdminServer | undefined> {
+export async function startAdmin(
+  settings: AdminSettings,
+  readiness: () => ReadinessReport | Promise<ReadinessReport>,
+  logger: Logger,
+  /** What /metrics serves instead of this process's registry (the primary of WORKERS: every worker's, aggregated). */
+  metrics?: () => Promise<string>,
+): Promise<AdminServer | undefined> {
   try {
-    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, token: settings.token, readiness, logger });
+    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, token: settings.token, readiness, metrics, logger });
   } catch (error) {
     const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if (!settings.explicit && code === 'EADDRINUSE') {
@@ -405,18 +412,32 @@ export async function main(argv: readonly string[], options: { commandsDir?: str
         throw error;
       }
     case 'pipeline':
-      return runPipeline();
+      // WORKERS=N: a primary that runs N workers, or one of them; otherwise runPipeline() in this process
+      return runFromEnv();
   }
 }
 
+/** How a worker of WORKERS=N runs the pipeline (bin/workers.ts); absent in a single process. */
+export interface WorkerRole {
+  /** Fields on every log line (the worker's number). */
+  bindings: Record<string, unknown>;
+  /** Called once the pipeline is subscribed, to answer the primary's questions about it. */
+  attached(running: RunningPipeline, built: BinPipeline): void;
+  /** Called once the pipeline started: the primary counts its workers in. */
+  started(): void;
+  /** Awaited before the exit code is returned: the worker's last counts go to the primary. */
+  exiting(running: RunningPipeline, code: number): Promise<void>;
+}
+
 /** Runs the pipeline the environment (and .env) describes until it ends or is stopped; resolves to the exit code. */
-export async function runPipeline(): Promise<number> {
+export async function runPipeline(worker?: WorkerRole): Promise<number> {
   let built: BinPipeline;
   let logger: Logger;
   try {
     loadDotEnv();
     // the logger first, so that every connector logs with the chosen level and format, secrets scrubbed
     logger = createLogger({ ...parseLogSettings(process.env), secrets: secretsFromEnv(process.env, secretVariableNames()) });
+    if (worker !== undefined) logger = logger.child(worker.bindings);
     setRootLogger(logger);
     built = buildFromEnv(process.env);
     await built.ready;
@@ -424,7 +445,9 @@ export async function runPipeline(): Promise<number> {
     if (reportConfigError(error)) return USAGE_EXIT_CODE;
     throw error;
   }
-  logger.info({ pipeline: built.summary }, `pipeline: ${built.description}`);
+  // a worker's primary has logged the pipeline once for all of them
+  if (worker === undefined) logger.info({ pipeline: built.summary }, `pipeline: ${built.description}`);
+  else logger.debug({ pipeline: built.summary }, `pipeline: ${built.description}`);
   const running = start(built.pipeline, built.sinks, {
     shutdownTimeout: built.shutdownTimeout,
     deadLetter: built.deadLetter,
@@ -433,6 +456,7 @@ export async function runPipeline(): Promise<number> {
   });
   // connect the cache now, so that a cache that is down is reported at start-up (and retried), not at the first message
   built.cache.connect?.().catch(() => undefined);
+  worker?.attached(running, built);
   let admin: AdminServer | undefined;
   const stopReload = built.reload?.(logger);
   const closeAll = async (): Promise<void> => {
@@ -450,10 +474,15 @@ export async function runPipeline(): Promise<number> {
     await running.stop().catch(() => undefined);
     await closeAll();
     // a configuration that only the service can find wrong (refused credentials, a missing stream) is a usage error
-    if (reportConfigError(error)) return USAGE_EXIT_CODE;
-    return 1;
+    const code = reportConfigError(error) ? USAGE_EXIT_CODE : 1;
+    await worker?.exiting(running, code);
+    return code;
   }
-  logger.info('wasm-pipes started');
+  if (worker === undefined) logger.info('wasm-pipes started');
+  else {
+    logger.info('worker started');
+    worker.started();
+  }
   let failure: Error | undefined;
   try {
     await running.done;
@@ -461,7 +490,19 @@ export async function runPipeline(): Promise<number> {
     failure = error as Error;
   }
   await closeAll();
-  return exitSummary(running, logger, failure);
+  const code = exitSummary(running, logger, failure, worker === undefined ? 'wasm-pipes' : 'worker');
+  await worker?.exiting(running, code);
+  return code;
+}
+
+/** The counts of the exit summary, as its text says them (shared with the primary of WORKERS, which sums them). */
+export function summaryText(stats: PipelineStats, notDelivered: number): string {
+  return (
+    `received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, dead-lettered ${stats.deadLettered}, ` +
+    `written ${stats.written}` +
+    (stats.dropped > 0 ? `, dropped ${stats.dropped}` : '') +
+    (notDelivered > 0 ? `, NOT DELIVERED ${notDelivered}` : '')
+  );
 }
 
 /**
@@ -469,27 +510,23 @@ export async function runPipeline(): Promise<number> {
  * message it took was delivered (or dead-lettered, or dropped on purpose); 1 when it failed, overran the shutdown
  * timeout, or could not deliver messages that nothing will deliver later (an in-process input: stdin://, file://).
  */
-function exitSummary(running: RunningPipeline, logger: Logger, failure: Error | undefined): number {
+function exitSummary(running: RunningPipeline, logger: Logger, failure: Error | undefined, who: string): number {
   const stats = running.stats();
   const lost = pipelineParts(running).sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
   const notDelivered = stats.givenUp + lost;
-  const text =
-    `received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, dead-lettered ${stats.deadLettered}, ` +
-    `written ${stats.written}` +
-    (stats.dropped > 0 ? `, dropped ${stats.dropped}` : '') +
-    (notDelivered > 0 ? `, NOT DELIVERED ${notDelivered}` : '');
+  const text = summaryText(stats, notDelivered);
   if (failure !== undefined) {
-    logger.fatal({ err: failure, stats }, `wasm-pipes stopped: ${failure.message}; ${text}`);
+    logger.fatal({ err: failure, stats }, `${who} stopped: ${failure.message}; ${text}`);
     return 1;
   }
   if (notDelivered > 0) {
     logger.error(
       { stats, notDelivered },
-      `wasm-pipes stopped: ${text}. ${notDelivered} message(s) of an in-process input were not delivered ` +
+      `${who} stopped: ${text}. ${notDelivered} message(s) of an in-process input were not delivered ` +
         '(given up after MAX_DELIVERIES, or still queued at the stop); set DEAD_LETTER_URI to keep failed ones',
     );
     return 1;
   }
-  logger.info({ stats }, `wasm-pipes stopped: ${text}`);
+  logger.info({ stats }, `${who} stopped: ${text}`);
   return 0;
 }

@@ -39,6 +39,7 @@ export const ENV_VARIABLES: EnvVariable[] = [
   { group: 'pipeline', name: 'RATE_LIMIT_BURST', description: 'most messages through at once after a quiet spell (default: one second of RATE_LIMIT)' },
   { group: 'pipeline', name: 'RATE_LIMIT_KEY', description: 'a rate per key: a template like {key}, {metadata.tenant} or {json.customer}' },
   { group: 'pipeline', name: 'RATE_LIMIT_SHARED', default: 'false', description: 'true: the rate is shared by every copy of the pipeline through CACHE_URI (redis:// only)' },
+  { group: 'pipeline', name: 'WORKERS', default: '1', description: 'processes that run the pipeline, sharing the HTTP port and the broker\'s group (queue group, durable consumer, consumer group...); auto = one per core. One admin server sums them; a worker that dies is restarted. mem://, stdin:// and file:// sources need 1' },
   { group: 'pipeline', name: 'DEAD_LETTER_URI', description: 'where a message goes after a permanent failure or too many deliveries; the original is then acked' },
   { group: 'wasm', name: 'WASM_MODULE', description: 'WebAssembly modules (path or http(s) URL), comma-separated = a chain in order; a module exporting transform transforms, filter filters, run() is a Go-prototype module' },
   { group: 'wasm', name: 'WASM_CONFIG', description: 'values modules read with config_get: name=value,name2=value2 or a JSON object' },

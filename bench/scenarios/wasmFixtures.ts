@@ -5,7 +5,7 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require(path.join(ROOT, 'scripts', 'wasm-build.js')) as {
-  build(spec: { lang: 'as'; source: string; flags?: string[] }): Promise<string>;
+  build(spec: { lang: 'as' | 'wat'; source: string; flags?: string[] }): Promise<string>;
 };
 
 /** examples/uppercase: the native ABI, ASCII uppercase in place. */
@@ -25,4 +25,14 @@ export function goUppercaseModule(): Promise<string> {
 /** bench/modules/fanout.ts: emits each input `copies` times (config; default 2 000). */
 export function fanoutModule(): Promise<string> {
   return builder.build({ lang: 'as', source: path.join(ROOT, 'bench', 'modules', 'fanout.ts') });
+}
+
+/** bench/modules/cpu-heavy.wat: tens of µs of hashing a message (P8, P8T). */
+export function cpuHeavyModule(): Promise<string> {
+  return builder.build({ lang: 'wat', source: path.join(ROOT, 'bench', 'modules', 'cpu-heavy.wat') });
+}
+
+/** bench/modules/identity.wat: emits its input unchanged (SIZE). */
+export function identityModule(): Promise<string> {
+  return builder.build({ lang: 'wat', source: path.join(ROOT, 'bench', 'modules', 'identity.wat') });
 }

@@ -24,6 +24,8 @@ export interface ReadinessCheck {
   ready: boolean;
   /** Why it is not ready. */
   reason?: string;
+  /** With WORKERS=N: the worker (1..N) whose component this is. */
+  worker?: number;
 }
 
 /** What /ready answers: ready only when every check is. */
@@ -72,7 +74,9 @@ export interface AdminServerOptions {
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: Buffer; key: Buffer };
   /** What /ready reports; without it /ready answers 200 while the process runs. */
-  readiness?: () => ReadinessReport;
+  readiness?: () => ReadinessReport | Promise<ReadinessReport>;
+  /** What /metrics serves (Prometheus text); default this process's registry (metricsText()). */
+  metrics?: () => Promise<string>;
   logger?: Logger;
   /** Where secrets to scrub from answers are found. Default process.env. */
   env?: NodeJS.ProcessEnv;
@@ -151,14 +155,14 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
         json(response, 200, { ready: true }, head);
         return;
       }
-      const report = options.readiness();
+      const report = await options.readiness();
       // without the token, the status only: a probe needs no more, and the names of the endpoints stay private
       json(response, report.ready ? 200 : 503, authorized ? report : { ready: report.ready, state: report.state }, head);
     } else if (!authorized) {
       response.setHeader('www-authenticate', 'Bearer realm="wasm-pipes admin"');
       json(response, 401, { error: 'missing or wrong token; send Authorization: Bearer <ADMIN_TOKEN>' }, head);
     } else {
-      send(response, 200, METRICS_CONTENT_TYPE, await metricsText(), head);
+      send(response, 200, METRICS_CONTENT_TYPE, await (options.metrics ?? metricsText)(), head);
     }
   };
 

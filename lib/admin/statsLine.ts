@@ -58,11 +58,28 @@ export function statsLine(
   return { fields, text };
 }
 
+/** What the stats line reads: a running pipeline, or several summed (the primary of the bin's WORKERS). */
+export interface StatsSource {
+  stats(): PipelineStats;
+  /** The oldest message in flight and where it was last seen, for a stalled line. */
+  oldestInFlight(): { ageMs?: number; lastSeenAfter: string } | undefined;
+}
+
+function oldestOfPipeline(running: RunningPipeline): { ageMs?: number; lastSeenAfter: string } | undefined {
+  let oldest: { ageMs?: number; lastSeenAfter: string } | undefined;
+  for (const source of pipelineParts(running).sources) {
+    const candidate = source.oldestInFlight();
+    if (candidate !== undefined && (oldest === undefined || (candidate.ageMs ?? 0) > (oldest.ageMs ?? 0))) oldest = candidate;
+  }
+  return oldest;
+}
+
 /**
  * Logs a stats line at info every `intervalMs` while `running` runs; returns the function that stops it. An idle
  * pipeline (nothing moved, nothing in flight) logs one line saying so, then stays quiet until traffic resumes.
  */
-export function startStatsLine(running: RunningPipeline, intervalMs: number, logger: Logger): () => void {
+export function startStatsLine(running: RunningPipeline | StatsSource, intervalMs: number, logger: Logger): () => void {
+  const oldestOf = 'oldestInFlight' in running ? () => running.oldestInFlight() : () => oldestOfPipeline(running);
   let previous = running.stats();
   let previousAt = performance.now();
   let quiet = false;
@@ -76,12 +93,7 @@ export function startStatsLine(running: RunningPipeline, intervalMs: number, log
       quiet = true;
     } else {
       quiet = false;
-      let oldest: { ageMs?: number; lastSeenAfter: string } | undefined;
-      for (const source of pipelineParts(running).sources) {
-        const candidate = source.oldestInFlight();
-        if (candidate !== undefined && (oldest === undefined || (candidate.ageMs ?? 0) > (oldest.ageMs ?? 0))) oldest = candidate;
-      }
-      const line = statsLine(stats, previous, seconds, oldest);
+      const line = statsLine(stats, previous, seconds, oldestOf());
       logger.info({ stats: line.fields }, line.text);
     }
     previous = stats;
