@@ -530,6 +530,8 @@ async function runPrimary(count: number): Promise<number> {
         slot.restartTimer = undefined;
       }
       if (slot.worker === undefined) {
+        // waiting to be restarted: its death was logged then; not restarting it now is no failure of the stop
+        if (slot.restartAt !== undefined) slot.exitCode = undefined;
         slot.done = true;
         continue;
       }
@@ -641,7 +643,7 @@ async function runPrimary(count: number): Promise<number> {
 
   const total = sumStats([], retiredStats);
   const text = summaryText(total, total.givenUp);
-  const failed = slots.filter((slot) => slot.exitCode !== 0);
+  const failed = slots.filter((slot) => slot.exitCode !== undefined && slot.exitCode !== 0);
   const fields = { stats: total, workers: count, restarts };
   if (forced || failed.length > 0) {
     primary.error(
