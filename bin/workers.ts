@@ -395,12 +395,18 @@ async function runPrimary(count: number): Promise<number> {
       }, ANSWER_TIMEOUT_MS);
       timer.unref();
       pending.set(id, { resolve, timer });
-      try {
-        worker.send({ wasmPipes: 'status', id, metrics } satisfies ToWorker);
-      } catch {
+      const unanswered = (): void => {
         clearTimeout(timer);
         pending.delete(id);
         resolve(undefined);
+      };
+      try {
+        // a worker exiting right now closes the channel under the send: EPIPE comes back here, not as an 'error' event
+        worker.send({ wasmPipes: 'status', id, metrics } satisfies ToWorker, undefined, {}, (error) => {
+          if (error) unanswered();
+        });
+      } catch {
+        unanswered();
       }
     });
   };
@@ -462,6 +468,8 @@ async function runPrimary(count: number): Promise<number> {
         slot.final = { code: message.code, stats: message.stats, metrics: message.metrics };
       }
     });
+    // a failed send to a worker that is exiting (EPIPE) is that worker's exit, reported by 'exit': never a crash here
+    worker.on('error', (error: Error) => primary.debug({ err: error, worker: slot.index }, 'the channel to a worker failed'));
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, worker, code, signal));
   };
 
