@@ -90,7 +90,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   private manager: JetStreamManager | undefined;
   private consumer: Consumer | undefined;
   private streamName = '';
-  /** The pull request open on the server (undefined between requests); `pull` is set while nats.js sets it up. */
+  /** Runs for the life of one pull request (undefined between requests); `pull` is nats.js's handle on it, once made. */
   private pulling: Promise<void> | undefined;
   private pull: ConsumerMessages | undefined;
   private pullExpiresMs = PULL_EXPIRES_MS;
