@@ -132,6 +132,21 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
   expect(logged().find((entry) => entry.msg.includes('in all'))?.droppedTotal).toBe(14);
 });
 
+test('core NATS: messages still waiting for the window when the source stops are lost, logged with their count', async () => {
+  const subject = `test.${uniqueSubject('stopped')}`;
+  const { logger, lines } = capturingLogger('warn');
+  const received = collect(`nats://${subject}`, { maxInFlight: 2, logger });
+  await sleep(200);
+  for (let i = 0; i < 7; i++) connection.publish(subject, `m${i}`);
+  await connection.flush();
+  await waitFor(() => received.length === 2, 'a full window');
+  await sleep(200);
+  expect(received).toHaveLength(2);
+  endpoints.unsubscribeAll();
+  await waitFor(() => lines().some((entry) => entry.msg.includes('not taken before shutdown')), 'the warning');
+  expect(lines().find((entry) => entry.msg.includes('not taken before shutdown'))?.msg).toContain('5 buffered core NATS message(s)');
+});
+
 test('a core NATS request is answered once settled: empty for an ack, with Wasm-Pipes-Error for a nack', async () => {
   const subject = `test.${uniqueSubject('request')}`;
   const received = collect(`nats://${subject}`);

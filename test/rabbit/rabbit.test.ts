@@ -118,6 +118,26 @@ test('a missing exchange and a missing queue are reported with how to declare th
   memTopic('unused-rabbit').delete();
 });
 
+test('a prefetch above the window: deliveries beyond it wait in order and, when the pipeline stops, go back to the queue', async () => {
+  const queue = await newQueue('prefetch');
+  for (let i = 0; i < 10; i++) admin.channel.sendToQueue(queue, Buffer.from(`m${i}`), { messageId: `m-${i}` });
+  const received = collect(`rabbit://${queue}?prefetch_count=10`, { maxInFlight: 3 });
+  await waitFor(() => received.length === 3, 'a full window');
+  await sleep(300);
+  expect(received).toHaveLength(3);
+  // two settle: the next two of those waiting come, oldest first
+  received[0].ack();
+  received[1].ack();
+  await waitFor(() => received.length === 5, 'two more');
+  expect(received.map((message) => message.id)).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);
+  // stopping: the three in flight are nacked and the five still waiting are given back, all requeued
+  endpoints.unsubscribeAll();
+  await waitFor(async () => (await admin.channel.checkQueue(queue)).messageCount === 8, 'the 8 unsettled back in the queue');
+  expect((await drainQueue(admin.channel, queue)).map((message) => message.id).sort()).toEqual(
+    ['m-2', 'm-3', 'm-4', 'm-5', 'm-6', 'm-7', 'm-8', 'm-9'],
+  );
+});
+
 describe.each([
   ['a classic queue (deliveries counted per process by message id)', { durable: false }],
   ['a quorum queue (the broker counts deliveries)', { durable: true, arguments: { 'x-queue-type': 'quorum' } }],

@@ -6,8 +6,7 @@ import type { SourceContext, SourceDriver } from '../../source';
 import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import type { Logger } from '../../logging/logger';
-import { ConnectorError, PermanentError } from '../../errors';
-import { CreditBuffer } from '../../creditBuffer';
+import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
 
 /** Header of the answer to a request whose message was nacked: the requester knows to send it again. */
@@ -22,10 +21,11 @@ export interface NatsCoreSourceConfig {
 }
 
 /**
- * The core NATS source. NATS pushes whatever is published, with no way to pause it: while the credit window is full,
- * arriving messages wait in a bounded buffer (`max_pending`), and once that is full they are dropped, counted and
- * logged, so that a slow sink never grows memory without bound. A message with a reply subject (a request) is
- * answered once settled: empty for an ack, with a `Wasm-Pipes-Error` header for a nack, so a requester can retry.
+ * The core NATS source, a push driver. NATS pushes whatever is published, with no way to pause it: while the credit
+ * window is full, arriving messages wait in the runtime's buffer up to `max_pending`, and beyond that they are dropped,
+ * counted and logged, so that a slow sink never grows memory without bound. A message with a reply subject (a
+ * request) is answered once settled: empty for an ack, with a `Wasm-Pipes-Error` header for a nack, so a requester can
+ * retry.
  */
 export class NatsCoreSource implements SourceDriver<Msg> {
   readonly scheme = 'nats';
@@ -33,11 +33,12 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     'Core NATS does not redeliver; for at least once, publish into a JetStream stream and read it with nats://SUBJECT?stream=STREAM&consumer=NAME';
   private context: SourceContext<Msg> | undefined;
   private subscription: Subscription | undefined;
-  private readonly pending = new CreditBuffer<Msg>((msg) => this.deliver(msg, this.context as SourceContext<Msg>));
   private stopped = false;
   private dropped = 0;
   private droppedSinceWarning = 0;
   private lastDropWarning = 0;
+  /** Buffered messages the runtime gave back when intake stopped: they never entered the pipeline and are lost. */
+  private givenBack = 0;
   private readonly wildcard: boolean;
 
   constructor(
@@ -53,7 +54,6 @@ export class NatsCoreSource implements SourceDriver<Msg> {
 
   async start(context: SourceContext<Msg>): Promise<void> {
     this.context = context;
-    this.pending.attach(context);
     const connection = await this.link.connect();
     if (this.stopped) return;
     const { subject, queue } = this.config;
@@ -64,7 +64,7 @@ export class NatsCoreSource implements SourceDriver<Msg> {
           context.error(this.link.error(`the subscription to '${subject}' failed: ${error.message}`, error, false));
           return;
         }
-        this.arrived(msg);
+        this.arrived(msg, context);
       },
     });
     // the server has the subscription once it answers a PING: messages published from now on arrive
@@ -75,18 +75,18 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     );
   }
 
-  private arrived(msg: Msg): void {
+  private arrived(msg: Msg, context: SourceContext<Msg>): void {
     if (this.stopped) return;
-    if (!this.pending.offer(msg, this.config.maxPending)) {
-      this.drop((this.context as SourceContext<Msg>).logger);
+    // a message waits in the runtime's buffer when the window is full or others wait before it: at most max_pending
+    const waits = context.buffered > 0 || context.credit <= 0;
+    if (waits && context.buffered >= this.config.maxPending) {
+      this.drop(context.logger);
       if (msg.reply) this.answer(msg, 'dropped: the relay is saturated (core NATS max_pending reached)');
+      return;
     }
-  }
-
-  private deliver(msg: Msg, context: SourceContext<Msg>): void {
     const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
     // the message takes the payload as a Buffer over the same bytes (no copy)
-    context.receive({ id, key, metadata, body: msg.data }, msg);
+    context.push({ id, key, metadata, body: msg.data }, msg);
   }
 
   private drop(logger: Logger): void {
@@ -123,6 +123,8 @@ export class NatsCoreSource implements SourceDriver<Msg> {
   }
 
   nack(msg: Msg, error: Error): void {
+    // the runtime gives back what still waited in its buffer when intake stopped, before it stops this driver
+    if (error instanceof ShutdownError && !this.stopped) this.givenBack++;
     if (msg.reply) this.answer(msg, error.message || 'nacked');
     else this.context?.logger.debug({ subject: msg.subject, err: error }, 'nats: a nacked core NATS message is not redelivered (at most once)');
   }
@@ -132,12 +134,10 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     this.stopped = true;
     // leave the queue group at once, so that its other members take what is published from now on
     this.subscription?.unsubscribe();
-    const buffered = this.pending.close();
-    if (buffered.length > 0) {
-      for (const msg of buffered) if (msg.reply) this.answer(msg, 'the relay is shutting down');
+    if (this.givenBack > 0) {
       this.context?.logger.warn(
-        { subject: this.config.subject, dropped: buffered.length },
-        `nats: ${buffered.length} buffered core NATS message(s) were not taken before shutdown and are lost (at most once)`,
+        { subject: this.config.subject, dropped: this.givenBack },
+        `nats: ${this.givenBack} buffered core NATS message(s) were not taken before shutdown and are lost (at most once)`,
       );
     }
   }

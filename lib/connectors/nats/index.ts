@@ -1,7 +1,7 @@
 // nats://: core NATS (at most once) and JetStream (at least once), as the seed README spells them. This file reads
 // the URI and the environment and picks the driver: a source with ?stream=, ?consumer= or ?jetstream=true is a
 // JetStream durable consumer, otherwise a core subscription; a sink with ?jetstream=true waits for PubAcks.
-import { registerScheme, EndpointUri } from '../../registry';
+import { registerScheme, EndpointUri, ParamSpec } from '../../registry';
 import type { SourceOptions } from '../../source';
 import { DEFAULT_MAX_IN_FLIGHT } from '../../source';
 import type { SinkOptions } from '../../sink';
@@ -28,8 +28,69 @@ export const DEFAULT_ACK_WAIT = '30s';
 /** How long a consumer with work waiting may deliver nothing before the source reports not ready. */
 export const DEFAULT_STALL_AFTER = '10s';
 
-const SOURCE_PARAMS = ['queue', 'max_pending', 'stream', 'consumer', 'jetstream', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver', 'stall_after'] as const;
-const SINK_PARAMS = ['jetstream', 'timeout'] as const;
+/** The source's URI parameters: `wasm-pipes help nats`, the unknown-parameter warning and docs/connectors/nats.md. */
+export const SOURCE_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'queue',
+    description: 'core NATS: join this queue group, so that copies of the pipeline share the messages (empty: no group)',
+  },
+  {
+    name: 'max_pending',
+    description: 'core NATS: messages held while the credit window is full; beyond them messages are dropped, counted and logged (0 or more)',
+    default: String(DEFAULT_MAX_PENDING),
+  },
+  {
+    name: 'stream',
+    description: 'JetStream: the stream to read (a name without spaces, dots or wildcards); found from the subject when left out',
+  },
+  {
+    name: 'consumer',
+    description: 'JetStream: the durable pull consumer, created if missing; copies sharing the name split the messages',
+  },
+  {
+    name: 'jetstream',
+    description: 'true: read JetStream (needs ?consumer=) rather than core NATS; implied by ?stream= or ?consumer=',
+    default: 'false',
+  },
+  {
+    name: 'ack_wait',
+    description: 'JetStream: how long the server waits for an ack before it redelivers (at least 1s)',
+    default: DEFAULT_ACK_WAIT,
+  },
+  {
+    name: 'max_deliver',
+    description: "JetStream: the consumer's own delivery limit (-1: none; the dead letter is MAX_DELIVERIES' job); left out, an existing consumer keeps its own",
+    default: '-1',
+  },
+  {
+    name: 'nak_delay',
+    description: "JetStream: delay of a nacked message's redelivery, doubled per delivery up to 1 min (at once on shutdown)",
+    default: DEFAULT_NAK_DELAY,
+  },
+  {
+    name: 'deliver',
+    description: 'JetStream: where a new consumer starts: all, new or last',
+    default: 'all',
+  },
+  {
+    name: 'stall_after',
+    description: 'JetStream: how long the consumer may have work for this source while nothing moves before /ready says not ready (at least 500ms)',
+    default: DEFAULT_STALL_AFTER,
+  },
+];
+/** The sink's URI parameters. */
+export const SINK_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'jetstream',
+    description: 'true: publish into JetStream and ack each message on its PubAck; false: core NATS, a batch confirmed by a flush',
+    default: 'false',
+  },
+  {
+    name: 'timeout',
+    description: 'how long to wait for a flush (core) or a PubAck (JetStream) before the write fails and is retried',
+    default: DEFAULT_PUBLISH_TIMEOUT,
+  },
+];
 const JETSTREAM_ONLY = ['stream', 'consumer', 'ack_wait', 'max_deliver', 'nak_delay', 'deliver', 'stall_after'];
 const NAME = /^[^\s.*>/\\]+$/;
 

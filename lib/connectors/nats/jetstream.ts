@@ -1,17 +1,17 @@
 // JetStream (at least once): a durable pull consumer with explicit acks whose max_ack_pending follows the credit
-// window, acked on settlement, nak'ed with a growing delay on nack, and kept from redelivering what the pipeline still
+// window, read by a pull driver (receiveBatch asks for what fits in the window), acked on settlement, nak'ed with a growing delay on nack, and kept from redelivering what the pipeline still
 // holds by in-progress acks; its readiness turns false when the consumer stalls. And a publisher that waits for each
 // PubAck and sets Nats-Msg-Id per subject, so that a redelivered message is stored once within the stream's duplicate
 // window while copies on other subjects are all stored.
-import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 import { exponentialBackoff } from '../../backoff';
-import type { ConsumerConfig, ConsumerInfo, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { ConsumeCallback, Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, FetchMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { errors, millis, nanos } from '@nats-io/transport-node';
-import type { SourceContext, SourceDriver } from '../../source';
+import type { Delivery, SourceContext, SourceDriver } from '../../source';
 import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
-import { ConnectorError, PermanentError } from '../../errors';
-import { CreditBuffer } from '../../creditBuffer';
+import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
+import { Fifo } from '../../fifo';
 import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
 
 /** Longest delay of a nak, however often a message failed. */
@@ -44,6 +44,13 @@ function apiCode(error: unknown): number | undefined {
   return error instanceof JetStreamApiError ? error.code : undefined;
 }
 
+/** The status code of a failed pull request (nats.js's JetStreamStatusError, a JetStreamError with the code). */
+function statusCode(error: unknown): number | undefined {
+  if (!(error instanceof JetStreamError)) return undefined;
+  const code = (error as JetStreamError & { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
 /** The nak delay for a message delivered `deliveries` times. */
 export function nakDelay(baseMs: number, deliveries: number): number {
   return exponentialBackoff(baseMs, deliveries, MAX_NAK_DELAY_MS);
@@ -61,14 +68,40 @@ function longestRunningAckWait(): number | undefined {
   return longest;
 }
 
+/**
+ * How long one pull request waits on the server for messages, and so how long a receiveBatch with nothing to take waits
+ * before it comes back empty: nats.js's own default (a short one stresses the server).
+ */
+const PULL_EXPIRES_MS = 30_000;
+
+/**
+ * A JetStream source, a pull driver: receiveBatch(max) asks the consumer for at most `max` messages (the room in the
+ * credit window) with one pull request, and returns what has arrived as soon as something has, without waiting for
+ * the request to fill: a message published into an idle stream is not held back for the pull's 30 s expiry. The
+ * request stays open on the server until it is filled or expires, and what it brings later waits here for the next
+ * receiveBatch; a new request is made only once it is over. So the server is never asked for more than fits in the
+ * window, and the consumer's max_ack_pending (= maxInFlight) bounds what it may send.
+ */
 export class JetStreamSource implements SourceDriver<JsMsg> {
   readonly scheme = 'nats';
+  /** The consumer's max_batch when it has one (an existing consumer): a larger pull request would be refused. */
+  maxBatch: number | undefined;
   private context: SourceContext<JsMsg> | undefined;
   private manager: JetStreamManager | undefined;
-  private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
   private streamName = '';
-  /** Messages the server sent beyond the local credit (only when max_ack_pending could not follow maxInFlight). */
-  private readonly overflow = new CreditBuffer<JsMsg>((msg) => this.deliver(msg, this.context as SourceContext<JsMsg>));
+  /** Runs for the life of one pull request (undefined between requests); `pull` is nats.js's handle on it, once made. */
+  private pulling: Promise<void> | undefined;
+  private pull: ConsumerMessages | undefined;
+  private pullExpiresMs = PULL_EXPIRES_MS;
+  /** Why the last pull request failed, for the next receiveBatch to throw (the runtime then backs off). */
+  private pullFailure: unknown;
+  /** A pull request failed: check that the consumer exists before the next one. */
+  private checkConsumer = false;
+  /** Taken from the server, not yet returned by receiveBatch, oldest first. */
+  private readonly taken = new Fifo<JsMsg>();
+  /** Wakes a receiveBatch waiting for messages (an arrival, the end of a pull request, intake stopped). */
+  private wakeReceiver: (() => void) | undefined;
   /**
    * Every message taken from the server and not yet settled, with when its ack timer last started (delivery or the
    * last in-progress ack), oldest first: the ones held past half the ack wait get an in-progress ack.
@@ -96,14 +129,13 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     this.ackWaitMs = config.ackWaitMs;
   }
 
-  /** Connected, consuming, and not stalled (see checkStall). */
+  /** Connected, its consumer found, and not stalled (see checkStall). */
   get ready(): boolean {
-    return this.link.ready && this.messages !== undefined && !this.stopping && !this.stalled;
+    return this.link.ready && this.consumer !== undefined && !this.stopping && !this.stalled;
   }
 
   async start(context: SourceContext<JsMsg>): Promise<void> {
     this.context = context;
-    this.overflow.attach(context);
     runningAckWaits.add(this.config);
     const connection = await this.link.connect();
     let manager: JetStreamManager;
@@ -116,18 +148,14 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     this.streamName = await this.resolveStream(manager);
     const info = await this.ensureConsumer(manager);
     if (this.stopping) return;
-    const consumer = await jetstream(connection).consumers.get(this.streamName, info.name);
-    this.messages = await consumer.consume({
-      max_messages: this.config.maxInFlight,
-      callback: (msg) => this.arrived(msg),
-    });
-    if (this.stopping) {
-      // stopped while the consumer was being set up: take nothing
-      this.messages.stop();
-      return;
+    const consumerConfig = info.config;
+    if (consumerConfig.ack_wait !== undefined) this.ackWaitMs = millis(consumerConfig.ack_wait);
+    // limits an existing consumer may have, which a pull request must keep within or be refused (409)
+    if (consumerConfig.max_batch !== undefined && consumerConfig.max_batch > 0) this.maxBatch = consumerConfig.max_batch;
+    if (consumerConfig.max_expires !== undefined && consumerConfig.max_expires > 0) {
+      this.pullExpiresMs = Math.max(1000, Math.min(PULL_EXPIRES_MS, millis(consumerConfig.max_expires)));
     }
-    void this.watch(this.messages);
-    if (info.config.ack_wait !== undefined) this.ackWaitMs = millis(info.config.ack_wait);
+    this.consumer = await jetstream(connection).consumers.get(this.streamName, info.name);
     const ackWaitMs = this.ackWaitMs;
     // an in-progress ack restarts the server's ack timer: sent for messages held past half the ack wait, checked
     // four times per ack wait, so that none is redelivered while this process still holds it
@@ -141,11 +169,140 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
         subject: this.config.subject,
         stream: this.streamName,
         consumer: info.name,
-        maxAckPending: info.config.max_ack_pending,
+        maxAckPending: consumerConfig.max_ack_pending,
         ackWaitMs,
       },
       `nats: consuming '${this.config.subject}' from stream '${this.streamName}' with durable consumer '${info.name}' (JetStream, at least once)`,
     );
+  }
+
+  async receiveBatch(max: number, signal: AbortSignal): Promise<Delivery<JsMsg>[]> {
+    if (this.stopping || signal.aborted) return [];
+    if (this.taken.length === 0) {
+      if (this.pulling === undefined) {
+        // after a failure, make sure the consumer is there first: a pull request for a deleted consumer gets no
+        // answer at all (it would wait out two missed heartbeats), while its info says at once that it is gone
+        if (this.checkConsumer) {
+          await this.consumerExists();
+          this.checkConsumer = false;
+        }
+        if (this.stopping || signal.aborted) return [];
+        this.openPull(max);
+      }
+      await this.nextArrival(signal);
+    }
+    if (this.taken.length === 0) {
+      const failure = this.pullFailure;
+      this.pullFailure = undefined;
+      if (failure !== undefined && !this.stopping) {
+        this.checkConsumer = true;
+        throw this.pullError(failure);
+      }
+      // the pull request expired with nothing to take (an idle stream): the runtime asks again
+      return [];
+    }
+    const batch: Delivery<JsMsg>[] = [];
+    while (batch.length < max && this.taken.length > 0) batch.push(this.delivery(this.taken.shift() as JsMsg));
+    return batch;
+  }
+
+  /** Throws a retryable ConnectorError naming the consumer when it (or its stream) is not there. */
+  private async consumerExists(): Promise<void> {
+    const { consumer } = this.config;
+    try {
+      await (this.manager as JetStreamManager).consumers.info(this.streamName, consumer);
+    } catch (error) {
+      const code = apiCode(error);
+      if (code === JetStreamApiCodes.ConsumerNotFound || code === JetStreamApiCodes.StreamNotFound) {
+        const missing = code === JetStreamApiCodes.StreamNotFound ? `stream '${this.streamName}'` : `consumer '${consumer}' of stream '${this.streamName}'`;
+        throw this.link.error(`${missing} does not exist (deleted?); trying again until it is back`, error);
+      }
+      throw this.link.error(`cannot read consumer '${consumer}' of stream '${this.streamName}': ${(error as Error).message}`, error);
+    }
+  }
+
+  /** Opens one pull request for up to `max` messages; they arrive through `arrived`, and its end wakes the receiver. */
+  private openPull(max: number): void {
+    const consumer = this.consumer as Consumer;
+    this.pulling = (async () => {
+      try {
+        // a callback rather than the iterator: a burst of messages is handed over in one go, not one per microtask.
+        // nats.js honours it for fetch as for consume (its options type lists it only for consume)
+        const options: FetchMessages & ConsumeCallback = { max_messages: max, expires: this.pullExpiresMs, callback: (msg) => this.arrived(msg) };
+        const pull = await consumer.fetch(options);
+        this.pull = pull;
+        if (this.stopping) pull.stop();
+        const failure = await pull.closed();
+        if (failure) this.pullFailure = failure;
+      } catch (error) {
+        this.pullFailure = error;
+      } finally {
+        this.pull = undefined;
+        this.pulling = undefined;
+        this.wake();
+      }
+    })();
+  }
+
+  /** Resolves once a message was taken, the pull request is over, or `signal` aborted (intake stopped). */
+  private nextArrival(signal: AbortSignal): Promise<void> {
+    if (this.taken.length > 0 || this.pulling === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        this.wakeReceiver = undefined;
+        resolve();
+      };
+      this.wakeReceiver = done;
+      signal.addEventListener('abort', done);
+    });
+  }
+
+  private wake(): void {
+    this.wakeReceiver?.();
+  }
+
+  /** A failed pull request, classified by nats.js's error classes and the JetStream status code. */
+  private pullError(error: unknown): ConnectorError {
+    const { consumer } = this.config;
+    const where = `consumer '${consumer}' of stream '${this.streamName}'`;
+    const text = (error as Error)?.message ?? String(error);
+    // the status code of the server's answer to the pull request: 400, the request itself is bad, and will be again;
+    // 409 (consumer deleted, a limit) and 503 (no responders: the consumer or its stream is away) are retried, so that
+    // the source resumes once they are back
+    const status = statusCode(error);
+    if (status === 400) return this.link.error(`pulling from ${where} was refused: ${text}`, error, false);
+    if (status === 503) {
+      return this.link.error(`nothing answers for ${where} (${text}): deleted, or the server restarting? Trying again until it is back`, error);
+    }
+    return this.link.error(`pulling from ${where} failed: ${text}`, error);
+  }
+
+  private arrived(msg: JsMsg): void {
+    if (this.stopping) {
+      // taken after intake stopped: give it back at once, for another copy of the pipeline or the next start
+      msg.nak();
+      return;
+    }
+    this.held.set(msg, Date.now());
+    this.arrivedSinceCheck = true;
+    this.taken.push(msg);
+    this.wake();
+  }
+
+  private delivery(msg: JsMsg): Delivery<JsMsg> {
+    const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
+    return {
+      message: {
+        // a message without an id keeps one id across redeliveries: its place in the stream
+        id: id ?? `${this.streamName}:${msg.seq}`,
+        key,
+        metadata,
+        body: msg.data, // taken as a Buffer over the same bytes (no copy)
+        deliveryCount: msg.info.deliveryCount,
+      },
+      token: msg,
+    };
   }
 
   private async resolveStream(manager: JetStreamManager): Promise<string> {
@@ -244,54 +401,6 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     }
   }
 
-  private async watch(messages: ConsumerMessages): Promise<void> {
-    const logger = (this.context as SourceContext<JsMsg>).logger;
-    try {
-      for await (const status of messages.status()) {
-        switch (status.type) {
-          case 'consumer_deleted':
-          case 'consumer_not_found':
-          case 'stream_not_found':
-            logger.error({ status }, `nats: ${status.type.replace(/_/g, ' ')} (stream '${this.streamName}', consumer '${this.config.consumer}'); waiting for it to come back`);
-            break;
-          case 'heartbeats_missed':
-            logger.debug({ count: status.count }, 'nats: JetStream heartbeats missed');
-            break;
-          default:
-            break;
-        }
-      }
-    } catch {
-      // the iterator ends when the consumer stops
-    }
-  }
-
-  private arrived(msg: JsMsg): void {
-    if (this.stopping) {
-      // taken after intake stopped: give it back at once, for another copy of the pipeline or the next start
-      msg.nak();
-      return;
-    }
-    this.held.set(msg, Date.now());
-    this.arrivedSinceCheck = true;
-    this.overflow.offer(msg);
-  }
-
-  private deliver(msg: JsMsg, context: SourceContext<JsMsg>): void {
-    const { metadata, id, key } = decodeHeaders(msg.headers, this.wildcard ? msg.subject : undefined);
-    context.receive(
-      {
-        // a message without an id keeps one id across redeliveries: its place in the stream
-        id: id ?? `${this.streamName}:${msg.seq}`,
-        key,
-        metadata,
-        body: msg.data, // taken as a Buffer over the same bytes (no copy)
-        deliveryCount: msg.info.deliveryCount,
-      },
-      msg,
-    );
-  }
-
   /** Sends an in-progress ack for each message held past half the ack wait (the oldest come first in `held`). */
   private keepAlive(): void {
     const now = Date.now();
@@ -367,21 +476,25 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     msg.ack();
   }
 
-  nack(msg: JsMsg, _error: Error): void {
+  nack(msg: JsMsg, error: Error): void {
     this.held.delete(msg);
-    // on shutdown, hand it back at once; otherwise back off, so that a failing message does not spin
-    msg.nak(this.stopping ? undefined : nakDelay(this.config.nakDelayMs, msg.info.deliveryCount));
+    // on shutdown (a message the runtime gives back, or one the drain nacks), hand it back at once; otherwise back
+    // off, so that a failing message does not spin
+    const now = this.stopping || error instanceof ShutdownError;
+    msg.nak(now ? undefined : nakDelay(this.config.nakDelayMs, msg.info.deliveryCount));
   }
 
   stopIntake(): void {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.stallTimer);
-    for (const msg of this.overflow.close()) {
+    // the server stops sending once the request's inbox is gone; what it brought and nobody took goes back at once
+    this.pull?.stop();
+    for (const msg of this.taken.drain()) {
       this.held.delete(msg);
       msg.nak();
     }
-    this.messages?.stop();
+    this.wake();
   }
 
   async close(): Promise<void> {
