@@ -277,12 +277,13 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
         assert.fail(`the conformance target '${target.name}' declares a missing '${missing.name}' with neither sourceUri nor sinkUri`);
       });
     }
+    const resolve = (uri: string | (() => string)): string => (typeof uri === 'function' ? uri() : uri);
     const { sourceUri, sinkUri } = missing;
     if (sourceUri !== undefined) {
       test(`missing queue: a source reading '${missing.name}', which does not exist, fails with a ConnectorError naming it`, async () => {
         let failure: unknown;
         try {
-          const running = start(source(sourceUri, sourceOptionsOf(target)), holdingSink([]), { handleSignals: false, shutdownTimeout: 1000 });
+          const running = start(source(resolve(sourceUri), sourceOptionsOf(target)), holdingSink([]), { handleSignals: false, shutdownTimeout: 1000 });
           toClose.push({ close: () => running.stop().catch(() => undefined) });
           running.started.catch(() => undefined);
           // at start, or at the first receive: either way the pipeline fails instead of waiting for ever
@@ -295,7 +296,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
     }
     if (sinkUri !== undefined) {
       test(`missing queue: a sink writing to '${missing.name}', which does not exist, fails at start or at its first write with a ConnectorError naming it`, async () => {
-        const out = sink(sinkUri, { ...sinkOptionsOf(target), retry: { maxAttempts: 1 } });
+        const out = sink(resolve(sinkUri), { ...sinkOptionsOf(target), retry: { maxAttempts: 1 } });
         toClose.push(out);
         let failure: unknown = out instanceof SinkRuntime ? await out.start().then(() => undefined, (error: unknown) => error) : undefined;
         if (failure === undefined) [failure] = await writeAll(out, [{ body: 'to nowhere' }]);
@@ -349,7 +350,8 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
     test(`dead letter: a message delivered more than maxDeliveries (${maxDeliveries}) times goes to the dead letter, and the original is acked`, async () => {
       const deadLetter = openDeadLetter();
       const nackEach = (message: Message): void => message.nack(new Error('conformance: poison'));
-      const { held } = await sendAndHold([{ body: 'poison', metadata: { 'x-conformance': 'dead letter' } }], { maxDeliveries, deadLetter: deadLetter.sink }, nackEach);
+      const poison = { body: 'poison', metadata: { 'x-conformance': 'dead letter' }, key: target.keys ? 'poison' : undefined };
+      const { held } = await sendAndHold([poison], { maxDeliveries, deadLetter: deadLetter.sink }, nackEach);
       const dead = await hold(`mem://${deadLetter.topic}`, {}, ack);
       await until(() => dead.received.length >= 1, 'the dead letter', timeout * 2);
       assert.equal(held.received.length, maxDeliveries, `delivered ${held.received.length} times before the dead letter`);
@@ -360,6 +362,14 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
       await sleep(quiet * 2);
       assert.equal(held.received.length, maxDeliveries);
       assert.equal(dead.received.length, 1);
+      if (target.durableAcks === false) return;
+      // nor to a new reader: the ack reached the service (a message written after it arrives first where order is kept)
+      await held.running.stop();
+      const again = await hold(endpoints.sourceUri, {}, ack);
+      assert.deepEqual(await writeAll(openSink(), [{ body: 'after the poison', key: target.keys ? 'poison' : undefined }]), [undefined]);
+      await until(() => again.received.some((message) => message.text() === 'after the poison'), 'a message written after the poison', timeout * 2);
+      await sleep(quiet);
+      assert.deepEqual(firstArrivals(again.received), ['after the poison']);
     }, testTimeout);
   } else if (target.redelivery) {
     test('dead letter: the source counts no deliveries (declared), so a message nacked past maxDeliveries is not dead-lettered by it', async () => {

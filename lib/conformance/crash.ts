@@ -103,7 +103,8 @@ export function declareCrash(runner: TestRunner, target: ConformanceTarget): voi
       // the writer retries through the restart when the bin itself is the service (HTTP)
       const writer = sink(input.sinkUri, { ...sinkOptionsOf(target), retry: { maxAttempts: 100, maxDelay: 500 } });
       closing.push(() => writer.close());
-      const messages = Array.from({ length: total }, (_, i) => ({ body: `crash-${i}` }));
+      // keys spread the messages over a service's partitions or ordering groups, as real traffic does
+      const messages = Array.from({ length: total }, (_, i) => ({ body: `crash-${i}`, key: target.keys ? `key-${i % 7}` : undefined }));
       let written: Promise<(Error | undefined)[]> | undefined;
       if (!target.subscribeFirst) assert.deepEqual(await writeAll(writer, messages), messages.map(() => undefined));
 

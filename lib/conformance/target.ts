@@ -18,10 +18,13 @@ export interface ConformanceEndpoints {
 export interface MissingEndpoint {
   /** The name that the ConnectorError must contain. */
   name: string;
-  /** A source URI reading from it; leave it out when the source creates what it reads from. */
-  sourceUri?: string;
+  /**
+   * A source URI reading from it; leave it out when the source creates what it reads from. A function when the URI
+   * is known only once beforeAll has run (an emulator on a free port).
+   */
+  sourceUri?: string | (() => string);
   /** A sink URI writing to it; leave it out when the sink creates what it writes to (a file, a Kafka topic...). */
-  sinkUri?: string;
+  sinkUri?: string | (() => string);
 }
 
 /** How the kill -9 test runs the bin on this target. */
@@ -87,6 +90,11 @@ export interface ConformanceTarget {
    * retry of the sender is a new request) the suite proves that such a message is not dead-lettered by the source.
    */
   countsDeliveries?: boolean;
+  /**
+   * Whether an ack is kept by the service, so that a new reader does not get the message again. Default true. False
+   * for a source that reads its input from the start each time (file://).
+   */
+  durableAcks?: boolean;
   /**
    * Whether messages of one key written one after another, in batches, are read back in that order. Default true.
    * False only for a service that does not keep order (SQS standard queues); the suite then checks that all arrive.
