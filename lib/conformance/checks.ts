@@ -71,7 +71,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
   const testTimeout = Math.max(60_000, timeout * 4);
   const { test, beforeEach, afterEach } = runner;
 
-  let endpoints: ConformanceEndpoints;
+  let endpoints: ConformanceEndpoints | undefined;
   const toClose: { close(): Promise<void> }[] = [];
   const memTopics: string[] = [];
 
@@ -81,16 +81,23 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
   afterEach(async () => {
     for (const closable of toClose.splice(0).reverse()) await closable.close();
     for (const topic of memTopics.splice(0)) memTopic(topic).delete();
-    await endpoints.cleanup?.();
+    await endpoints?.cleanup?.();
+    endpoints = undefined;
   });
 
+  /** This test's endpoints (beforeEach made them). */
+  function current(): ConformanceEndpoints {
+    if (endpoints === undefined) throw new Error(`the endpoints() of '${target.name}' failed before this test`);
+    return endpoints;
+  }
+
   function openSink(options: SinkOptions = {}): Sink {
-    const opened = sink(endpoints.sinkUri, { ...sinkOptionsOf(target), ...options });
+    const opened = sink(current().sinkUri, { ...sinkOptionsOf(target), ...options });
     toClose.push(opened);
     return opened;
   }
 
-  /** A dead letter of the test's own, on mem://, read back with deadLetters(). */
+  /** A dead letter of the test's own, on mem://, read back with hold(`mem://${topic}`). */
   function openDeadLetter(): { sink: Sink; topic: string } {
     const topic = uniqueName('conformance-dead-letter');
     memTopics.push(topic);
@@ -123,12 +130,12 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
     sinkOptions: SinkOptions = {},
   ): Promise<{ held: Held; outcomes: Promise<(Error | undefined)[]> }> {
     if (target.subscribeFirst) {
-      const held = await hold(endpoints.sourceUri, options, onMessage);
+      const held = await hold(current().sourceUri, options, onMessage);
       return { held, outcomes: writeAll(openSink(sinkOptions), messages) };
     }
     const outcomes = await writeAll(openSink(sinkOptions), messages);
     assert.deepEqual(outcomes, messages.map(() => undefined));
-    return { held: await hold(endpoints.sourceUri, options, onMessage), outcomes: Promise.resolve(outcomes) };
+    return { held: await hold(current().sourceUri, options, onMessage), outcomes: Promise.resolve(outcomes) };
   }
 
   const ack = (message: Message): void => message.ack();
@@ -176,7 +183,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
     }, testTimeout);
   } else {
     test('nack: the source declares no redelivery (at most once), and a nacked message does not come back', async () => {
-      const { received } = await hold(endpoints.sourceUri, {});
+      const { received } = await hold(current().sourceUri, {});
       assert.deepEqual(await writeAll(openSink(), [{ body: 'at most once' }]), [undefined]);
       await until(() => received.length >= 1, 'the delivery', timeout);
       received[0].nack(new Error('conformance: nack on purpose'));
@@ -228,7 +235,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
     const messages = Array.from({ length: 6 }, (_, i) => ({ body: `drain-${i}` }));
     let outcomes: Promise<(Error | undefined)[]> | undefined;
     if (!target.subscribeFirst) assert.deepEqual(await writeAll(out, messages), messages.map(() => undefined));
-    const running = start(source(endpoints.sourceUri, { ...sourceOptionsOf(target), maxInFlight: 3 }), slowSink, {
+    const running = start(source(current().sourceUri, { ...sourceOptionsOf(target), maxInFlight: 3 }), slowSink, {
       handleSignals: false,
       shutdownTimeout: timeout,
     });
@@ -321,7 +328,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
   } else {
     test('permanent failure: a message the service refuses is written once, not retried, and goes to the dead letter; the next one is written', async () => {
       const deadLetter = openDeadLetter();
-      const { sink: out, attempts } = countingSink(endpoints.sinkUri, {
+      const { sink: out, attempts } = countingSink(current().sinkUri, {
         ...sinkOptionsOf(target),
         retry: { maxAttempts: 4, initialDelay: 10, maxDelay: 50 },
         deadLetter: deadLetter.sink,
@@ -330,7 +337,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
       const bad = { ...refused, id: uniqueName('refused') };
       const good = { body: 'accepted', id: uniqueName('accepted') };
       // a service that needs its reader first (HTTP) gets one, which takes what comes
-      if (target.subscribeFirst) await hold(endpoints.sourceUri, {}, ack);
+      if (target.subscribeFirst) await hold(current().sourceUri, {}, ack);
       const [badOutcome] = await writeAll(out, [bad]);
       const [goodOutcome] = await writeAll(out, [good]);
       // the refused one was acked once the dead letter had it: the failure is not the writer's to retry
@@ -365,7 +372,7 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
       if (target.durableAcks === false) return;
       // nor to a new reader: the ack reached the service (a message written after it arrives first where order is kept)
       await held.running.stop();
-      const again = await hold(endpoints.sourceUri, {}, ack);
+      const again = await hold(current().sourceUri, {}, ack);
       assert.deepEqual(await writeAll(openSink(), [{ body: 'after the poison', key: target.keys ? 'poison' : undefined }]), [undefined]);
       await until(() => again.received.some((message) => message.text() === 'after the poison'), 'a message written after the poison', timeout * 2);
       await sleep(quiet);
