@@ -1,9 +1,9 @@
 // The wasm-pipes CLI: environment -> pipeline -> run. Configuration errors print one line and exit 2.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Observable } from 'rxjs';
+import { merge, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { source, sink } from '../lib/endpoints';
-import { start, RunningPipeline } from '../lib/run';
+import { start, pipelineParts, RunningPipeline } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, WasmAbiError } from '../lib/errors';
@@ -13,7 +13,9 @@ import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } fro
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
-import { wasmFromEnv } from './wasmEnv';
+import { prefetchTemplate, wasmFromEnv } from './wasmEnv';
+import { fallback, rateLimit } from '../operators';
+import { parseRate } from '../lib/tokenBucket';
 import { hopLimit } from './hops';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
@@ -134,7 +136,7 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
  */
 const EMPTY_MEANS_UNSET_GROUPS: readonly string[] = ['aws', 'gcp', 'azure'];
 /** Comma-separated lists, where an empty item is a typo (a trailing or doubled comma), not a value. */
-const LIST_VARIABLES = ['SINK_URI', 'WASM_MODULE', 'WASM_SHA256', 'KAFKA_BROKERS', 'NATS_SERVER_URL'];
+const LIST_VARIABLES = ['SOURCE_URI', 'SINK_URI', 'WASM_MODULE', 'WASM_SHA256', 'KAFKA_BROKERS', 'NATS_SERVER_URL'];
 
 /**
  * Refuses values that would silently mean something else: a variable of the table set to an empty value (usually an
@@ -159,6 +161,58 @@ export function checkLenientValues(env: NodeJS.ProcessEnv): void {
       });
     }
   }
+}
+
+/** One item of SINK_URI split at `|` (a fallback: each is tried when the one before failed), scheme by scheme. */
+export function splitFallbacks(value: string): string[] {
+  const parts = value.split(/\|(?=\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)/).map((part) => part.trim());
+  if (parts.some((part) => part.length === 0) || /^\s*\||\|\s*$|\|\s*\|/.test(value)) {
+    throw new ConfigError(`'${value}' has an empty fallback (a '|' at the start or end, or two in a row)`, { variable: 'SINK_URI' });
+  }
+  return parts;
+}
+
+/** RATE_LIMIT and its companions as an operator, or undefined when RATE_LIMIT is not set. */
+function rateLimitFromEnv(read: (name: string) => string | undefined, cache: Cache): { operator: MonoTypeOperatorFunction<Message>; description: string } | undefined {
+  const rateText = read('RATE_LIMIT');
+  const sharedText = read('RATE_LIMIT_SHARED') ?? 'false';
+  const shared = parseBoolean(sharedText, 'RATE_LIMIT_SHARED');
+  const burstText = read('RATE_LIMIT_BURST');
+  const keyText = read('RATE_LIMIT_KEY');
+  if (rateText === undefined) {
+    const stray = burstText !== undefined ? 'RATE_LIMIT_BURST' : keyText !== undefined ? 'RATE_LIMIT_KEY' : shared ? 'RATE_LIMIT_SHARED' : undefined;
+    if (stray !== undefined) throw new ConfigError('has no effect without RATE_LIMIT; set RATE_LIMIT=1000/s (for example) too', { variable: stray });
+    return undefined;
+  }
+  const rate = parseRate(rateText, 'RATE_LIMIT');
+  const burst = burstText === undefined ? undefined : parseInteger(burstText, 'RATE_LIMIT_BURST', 1);
+  if (shared && cache.takeTokens === undefined) {
+    throw new ConfigError(`needs a cache that every copy of the pipeline shares: CACHE_URI=redis://host:6379/0 (CACHE_URI is ${cache.name})`, {
+      variable: 'RATE_LIMIT_SHARED',
+    });
+  }
+  let key: ((message: Message) => string | undefined) | undefined;
+  if (keyText !== undefined) {
+    let keysOf: (message: Message) => string[];
+    try {
+      keysOf = prefetchTemplate(keyText);
+    } catch (error) {
+      throw new ConfigError(`'${keyText}' is not a key template; write one like {key}, {metadata.tenant} or customer:{json.customer}`, {
+        variable: 'RATE_LIMIT_KEY',
+        cause: error,
+      });
+    }
+    key = (message) => {
+      try {
+        return keysOf(message)[0];
+      } catch {
+        return undefined; // a body that is not JSON: the shared rate
+      }
+    };
+  }
+  const operator = rateLimit({ rate: rate.perSecond, burst, key, shared: shared ? cache : undefined, sharedName: 'bin' });
+  const description = `${rateText}${burst === undefined ? '' : `, burst ${burst}`}${keyText === undefined ? '' : ` per ${keyText}`}${shared ? ', shared' : ''}`;
+  return { operator, description };
 }
 
 /** Sinks that no source reads back: the hop count is not added for them alone (see bin/hops.ts). */
@@ -187,22 +241,33 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   const deadLetterUri = read('DEAD_LETTER_URI');
   const deadLetter =
     deadLetterUri === undefined ? undefined : sink(deadLetterUri, { variable: 'DEAD_LETTER_URI', env, retry: { maxAttempts } });
-  const sinkUris = splitUris(read('SINK_URI') as string);
+  const sinkGroups = splitUris(read('SINK_URI') as string).map(splitFallbacks);
+  const sinkUris = sinkGroups.flat();
   if (sinkUris.length === 0) throw new ConfigError('no sink given; for example SINK_URI=stdout://', { variable: 'SINK_URI' });
-  const sinks = sinkUris.map((uri) =>
-    sink(uri, { variable: 'SINK_URI', env, deadLetter, concurrency, retry: { maxAttempts } }),
+  const sinks = sinkGroups.map((group) =>
+    fallback(
+      group.map((uri, index) =>
+        // only the last of a fallback has the dead letter: a sink that dead-letters a message has handled it, and the
+        // next one would never get its turn
+        sink(uri, { variable: 'SINK_URI', env, deadLetter: index === group.length - 1 ? deadLetter : undefined, concurrency, retry: { maxAttempts } }),
+      ),
+    ),
   );
-  const sourceUri = read('SOURCE_URI') as string;
+  const sourceUris = splitUris(read('SOURCE_URI') as string);
+  const sourceUri = sourceUris.join(',');
   // the wasm modules' cache_get/cache_set (and the Go prototype's cache.get/cache.set) use the CACHE_URI cache
   const wasm = wasmFromEnv(read, { cache, deadLetter });
-  const sourced = source(sourceUri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter });
+  // several sources are merged: each keeps its own window and settles with its own service
+  const sources = sourceUris.map((uri) => source(uri, { variable: 'SOURCE_URI', env, maxInFlight, ackTimeout, maxDeliveries, deadLetter }));
+  const sourced = sources.length === 1 ? sources[0] : merge(...sources);
+  const limit = rateLimitFromEnv(read, cache);
   // the hop count first: a looping message is stopped before a module spends time on it
   const maxHops = parseInteger(read('MAX_HOPS') as string, 'MAX_HOPS', 0);
   const hops =
     maxHops === 0
       ? []
       : [hopLimit({ maxHops, deadLetter, addCount: sinkUris.some((uri) => !LOCAL_OUTPUT_SCHEMES.test(uri)), logger: rootLogger() })];
-  const pipeline = [...hops, ...(wasm?.operators ?? [])].reduce((stream, operator) => stream.pipe(operator), sourced);
+  const pipeline = [...hops, ...(limit ? [limit.operator] : []), ...(wasm?.operators ?? [])].reduce((stream, operator) => stream.pipe(operator), sourced);
 
   const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL', MAX_TIMER_MS);
   const admin = parseAdmin(read, env);
@@ -218,7 +283,8 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     shutdownTimeout: read('SHUTDOWN_TIMEOUT') as string,
   };
   const summary: Record<string, unknown> = {
-    source: redactUri(sourceUri),
+    source: sourceUris.map(redactUri).join(', '),
+    ...(limit ? { rateLimit: limit.description } : {}),
     operators: wasm ? [wasm.description] : [],
     sinks: sinkUris.map(redactUri),
     deadLetter: deadLetterUri === undefined ? null : redactUri(deadLetterUri),
@@ -233,7 +299,8 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     statsInterval: statsInterval === 0 ? 'off' : (read('STATS_INTERVAL') as string),
   };
   const description =
-    `${redactUri(sourceUri)}${wasm ? ` -> ${wasm.description}` : ''} -> ${sinkUris.map(redactUri).join(' + ')}` +
+    `${sourceUris.map(redactUri).join(' + ')}${limit ? ` -> rateLimit(${limit.description})` : ''}${wasm ? ` -> ${wasm.description}` : ''} -> ` +
+    `${sinkGroups.map((group) => group.map(redactUri).join(' | ')).join(' + ')}` +
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
     ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, maxHops ${maxHops === 0 ? 'off' : maxHops}, sink attempts ${maxAttempts}, ` +
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
@@ -344,6 +411,8 @@ export async function runPipeline(): Promise<number> {
     logger.fatal({ err: error }, `could not start: ${(error as Error).message}`);
     await running.stop().catch(() => undefined);
     await closeAll();
+    // a configuration that only the service can find wrong (refused credentials, a missing stream) is a usage error
+    if (reportConfigError(error)) return USAGE_EXIT_CODE;
     return 1;
   }
   logger.info('wasm-pipes started');
@@ -364,7 +433,7 @@ export async function runPipeline(): Promise<number> {
  */
 function exitSummary(running: RunningPipeline, logger: Logger, failure: Error | undefined): number {
   const stats = running.stats();
-  const lost = running.sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
+  const lost = pipelineParts(running).sources.reduce((sum, source) => sum + (source.driver.undelivered ?? 0), 0);
   const notDelivered = stats.givenUp + lost;
   const text =
     `received ${stats.received}, acked ${stats.acked}, nacked ${stats.nacked}, dead-lettered ${stats.deadLettered}, ` +

@@ -4,6 +4,7 @@ import type { Observable } from 'rxjs';
 import { ConfigError } from './errors';
 import type { Message } from './message';
 import { createSource, SourceOptions } from './source';
+import { compileTemplate, isTemplate, TemplatedSink, TemplateOptions } from './templatedSink';
 import { SinkRuntime, Sink, SinkOptions } from './sink';
 import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, paramNames, EndpointUri } from './registry';
 import { rootLogger, Logger } from './logging/logger';
@@ -62,8 +63,10 @@ export function source(uri: string, options: SourceOptions & EndpointOptions = {
  * @example
  * await run(source('stdin://'), sink('file:///tmp/out.jsonl'));
  */
-export function sink(uri: string, options: SinkOptions & EndpointOptions = {}): Sink {
+export function sink(uri: string, options: SinkOptions & EndpointOptions & TemplateOptions = {}): Sink {
   const variable = options.variable ?? 'sink URI';
+  // a brace is only ever a placeholder: compileTemplate() explains the ones that are not
+  if (isTemplate(uri) || /[{}]/.test(uri.split('?')[0])) return templatedSink(uri, variable, options);
   const parsed = parseEndpointUri(uri, variable);
   const definition = lookupScheme(parsed.scheme, variable);
   if (definition.openSink === undefined) {
@@ -72,4 +75,19 @@ export function sink(uri: string, options: SinkOptions & EndpointOptions = {}): 
   warnUnknownParams(parsed, paramNames(definition.sinkParams), options.logger);
   const driver = definition.openSink(parsed, options);
   return new SinkRuntime(redactUri(parsed.raw), driver, options, definition.sinkDefaults);
+}
+
+/** A sink whose URI is resolved per message; checked now with a sample value in each placeholder. */
+function templatedSink(template: string, variable: string, options: SinkOptions & EndpointOptions & TemplateOptions): Sink {
+  const { parts } = compileTemplate(template.trim(), variable);
+  const sample = parts.map((part) => (typeof part === 'string' ? part : 'x')).join('');
+  const parsed = parseEndpointUri(sample, variable);
+  const definition = lookupScheme(parsed.scheme, variable);
+  if (definition.openSink === undefined) {
+    throw new ConfigError(`${parsed.scheme}:// can only be a source. Sinks: ${schemesWith('openSink')}`, { variable });
+  }
+  warnUnknownParams(parsed, paramNames(definition.sinkParams), options.logger);
+  // opening a driver connects nothing: this only checks the URI's shape and parameters
+  definition.openSink(parsed, options);
+  return new TemplatedSink(template.trim(), parts, definition, { ...options, variable }, parsed.scheme);
 }

@@ -65,6 +65,10 @@ const FAMILIES: Record<string, { schemes: readonly string[]; packages?: readonly
   aws: { schemes: ['awssqs', 'awssns'], packages: ['@aws-sdk/client-sqs', '@aws-sdk/client-sns'] },
   gcp: { schemes: ['gcppubsub'], packages: ['@google-cloud/pubsub'] },
   azure: { schemes: ['azuresb'], packages: ['@azure/service-bus'] },
+  mqtt: { schemes: ['mqtt', 'mqtts'], packages: ['mqtt'] },
+  redisstream: { schemes: ['redis-stream'], packages: ['ioredis'] },
+  postgres: { schemes: ['postgres', 'postgresql'], packages: ['pg'] },
+  s3: { schemes: ['s3'], packages: ['@aws-sdk/client-s3'] },
 };
 
 /** scheme -> the module that registers it: a family folder under lib/connectors/, or an absolute path. */

@@ -45,6 +45,19 @@ export interface PipelineStats extends SourceStats {
 /** Where a pipeline is in its life, for /ready and the stats line. */
 export type PipelineState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
+/** What a running pipeline tells about one of its sources. */
+export interface SourceView {
+  /** The source's URI, secrets masked. */
+  readonly name: string;
+  readonly scheme: string;
+  /** Source messages received and not yet settled. */
+  readonly inFlight: number;
+  /** Its credit window. */
+  readonly maxInFlight: number;
+  /** Connected (listening, subscribed). */
+  readonly ready: boolean;
+}
+
 /** A pipeline that run()/start() subscribed. */
 export interface RunningPipeline {
   /** Resolves once every source subscribed at start started (listening, subscribed); rejects on a start-up failure. */
@@ -62,9 +75,23 @@ export interface RunningPipeline {
   /** starting -> running -> draining (after stop() or a signal) -> stopped, or failed. */
   readonly state: PipelineState;
   /** Every source subscribed so far, including those subscribed late (through mergeMap, defer, ...). */
+  readonly sources: readonly SourceView[];
+}
+
+/** @internal what the admin server, the stats line and the bin see of a pipeline: its runtimes and sinks. */
+export interface PipelineParts {
   readonly sources: readonly SourceRuntime[];
   readonly sink: Sink;
   readonly deadLetter?: Sink;
+}
+
+const parts = new WeakMap<RunningPipeline, PipelineParts>();
+
+/** @internal the runtimes and sinks behind a pipeline that start() returned. */
+export function pipelineParts(running: RunningPipeline): PipelineParts {
+  const found = parts.get(running);
+  if (found === undefined) throw new Error('not a pipeline that start() returned');
+  return found;
 }
 
 /** The SinkRuntimes behind a sink (the sinks of a fan-out, a route or a fallback, in order). */
@@ -75,10 +102,15 @@ export function sinkRuntimes(sink: Sink): SinkRuntime[] {
   return typeof inner === 'function' ? inner.call(sink) : [];
 }
 
-/** The counters of the composite sinks (route, fallback) in a sink tree, outermost first. */
-function compositeStages(sink: Sink): StageMetrics[] {
-  if (!(sink instanceof CompositeSink)) return [];
-  return [...(sink.metrics ? [sink.metrics] : []), ...sink.sinks.flatMap(compositeStages)];
+/**
+ * The counters of a sink tree, outermost first: those of route and fallback, and those of each sink (a sink opened per
+ * message from a URI template counts as one, named by its template).
+ */
+function sinkStages(sink: Sink): StageMetrics[] {
+  if (sink instanceof SinkRuntime) return [sink.metrics];
+  if (sink instanceof CompositeSink) return [...(sink.metrics ? [sink.metrics] : []), ...sink.sinks.flatMap(sinkStages)];
+  const own = (sink as { readonly metrics?: unknown }).metrics;
+  return own instanceof StageMetrics ? [own] : [];
 }
 
 /** Resolves after `ms`, or at once for ms <= 0; the timer does not keep the process alive. */
@@ -253,12 +285,11 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   const subscribed = stages.splice(0);
   stages.push(...subscribed.filter((stage) => stage.role === 'source'), ...subscribed.filter((stage) => stage.role !== 'source').reverse());
   numberInOrder(stages);
-  stages.push(...compositeStages(sink));
-  for (const runtime of sinkRuntimes(sink)) stages.push(runtime.metrics);
-  for (const runtime of options.deadLetter ? sinkRuntimes(options.deadLetter) : []) {
+  stages.push(...sinkStages(sink));
+  for (const stage of options.deadLetter ? sinkStages(options.deadLetter) : []) {
     // the same runtime machinery, but its counters are the dead letter's
-    runtime.metrics.role = 'dead_letter';
-    stages.push(runtime.metrics);
+    if (stage.role === 'sink') stage.role = 'dead_letter';
+    stages.push(stage);
   }
 
   for (const source of sources) {
@@ -348,8 +379,6 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     done,
     stop,
     sources,
-    sink,
-    deadLetter: options.deadLetter,
     get state(): PipelineState {
       return state;
     },
@@ -390,6 +419,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
       return total;
     },
   };
+  parts.set(running, { sources, sink, deadLetter: options.deadLetter });
   return running;
 }
 

@@ -133,12 +133,15 @@ export class SinkRuntime implements Sink {
   private readonly writeOk: Histogram;
   private readonly writeError: Histogram;
   private readonly failureContext: FailureContext;
+  private readonly sharedMetrics: boolean;
 
   constructor(
     readonly name: string,
     private readonly driver: SinkDriver,
     options: SinkOptions = {},
     defaults: { concurrency?: number; batch?: BatchOptions } = {},
+    /** Counters shared with other runtimes (the sinks a URI template opened): their owner opens and closes them. */
+    shared?: StageMetrics,
   ) {
     this.concurrency = Math.max(1, options.concurrency ?? defaults.concurrency ?? 16);
     const batch = options.batch ?? defaults.batch;
@@ -152,16 +155,19 @@ export class SinkRuntime implements Sink {
     this.deadLetter = options.deadLetter;
     this.busyKeys = (options.order ?? (driver.ordered === true ? 'key' : 'none')) === 'key' ? new Map() : undefined;
     this.logger = (options.logger ?? rootLogger()).child({ sink: name });
-    this.metrics = openStage('sink', name, driver.scheme);
+    this.sharedMetrics = shared !== undefined;
+    this.metrics = shared ?? openStage('sink', name, driver.scheme);
     this.writeOk = new Histogram();
     this.writeError = new Histogram();
     this.metrics.writeLatency = { ok: this.writeOk, error: this.writeError };
     this.failureContext = { origin: name, stats: this.metrics, logger: this.logger, deadLetter: this.deadLetter };
-    this.metrics.gauges = () => ({
-      queued: this.queue.length + this.retryWaiting + this.parkedCount,
-      writing: this.active,
-      ready: this.ready,
-    });
+    if (!this.sharedMetrics) {
+      this.metrics.gauges = () => ({
+        queued: this.queue.length + this.retryWaiting + this.parkedCount,
+        writing: this.active,
+        ready: this.ready,
+      });
+    }
   }
 
   get ready(): boolean {
@@ -180,18 +186,6 @@ export class SinkRuntime implements Sink {
 
   get mayFail(): boolean {
     return this.driver.mayFail ?? true;
-  }
-
-  /** The counters in the shape of earlier versions: written (confirmed), failed attempts, retried, ... */
-  get stats(): { written: number; failed: number; retried: number; deadLettered: number; nacked: number } {
-    const errors = this.metrics.errors;
-    return {
-      written: this.metrics.acked,
-      failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0),
-      retried: errors.write_retryable ?? 0,
-      deadLettered: this.metrics.deadLettered,
-      nacked: this.metrics.nacked,
-    };
   }
 
   next(message: Message): void {
@@ -267,7 +261,7 @@ export class SinkRuntime implements Sink {
         try {
           await this.driver.close();
         } finally {
-          closeStage(this.metrics);
+          if (!this.sharedMetrics) closeStage(this.metrics);
         }
       })();
     }

@@ -219,7 +219,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private readonly maxDeliveries: number;
   private readonly deadLetter?: Sink;
   /** Source messages not yet settled (the intrusive list's length). */
-  private inFlight = 0;
+  private unsettled = 0;
   /** Live messages holding the window: the unsettled leaves of every pending source message (outputs included). */
   private live = 0;
   private head: Settlement | undefined = undefined;
@@ -266,7 +266,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.ackLatency = new Histogram();
     this.nackLatency = new Histogram();
     this.stats.settleLatency = { ack: this.ackLatency, nack: this.nackLatency };
-    this.stats.gauges = () => ({ inFlight: this.inFlight, maxInFlight: this.maxInFlight, ready: this.ready });
+    this.stats.gauges = () => ({ inFlight: this.unsettled, maxInFlight: this.maxInFlight, ready: this.ready });
     this.started = new Promise((resolve, reject) => {
       this.resolveStarted = () => {
         this.hasStarted = true;
@@ -285,8 +285,25 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     return this.stoppedIntake;
   }
 
+  /**
+   * Nothing more will come from this source until some of its messages settle: its window is full, intake stopped,
+   * or its input ended. A sink that gathers messages (s3://) writes what it has then, instead of waiting for more.
+   */
+  get waitsForSettlement(): boolean {
+    return this.credit <= 0 || this.stoppedIntake || this.completing || this.finished;
+  }
+
   get inFlightCount(): number {
-    return this.inFlight;
+    return this.unsettled;
+  }
+
+  /** Source messages received and not yet settled (as a pipeline's `sources` report it). */
+  get inFlight(): number {
+    return this.unsettled;
+  }
+
+  get scheme(): string {
+    return this.driver.scheme;
   }
 
   /** Closed: unsubscribed, or its pipeline ended. */
@@ -482,7 +499,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     settlement.owner = this;
     if (this.sampler.sample()) settlement.sampledAt = performance.now();
     const message = new Message(init, settlement);
-    this.inFlight++;
+    this.unsettled++;
     this.live++;
     this.stats.received++;
     // append to the intrusive list, oldest first
@@ -521,7 +538,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     else next.prev = prev;
     settlement.prev = settlement.next = undefined;
     const wasFull = this.live + this.reserved >= this.maxInFlight;
-    this.inFlight--;
+    this.unsettled--;
     // the leaves still alive (outputs in a sink's queue when a sibling failed) no longer hold the window: they are
     // skipped when reached, never written
     this.live -= settlement.leaves;
@@ -542,7 +559,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.stats.error('settle_failed');
       this.logger.error({ err: failure }, 'the source failed to settle a message');
     }
-    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+    if (this.unsettled === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const wake of waiters) wake();
@@ -627,7 +644,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
 
   /** Resolves when no message is in flight. */
   whenIdle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
+    if (this.unsettled === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 

@@ -11,3 +11,4 @@ export { route, type RouteCase, type RouteOptions, type JsonScalar } from './rou
 export { fallback } from './fallback';
 export { batchMessages, type BatchMessagesOptions, type BatchFormat } from './batchMessages';
 export { unbatch, type UnbatchOptions } from './unbatch';
+export { rateLimit, type RateLimitOptions } from './rateLimit';

@@ -44,6 +44,12 @@ if ! port_open 6379 && command -v redis-server >/dev/null; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
   wait_port 6379 redis-server
 fi
+if ! port_open 1883 && command -v mosquitto >/dev/null; then
+  # Debian's configuration: with no listener configured, Mosquitto 2 listens on localhost:1883 for anonymous clients
+  echo "setup: starting mosquitto on 127.0.0.1:1883"
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  wait_port 1883 mosquitto
+fi
 if ! port_open 5672 && command -v rabbitmq-server >/dev/null; then
   echo "setup: starting rabbitmq-server on 127.0.0.1:5672"
   rabbitmq-server -detached

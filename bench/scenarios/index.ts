@@ -15,7 +15,11 @@ import { ps1 } from './ps1-pubsub-relay';
 import { sqs1, sqs2 } from './sqs-relay';
 import { ops1 } from './ops-metrics';
 import { sb1 } from './sb1-azuresb-relay';
+import { mq1 } from './mq1-mqtt-relay';
+import { rs1 } from './rs1-redis-stream-relay';
+import { pg1 } from './pg1-outbox';
+import { s31 } from './s31-mem-to-s3';
 
 // OPS1 runs early: a scrape's cost grows with the number of metric series, and every earlier scenario leaves the series
 // of its uniquely named topics behind in this one process (a daemon's series are few and fixed)
-export const scenarios: Scenario[] = [p0, ops1, p1, p1b, p2, p3, p4, p5, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1];
+export const scenarios: Scenario[] = [p0, ops1, p1, p1b, p2, p3, p4, p5, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, mq1, rs1, pg1, s31];

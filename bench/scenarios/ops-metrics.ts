@@ -4,7 +4,8 @@
 // pipeline unwatched. (P0's mem:// sink confirms synchronously, so a run never yields to the event loop and nothing
 // could be scraped during it.) The counters are plain numbers read at scrape time, so the ratio should stay near 1.
 import type { Scenario } from '../harness';
-import { source, start, startAdminServer, pipelineReadiness, createLogger, SinkRuntime } from '../../lib';
+import { source, start, startAdminServer, pipelineReadiness, createLogger } from '../../lib';
+import { SinkRuntime } from '../../lib/sink';
 import type { AdminServer, Message, RunningPipeline } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { mapMessages } from '../../operators';

@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { FanOutSink } from '../fanOut';
 import type { Sink } from '../sink';
-import type { RunningPipeline, PipelineState } from '../run';
+import { pipelineParts, type RunningPipeline, type PipelineState } from '../run';
 import type { Cache } from '../cache/types';
 import { ConnectorError } from '../errors';
 import { metricsText, METRICS_CONTENT_TYPE } from '../metrics';
@@ -53,8 +53,9 @@ export function pipelineReadiness(running: RunningPipeline, options: { cache?: C
     const ready = source.ready;
     checks.push({ role: 'source', name: source.name, ready, ...(ready ? {} : { reason: 'not connected' }) });
   }
-  checks.push(...sinkChecks(running.sink, 'sink'));
-  if (running.deadLetter !== undefined) checks.push(...sinkChecks(running.deadLetter, 'dead_letter'));
+  const { sink, deadLetter } = pipelineParts(running);
+  checks.push(...sinkChecks(sink, 'sink'));
+  if (deadLetter !== undefined) checks.push(...sinkChecks(deadLetter, 'dead_letter'));
   if (options.cache !== undefined) {
     const ready = options.cache.ready ?? true;
     checks.push({ role: 'cache', name: options.cache.name, ready, ...(ready ? {} : { reason: 'not connected' }) });

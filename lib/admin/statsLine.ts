@@ -1,7 +1,7 @@
 // The stats line: one info line every interval while a pipeline runs, so that a person at a terminal sees progress
 // (rates in and out, in flight, totals since start) and stalls (messages in flight, none settled).
 import type { Logger } from '../logging/logger';
-import type { PipelineStats, RunningPipeline } from '../run';
+import { pipelineParts, type PipelineStats, type RunningPipeline } from '../run';
 
 function rate(count: number, seconds: number): number {
   const perSecond = seconds > 0 ? count / seconds : 0;
@@ -77,7 +77,7 @@ export function startStatsLine(running: RunningPipeline, intervalMs: number, log
     } else {
       quiet = false;
       let oldest: { ageMs?: number; lastSeenAfter: string } | undefined;
-      for (const source of running.sources) {
+      for (const source of pipelineParts(running).sources) {
         const candidate = source.oldestInFlight();
         if (candidate !== undefined && (oldest === undefined || (candidate.ageMs ?? 0) > (oldest.ageMs ?? 0))) oldest = candidate;
       }

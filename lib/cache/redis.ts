@@ -22,7 +22,7 @@ export interface RedisCacheOptions {
   logger: Logger;
 }
 
-type Operation = 'get' | 'set' | 'add' | 'delete';
+type Operation = 'get' | 'set' | 'add' | 'delete' | 'take_tokens';
 
 interface PendingGet {
   key: string;
@@ -32,6 +32,38 @@ interface PendingGet {
 
 /** Most keys in one MGET. */
 const MAX_BATCH_GET = 256;
+
+/**
+ * A token bucket kept in a hash (tokens, last refill in ms) on the server's clock (TIME), so that every process
+ * sharing the server shares one rate: refill, take up to ARGV[3] tokens, and say how long until the next one when
+ * none was left. The hash expires once a full bucket would have refilled, plus a second.
+ */
+const TAKE_TOKENS = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = burst
+  at = now
+end
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+  at = now
+end
+local taken = math.min(wanted, math.floor(tokens))
+if taken < 0 then taken = 0 end
+tokens = tokens - taken
+local wait = 0
+if taken == 0 then wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate)) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return { taken, wait }
+`;
 
 export class RedisCache implements Cache {
   readonly name: string;
@@ -176,6 +208,16 @@ export class RedisCache implements Cache {
       return reply === 'OK';
     } catch (error) {
       throw this.failure('add', key, error);
+    }
+  }
+
+  async takeTokens(key: string, rate: number, burst: number, n: number): Promise<{ taken: number; waitMs: number }> {
+    this.check('take_tokens', key);
+    try {
+      const reply = (await this.client.eval(TAKE_TOKENS, 1, this.prefix + key, rate, burst, n)) as [number, number];
+      return { taken: Number(reply[0]), waitMs: Number(reply[1]) };
+    } catch (error) {
+      throw this.failure('take_tokens', key, error);
     }
   }
 

@@ -13,6 +13,7 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { Fauxqs, QueueInfo } from './fauxqs';
 import { send } from '../helpers/endpoints';
+import { pipelineParts } from '../../lib/run';
 
 /** A sink that keeps what it gets and acks it (a dead letter to look into). */
 function keepingSink(): Sink & { messages: Message[] } {
@@ -300,7 +301,7 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const received: Message[] = [];
     const running = start(source(uri), { ...keepingSink(), next: (message: Message) => { received.push(message); message.ack(); } }, { handleSignals: false });
     await running.started;
-    const driver = running.sources[0].driver;
+    const driver = pipelineParts(running).sources[0].driver;
     expect(driver.ready).toBe(true);
     await own.stop();
     await waitFor(() => driver.ready === false, 'ready to turn false', 10_000);

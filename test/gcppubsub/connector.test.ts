@@ -12,6 +12,7 @@ import { pubsubFixture, pubsubEnv, PubSubFixture, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { configError } from '../helpers/configError';
 import { write } from '../helpers/endpoints';
+import { pipelineParts } from '../../lib/run';
 
 let fixture: PubSubFixture;
 let env: NodeJS.ProcessEnv;
@@ -309,7 +310,7 @@ describe('gcppubsub:// connection loss', () => {
     }, { handleSignals: false });
     try {
       await running.started;
-      const driver = running.sources[0].driver;
+      const driver = pipelineParts(running).sources[0].driver;
       await waitFor(() => driver.ready === true, 'the source to be ready');
       expect(await write(target, { body: 'before' })).toBeUndefined();
       await waitFor(() => received.includes('before'), 'the first message');

@@ -8,6 +8,7 @@ import type { Sink } from '../../lib/sink';
 import { filterMessages } from '../../operators';
 import { metricsText } from '../../lib/metrics';
 import { freePort, sleep, waitFor } from '../helpers/wait';
+import { pipelineParts } from '../../lib/run';
 
 /** A sink whose behaviour the test decides per message. */
 function testSink(onMessage: (message: Message) => void): Sink & { received: Message[] } {
@@ -265,7 +266,7 @@ describe('HTTP source', () => {
     );
     expect(later.map((response) => response.status)).toEqual(Array(8).fill(200));
     expect(out.received.filter((message) => message.text().startsWith('later'))).toHaveLength(8);
-    await waitFor(() => running?.sources[0].credit === 4, 'every slot back in the window');
+    await waitFor(() => pipelineParts(running as RunningPipeline).sources[0].credit === 4, 'every slot back in the window');
     expect(out.received.some((message) => /partial|full/.test(message.text()))).toBe(false);
   });
 
@@ -294,7 +295,7 @@ describe('HTTP source', () => {
       await waitFor(async () => (await errorCount(url, 'body_timeout')) > 0, 'body timeouts in /metrics');
       expect(await errorCount(url, 'unverified_evicted')).toBeGreaterThan(0);
       expect(await errorCount(url, 'bad_signature')).toBe(1);
-      expect(running?.sources[0].credit).toBe(16);
+      expect(pipelineParts(running as RunningPipeline).sources[0].credit).toBe(16);
     } finally {
       for (const attacker of attackers) attacker.destroy();
     }
@@ -310,7 +311,7 @@ describe('HTTP source', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(answer.toLowerCase()).toContain('connection: close');
     slow.destroy();
-    expect(running?.sources[0].credit).toBe(16);
+    expect(pipelineParts(running as RunningPipeline).sources[0].credit).toBe(16);
     expect(await errorCount(url, 'body_timeout')).toBe(1);
     expect((await fetch(url, { method: 'POST', body: 'on time' })).status).toBe(200);
     expect(out.received.map((message) => message.text())).toEqual(['on time']);

@@ -12,6 +12,7 @@ import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
 import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
+import { pipelineParts } from '../../lib/run';
 
 let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
@@ -162,6 +163,40 @@ test('nack without a dead letter: retried in-process past maxDeliveries, the par
   expect(deliveries.get(2)).toBe(5);
 });
 
+test('a nacked message keeps its place in the window until its redelivery: never more than maxInFlight records at once', async () => {
+  const topic = uniqueName('window');
+  const group = uniqueName('window-group');
+  await cluster.createTopic(topic, 1);
+  await produce(producer, topic, Array.from({ length: 40 }, (_, i) => ({ value: `w${i}` })));
+  // offsets received and not acked yet, nacked ones waiting for their redelivery included
+  const open = new Set<number>();
+  let most = 0;
+  let acked = 0;
+  const deliveries = new Map<number, number>();
+  subscriptions.push(
+    source(`kafka://${group}?topic=${topic}`, { env: env(), maxInFlight: 4, ackTimeout: 0 }).subscribe((message) => {
+      const offset = offsetOf(message);
+      open.add(offset);
+      most = Math.max(most, open.size);
+      const count = (deliveries.get(offset) ?? 0) + 1;
+      deliveries.set(offset, count);
+      setImmediate(() => {
+        if (count === 1) {
+          message.nack(new Error('the first delivery fails'));
+        } else {
+          open.delete(offset);
+          message.ack();
+          acked++;
+        }
+      });
+    }),
+  );
+  await waitFor(() => acked === 40, 'every message acked on its second delivery', 30_000);
+  expect(most).toBe(4);
+  expect(new Set(deliveries.values())).toEqual(new Set([2]));
+  await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 40, 'the commit to reach 40');
+});
+
 test('rebalance: the member giving partitions back waits for its in-flight messages, and goes on where it was with those it keeps', async () => {
   const topic = uniqueName('rebalance');
   const group = uniqueName('rebalance-group');
@@ -247,7 +282,7 @@ test('broker outage: the source reports it and is not ready, then reconnects and
     sink(`mem://${out}`),
     { handleSignals: false, logger: captured.logger },
   );
-  const driver = (): { ready?: boolean } => running.sources[0].driver;
+  const driver = (): { ready?: boolean } => pipelineParts(running).sources[0].driver;
   await waitFor(() => running.stats().acked === 50, 'the first 50 messages', 15_000);
   expect(driver().ready).toBe(true);
   await sleep(200); // a commit interval or more: the 50 are committed

@@ -11,6 +11,7 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { TestEndpoints } from '../helpers/endpoints';
+import { pipelineParts } from '../../lib/run';
 
 const env = { NATS_SERVER_URL: NATS_URL };
 let connection: NatsConnection;
@@ -96,7 +97,7 @@ test('ready is false while a stalled consumer delivers nothing (a crashed copy h
     close: async () => undefined,
   }, { handleSignals: false });
   await running.started;
-  const driver = running.sources[0].driver;
+  const driver = pipelineParts(running).sources[0].driver;
   expect(driver.ready).toBe(true);
   await waitFor(() => driver.ready === false, 'the source to report the stall', 4000);
   expect(received).toHaveLength(0);
@@ -115,7 +116,7 @@ test('an idle consumer (nothing waiting) is not stalled', async () => {
   });
   await running.started;
   await sleep(1500);
-  expect(running.sources[0].driver.ready).toBe(true);
+  expect(pipelineParts(running).sources[0].driver.ready).toBe(true);
   await running.stop();
   memTopic('unused-idle').delete();
 });

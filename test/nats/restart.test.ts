@@ -8,6 +8,7 @@ import { BinProcess } from '../helpers/bin';
 import { privateNatsServerForFile, natsConnection, jetstreamManager, createStream, readStream } from './helpers';
 import { sleep, waitFor } from '../helpers/wait';
 import { missingIds } from '../helpers/crash';
+import { pipelineParts } from '../../lib/run';
 
 const { server, bins } = privateNatsServerForFile();
 
@@ -74,7 +75,7 @@ test('ready follows the connection: false while the server is away, true again a
   const output = sink('nats://ready.out', { env });
   const running = start(source('nats://ready.events?stream=READY&consumer=relay', { env }), output, { handleSignals: false });
   await running.started;
-  const driver = running.sources[0].driver;
+  const driver = pipelineParts(running).sources[0].driver;
   expect(driver.ready).toBe(true);
   // a lazy sink connects when asked
   await waitFor(() => output.ready, 'the sink to connect');

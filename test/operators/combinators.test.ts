@@ -9,6 +9,7 @@ import { Sink, SinkDriver, SinkRuntime, WriteResult } from '../../lib/sink';
 import { ConfigError, PermanentError } from '../../lib/errors';
 import { batchMessages, fallback, mapMessages, route, unbatch } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
+import { pipelineParts } from '../../lib/run';
 
 /** A sink driver over an in-test list; `fail` decides per message whether its write fails (permanently). */
 function listDriver(fail: (message: Message) => boolean = () => false): SinkDriver & { stored: Message[]; writes: number } {
@@ -138,7 +139,7 @@ describe('fallback', () => {
     expect(primary.list.stored.map((m) => m.text()).sort()).toEqual(['a', 'c']);
     expect(secondary.list.stored.map((m) => m.text()).sort()).toEqual(['b', 'd']);
     expect(running.stats().nacked).toBe(2); // d, refused twice by both, came back twice
-    expect(running.sources[0].liveCount).toBe(0);
+    expect(pipelineParts(running).sources[0].liveCount).toBe(0);
     await running.stop();
   });
 });
@@ -218,7 +219,7 @@ describe('batchMessages and unbatch', () => {
     );
     const running = start(pipeline, route([{ json: { side: 'a' }, to: slowly(sides.a) }, { json: { side: 'b' }, to: slowly(sides.b) }]), { handleSignals: false });
     const watch = setInterval(() => {
-      for (const runtime of running.sources) peak = Math.max(peak, runtime.liveCount);
+      for (const runtime of pipelineParts(running).sources) peak = Math.max(peak, runtime.liveCount);
     }, 1);
     await waitFor(() => running.stats().acked === 2 * count, 'every message', 20_000);
     clearInterval(watch);

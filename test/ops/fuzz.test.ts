@@ -9,6 +9,7 @@ import { start, RunningPipeline } from '../../lib/run';
 import type { Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { freePort } from '../helpers/wait';
+import { pipelineParts } from '../../lib/run';
 
 const REQUESTS = 10_000;
 const CONCURRENCY = 48;
@@ -321,7 +322,7 @@ describe(`HTTP source fuzz (FUZZ_SEED=${SEED})`, () => {
     expect(summary.length).toBe(new Set(CATEGORIES).size);
 
     // the source is still healthy, with its whole window free
-    const source = running.sources[0];
+    const source = pipelineParts(running).sources[0];
     expect(source.inFlightCount).toBe(0);
     expect(source.credit).toBe(16);
     const body = '{"after":"the storm"}';

@@ -7,6 +7,7 @@ import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from '.
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
 import { TestEndpoints, write } from '../helpers/endpoints';
+import { pipelineParts } from '../../lib/run';
 
 const env = { RABBIT_SERVER_URL: RABBIT_URL };
 let admin: RabbitAdmin;
@@ -135,7 +136,7 @@ describe('reconnection (the broker goes away behind a proxy)', () => {
       close: async () => undefined,
     }, { handleSignals: false });
     await running.started;
-    const driver = running.sources[0].driver;
+    const driver = pipelineParts(running).sources[0].driver;
     admin.channel.sendToQueue(queue, Buffer.from('held'), { messageId: 'held-1' });
     await waitFor(() => received.length === 1, 'the first delivery');
     expect(driver.ready).toBe(true);

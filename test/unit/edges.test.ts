@@ -10,6 +10,7 @@ import { Sink, SinkDriver, SinkRuntime } from '../../lib/sink';
 import { ConfigError, ShutdownError } from '../../lib/errors';
 import { mapMessages, fanOut } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
+import { pipelineParts } from '../../lib/run';
 
 /** A sink driver that confirms each write after `delayMs` and remembers what it wrote, in order. */
 function slowDriver(delayMs: number, written: string[] = []): SinkDriver & { written: string[]; started: string[] } {
@@ -79,7 +80,7 @@ describe('outputs hold the credit window (1 -> N)', () => {
     // its siblings are dead: a sink seeing them now skips them
     expect(held[1].settled).toBe(true);
     expect(held[2].settled).toBe(true);
-    expect(running.sources[0].liveCount).toBe(0);
+    expect(pipelineParts(running).sources[0].liveCount).toBe(0);
     await running.stop();
     memTopic(topic).delete();
   });

@@ -1,5 +1,5 @@
 // The kafkajs client as the Kafka connector configures it: brokers, TLS and SASL from the KAFKA_* variables, and
-// kafkajs's own logs routed to debug. Shared by the source (kafkaSource.ts) and the sink (kafkaSink.ts).
+// kafkajs's own logs routed to debug. Shared by the source (source.ts) and the sink (sink.ts).
 import net from 'node:net';
 import tls from 'node:tls';
 import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions, ISocketFactory } from 'kafkajs';

@@ -1,7 +1,7 @@
 // kafka://: consumer groups as sources (commit over the contiguous settled prefix per partition) and topics as sinks
-// (acks=-1, batched), on kafkajs. This file reads the URIs and KAFKA_* variables and registers the scheme; the drivers
-// are in kafkaSource.ts and kafkaSink.ts, the client set-up in kafkaClient.ts.
-import { registerScheme, EndpointUri } from '../../registry';
+// (acks=-1, batched), on kafkajs. This file reads the URIs and KAFKA_* variables and registers the scheme with its
+// described parameters; the drivers are in source.ts and sink.ts, the client set-up in client.ts.
+import { registerScheme, EndpointUri, ParamSpec } from '../../registry';
 import { ConfigError } from '../../errors';
 import { parseDuration, parseSize } from '../../config';
 import { clientConfig, envOf, read, KafkaSinkConfig, KafkaSourceConfig } from './client';
@@ -11,6 +11,31 @@ import { KafkaSink } from './sink';
 export const DEFAULT_COMMIT_INTERVAL_MS = 1000;
 export const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** The parameters of a kafka:// source (`--help`, the unknown-parameter warning, docs/connectors/kafka.md). */
+export const SOURCE_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'topic',
+    description:
+      'the topics the group reads (required): repeat it or list them comma-separated, for example topic=orders&topic=refunds or topic=orders,refunds',
+  },
+  {
+    name: 'offset',
+    description:
+      'where a group with no committed offset starts: oldest (the start of each partition) or newest (only messages produced from now on); a group that committed goes on from its commit',
+    default: 'oldest',
+  },
+];
+
+/** The parameters of a kafka:// sink. */
+export const SINK_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'key_name',
+    description:
+      'the metadata field (a source header, or one a transform set) whose value becomes the record key; without it the message key is the record key. Records of one key go to one partition',
+    default: 'the message key',
+  },
+];
 
 /** Topic names as Kafka accepts them. */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -101,8 +126,8 @@ registerScheme({
     'Kafka (kafkajs): as a source, a consumer group (kafka://group?topic=t; commits the contiguous settled prefix per partition); as a sink, a topic (acks=-1, batched)',
   sourceExample: 'kafka://my-group?topic=my-topic',
   sinkExample: 'kafka://my-topic',
-  sourceParams: ['topic', 'offset'],
-  sinkParams: ['key_name'],
+  sourceParams: SOURCE_PARAMS,
+  sinkParams: SINK_PARAMS,
   openSource: (uri, options) => new KafkaSource(sourceConfig(uri, envOf(options)), options),
   openSink: (uri, options) => new KafkaSink(sinkConfig(uri, envOf(options)), options),
   // one produce request per batch, 4 in flight: 4 x 256 fills the default credit window of 1 024, so requests overlap

@@ -17,6 +17,12 @@ const PRODUCE_TIMEOUT_MS = 30_000;
 
 export class KafkaSink implements SinkDriver {
   readonly scheme = 'kafka';
+  /**
+   * Kafka keeps the records of one key in order (one key, one partition with the default partitioner), so the runtime
+   * keeps a key's messages in order through retries. It orders by the message key: with `key_name` the record key
+   * comes from a metadata field the runtime does not know, so no order is promised then.
+   */
+  readonly ordered: boolean;
   private readonly kafka: Kafka;
   private readonly logger: Logger;
   private producer: Producer | undefined;
@@ -32,6 +38,7 @@ export class KafkaSink implements SinkDriver {
   ) {
     this.logger = (options.logger ?? rootLogger()).child({ sink: `kafka://${config.topic}` });
     this.kafka = createKafka(config.client, this.logger);
+    this.ordered = config.keyName === undefined;
   }
 
   /** Connected, or not yet used (it connects on the first write) and not failing. */

@@ -1,10 +1,14 @@
-// The kafka:// source: a kafkajs consumer group. Kafka has no per-message ack, so each partition keeps the list of its
-// unsettled offsets and commits only the contiguous settled prefix (the lowest unsettled offset), on an interval,
-// at revocation and at close. A nacked message is retried in-process with backoff, holding its credit slot meanwhile;
-// the runtime dead-letters it after maxDeliveries when a dead letter is configured, and otherwise the partition keeps
+// The kafka:// source: a kafkajs consumer group behind a pull driver. kafkajs hands each fetched batch to eachBatch,
+// which offers its records and waits (heartbeating) until receiveBatch has taken them all; kafkajs fetches again only
+// once its batches were taken, so the runtime's credit window decides how fast Kafka is read. Kafka has no per-message ack, so each
+// partition keeps the list of its unsettled offsets and commits only the contiguous settled prefix (the lowest
+// unsettled offset), on an interval, at revocation and at close. A nacked message is redelivered in-process after a
+// backoff, and keeps its place in the window meanwhile (receiveBatch hands out that many fewer new records); the
+// runtime dead-letters it after maxDeliveries when a dead letter is configured, and otherwise the partition keeps
 // retrying it and never commits past it.
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import type { ReceivedMessage, SourceContext, SourceDriver, SourceOptions } from '../../source';
+import type { Delivery, ReceivedMessage, SourceContext, SourceDriver, SourceOptions } from '../../source';
+import { Fifo } from '../../fifo';
 import { ConnectorError } from '../../errors';
 import { rootLogger, Logger } from '../../logging/logger';
 import { exponentialBackoff } from '../../backoff';
@@ -28,6 +32,11 @@ const RETRY_BASE_MS = 100;
 const MAX_REVOKE_WAIT_MS = 10_000;
 /** Fetch long-poll time, and the pause between fetches while every partition is paused. */
 const FETCH_MAX_WAIT_MS = 250;
+/**
+ * The longest receiveBatch waits for records before answering empty, so that the runtime asks again with the room it
+ * has then (room freed while a retry kept its slot is used within this long).
+ */
+const RECEIVE_WAIT_MS = 250;
 /** Reconnection backoff: 1 s doubling up to 30 s. */
 const RECONNECT_BASE_MS = 1000;
 const RECONNECT_MAX_MS = 30_000;
@@ -120,6 +129,19 @@ function headerText(value: Buffer | string | (Buffer | string)[] | undefined): s
   return value.toString();
 }
 
+/** The records of the batch eachBatch is offering, from `next` on: receiveBatch takes them in order. */
+interface Offer {
+  readonly payload: EachBatchPayload;
+  readonly tracker: PartitionTracker;
+  readonly records: readonly KafkaMessage[];
+  readonly topic: string;
+  readonly partition: string;
+  next: number;
+  /** Resolves once every record was taken. */
+  readonly taken: Promise<void>;
+  readonly allTaken: () => void;
+}
+
 export class KafkaSource implements SourceDriver<PendingRecord> {
   readonly scheme = 'kafka';
   private readonly kafka: Kafka;
@@ -144,7 +166,14 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
   private commitTimer: NodeJS.Timeout | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private queuedCommit: Promise<void> | undefined;
-  private readonly retryTimers = new Map<NodeJS.Timeout, { release(): void }>();
+  /** Nacked records waiting for their backoff: each keeps a place in the window (see receiveBatch). */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Nacked records whose backoff is over, oldest first: receiveBatch hands them out before new records. */
+  private readonly dueRetries = new Fifo<PendingRecord>();
+  /** The batch eachBatch is offering, while some of its records are not taken. */
+  private offer: Offer | undefined;
+  /** Wakes a receiveBatch that waits for records. */
+  private receiver: (() => void) | undefined;
   private wakers: (() => void)[] = [];
   private settleWaiters: (() => void)[] = [];
 
@@ -315,27 +344,109 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     if (this.stopping) this.pauseAll();
   }
 
-  /** Takes the records of one fetched batch while the credit window has room; waits (paused) when it has none. */
+  /**
+   * Offers the records of one fetched batch to receiveBatch and waits, heartbeating so that the group keeps this member
+   * and a rebalance is noticed, until all are taken. Leaves early when intake stops, the group rebalances, the partition
+   * is revoked or sought: the offsets it did not resolve are fetched again later.
+   */
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const context = this.context as SourceContext<PendingRecord>;
     const { batch } = payload;
     const tracker = this.trackers.get(partitionKey(batch.topic, batch.partition));
-    if (tracker === undefined) return;
-    const topic = batch.topic;
-    const partition = String(batch.partition);
-    for (const record of batch.messages) {
-      if (this.halted(tracker) || !payload.isRunning() || payload.isStale()) return;
-      if (context.credit <= 0 && !(await this.waitForCredit(payload, tracker))) return;
-      const offset = Number(record.offset);
-      const init = this.toMessage(record, topic, partition);
-      const pending = new PendingRecord(tracker, offset, init);
-      tracker.add(pending);
-      this.unsettled++;
-      payload.resolveOffset(record.offset);
-      // may settle synchronously (a synchronous sink), so the record is tracked first
-      context.receive(init, pending);
+    if (tracker === undefined || batch.messages.length === 0) return;
+    let allTaken!: () => void;
+    const offer: Offer = {
+      payload,
+      tracker,
+      records: batch.messages,
+      topic: batch.topic,
+      partition: String(batch.partition),
+      next: 0,
+      taken: new Promise<void>((resolve) => (allTaken = resolve)),
+      allTaken: () => allTaken(),
+    };
+    this.offer = offer;
+    this.wakeReceiver();
+    try {
+      while (offer.next < offer.records.length) {
+        if (!this.offering(offer)) return;
+        await this.sleep(this.heartbeatInterval, offer.taken);
+        if (offer.next >= offer.records.length || !this.offering(offer)) break;
+        await this.heartbeat(payload);
+      }
+    } finally {
+      if (this.offer === offer) this.offer = undefined;
     }
-    await this.heartbeat(payload);
+    if (this.offering(offer)) await this.heartbeat(payload);
+  }
+
+  /** Whether records of `offer` may still be taken. */
+  private offering(offer: Offer): boolean {
+    return !this.halted(offer.tracker) && offer.payload.isRunning() && !offer.payload.isStale();
+  }
+
+  /**
+   * The pull driver: up to `max` records, redeliveries whose backoff is over first. Records waiting for a redelivery
+   * keep their places in the window, so that retries never let more than maxInFlight records in: this many fewer new
+   * ones are handed out. Waits up to RECEIVE_WAIT_MS for something to hand out.
+   */
+  async receiveBatch(max: number, signal: AbortSignal): Promise<Delivery<PendingRecord>[]> {
+    let deliveries = this.take(max);
+    if (deliveries.length > 0 || signal.aborted || this.closed || this.stopping) return deliveries;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.receiver === done) this.receiver = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, RECEIVE_WAIT_MS);
+      signal.addEventListener('abort', done);
+      this.receiver = done;
+    });
+    if (signal.aborted || this.closed || this.stopping) return [];
+    deliveries = this.take(max);
+    return deliveries;
+  }
+
+  private wakeReceiver(): void {
+    this.receiver?.();
+  }
+
+  /** Up to `max` deliveries: due redeliveries, then new records of the offered batch (tracked before they leave). */
+  private take(max: number): Delivery<PendingRecord>[] {
+    const deliveries: Delivery<PendingRecord>[] = [];
+    // during a rebalance too: they are in flight already, and the revocation waits for them to settle
+    while (deliveries.length < max && this.dueRetries.length > 0) {
+      const pending = this.dueRetries.shift() as PendingRecord;
+      if (pending.tracker.revoked) {
+        // the partition's new owner reads it again from the last commit
+        pending.tracker.remove(pending);
+        continue;
+      }
+      pending.deliveries++;
+      this.logger.debug({ id: pending.init.id, deliveries: pending.deliveries }, 'redelivering a nacked message');
+      deliveries.push({ message: { ...pending.init, deliveryCount: pending.deliveries }, token: pending });
+    }
+    const offer = this.offer;
+    const room = max - deliveries.length - this.retryTimers.size;
+    if (offer === undefined || room <= 0 || !this.offering(offer)) return deliveries;
+    const { records, tracker, topic, partition } = offer;
+    const end = Math.min(records.length, offer.next + room);
+    for (let i = offer.next; i < end; i++) {
+      const record = records[i];
+      const init = this.toMessage(record, topic, partition);
+      const pending = new PendingRecord(tracker, Number(record.offset), init);
+      tracker.add(pending);
+      deliveries.push({ message: init, token: pending });
+    }
+    this.unsettled += end - offer.next;
+    offer.next = end;
+    offer.payload.resolveOffset(records[end - 1].offset);
+    if (end === records.length) {
+      this.offer = undefined;
+      offer.allTaken();
+    }
+    return deliveries;
   }
 
   private toMessage(record: KafkaMessage, topic: string, partition: string): ReceivedMessage {
@@ -365,35 +476,13 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     return init;
   }
 
-  /** No more records from this batch: intake stopped, the group is rebalancing, or the partition was revoked. */
+  /** No more new records from this batch: intake stopped, the group is rebalancing, or the partition was revoked. */
   private halted(tracker: PartitionTracker): boolean {
     return this.closed || this.stopping || this.rebalancing || tracker.revoked;
   }
 
-  /**
-   * The window is full: pause every assigned partition (so no fetch brings more) and wait for a free slot, still
-   * heartbeating so that the group keeps this member and a rebalance is noticed. Resolves false when the batch should
-   * be left (the rest of it is fetched again later, since its offsets were not resolved).
-   */
-  private async waitForCredit(payload: EachBatchPayload, tracker: PartitionTracker): Promise<boolean> {
-    const context = this.context as SourceContext<PendingRecord>;
-    const paused = this.pauseAll();
-    try {
-      const credit = context.waitForCredit();
-      while (context.credit <= 0) {
-        if (this.halted(tracker) || !payload.isRunning()) return false;
-        await this.sleep(this.heartbeatInterval, credit);
-        if (context.credit > 0) break;
-        if (this.halted(tracker) || !payload.isRunning()) return false;
-        await this.heartbeat(payload);
-      }
-      return !this.halted(tracker) && payload.isRunning();
-    } finally {
-      if (!this.stopping && !this.closed) this.resume(paused);
-    }
-  }
-
-  private pauseAll(): { topic: string; partitions: number[] }[] {
+  /** Stops fetching every assigned partition (intake stopped). */
+  private pauseAll(): void {
     const byTopic = new Map<string, number[]>();
     for (const tracker of this.trackers.values()) {
       const partitions = byTopic.get(tracker.topic);
@@ -407,16 +496,6 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
       } catch {
         // not running (between a crash and its restart): nothing is being fetched anyway
       }
-    }
-    return topicPartitions;
-  }
-
-  private resume(topicPartitions: { topic: string; partitions: number[] }[]): void {
-    if (topicPartitions.length === 0) return;
-    try {
-      this.consumer?.resume(topicPartitions);
-    } catch {
-      // not running any more
     }
   }
 
@@ -489,27 +568,17 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
       );
     }
     const delay = exponentialBackoff(RETRY_BASE_MS, deliveries, 30_000);
-    const context = this.context as SourceContext<PendingRecord>;
-    // the retry keeps a slot of the credit window, so that retries never let more than maxInFlight records in
-    void context.acquire().then((slot) => {
-      if (slot === undefined) return; // intake stopped: it stays unsettled and is read again after a restart
-      if (this.closed) {
-        slot.release();
+    // counted in retryTimers meanwhile, so that receiveBatch keeps the record's place in the window
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (tracker.revoked) {
+        tracker.remove(pending);
         return;
       }
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        if (tracker.revoked || this.closed) {
-          slot.release();
-          if (tracker.revoked) tracker.remove(pending);
-          return;
-        }
-        pending.deliveries++;
-        this.logger.debug({ id: pending.init.id, deliveries: pending.deliveries }, 'redelivering a nacked message');
-        slot.receive({ ...pending.init, deliveryCount: pending.deliveries }, pending);
-      }, delay);
-      this.retryTimers.set(timer, slot);
-    });
+      this.dueRetries.push(pending);
+      this.wakeReceiver();
+    }, delay);
+    this.retryTimers.add(timer);
   }
 
   /** Commits the settled prefix of every owned partition that moved; one commit at a time. */
@@ -557,18 +626,19 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
     this.stopping = true;
     this.pauseAll();
     this.wake();
+    this.wakeReceiver();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.joined = false;
     clearInterval(this.commitTimer);
-    for (const [timer, slot] of this.retryTimers) {
-      clearTimeout(timer);
-      slot.release();
-    }
+    // records waiting for a redelivery stay unsettled: never committed past, so they are read again after a restart
+    for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
+    this.dueRetries.drain();
     this.wake();
+    this.wakeReceiver();
     const consumer = this.consumer;
     if (consumer !== undefined) {
       // the last commit needs the consumer still running (kafkajs drops commits once it stopped)

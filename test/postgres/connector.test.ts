@@ -1,0 +1,167 @@
+// The postgres:// connector in process, on the shared PostgreSQL: the sink's idempotent inserts and per-message
+// failures, the outbox source's wake-up by NOTIFY, its leases (a slow message is not taken by another relay), ack
+// as delete or mark, and the documented INSERT of an application read back as a message.
+import type { Pool } from 'pg';
+import { sink } from '../../lib/endpoints';
+import { memTopic } from '../../lib/connectors/local/mem';
+import { PermanentError } from '../../lib/errors';
+import type { Message } from '../../lib/message';
+import { sleep, waitFor } from '../helpers/wait';
+import { send, TestEndpoints } from '../helpers/endpoints';
+import { adminPool, createTable, documentedInsert, fillOutbox, pgUri, rowCount, uniqueTable } from './helpers';
+
+let pool: Pool;
+const endpoints = new TestEndpoints(process.env);
+const drops: (() => Promise<void>)[] = [];
+
+beforeAll(() => {
+  pool = adminPool();
+});
+
+afterEach(async () => {
+  await endpoints.closeAll();
+  for (const drop of drops.splice(0)) await drop();
+});
+
+afterAll(async () => {
+  await pool.end();
+});
+
+async function table(shape: 'outbox' | 'events'): Promise<string> {
+  const created = await createTable(pool, shape);
+  drops.push(created.drop);
+  return created.name;
+}
+
+describe('sink', () => {
+  test('a batch is stored once per id: a redelivered message is acked and not stored twice', async () => {
+    const name = await table('events');
+    const out = endpoints.openSink(pgUri(name));
+    const messages = Array.from({ length: 50 }, (_, i) => ({ id: `m-${i}`, body: `{"n":${i}}`, key: `k${i % 3}`, metadata: { n: String(i) } }));
+    expect(await send(out, messages)).toEqual(messages.map(() => undefined));
+    expect(await send(out, messages.slice(0, 10))).toEqual(messages.slice(0, 10).map(() => undefined));
+    expect(await rowCount(pool, name)).toBe(50);
+    const row = (await pool.query(`SELECT convert_from(body, 'UTF8') AS body, key, metadata FROM ${name} WHERE id = 'm-7'`)).rows[0];
+    expect(row).toEqual({ body: '{"n":7}', key: 'k1', metadata: { n: '7' } });
+  });
+
+  test('a value the table refuses fails only its own message, permanently; the rest of the batch is stored', async () => {
+    const name = uniqueTable('jsonbody');
+    await pool.query(`CREATE TABLE ${name} (id text PRIMARY KEY, body jsonb NOT NULL, key text CHECK (key <> 'forbidden'))`);
+    drops.push(async () => void (await pool.query(`DROP TABLE ${name}`)));
+    const out = endpoints.openSink(pgUri(name), { retry: { maxAttempts: 1 } });
+    const outcomes = await send(out, [
+      { id: 'a', body: '{"ok":true}' },
+      { id: 'b', body: 'not json' },
+      { id: 'c', body: '[1,2]', key: 'forbidden' },
+      { id: 'd', body: '"text"' },
+    ]);
+    expect(outcomes[0]).toBeUndefined();
+    expect(outcomes[1]).toBeInstanceOf(PermanentError);
+    expect(outcomes[1]?.message).toContain('not JSON');
+    expect(outcomes[2]).toBeInstanceOf(PermanentError);
+    expect(outcomes[2]?.message).toContain('check constraint');
+    expect(outcomes[3]).toBeUndefined();
+    expect((await pool.query(`SELECT id FROM ${name} ORDER BY id`)).rows.map((row) => row.id)).toEqual(['a', 'd']);
+  });
+
+  test('a table without a unique id is refused: redeliveries would be stored twice', async () => {
+    const name = uniqueTable('nounique');
+    await pool.query(`CREATE TABLE ${name} (id text, body bytea)`);
+    drops.push(async () => void (await pool.query(`DROP TABLE ${name}`)));
+    const out = sink(pgUri(name));
+    await expect((out as unknown as { start(): Promise<void> }).start()).rejects.toThrow(`ALTER TABLE "${name}" ADD PRIMARY KEY (id)`);
+    await out.close();
+  });
+});
+
+describe('outbox source', () => {
+  test("the application's documented INSERT arrives as a message: id, body, key and metadata", async () => {
+    const name = await table('outbox');
+    await pool.query(documentedInsert(name));
+    const received = endpoints.collect(pgUri(name));
+    await waitFor(() => received.length === 1, 'the row');
+    const [message] = received;
+    expect(message.text()).toBe('{"order":42,"status":"paid"}');
+    expect(message.key).toBe('order-42');
+    expect(message.metadata).toEqual({ type: 'order.paid' });
+    const [row] = (await pool.query(`SELECT id, deliveries FROM ${name}`)).rows;
+    expect(message.id).toBe(row.id);
+    expect(row.deliveries).toBe(1);
+    message.ack();
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted');
+  });
+
+  test('a NOTIFY wakes an idle source at once, long before its poll', async () => {
+    const name = await table('outbox');
+    const received = endpoints.collect(pgUri(name, { poll: '10m' }));
+    // idle: its first claim found nothing and it sleeps on the poll; only the trigger's NOTIFY can wake it in time
+    await sleep(300);
+    await fillOutbox(pool, name, 3);
+    await waitFor(() => received.length === 3, 'the three rows', 10_000);
+    for (const message of received) message.ack();
+  });
+
+  test('without a channel it polls: rows are found within the poll interval', async () => {
+    const name = await table('outbox');
+    const received = endpoints.collect(pgUri(name, { channel: '', poll: '100ms' }));
+    await sleep(200);
+    await fillOutbox(pool, name, 2);
+    await waitFor(() => received.length === 2, 'the two rows', 10_000);
+    for (const message of received) message.ack();
+  });
+
+  test('a message held longer than the visibility timeout keeps its lease: a second relay does not get it', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 1, 'slow-');
+    const first = endpoints.collect(pgUri(name, { visibility: '1s', poll: '50ms' }));
+    await waitFor(() => first.length === 1, 'the row');
+    const second = endpoints.collect(pgUri(name, { visibility: '1s', poll: '50ms' }));
+    await sleep(3000); // three visibility timeouts: without renewals the row would have come back twice
+    expect(second).toHaveLength(0);
+    expect(first).toHaveLength(1);
+    first[0].ack();
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted');
+  });
+
+  test("on_ack=mark keeps the row, done, and never delivers it again", async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 2, 'mark-');
+    const received = endpoints.collect(pgUri(name, { on_ack: 'mark', poll: '50ms' }));
+    await waitFor(() => received.length === 2, 'two rows');
+    for (const message of received) message.ack();
+    await waitFor(async () => (await rowCount(pool, name, 'done_at IS NOT NULL')) === 2, 'two rows marked done');
+    await sleep(300);
+    expect(received).toHaveLength(2);
+    expect(await rowCount(pool, name, "visible_at = 'infinity'")).toBe(2);
+  });
+
+  test('each delivery is counted (deliveryCount feeds MAX_DELIVERIES) and a nack delays the next one', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 1, 'count-');
+    const received: Message[] = endpoints.collect(pgUri(name, { nack_delay: '200ms', poll: '50ms' }));
+    await waitFor(() => received.length === 1, 'the first delivery');
+    received[0].nack(new Error('on purpose'));
+    const nacked = Date.now();
+    await waitFor(() => received.length === 2, 'the redelivery');
+    expect(Date.now() - nacked).toBeGreaterThanOrEqual(150);
+    expect((await pool.query(`SELECT deliveries FROM ${name}`)).rows[0].deliveries).toBe(2);
+    received[1].ack();
+  });
+
+  test('past MAX_DELIVERIES a row goes to the dead letter, and is then deleted', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 1, 'poison-');
+    const deadLetter = memTopic(`${name}-dead`);
+    const dead = sink(`mem://${deadLetter.name}`);
+    const received: Message[] = endpoints.collect(pgUri(name, { nack_delay: '0', poll: '20ms' }), { maxDeliveries: 2, deadLetter: dead });
+    await waitFor(() => {
+      for (const message of received) if (!message.settled) message.nack(new Error('poison'));
+      return deadLetter.length === 1;
+    }, 'the row in the dead letter');
+    expect(received).toHaveLength(2); // delivered twice; the third delivery went to the dead letter
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted once dead-lettered');
+    await dead.close();
+    deadLetter.delete();
+  });
+});
