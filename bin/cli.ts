@@ -21,6 +21,7 @@ import { Redactor, secretsFromEnv } from '../lib/security/redact';
 import { readTlsFiles, TlsFiles } from '../lib/security/tls';
 import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT } from '../lib/admin/server';
 import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
+import { tracingSettingsFromEnv } from '../lib/tracing/config';
 
 /** Splits a comma-separated list of URIs; a comma inside a URI's query stays (it is not followed by `scheme://`). */
 export function splitUris(value: string): string[] {
@@ -94,6 +95,8 @@ export interface BinPipeline {
   cache: Cache;
   /** Resolves once everything loaded at start-up (wasm modules) is ready; rejects with a ConfigError/WasmAbiError. */
   ready?: Promise<void>;
+  /** Starts hot reload of the wasm modules (SIGHUP, WASM_WATCH); returns the function that stops it. */
+  reload?: (logger: Logger) => () => void;
 }
 
 /** The names of the variables flagged secret in bin/env.ts, for the redaction. */
@@ -134,7 +137,7 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
  * Groups whose variables keep their SDK's rule that an empty value means unset (the AWS, Google and Azure SDKs read
  * them too, and CI images often export them empty).
  */
-const EMPTY_MEANS_UNSET_GROUPS: readonly string[] = ['aws', 'gcp', 'azure'];
+const EMPTY_MEANS_UNSET_GROUPS: readonly string[] = ['aws', 'gcp', 'azure', 'tracing'];
 /** Comma-separated lists, where an empty item is a typo (a trailing or doubled comma), not a value. */
 const LIST_VARIABLES = ['SOURCE_URI', 'SINK_URI', 'WASM_MODULE', 'WASM_SHA256', 'KAFKA_BROKERS', 'NATS_SERVER_URL'];
 
@@ -221,6 +224,8 @@ const LOCAL_OUTPUT_SCHEMES = /^(?:stdout|file):\/\//i;
 /** Builds the pipeline from `env`; throws ConfigError (or WasmAbiError) for a bad configuration. */
 export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
   checkLenientValues(env);
+  // run() reads the OTEL_* variables when it starts: a bad one is reported here, with the other configuration errors
+  tracingSettingsFromEnv(env);
   const read = (name: string): string | undefined => {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') return value.trim();
@@ -306,7 +311,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
     (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
     `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
-  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready };
+  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready, reload: wasm?.reload };
 }
 
 async function closeCache(cache: Cache): Promise<void> {
@@ -398,7 +403,9 @@ export async function runPipeline(): Promise<number> {
   // connect the cache now, so that a cache that is down is reported at start-up (and retried), not at the first message
   built.cache.connect?.().catch(() => undefined);
   let admin: AdminServer | undefined;
+  const stopReload = built.reload?.(logger);
   const closeAll = async (): Promise<void> => {
+    stopReload?.();
     await admin?.close();
     await closeCache(built.cache);
   };

@@ -7,7 +7,9 @@ import type { Sink } from '../lib/sink';
 import type { Cache } from '../lib/cache/types';
 import { ConfigError } from '../lib/errors';
 import { parseBoolean, parseDuration, parseInteger, parseSize } from '../lib/config';
-import { loadWasm, WasmModule } from '../lib/wasm/load';
+import type { WasmModule } from '../lib/wasm/load';
+import { ReloadableModule, reloadOnSignal } from '../lib/wasm/reload';
+import type { Logger } from '../lib/logging/logger';
 import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
 
 export interface WasmChain {
@@ -15,6 +17,8 @@ export interface WasmChain {
   /** Resolves once every module is loaded and checked; rejects with a WasmAbiError or ConfigError (exit 2). */
   ready: Promise<void>;
   description: string;
+  /** Starts reloading the modules on SIGHUP (and file changes with WASM_WATCH); returns the function that stops it. */
+  reload: (logger: Logger) => () => void;
 }
 
 /** `a=1,b=2` or a JSON object, as configuration for config_get. */
@@ -134,13 +138,17 @@ export function wasmFromEnv(
       { variable: 'WASM_SHA256' },
     );
   }
-  const loads: Promise<WasmModule>[] = modules.map((module, index) => loadWasm(module, { ...options, sha256: digests?.[index] }));
+  // each module can be loaded again while the pipeline runs (SIGHUP, WASM_WATCH): see lib/wasm/reload.ts
+  const reloadables = modules.map((module, index) => new ReloadableModule(module, { ...options, sha256: digests?.[index] }));
+  const loads: Promise<WasmModule>[] = reloadables.map((module) => module.load());
   const ready = Promise.all(loads).then(() => undefined);
   ready.catch(() => undefined); // the caller awaits it; this only keeps an early failure from being "unhandled"
+  const watch = parseBoolean(read('WASM_WATCH') ?? 'false', 'WASM_WATCH');
   return {
-    operators: loads.map((loaded) => wasmOperator('auto', loaded, options)),
+    operators: loads.map((loaded, index) => wasmOperator('auto', loaded, { ...options, reload: reloadables[index] })),
     ready,
     description: modules.map((module) => path.basename(module)).join(' -> '),
+    reload: (logger) => reloadOnSignal(reloadables, { watch, logger }),
   };
 }
 

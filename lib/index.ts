@@ -27,3 +27,5 @@ export type { AdminServer, AdminServerOptions, ReadinessReport } from './admin/s
 export { metricsText } from './metrics';
 export { createLogger } from './logging/logger';
 export type { Logger, LoggerSettings } from './logging/logger';
+// the module author's test loop, for jest (wasm-pipes test runs the same)
+export { testModule, type TestCase, type TestReport, type TestModuleOptions } from './wasm/testRunner';

@@ -5,6 +5,7 @@
 // Every live message counts against the credit window of the source it came from, outputs included: the root
 // settlement counts the unsettled leaves of its tree and tells its owner (the source runtime) when that count
 // changes, so that a transform with 2 000 outputs per input holds the source back instead of filling memory.
+import { tracingState, traceStage } from './tracing/hooks';
 
 /** Told once when a settlement is settled. `error` is undefined for an ack. */
 export interface SettlementHandler {
@@ -54,6 +55,8 @@ export class Settlement {
   isLeaf = true;
   /** @internal on the root of a batch: the messages it joined, whose roots a sink holds when it holds the batch */
   joined: readonly Message[] | undefined = undefined;
+  /** @internal on a root, when its pipeline traces it: its spans (lib/tracing), found in a field load by every stage */
+  trace: object | undefined = undefined;
 
   constructor(
     readonly handler: SettlementHandler | undefined,
@@ -283,6 +286,8 @@ export class Message {
 /** Records that `stage` saw the message, so an ackTimeout warning can say where it was last seen. */
 export function markStage(message: Message, stage: string): void {
   message.settlement.root.stage = stage;
+  // every operator frame marks what it emits: when a pipeline is traced, that is where an operator's span comes from
+  if (tracingState.active !== 0) traceStage(message, stage);
 }
 
 /**

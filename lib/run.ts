@@ -13,6 +13,8 @@ import { ConfigError, ShutdownError } from './errors';
 import { rootLogger, Logger } from './logging/logger';
 import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
 import { startStatsLine } from './admin/statsLine';
+import type { TracerProvider } from '@opentelemetry/api';
+import { openTracing } from './tracing';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -26,6 +28,11 @@ export interface RunOptions {
   /** Logs a stats line at info this often while the pipeline runs (ms or `10s`); 0 = never. Default 0 (the bin: 10 s). */
   statsInterval?: number | string;
   logger?: Logger;
+  /**
+   * Traces every message with this OpenTelemetry tracer provider (see docs/tracing.md); `null` traces nothing. Default:
+   * what the OTEL_* variables ask for (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, ...), else nothing.
+   */
+  tracerProvider?: TracerProvider | null;
 }
 
 /** Counters of a pipeline since it started. Totals first, then every stage. */
@@ -150,6 +157,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     throw new ConfigError('a pipeline needs at least one sink, for example start(source(uri), sink("stdout://"))', { variable: 'sinks' });
   }
   const sink: Sink = sinkList.length === 1 ? sinkList[0] : new FanOutSink(sinkList);
+  const tracing = openTracing(options.tracerProvider);
   const sources: SourceRuntime[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (error: unknown) => void;
@@ -176,6 +184,7 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
   const registry: SourceRegistry = {
     register(source) {
       sources.push(source);
+      if (tracing !== undefined) source.tracing = tracing.source;
       if (subscribedAll && !stages.includes(source.stats)) {
         // a source subscribed late (mergeMap, defer, a timer): its stage goes after the other sources
         let last = -1;
@@ -237,6 +246,8 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     }
     subscription?.unsubscribe();
     await closeWithin('the sources', () => Promise.all(sources.map((source) => source.close())).then(() => undefined), closeDeadline);
+    // the spans of the last messages are exported before `done` resolves; a collector out of reach costs spans, not the stop
+    if (tracing !== undefined && !(await within(tracing.close(), closeDeadline))) logger.warn('the last spans were not exported within SHUTDOWN_TIMEOUT');
     if (handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

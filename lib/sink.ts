@@ -11,6 +11,7 @@ import { rootLogger, Logger } from './logging/logger';
 import { failMessage, FailureContext, noteFailure } from './deadLetter';
 import { equalJitter, exponentialBackoff } from './backoff';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
+import { tracingState, traceSinkArrival, traceWriteDone, traceWriteFailed } from './tracing/hooks';
 
 /** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
 export type WriteResult = ReadonlyArray<Error | undefined> | void;
@@ -194,6 +195,8 @@ export class SinkRuntime implements Sink {
       message.nack(this.gate);
       return;
     }
+    // a traced message is queued with the trace context of its write in its metadata (same settlement)
+    if (tracingState.active !== 0) message = traceSinkArrival(message, this.name, this.driver.scheme, this.metrics.role === 'dead_letter');
     this.metrics.received++;
     markStage(message, this.name);
     // held: the ack timeout leaves it alone while it waits here (a slow sink is not a lost message)
@@ -450,6 +453,7 @@ export class SinkRuntime implements Sink {
         if (this.failures.size > 0) this.failures.delete(message);
         this.release(message);
         if (this.busyKeys !== undefined) this.keyDone(message.key);
+        if (tracingState.active !== 0) traceWriteDone(message);
         message.ack();
       } else {
         allWritten = false;
@@ -463,6 +467,7 @@ export class SinkRuntime implements Sink {
 
   private failed(message: Message, error: Error): void {
     const retryable = isRetryable(error);
+    if (tracingState.active !== 0) traceWriteFailed(message, error, retryable);
     this.metrics.error(retryable ? 'write_retryable' : 'write_permanent');
     const attempts = (this.failures.get(message) ?? 0) + 1;
     if (message.settled) {

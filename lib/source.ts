@@ -11,6 +11,7 @@ import { AckTimeoutError, isRetryable, ShutdownError, TooManyDeliveriesError } f
 import { equalJitter, exponentialBackoff } from './backoff';
 import { Fifo } from './fifo';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
+import type { SourceTracing } from './tracing/hooks';
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 120_000;
@@ -246,6 +247,8 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private readonly sampler = new Sampler();
   private readonly ackLatency: Histogram;
   private readonly nackLatency: Histogram;
+  /** Set by run() when its pipeline is traced (lib/tracing): a trace per message, from here to its settlement. */
+  tracing: SourceTracing | undefined = undefined;
   /** Resolves when the driver started; rejects on a start-up failure. */
   readonly started: Promise<void>;
   private resolveStarted!: () => void;
@@ -499,6 +502,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     settlement.owner = this;
     if (this.sampler.sample()) settlement.sampledAt = performance.now();
     const message = new Message(init, settlement);
+    if (this.tracing !== undefined) this.tracing.received(message, this.name, this.driver.scheme);
     this.unsettled++;
     this.live++;
     this.stats.received++;
@@ -531,6 +535,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   settled(settlement: Settlement, error: Error | undefined): void {
+    if (this.tracing !== undefined) this.tracing.settled(settlement, error);
     const { prev, next } = settlement;
     if (prev === undefined) this.head = next;
     else prev.next = next;

@@ -1,7 +1,7 @@
 import { Observable, MonoTypeOperatorFunction } from 'rxjs';
 import { LRUCache } from 'lru-cache';
 import { markStage, Message } from '../lib/message';
-import { parseRate, TokenBucket } from '../lib/tokenBucket';
+import { parseRate } from '../lib/tokenBucket';
 import { ConfigError } from '../lib/errors';
 import { linkObserver } from '../lib/source';
 import { openStage, closeStage } from '../lib/metrics';
@@ -29,8 +29,13 @@ export interface RateLimitOptions {
   name?: string;
 }
 
-/** Most distinct keys whose buckets are kept in this process (the least recently used are forgotten). */
+/** Most distinct keys whose schedules are kept in this process (the least recently used are forgotten). */
 const MAX_KEYS = 10_000;
+/**
+ * How late a timer (or a round trip to the shared cache) may be made up: a lane that fell this far behind its schedule
+ * may send what it owes at once, so that the average rate holds; one further behind (idle) starts afresh, with `burst`.
+ */
+export const RATE_CATCH_UP_MS = 100;
 /** Most tokens asked of a shared bucket in one request. */
 const MAX_SHARED_TAKE = 256;
 const ALL = '';
@@ -83,18 +88,23 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<M
   return (upstream) =>
     new Observable<Message>((subscriber) => {
       const stats = openStage('operator', name);
-      const buckets = new LRUCache<string, TokenBucket>({ max: MAX_KEYS });
+      // the schedule of each key (GCRA): the time its next message is due; `burst` lets that many through at once
+      const due = new LRUCache<string, { at: number }>({ max: MAX_KEYS });
+      const interval = 1000 / perSecond;
+      const tolerance = (burst - 1) * interval;
       const lanes = new Map<string, Lane>();
       let upstreamDone = false;
       let stopped = false;
 
-      const bucketOf = (key: string): TokenBucket => {
-        let bucket = buckets.get(key);
-        if (bucket === undefined) {
-          bucket = new TokenBucket({ rate: perSecond, burst });
-          buckets.set(key, bucket);
+      const scheduleOf = (key: string, now: number): { at: number } => {
+        let schedule = due.get(key);
+        if (schedule === undefined) {
+          schedule = { at: now };
+          due.set(key, schedule);
         }
-        return bucket;
+        // idle for longer than a late timer explains: start afresh (the burst, not everything owed since)
+        if (schedule.at < now - RATE_CATCH_UP_MS) schedule.at = now;
+        return schedule;
       };
 
       const emit = (message: Message): void => {
@@ -119,13 +129,16 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<M
       };
 
       const drainLocal = (lane: Lane): void => {
-        const bucket = bucketOf(lane.key);
+        const now = performance.now();
+        const schedule = scheduleOf(lane.key, now);
         while (lane.waiting.length > 0) {
-          const wait = bucket.take(1);
-          if (wait > 0) {
-            later(lane, wait);
+          const early = schedule.at - tolerance - now;
+          if (early > 0) {
+            later(lane, Math.max(1, Math.ceil(early)));
             return;
           }
+          // the next one is due an interval after this one was due, not after now: a late timer is made up
+          schedule.at += interval;
           emit(lane.waiting.shift() as Message);
         }
       };
@@ -134,7 +147,7 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<M
         if (lane.asking || lane.waiting.length === 0) return;
         lane.asking = true;
         const wanted = Math.min(lane.waiting.length, MAX_SHARED_TAKE, burst);
-        (shared as Required<Pick<Cache, 'takeTokens'>>).takeTokens(sharedName + lane.key, perSecond, burst, wanted).then(
+        (shared as Required<Pick<Cache, 'takeTokens'>>).takeTokens(sharedName + lane.key, perSecond, burst, wanted, RATE_CATCH_UP_MS).then(
           ({ taken, waitMs }) => {
             lane.asking = false;
             lane.failures = 0;

@@ -39,12 +39,33 @@ export interface RouteOptions {
   name?: string;
 }
 
+/** What a case looks at for one message; one object reused for every message, so routing allocates nothing. */
+interface Subject {
+  message: Message;
+  /** The parsed body, NOT_PARSED until a case asks for it, NOT_JSON when it is not JSON. */
+  parsed: unknown;
+}
+
 interface CompiledCase {
-  readonly test: (message: Message, json: () => unknown) => boolean;
+  readonly test: (subject: Subject) => boolean;
   readonly sink: Sink;
+  /** Set when the case tests the key alone, against these values: routes by a map lookup when every case is so. */
+  readonly keys?: readonly string[];
 }
 
 const NOT_JSON = Symbol('not json');
+const NOT_PARSED = Symbol('not parsed');
+
+function parsedBody(subject: Subject): unknown {
+  if (subject.parsed === NOT_PARSED) {
+    try {
+      subject.parsed = subject.message.json();
+    } catch {
+      subject.parsed = NOT_JSON;
+    }
+  }
+  return subject.parsed;
+}
 
 function field(document: unknown, path: string): unknown {
   let value = document;
@@ -65,25 +86,31 @@ function compile(routeCase: RouteCase, index: number): CompiledCase {
       variable: 'route',
     });
   }
-  const tests: ((message: Message, json: () => unknown) => boolean)[] = [];
+  const tests: ((subject: Subject) => boolean)[] = [];
   const { when, key, metadata, json } = routeCase;
-  if (when !== undefined) tests.push((message) => when(message));
-  if (key !== undefined) tests.push((message) => oneOf(key, message.key));
+  if (when !== undefined) tests.push((subject) => when(subject.message));
+  if (key !== undefined) tests.push((subject) => oneOf(key, subject.message.key));
   if (metadata !== undefined) {
     const entries = Object.entries(metadata);
-    tests.push((message) => entries.every(([name, wanted]) => oneOf(wanted, message.metadata[name])));
+    tests.push((subject) => entries.every(([name, wanted]) => oneOf(wanted, subject.message.metadata[name])));
   }
   if (json !== undefined) {
     const entries = Object.entries(json);
-    tests.push((_message, document) => {
-      const parsed = document();
+    tests.push((subject) => {
+      const parsed = parsedBody(subject);
       return parsed !== NOT_JSON && entries.every(([path, wanted]) => oneOf(wanted, field(parsed, path)));
     });
   }
   if (tests.length === 0) {
     throw new ConfigError(`route case ${index} has no condition: give it when, key, metadata or json (or use the default option)`, { variable: 'route' });
   }
-  return { test: (message, document) => tests.every((test) => test(message, document)), sink: asSink(routeCase.to) };
+  const only = tests.length === 1 ? tests[0] : undefined;
+  const keysOnly = key !== undefined && when === undefined && metadata === undefined && json === undefined;
+  return {
+    test: only ?? ((subject) => tests.every((test) => test(subject))),
+    sink: asSink(routeCase.to),
+    ...(keysOnly ? { keys: typeof key === 'string' ? [key] : [...(key as readonly string[])] } : {}),
+  };
 }
 
 /** A sink that sends each message to the sinks of the first case it matches; see route(). */
@@ -91,6 +118,9 @@ class RouteSink extends CompositeSink {
   readonly name: string;
   override readonly metrics;
   private readonly logger = rootLogger();
+  /** Every case tests the key alone: the sink for each key, first case first. */
+  private readonly byKey: Map<string, Sink> | undefined;
+  private readonly subject: Subject = { message: undefined as unknown as Message, parsed: NOT_PARSED };
 
   constructor(
     private readonly cases: readonly CompiledCase[],
@@ -101,37 +131,45 @@ class RouteSink extends CompositeSink {
     super(sinks, 'route');
     this.name = options.name ?? 'route';
     this.metrics = openStage('operator', this.name);
+    if (cases.every((each) => each.keys !== undefined)) {
+      this.byKey = new Map();
+      for (const each of cases) for (const key of each.keys as readonly string[]) if (!this.byKey.has(key)) this.byKey.set(key, each.sink);
+    }
+  }
+
+  /** The first matching case's sink, undefined for none, null when a `when` threw (the message is nacked). */
+  private match(message: Message): Sink | undefined | null {
+    const subject = this.subject;
+    subject.message = message;
+    subject.parsed = NOT_PARSED;
+    try {
+      for (let i = 0; i < this.cases.length; i++) if (this.cases[i].test(subject)) return this.cases[i].sink;
+      return undefined;
+    } catch (error) {
+      // a `when` that throws fails that message only
+      this.metrics.nacked++;
+      this.metrics.error('handler');
+      message.nack(error as Error);
+      return null;
+    } finally {
+      subject.message = undefined as unknown as Message;
+      subject.parsed = NOT_PARSED;
+    }
   }
 
   next(message: Message): void {
     if (message.settled) return;
     const stats = this.metrics;
     stats.received++;
-    let parsed: unknown;
-    const document = (): unknown => {
-      if (parsed === undefined) {
-        try {
-          parsed = message.json();
-        } catch {
-          parsed = NOT_JSON;
-        }
-      }
-      return parsed;
-    };
+    const byKey = this.byKey;
     let target: Sink | undefined;
-    try {
-      for (let i = 0; i < this.cases.length; i++) {
-        if (this.cases[i].test(message, document)) {
-          target = this.cases[i].sink;
-          break;
-        }
-      }
-    } catch (error) {
-      // a `when` that throws fails that message only
-      stats.nacked++;
-      stats.error('handler');
-      message.nack(error as Error);
-      return;
+    if (byKey !== undefined) {
+      const key = message.key;
+      target = key === undefined ? undefined : byKey.get(key);
+    } else {
+      const matched = this.match(message);
+      if (matched === null) return;
+      target = matched;
     }
     target ??= this.fallbackSink;
     if (target !== undefined) {

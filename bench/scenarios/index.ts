@@ -7,6 +7,7 @@ import { p2 } from './p2-core-nats';
 import { p3 } from './p3-jetstream';
 import { p4 } from './p4-http-to-nats';
 import { p5 } from './p5-slow-http-sink';
+import { p5b } from './p5b-many-outputs';
 import { p6 } from './p6-instances';
 import { p7 } from './p7-wasm-cache';
 import { p7b, p7c } from './p7-cache-lookup';
@@ -19,7 +20,11 @@ import { mq1 } from './mq1-mqtt-relay';
 import { rs1 } from './rs1-redis-stream-relay';
 import { pg1 } from './pg1-outbox';
 import { s31 } from './s31-mem-to-s3';
+import { route1, batch1 } from './c1-combinators';
+import { rate1, rate2 } from './rate-limit';
+import { w1 } from './w1-wasi';
+import { tr1, tr100 } from './tr-tracing';
 
 // OPS1 runs early: a scrape's cost grows with the number of metric series, and every earlier scenario leaves the series
 // of its uniquely named topics behind in this one process (a daemon's series are few and fixed)
-export const scenarios: Scenario[] = [p0, ops1, p1, p1b, p2, p3, p4, p5, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, mq1, rs1, pg1, s31];
+export const scenarios: Scenario[] = [p0, ops1, p1, p1b, w1, p2, p3, p4, p5, p5b, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, mq1, rs1, pg1, s31, route1, batch1, rate1, rate2, tr1, tr100];

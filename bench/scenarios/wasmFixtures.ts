@@ -21,3 +21,8 @@ export function goUppercaseModule(): Promise<string> {
     flags: ['-O3', '--runtime', 'incremental', '--use', 'abort='],
   });
 }
+
+/** bench/modules/fanout.ts: emits each input `copies` times (config; default 2 000). */
+export function fanoutModule(): Promise<string> {
+  return builder.build({ lang: 'as', source: path.join(ROOT, 'bench', 'modules', 'fanout.ts') });
+}

@@ -34,34 +34,28 @@ interface PendingGet {
 const MAX_BATCH_GET = 256;
 
 /**
- * A token bucket kept in a hash (tokens, last refill in ms) on the server's clock (TIME), so that every process
- * sharing the server shares one rate: refill, take up to ARGV[3] tokens, and say how long until the next one when
- * none was left. The hash expires once a full bucket would have refilled, plus a second.
+ * A shared schedule (GCRA) on the server's clock (TIME): the time the next turn is due, kept in a key. Takes up to
+ * ARGV[3] turns that are due (with ARGV[2] - 1 allowed early: the burst), and says how long until the next when none
+ * is. A schedule more than ARGV[4] ms behind (idle) starts afresh; less behind (late callers) is made up. The key
+ * expires once the schedule is a second in the past.
  */
 const TAKE_TOKENS = `
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local interval = 1000 / tonumber(ARGV[1])
+local tolerance = (tonumber(ARGV[2]) - 1) * interval
 local wanted = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now
+local catchup = tonumber(ARGV[4])
+local due = tonumber(redis.call('GET', KEYS[1]))
+if due == nil or due < now - catchup then due = now end
+local taken = 0
+while taken < wanted and due - tolerance <= now do
+  due = due + interval
+  taken = taken + 1
 end
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate / 1000)
-  at = now
-end
-local taken = math.min(wanted, math.floor(tokens))
-if taken < 0 then taken = 0 end
-tokens = tokens - taken
 local wait = 0
-if taken == 0 then wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate)) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+if taken == 0 then wait = math.max(1, math.ceil(due - tolerance - now)) end
+redis.call('SET', KEYS[1], tostring(due), 'PX', math.ceil(due - now + tolerance) + 1000)
 return { taken, wait }
 `;
 
@@ -211,10 +205,10 @@ export class RedisCache implements Cache {
     }
   }
 
-  async takeTokens(key: string, rate: number, burst: number, n: number): Promise<{ taken: number; waitMs: number }> {
+  async takeTokens(key: string, rate: number, burst: number, n: number, catchUpMs = 100): Promise<{ taken: number; waitMs: number }> {
     this.check('take_tokens', key);
     try {
-      const reply = (await this.client.eval(TAKE_TOKENS, 1, this.prefix + key, rate, burst, n)) as [number, number];
+      const reply = (await this.client.eval(TAKE_TOKENS, 1, this.prefix + key, rate, burst, n, catchUpMs)) as [number, number];
       return { taken: Number(reply[0]), waitMs: Number(reply[1]) };
     } catch (error) {
       throw this.failure('take_tokens', key, error);

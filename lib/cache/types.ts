@@ -25,11 +25,12 @@ export interface Cache {
   delete(key: string): Promise<void>;
   close(): Promise<void>;
   /**
-   * Takes up to `n` tokens from the shared token bucket `key` (refilled at `rate` a second up to `burst`), on the
-   * backend's clock, so that every process sharing the backend shares the rate. Resolves how many were taken, and when
-   * none were, how long to wait for the next. Optional: only backends that several processes share have it (Redis).
+   * Takes up to `n` turns from the shared schedule `key` (`rate` a second, `burst` at once, GCRA), on the backend's
+   * clock, so that every process sharing the backend shares the rate; up to `catchUpMs` of lateness is made up.
+   * Resolves how many were taken, and when none were, how long to wait for the next. Optional: only backends that
+   * several processes share have it (Redis).
    */
-  takeTokens?(key: string, rate: number, burst: number, n: number): Promise<{ taken: number; waitMs: number }>;
+  takeTokens?(key: string, rate: number, burst: number, n: number, catchUpMs?: number): Promise<{ taken: number; waitMs: number }>;
   /** Present only on backends that answer synchronously. */
   readonly sync?: SyncCacheOperations;
   /** Whether the backend is reachable (for /ready). */

@@ -6,6 +6,7 @@ import { LOG_LEVELS, NATIVE_MODULE, FUEL_GLOBAL, GROW_FAILED_GLOBAL, SET_FUEL } 
 import type { HostServices, WasmModuleStats } from './host';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
 import type { BatchedReads, Reader } from './reads';
+import { WASI_MODULE, WasiHost } from './wasi';
 
 export type CallKind = 'transform' | 'filter' | 'run';
 
@@ -42,6 +43,8 @@ export interface InstanceSetup {
   readonly maxMemoryPages: number;
   /** The module was asyncified: cache calls may suspend it. */
   readonly asyncified: boolean;
+  /** The module imports WASI preview 1 (lib/wasm/wasi.ts). */
+  readonly wasi?: boolean;
   /** Go prototype ABI: bytes the module reserves for the message (body + NUL) and for a cache value. */
   readonly goMessageBuffer: number;
   readonly goCacheBuffer: number;
@@ -65,8 +68,11 @@ export abstract class GuestInstance {
 
   constructor(protected readonly setup: InstanceSetup) {
     const imports = this.imports();
+    const wasi = setup.wasi ? new WasiHost(setup.name, setup.services) : undefined;
+    if (wasi !== undefined) imports[WASI_MODULE] = wasi.imports;
     try {
       this.instance = new WebAssembly.Instance(setup.compiled, imports);
+      wasi?.start(this.instance);
     } catch (error) {
       throw this.translate(error);
     }
@@ -177,6 +183,11 @@ export abstract class GuestInstance {
       );
     }
     if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
+      // a module that said why before it trapped (a Rust panic: the SDK's hook calls fail(), then abort traps): its
+      // reason is the story, the trap only how it ended
+      if (this.failure !== undefined) {
+        return new WasmTrapError(`${this.setup.name} failed: ${this.failure} (then it trapped: ${error.message})`, { cause: error });
+      }
       // allocators trap (unreachable) when memory.grow fails: say that it was the cap, not only "unreachable"
       const note = this.memoryCapNote();
       return new WasmTrapError(`${this.setup.name} trapped: ${error.message}${note === undefined ? '' : `: ${note}`}`, { cause: error });

@@ -23,6 +23,7 @@ import { instrument } from './instrument';
 import { CallKind, GoInstance, GuestInstance, InstanceSetup, NativeInstance } from './instance';
 import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
 import { displayLocation, SuppliedModule, supplyModule } from './supply';
+import { WASI_IMPORTS, WASI_MODULE, wasiRefusal } from './wasi';
 
 /** Fuel units per message by default: loop iterations plus function calls, about 0.1-0.5 s of work. */
 export const DEFAULT_BUDGET = 100_000_000;
@@ -77,6 +78,8 @@ export type WasmAbi = 'native' | 'go';
 export class WasmModule {
   /** Counters summed over every instance of this module. */
   readonly stats: WasmModuleStats = newStats();
+  /** The SHA-256 digest of the module's bytes as read (hex), for logs and /metrics. */
+  sha256: string | undefined;
   private asyncVariant: WebAssembly.Module | undefined;
   private recycled = false;
   private asyncLoading: Promise<WebAssembly.Module> | undefined;
@@ -154,6 +157,7 @@ export class WasmModule {
       budget: this.budget,
       maxMemoryPages: this.maxMemoryPages,
       asyncified: compiled !== this.compiled,
+      wasi: this.info.imports.some((entry) => entry.module === WASI_MODULE),
       goMessageBuffer: goBuffers.message,
       goCacheBuffer: goBuffers.cache,
     };
@@ -251,13 +255,21 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
   } else if (!sameType(exported.get('run')?.type, [], [])) {
     problems.push(`'run' has the signature ${formatType(exported.get('run')?.type)}; the Go prototype's ABI needs () -> nothing`);
   }
+  if (isFunction('_start')) {
+    problems.push(
+      "it exports '_start': it was built as a WASI command, which runs main() once and exits; build it as a library " +
+        '(clang -mexec-model=reactor, Rust --crate-type cdylib) so that the host can call it once per message',
+    );
+  }
   for (const exportName of [FUEL_GLOBAL, SET_FUEL, GROW_FAILED_GLOBAL]) {
     if (exported.has(exportName)) problems.push(`it exports '${exportName}', a name the host reserves`);
   }
   for (const entry of info.imports) {
     if (entry.kind === 'memory') continue; // reported above
     let problem: string | undefined;
-    if (entry.module === 'env') {
+    if (entry.module === WASI_MODULE) {
+      problem = WASI_IMPORTS[entry.name] === undefined ? wasiRefusal(entry.name) : checkImport(WASI_IMPORTS, entry);
+    } else if (entry.module === 'env') {
       problem = checkImport(ASSEMBLYSCRIPT_IMPORTS, entry);
     } else if (native) {
       problem =
@@ -272,8 +284,8 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
           ? `unknown import '${entry.module}.${entry.name}'${didYouMean(entry.module, Object.keys(GO_IMPORTS), '', `.${entry.name}`)}`
           : checkImport(table, entry);
     }
-    if (problem !== undefined && entry.module.startsWith('wasi')) {
-      problem += ': modules get no WASI (no files, clock or network); build for a freestanding target (Rust wasm32-unknown-unknown, TinyGo -target=wasm-unknown, clang --target=wasm32 -nostdlib)';
+    if (problem !== undefined && entry.module.startsWith('wasi') && entry.module !== WASI_MODULE) {
+      problem += `: the host speaks WASI preview 1 ('${WASI_MODULE}') only; build for wasm32-wasi (preview 1) or a freestanding target`;
     }
     if (problem !== undefined) problems.push(problem);
   }
@@ -363,6 +375,7 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
   }
   const compiled = await compile(capped, name);
   const module = new WasmModule(name, abi, info, compiled, bytes, budget, maxMemoryPages);
+  module.sha256 = actual;
   const logger = (options.logger ?? rootLogger()).child({ module: name });
   try {
     module.instantiate(module.defaultKind, trialServices(logger), compiled, { message: 1024, cache: 128 });

@@ -16,8 +16,10 @@ import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
 import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';
 import { HostServices, RateLimitedLog } from './host';
 import { BatchedReads, Reader } from './reads';
+import type { ModuleSwitch } from './reload';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
 import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, wasmMetrics, withStageCollector } from '../metrics';
+import { beginWasmCall, endWasmCall, tracingState, WasmCallTrace } from '../tracing/hooks';
 
 export interface WasmOperatorOptions extends LoadOptions {
   /** The cache the module's cache calls use. Default: one in-memory cache shared by the process's wasm operators. */
@@ -41,6 +43,11 @@ export interface WasmOperatorOptions extends LoadOptions {
    * @example { prefetch: (message) => `profile:${message.json<{ user: string }>().user}` }
    */
   prefetch?: (message: Message) => string | readonly string[] | undefined;
+  /**
+   * Where the module may be replaced while the pipeline runs (hot reload, lib/wasm/reload.ts): before each message
+   * the stage checks it, and a new module takes over between messages.
+   */
+  reload?: ModuleSwitch;
   /** Go-prototype modules: bytes they reserve for the message (default 1024) and for a cache value (default 128). */
   goMessageBuffer?: number;
   goCacheBuffer?: number;
@@ -195,10 +202,14 @@ class Prefetch implements Reader {
 /** An instance of the pool, the message it works on, and its completion callback. */
 interface Pooled {
   readonly instance: GuestInstance;
+  /** The module it is an instance of: after a reload, instances of the old one are not given back to the pool. */
+  readonly module: WasmModule;
   message: Message | undefined;
   readonly done: Completion;
   /** When the sampled call began (performance.now()), or 0 when this call is not timed. */
   began: number;
+  /** The call's span when the message is traced (lib/tracing). */
+  trace?: WasmCallTrace;
 }
 
 interface Downstream {
@@ -213,7 +224,8 @@ export class WasmStage {
   private readonly services: HostServices;
   private readonly logger: Logger;
   private readonly deadLetter: Sink | undefined;
-  private readonly compiled: WebAssembly.Module;
+  private compiled: WebAssembly.Module;
+  private readonly reload: ModuleSwitch | undefined;
   private readonly asyncMode: boolean;
   private readonly poolSize: number;
   private readonly recycleBytes: number;
@@ -242,7 +254,7 @@ export class WasmStage {
   private readonly budgetStops;
 
   constructor(
-    readonly module: WasmModule,
+    public module: WasmModule,
     readonly kind: CallKind,
     cache: Cache,
     options: WasmOperatorOptions,
@@ -273,10 +285,27 @@ export class WasmStage {
     this.prefetch = this.asyncMode ? options.prefetch : undefined;
     this.recycleBytes = Math.floor(module.maxMemoryPages * 65536 * 0.75);
     this.goBuffers = { message: options.goMessageBuffer ?? 1024, cache: options.goCacheBuffer ?? 128 };
+    this.reload = options.reload;
+  }
+
+  /**
+   * Runs the module the reload switch holds from now on: new instances come from it; idle instances of the old one
+   * are dropped, and those in a call finish it and are dropped then (nothing in flight is lost).
+   */
+  private swap(module: WasmModule): void {
+    const compiled = module.compiledFor(this.services.cache);
+    if (compiled === undefined) return; // not prepared for this cache yet: keep the old one until it is
+    this.module = module; // the same export as before: the reloader refuses a module that changes it
+    this.compiled = compiled;
+    this.instance = undefined;
+    this.instances -= this.idle.length;
+    this.idle.length = 0;
   }
 
   next(message: Message): void {
     this.stats.received++;
+    const latest = this.reload?.module;
+    if (latest !== undefined && latest !== this.module) this.swap(latest);
     if (this.closed) {
       message.nack(new Error(`${this.name} is closed`));
       return;
@@ -347,6 +376,7 @@ export class WasmStage {
   private runSync(message: Message): void {
     let instance = this.instance;
     let status: number;
+    const trace = tracingState.active !== 0 ? beginWasmCall(message, this.name, this.module.name) : undefined;
     try {
       instance ??= this.instance = this.newInstance();
       if (this.sampler.sample()) {
@@ -357,10 +387,12 @@ export class WasmStage {
         status = instance.invoke(message) as number;
       }
     } catch (error) {
+      if (trace !== undefined) endWasmCall(trace, this.kind, instance, undefined, error);
       this.dropInstance(instance, error);
       this.fail(message, error);
       return;
     }
+    if (trace !== undefined) endWasmCall(trace, this.kind, instance, status, undefined);
     this.settle(message, instance, status);
   }
 
@@ -406,6 +438,7 @@ export class WasmStage {
   private newPooled(): Pooled {
     const pooled: Pooled = {
       instance: this.newInstance(),
+      module: this.module,
       message: undefined,
       began: 0,
       // made once per instance: a message that waits costs no closure
@@ -419,6 +452,7 @@ export class WasmStage {
     pooled.message = message;
     // timed from the call to its completion, waits on the cache included: what the call costs this message
     pooled.began = this.sampler.sample() ? performance.now() : 0;
+    pooled.trace = tracingState.active !== 0 ? beginWasmCall(message, this.name, this.module.name) : undefined;
     let status: number | undefined;
     try {
       status = pooled.instance.start(message, pooled.done, prefetched);
@@ -434,6 +468,7 @@ export class WasmStage {
     const message = pooled.message as Message;
     pooled.message = undefined;
     if (pooled.began !== 0) this.callSeconds.observe((performance.now() - pooled.began) / 1000);
+    if (pooled.trace !== undefined) endWasmCall(pooled.trace, this.kind, pooled.instance, status, error);
     let keep = true;
     if (status === undefined) {
       // as in dropInstance: only a module's own failure report leaves the instance usable
@@ -450,7 +485,7 @@ export class WasmStage {
 
   /** Gives the instance back (or forgets a broken one) and starts the next message of the same key. */
   private release(message: Message, pooled: Pooled | undefined): void {
-    if (pooled !== undefined) this.idle.push(pooled);
+    if (pooled !== undefined && pooled.module === this.module) this.idle.push(pooled);
     else if (this.instances > 0) this.instances--;
     const key = message.key;
     if (key !== undefined) {

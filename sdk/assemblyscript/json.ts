@@ -117,3 +117,49 @@ export function arrayElements(text: string): string[] | null {
   }
   return null;
 }
+
+const HEX = "0123456789abcdef";
+
+/** `value` as a JSON string, quotes included: quotes, backslashes and control characters escaped. */
+export function jsonString(value: string): string {
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c != 0x22 && c != 0x5c && c >= 0x20) continue;
+    out += value.substring(start, i);
+    if (c == 0x22) out += '\\"';
+    else if (c == 0x5c) out += "\\\\";
+    else if (c == 0x0a) out += "\\n";
+    else if (c == 0x0d) out += "\\r";
+    else if (c == 0x09) out += "\\t";
+    else out += "\\u00" + HEX.charAt(c >> 4) + HEX.charAt(c & 15);
+    start = i + 1;
+  }
+  return out + value.substring(start) + '"';
+}
+
+/**
+ * The JSON object `json` with field `name` set to the raw JSON `rawValue` (replaced where it is, added at the end
+ * when absent), or null when `json` is not an object. For text, pass `jsonString(text)`, or use addStringField.
+ */
+export function addField(json: string, name: string, rawValue: string): string | null {
+  const range = fieldRange(json, name);
+  if (range != null) return json.substring(0, range[0]) + rawValue + json.substring(range[1]);
+  let close = json.length - 1;
+  while (close >= 0 && json.charCodeAt(close) != 0x7d) close--;
+  if (close < 0 || json.charCodeAt(skipSpace(json, 0)) != 0x7b) return null;
+  let last = close - 1;
+  while (last > 0) {
+    const c = json.charCodeAt(last);
+    if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) break;
+    last--;
+  }
+  const separator = json.charCodeAt(last) == 0x7b ? "" : ",";
+  return json.substring(0, last + 1) + separator + jsonString(name) + ":" + rawValue + json.substring(close);
+}
+
+/** addField with a text value, escaped. */
+export function addStringField(json: string, name: string, value: string): string | null {
+  return addField(json, name, jsonString(value));
+}

@@ -108,10 +108,15 @@ export interface BinRun {
 export function runBinToEnd(
   env: Record<string, string>,
   input = '',
-  options: { cwd?: string; timeoutMs?: number; /** A file descriptor to give the bin as its stdout (default: a pipe). */ stdout?: number } = {},
+  options: {
+    cwd?: string;
+    timeoutMs?: number;
+    /** A file descriptor to give the bin as its stdout (default: a pipe). */ stdout?: number;
+    /** Arguments after the bin's name: a command (`test`, `new`) and its arguments. */ args?: readonly string[];
+  } = {},
 ): Promise<BinRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN], {
+    const child = spawn(process.execPath, [BIN, ...(options.args ?? [])], {
       env: binEnv({ HOME: process.env.HOME ?? os.tmpdir(), ...env }),
       cwd: options.cwd ?? os.tmpdir(),
       stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'],
