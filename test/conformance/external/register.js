@@ -1,12 +1,12 @@
-// dirq://, a connector written as one outside this repository would be: plain JavaScript against the package's
-// public entry, registered with registerScheme(). A queue is a directory of message files; a reader leases a file by
-// renaming it (the lease's end and the delivery count are in its name), so that a reader killed with SIGKILL loses
-// nothing: its leases run out and another reader takes the files. The package test proves it with the conformance
-// suite, crash test included (the bin loads this file with node --require).
+// dirq://, a connector written as one outside this repository would be: plain JavaScript against the package's entry
+// for connector authors (wasm-pipes/driver), registered with registerScheme(). A queue is a directory of message
+// files; a reader leases a file by renaming it (the lease's end and the delivery count are in its name), so that a
+// reader killed with SIGKILL loses nothing: its leases run out and another reader takes the files. The package test
+// proves it with the conformance suite, crash test included (the bin loads this file with node --require).
 const fs = require('node:fs/promises');
 const os = require('node:os');
 const path = require('node:path');
-const { registerScheme, ConnectorError, PermanentError } = require('wasm-pipes');
+const { registerScheme, ConnectorError, PermanentError } = require('wasm-pipes/driver');
 
 const MAX_BODY = 1024 * 1024;
 let written = 0;
