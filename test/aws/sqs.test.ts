@@ -195,22 +195,6 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     expect(await emptied(q)).toEqual({ ready: [], inflight: [], delayed: [] });
   });
 
-  test('a message received more than maxDeliveries times goes to the dead letter and is deleted', async () => {
-    const q = await queue();
-    await fauxqs.fill(q, [{ MessageBody: 'poison' }]);
-    const deadLetter = keepingSink();
-    const received = collect(fauxqs.sqsUri(q.name, { nack_delay: '0' }), { maxDeliveries: 2, deadLetter }, false);
-    await waitFor(() => received.length === 1, 'delivery 1');
-    received[0].nack(new Error('bad'));
-    await waitFor(() => received.length === 2, 'delivery 2');
-    received[1].nack(new Error('bad'));
-    await waitFor(() => deadLetter.messages.length === 1, 'the dead letter');
-    expect(received).toHaveLength(2);
-    expect(deadLetter.messages[0].text()).toBe('poison');
-    expect(deadLetter.messages[0].metadata[DEAD_LETTER_REASON]).toMatch(/delivered 3 times, more than maxDeliveries \(2\)/);
-    expect(await emptied(q)).toEqual({ ready: [], inflight: [], delayed: [] });
-  });
-
   test("without a dead letter, the queue's own redrive policy moves a message nacked maxReceiveCount times", async () => {
     const deadQueue = await queue();
     const q = await queue({ RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadQueue.arn, maxReceiveCount: 2 }) });

@@ -5,12 +5,10 @@ import { source, sink } from '../../lib/endpoints';
 import { createSource } from '../../lib/source';
 import { start } from '../../lib/run';
 import { Message } from '../../lib/message';
-import { memTopic } from '../../lib/connectors/local/mem';
 import { parseEndpointUri } from '../../lib/registry';
 import { AzureSbSource } from '../../lib/connectors/azure/serviceBus';
 import { sourceConfig } from '../../lib/connectors/azure/config';
 import { ConnectorError, PermanentError } from '../../lib/errors';
-import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import type { Sink } from '../../lib/sink';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { collect, startBus, TestBus } from './helpers';
@@ -79,26 +77,6 @@ describe('azuresb:// delivery and dead-lettering', () => {
     expect(dead.messages[0].metadata.DeadLetterErrorDescription).toContain('more than maxDeliveries (2)');
     expect(dead.messages[0].metadata['azuresb-dead-letter-source']).toBe(queue);
     await waitFor(() => bus.server.store(`${queue}/$deadletterqueue`).stats.completed === 1, 'the dead-letter queue complete');
-  });
-
-  test('past maxDeliveries with a dead-letter sink: written there, then completed on Service Bus', async () => {
-    const queue = bus.queue();
-    const deadTopic = uniqueName('dead');
-    closers.push(async () => memTopic(deadTopic).delete());
-    expect(await send(openSink(`azuresb://${queue}`), [{ body: 'poison', id: 'poison-2' }])).toEqual([undefined]);
-    const deadLetter = sink(`mem://${deadTopic}`);
-    closers.push(() => deadLetter.close());
-    const main = collect(source(`azuresb://${queue}`, { env: bus.env, maxDeliveries: 1, deadLetter }), (message) => message.nack(new Error('cannot')));
-    closers.push(async () => main.subscription.unsubscribe());
-    await waitFor(() => memTopic(deadTopic).length === 1, 'the dead-letter sink write');
-    const dead = collect(source(`mem://${deadTopic}`));
-    closers.push(async () => dead.subscription.unsubscribe());
-    await waitFor(() => dead.messages.length === 1, 'the dead letter');
-    expect(dead.messages[0].id).toBe('poison-2');
-    expect(dead.messages[0].metadata[DEAD_LETTER_REASON]).toContain('more than maxDeliveries (1)');
-    await waitFor(() => bus.server.store(queue).stats.completed === 1, 'the complete on Service Bus');
-    expect(bus.server.store(`${queue}/$deadletterqueue`).activeCount).toBe(0);
-    expect(main.messages).toHaveLength(1);
   });
 
   test('the lock of a message in flight is renewed: held past its lock duration, it is not delivered twice', async () => {

@@ -1,57 +1,51 @@
 // The conformance suite for azuresb://, against the AMQP 1.0 Service Bus test server (test/fixtures/servicebus):
 // a queue, and a topic with a subscription.
-import { conformanceSuite } from './suite';
+import { conformanceSuite, ConformanceEndpoints } from './suite';
 import { uniqueName } from '../helpers/wait';
 import { ServiceBusTestServer } from '../fixtures/servicebus/server';
 
 let server: ServiceBusTestServer | undefined;
-// filled in once the server listens; the suite reads the options object when it is defined
+// filled in once the server listens; the suite reads it when each test runs
 const env: NodeJS.ProcessEnv = {};
-
-async function startServer(): Promise<void> {
-  server = await ServiceBusTestServer.start({ lockDurationMs: 10_000 });
-  env.SERVICEBUS_CONNECTION_STRING = server.connectionString();
-}
-
-async function stopServer(): Promise<void> {
-  await server?.stop();
-  server = undefined;
-}
 
 function running(): ServiceBusTestServer {
   if (server === undefined) throw new Error('the Service Bus test server is not running');
   return server;
 }
 
-conformanceSuite({
-  name: 'azuresb:// (queue)',
-  redelivery: true,
-  subscribeFirst: false,
-  keys: true,
-  sourceOptions: { env },
-  sinkOptions: { env },
-  beforeAll: startServer,
-  afterAll: stopServer,
-  async endpoints() {
-    const queue = uniqueName('conformance');
-    running().createQueue(queue);
-    return { sourceUri: `azuresb://${queue}`, sinkUri: `azuresb://${queue}`, cleanup: async () => running().deleteQueue(queue) };
-  },
-});
+/** A queue, or a topic with the subscription 'relay'; the crash test gives a short lock, so that held messages come back soon. */
+function endpoints(kind: 'queue' | 'topic', lockDurationMs?: number): () => Promise<ConformanceEndpoints> {
+  return async () => {
+    const name = uniqueName('conformance');
+    if (kind === 'queue') {
+      running().createQueue(name, { lockDurationMs });
+      return { sourceUri: `azuresb://${name}`, sinkUri: `azuresb://${name}`, cleanup: async () => running().deleteQueue(name) };
+    }
+    running().createTopic(name);
+    running().createSubscription(name, 'relay', { lockDurationMs });
+    return { sourceUri: `azuresb://${name}?subscription=relay`, sinkUri: `azuresb://${name}`, cleanup: async () => running().deleteTopic(name) };
+  };
+}
 
-conformanceSuite({
-  name: 'azuresb:// (topic and subscription)',
-  redelivery: true,
-  subscribeFirst: false,
-  keys: true,
-  sourceOptions: { env },
-  sinkOptions: { env },
-  beforeAll: startServer,
-  afterAll: stopServer,
-  async endpoints() {
-    const topic = uniqueName('conformance');
-    running().createTopic(topic);
-    running().createSubscription(topic, 'relay');
-    return { sourceUri: `azuresb://${topic}?subscription=relay`, sinkUri: `azuresb://${topic}`, cleanup: async () => running().deleteTopic(topic) };
-  },
-});
+for (const kind of ['queue', 'topic'] as const) {
+  conformanceSuite({
+    name: kind === 'queue' ? 'azuresb:// (queue)' : 'azuresb:// (topic and subscription)',
+    redelivery: true,
+    subscribeFirst: false,
+    keys: true,
+    env,
+    missing: { name: 'conformance-no-such-entity', sourceUri: 'azuresb://conformance-no-such-entity', sinkUri: 'azuresb://conformance-no-such-entity' },
+    // larger than the 256 KiB a Standard tier sender may send
+    refused: { body: Buffer.alloc(300 * 1024, 'x') },
+    async beforeAll() {
+      server = await ServiceBusTestServer.start({ lockDurationMs: 10_000 });
+      env.SERVICEBUS_CONNECTION_STRING = server.connectionString();
+    },
+    async afterAll() {
+      await server?.stop();
+      server = undefined;
+    },
+    endpoints: endpoints(kind),
+    crash: { endpoints: endpoints(kind, 3000) },
+  });
+}

@@ -11,6 +11,9 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: false,
   keys: true,
+  missing: { alwaysExists: 'a mem:// topic is created by its first use' },
+  refused: { refusesNothing: 'an in-process queue takes any message' },
+  crash: { unsupported: 'a mem:// topic lives inside one process, so it dies with the bin' },
   async endpoints() {
     const topic = uniqueName('conformance');
     return { sourceUri: `mem://${topic}`, sinkUri: `mem://${topic}`, cleanup: async () => memTopic(topic).delete() };
@@ -22,6 +25,11 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: false,
   keys: true,
+  missing: { name: 'no-such-file.jsonl', sourceUri: `file://${path.join(os.tmpdir(), 'no-such-file.jsonl')}` },
+  refused: { refusesNothing: 'a file takes any line' },
+  // every reader reads the file from its first line
+  durableAcks: false,
+  crash: { unsupported: 'the file:// source reads its file once and ends; a restarted bin reads it all again' },
   async endpoints() {
     const file = path.join(os.tmpdir(), `${uniqueName('conformance')}.jsonl`);
     return { sourceUri: `file://${file}`, sinkUri: `file://${file}`, cleanup: () => fs.promises.rm(file, { force: true }) };
@@ -33,6 +41,11 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: true,
   keys: true,
+  missing: { alwaysExists: 'HTTP has no queue or topic: the source is the server, and a wrong path is answered 404' },
+  // larger than the source's HTTP_MAX_BODY (1 MiB): answered 413
+  refused: { body: Buffer.alloc(2 * 1024 * 1024, 'x') },
+  // every retry of the sender is a new request
+  countsDeliveries: false,
   async endpoints() {
     const port = await freePort();
     const uri = `http://127.0.0.1:${port}/${uniqueName('conformance')}`;

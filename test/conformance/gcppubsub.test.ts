@@ -4,14 +4,21 @@ import { pubsubFixture, PubSubFixture, PROJECT } from '../gcppubsub/helpers';
 
 let fixture: PubSubFixture;
 const env: NodeJS.ProcessEnv = {};
+const MISSING = 'conformance-no-such-topic';
 
 conformanceSuite({
   name: 'gcppubsub://',
   redelivery: true,
   subscribeFirst: false,
   keys: true,
-  sourceOptions: { env },
-  sinkOptions: { env },
+  env,
+  missing: {
+    name: MISSING,
+    sourceUri: `gcppubsub://projects/${PROJECT}/subscriptions/${MISSING}`,
+    sinkUri: `gcppubsub://projects/${PROJECT}/topics/${MISSING}`,
+  },
+  // larger than the 10 MB Pub/Sub takes
+  refused: { body: Buffer.alloc(11 * 1024 * 1024, 'x') },
   async beforeAll() {
     fixture = await pubsubFixture();
     Object.assign(env, fixture.env);

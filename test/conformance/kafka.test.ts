@@ -12,9 +12,11 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: false,
   keys: true,
-  sourceOptions: { env },
-  sinkOptions: { env },
+  env,
   timeoutMs: 15_000,
+  missing: { alwaysExists: 'the broker creates a topic on its first use (auto.create.topics.enable, on by default in Kafka and the mock cluster)' },
+  // larger than KAFKA_MAX_MESSAGE_BYTES (1 MiB)
+  refused: { body: Buffer.alloc(2 * 1024 * 1024, 'x') },
   async beforeAll() {
     cluster = await MockKafkaCluster.start();
     env.KAFKA_BROKERS = cluster.bootstrap;

@@ -1,4 +1,4 @@
-// gcppubsub:// beyond the conformance suite: URIs and configuration errors, delivery counts and the dead letter,
+// gcppubsub:// beyond the conformance suite: URIs and configuration errors, Pub/Sub's own delivery counts and the dead letter,
 // lazy nacks, ordering keys, message ids, service errors, and a server that goes away and comes back.
 import { PubSub } from '@google-cloud/pubsub';
 import { source, sink } from '../../lib/endpoints';
@@ -214,34 +214,6 @@ describe('gcppubsub:// delivery', () => {
     expect(dead.attributes.kind).toBe('bad');
     expect(dead.attributes[DEAD_LETTER_REASON]).toContain('delivered 4 times, more than maxDeliveries (3)');
     expect(second.stats().deadLettered).toBe(1);
-  });
-
-  test('without a dead-letter policy the source counts the deliveries it sees itself', async () => {
-    const { topic, subscription } = await fixture.topicWithSubscription();
-    await fixture.admin.topic(topic).publishMessage({ data: Buffer.from('poison') });
-    const deadLetters = await fixture.topicWithSubscription();
-    let deliveries = 0;
-    const running = start(
-      source(subscriptionUri(subscription), { env, maxDeliveries: 2, deadLetter: openSink(topicUri(deadLetters.topic)) }),
-      {
-        name: 'always-fails',
-        ready: true,
-        next: (message) => {
-          deliveries++;
-          message.nack(new Error('no'));
-        },
-        error: () => undefined,
-        complete: () => undefined,
-        close: async () => undefined,
-      },
-      { handleSignals: false },
-    );
-    toClose.push({ close: () => running.stop() });
-    await waitFor(() => fixture.server.backlog(subscriptionPath(deadLetters.subscription)).length === 1, 'the dead letter');
-    expect(deliveries).toBe(2);
-    expect(fixture.server.backlog(subscriptionPath(deadLetters.subscription))[0].message.attributes[DEAD_LETTER_REASON]).toContain(
-      'delivered 3 times',
-    );
   });
 
   test('?nacklazy: a nack sends no ModifyAckDeadline(0); the message comes back when its lease runs out', async () => {

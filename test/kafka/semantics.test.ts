@@ -1,6 +1,7 @@
 // What kafka:// promises beyond the conformance suite, against librdkafka's mock cluster (one for the file): commits
-// never pass an unsettled offset, nacks retry in-process (dead letter after maxDeliveries, or retry forever without
-// one), rebalances wait for in-flight messages, and the sink maps keys, headers and ids.
+// never pass an unsettled offset, nacks retry in-process (for ever without a dead letter; the dead letter after
+// maxDeliveries is the conformance suite's), rebalances wait for in-flight messages, and the sink maps keys, headers
+// and ids.
 import { Observable, OperatorFunction, Subscriber, Subscription } from 'rxjs';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { source, sink } from '../../lib/endpoints';
@@ -194,33 +195,6 @@ test('a nacked message keeps its place in the window until its redelivery: never
   expect(most).toBe(4);
   expect(new Set(deliveries.values())).toEqual(new Set([2]));
   await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 40, 'the commit to reach 40');
-});
-
-test('nack with a dead letter: after maxDeliveries the message goes to the dead letter and the commit moves past it', async () => {
-  const topic = uniqueName('dlq');
-  const group = uniqueName('dlq-group');
-  const deadLetterTopic = uniqueName('dlq-out');
-  await cluster.createTopic(topic, 1);
-  await produce(producer, topic, Array.from({ length: 3 }, (_, i) => ({ value: `d${i}` })));
-  const deadLetter = sink(`mem://${deadLetterTopic}`);
-  const deliveries = new Map<number, number>();
-  subscriptions.push(
-    source(`kafka://${group}?topic=${topic}`, { env: env(), maxDeliveries: 2, deadLetter, ackTimeout: 0 }).subscribe((message) => {
-      const offset = offsetOf(message);
-      deliveries.set(offset, (deliveries.get(offset) ?? 0) + 1);
-      if (offset === 1) message.nack(new Error('poison'));
-      else message.ack();
-    }),
-  );
-  await until(async () => (await committedOffsets(admin, group, topic)).get(0) === 3, 'the commit to pass the poison message');
-  expect(deliveries.get(1)).toBe(2); // the third delivery went to the dead letter instead of the pipeline
-  const dead: Message[] = [];
-  subscriptions.push(source(`mem://${deadLetterTopic}`).subscribe((message) => dead.push(message)));
-  await waitFor(() => dead.length === 1, 'the dead letter');
-  expect(dead[0].text()).toBe('d1');
-  expect(dead[0].metadata['dead-letter-reason']).toContain('more than maxDeliveries (2)');
-  await deadLetter.close();
-  memTopic(deadLetterTopic).delete();
 });
 
 test('rebalance: the member giving partitions back waits for its in-flight messages, and goes on where it was with those it keeps', async () => {

@@ -1,11 +1,11 @@
 // Behaviour of the nats:// connector on the shared server beyond the conformance suite: headers <-> metadata, ids and
-// keys, JetStream deduplication, dead letter after MAX_DELIVERIES, nak delays, consumer reconciliation, core NATS
+// keys, JetStream deduplication, nak delays, consumer reconciliation, core NATS
 // overflow (bounded, dropped and counted), request/reply answered on settlement, wildcards.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { source, sink, start, Message } from '../../lib';
+import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
@@ -263,35 +263,6 @@ test('JetStream: a nacked message comes back after nak_delay, not at once', asyn
   expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(400);
   expect(received[1].id).toBe('nak-1');
   received[1].ack();
-});
-
-test('JetStream: after MAX_DELIVERIES the message goes to the dead letter, and is acked once the dead letter has it', async () => {
-  const { stream, subject } = await newStream('POISON');
-  await jetstream(connection).publish(subject, 'poison', { msgID: 'poison-1' });
-  const deadTopic = uniqueSubject('dead');
-  const deadLetter = sink(`mem://${deadTopic}`);
-  endpoints.sinks.push(deadLetter);
-  const received: Message[] = [];
-  endpoints.subscriptions.push(
-    source(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=10ms`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
-      received.push(message);
-      message.nack(new Error('cannot handle this one'));
-    }),
-  );
-  const dead = collect(`mem://${deadTopic}`);
-  await waitFor(() => dead.length === 1, 'the dead letter');
-  dead[0].ack();
-  expect(received).toHaveLength(2);
-  expect(dead[0].id).toBe('poison-1');
-  expect(dead[0].metadata['dead-letter-reason']).toContain('delivered 3 times');
-  let info = await manager.consumers.info(stream, 'relay');
-  for (let i = 0; i < 50 && (info.num_ack_pending !== 0 || info.num_pending !== 0); i++) {
-    await sleep(50);
-    info = await manager.consumers.info(stream, 'relay');
-  }
-  expect(info.num_ack_pending).toBe(0);
-  expect(info.num_pending).toBe(0);
-  memTopic(deadTopic).delete();
 });
 
 test('an existing durable consumer is reused: max_ack_pending follows maxInFlight; a different filter is refused', async () => {

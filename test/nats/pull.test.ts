@@ -7,6 +7,7 @@ import { jetstream, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { source, start, Message } from '../../lib';
+import { pipelineParts } from '../../lib/run';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { TestEndpoints } from '../helpers/endpoints';
@@ -126,7 +127,7 @@ test('a deleted consumer: pulling fails, is logged and tried again with a backof
   await waitFor(() => received.length >= 2, 'the message published once the consumer is back', 30_000);
   expect(received).toHaveLength(2);
   expect(received[1].id).toBe('m-1');
-  expect(running.sources[0].driver.ready).toBe(true);
+  expect(pipelineParts(running).sources[0].driver.ready).toBe(true);
   await running.stop();
 });
 

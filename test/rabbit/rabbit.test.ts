@@ -1,7 +1,7 @@
 // Behaviour of the rabbit:// connector on the shared broker beyond the conformance suite: properties and headers <->
-// metadata, the default exchange, routing by a metadata field, unroutable and missing targets, dead letter after
-// MAX_DELIVERIES (counted per process on classic queues, by the broker on quorum queues), and reconnection.
-import { source, sink, start, Message } from '../../lib';
+// metadata, the default exchange, routing by a metadata field, unroutable and missing targets, the broker's
+// redelivery and reconnection (the dead letter after MAX_DELIVERIES is the conformance suite's, on both queue kinds).
+import { source, start, Message } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
@@ -136,35 +136,6 @@ test('a prefetch above the window: deliveries beyond it wait in order and, when 
   expect((await drainQueue(admin.channel, queue)).map((message) => message.id).sort()).toEqual(
     ['m-2', 'm-3', 'm-4', 'm-5', 'm-6', 'm-7', 'm-8', 'm-9'],
   );
-});
-
-describe.each([
-  ['a classic queue (deliveries counted per process by message id)', { durable: false }],
-  ['a quorum queue (the broker counts deliveries)', { durable: true, arguments: { 'x-queue-type': 'quorum' } }],
-])('dead letter on %s', (_name, queueOptions) => {
-  test('nack requeues; after MAX_DELIVERIES the message goes to the dead letter and is acked', async () => {
-    const queue = await newQueue('poison', queueOptions);
-    admin.channel.sendToQueue(queue, Buffer.from('poison'), { messageId: 'poison-1' });
-    const deadTopic = uniqueQueue('dead');
-    const deadLetter = sink(`mem://${deadTopic}`);
-    endpoints.sinks.push(deadLetter);
-    let deliveries = 0;
-    endpoints.subscriptions.push(
-      source(`rabbit://${queue}`, { env, maxDeliveries: 2, deadLetter }).subscribe((message) => {
-        deliveries++;
-        message.nack(new Error('cannot handle this one'));
-      }),
-    );
-    const dead = collect(`mem://${deadTopic}`);
-    await waitFor(() => dead.length === 1, 'the dead letter');
-    dead[0].ack();
-    expect(deliveries).toBe(2);
-    expect(dead[0].id).toBe('poison-1');
-    expect(dead[0].metadata['dead-letter-reason']).toContain('delivered 3 times');
-    await sleep(200);
-    expect((await admin.channel.checkQueue(queue)).messageCount).toBe(0);
-    memTopic(deadTopic).delete();
-  });
 });
 
 describe('reconnection (the broker goes away behind a proxy)', () => {

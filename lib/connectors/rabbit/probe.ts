@@ -4,7 +4,7 @@
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import type { EndpointUri } from '../../registry';
-import { rabbitUrl } from './rabbit';
+import { rabbitUrl } from './index';
 import { amqpCode, AMQP_REPLY, rabbitHost } from './link';
 
 function nameOf(uri: EndpointUri): string {
