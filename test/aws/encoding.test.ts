@@ -143,7 +143,8 @@ describe('helpers', () => {
   test('errors that will not go away by themselves are told apart from transient ones', () => {
     expect(isDefinitive({ name: 'QueueDoesNotExist', $fault: 'client', $metadata: { httpStatusCode: 400 } })).toBe(true);
     expect(isDefinitive({ name: 'CredentialsProviderError', message: 'Could not load credentials' })).toBe(true);
-    expect(isDefinitive({ name: 'Error', message: 'Region is missing' })).toBe(true);
+    // classified by the SDK's fields, never the text: a missing region is caught at start-up (checkRegion) instead
+    expect(isDefinitive({ name: 'Error', message: 'Region is missing' })).toBe(false);
     expect(isDefinitive({ name: 'RequestThrottled', $fault: 'client', $metadata: { httpStatusCode: 403 } })).toBe(false);
     expect(isDefinitive({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 } })).toBe(false);
     expect(isDefinitive({ name: 'Error', message: 'connect ECONNREFUSED 127.0.0.1:1' })).toBe(false);

@@ -8,10 +8,15 @@ import type { Sink, SinkOptions } from '../../lib/sink';
 import type { SourceOptions } from '../../lib/source';
 import { ConfigError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
-import { closestScheme, supportedSchemes, lookupScheme } from '../../lib/registry';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../../lib/registry';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { Fauxqs, QueueInfo } from './fauxqs';
+import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
+import { runBinToEnd } from '../helpers/bin';
+import os from 'node:os';
 import { send } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
@@ -373,9 +378,39 @@ describe('awssqs:// and awssns:// URIs', () => {
     expect(() => source('awssns:///arn:aws:sns:us-east-2:123456789012:mytopic')).toThrow(/can only be a sink/);
   });
 
-  test('the parameters are declared, so unknown ones are warned about', () => {
-    const definition = lookupScheme('awssqs', 'SOURCE_URI');
-    expect(definition.sourceParams).toEqual(expect.arrayContaining(['region', 'endpoint', 'waittime', 'visibility', 'raw']));
-    expect(lookupScheme('awssns', 'SINK_URI').sinkParams).toEqual(['region', 'endpoint']);
+  test('every parameter is declared with a description and a default, and docs/connectors/aws.md names each', () => {
+    const page = fs.readFileSync(path.resolve(__dirname, '../../docs/connectors/aws.md'), 'utf8');
+    const sqs = lookupScheme('awssqs', 'SOURCE_URI');
+    const sns = lookupScheme('awssns', 'SINK_URI');
+    const declared = [...(sqs.sourceParams ?? []), ...(sqs.sinkParams ?? []), ...(sns.sinkParams ?? [])];
+    expect(paramNames(sqs.sourceParams)).toEqual(['region', 'endpoint', 'waittime', 'visibility', 'raw', 'pollers', 'nack_delay', 'nack_delay_max']);
+    expect(paramNames(sqs.sinkParams)).toEqual(['region', 'endpoint', 'max_message_size']);
+    expect(paramNames(sns.sinkParams)).toEqual(['region', 'endpoint']);
+    for (const param of declared) {
+      expect(param).toEqual({ name: expect.any(String), description: expect.stringMatching(/\w{3}/), default: expect.stringMatching(/\S/) });
+      if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
+    }
+  });
+
+  test('no region anywhere fails the start-up with what to set, for a source and for a sink (not a retry loop)', async () => {
+    const { AWS_REGION: _region, ...credentials } = AWS_TEST_ENV;
+    const noProfile = { ...credentials, HOME: os.tmpdir(), AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials' };
+    // an endpoint override names no region in its host; nothing listens there: the check comes before any request
+    const queueUri = 'awssqs://127.0.0.1:9/000000000000/orders?endpoint=http://127.0.0.1:9';
+    const [asSource, asSink] = await Promise.all([
+      runBinToEnd({ ...noProfile, SOURCE_URI: queueUri, SINK_URI: 'stdout://' }, '', { timeoutMs: 20_000 }),
+      runBinToEnd({ ...noProfile, SOURCE_URI: `mem://${uniqueName('idle')}`, SINK_URI: queueUri }, '', { timeoutMs: 20_000 }),
+    ]);
+    for (const run of [asSource, asSink]) {
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('awssqs (127.0.0.1:9): no AWS region for SQS: add ?region=us-east-2 (for example) to the URI, or set AWS_REGION');
+    }
+  });
+
+  test('an unknown parameter is warned about, naming the known ones', () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    source('awssqs://h/000000000000/q?region=us-east-1&wait_time=5', { logger });
+    expect(lines.join('')).toMatch(/wait_time.*waittime/);
   });
 });

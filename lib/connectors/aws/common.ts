@@ -353,34 +353,62 @@ const THROTTLING = new Set([
   'QueueDeletedRecently',
 ]);
 
-/** Whether an SDK error will not go away by itself (a missing queue, bad credentials, no region). */
+/** Error names (the SDK's error classes and the services' codes) that trying again cannot fix. */
+const MISSING_QUEUE = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue']);
+const MISSING_TOPIC = new Set(['NotFound', 'NotFoundException']);
+const DENIED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'AuthorizationError',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch',
+  'InvalidSecurity',
+]);
+/** Node's network error codes (`error.code`), which the SDK's retry layer keeps on what it throws. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Whether an SDK error will not go away by itself (a missing queue, bad credentials), from the SDK's own fields:
+ * the error's name, `$fault` and the HTTP status; never its text.
+ */
 export function isDefinitive(error: unknown): boolean {
   const shape = (error ?? {}) as SdkErrorShape;
   const name = shape.name ?? '';
   if (THROTTLING.has(name)) return false;
-  if (name === 'CredentialsProviderError' || /region is missing/i.test(shape.message ?? '')) return true;
+  if (name === 'CredentialsProviderError') return true;
   return shape.$fault === 'client' && (shape.$metadata?.httpStatusCode ?? 0) < 500 && (shape.$metadata?.httpStatusCode ?? 0) !== 429;
 }
 
-/** What to tell the user to do about an error, when there is something obvious. */
+/** What to tell the user to do about an error, when there is something obvious (from its name or network code). */
 function hint(error: SdkErrorShape, service: string): string {
   const name = error.name ?? '';
-  const message = error.message ?? '';
-  if (name === 'QueueDoesNotExist' || /NonExistentQueue|does not exist/i.test(`${name} ${message}`)) {
-    return `; check the queue URL (awssqs://<host>/<account id>/<queue name>) and the region`;
-  }
-  if (name === 'NotFound' || name === 'NotFoundException') return '; check the topic ARN and the region';
+  if (MISSING_QUEUE.has(name)) return `; check the queue URL (awssqs://<host>/<account id>/<queue name>) and the region`;
+  if (MISSING_TOPIC.has(name)) return '; check the topic ARN and the region';
   if (name === 'CredentialsProviderError') {
     return '; give credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO or an instance role';
   }
-  if (/region is missing/i.test(message)) return '; add ?region=us-east-2 (for example) to the URI, or set AWS_REGION';
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET/i.test(`${(error as { code?: string }).code ?? ''} ${message}`)) {
-    return `; is the ${service} endpoint reachable?`;
-  }
-  if (['AccessDenied', 'AccessDeniedException', 'AuthorizationError', 'InvalidClientTokenId', 'UnrecognizedClientException', 'SignatureDoesNotMatch'].includes(name)) {
-    return '; check the credentials and the IAM permissions';
-  }
+  if (error.code !== undefined && UNREACHABLE.has(error.code)) return `; is the ${service} endpoint reachable?`;
+  if (DENIED.has(name)) return '; check the credentials and the IAM permissions';
   return '';
+}
+
+/**
+ * Resolves the client's region (from the URI, the environment or the shared config profile), so that a missing one
+ * fails the start-up with what to set. The SDK resolves it lazily, at the first request, and says only "Region is
+ * missing": a failure of this call is that, whatever its text.
+ */
+export async function checkRegion(client: { config: { region: () => Promise<string> } }, scheme: string, host: string, service: string): Promise<void> {
+  try {
+    await client.config.region();
+  } catch (error) {
+    throw new ConnectorError(`no AWS region for ${service}: add ?region=us-east-2 (for example) to the URI, or set AWS_REGION`, {
+      scheme,
+      host,
+      cause: error,
+      retryable: false,
+    });
+  }
 }
 
 /** A ConnectorError naming the scheme, the host, the operation and the SDK's error, with a hint when there is one. */

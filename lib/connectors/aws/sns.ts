@@ -24,10 +24,13 @@ export class SnsSink implements SinkDriver {
   private readonly host: string;
   private readonly fifo: boolean;
   private readonly sequencer = new GroupSequencer();
+  /** A FIFO topic keeps each group (the message key) in order: the runtime keeps it through retries too. */
+  readonly ordered: boolean;
 
   constructor(private readonly config: SnsSinkConfig) {
     this.host = describeHost(config.settings, `sns.${config.region}.amazonaws.com`);
     this.fifo = config.topicArn.endsWith('.fifo');
+    this.ordered = this.fifo;
   }
 
   get ready(): boolean {

@@ -13,17 +13,19 @@ import {
   type BatchResultErrorEntry,
 } from '@aws-sdk/client-sqs';
 import type { EndpointUri } from '../../registry';
-import type { SourceContext, SourceDriver } from '../../source';
+import type { Delivery, SourceContext, SourceDriver } from '../../source';
 import type { SinkDriver } from '../../sink';
 import type { Message, MessageInit } from '../../message';
-import { ConfigError, ConnectorError } from '../../errors';
+import { ConfigError, ShutdownError } from '../../errors';
 import { parseBoolean, parseInteger } from '../../config';
-import { equalJitter } from '../../backoff';
+import { equalJitter, exponentialBackoff } from '../../backoff';
+import { noteFailure } from '../../deadLetter';
 import {
   AwsClientSettings,
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_SQS_MESSAGE_SIZE,
   GroupSequencer,
+  checkRegion,
   clientConfig,
   clientSettings,
   connectorError,
@@ -136,16 +138,34 @@ class SettlementBatcher<E> {
   }
 }
 
-/** Retries a settlement call a few times beyond the SDK's own retries: a lost delete only means a duplicate later. */
+/**
+ * Retries a settlement call a few times beyond the SDK's own retries: a lost delete only means a duplicate later.
+ * Settlements are not messages the runtime retries (ack/nack return nothing), so the driver does it, with the
+ * backoff of lib/backoff.ts.
+ */
 async function withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (error) {
       if (attempt >= attempts || isDefinitive(error) || isAbort(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
+      await new Promise((resolve) => setTimeout(resolve, equalJitter(exponentialBackoff(200, attempt, 2000))));
     }
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }
 
 export interface SqsSourceConfig {
@@ -180,24 +200,28 @@ interface VisibilityChange {
   reason: 'nack' | 'extend' | 'release';
 }
 
-/** The SQS source driver. */
+/** How long a short-polling receive (waittime=0) waits after finding the queue empty, so as not to spin. */
+const EMPTY_SHORT_POLL_PAUSE_MS = 1000;
+
+/**
+ * The SQS source: a pull driver. The runtime calls receiveBatch() on `pollers` receivers at once, each asking for
+ * what fits in the window (at most 10, the ReceiveMessage limit), and owns the pausing and the backoff after failed
+ * receives; the driver long-polls, keeps the visibility of slow messages extended, and batches the settlements.
+ */
 export class SqsSource implements SourceDriver<SqsDelivery> {
   readonly scheme = SCHEME;
+  readonly maxBatch = MAX_BATCH;
+  readonly receivers: number;
   private client: SQSClient | undefined;
   private queueUrl: string | undefined;
   private context!: SourceContext<SqsDelivery>;
   private readonly host: string;
   private connected = false;
-  private started = false;
-  private intakeStopped = false;
-  private polls = 0;
-  /** Messages asked for by receives in progress: together with those in flight, never more than the window. */
-  private requested = 0;
-  private readonly aborts = new Set<AbortController>();
+  /** Whether the lifecycle line "receiving from ..." was logged. */
+  private announced = false;
+  /** What the start-up receive took: handed out by the first receiveBatch calls. */
+  private prefetched: SqsMessage[] = [];
   private readonly inFlight = new Set<SqsDelivery>();
-  private failures = 0;
-  private lastWarning = 0;
-  private pauseTimer: NodeJS.Timeout | undefined;
   private extendTimer: NodeJS.Timeout | undefined;
   private readonly visibilityMs: number;
   private readonly deletes: SettlementBatcher<string>;
@@ -206,6 +230,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   constructor(private readonly config: SqsSourceConfig) {
     this.host = describeHost(config.settings, config.address.host);
     this.visibilityMs = config.visibility * 1000;
+    this.receivers = config.pollers;
     this.deletes = new SettlementBatcher((handles) => this.deleteBatch(handles));
     this.visibilityChanges = new SettlementBatcher((changes) => this.changeVisibilityBatch(changes));
   }
@@ -214,96 +239,102 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     return this.connected;
   }
 
-  /** Starts with one short poll, so that a missing queue or bad credentials fail the start-up. */
+  /**
+   * Resolves the region, then receives once without waiting, so that a missing queue, bad credentials or no region
+   * fail the start-up; what that receive took is handed out by the first receiveBatch. A failure that may go away
+   * (the endpoint is down) does not stop the start: the runtime's receives try again with backoff.
+   */
   async start(context: SourceContext<SqsDelivery>): Promise<void> {
     this.context = context;
     // long polls stay open for waitTime: the socket timeout must outlast them
-    this.client = createClient(this.config.settings, (this.config.waitTime + 15) * 1000);
-    context.onCredit(() => this.pump());
-    await this.poll(true);
-    this.started = true;
-    this.pump();
-  }
-
-  /** Starts receives while there is credit not yet asked for, up to `pollers` at once. */
-  private pump(): void {
-    if (!this.started || this.intakeStopped || this.context.stopped || this.pauseTimer !== undefined) return;
-    while (this.polls < this.config.pollers && this.context.credit - this.requested > 0) void this.poll(false);
-  }
-
-  private async poll(first: boolean): Promise<void> {
-    const client = this.client as SQSClient;
-    const wanted = Math.min(MAX_BATCH, this.context.credit - this.requested);
-    if (wanted <= 0) return;
-    this.requested += wanted;
-    // given back once: before the messages are handed over (they take credit of their own), or on failure
-    let asked = wanted;
-    const giveBack = (): void => {
-      this.requested -= asked;
-      asked = 0;
-    };
-    this.polls++;
-    const abort = new AbortController();
-    this.aborts.add(abort);
-    let received = 0;
+    const client = createClient(this.config.settings, (this.config.waitTime + 15) * 1000);
+    this.client = client;
+    await checkRegion(client, SCHEME, this.host, 'SQS');
+    let operation = 'GetQueueUrl';
     try {
-      this.queueUrl ??= await resolveQueueUrl(client, this.config.address, this.config.settings, abort.signal);
-      const output = await client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.queueUrl,
-          MaxNumberOfMessages: wanted,
-          WaitTimeSeconds: first ? 0 : this.config.waitTime,
-          VisibilityTimeout: this.config.visibility,
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId', 'MessageDeduplicationId'],
-        }),
-        { abortSignal: abort.signal },
-      );
-      giveBack();
-      this.succeeded();
-      const messages = output.Messages ?? [];
-      received = messages.length;
-      this.deliver(messages);
+      this.queueUrl = await resolveQueueUrl(client, this.config.address, this.config.settings);
+      operation = 'ReceiveMessage';
+      this.prefetched = await this.receive(client, Math.min(MAX_BATCH, context.maxInFlight), 0);
     } catch (error) {
-      giveBack();
-      if (this.intakeStopped || isAbort(error)) return;
-      const failure = connectorError(error, SCHEME, this.host, this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage', 'SQS');
-      if (first && !failure.retryable) throw failure;
-      this.failed(failure);
-    } finally {
-      this.aborts.delete(abort);
-      this.polls--;
+      const failure = connectorError(error, SCHEME, this.host, operation, 'SQS');
+      if (!failure.retryable) throw failure;
+      context.logger.warn({ err: failure }, `${failure.message}; receiving will be tried again with backoff`);
+      return;
     }
-    if (!first && received === 0 && this.config.waitTime === 0 && this.pauseTimer === undefined) {
-      // short polling an empty queue: do not spin
-      this.pause(1000);
-    }
-    if (!first) this.pump();
+    this.answered();
   }
 
-  private deliver(messages: SqsMessage[]): void {
+  async receiveBatch(max: number, signal: AbortSignal): Promise<Delivery<SqsDelivery>[]> {
+    if (this.prefetched.length > 0) return this.deliveries(this.prefetched.splice(0, max));
+    if (signal.aborted) return [];
+    const client = this.client as SQSClient;
+    let messages: SqsMessage[];
+    try {
+      this.queueUrl ??= await resolveQueueUrl(client, this.config.address, this.config.settings, signal);
+      messages = await this.receive(client, Math.min(max, MAX_BATCH), this.config.waitTime, signal);
+    } catch (error) {
+      // intake stopped during a long poll: what it had taken comes back after its visibility timeout
+      if (signal.aborted || isAbort(error)) return [];
+      this.connected = false;
+      const operation = this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage';
+      // once started, every receive failure is worth retrying: a queue re-created or a permission granted meanwhile
+      // is picked up by the next receive, and the runtime spaces them out (lib/backoff.ts)
+      throw connectorError(error, SCHEME, this.host, operation, 'SQS', true);
+    }
+    this.answered();
+    if (messages.length === 0 && this.config.waitTime === 0) await pause(EMPTY_SHORT_POLL_PAUSE_MS, signal);
+    return this.deliveries(messages);
+  }
+
+  private async receive(client: SQSClient, max: number, waitTime: number, signal?: AbortSignal): Promise<SqsMessage[]> {
+    const output = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: waitTime,
+        VisibilityTimeout: this.config.visibility,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId', 'MessageDeduplicationId'],
+      }),
+      signal ? { abortSignal: signal } : undefined,
+    );
+    return output.Messages ?? [];
+  }
+
+  private answered(): void {
+    this.connected = true;
+    if (!this.announced) {
+      this.announced = true;
+      this.context.logger.info({ queue: this.queueUrl }, `receiving from ${this.queueUrl}`);
+    }
+  }
+
+  private deliveries(messages: readonly SqsMessage[]): Delivery<SqsDelivery>[] {
     const now = Date.now();
+    const batch: Delivery<SqsDelivery>[] = [];
     for (const sqsMessage of messages) {
       const receiptHandle = sqsMessage.ReceiptHandle;
       if (receiptHandle === undefined) continue;
-      if (this.intakeStopped || this.context.stopped) {
-        // arrived after intake stopped: hand it back rather than start work that the drain would cut short
-        this.visibilityChanges.add({ receiptHandle, seconds: 0, reason: 'release' });
-        continue;
-      }
       const deliveryCount = Number(sqsMessage.Attributes?.ApproximateReceiveCount ?? '1') || 1;
-      const delivery: SqsDelivery = { receiptHandle, deliveryCount, deadline: now + this.visibilityMs };
       let init: MessageInit;
       try {
         init = this.decode(sqsMessage);
       } catch (error) {
-        this.context.logger.warn({ err: error, messageId: sqsMessage.MessageId }, 'could not decode an SQS message; it will come back after its visibility timeout');
+        this.context.stats.error('decode_failed');
+        noteFailure(
+          this.context.logger,
+          'decode_failed',
+          { err: error, messageId: sqsMessage.MessageId },
+          `could not decode SQS message ${sqsMessage.MessageId ?? ''}; it comes back after its visibility timeout`,
+        );
         continue;
       }
+      const delivery: SqsDelivery = { receiptHandle, deliveryCount, deadline: now + this.visibilityMs };
       this.inFlight.add(delivery);
-      this.context.receive({ ...init, deliveryCount }, delivery);
+      batch.push({ message: { ...init, deliveryCount }, token: delivery });
     }
-    this.startExtender();
+    if (batch.length > 0) this.startExtender();
+    return batch;
   }
 
   private decode(sqsMessage: SqsMessage): MessageInit {
@@ -315,40 +346,6 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       : decodeMessage(body, sqsMessage.MessageAttributes, system.MessageDeduplicationId ?? sqsMessage.MessageId);
     if (init.key === undefined && system.MessageGroupId !== undefined) init.key = system.MessageGroupId;
     return init;
-  }
-
-  private succeeded(): void {
-    if (!this.connected) {
-      this.context.logger.info(
-        { queue: this.queueUrl },
-        this.failures > 0 ? `reconnected to ${this.host}: receiving again` : `receiving from ${this.queueUrl}`,
-      );
-    }
-    this.connected = true;
-    this.failures = 0;
-  }
-
-  private failed(failure: ConnectorError): void {
-    this.connected = false;
-    this.failures++;
-    const delay = equalJitter(Math.min(30_000, 250 * 2 ** Math.min(this.failures - 1, 8)));
-    const now = Date.now();
-    if (this.failures === 1 || now - this.lastWarning > 30_000) {
-      this.lastWarning = now;
-      const level = failure.retryable ? 'warn' : 'error';
-      this.context.logger[level]({ err: failure, failures: this.failures }, `${failure.message}; retrying with backoff`);
-    } else {
-      this.context.logger.debug({ err: failure, failures: this.failures, delay }, 'receive failed again');
-    }
-    this.pause(delay);
-  }
-
-  private pause(ms: number): void {
-    clearTimeout(this.pauseTimer);
-    this.pauseTimer = setTimeout(() => {
-      this.pauseTimer = undefined;
-      this.pump();
-    }, ms);
   }
 
   /** Renews the visibility of messages still in flight when half of it is gone, so that SQS does not redeliver them. */
@@ -382,10 +379,18 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     this.deletes.add(delivery.receiptHandle);
   }
 
+  /**
+   * Visible again after `nack_delay`, doubled per delivery up to `nack_delay_max`. A message the pipeline gives back
+   * because it is stopping (never taken, or cut off by the drain) is no failure of its own: visible again at once.
+   */
   nack(delivery: SqsDelivery, error: Error): void {
     this.inFlight.delete(delivery);
+    if (error instanceof ShutdownError) {
+      this.visibilityChanges.add({ receiptHandle: delivery.receiptHandle, seconds: 0, reason: 'release' });
+      return;
+    }
     const { nackDelay, nackDelayMax } = this.config;
-    const seconds = nackDelay === 0 ? 0 : Math.min(nackDelayMax, nackDelay * 2 ** Math.min(delivery.deliveryCount - 1, 20));
+    const seconds = nackDelay === 0 ? 0 : exponentialBackoff(nackDelay, delivery.deliveryCount, nackDelayMax);
     this.context.logger.debug({ err: error, deliveries: delivery.deliveryCount, seconds }, 'nack: message visible again after a backoff');
     this.visibilityChanges.add({ receiptHandle: delivery.receiptHandle, seconds, reason: 'nack' });
   }
@@ -404,7 +409,13 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       this.reportEntryFailures(output.Failed, 'DeleteMessageBatch', 'they will be delivered again');
     } catch (error) {
       const failure = connectorError(error, SCHEME, this.host, 'DeleteMessageBatch', 'SQS');
-      this.context.logger.warn({ err: failure, count: receiptHandles.length }, `${failure.message}; ${receiptHandles.length} acked message(s) will be delivered again`);
+      this.context.stats.error('delete_failed', receiptHandles.length);
+      noteFailure(
+        this.context.logger,
+        'delete_failed',
+        { err: failure, count: receiptHandles.length },
+        `${failure.message}; ${receiptHandles.length} acked message(s) will be delivered again`,
+      );
     }
   }
 
@@ -426,7 +437,9 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     } catch (error) {
       const failure = connectorError(error, SCHEME, this.host, 'ChangeMessageVisibilityBatch', 'SQS');
       const extensions = changes.filter((change) => change.reason === 'extend').length;
-      this.context.logger.warn(
+      noteFailure(
+        this.context.logger,
+        'visibility_change_failed',
         { err: failure, count: changes.length, extensions },
         `${failure.message}; nacked messages come back when their visibility runs out${extensions > 0 ? ', and slow ones may be delivered twice' : ''}`,
       );
@@ -436,22 +449,22 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   private reportEntryFailures(failed: BatchResultErrorEntry[] | undefined, operation: string, consequence: string): void {
     if (failed === undefined || failed.length === 0) return;
     const codes = [...new Set(failed.map((entry) => entry.Code))].join(', ');
-    this.context.logger.warn({ failed: failed.length, codes }, `${SCHEME} (${this.host}): ${operation}: ${failed.length} entr(ies) failed (${codes}); ${consequence}`);
-  }
-
-  stopIntake(): void {
-    this.intakeStopped = true;
-    clearTimeout(this.pauseTimer);
-    this.pauseTimer = undefined;
-    // a long poll would hold the drain for up to waitTime; what it had taken comes back after its visibility timeout
-    for (const abort of this.aborts) abort.abort();
+    noteFailure(
+      this.context.logger,
+      'delete_failed',
+      { failed: failed.length, codes },
+      `${SCHEME} (${this.host}): ${operation}: ${failed.length} entr(ies) failed (${codes}); ${consequence}`,
+    );
   }
 
   async close(): Promise<void> {
-    this.stopIntake();
     clearInterval(this.extendTimer);
     this.extendTimer = undefined;
     if (this.client !== undefined) {
+      // taken at start-up but never handed out (the pipeline stopped first): visible again for another consumer
+      for (const message of this.prefetched.splice(0)) {
+        if (message.ReceiptHandle !== undefined) this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
+      }
       await this.deletes.drain();
       await this.visibilityChanges.drain();
       this.client.destroy();
@@ -470,18 +483,31 @@ export interface SqsSinkConfig {
 /** The SQS sink driver: SendMessageBatch, per-entry results, FIFO group order. */
 export class SqsSink implements SinkDriver {
   readonly scheme = SCHEME;
+  /**
+   * A FIFO queue keeps each group (the message key) in order: the runtime then keeps a key's messages in order
+   * through retries too (a failed write holds back the later messages of its keys until it is written).
+   */
+  readonly ordered: boolean;
   private client: SQSClient | undefined;
   private queueUrl: Promise<string> | undefined;
   private healthy = true;
   private readonly host: string;
+  /** Keeps a group's writes in the order they started, also when the user turned the runtime's order off. */
   private readonly sequencer = new GroupSequencer();
 
   constructor(private readonly config: SqsSinkConfig) {
     this.host = describeHost(config.settings, config.address.host);
+    this.ordered = config.address.fifo;
   }
 
   get ready(): boolean {
     return this.healthy;
+  }
+
+  /** run()'s start-up check: no region is a configuration mistake, not something a retry fixes. */
+  async start(): Promise<void> {
+    this.client ??= createClient(this.config.settings, 30_000);
+    await checkRegion(this.client, SCHEME, this.host, 'SQS');
   }
 
   private resolve(client: SQSClient): Promise<string> {

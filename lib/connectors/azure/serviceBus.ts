@@ -14,13 +14,15 @@ import {
   type ServiceBusSender,
   type ProcessErrorArgs,
 } from '@azure/service-bus';
-import { registerScheme } from '../../registry';
+import { registerScheme, type ParamSpec } from '../../registry';
 import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_DELIVERIES, type ReceivedMessage, type SourceContext, type SourceDriver } from '../../source';
 import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConfigError, ConnectorError, PermanentError } from '../../errors';
 import { parseDuration } from '../../config';
 import { rootLogger, type Logger } from '../../logging/logger';
+import { equalJitter, exponentialBackoff } from '../../backoff';
+import { noteFailure } from '../../deadLetter';
 import {
   Credentials,
   LONG_ID_PROPERTY,
@@ -52,6 +54,13 @@ const WARN_EVERY_MS = 30_000;
 
 /** Service Bus errors that retrying cannot fix. */
 const PERMANENT_CODES = new Set(['MessagingEntityNotFound', 'UnauthorizedAccess', 'MessagingEntityDisabled']);
+
+/** Retries of a failed lock renewal: soon (the lock is running out), backing off, never past the lock itself. */
+const RENEW_RETRY_MS = 500;
+const RENEW_RETRY_MAX_MS = 5_000;
+/** Peeks after a receive failure, until Service Bus answers (for `ready`). */
+const PROBE_DELAY_MS = 500;
+const PROBE_DELAY_MAX_MS = 30_000;
 
 /** How long close() waits for settlements already sent to Service Bus (a little more than their timeout). */
 const SETTLE_GRACE_MS = 12_000;
@@ -204,6 +213,8 @@ interface Delivery {
   /** The lock is renewed until the message is settled, but not past this time (max_lock_renewal after receipt). */
   readonly renewUntil: number;
   renewTimer: NodeJS.Timeout | undefined;
+  /** Lock renewals that failed in a row (their retries back off). */
+  renewFailures: number;
   settling: boolean;
 }
 
@@ -285,8 +296,8 @@ export class AzureSbSource implements SourceDriver<Delivery> {
   /**
    * Called by the SDK for each message; resolves once the message is settled, which gives the SDK its credit back.
    * The SDK asks for maxInFlight messages, but after a reconnection it may briefly have more out (the settlements
-   * of the old link still give credit back to the new one): those wait here for room in the window, with their
-   * locks renewed, rather than being abandoned (which would come straight back, again and again).
+   * of the old link still give credit back to the new one): those wait in the runtime's buffer for room in the
+   * window, with their locks renewed, rather than being abandoned (which would come straight back, again and again).
    */
   private async process(message: ServiceBusReceivedMessage): Promise<void> {
     const context = this.context as SourceContext<Delivery>;
@@ -296,26 +307,21 @@ export class AzureSbSource implements SourceDriver<Delivery> {
       done: () => undefined,
       renewUntil: Date.now() + this.config.maxLockRenewalMs,
       renewTimer: undefined,
+      renewFailures: 0,
       settling: false,
     };
     const finished = new Promise<void>((resolve) => (delivery.done = resolve));
     this.deliveries.add(delivery);
     this.renewLater(delivery);
-    const slot = await context.acquire();
-    if (slot === undefined) {
-      // arrived while draining: give it back at once for another consumer
-      this.settle(delivery, 'abandon');
-      return finished;
-    }
     // a dead-letter queue's messages carry the count that sent them there: counting again would loop
     const deliveryCount = this.config.subQueue === undefined ? (message.deliveryCount ?? 0) + 1 : undefined;
     if (this.useServiceDeadLetter && deliveryCount !== undefined && deliveryCount > this.maxDeliveries) {
-      slot.release();
       context.logger.debug({ id: message.messageId, deliveryCount }, 'moving a message to the Service Bus dead-letter queue');
       this.settle(delivery, 'deadLetter', `delivered ${deliveryCount} times, more than maxDeliveries (${this.maxDeliveries})`);
       return finished;
     }
-    slot.receive(fromServiceBusMessage(message, deliveryCount), delivery);
+    // while draining, the runtime gives it straight back (nack -> abandon) for another consumer
+    context.push(fromServiceBusMessage(message, deliveryCount), delivery);
     return finished;
   }
 
@@ -334,14 +340,20 @@ export class AzureSbSource implements SourceDriver<Delivery> {
       delivery.renewTimer = undefined;
       if (delivery.settling || this.closed) return;
       (this.receiver as ServiceBusReceiver).renewMessageLock(delivery.message).then(
-        () => this.renewLater(delivery),
+        () => {
+          delivery.renewFailures = 0;
+          this.renewLater(delivery);
+        },
         (error: unknown) => {
           if (delivery.settling || this.closed) return;
-          this.context?.logger.warn(
-            { err: error, id: delivery.message.messageId, entity: this.entityPath },
+          delivery.renewFailures++;
+          noteFailure(
+            this.context?.logger ?? rootLogger(),
+            'lock_renewal_failed',
+            { err: error, id: delivery.message.messageId, entity: this.entityPath, attempt: delivery.renewFailures },
             `${SCHEME}: could not renew the lock of a message in flight; trying again while it holds (else Service Bus delivers it again)`,
           );
-          this.renewLater(delivery, 1000);
+          this.renewLater(delivery, equalJitter(exponentialBackoff(RENEW_RETRY_MS, delivery.renewFailures, RENEW_RETRY_MAX_MS)));
         },
       );
     }, wait);
@@ -416,7 +428,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     if (this.probing || this.closed) return;
     this.probing = true;
     void (async () => {
-      let delay = 500;
+      let attempt = 0;
       while (!this.closed && !this.connected) {
         try {
           await (this.receiver as ServiceBusReceiver).peekMessages(1);
@@ -427,8 +439,8 @@ export class AzureSbSource implements SourceDriver<Delivery> {
           this.failures = 0;
           this.lastWarnedAt = 0;
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, delay).unref());
-          delay = Math.min(delay * 2, 30_000);
+          attempt++;
+          await new Promise((resolve) => setTimeout(resolve, equalJitter(exponentialBackoff(PROBE_DELAY_MS, attempt, PROBE_DELAY_MAX_MS))).unref());
         }
       }
       this.probing = false;
@@ -458,6 +470,11 @@ export class AzureSbSource implements SourceDriver<Delivery> {
 /** Batched sender: each write packs the messages into as few Service Bus batches as their size allows. */
 export class AzureSbSink implements SinkDriver {
   readonly scheme = SCHEME;
+  /**
+   * With key_as=sessionId each key is a session, which Service Bus delivers in order: the runtime then keeps a key's
+   * messages in order through retries too. A partition key only picks a partition and promises no order.
+   */
+  readonly ordered: boolean;
   private client: ServiceBusClient | undefined;
   private sender: ServiceBusSender | undefined;
   private connecting: Promise<void> | undefined;
@@ -467,7 +484,9 @@ export class AzureSbSink implements SinkDriver {
   constructor(
     private readonly config: SinkConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.ordered = config.keyAs === 'sessionId';
+  }
 
   /**
    * Connected or not. Asking (re)starts the connection when there is none: sinks connect lazily, and a readiness
@@ -580,6 +599,29 @@ export class AzureSbSink implements SinkDriver {
   }
 }
 
+/** The parameters of azuresb://, described for --help, the unknown-parameter warning and docs/connectors/azuresb.md. */
+export const SERVICE_BUS_SOURCE_PARAMS: readonly ParamSpec[] = [
+  { name: 'subscription', description: 'the subscription to read when the URI names a topic, for example azuresb://events?subscription=audit', default: 'none: the URI names a queue' },
+  {
+    name: 'subqueue',
+    description: "deadletter reads the entity's dead-letter queue, transferdeadletter its transfer dead-letter queue",
+    default: 'none: the entity itself',
+  },
+  {
+    name: 'max_lock_renewal',
+    description: 'how long the lock of a message in flight is renewed, a duration such as 10m',
+    default: 'ACK_TIMEOUT plus 1m (30 days with ACK_TIMEOUT=0)',
+  },
+];
+
+export const SERVICE_BUS_SINK_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'key_as',
+    description: 'where the message key goes: partitionKey, or sessionId (each key a session, kept in order through retries)',
+    default: 'partitionKey',
+  },
+];
+
 function ackTimeoutMs(value: number | string | undefined): number {
   return parseDuration(value ?? DEFAULT_ACK_TIMEOUT_MS, 'ackTimeout');
 }
@@ -590,8 +632,8 @@ registerScheme({
     'Azure Service Bus: as a source, a queue (azuresb://queue) or a topic subscription (azuresb://topic?subscription=s), peek-lock; as a sink, a queue or topic, batched',
   sourceExample: 'azuresb://mytopic?subscription=mysubscription',
   sinkExample: 'azuresb://mytopic',
-  sourceParams: ['subscription', 'subqueue', 'max_lock_renewal'],
-  sinkParams: ['key_as'],
+  sourceParams: SERVICE_BUS_SOURCE_PARAMS,
+  sinkParams: SERVICE_BUS_SINK_PARAMS,
   openSource: (uri, options) => {
     const env = options.env ?? process.env;
     const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;

@@ -5,14 +5,13 @@ import fs from 'node:fs';
 import type * as PubSubModule from '@google-cloud/pubsub';
 import type { PubSub, Subscription, Topic, Message as PubSubMessage, ClientConfig } from '@google-cloud/pubsub';
 import { LRUCache } from 'lru-cache';
-import { registerScheme, EndpointUri } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import { DEFAULT_MAX_IN_FLIGHT } from '../../source';
-import type { SourceContext, SourceDriver, SourceOptions } from '../../source';
+import type { ReceivedMessage, SourceContext, SourceDriver, SourceOptions } from '../../source';
 import type { SinkDriver, SinkOptions, WriteResult } from '../../sink';
 import type { Message } from '../../message';
-import { ConfigError, ConnectorError, PermanentError } from '../../errors';
+import { ConfigError, ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { parseBoolean, parseDuration, parseInteger } from '../../config';
-import { CreditBuffer } from '../../creditBuffer';
 
 const SCHEME = 'gcppubsub';
 const DEFAULT_HOST = 'pubsub.googleapis.com';
@@ -171,7 +170,7 @@ function describeFailure(error: unknown, what: string, resource: string, host: s
   let hint = '';
   if (code === GRPC.NOT_FOUND) hint = `: ${resource} does not exist (create it first)`;
   else if (code === GRPC.PERMISSION_DENIED) hint = `: the credentials may not use ${resource}`;
-  else if (code === GRPC.UNAUTHENTICATED || /default credentials/i.test(reason)) {
+  else if (code === GRPC.UNAUTHENTICATED) {
     hint = ': no usable credentials (set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth application-default login, or set PUBSUB_EMULATOR_HOST)';
   } else if (code !== undefined && CONNECTION_CODES.has(code)) hint = ': the service cannot be reached';
   return new ConnectorError(`${what} failed${hint} (${reason})`, {
@@ -198,16 +197,16 @@ interface LeasedMessage {
 }
 
 /**
- * The streaming-pull source. The client library's flow control is set to the credit window, and it keeps extending
- * the leases of the messages it holds; messages it hands over while the window is full (a StreamingPull response can
- * carry more than the window) wait here, leased, until credit comes back.
+ * The streaming-pull source, a push driver: the client calls back per message and the driver pushes each to the
+ * runtime. The client's flow control is set to the credit window, and it keeps extending the leases of the messages
+ * it holds; what it hands over while the window is full (a StreamingPull response can carry more than the window)
+ * waits in the runtime's buffer, still leased, until the window has room.
  */
 export class PubSubSource implements SourceDriver<PubSubMessage> {
   readonly scheme = SCHEME;
   private client: PubSub | undefined;
   private subscription: Subscription | undefined;
   private context: SourceContext<PubSubMessage> | undefined;
-  private readonly waiting = new CreditBuffer<PubSubMessage>((message) => this.deliver(message, this.context as SourceContext<PubSubMessage>));
   /** Deliveries seen by this process per Pub/Sub message id, when the subscription does not count them itself. */
   private readonly deliveries: LRUCache<string, number> | undefined;
   private channel: { getConnectivityState(tryToConnect: boolean): number } | undefined;
@@ -245,7 +244,6 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     subscription.on('message', (message: PubSubMessage) => this.onMessage(message));
     subscription.on('error', (error: unknown) => this.onError(error));
     subscription.on('debug', (debug: { message?: string }) => context.logger.debug({ detail: debug.message }, 'pubsub client'));
-    this.waiting.attach(context);
     context.logger.info({ subscription: name, host: this.host }, `receiving from Pub/Sub subscription ${name}`);
   }
 
@@ -279,10 +277,10 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       message.nack();
       return;
     }
-    this.waiting.offer(message);
+    context.push(this.toReceived(message), message);
   }
 
-  private deliver(message: PubSubMessage, context: SourceContext<PubSubMessage>): void {
+  private toReceived(message: PubSubMessage): ReceivedMessage {
     const attributes = message.attributes;
     let metadata: Record<string, string> = attributes;
     let id = message.id;
@@ -298,10 +296,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       deliveryCount = (this.deliveries.get(message.id) ?? 0) + 1;
       this.deliveries.set(message.id, deliveryCount);
     }
-    context.receive(
-      { id, body: message.data, metadata, key: message.orderingKey ? message.orderingKey : undefined, deliveryCount },
-      message,
-    );
+    return { id, body: message.data, metadata, key: message.orderingKey ? message.orderingKey : undefined, deliveryCount };
   }
 
   ack(message: PubSubMessage): void {
@@ -309,8 +304,12 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     message.ack();
   }
 
-  nack(message: PubSubMessage): void {
-    if (this.settings.lazyNack) this.releaseLease(message);
+  /**
+   * modifyAckDeadline(0), or with ?nacklazy the lease simply runs out. A message the pipeline gives back because it is
+   * stopping (never taken, or cut off by the drain) is no failure of its own: back at once for another subscriber.
+   */
+  nack(message: PubSubMessage, error: Error): void {
+    if (this.settings.lazyNack && !(error instanceof ShutdownError)) this.releaseLease(message);
     else message.nack();
   }
 
@@ -346,8 +345,7 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   stopIntake(): void {
     if (this.stopping !== undefined || this.subscription === undefined) return;
     // closing the subscription ends the streams at once; with the WAIT behaviour it keeps the leases of what is in
-    // flight, and resolves once every message was settled (what waits here is handed back first)
-    for (const message of this.waiting.close()) message.nack();
+    // flight, and resolves once every message was settled (the runtime gave back what waited in its buffer)
     this.stopping = this.subscription.close().catch((error: unknown) => {
       this.context?.logger.warn({ err: error }, 'closing the Pub/Sub subscription failed');
     });
@@ -356,7 +354,6 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopIntake();
-      for (const message of this.waiting.close()) message.nack();
       // every message was settled before close(): the subscription ends as soon as its last acks are sent. The
       // bound is for a message the client leased but never handed over (it would wait for its 60-minute lease)
       let timer: NodeJS.Timeout | undefined;
@@ -407,6 +404,11 @@ function invalidMessage(message: Message, attributes: Record<string, string>): s
  */
 export class PubSubSink implements SinkDriver {
   readonly scheme = SCHEME;
+  /**
+   * The key is the ordering key, and Pub/Sub keeps each ordering key in order: the runtime then keeps a key's
+   * messages in order through retries too (a failed write holds back the later messages of its key).
+   */
+  readonly ordered = true;
   private client: PubSub | undefined;
   private topic: Topic | undefined;
   private reachable = true;
@@ -521,6 +523,17 @@ function sinkSettings(uri: EndpointUri, options: SinkOptions): SinkSettings {
   };
 }
 
+/** The parameters of a gcppubsub:// source, described for --help, the unknown-parameter warning and docs/connectors/gcppubsub.md. */
+export const PUBSUB_SOURCE_PARAMS: readonly ParamSpec[] = [
+  {
+    name: 'nacklazy',
+    description:
+      'true (or the bare ?nacklazy): a nack sends nothing and the message comes back once its lease runs out, instead of at once (ModifyAckDeadline 0)',
+    default: 'false',
+  },
+  { name: 'streams', description: 'StreamingPull streams, 1 to 32; each is flow-controlled to the window on its own', default: "the client's (5)" },
+];
+
 export const PUBSUB_SINK_DEFAULTS = {
   concurrency: 16,
   batch: { count: 100, bytes: 4 * 1024 * 1024, linger: '5ms' },
@@ -532,7 +545,7 @@ registerScheme({
     'Google Cloud Pub/Sub: as a source, a subscription (streaming pull, flow control = the credit window); as a sink, a topic (batched publish, key = ordering key)',
   sourceExample: 'gcppubsub://projects/my-project/subscriptions/my-subscription',
   sinkExample: 'gcppubsub://projects/my-project/topics/my-topic',
-  sourceParams: ['nacklazy', 'streams'],
+  sourceParams: PUBSUB_SOURCE_PARAMS,
   sinkParams: [],
   openSource: (uri, options) => new PubSubSource(sourceSettings(uri, options)),
   openSink: (uri, options) => new PubSubSink(sinkSettings(uri, options)),
