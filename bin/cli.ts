@@ -6,7 +6,7 @@ import { source, sink } from '../lib/endpoints';
 import { start, pipelineParts, RunningPipeline, PipelineStats } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
-import { ConfigError, WasmAbiError } from '../lib/errors';
+import { ConfigError, MissingResourceError, WasmAbiError } from '../lib/errors';
 import { MAX_TIMER_MS, parseBoolean, parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, lookupScheme, redactUri, type ParamSpec } from '../lib/registry';
 import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
@@ -370,7 +370,8 @@ export async function startAdmin(
 
 /** Prints a configuration error as the bin's one start-up line (secrets scrubbed); true when `error` was one. */
 export function reportConfigError(error: unknown): boolean {
-  if (!(error instanceof ConfigError || error instanceof WasmAbiError)) return false;
+  // a queue, table or bucket that does not exist is fixed in the configuration, like a bad URI: exit 2
+  if (!(error instanceof ConfigError || error instanceof WasmAbiError || error instanceof MissingResourceError)) return false;
   // the message may quote a value with a password in it
   const redactor = new Redactor(secretsFromEnv(process.env, secretVariableNames()));
   process.stderr.write(`wasm-pipes: ${redactor.redact(error.message)}\n`);

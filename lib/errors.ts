@@ -22,7 +22,7 @@ export class WasmAbiError extends Error {
 
 /** A service failed: names the scheme and the host. `retryable` tells the sink machinery whether to try again. */
 export class ConnectorError extends Error {
-  override readonly name = 'ConnectorError';
+  override readonly name: string = 'ConnectorError';
   readonly scheme: string;
   readonly host?: string;
   readonly retryable: boolean;
@@ -35,6 +35,18 @@ export class ConnectorError extends Error {
     this.scheme = options.scheme;
     this.host = options.host;
     this.retryable = options.retryable ?? true;
+  }
+}
+
+/**
+ * The queue, topic, stream, table or bucket a URI names does not exist: a ConnectorError that names it, which no retry
+ * fixes. At start-up the bin exits 2 for it, as for a bad URI (the fix is in the configuration).
+ */
+export class MissingResourceError extends ConnectorError {
+  override readonly name = 'MissingResourceError';
+
+  constructor(message: string, options: { scheme: string; host?: string; cause?: unknown }) {
+    super(message, { ...options, retryable: false });
   }
 }
 

@@ -43,7 +43,7 @@ describe('exit 2 with one line that names the problem', () => {
     await admin.add(stream, [{ body: 'x' }]);
     const run = await runBinToEnd({ SOURCE_URI: `redis-stream://${stream}?group=relay`, SINK_URI: 'stdout://', REDIS_SERVER_URL: REDIS_URL });
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain(`wasm-pipes: SOURCE_URI: redis-stream (127.0.0.1:6379): stream '${stream}' has no consumer group 'relay'`);
+    expect(run.stderr).toContain(`wasm-pipes: redis-stream (127.0.0.1:6379): stream '${stream}' has no consumer group 'relay'`);
     expect(run.stderr).toContain('?create_group=true');
   });
 

@@ -6,7 +6,7 @@ import { firstValueFrom } from 'rxjs';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { ConfigError, ConnectorError } from '../../lib/errors';
+import { ConfigError, ConnectorError, MissingResourceError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
 import { TestEndpoints, send } from '../helpers/endpoints';
 import { sleep, waitFor } from '../helpers/wait';
@@ -249,15 +249,15 @@ describe('source', () => {
     newest[0].ack();
   });
 
-  test('a missing stream or group stops the start with a ConfigError that says what to run', async () => {
+  test('a missing stream or group stops the start with a MissingResourceError that says what to run', async () => {
     const stream = admin.stream('missing');
     const noStream = await startError(`redis-stream://${stream}?group=relay`);
-    expect(noStream).toBeInstanceOf(ConfigError);
+    expect(noStream).toBeInstanceOf(MissingResourceError);
     expect(noStream.message).toContain(`stream '${stream}' does not exist`);
     expect(noStream.message).toContain(`XGROUP CREATE ${stream} relay 0 MKSTREAM`);
     await admin.createGroup(stream, 'other');
     const noGroup = await startError(`redis-stream://${stream}?group=relay`);
-    expect(noGroup).toBeInstanceOf(ConfigError);
+    expect(noGroup).toBeInstanceOf(MissingResourceError);
     expect(noGroup.message).toContain(`stream '${stream}' has no consumer group 'relay' (it has 'other')`);
     expect(noGroup.message).toContain('?create_group=true');
   });

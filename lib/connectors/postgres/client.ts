@@ -1,7 +1,7 @@
 // What the PostgreSQL sink and source share: the pool, the classification of errors by SQLSTATE (pg's own codes,
 // never message text), and the start-up check of a table (it exists, its columns have usable types, we may use it).
 import { Pool, type PoolClient } from 'pg';
-import { ConfigError, ConnectorError, PermanentError } from '../../errors';
+import { ConfigError, ConnectorError, PermanentError, MissingResourceError } from '../../errors';
 import { SCHEME, PgSettings, PgTable } from './config';
 
 /** The SQLSTATE of a server error, or undefined for a network or client error. */
@@ -98,10 +98,10 @@ export async function checkTable(pool: Pool, settings: PgSettings, privileges: r
   try {
     const described = await client.query<{ name: string; type: string; unique: boolean }>(DESCRIBE, [settings.table.sql]);
     if (described.rows.length === 0) {
-      throw new ConfigError(
-        `postgres (${settings.host}): table '${settings.table.name}' does not exist; create it with the SQL in docs/connectors/postgres.md ` +
+      throw new MissingResourceError(
+        `table '${settings.table.name}' does not exist; create it with the SQL in docs/connectors/postgres.md ` +
           `(names are used as written: quote-free lower case matches an unquoted CREATE TABLE)`,
-        { variable: settings.variable },
+        { scheme: SCHEME, host: settings.host },
       );
     }
     const granted = await client.query<Record<string, boolean>>(
@@ -121,7 +121,7 @@ export async function checkTable(pool: Pool, settings: PgSettings, privileges: r
       unique: new Set(described.rows.filter((row) => row.unique).map((row) => row.name)),
     };
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
+    if (error instanceof ConfigError || error instanceof MissingResourceError) throw error;
     throw pgError(error, settings, 'describing');
   } finally {
     client.release();

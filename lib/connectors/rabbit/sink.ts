@@ -127,10 +127,11 @@ export class RabbitSink implements SinkDriver {
             } else settle(undefined);
           });
         } catch (error) {
-          // a table that does not fit (RangeError) will not fit next time either; a closed channel will reconnect
+          // a table that does not fit (Node's ERR_OUT_OF_RANGE) will not fit next time either; a closed channel will
+          // reconnect. By its code, not its class: a RangeError made in another realm (a test runner's) fails instanceof
           settle(
-            error instanceof RangeError
-              ? new PermanentError(`rabbit: ${error.message}`, { cause: error })
+            (error as { code?: unknown }).code === 'ERR_OUT_OF_RANGE' || error instanceof RangeError
+              ? new PermanentError(`rabbit: ${(error as Error).message}`, { cause: error })
               : this.link.error(`publishing failed: ${(error as Error).message}`, error),
           );
         }

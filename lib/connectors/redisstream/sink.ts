@@ -3,7 +3,7 @@
 import type { Redis } from 'ioredis';
 import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
-import { ConfigError, ConnectorError, PermanentError } from '../../errors';
+import { ConfigError, ConnectorError, PermanentError, MissingResourceError } from '../../errors';
 import type { Logger } from '../../logging/logger';
 import { connectRedis, newRedisClient, redisErrorCode, RedisServer, SCHEME } from './connection';
 import { messageFields } from './fields';
@@ -59,9 +59,9 @@ export class RedisStreamSink implements SinkDriver {
       });
     }
     if (type === 'none' && !create) {
-      throw new ConfigError(
-        `${SCHEME} (${this.host}): stream '${stream}' does not exist and ?create=false; create it (redis-cli XGROUP CREATE ${stream} GROUP $ MKSTREAM), or drop ?create=false`,
-        { variable: 'SINK_URI' },
+      throw new MissingResourceError(
+        `stream '${stream}' does not exist and ?create=false; create it (redis-cli XGROUP CREATE ${stream} GROUP $ MKSTREAM), or drop ?create=false`,
+        { scheme: SCHEME, host: this.host },
       );
     }
   }

@@ -7,7 +7,7 @@
 // sink never makes another consumer take over entries this live one still holds.
 import type { Redis } from 'ioredis';
 import type { Delivery, SourceContext, SourceDriver } from '../../source';
-import { ConfigError, ConnectorError } from '../../errors';
+import { ConfigError, ConnectorError, MissingResourceError } from '../../errors';
 import { exponentialBackoff } from '../../backoff';
 import type { Logger } from '../../logging/logger';
 import { noteFailure } from '../../deadLetter';
@@ -131,9 +131,9 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     } catch (error) {
       if (redisErrorCode(error) === 'ERR') {
         // ERR no such key
-        throw new ConfigError(
-          `${SCHEME} (${this.host}): stream '${stream}' does not exist; create it with its group (redis-cli XGROUP CREATE ${stream} ${group} ${start === 'oldest' ? '0' : '$'} MKSTREAM), or add ?create_group=true`,
-          { variable: 'SOURCE_URI', cause: error },
+        throw new MissingResourceError(
+          `stream '${stream}' does not exist; create it with its group (redis-cli XGROUP CREATE ${stream} ${group} ${start === 'oldest' ? '0' : '$'} MKSTREAM), or add ?create_group=true`,
+          { scheme: SCHEME, host: this.host, cause: error },
         );
       }
       throw this.failure(`XINFO GROUPS ${stream} failed`, error);
@@ -144,9 +144,9 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
       return index >= 0 ? String(list[index + 1]) : '';
     });
     if (!names.includes(group)) {
-      throw new ConfigError(
-        `${SCHEME} (${this.host}): stream '${stream}' has no consumer group '${group}'${names.length > 0 ? ` (it has ${names.map((name) => `'${name}'`).join(', ')})` : ''}; create it (redis-cli XGROUP CREATE ${stream} ${group} ${start === 'oldest' ? '0' : '$'}), or add ?create_group=true`,
-        { variable: 'SOURCE_URI' },
+      throw new MissingResourceError(
+        `stream '${stream}' has no consumer group '${group}'${names.length > 0 ? ` (it has ${names.map((name) => `'${name}'`).join(', ')})` : ''}; create it (redis-cli XGROUP CREATE ${stream} ${group} ${start === 'oldest' ? '0' : '$'}), or add ?create_group=true`,
+        { scheme: SCHEME, host: this.host },
       );
     }
   }
