@@ -75,20 +75,10 @@ export interface SourceContext<T> {
    */
   receive(message: ReceivedMessage, token: T): Message;
   /**
-   * @deprecated the old way of a pull driver: implement receiveBatch() instead; goes once every driver has moved.
-   * Resolves when the window has a free slot (at once when it has one now). It reserves nothing.
-   */
-  waitForCredit(): Promise<void>;
-  /**
    * Reserves one slot, waiting in line for it when the window is full; resolves to undefined once intake has
    * stopped. The slot is held until `slot.receive(...)` uses it or `slot.release()` gives it back.
    */
   acquire(): Promise<CreditSlot<T> | undefined>;
-  /**
-   * @deprecated the old way of pull and push drivers: implement receiveBatch(), or call push(); goes once every
-   * driver has moved. Called when credit becomes free again after the window was full.
-   */
-  onCredit(listener: () => void): void;
   /** The service has no more messages (end of a file): completes once every message is settled. */
   complete(): void;
   /** A failure the source cannot survive: errors the Observable. */
@@ -227,7 +217,6 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private tail: Settlement | undefined = undefined;
   private receiving = 0;
   private reserved = 0;
-  private creditListeners: (() => void)[] = [];
   /** Push drivers: deliveries waiting for room in the window. */
   private readonly pushed = new Fifo<Delivery<T>>();
   private pumping = false;
@@ -542,7 +531,6 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     if (next === undefined) this.tail = prev;
     else next.prev = prev;
     settlement.prev = settlement.next = undefined;
-    const wasFull = this.live + this.reserved >= this.maxInFlight;
     this.unsettled--;
     // the leaves still alive (outputs in a sink's queue when a sibling failed) no longer hold the window: they are
     // skipped when reached, never written
@@ -569,7 +557,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.idleWaiters = [];
       for (const wake of waiters) wake();
     }
-    this.handOutCredit(wasFull);
+    this.handOutCredit();
   }
 
   leavesAdded(delta: number): void {
@@ -579,10 +567,10 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   leafSettled(): void {
     const wasFull = this.live + this.reserved >= this.maxInFlight;
     this.live--;
-    if (wasFull) this.handOutCredit(true);
+    if (wasFull) this.handOutCredit();
   }
 
-  private handOutCredit(wasFull: boolean): void {
+  private handOutCredit(): void {
     if (this.pushed.length > 0 && this.receiving === 0) this.pumpPushed();
     while (this.acquirers.length > 0 && this.credit > 0 && !this.stoppedIntake) {
       const take = this.acquirers.shift() as (slot: CreditSlot<T> | undefined) => void;
@@ -594,14 +582,6 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.creditWaiters = [];
       for (const wake of waiters) wake();
     }
-    if (wasFull && this.receiving === 0) {
-      for (const listener of this.creditListeners) listener();
-    }
-  }
-
-  waitForCredit(): Promise<void> {
-    if (this.credit > 0 || this.stoppedIntake) return Promise.resolve();
-    return new Promise((resolve) => this.creditWaiters.push(resolve));
   }
 
   acquire(): Promise<CreditSlot<T> | undefined> {
@@ -624,13 +604,9 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         if (used) return;
         used = true;
         this.reserved--;
-        this.handOutCredit(this.live + this.reserved + 1 >= this.maxInFlight);
+        this.handOutCredit();
       },
     };
-  }
-
-  onCredit(listener: () => void): void {
-    this.creditListeners.push(listener);
   }
 
   complete(): void {
