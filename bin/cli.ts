@@ -331,8 +331,8 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
     ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, maxHops ${maxHops === 0 ? 'off' : maxHops}, sink attempts ${maxAttempts}, ` +
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
-    (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
-    `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
+    (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${summary.httpSourceAuth as string}`) +
+    `; admin ${summary.admin as string}; stats ${summary.statsInterval as string}]`;
   return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready, reload: wasm?.reload };
 }
 

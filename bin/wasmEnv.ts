@@ -193,7 +193,7 @@ export function prefetchTemplate(text: string): (message: Message) => string[] {
           missing = true;
           return '';
         }
-        return String(value);
+        return String(value as string | number | boolean);
       });
       if (!missing) keys.push(key);
     }

@@ -516,7 +516,7 @@ function defineCoreCounter(field: keyof StageMetrics, name: string, help: string
     new CollectedFamily(name, help, 'counter', () =>
       stagesByLabels()
         .filter((stage) => ROLE_COUNTERS[stage.role].includes(field))
-        .map((stage) => ({ labels: stageLabels(stage), value: stage[field] as number })),
+        .map((stage) => ({ labels: stageLabels(stage), value: (stage as unknown as Record<string, number>)[field] })),
     ),
   );
 }

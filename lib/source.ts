@@ -410,7 +410,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   /** One receiver: asks the driver for what fits in the window, hands it over, and backs off on failures. */
   private async pullLoop(): Promise<void> {
     const driver = this.driver;
-    const receiveBatch = driver.receiveBatch as NonNullable<SourceDriver<T>['receiveBatch']>;
+    const receiveBatch = (driver.receiveBatch as NonNullable<SourceDriver<T>['receiveBatch']>).bind(driver);
     while (!this.stoppedIntake && !this.finished) {
       await this.roomToAsk();
       if (this.stoppedIntake || this.finished) return;
@@ -419,7 +419,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.askedFor(max);
       let batch: readonly Delivery<T>[] | null;
       try {
-        batch = await receiveBatch.call(driver, max, this.intake.signal);
+        batch = await receiveBatch(max, this.intake.signal);
       } catch (error) {
         this.askedFor(-max);
         if (!isRetryable(error)) {

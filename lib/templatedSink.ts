@@ -41,7 +41,7 @@ function jsonField(document: unknown, path: string): string | undefined {
     value = (value as Record<string, unknown>)[part];
   }
   if (value === undefined || value === null || typeof value === 'object') return undefined;
-  return String(value);
+  return String(value as string | number | boolean | bigint);
 }
 
 /** The template as literal text and lookups; throws a ConfigError for a brace that is not a placeholder. */

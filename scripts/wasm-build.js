@@ -173,7 +173,7 @@ async function build(spec) {
       await compile(spec, temporary);
     } catch (error) {
       const detail = [error.stderr, error.stdout].filter(Boolean).join('\n').trim();
-      throw new Error(`building ${path.relative(ROOT, path.resolve(spec.source))} (${spec.lang}) failed: ${error.message}${detail ? `\n${detail}` : ''}`);
+      throw new Error(`building ${path.relative(ROOT, path.resolve(spec.source))} (${spec.lang}) failed: ${error.message}${detail ? `\n${detail}` : ''}`, { cause: error });
     }
     fs.renameSync(temporary, cached);
   }

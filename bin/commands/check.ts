@@ -24,8 +24,8 @@ export const PROBE_TIMEOUT_MS = 15_000;
 
 /** What lib/connectors/<family>/probe.ts exports: each resolves with what it found, or throws the problem and its fix. */
 export interface ProbeModule {
-  probeSource?(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string>;
-  probeSink?(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string>;
+  probeSource?: (uri: EndpointUri, env: NodeJS.ProcessEnv) => Promise<string>;
+  probeSink?: (uri: EndpointUri, env: NodeJS.ProcessEnv) => Promise<string>;
 }
 
 /** scheme -> the family folder whose probe.ts checks it (the families of lib/registry.ts). */

@@ -61,11 +61,11 @@ export function instrumentCache<T extends Cache>(cache: T): T {
     for (const value of values) countGet(value);
   };
   // wasm modules waiting on an asynchronous cache read through getMany (one MGET for many instances): count each key
-  const backendGetMany = cache.getMany;
+  const backendGetMany = cache.getMany?.bind(cache);
   const getMany =
     backendGetMany === undefined
       ? undefined
-      : (keys: readonly string[]) => timed('get_many', () => backendGetMany.call(cache, keys), countMany);
+      : (keys: readonly string[]) => timed('get_many', () => backendGetMany(keys), countMany);
 
   const backendSync = cache.sync;
   let sync: SyncCacheOperations | undefined;

@@ -340,7 +340,7 @@ export function endWasmCall(call: WasmCallTrace, kind: string, instance: GuestIn
   const fuel = fuelLeft(instance);
   if (fuel !== undefined) span.setAttribute('wasm.fuel_used', fuel.budget - fuel.left);
   if (error !== undefined || (status !== undefined && status < 0)) {
-    const message = error instanceof Error ? error.message : error !== undefined ? String(error) : (instance?.failure ?? `status ${status}`);
+    const message = error instanceof Error ? error.message : error !== undefined ? String(error as string) : (instance?.failure ?? `status ${status}`);
     span.setStatus({ code: api.SpanStatusCode.ERROR, message });
   }
   span.end();

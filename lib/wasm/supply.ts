@@ -482,7 +482,7 @@ async function googleToken(where: string, limits: Limits, deadline: Deadline): P
 
 function gcsFailure(error: HttpStatus, bucket: string, key: string, limits: Limits): ConfigError {
   const where = `gs://${bucket}/${key}`;
-  let reason = '';
+  let reason: string;
   try {
     reason = (JSON.parse(error.text) as { error?: { message?: string } }).error?.message ?? '';
   } catch {

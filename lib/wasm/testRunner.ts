@@ -333,7 +333,7 @@ async function runCase(modules: WasmModule[], testCase: TestCase, name: string, 
   const outputs: ActualOutput[] = [];
   let settledError: Error | undefined;
   let settled = false;
-  let streamError: unknown;
+  let streamError: Error | undefined;
   await new Promise<void>((resolve) => {
     let completed = false;
     const finish = (): void => {
@@ -356,7 +356,7 @@ async function runCase(modules: WasmModule[], testCase: TestCase, name: string, 
         output.ack(); // as a sink that confirmed it
       },
       error: (error: unknown) => {
-        streamError = error;
+        streamError = error as Error;
         settled = completed = true;
         finish();
       },
@@ -474,7 +474,13 @@ const SHOWN_BYTES = 400;
 
 function printable(bytes: Buffer): boolean {
   const text = bytes.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(bytes) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return false;
+  // control characters other than tab, line feed, vertical tab, form feed and carriage return
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x08 || (code >= 0x0e && code <= 0x1f)) return false;
+  }
+  return true;
 }
 
 function showBytes(bytes: Buffer): string {

@@ -70,7 +70,8 @@ let nodeWasi: typeof NodeWasi | undefined;
  */
 function wasiClass(): typeof NodeWasi {
   if (nodeWasi !== undefined) return nodeWasi;
-  const emitWarning = process.emitWarning;
+  // the very function, to put back as it was (Reflect.get: not called here, and not bound)
+  const emitWarning = Reflect.get(process, 'emitWarning') as typeof process.emitWarning;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === 'string' ? warning : warning.message;
     if (/\bWASI\b/.test(text)) return;

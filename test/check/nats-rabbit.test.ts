@@ -73,7 +73,7 @@ describe('wasm-pipes check: RabbitMQ', () => {
     admin = await rabbitAdmin();
     queue = uniqueQueue('check');
     await admin.channel.assertQueue(queue, { durable: false });
-    await admin.channel.sendToQueue(queue, Buffer.from('left alone'));
+    admin.channel.sendToQueue(queue, Buffer.from('left alone'));
   });
   afterAll(async () => {
     await admin.channel.deleteQueue(queue).catch(() => undefined);

@@ -2,7 +2,6 @@
 // sink or a dead letter as for a source, with the reason logged at error once; a JetStream sink whose subject no stream
 // captures stops it too; refused credentials are told apart from a server that is down.
 import { spawn, ChildProcess } from 'node:child_process';
-import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { runBinToEnd, BinRun } from '../helpers/bin';
 import { freePort, waitFor, stopChild } from '../helpers/wait';
@@ -28,11 +27,10 @@ async function httpSource(): Promise<string> {
 }
 
 let connection: NatsConnection;
-let manager: JetStreamManager;
 
 beforeAll(async () => {
   connection = await natsConnection();
-  manager = await jetstreamManager(connection);
+  await jetstreamManager(connection); // JetStream is up
 });
 
 afterAll(async () => {

@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 function s3Uri(prefix: string, params: Record<string, string> = {}): string {
-  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: fauxqs.endpoint, ...params })}`;
+  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: fauxqs.endpoint, ...params }).toString()}`;
 }
 
 /** A pipeline mem://topic -> s3://, and the topic to publish into. */

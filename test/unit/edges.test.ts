@@ -7,7 +7,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import { Sink, SinkDriver, SinkRuntime } from '../../lib/sink';
-import { ConfigError, ShutdownError } from '../../lib/errors';
+import { ConfigError } from '../../lib/errors';
 import { mapMessages, fanOut } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { pipelineParts } from '../../lib/run';

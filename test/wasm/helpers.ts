@@ -65,7 +65,7 @@ export async function through(operator: OperatorFunction<Message, Message>, inpu
     }),
   );
   if (inputs.length === 0) done();
-  let failure: unknown;
+  let failure: Error | undefined;
   from(messages)
     .pipe(operator)
     .subscribe({
@@ -74,7 +74,7 @@ export async function through(operator: OperatorFunction<Message, Message>, inpu
         if (ackOutputs) message.ack();
       },
       error: (error) => {
-        failure = error;
+        failure = error as Error;
         done();
       },
       complete: () => {

@@ -3,7 +3,7 @@
 import { wasmFilter } from '../../operators';
 import { loadWasm } from '../../lib/wasm/load';
 import { WasmBudgetError, WasmTrapError } from '../../lib/wasm/errors';
-import { source, sink, start } from '../../lib';
+import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { SinkRuntime } from '../../lib/sink';
 import { Message } from '../../lib/message';

@@ -38,9 +38,9 @@ export async function probeSink(uri: EndpointUri): Promise<string> {
       return response.statusCode;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-      if (code === 'ECONNREFUSED') throw new Error(`nothing listens at ${url.host}; start the server, or fix the host and port`);
-      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new Error(`the host ${url.hostname} is not known to DNS; fix the host name`);
-      throw new Error(`${url.host} could not be reached: ${(error as Error).message}`);
+      if (code === 'ECONNREFUSED') throw new Error(`nothing listens at ${url.host}; start the server, or fix the host and port`, { cause: error });
+      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new Error(`the host ${url.hostname} is not known to DNS; fix the host name`, { cause: error });
+      throw new Error(`${url.host} could not be reached: ${(error as Error).message}`, { cause: error });
     }
   };
   let method: 'OPTIONS' | 'HEAD' = 'OPTIONS';

@@ -14,8 +14,8 @@ async function withAdmin<T>(env: NodeJS.ProcessEnv, use: (admin: Admin, brokers:
   try {
     await admin.connect();
   } catch (error) {
-    if (isAuthFailure(error)) throw new Error(`the brokers ${brokers} refused the SASL credentials (${causeText(error)}); fix KAFKA_USERNAME/KAFKA_PASSWORD or KAFKA_SASL_MECHANISM`);
-    throw new Error(`cannot connect to Kafka at ${brokers} (${causeText(error)}); start the brokers, or fix KAFKA_BROKERS (and KAFKA_SSL)`);
+    if (isAuthFailure(error)) throw new Error(`the brokers ${brokers} refused the SASL credentials (${causeText(error)}); fix KAFKA_USERNAME/KAFKA_PASSWORD or KAFKA_SASL_MECHANISM`, { cause: error });
+    throw new Error(`cannot connect to Kafka at ${brokers} (${causeText(error)}); start the brokers, or fix KAFKA_BROKERS (and KAFKA_SSL)`, { cause: error });
   }
   try {
     return await use(admin, brokers);

@@ -110,7 +110,7 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
     protected readonly queue: LocalQueue,
   ) {}
 
-  start(_context: SourceContext<QueuedMessage>): void | Promise<void> {
+  start(_context: SourceContext<QueuedMessage>): void {
     this.queue.attach(this);
   }
 

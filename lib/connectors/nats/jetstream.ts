@@ -573,7 +573,7 @@ export class JetStreamSink implements SinkDriver {
     return Promise.all(
       batch.map((message) => {
         const oversized = oversizedBody(message, maxPayload, this.link.host);
-        if (oversized !== undefined) return oversized;
+        if (oversized !== undefined) return Promise.resolve(oversized);
         // Nats-Msg-Id comes from encodeHeaders (scoped by the subject), not from the client's msgID option
         return client.publish(this.subject, message.body, { headers: encodeHeaders(message, this.subject), timeout: this.timeoutMs }).then(
           () => undefined,

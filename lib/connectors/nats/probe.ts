@@ -17,9 +17,9 @@ async function connectOnce(env: NodeJS.ProcessEnv): Promise<{ connection: NatsCo
     return { connection, servers };
   } catch (error) {
     if (error instanceof errors.AuthorizationError || /authoriz|authenticat/i.test((error as Error).message)) {
-      throw new Error(`${servers} refused the credentials (${(error as Error).message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`);
+      throw new Error(`${servers} refused the credentials (${(error as Error).message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, { cause: error });
     }
-    throw new Error(`cannot connect to NATS at ${servers} (${(error as Error).message}); start the server, or fix NATS_SERVER_URL`);
+    throw new Error(`cannot connect to NATS at ${servers} (${(error as Error).message}); start the server, or fix NATS_SERVER_URL`, { cause: error });
   }
 }
 
@@ -33,14 +33,14 @@ async function findStream(connection: NatsConnection, subject: string, named: st
   try {
     manager = await jetstreamManager(connection);
   } catch (error) {
-    throw new Error(`JetStream is not available (${(error as Error).message}); start the server with -js, or use a core subject`);
+    throw new Error(`JetStream is not available (${(error as Error).message}); start the server with -js, or use a core subject`, { cause: error });
   }
   let name = named;
   if (name === undefined) {
     try {
       name = await manager.streams.find(subject);
     } catch (error) {
-      throw new Error(`no stream captures '${subject}' (${(error as Error).message}); create one, for example: nats stream add ORDERS --subjects '${subject}'`);
+      throw new Error(`no stream captures '${subject}' (${(error as Error).message}); create one, for example: nats stream add ORDERS --subjects '${subject}'`, { cause: error });
     }
   }
   try {
@@ -48,9 +48,9 @@ async function findStream(connection: NatsConnection, subject: string, named: st
     return { name, messages: info.state.messages };
   } catch (error) {
     if (apiCode(error) === JetStreamApiCodes.StreamNotFound || /not found/i.test((error as Error).message)) {
-      throw new Error(`stream '${name}' does not exist; create it first, for example: nats stream add ${name} --subjects '${subject}'`);
+      throw new Error(`stream '${name}' does not exist; create it first, for example: nats stream add ${name} --subjects '${subject}'`, { cause: error });
     }
-    throw new Error(`cannot read stream '${name}': ${(error as Error).message}`);
+    throw new Error(`cannot read stream '${name}': ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -75,7 +75,7 @@ export async function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Pro
       if (apiCode(error) === JetStreamApiCodes.ConsumerNotFound || /consumer not found/i.test((error as Error).message)) {
         return `NATS ${servers}: stream '${found.name}' (${found.messages} messages); consumer '${consumer}' does not exist yet: the source creates it at start`;
       }
-      throw new Error(`cannot read consumer '${consumer}' of stream '${found.name}': ${(error as Error).message}`);
+      throw new Error(`cannot read consumer '${consumer}' of stream '${found.name}': ${(error as Error).message}`, { cause: error });
     }
   } finally {
     await connection.close().catch(() => undefined);

@@ -20,9 +20,9 @@ async function withClient<T>(env: NodeJS.ProcessEnv, use: (client: ReturnType<ty
     const code = redisErrorCode(error);
     client.disconnect();
     if (code === 'WRONGPASS' || code === 'NOAUTH' || code === 'NOPERM') {
-      throw new Error(`Redis at ${server.address} refused the credentials (${(error as Error).message}); fix REDIS_SERVER_URL or REDIS_USERNAME/REDIS_PASSWORD`);
+      throw new Error(`Redis at ${server.address} refused the credentials (${(error as Error).message}); fix REDIS_SERVER_URL or REDIS_USERNAME/REDIS_PASSWORD`, { cause: failure });
     }
-    throw new Error(`cannot connect to Redis at ${server.address} (${(error as Error).message}); start the server, or fix REDIS_SERVER_URL`);
+    throw new Error(`cannot connect to Redis at ${server.address} (${(error as Error).message}); start the server, or fix REDIS_SERVER_URL`, { cause: failure });
   }
   try {
     return await use(client, server.address);
@@ -43,9 +43,9 @@ export function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<s
     } catch (error) {
       if (/no such key/i.test((error as Error).message)) {
         if (createGroup) return `Redis ${address}: stream '${stream}' does not exist yet: the source creates it with group '${group}' at start`;
-        throw new Error(`stream '${stream}' does not exist; create it with its group (redis-cli XGROUP CREATE ${stream} ${group} $ MKSTREAM), or add &create_group=true`);
+        throw new Error(`stream '${stream}' does not exist; create it with its group (redis-cli XGROUP CREATE ${stream} ${group} $ MKSTREAM), or add &create_group=true`, { cause: error });
       }
-      throw new Error(`XINFO GROUPS ${stream} failed (${(error as Error).message}); is the key '${stream}' a stream?`);
+      throw new Error(`XINFO GROUPS ${stream} failed (${(error as Error).message}); is the key '${stream}' a stream?`, { cause: error });
     }
     const found = groups.find((entry) => Array.isArray(entry) && String(entry[1]) === group) as unknown[] | undefined;
     if (found === undefined) {

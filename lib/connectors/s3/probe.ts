@@ -10,7 +10,7 @@ export async function probeSink(uri: EndpointUri, env: NodeJS.ProcessEnv): Promi
     await driver.start();
     return `bucket '${uri.url.host}' exists and these credentials may use it`;
   } catch (error) {
-    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''));
+    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''), { cause: error });
   } finally {
     await driver.close().catch(() => undefined);
   }
