@@ -15,6 +15,7 @@ import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../..
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
+import { HoldingProxy } from './holdingProxy';
 import { runBinToEnd } from '../helpers/bin';
 import os from 'node:os';
 import { send } from '../helpers/endpoints';
@@ -186,6 +187,30 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     immediate[0].nack(new Error('again now'));
     await waitFor(() => immediate.length === 2, 'the immediate redelivery', 1500);
     immediate[1].ack();
+  });
+
+  test('a long poll still open when the pipeline stops: stop() does not wait for it, and what it takes is visible again at once', async () => {
+    const q = await queue();
+    // SQS serves a long poll whose connection closed, so the source must neither cut it nor keep what it brings
+    const proxy = await HoldingProxy.start(fauxqs.endpoint);
+    cleanups.push(() => proxy.stop());
+    const received: Message[] = [];
+    const running = start(source(fauxqs.sqsUri(q.name, { endpoint: proxy.endpoint, pollers: '1' })), { ...keepingSink(), next: (message: Message) => received.push(message) }, {
+      handleSignals: false,
+      shutdownTimeout: 1000,
+    });
+    await running.started;
+    await waitFor(() => proxy.longPolls === 1, 'the long poll');
+    await fauxqs.fill(q, [{ MessageBody: 'late' }]);
+    // the poll took the message; its answer is held back until the pipeline has stopped
+    await waitFor(() => proxy.held.length === 1, 'the answer of the long poll');
+    expect(proxy.held[0].bodies).toEqual(['late']);
+    expect((await fauxqs.inspect(q)).inflight).toEqual(['late']);
+    await running.stop();
+    proxy.held[0].release();
+    // the 30 s visibility timeout it was received with did not hide it: released, for the next reader
+    await waitFor(async () => (await fauxqs.inspect(q)).ready.includes('late'), 'the message to be visible again', 10_000);
+    expect(received).toHaveLength(0);
   });
 
   test('a slow message keeps its visibility extended: no second delivery while it is in flight', async () => {
