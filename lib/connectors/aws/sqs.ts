@@ -25,6 +25,7 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_SQS_MESSAGE_SIZE,
   GroupSequencer,
+  type AwsResource,
   checkRegion,
   clientConfig,
   clientSettings,
@@ -33,7 +34,10 @@ import {
   describeHost,
   isAbort,
   isDefinitive,
+  isMissing,
+  missingResourceError,
   parseSnsEnvelope,
+  resourceError,
   secondsParam,
   sizeParam,
   unwrapSnsEnvelope,
@@ -97,6 +101,11 @@ async function resolveQueueUrl(
   abortSignal?: AbortSignal,
 ): Promise<string> {
   if (settings.endpoint === undefined) return address.queueUrl;
+  return askQueueUrl(client, address, abortSignal);
+}
+
+/** GetQueueUrl by the queue's name and account: fails with QueueDoesNotExist when there is no such queue. */
+async function askQueueUrl(client: SQSClient, address: SqsQueueAddress, abortSignal?: AbortSignal): Promise<string> {
   const output = await client.send(
     new GetQueueUrlCommand({
       QueueName: address.name,
@@ -237,8 +246,12 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   private readonly deletes: SettlementBatcher<string>;
   private readonly visibilityChanges: SettlementBatcher<VisibilityChange>;
 
+  /** The queue, for the error that says it does not exist. */
+  private readonly resource: AwsResource;
+
   constructor(private readonly config: SqsSourceConfig) {
     this.host = describeHost(config.settings, config.address.host);
+    this.resource = { kind: 'queue', name: config.address.name };
     this.visibilityMs = config.visibility * 1000;
     this.receivers = config.pollers;
     this.deletes = new SettlementBatcher((handles) => this.deleteBatch(handles));
@@ -266,6 +279,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       operation = 'ReceiveMessage';
       this.prefetched = await this.receive(client, Math.min(MAX_BATCH, context.maxInFlight), 0);
     } catch (error) {
+      if (isMissing(error, this.resource)) throw missingResourceError(error, this.resource, operation, SCHEME, this.host);
       const failure = connectorError(error, SCHEME, this.host, operation, 'SQS');
       if (!failure.retryable) throw failure;
       context.logger.warn({ err: failure }, `${failure.message}; receiving will be tried again with backoff`);
@@ -289,9 +303,11 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       if (signal.aborted || isAbort(error)) return [];
       this.connected = false;
       const operation = this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage';
-      // once started, every receive failure is worth retrying: a queue re-created or a permission granted meanwhile
-      // is picked up by the next receive, and the runtime spaces them out (lib/backoff.ts)
-      throw connectorError(error, SCHEME, this.host, operation, 'SQS', true);
+      // SQS had not answered yet (the start-up check could not reach it): finding no queue now fails the start-up
+      if (!this.announced && isMissing(error, this.resource)) throw missingResourceError(error, this.resource, operation, SCHEME, this.host);
+      // once SQS answered, every receive failure is worth retrying: a queue re-created or a permission granted
+      // meanwhile is picked up by the next receive, and the runtime spaces them out (lib/backoff.ts)
+      throw resourceError(error, this.resource, SCHEME, this.host, operation, 'SQS', true);
     }
     this.answered();
     if (messages.length === 0 && this.config.waitTime === 0) await pause(EMPTY_SHORT_POLL_PAUSE_MS, signal);
@@ -465,7 +481,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       );
       this.reportEntryFailures(output.Failed, 'DeleteMessageBatch', 'they will be delivered again');
     } catch (error) {
-      const failure = connectorError(error, SCHEME, this.host, 'DeleteMessageBatch', 'SQS');
+      const failure = resourceError(error, this.resource, SCHEME, this.host, 'DeleteMessageBatch', 'SQS');
       this.context.stats.error('delete_failed', receiptHandles.length);
       noteFailure(
         this.context.logger,
@@ -492,7 +508,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
         this.context.logger.debug({ failed: output.Failed }, 'ChangeMessageVisibilityBatch: some entries failed');
       }
     } catch (error) {
-      const failure = connectorError(error, SCHEME, this.host, 'ChangeMessageVisibilityBatch', 'SQS');
+      const failure = resourceError(error, this.resource, SCHEME, this.host, 'ChangeMessageVisibilityBatch', 'SQS');
       const extensions = changes.filter((change) => change.reason === 'extend').length;
       noteFailure(
         this.context.logger,
@@ -580,10 +596,25 @@ export class SqsSink implements SinkDriver {
     return this.healthy;
   }
 
-  /** run()'s start-up check: no region is a configuration mistake, not something a retry fixes. */
+  /**
+   * run()'s start-up check: no region, or no such queue, is a configuration mistake, not something a retry fixes. The
+   * queue is looked up with GetQueueUrl; any other failure of it (no permission for GetQueueUrl, the endpoint down)
+   * proves nothing, and the writes tell.
+   */
   async start(): Promise<void> {
     this.client ??= createClient(this.config.settings, 30_000);
-    await checkRegion(this.client, SCHEME, this.host, 'SQS');
+    const client = this.client;
+    await checkRegion(client, SCHEME, this.host, 'SQS');
+    let url: string;
+    try {
+      url = await askQueueUrl(client, this.config.address);
+    } catch (error) {
+      const resource: AwsResource = { kind: 'queue', name: this.config.address.name };
+      if (isMissing(error, resource)) throw missingResourceError(error, resource, 'GetQueueUrl', SCHEME, this.host);
+      return;
+    }
+    // with an endpoint override the writes need this URL anyway
+    if (this.config.settings.endpoint !== undefined) this.queueUrl ??= Promise.resolve(url);
   }
 
   private resolve(client: SQSClient): Promise<string> {
@@ -609,6 +640,7 @@ export class SqsSink implements SinkDriver {
       maxSize: this.config.maxMessageSize,
       maxEntries: MAX_BATCH,
       sequencer: this.sequencer,
+      resource: { kind: 'queue', name: this.config.address.name },
       entry: (fields, body): SendMessageBatchRequestEntry => ({ ...fields, MessageBody: body }),
       send: async (entries) => client.send(new SendMessageBatchCommand({ QueueUrl: await this.resolve(client), Entries: entries })),
       answered: (healthy) => {
