@@ -6,11 +6,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, AckPolicy, StorageType } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { source, sink, start, Message } from '../../lib';
+import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints } from '../helpers/endpoints';
+import { collectingSink, TestEndpoints } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 const env = { NATS_SERVER_URL: NATS_URL };
@@ -87,15 +87,9 @@ test('ready is false while a stalled consumer delivers nothing (a crashed copy h
   expect(held).toBe(5);
 
   const { logger, lines } = capturingLogger('info');
-  const received: Message[] = [];
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }), {
-    name: 'collector',
-    ready: true,
-    next: (message) => received.push(message),
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  }, { handleSignals: false });
+  const collector = collectingSink();
+  const { received } = collector;
+  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }), collector, { handleSignals: false });
   await running.started;
   const driver = pipelineParts(running).sources[0].driver;
   expect(driver.ready).toBe(true);

@@ -10,7 +10,7 @@ import { source, start, Message } from '../../lib';
 import { pipelineParts } from '../../lib/run';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints } from '../helpers/endpoints';
+import { collectingSink, TestEndpoints } from '../helpers/endpoints';
 
 const env = { NATS_SERVER_URL: NATS_URL };
 let connection: NatsConnection;
@@ -101,18 +101,9 @@ test("an existing consumer's max_batch and max_expires are kept: pull requests t
 test('a deleted consumer: pulling fails, is logged and tried again with a backoff, and the source resumes once it is back', async () => {
   const { stream, subject } = await newStream('DELETED', 1);
   const { logger, lines } = capturingLogger('warn');
-  const received: Message[] = [];
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), {
-    name: 'collector',
-    ready: true,
-    next: (message) => {
-      received.push(message);
-      message.ack();
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  }, { handleSignals: false, logger });
+  const collector = collectingSink((message) => message.ack());
+  const { received } = collector;
+  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), collector, { handleSignals: false, logger });
   await waitFor(() => received.length === 1, 'the first message');
   const config = (await manager.consumers.info(stream, 'relay')).config;
   await manager.consumers.delete(stream, 'relay');
