@@ -9,6 +9,7 @@ import { filterMessages } from '../../operators';
 import { metricsText } from '../../lib/metrics';
 import { freePort, sleep, waitFor } from '../helpers/wait';
 import { collectingSink } from '../helpers/endpoints';
+import { rawHttpStatus } from '../helpers/rawHttp';
 import { pipelineParts } from '../../lib/run';
 
 /** Sends headers and part of a body on a raw connection, then more bytes every `everyMs` until destroyed. */
@@ -37,22 +38,8 @@ async function errorCount(url: string, kind: string): Promise<number> {
 /** POSTs `x` with these raw header lines (bytes as given) on a new connection; resolves with the status. */
 function rawPost(url: string, headerLines: Buffer[]): Promise<number> {
   const { hostname, port, pathname } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname);
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('latin1');
-      const status = /^HTTP\/1\.1 (\d+) /.exec(answer);
-      if (status !== null) {
-        socket.destroy();
-        resolve(Number(status[1]));
-      }
-    });
-    socket.on('error', reject);
-    socket.write(
-      Buffer.concat([Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: 1\r\n`), ...headerLines, Buffer.from('\r\nx')]),
-    );
-  });
+  const head = Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: 1\r\n`);
+  return rawHttpStatus(Number(port), Buffer.concat([head, ...headerLines, Buffer.from('\r\nx')]), hostname);
 }
 
 function sign(body: string, secret: string): string {
