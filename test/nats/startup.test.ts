@@ -1,12 +1,11 @@
 // Start-up of the bin with NATS sinks: a server out of reach stops the start after NATS_CONNECT_TIMEOUT (exit 1), for a
 // sink or a dead letter as for a source, with the reason logged at error once; a JetStream sink whose subject no stream
 // captures stops it too; refused credentials are told apart from a server that is down.
-import { spawn, ChildProcess } from 'node:child_process';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { httpSourceOnFreePort, logRecords, runBinToEnd } from '../helpers/bin';
-import { freePort, waitFor, stopChild } from '../helpers/wait';
-import { natsConnection, jetstreamManager, uniqueSubject, NATS_URL } from './helpers';
+import { freePort } from '../helpers/wait';
+import { natsConnection, jetstreamManager, uniqueSubject, NATS_URL, PrivateNatsServer } from './helpers';
 
 const ERROR = 50;
 const FATAL = 60;
@@ -54,20 +53,14 @@ test('a JetStream sink whose subject no stream captures stops the start, saying 
 });
 
 describe('a server that requires a password', () => {
-  let server: ChildProcess;
-  let port = 0;
-  let log = '';
+  const server = new PrivateNatsServer(['--user', 'relay', '--pass', 'right']);
 
   beforeAll(async () => {
-    port = await freePort();
-    server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '--user', 'relay', '--pass', 'right'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stderr?.on('data', (chunk) => (log += String(chunk)));
-    server.stdout?.on('data', (chunk) => (log += String(chunk)));
-    await waitFor(() => /Server is ready/.test(log), 'the private nats-server', 15_000);
+    await server.start();
   });
 
   afterAll(async () => {
-    await stopChild(server, 'SIGKILL');
+    await server.stop();
   });
 
   test('refused credentials stop the start at once (no retrying until the timeout), naming the variables to check', async () => {
@@ -75,7 +68,7 @@ describe('a server that requires a password', () => {
     const run = await runBinToEnd({
       SOURCE_URI: await httpSourceOnFreePort(),
       SINK_URI: 'nats://out.events',
-      NATS_SERVER_URL: `127.0.0.1:${port}`,
+      NATS_SERVER_URL: server.url,
       NATS_USER: 'relay',
       NATS_PASSWORD: 'wrong',
       NATS_CONNECT_TIMEOUT: '20s',
