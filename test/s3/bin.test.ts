@@ -5,7 +5,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { runBinToEnd } from '../helpers/bin';
-import { AWS_TEST_ENV, deleteBucket, envelopes, fauxqsS3ForFile } from './helpers';
+import { AWS_TEST_ENV, deleteBucket, envelopes } from './helpers';
+import { fauxqsS3ForFile } from './emulator';
 
 const s3 = fauxqsS3ForFile();
 

@@ -18,27 +18,6 @@ export function s3Client(fauxqs: Fauxqs): S3Client {
   return new S3Client({ region: 'us-east-1', endpoint: fauxqs.endpoint, forcePathStyle: true });
 }
 
-/** fauxqs's S3 as a test file sees it: see fauxqsS3ForFile(). */
-export interface FauxqsS3 {
-  fauxqs: Fauxqs;
-  /** A client of the tests, to make buckets and read objects independently of the connector. */
-  client: S3Client;
-}
-
-/** fauxqs's S3 of a test file: started with its client before the file's tests, both stopped after them. */
-export function fauxqsS3ForFile(): FauxqsS3 {
-  const s3 = {} as FauxqsS3;
-  beforeAll(async () => {
-    s3.fauxqs = await Fauxqs.start();
-    s3.client = s3Client(s3.fauxqs);
-  });
-  afterAll(async () => {
-    s3.client.destroy();
-    await s3.fauxqs.stop();
-  });
-  return s3;
-}
-
 export function uniqueBucket(prefix: string): string {
   return uniqueName(prefix).toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
 }

@@ -7,7 +7,8 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
-import { createBucket, deleteBucket, envelopes, fauxqsS3ForFile, objectInfo, objectNames, readObject } from './helpers';
+import { createBucket, deleteBucket, envelopes, objectInfo, objectNames, readObject } from './helpers';
+import { fauxqsS3ForFile } from './emulator';
 
 const s3 = fauxqsS3ForFile();
 let bucket: string;
