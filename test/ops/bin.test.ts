@@ -11,7 +11,8 @@ import { createLogger } from '../../lib/logging/logger';
 import { pipelineReadiness } from '../../lib/admin/server';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { binEnv, logRecords } from '../helpers/bin';
-import { parseProm, sampleValue, selfSignedCertificate, LineCapture } from './helpers';
+import { parseProm, sampleValue, LineCapture } from './helpers';
+import { selfSignedCertificate } from '../helpers/tls';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 // no admin server unless a test sets ADMIN_PORT (see binEnv)
