@@ -430,18 +430,27 @@ export interface WorkerRole {
   exiting(running: RunningPipeline, code: number): Promise<void>;
 }
 
+/**
+ * The root logger as LOG_LEVEL and LOG_FORMAT say (with `bindings` on every line), then the pipeline the environment
+ * describes, built and checked (modules loaded). Throws what is wrong with the environment, for reportConfigError().
+ */
+export async function loggerAndPipelineFromEnv(bindings?: Record<string, unknown>): Promise<{ logger: Logger; built: BinPipeline }> {
+  // the logger first, so that every connector logs with the chosen level and format, secrets scrubbed
+  let logger = createLogger({ ...parseLogSettings(process.env), secrets: secretsFromEnv(process.env, secretVariableNames()) });
+  if (bindings !== undefined) logger = logger.child(bindings);
+  setRootLogger(logger);
+  const built = buildFromEnv(process.env);
+  await built.ready;
+  return { logger, built };
+}
+
 /** Runs the pipeline the environment (and .env) describes until it ends or is stopped; resolves to the exit code. */
 export async function runPipeline(worker?: WorkerRole): Promise<number> {
   let built: BinPipeline;
   let logger: Logger;
   try {
     loadDotEnv();
-    // the logger first, so that every connector logs with the chosen level and format, secrets scrubbed
-    logger = createLogger({ ...parseLogSettings(process.env), secrets: secretsFromEnv(process.env, secretVariableNames()) });
-    if (worker !== undefined) logger = logger.child(worker.bindings);
-    setRootLogger(logger);
-    built = buildFromEnv(process.env);
-    await built.ready;
+    ({ logger, built } = await loggerAndPipelineFromEnv(worker?.bindings));
   } catch (error) {
     if (reportConfigError(error)) return USAGE_EXIT_CODE;
     throw error;

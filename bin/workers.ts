@@ -9,8 +9,7 @@ import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../lib/errors';
 import { parseBoolean } from '../lib/config';
-import { rootLogger, createLogger, parseLogSettings, setRootLogger, type Logger } from '../lib/logging/logger';
-import { secretsFromEnv } from '../lib/security/redact';
+import { rootLogger, type Logger } from '../lib/logging/logger';
 import { pipelineParts, type PipelineStats, type RunningPipeline } from '../lib/run';
 import { metricsRegistry } from '../lib/metrics';
 import { pipelineReadiness, type AdminServer, type ReadinessReport } from '../lib/admin/server';
@@ -30,12 +29,11 @@ import { exponentialBackoff, equalJitter } from '../lib/backoff';
 import { ENV_VARIABLES } from './env';
 import { USAGE_EXIT_CODE } from './dispatch';
 import {
-  buildFromEnv,
   checkLenientValues,
   loadDotEnv,
+  loggerAndPipelineFromEnv,
   reportConfigError,
   runPipeline,
-  secretVariableNames,
   splitUris,
   startAdmin,
   summaryText,
@@ -350,12 +348,9 @@ async function runPrimary(count: number): Promise<number> {
   let logger: Logger;
   let built: BinPipeline;
   try {
-    logger = createLogger({ ...parseLogSettings(process.env), secrets: secretsFromEnv(process.env, secretVariableNames()) });
-    setRootLogger(logger);
     // built here only to check the whole configuration (and the modules) once, before any worker starts: a mistake is
     // one exit 2, not N workers failing. Nothing is connected or subscribed.
-    built = buildFromEnv(process.env);
-    await built.ready;
+    ({ logger, built } = await loggerAndPipelineFromEnv());
   } catch (error) {
     if (reportConfigError(error)) return USAGE_EXIT_CODE;
     throw error;

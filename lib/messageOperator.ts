@@ -13,18 +13,27 @@ export interface OperatorOutput {
   readonly stats: StageMetrics;
 }
 
+/**
+ * The output side of an operator's frame: each output counted as emitted, marked with the stage's name (for the
+ * hop trail and tracing) and passed downstream. messageOperator() and the wasm stage (lib/wasm/stage.ts) emit
+ * through it.
+ */
+export function operatorOutput(name: string, stats: StageMetrics, downstream: { next(message: Message): void }): OperatorOutput {
+  return {
+    stats,
+    emit(message) {
+      stats.emitted++;
+      markStage(message, name);
+      downstream.next(message);
+    },
+  };
+}
+
 export function messageOperator(name: string, handle: (message: Message, output: OperatorOutput) => void): OperatorFunction<Message, Message> {
   return (source) =>
     new Observable<Message>((subscriber) => {
       const stats = openStage('operator', name);
-      const output: OperatorOutput = {
-        stats,
-        emit(message) {
-          stats.emitted++;
-          markStage(message, name);
-          subscriber.next(message);
-        },
-      };
+      const output = operatorOutput(name, stats, subscriber);
       const subscription = source.subscribe(
         linkObserver<Message>(subscriber, {
         next(message) {

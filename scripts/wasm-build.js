@@ -95,13 +95,6 @@ async function compile(spec, output) {
       ]);
       return;
     }
-    case 'rust-wasi': {
-      await run(RUSTC, [
-        '--target', 'wasm32-wasi', '--crate-type', 'cdylib', '--edition', '2021',
-        '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'strip=debuginfo', '-o', output, source,
-      ]);
-      return;
-    }
     case 'rust-crate': {
       // a cargo crate (source: its folder); offline, with Debian's cargo and rustc; the target folder in the cache
       const target = spec.target || 'wasm32-unknown-unknown';
@@ -114,9 +107,12 @@ async function compile(spec, output) {
       fs.copyFileSync(path.join(targetDir, target, 'release', `${crate}.wasm`), output);
       return;
     }
-    case 'rust': {
+    case 'rust':
+    case 'rust-wasi': {
+      // one source file as a cdylib: bare wasm32, or on WASI (Rust's std on wasi-libc)
+      const target = spec.lang === 'rust-wasi' ? 'wasm32-wasi' : 'wasm32-unknown-unknown';
       await run(RUSTC, [
-        '--target', 'wasm32-unknown-unknown', '--crate-type', 'cdylib', '--edition', '2021',
+        '--target', target, '--crate-type', 'cdylib', '--edition', '2021',
         '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'strip=debuginfo', '-o', output, source,
       ]);
       return;

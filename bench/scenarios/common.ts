@@ -1,7 +1,7 @@
 // What several benchmark scenarios share: the page-view event they relay, the uppercase they apply to it, and one
 // round of mem:// -> operator -> mem:// (the pipeline with no broker, which isolates the cost of the operator).
 import type { OperatorFunction } from 'rxjs';
-import { source, sink, start } from '../../lib';
+import { source, sink, start, type RunOptions } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import type { Message, MessageInit } from '../../lib/message';
 
@@ -31,13 +31,14 @@ let round = 0;
 /**
  * Runs `messages` messages through mem:// -> `operator` -> mem:// and resolves to the elapsed milliseconds, from the
  * start of the pipeline until the output topic holds every message. The input is published beforehand: `message(i)`,
- * by default the 200-byte BODY.
+ * by default the 200-byte BODY. `options` go to start() (its stop, not timed, flushes what they hold).
  */
 export async function throughMem(
   label: string,
   messages: number,
   operator: OperatorFunction<Message, Message>,
   message: (i: number) => MessageInit = () => ({ body: BODY }),
+  options: RunOptions = {},
 ): Promise<number> {
   const name = `bench-${label}-${process.pid}-${round++}`;
   const input = memTopic(`${name}-in`);
@@ -47,7 +48,7 @@ export async function throughMem(
   const output = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
   const outputTopic = memTopic(`${name}-out`);
   const began = performance.now();
-  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(operator), output, { handleSignals: false });
+  const running = start(source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(operator), output, { handleSignals: false, ...options });
   while (outputTopic.length < messages) await new Promise((resolve) => setImmediate(resolve));
   const elapsed = performance.now() - began;
   await running.stop();

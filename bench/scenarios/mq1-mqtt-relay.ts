@@ -1,13 +1,18 @@
 // MQ1: the cost of wasm-pipes around mqtt.js. An mqtt:// -> mqtt:// relay against a relay written by hand on the
-// same client with the same guarantee (each input PUBACKed only once its copy's PUBACK came back), both draining a
-// backlog queued in a persistent session of a private mosquitto (in flight to a client: 1 024, as MAX_IN_FLIGHT).
-import type { IPublishPacket, MqttClient } from 'mqtt';
+// same client with the same guarantees (each input PUBACKed only once its copy's PUBACK came back; the message id
+// kept across the hop in the x-message-id user property, as the sink documents), both draining a backlog queued in a
+// persistent session of a private mosquitto (in flight to a client: 1 024, as MAX_IN_FLIGHT).
+// MQ1_MESSAGE_ID=false measures both without the id: the sink with ?message_id=false against the bare relay.
+import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { PrivateMosquitto } from '../../test/mqtt/helpers';
 import { BODY } from './common';
 
 const WINDOW = 1024;
+/** Whether both sides keep the message id across the hop (the sink's default); MQ1_MESSAGE_ID=false: neither. */
+const SEND_ID = process.env.MQ1_MESSAGE_ID !== 'false';
+const ID_PROPERTY = 'x-message-id';
 let broker: PrivateMosquitto;
 let counter: MqttClient;
 const arrivals = new Map<string, number>();
@@ -62,7 +67,7 @@ interface PacketWriter {
 
 export const mq1: Scenario = {
   id: 'MQ1',
-  title: 'mqtt:// -> mqtt:// relay vs a hand-written mqtt.js relay, PUBACK after the copy is confirmed (private mosquitto)',
+  title: `mqtt:// -> mqtt:// relay vs a hand-written mqtt.js relay, PUBACK after the copy is confirmed, ${SEND_ID ? 'the id kept in x-message-id' : 'no id (?message_id=false)'} (private mosquitto)`,
   messages: 20_000,
   quickMessages: 2_000,
   target: 0.8,
@@ -81,7 +86,7 @@ export const mq1: Scenario = {
     await broker.stop();
   },
   baseline: {
-    name: 'mqtt.js handleMessage -> publish QoS 1 -> PUBACK the input on the PUBACK',
+    name: `mqtt.js handleMessage -> publish QoS 1${SEND_ID ? ' with x-message-id' : ''} -> PUBACK the input on the PUBACK`,
     async run(messages) {
       const { input, output, clientId } = await prepare(messages);
       const began = performance.now();
@@ -92,9 +97,18 @@ export const mq1: Scenario = {
         clean: false,
         properties: { sessionExpiryInterval: 600, receiveMaximum: WINDOW },
       });
+      // what a relay written by hand does to keep ids across hops: the input's x-message-id, else one it makes (as
+      // the runtime does, process-unique)
+      const idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+      let made = 0;
       relay.handleMessage = (packet: IPublishPacket, callback) => {
         const messageId = packet.messageId as number;
-        out.publish(output, packet.payload as Buffer, { qos: 1 }, () => (relay as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 }));
+        const options: IClientPublishOptions = { qos: 1 };
+        if (SEND_ID) {
+          const id = packet.properties?.userProperties?.[ID_PROPERTY];
+          options.properties = { userProperties: { [ID_PROPERTY]: typeof id === 'string' ? id : idPrefix + (++made).toString(36) } };
+        }
+        out.publish(output, packet.payload as Buffer, options, () => (relay as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 }));
         // the same manual ack as the connector's
         callback(PUBACK_LATER);
       };
@@ -108,12 +122,12 @@ export const mq1: Scenario = {
     },
   },
   candidate: {
-    name: 'wasm-pipes mqtt -> mqtt',
+    name: `wasm-pipes mqtt -> mqtt${SEND_ID ? '' : '?message_id=false'}`,
     async run(messages) {
       const { input, output, clientId } = await prepare(messages);
       const env = { MQTT_SERVER_URL: broker.url };
       const began = performance.now();
-      const running = start(source(`mqtt://${input}?client_id=${clientId}`, { env, maxInFlight: WINDOW }), sink(`mqtt://${output}`, { env }), {
+      const running = start(source(`mqtt://${input}?client_id=${clientId}`, { env, maxInFlight: WINDOW }), sink(`mqtt://${output}${SEND_ID ? '' : '?message_id=false'}`, { env }), {
         handleSignals: false,
       });
       await waitForArrivals(output, messages);

@@ -26,6 +26,49 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${++serial}`;
 }
 
+/** How far the producer of a core NATS relay round may run ahead of its consumer. */
+const RELAY_WINDOW = 4096;
+
+/**
+ * One round of a core NATS relay (P2, P8B): a consumer subscribes to the output subject, `startRelay` starts the relay
+ * from the input subject to it, and a producer publishes `messages` BODYs to the input, at most RELAY_WINDOW ahead of
+ * what came back, so that no relay is flooded past what core NATS would deliver (it drops slow consumers, it does not
+ * wait). Resolves with the ms until all came back; `label` names the round when it stalls.
+ */
+export async function coreRelayRound(
+  label: string,
+  messages: number,
+  startRelay: (input: string, output: string) => Promise<() => Promise<void>>,
+): Promise<number> {
+  const name = uniqueName('bench.relay');
+  const input = `${name}.in`;
+  const output = `${name}.out`;
+  const producer = await natsConnection();
+  const consumer = await natsConnection();
+  let received = 0;
+  consumer.subscribe(output, { callback: () => void received++ });
+  await consumer.flush();
+  const stop = await startRelay(input, output);
+  const began = performance.now();
+  let sent = 0;
+  const producing = (async () => {
+    while (sent < messages) {
+      while (sent < messages && sent - received < RELAY_WINDOW) {
+        producer.publish(input, BODY);
+        sent++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  await waitForCount(() => received, messages, label);
+  const elapsed = performance.now() - began;
+  await producing;
+  await stop();
+  await producer.close();
+  await consumer.close();
+  return elapsed;
+}
+
 /** Resolves when `count()` reaches `target`; rejects when it stops moving for `stallMs`. */
 export async function waitForCount(count: () => number | Promise<number>, target: number, what: string, stallMs = 15_000): Promise<void> {
   let last = -1;

@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Scenario } from '../harness';
 import { cpuHeavyModule, uppercaseModule } from './wasmFixtures';
-import { BODY, NATS_URL, natsConnection, uniqueName, waitForCount } from './p2-p5-helpers';
+import { BODY, coreRelayRound, NATS_URL, natsConnection, uniqueName, waitForCount } from './p2-p5-helpers';
 import { loadNote, startBin } from './workers-helpers';
 import { throughMem } from './common';
 import { loadWasm } from '../../lib/wasm/load';
@@ -107,47 +107,25 @@ export const p8: Scenario = {
 
 // ---- P8B ----
 
-const WINDOW = 4096;
 let uppercase = '';
 const coreFailures: string[] = [];
 
 /** P2's relay, through the bin with `workers` (queue group): the ms until `messages` came back. */
-async function coreRound(messages: number, workers: number): Promise<number> {
-  const name = uniqueName('bench.p8b');
-  const input = `${name}.in`;
-  const output = `${name}.out`;
-  const producer = await natsConnection();
-  const consumer = await natsConnection();
-  let received = 0;
-  consumer.subscribe(output, { callback: () => void received++ });
-  await consumer.flush();
-  const bin = await startBin({
-    WORKERS: String(workers),
-    NATS_SERVER_URL: NATS_URL,
-    SOURCE_URI: `nats://${input}?queue=relay`,
-    SINK_URI: `nats://${output}`,
-    WASM_MODULE: uppercase,
-    MAX_IN_FLIGHT: '1024',
+function coreRound(messages: number, workers: number): Promise<number> {
+  return coreRelayRound(`P8B with WORKERS=${workers}`, messages, async (input, output) => {
+    const bin = await startBin({
+      WORKERS: String(workers),
+      NATS_SERVER_URL: NATS_URL,
+      SOURCE_URI: `nats://${input}?queue=relay`,
+      SINK_URI: `nats://${output}`,
+      WASM_MODULE: uppercase,
+      MAX_IN_FLIGHT: '1024',
+    });
+    return async () => {
+      const code = await bin.stop();
+      if (code !== 0) coreFailures.push(`WORKERS=${workers}: the bin exited ${code}`);
+    };
   });
-  const began = performance.now();
-  let sent = 0;
-  const producing = (async () => {
-    while (sent < messages) {
-      while (sent < messages && sent - received < WINDOW) {
-        producer.publish(input, BODY);
-        sent++;
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  })();
-  await waitForCount(() => received, messages, `P8B with WORKERS=${workers}`);
-  const elapsed = performance.now() - began;
-  await producing;
-  const code = await bin.stop();
-  if (code !== 0) coreFailures.push(`WORKERS=${workers}: the bin exited ${code}`);
-  await producer.close();
-  await consumer.close();
-  return elapsed;
 }
 
 export const p8b: Scenario = {

@@ -6,33 +6,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Scenario } from '../harness';
-import { source, sink, start } from '../../lib';
-import { memTopic } from '../../lib/connectors/local/mem';
 import { mapMessages } from '../../operators';
-import { BODY, uppercase } from './common';
-
-let round = 0;
+import { BODY, throughMem, uppercase } from './common';
 
 /** mem:// -> mapMessages(uppercase) -> mem://, traced by the OTEL_* variables (`traced`) or not: elapsed ms. */
-async function relay(messages: number, traced: boolean): Promise<number> {
-  const name = `bench-tr-${process.pid}-${round++}`;
-  const input = memTopic(`${name}-in`);
-  for (let i = 0; i < messages; i++) input.publish({ body: BODY });
-  const output = sink(`mem://${name}-out?max_backlog=${messages + 1}`);
-  const outputTopic = memTopic(`${name}-out`);
-  const began = performance.now();
-  const running = start(
-    source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(mapMessages((m) => ({ body: uppercase(m.body) }))),
-    output,
-    { handleSignals: false, ...(traced ? {} : { tracerProvider: null }) },
-  );
-  while (outputTopic.length < messages) await new Promise((resolve) => setImmediate(resolve));
-  const elapsed = performance.now() - began;
+function relay(messages: number, traced: boolean): Promise<number> {
   // the stop flushes what the exporter still holds: not counted (a pipeline that runs on flushes in the background)
-  await running.stop();
-  input.delete();
-  outputTopic.delete();
-  return elapsed;
+  const options = traced ? {} : { tracerProvider: null };
+  return throughMem('tr', messages, mapMessages((m) => ({ body: uppercase(m.body) })), () => ({ body: BODY }), options);
 }
 
 /** A receiver of OTLP/HTTP exports that answers 200 and keeps nothing. */

@@ -4,15 +4,9 @@ import Redis from 'ioredis';
 import type { Cache } from './types';
 import { ConnectorError } from '../errors';
 import type { Logger } from '../logging/logger';
+import { redisAddressOptions, type RedisAddress } from '../connectors/redisstream/connection';
 
-export interface RedisCacheOptions {
-  host: string;
-  port: number;
-  db: number;
-  username?: string;
-  password?: string;
-  /** rediss://: TLS, verified against the system CAs (add yours with NODE_EXTRA_CA_CERTS). */
-  tls: boolean;
+export interface RedisCacheOptions extends RedisAddress {
   /** Prepended to every key (`?prefix=`). */
   prefix: string;
   /** How long an operation may wait for the server before it fails (and its message is nacked). */
@@ -80,12 +74,7 @@ export class RedisCache implements Cache {
     this.address = `${options.host}:${options.port}`;
     this.logger = options.logger;
     this.client = new Redis({
-      host: options.host.replace(/^\[(.*)\]$/, '$1'),
-      port: options.port,
-      db: options.db,
-      username: options.username,
-      password: options.password,
-      ...(options.tls ? { tls: { servername: options.host } } : {}),
+      ...redisAddressOptions(options),
       // connect on the first operation or on connect(), so that building a pipeline opens nothing
       lazyConnect: true,
       // RESP2 works with every server version; GET/SET replies are the same in RESP3

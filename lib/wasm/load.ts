@@ -20,7 +20,9 @@ import {
 } from './abi';
 import { capMemory, formatType, isWasm, ModuleInfo, readModuleInfo, sameType } from './binary';
 import { instrument } from './instrument';
-import { CallKind, GoInstance, GuestInstance, InstanceSetup, NativeInstance } from './instance';
+import { CallKind, GuestInstance, InstanceSetup } from './instance';
+import { NativeInstance } from './nativeInstance';
+import { GoInstance } from './goInstance';
 import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
 import { displayLocation, SuppliedModule, supplyModule } from './supply';
 import { WASI_IMPORTS, WASI_MODULE, wasiRefusal } from './wasi';

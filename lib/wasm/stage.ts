@@ -3,7 +3,8 @@
 // host calls wait on an asynchronous cache, a pool of instances whose reads go to the backend in batches, keys
 // fetched ahead for a prefetch hint, and order kept per message key.
 import { Observable, OperatorFunction } from 'rxjs';
-import { Message, markStage } from '../message';
+import { Message } from '../message';
+import { operatorOutput, type OperatorOutput } from '../messageOperator';
 import type { Cache } from '../cache/types';
 import { MemoryCache } from '../cache/memory';
 import type { Sink } from '../sink';
@@ -249,6 +250,8 @@ export class WasmStage {
   private readonly failureLog: RateLimitedLog;
   /** Counters of this stage for /metrics and pipeline.stats(), and a sampler for timing calls. */
   readonly stats: StageMetrics;
+  /** Outputs go on through the operator frame of lib/messageOperator.ts: counted, marked with this stage, passed on. */
+  private readonly output: OperatorOutput;
   private readonly sampler = new Sampler();
   private readonly callSeconds;
   private readonly traps;
@@ -263,6 +266,7 @@ export class WasmStage {
   ) {
     this.name = `${kind === 'filter' ? 'wasmFilter' : 'wasmTransform'}(${module.name})`;
     this.stats = openStage('operator', this.name);
+    this.output = operatorOutput(this.name, this.stats, downstream);
     this.callSeconds = wasmMetrics.callSeconds.labels({ stage: this.name });
     this.traps = wasmMetrics.traps.labels({ stage: this.name });
     this.budgetStops = wasmMetrics.budgetStops.labels({ stage: this.name });
@@ -517,25 +521,16 @@ export class WasmStage {
         this.stats.dropped++;
         message.ack();
       } else {
-        this.stats.emitted++;
-        markStage(message, this.name);
-        this.downstream.next(message);
+        this.output.emit(message);
       }
     } else {
       const outputs = instance.outputs;
       if (outputs.length === 1) {
-        this.stats.emitted++;
-        const output = message.with(outputs[0]);
-        markStage(output, this.name);
-        this.downstream.next(output);
+        this.output.emit(message.with(outputs[0]));
       } else {
         const children = message.split(outputs);
         if (children.length === 0) this.stats.dropped++;
-        this.stats.emitted += children.length;
-        for (const child of children) {
-          markStage(child, this.name);
-          this.downstream.next(child);
-        }
+        for (const child of children) this.output.emit(child);
       }
     }
     if (instance.memoryBytes > this.recycleBytes) {

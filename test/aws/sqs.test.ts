@@ -4,9 +4,9 @@
 import { Message } from '../../lib/message';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import type { Sink, SinkOptions } from '../../lib/sink';
+import { SinkRuntime, type Sink, type SinkOptions } from '../../lib/sink';
 import type { SourceOptions } from '../../lib/source';
-import { ConfigError, PermanentError } from '../../lib/errors';
+import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +14,8 @@ import pino from 'pino';
 import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../../lib/registry';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
+import { ACCOUNT, AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
+import { HoldingProxy } from './holdingProxy';
 import { runBinToEnd } from '../helpers/bin';
 import os from 'node:os';
 import { send } from '../helpers/endpoints';
@@ -188,6 +189,30 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     immediate[1].ack();
   });
 
+  test('a long poll still open when the pipeline stops: stop() does not wait for it, and what it takes is visible again at once', async () => {
+    const q = await queue();
+    // SQS serves a long poll whose connection closed, so the source must neither cut it nor keep what it brings
+    const proxy = await HoldingProxy.start(fauxqs.endpoint);
+    cleanups.push(() => proxy.stop());
+    const received: Message[] = [];
+    const running = start(source(fauxqs.sqsUri(q.name, { endpoint: proxy.endpoint, pollers: '1' })), { ...keepingSink(), next: (message: Message) => received.push(message) }, {
+      handleSignals: false,
+      shutdownTimeout: 1000,
+    });
+    await running.started;
+    await waitFor(() => proxy.longPolls === 1, 'the long poll');
+    await fauxqs.fill(q, [{ MessageBody: 'late' }]);
+    // the poll took the message; its answer is held back until the pipeline has stopped
+    await waitFor(() => proxy.held.length === 1, 'the answer of the long poll');
+    expect(proxy.held[0].bodies).toEqual(['late']);
+    expect((await fauxqs.inspect(q)).inflight).toEqual(['late']);
+    await running.stop();
+    proxy.held[0].release();
+    // the 30 s visibility timeout it was received with did not hide it: released, for the next reader
+    await waitFor(async () => (await fauxqs.inspect(q)).ready.includes('late'), 'the message to be visible again', 10_000);
+    expect(received).toHaveLength(0);
+  });
+
   test('a slow message keeps its visibility extended: no second delivery while it is in flight', async () => {
     const q = await queue();
     await fauxqs.fill(q, [{ MessageBody: 'slow' }]);
@@ -336,10 +361,48 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     expect(out.ready).toBe(false);
   });
 
-  test('a queue that does not exist fails the start-up with a ConnectorError that says what to check', async () => {
-    const running = start(source(fauxqs.sqsUri(uniqueName('missing'))), keepingSink(), { handleSignals: false });
-    await expect(running.started).rejects.toThrow(/awssqs \(127\.0\.0\.1:\d+\): GetQueueUrl failed: .*check the queue URL/);
+  test('a queue that does not exist fails the start-up of a source with a MissingResourceError naming it and how to create it', async () => {
+    const name = uniqueName('missing');
+    const running = start(source(fauxqs.sqsUri(name)), keepingSink(), { handleSignals: false });
+    const failure = await running.started.then(() => undefined, (error: unknown) => error);
     await running.stop().catch(() => undefined);
+    expect(failure).toBeInstanceOf(MissingResourceError);
+    expect((failure as Error).message).toBe(
+      `awssqs (127.0.0.1:${fauxqs.port}): queue '${name}' does not exist (GetQueueUrl: QueueDoesNotExist: The specified queue does not exist.); ` +
+        `create it (aws sqs create-queue --queue-name ${name}), or correct the queue URL (awssqs://<host>/<account id>/<queue name>) and the region`,
+    );
+  });
+
+  test('a queue or topic that does not exist fails the start-up of a sink (a FIFO one with the attribute to create it)', async () => {
+    const fifo = `${uniqueName('missing')}.fifo`;
+    const queueSink = sink(fauxqs.sqsUri(fifo));
+    cleanups.push(() => queueSink.close());
+    const queueFailure = await (queueSink as SinkRuntime).start().then(() => undefined, (error: unknown) => error);
+    expect(queueFailure).toBeInstanceOf(MissingResourceError);
+    expect((queueFailure as Error).message).toContain(`queue '${fifo}' does not exist (GetQueueUrl: QueueDoesNotExist`);
+    expect((queueFailure as Error).message).toContain(`aws sqs create-queue --queue-name ${fifo} --attributes FifoQueue=true`);
+
+    const arn = `arn:aws:sns:us-east-1:${ACCOUNT}:${uniqueName('missing')}`;
+    const topicSink = sink(fauxqs.snsUri(arn));
+    cleanups.push(() => topicSink.close());
+    const topicFailure = await (topicSink as SinkRuntime).start().then(() => undefined, (error: unknown) => error);
+    expect(topicFailure).toBeInstanceOf(MissingResourceError);
+    expect((topicFailure as Error).message).toContain(`topic '${arn}' does not exist (GetTopicAttributes: NotFound`);
+    expect((topicFailure as Error).message).toContain(`aws sns create-topic --name ${arn.split(':')[5]})`);
+  });
+
+  test('a queue deleted while a sink writes: each write fails naming the queue, retryably (it may be re-created)', async () => {
+    const q = await queue();
+    const out = openSink(fauxqs.sqsUri(q.name), { retry: { maxAttempts: 2, initialDelay: 10 } });
+    await (out as SinkRuntime).start();
+    await fauxqs.deleteQueue(q);
+    const [outcome] = await send(out, [{ body: 'to a deleted queue' }]);
+    expect(outcome?.message).toMatch(/gave up after 2 attempts/);
+    const cause = outcome?.cause;
+    expect(cause).toBeInstanceOf(ConnectorError);
+    expect(cause).not.toBeInstanceOf(MissingResourceError);
+    expect((cause as ConnectorError).retryable).toBe(true);
+    expect((cause as Error).message).toContain(`queue '${q.name}' does not exist (SendMessageBatch: QueueDoesNotExist`);
   });
 });
 

@@ -63,6 +63,32 @@ describe('azuresb:// delivery and dead-lettering', () => {
     expect(bus.server.store(queue).stats.abandoned).toBe(2);
   });
 
+  test('acks and nacks of neighbouring messages in one tick: the nacked ones come back, the acked ones do not', async () => {
+    // rhea writes one tick's dispositions as ranges of consecutive deliveries: an ack beside a nack must not share one
+    const queue = bus.queue();
+    const ids = ['tick-a', 'tick-b', 'tick-c', 'tick-d'];
+    expect(await send(openSink(`azuresb://${queue}`), ids.map((id) => ({ body: id, id })))).toEqual(ids.map(() => undefined));
+    // the first four are held, to be settled together; what comes back after is acked
+    const { messages, subscription } = collect(source(`azuresb://${queue}`, { env: bus.env }), (message, index) => {
+      if (index >= ids.length) message.ack();
+    });
+    closers.push(async () => subscription.unsubscribe());
+    await waitFor(() => messages.length === ids.length, 'the four deliveries');
+    expect(messages.map((message) => message.id)).toEqual(ids);
+    const [a, b, c, d] = messages;
+    a.ack();
+    b.nack(new Error('on purpose'));
+    c.nack(new Error('on purpose'));
+    d.ack();
+    await waitFor(() => messages.length === ids.length + 2, 'the two nacked messages again');
+    expect(messages.slice(ids.length).map((message) => message.id).sort()).toEqual(['tick-b', 'tick-c']);
+    // every message completed, and nothing left in the queue that could still come back
+    const store = bus.server.store(queue);
+    await waitFor(() => store.stats.completed === ids.length && store.activeCount === 0 && store.lockedCount === 0, 'the queue to empty');
+    expect(store.stats.abandoned).toBe(2);
+    expect(messages).toHaveLength(ids.length + 2);
+  });
+
   test('past maxDeliveries with no dead-letter sink: moved to the Service Bus dead-letter queue with the reason', async () => {
     const queue = bus.queue();
     expect(await send(openSink(`azuresb://${queue}`), [{ body: 'poison', id: 'poison-1' }])).toEqual([undefined]);

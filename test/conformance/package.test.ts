@@ -30,9 +30,17 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir() };
 
   beforeAll(() => {
-    fs.mkdirSync(path.join(project, 'node_modules'));
-    // the package as built (dist/ and package.json's exports), as `npm install` would place it
-    fs.symlinkSync(ROOT, path.join(project, 'node_modules/wasm-pipes'), 'dir');
+    // the package as built (dist/ and package.json's exports), as `npm install` would place it: a copy taken now, so
+    // that nothing the rest of the suite does in the checkout meanwhile can change it under this project's jest; its
+    // dependencies are the checkout's (a link, as npm would nest or hoist them)
+    const installed = path.join(project, 'node_modules/wasm-pipes');
+    fs.mkdirSync(installed, { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'));
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(installed, 'dist'), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(installed, 'node_modules'), 'dir');
+    for (const entry of ['lib/conformance/index.js', 'lib/conformance/index.d.ts', 'bin/wasm-pipes.js']) {
+      if (!fs.existsSync(path.join(installed, 'dist', entry))) throw new Error(`dist/${entry} is missing from the build: run npm run build`);
+    }
     fs.mkdirSync(path.join(project, 'src'));
     fs.mkdirSync(path.join(project, 'test'));
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'dirq', version: '1.0.0', private: true }));

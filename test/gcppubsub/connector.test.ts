@@ -14,7 +14,7 @@ import { startPubSubServer } from '../fixtures/pubsub/server';
 import { pubsubFixture, pubsubEnv, PubSubFixture, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { configError } from '../helpers/configError';
-import { write } from '../helpers/endpoints';
+import { collectingSink, write } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 let fixture: PubSubFixture;
@@ -100,7 +100,7 @@ describe('gcppubsub:// URIs and configuration', () => {
     const { subscription } = await fixture.topicWithSubscription();
     const running = start(
       source(subscriptionUri(subscription), { env }),
-      { name: 'collect', ready: true, next: (message) => message.ack(), error: () => undefined, complete: () => undefined, close: async () => undefined },
+      collectingSink((message) => message.ack()),
       { handleSignals: false },
     );
     await running.started;
@@ -119,18 +119,9 @@ describe('gcppubsub:// delivery', () => {
   test('the short sink form publishes; the message id and key survive Pub/Sub -> Pub/Sub', async () => {
     const { topic, subscription } = await fixture.topicWithSubscription();
     expect(await write(openSink(`gcppubsub://${PROJECT}/${topic}`), { id: 'order-17', body: 'x', key: 'customer-3', metadata: { a: 'b' } })).toBeUndefined();
-    const received: Message[] = [];
-    const running = start(source(`gcppubsub://${PROJECT}/${subscription}`, { env }), {
-      name: 'collect',
-      ready: true,
-      next: (message) => {
-        received.push(message);
-        message.ack();
-      },
-      error: () => undefined,
-      complete: () => undefined,
-      close: async () => undefined,
-    }, { handleSignals: false });
+    const collector = collectingSink((message) => message.ack());
+    const { received } = collector;
+    const running = start(source(`gcppubsub://${PROJECT}/${subscription}`, { env }), collector, { handleSignals: false });
     toClose.push({ close: () => running.stop() });
     await waitFor(() => received.length === 1, 'the message');
     expect(received[0].id).toBe('order-17');
@@ -143,8 +134,8 @@ describe('gcppubsub:// delivery', () => {
     const { topic, subscription } = await fixture.topicWithSubscription();
     const publisher = fixture.admin.topic(topic);
     await Promise.all(Array.from({ length: 100 }, (_, i) => publisher.publishMessage({ data: Buffer.from(String(i)) })));
-    const held: Message[] = [];
-    const stuck: Sink = { name: 'stuck', ready: true, next: (message) => held.push(message), error: () => undefined, complete: () => undefined, close: async () => undefined };
+    const stuck = collectingSink();
+    const held = stuck.received;
     const leased = (): number => fixture.server.backlog(subscriptionPath(subscription)).filter((entry) => entry.leased).length;
 
     const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 1000 });
@@ -188,25 +179,14 @@ describe('gcppubsub:// delivery', () => {
     const deadLetters = await fixture.topicWithSubscription();
     await fixture.admin.topic(topic).publishMessage({ data: Buffer.from('poison'), attributes: { kind: 'bad' } });
     const deadLetter = openSink(topicUri(deadLetters.topic));
-    const collector = (seen: Message[], settle: (message: Message) => void): Sink => ({
-      name: 'always-fails',
-      ready: true,
-      next: (message) => {
-        seen.push(message);
-        settle(message);
-      },
-      error: () => undefined,
-      complete: () => undefined,
-      close: async () => undefined,
-    });
     // two pipelines one after the other: the count goes on rising, so it is Pub/Sub's, not this process's.
     // The first nacks delivery 1 and holds delivery 2, which its drain nacks.
     const firstSeen: Message[] = [];
     const first = start(
       source(subscriptionUri(subscription), { env, maxDeliveries: 3, deadLetter }),
-      collector(firstSeen, (message) => {
+      collectingSink((message) => {
         if (firstSeen.length === 1) message.nack(new Error('cannot handle it'));
-      }),
+      }, firstSeen),
       { handleSignals: false, shutdownTimeout: 200 },
     );
     await waitFor(() => firstSeen.length === 2, 'two deliveries');
@@ -215,7 +195,7 @@ describe('gcppubsub:// delivery', () => {
     const secondSeen: Message[] = [];
     const second = start(
       source(subscriptionUri(subscription), { env, maxDeliveries: 3, deadLetter }),
-      collector(secondSeen, (message) => message.nack(new Error('cannot handle it'))),
+      collectingSink((message) => message.nack(new Error('cannot handle it')), secondSeen),
       { handleSignals: false },
     );
     toClose.push({ close: () => second.stop() });

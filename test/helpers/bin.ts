@@ -3,7 +3,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from './wait';
+import { freePort, waitFor } from './wait';
 import { testLogs } from './testLogs';
 
 export const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
@@ -32,6 +32,26 @@ export function binEnv(env: Record<string, string | undefined> = {}): Record<str
   const merged: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0' };
   for (const [name, value] of Object.entries(env)) if (value !== undefined) merged[name] = value;
   return merged;
+}
+
+/** A log line of the bin (pino JSON) as parsed: its level (30 info, 40 warn, 50 error, 60 fatal), message, fields. */
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The pino JSON lines of a bin's stderr, parsed; the lines that are not JSON (usage errors, printf) are left out. */
+export function logRecords<Line extends { msg: string } = LogRecord>(stderr: string): Line[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Line);
+}
+
+/** An http:// source on a free port, for a bin whose source does not matter to the test. */
+export async function httpSourceOnFreePort(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}/events`;
 }
 
 export class BinProcess {
@@ -63,10 +83,7 @@ export class BinProcess {
 
   /** The log lines (pino JSON), parsed. */
   records(): { msg: string; [field: string]: unknown }[] {
-    return this.stderr
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { msg: string });
+    return logRecords(this.stderr);
   }
 
   /** The log lines (pino JSON) whose message matches `pattern`. */

@@ -16,6 +16,28 @@ export function send(target: { next(message: Message): void }, inits: readonly M
 }
 
 /**
+ * A sink for `start()` that keeps every message it gets, in order, in `received` (or in the array given), and hands
+ * each to `onMessage`: by default nothing, the test settles them; `(message) => message.ack()` confirms each at once.
+ */
+export function collectingSink(
+  onMessage: (message: Message) => void = () => undefined,
+  received: Message[] = [],
+): Sink & { received: Message[] } {
+  return {
+    name: 'collector',
+    ready: true,
+    received,
+    next: (message) => {
+      received.push(message);
+      onMessage(message);
+    },
+    error: () => undefined,
+    complete: () => undefined,
+    close: async () => undefined,
+  };
+}
+
+/**
  * The sources and sinks of a test file, opened with one environment (the broker's URL). `closeAll()`, in afterEach,
  * unsubscribes every source and closes every sink; `subscriptions` and `sinks` take others opened by hand.
  */

@@ -4,7 +4,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, sleep } from './wait';
+import { freePort, sleep, stopChild } from './wait';
 
 /** A nats-server of our own (JetStream on, file store in a temporary folder), on a free port of 127.0.0.1. */
 export class PrivateNatsServer {
@@ -13,13 +13,16 @@ export class PrivateNatsServer {
   private child: ChildProcess | undefined;
   log = '';
 
+  /** `args`: more arguments of nats-server, like `--user relay --pass right` for a server that asks for them. */
+  constructor(private readonly args: readonly string[] = []) {}
+
   get url(): string {
     return `127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
-    const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir], {
+    const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -35,11 +38,7 @@ export class PrivateNatsServer {
 
   /** Stops the server by its PID (SIGKILL: no goodbye to the clients), and waits until it is gone. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid as number, 'SIGKILL');
-    await exited;
+    if (this.child !== undefined) await stopChild(this.child, 'SIGKILL');
     this.child = undefined;
   }
 

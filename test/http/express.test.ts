@@ -4,25 +4,9 @@ import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { httpSource, start, type RunningPipeline, type Message, type Sink } from '../../lib';
+import { httpSource, start, type RunningPipeline } from '../../lib';
 import { sleep, waitFor } from '../helpers/wait';
-
-/** A sink that keeps every message and lets the test settle it (or settles it at once with `onMessage`). */
-function testSink(onMessage: (message: Message) => void = () => undefined): Sink & { received: Message[] } {
-  const received: Message[] = [];
-  return {
-    name: 'test',
-    ready: true,
-    received,
-    next: (message) => {
-      received.push(message);
-      onMessage(message);
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
-}
+import { collectingSink } from '../helpers/endpoints';
 
 describe('httpSource() in an express 5 app', () => {
   let server: http.Server | undefined;
@@ -49,7 +33,7 @@ describe('httpSource() in an express 5 app', () => {
     app.get('/health', (_request, response) => void response.json({ up: true }));
     app.post('/hooks', hooks.handler);
     await listen(app);
-    const out = testSink();
+    const out = collectingSink();
     running = start(hooks, out, { handleSignals: false });
     await running.started;
 
@@ -80,7 +64,7 @@ describe('httpSource() in an express 5 app', () => {
     const app = express();
     app.post('/hooks', hooks.handler);
     await listen(app);
-    const out = testSink();
+    const out = collectingSink();
     running = start(hooks, out, { handleSignals: false });
     await running.started;
     const responses = Array.from({ length: 5 }, (_, i) => fetch(`${base}/hooks`, { method: 'POST', body: `m${i}` }));
@@ -100,7 +84,7 @@ describe('httpSource() in an express 5 app', () => {
     const app = express();
     app.post('/hooks', express.raw({ type: '*/*' }), hooks.handler);
     await listen(app);
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     running = start(hooks, out, { handleSignals: false });
     await running.started;
     const body = '{"event":"push"}';
@@ -120,7 +104,7 @@ describe('httpSource() in an express 5 app', () => {
     app.use(hooks.handler);
     app.post('/other', (_request, response) => void response.status(202).send('other'));
     await listen(app);
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     running = start(hooks, out, { handleSignals: false });
     await running.started;
     expect((await fetch(`${base}/hooks/github?x=1`, { method: 'POST', body: 'hook' })).status).toBe(200);
@@ -142,7 +126,7 @@ describe('httpSource() in an express 5 app', () => {
     expect(notRunning.status).toBe(503);
     expect(((await notRunning.json()) as { error: string }).error).toBe('the pipeline of this webhook is not running');
 
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     running = start(hooks, out, { handleSignals: false });
     await running.started;
     expect((await fetch(`${base}/hooks`, { method: 'POST', body: 'on time' })).status).toBe(200);
@@ -153,7 +137,7 @@ describe('httpSource() in an express 5 app', () => {
     expect((await fetch(`${base}/hooks`, { method: 'POST', body: 'late' })).status).toBe(503);
     expect(out.received.map((message) => message.text())).toEqual(['on time']);
 
-    running = start(parsed, testSink((message) => message.ack()), { handleSignals: false });
+    running = start(parsed, collectingSink((message) => message.ack()), { handleSignals: false });
     await running.started;
     const consumed = await fetch(`${base}/parsed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
     expect(consumed.status).toBe(500);
@@ -165,7 +149,7 @@ describe('httpSource() in an express 5 app', () => {
     server = http.createServer((request, response) => hooks.handler(request, response));
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     running = start(hooks, out, { handleSignals: false });
     await running.started;
     expect((await fetch(`${base}/events`, { method: 'PUT', body: 'plain' })).status).toBe(200);

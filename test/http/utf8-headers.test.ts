@@ -1,29 +1,16 @@
 // The bin, as a user runs it: UTF-8 header values sent to the webhook (as curl sends `-H 'X-City: café € 日本'`)
 // reach stdout:// and the NATS headers as the same text, not as Latin-1 read UTF-8 bytes (issue 19 item 12).
-import net from 'node:net';
 import { connect, type NatsConnection, type Msg } from '@nats-io/transport-node';
 import { BinProcess } from '../helpers/bin';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
+import { rawHttpStatus } from '../helpers/rawHttp';
 
 const TEXT = 'café € 日本';
 
 /** POSTs `body` with `headerLines` written as raw bytes; resolves with the status line's code. */
 function rawPost(port: number, headerLines: Buffer, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('latin1');
-      const status = /^HTTP\/1\.1 (\d+) /.exec(answer);
-      if (status !== null) {
-        socket.destroy();
-        resolve(Number(status[1]));
-      }
-    });
-    socket.on('error', reject);
-    const head = `POST /events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
-    socket.write(Buffer.concat([Buffer.from(head), headerLines, Buffer.from(`\r\n${body}`)]));
-  });
+  const head = `POST /events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  return rawHttpStatus(port, Buffer.concat([Buffer.from(head), headerLines, Buffer.from(`\r\n${body}`)]));
 }
 
 describe('HTTP source in the bin: UTF-8 header values', () => {

@@ -4,21 +4,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runBinToEnd } from '../helpers/bin';
+import { logRecords, runBinToEnd, type LogRecord } from '../helpers/bin';
 import { buildAs } from '../wasm/helpers';
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-const logLines = (stderr: string): LogLine[] =>
-  stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-const lastLine = (stderr: string): LogLine => logLines(stderr).filter((line) => line.msg.startsWith('wasm-pipes stopped')).pop() as LogLine;
+const lastLine = (stderr: string): LogRecord => logRecords(stderr).filter((line) => line.msg.startsWith('wasm-pipes stopped')).pop() as LogRecord;
 
 let dir: string;
 let native: string;
@@ -43,7 +32,7 @@ test('stdin into a sink that always fails: the bin waits for the redeliveries, g
   expect(last.msg).toContain('received 3'); // two deliveries, then the third is given up
   expect(last.msg).toContain('NOT DELIVERED 1');
   // each failure said why at warn, with the message's id
-  const warnings = logLines(result.stderr).filter((line) => line.level === 40);
+  const warnings = logRecords(result.stderr).filter((line) => line.level === 40);
   expect(warnings.some((line) => /failed and was nacked: .*ECONNREFUSED|failed and was nacked/.test(line.msg))).toBe(true);
   expect(warnings.some((line) => line.msg.includes('given up after 2 failed deliveries'))).toBe(true);
 });
@@ -85,6 +74,6 @@ test('a file:// source through a module failing one line in three, with DEAD_LET
   expect(last.msg).toContain('written 6');
   expect(last.stats).toMatchObject({ received: 9, acked: 9, deadLettered: 3, written: 6, givenUp: 0 });
   // every failing message was logged at warn with the module's reason
-  const failures = logLines(result.stderr).filter((line) => line.level === 40 && String(line.msg).includes('asked to fail'));
+  const failures = logRecords(result.stderr).filter((line) => line.level === 40 && String(line.msg).includes('asked to fail'));
   expect(failures.length).toBeGreaterThanOrEqual(3);
 });

@@ -8,24 +8,9 @@ import type { Sink } from '../../lib/sink';
 import { filterMessages } from '../../operators';
 import { metricsText } from '../../lib/metrics';
 import { freePort, sleep, waitFor } from '../helpers/wait';
+import { collectingSink } from '../helpers/endpoints';
+import { rawHttpStatus } from '../helpers/rawHttp';
 import { pipelineParts } from '../../lib/run';
-
-/** A sink whose behaviour the test decides per message. */
-function testSink(onMessage: (message: Message) => void): Sink & { received: Message[] } {
-  const received: Message[] = [];
-  return {
-    name: 'test',
-    ready: true,
-    received,
-    next: (message) => {
-      received.push(message);
-      onMessage(message);
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
-}
 
 /** Sends headers and part of a body on a raw connection, then more bytes every `everyMs` until destroyed. */
 function trickle(url: string, headers: Record<string, string>, options: { contentLength: number; first: string; everyMs?: number }): net.Socket {
@@ -53,22 +38,8 @@ async function errorCount(url: string, kind: string): Promise<number> {
 /** POSTs `x` with these raw header lines (bytes as given) on a new connection; resolves with the status. */
 function rawPost(url: string, headerLines: Buffer[]): Promise<number> {
   const { hostname, port, pathname } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname);
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('latin1');
-      const status = /^HTTP\/1\.1 (\d+) /.exec(answer);
-      if (status !== null) {
-        socket.destroy();
-        resolve(Number(status[1]));
-      }
-    });
-    socket.on('error', reject);
-    socket.write(
-      Buffer.concat([Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: 1\r\n`), ...headerLines, Buffer.from('\r\nx')]),
-    );
-  });
+  const head = Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: 1\r\n`);
+  return rawHttpStatus(Number(port), Buffer.concat([head, ...headerLines, Buffer.from('\r\nx')]), hostname);
 }
 
 function sign(body: string, secret: string): string {
@@ -93,7 +64,7 @@ describe('HTTP source', () => {
 
   test('POST: the response comes only after the sink acked, with 200', async () => {
     let ack!: () => void;
-    const out = testSink((message) => (ack = () => message.ack()));
+    const out = collectingSink((message) => (ack = () => message.ack()));
     await startSource(out);
     let answered = false;
     const response = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-trace': 'abc' }, body: '{"event_type":"test"}' }).then((r) => {
@@ -113,7 +84,7 @@ describe('HTTP source', () => {
   });
 
   test('PUT relays the body too; headers with credentials never become metadata', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     const result = await fetch(url, { method: 'PUT', headers: { authorization: 'Bearer secret', cookie: 'a=b' }, body: 'plain' });
     expect(result.status).toBe(200);
@@ -123,7 +94,7 @@ describe('HTTP source', () => {
   });
 
   test('a nacked message is answered 503 with Retry-After, so that the caller retries', async () => {
-    const out = testSink((message) => message.nack(new Error('sink down')));
+    const out = collectingSink((message) => message.nack(new Error('sink down')));
     await startSource(out);
     const result = await fetch(url, { method: 'POST', body: 'x' });
     expect(result.status).toBe(503);
@@ -132,7 +103,7 @@ describe('HTTP source', () => {
   });
 
   test('a body over HTTP_MAX_BODY is refused with 413 and never reaches the sink', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_MAX_BODY: '1kb' });
     const result = await fetch(url, { method: 'POST', body: 'x'.repeat(2048) });
     expect(result.status).toBe(413);
@@ -142,7 +113,7 @@ describe('HTTP source', () => {
   });
 
   test('a chunked body (no Content-Length) is cut off at HTTP_MAX_BODY with 413', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_MAX_BODY: '1kb' });
     const status = await new Promise<number>((resolve, reject) => {
       const request = http.request(url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (response) => {
@@ -158,7 +129,7 @@ describe('HTTP source', () => {
   });
 
   test('X-Message-Id and X-Message-Key set the id and the key', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     await fetch(url, { method: 'POST', body: 'x', headers: { 'x-message-id': 'order-7', 'x-message-key': 'customer-3' } });
     expect(out.received[0].id).toBe('order-7');
@@ -166,7 +137,7 @@ describe('HTTP source', () => {
   });
 
   test('GET relays the query parameters encoded as JSON (repeated ones as arrays)', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     const result = await fetch(`${url}?event=click&tag=a&tag=b`);
     expect(result.status).toBe(200);
@@ -175,7 +146,7 @@ describe('HTTP source', () => {
   });
 
   test('other methods get 405 with Allow', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     const result = await fetch(url, { method: 'DELETE' });
     expect(result.status).toBe(405);
@@ -183,14 +154,14 @@ describe('HTTP source', () => {
   });
 
   test('a message dropped by filterMessages is acked: 200', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, {}, (s) => s.pipe(filterMessages((m) => m.text() !== 'drop me')));
     expect((await fetch(url, { method: 'POST', body: 'drop me' })).status).toBe(200);
     expect(out.received).toHaveLength(0);
   });
 
   test('HTTP_SOURCE_TOKEN: requests without the bearer token get 401', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_SOURCE_TOKEN: 's3cret' });
     expect((await fetch(url, { method: 'POST', body: 'x' })).status).toBe(401);
     expect((await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
@@ -199,7 +170,7 @@ describe('HTTP source', () => {
   });
 
   test('HTTP_SOURCE_HMAC_SECRET: a body whose X-Signature-256 does not match gets 401', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_SOURCE_HMAC_SECRET: 'hmac-key' });
     const body = '{"a":1}';
     const good = `sha256=${createHmac('sha256', 'hmac-key').update(body).digest('hex')}`;
@@ -211,7 +182,7 @@ describe('HTTP source', () => {
 
   test('while draining, new requests get 503 and in-flight ones are still answered 200', async () => {
     let ack!: () => void;
-    const out = testSink((message) => (ack = () => message.ack()));
+    const out = collectingSink((message) => (ack = () => message.ack()));
     await startSource(out);
     const inFlight = fetch(url, { method: 'POST', body: 'first' });
     await waitFor(() => out.received.length === 1, 'the first message');
@@ -226,7 +197,7 @@ describe('HTTP source', () => {
   });
 
   test('requests over the credit window wait for credit instead of failing', async () => {
-    const out = testSink(() => undefined);
+    const out = collectingSink(() => undefined);
     const port = await freePort();
     url = `http://127.0.0.1:${port}/events`;
     running = start(source(url, { maxInFlight: 2 }), out, { handleSignals: false, shutdownTimeout: 1000 });
@@ -244,7 +215,7 @@ describe('HTTP source', () => {
 
   test('clients that give up while waiting for credit give their slot back: later requests are served (maxInFlight 4)', async () => {
     const held: Message[] = [];
-    const out = testSink((message) => (message.text().startsWith('hold') ? held.push(message) : message.ack()));
+    const out = collectingSink((message) => (message.text().startsWith('hold') ? held.push(message) : message.ack()));
     const port = await freePort();
     url = `http://127.0.0.1:${port}/events`;
     running = start(source(url, { maxInFlight: 4 }), out, { handleSignals: false, shutdownTimeout: 1000 });
@@ -272,7 +243,7 @@ describe('HTTP source', () => {
 
   test('HMAC only: senders trickling unsigned bodies hold no credit; signed requests are served; refusals are counted', async () => {
     const secret = 'hmac-key';
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_SOURCE_HMAC_SECRET: secret, HTTP_MAX_UNVERIFIED: '32', HTTP_BODY_TIMEOUT: '1s' });
     // 300 connections, far more than the window (16) and the cap on unverified bodies (32), each sending a byte of
     // its 100 000-byte body every 100 ms with a wrong signature
@@ -302,7 +273,7 @@ describe('HTTP source', () => {
   });
 
   test('a body that does not arrive within HTTP_BODY_TIMEOUT gets 408, and its credit slot goes back', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_BODY_TIMEOUT: '300ms' });
     const slow = trickle(url, {}, { contentLength: 100, first: 'abc' });
     let answer = '';
@@ -318,7 +289,7 @@ describe('HTTP source', () => {
   });
 
   test('HTTP_SOURCE_TOKEN: the Bearer scheme is case-insensitive (RFC 7235)', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_SOURCE_TOKEN: 's3cret' });
     for (const authorization of ['bearer s3cret', 'BEARER s3cret', 'Bearer  s3cret']) {
       expect((await fetch(url, { method: 'POST', body: 'x', headers: { authorization } })).status).toBe(200);
@@ -330,7 +301,7 @@ describe('HTTP source', () => {
   });
 
   test('header values sent as UTF-8 arrive as UTF-8 in metadata, id and key; other bytes are read as Latin-1', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     // the bytes on the wire, as curl sends `-H 'X-City: café € 日本'`: UTF-8, and one Latin-1 byte (0xE9) that is not
     const status = await rawPost(url, [
@@ -347,7 +318,7 @@ describe('HTTP source', () => {
   });
 
   test('headers named in X-Percent-Encoded (as the HTTP sink sends them) are decoded; the marker is not metadata', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out);
     const result = await fetch(url, {
       method: 'POST',
@@ -368,7 +339,7 @@ describe('HTTP source', () => {
   });
 
   test('HTTP_RATE_LIMIT: over the rate the source answers 429 with Retry-After; nothing more reaches the pipeline', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     // 2 a minute: a burst of 2, then one more every 30 s
     await startSource(out, { HTTP_RATE_LIMIT: '2/m' });
     expect((await fetch(url, { method: 'POST', body: 'a' })).status).toBe(200);
@@ -382,7 +353,7 @@ describe('HTTP source', () => {
   });
 
   test('HTTP_RATE_BURST lets that many through at once; bad rate settings are refused at start-up', async () => {
-    const out = testSink((message) => message.ack());
+    const out = collectingSink((message) => message.ack());
     await startSource(out, { HTTP_RATE_LIMIT: '1/h', HTTP_RATE_BURST: '3' });
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await fetch(url, { method: 'POST', body: `${i}` })).status);

@@ -53,6 +53,27 @@ describe('sink', () => {
     await client.unsubscribeAsync(topic);
   });
 
+  test('?message_id=false leaves x-message-id out; a message with nothing else to send goes without properties', async () => {
+    const topic = uniqueTopic('noid');
+    const received = await collectFrom(client, topic);
+    const out = endpoints.openSink(`mqtt://${topic}?message_id=false`);
+    // the second has no key, metadata or content type: an empty user property list would make mqtt-packet drop the
+    // PUBLISH without a word, and the write would wait for a PUBACK that never comes
+    const outcomes = await send(out, [
+      { id: 'm-1', key: 'k-1', body: 'one', metadata: { 'x-a': 'one' } },
+      { id: 'm-2', body: 'two' },
+      { id: 'm-3', body: 'three', metadata: { 'content-type': 'text/plain' } },
+    ]);
+    expect(outcomes).toEqual([undefined, undefined, undefined]);
+    await waitFor(() => received.length === 3, 'three messages');
+    const byBody = new Map(received.map((packet) => [packet.payload.toString(), packet]));
+    expect(byBody.get('one')?.properties?.userProperties).toEqual({ 'x-message-key': 'k-1', 'x-a': 'one' });
+    expect(byBody.get('two')?.properties?.userProperties).toBeUndefined();
+    expect(byBody.get('three')?.properties?.userProperties).toBeUndefined();
+    expect(byBody.get('three')?.properties?.contentType).toBe('text/plain');
+    await client.unsubscribeAsync(topic);
+  });
+
   test('?retain=true publishes retained messages; ?qos=0 publishes at QoS 0', async () => {
     const topic = uniqueTopic('retain');
     const out = endpoints.openSink(`mqtt://${topic}?retain=true`);
@@ -187,6 +208,7 @@ test('bad URIs are ConfigErrors that show a valid one', () => {
   expect(() => sink('mqtt://sensors/+/temp', { env })).toThrow(/has a wildcard/);
   expect(() => sink('mqtt://sensors?qos=2', { env })).toThrow(/\?qos=2 is not supported/);
   expect(() => sink('mqtt://sensors?share=g', { env })).toThrow(/\?share is a source parameter/);
+  expect(() => sink('mqtt://sensors?message_id=maybe', { env })).toThrow(/'maybe' is not a boolean/);
   expect(() => source('mqtt://sensors', { env: { MQTT_SERVER_URL: 'http://broker:1883' } })).toThrow(ConfigError);
   expect(() => source('mqtt://sensors', { env: { MQTT_SERVER_URL: 'http://broker:1883' } })).toThrow(/an MQTT broker is mqtt:\/\/ or mqtts:\/\//);
   expect(() => source('mqtt://sensors', { env: { MQTT_PASSWORD: 'secret' } })).toThrow(/MQTT_PASSWORD is set without a user name/);

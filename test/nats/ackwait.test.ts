@@ -2,46 +2,25 @@
 // half of it get in-progress acks, so a slow sink causes no redelivery; `ready` turns false while the consumer has work
 // but nothing moves (a crashed copy's messages waiting out the ack wait); and a JetStream sink warns at start-up when
 // its stream's duplicate window cannot cover a redelivery.
-import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, AckPolicy, StorageType } from '@nats-io/jetstream';
-import type { JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { source, sink, start, Message } from '../../lib';
+import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
+import { sharedJetStreamForFile, uniqueSubject } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints } from '../helpers/endpoints';
+import { collectingSink } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
-const env = { NATS_SERVER_URL: NATS_URL };
-let connection: NatsConnection;
-let manager: JetStreamManager;
-const streams: string[] = [];
-const endpoints = new TestEndpoints(env);
+const shared = sharedJetStreamForFile();
+const { env, endpoints, streams } = shared;
 const { collect } = endpoints;
 
-beforeAll(async () => {
-  connection = await natsConnection();
-  manager = await jetstreamManager(connection);
-});
-
-afterEach(async () => {
-  await endpoints.closeAll();
-  for (const stream of streams.splice(0)) await deleteStream(manager, stream);
-});
-
-afterAll(async () => {
-  await connection.close();
-});
-
+/** A new stream with `messages` messages (m0, m1... with ids m-0, m-1...). */
 async function newStream(prefix: string, messages: number): Promise<{ stream: string; subject: string }> {
-  const stream = uniqueSubject(prefix);
-  const subject = `test.${stream}`;
-  await createStream(manager, stream, [subject]);
-  streams.push(stream);
-  const js = jetstream(connection);
-  for (let i = 0; i < messages; i++) await js.publish(subject, `m${i}`, { msgID: `m-${i}` });
-  return { stream, subject };
+  const created = await shared.newStream(prefix);
+  const js = jetstream(shared.connection);
+  for (let i = 0; i < messages; i++) await js.publish(created.subject, `m${i}`, { msgID: `m-${i}` });
+  return created;
 }
 
 test('a new consumer gets the 30 s ack wait of NATS, not one derived from ACK_TIMEOUT', async () => {
@@ -50,7 +29,7 @@ test('a new consumer gets the 30 s ack wait of NATS, not one derived from ACK_TI
     handleSignals: false,
   });
   await running.started;
-  expect((await manager.consumers.info(stream, 'relay')).config.ack_wait).toBe(nanos(30_000));
+  expect((await shared.manager.consumers.info(stream, 'relay')).config.ack_wait).toBe(nanos(30_000));
   await running.stop();
   memTopic('unused-ackwait').delete();
 });
@@ -62,40 +41,34 @@ test('messages held longer than the ack wait are not redelivered: the source sen
   await waitFor(() => received.length === 3, 'the three messages');
   await sleep(5000);
   expect(received.map((message) => message.id)).toEqual(['m-0', 'm-1', 'm-2']);
-  const held = await manager.consumers.info(stream, 'relay');
+  const held = await shared.manager.consumers.info(stream, 'relay');
   expect(held.num_redelivered).toBe(0);
   expect(held.num_ack_pending).toBe(3);
   for (const message of received) message.ack();
-  await waitFor(async () => (await manager.consumers.info(stream, 'relay')).num_ack_pending === 0, 'the acks');
+  await waitFor(async () => (await shared.manager.consumers.info(stream, 'relay')).num_ack_pending === 0, 'the acks');
   expect(received).toHaveLength(3);
 });
 
 test('ready is false while a stalled consumer delivers nothing (a crashed copy holds every slot), true once it moves', async () => {
   const { stream, subject } = await newStream('STALL', 5);
   // a copy of the pipeline that took every message of max_ack_pending and died without acking them
-  await manager.consumers.add(stream, {
+  await shared.manager.consumers.add(stream, {
     durable_name: 'relay',
     ack_policy: AckPolicy.Explicit,
     filter_subject: subject,
     max_ack_pending: 5,
     ack_wait: nanos(4000),
   });
-  const crashed = await jetstream(connection).consumers.get(stream, 'relay');
+  const crashed = await jetstream(shared.connection).consumers.get(stream, 'relay');
   const taken = await crashed.fetch({ max_messages: 5, expires: 2000 });
   let held = 0;
   for await (const _message of taken) if (++held === 5) break;
   expect(held).toBe(5);
 
   const { logger, lines } = capturingLogger('info');
-  const received: Message[] = [];
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }), {
-    name: 'collector',
-    ready: true,
-    next: (message) => received.push(message),
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  }, { handleSignals: false });
+  const collector = collectingSink();
+  const { received } = collector;
+  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }), collector, { handleSignals: false });
   await running.started;
   const driver = pipelineParts(running).sources[0].driver;
   expect(driver.ready).toBe(true);
@@ -124,7 +97,7 @@ test('an idle consumer (nothing waiting) is not stalled', async () => {
 describe("the sink's duplicate window and the source's ack wait", () => {
   async function streamWithWindow(prefix: string, windowMs: number): Promise<string> {
     const stream = uniqueSubject(prefix);
-    await manager.streams.add({ name: stream, subjects: [`test.${stream}`], storage: StorageType.Memory, duplicate_window: nanos(windowMs) });
+    await shared.manager.streams.add({ name: stream, subjects: [`test.${stream}`], storage: StorageType.Memory, duplicate_window: nanos(windowMs) });
     streams.push(stream);
     return stream;
   }

@@ -5,6 +5,7 @@ import { jetstreamManager, AckPolicy, StorageType, JetStreamManager } from '@nat
 import { uniqueName } from '../helpers/wait';
 import { PrivateNatsServer } from '../helpers/natsServer';
 import type { BinProcess } from '../helpers/bin';
+import { TestEndpoints } from '../helpers/endpoints';
 
 export const NATS_URL = '127.0.0.1:4222';
 
@@ -78,4 +79,44 @@ export function privateNatsServerForFile(): { server: PrivateNatsServer; bins: B
     await server.stop();
   });
   return { server, bins };
+}
+
+/** The shared server as a test file that makes JetStream streams sees it: see sharedJetStreamForFile(). */
+export class SharedJetStream {
+  readonly env = { NATS_SERVER_URL: NATS_URL };
+  readonly endpoints = new TestEndpoints(this.env);
+  /** A management connection, open from before the file's first test until after its last. */
+  connection!: NatsConnection;
+  manager!: JetStreamManager;
+  /** Streams to delete after the current test. */
+  readonly streams: string[] = [];
+
+  /** A stream of a unique name (memory storage) that captures `test.<its name>`, deleted after the test. */
+  readonly newStream = async (prefix: string): Promise<{ stream: string; subject: string }> => {
+    const stream = uniqueSubject(prefix);
+    const subject = `test.${stream}`;
+    await createStream(this.manager, stream, [subject]);
+    this.streams.push(stream);
+    return { stream, subject };
+  };
+}
+
+/**
+ * The shared server for a test file that makes JetStream streams: the management connection is opened before the
+ * file's tests and closed after them; after each test, the endpoints are closed and the streams deleted.
+ */
+export function sharedJetStreamForFile(): SharedJetStream {
+  const shared = new SharedJetStream();
+  beforeAll(async () => {
+    shared.connection = await natsConnection();
+    shared.manager = await jetstreamManager(shared.connection);
+  });
+  afterEach(async () => {
+    await shared.endpoints.closeAll();
+    for (const stream of shared.streams.splice(0)) await deleteStream(shared.manager, stream);
+  });
+  afterAll(async () => {
+    await shared.connection.close();
+  });
+  return shared;
 }

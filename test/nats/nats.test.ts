@@ -1,44 +1,17 @@
 // Behaviour of the nats:// connector on the shared server beyond the conformance suite: headers <-> metadata, ids and
 // keys, JetStream deduplication, nak delays, consumer reconciliation, core NATS
 // overflow (bounded, dropped and counted), request/reply answered on settlement, wildcards.
-import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, AckPolicy } from '@nats-io/jetstream';
-import type { JetStreamManager } from '@nats-io/jetstream';
 import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { natsConnection, jetstreamManager, createStream, deleteStream, readStream, uniqueSubject, NATS_URL } from './helpers';
+import { createStream, readStream, sharedJetStreamForFile, uniqueSubject } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints, write } from '../helpers/endpoints';
+import { write } from '../helpers/endpoints';
 
-const env = { NATS_SERVER_URL: NATS_URL };
-let connection: NatsConnection;
-let manager: JetStreamManager;
-const streams: string[] = [];
-const endpoints = new TestEndpoints(env);
+const shared = sharedJetStreamForFile();
+const { env, endpoints, streams, newStream } = shared;
 const { collect, openSink } = endpoints;
-
-beforeAll(async () => {
-  connection = await natsConnection();
-  manager = await jetstreamManager(connection);
-});
-
-afterEach(async () => {
-  await endpoints.closeAll();
-  for (const stream of streams.splice(0)) await deleteStream(manager, stream);
-});
-
-afterAll(async () => {
-  await connection.close();
-});
-
-async function newStream(prefix: string): Promise<{ stream: string; subject: string }> {
-  const stream = uniqueSubject(prefix);
-  const subject = `test.${stream}`;
-  await createStream(manager, stream, [subject]);
-  streams.push(stream);
-  return { stream, subject };
-}
 
 test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id the id, x-message-key the key', async () => {
   const subject = `test.${uniqueSubject('headers')}`;
@@ -51,7 +24,7 @@ test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id th
   headers.set('Content-Type', 'application/json');
   headers.append('X-Multi', 'a');
   headers.append('X-Multi', 'b');
-  connection.publish(subject, '{"ok":true}', { headers });
+  shared.connection.publish(subject, '{"ok":true}', { headers });
   await waitFor(() => received.length === 1, 'the message');
   const [message] = received;
   expect(message.id).toBe('order-42');
@@ -63,7 +36,7 @@ test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id th
 test('metadata becomes headers: the id as x-message-id and, scoped by the subject, Nats-Msg-Id; the key as x-message-key; unusable names left out', async () => {
   const subject = `test.${uniqueSubject('metadata')}`;
   const seen: { headers: Record<string, string[]>; body: string }[] = [];
-  connection.subscribe(subject, {
+  shared.connection.subscribe(subject, {
     max: 1,
     callback: (_error, msg) => {
       const headers: Record<string, string[]> = {};
@@ -71,7 +44,7 @@ test('metadata becomes headers: the id as x-message-id and, scoped by the subjec
       seen.push({ headers, body: msg.string() });
     },
   });
-  await connection.flush();
+  await shared.connection.flush();
   const outcome = await write(openSink(`nats://${subject}`), {
     id: 'm-1',
     key: 'k-1',
@@ -96,8 +69,8 @@ test('a source on a wildcard subject names the subject of each message', async (
   const prefix = `test.${uniqueSubject('wild')}`;
   const received = collect(`nats://${prefix}.>`);
   await sleep(200);
-  connection.publish(`${prefix}.a`, '1');
-  connection.publish(`${prefix}.b.c`, '2');
+  shared.connection.publish(`${prefix}.a`, '1');
+  shared.connection.publish(`${prefix}.b.c`, '2');
   await waitFor(() => received.length === 2, 'two messages');
   expect(received.map((message) => message.metadata['nats-subject']).sort()).toEqual([`${prefix}.a`, `${prefix}.b.c`]);
 });
@@ -107,8 +80,8 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
   const { logger, lines } = capturingLogger('warn');
   const received = collect(`nats://${subject}?max_pending=5`, { maxInFlight: 1, logger });
   await sleep(200);
-  for (let i = 0; i < 20; i++) connection.publish(subject, `m${i}`);
-  await connection.flush();
+  for (let i = 0; i < 20; i++) shared.connection.publish(subject, `m${i}`);
+  await shared.connection.flush();
   await waitFor(() => received.length === 1, 'the first message');
   await sleep(200);
   expect(received).toHaveLength(1);
@@ -137,8 +110,8 @@ test('core NATS: messages still waiting for the window when the source stops are
   const { logger, lines } = capturingLogger('warn');
   const received = collect(`nats://${subject}`, { maxInFlight: 2, logger });
   await sleep(200);
-  for (let i = 0; i < 7; i++) connection.publish(subject, `m${i}`);
-  await connection.flush();
+  for (let i = 0; i < 7; i++) shared.connection.publish(subject, `m${i}`);
+  await shared.connection.flush();
   await waitFor(() => received.length === 2, 'a full window');
   await sleep(200);
   expect(received).toHaveLength(2);
@@ -151,14 +124,14 @@ test('a core NATS request is answered once settled: empty for an ack, with Wasm-
   const subject = `test.${uniqueSubject('request')}`;
   const received = collect(`nats://${subject}`);
   await sleep(200);
-  const acked = connection.request(subject, 'please', { timeout: 5000 });
+  const acked = shared.connection.request(subject, 'please', { timeout: 5000 });
   await waitFor(() => received.length === 1, 'the request');
   received[0].ack();
   const ackReply = await acked;
   expect(ackReply.data.length).toBe(0);
   expect(ackReply.headers?.get('Wasm-Pipes-Error') ?? '').toBe('');
 
-  const nacked = connection.request(subject, 'again', { timeout: 5000 });
+  const nacked = shared.connection.request(subject, 'again', { timeout: 5000 });
   await waitFor(() => received.length === 2, 'the second request');
   received[1].nack(new Error('the sink is down'));
   const nackReply = await nacked;
@@ -171,7 +144,7 @@ test('the JetStream sink sets Nats-Msg-Id, so that writing a message twice store
   expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
   expect(await write(out, { id: 'same-id', body: 'first' })).toBeUndefined();
   expect(await write(out, { id: 'other-id', body: 'second' })).toBeUndefined();
-  expect((await readStream(connection, stream)).map(({ id, body }) => ({ id, body }))).toEqual([
+  expect((await readStream(shared.connection, stream)).map(({ id, body }) => ({ id, body }))).toEqual([
     { id: 'same-id', body: 'first' },
     { id: 'other-id', body: 'second' },
   ]);
@@ -181,7 +154,7 @@ describe('JetStream deduplication is per subject and id', () => {
   async function twoSubjectStream(prefix: string): Promise<{ stream: string; base: string }> {
     const stream = uniqueSubject(prefix);
     const base = `test.${stream}`;
-    await createStream(manager, stream, [`${base}.>`]);
+    await createStream(shared.manager, stream, [`${base}.>`]);
     streams.push(stream);
     return { stream, base };
   }
@@ -201,7 +174,7 @@ describe('JetStream deduplication is per subject and id', () => {
     const againB = openSink(`nats://${base}.b?jetstream=true`);
     for (let i = 0; i < 5; i++) expect(await write(againA, { id: `order-${i}`, body: 'again' })).toBeUndefined();
     for (let i = 0; i < 5; i++) expect(await write(againB, { id: `order-${i}`, body: 'again' })).toBeUndefined();
-    const stored = await readStream(connection, stream);
+    const stored = await readStream(shared.connection, stream);
     expect(stored).toHaveLength(10);
     for (const suffix of ['a', 'b']) {
       const copies = stored.filter((message) => message.subject === `${base}.${suffix}`);
@@ -224,7 +197,7 @@ describe('JetStream deduplication is per subject and id', () => {
     const running = start(source(`mem://${topic}`), [written, failing], { handleSignals: false, deadLetter });
     await waitFor(() => running.stats().acked === 1, 'the message acked once both copies are stored');
     await running.stop();
-    const stored = await readStream(connection, stream);
+    const stored = await readStream(shared.connection, stream);
     expect(stored.map((message) => [message.subject, message.id]).sort()).toEqual([
       [`${base}.dead`, 'order-1'],
       [`${base}.out`, 'order-1'],
@@ -235,7 +208,7 @@ describe('JetStream deduplication is per subject and id', () => {
   test('a source reads the id from x-message-id, else from Nats-Msg-Id, so that ids do not grow along a chain of relays', async () => {
     const { stream, base } = await twoSubjectStream('CHAIN');
     expect(await write(openSink(`nats://${base}.hop1?jetstream=true`), { id: 'order-7', body: 'x' })).toBeUndefined();
-    await jetstream(connection).publish(`${base}.plain`, 'y', { msgID: 'external-1' });
+    await jetstream(shared.connection).publish(`${base}.plain`, 'y', { msgID: 'external-1' });
     const received = collect(`nats://${base}.>?stream=${stream}&consumer=chain`);
     await waitFor(() => received.length === 2, 'both messages');
     expect(received.map((message) => message.id)).toEqual(['order-7', 'external-1']);
@@ -254,7 +227,7 @@ test('the JetStream sink fails clearly when no stream captures the subject', asy
 
 test('JetStream: a nacked message comes back after nak_delay, not at once', async () => {
   const { stream, subject } = await newStream('NAK');
-  await jetstream(connection).publish(subject, 'again', { msgID: 'nak-1' });
+  await jetstream(shared.connection).publish(subject, 'again', { msgID: 'nak-1' });
   const received = collect(`nats://${subject}?stream=${stream}&consumer=relay&nak_delay=500ms`);
   await waitFor(() => received.length === 1, 'the first delivery');
   const nackedAt = Date.now();
@@ -268,14 +241,14 @@ test('JetStream: a nacked message comes back after nak_delay, not at once', asyn
 test('an existing durable consumer is reused: max_ack_pending follows maxInFlight; a different filter is refused', async () => {
   const stream = uniqueSubject('EXISTING');
   const base = `test.${stream}`;
-  await createStream(manager, stream, [`${base}.>`]);
+  await createStream(shared.manager, stream, [`${base}.>`]);
   streams.push(stream);
-  await manager.consumers.add(stream, { durable_name: 'relay', ack_policy: AckPolicy.Explicit, filter_subject: `${base}.a`, max_ack_pending: 1000 });
+  await shared.manager.consumers.add(stream, { durable_name: 'relay', ack_policy: AckPolicy.Explicit, filter_subject: `${base}.a`, max_ack_pending: 1000 });
   const running = start(source(`nats://${base}.a?stream=${stream}&consumer=relay`, { env, maxInFlight: 7 }), openSink('mem://unused'), {
     handleSignals: false,
   });
   await running.started;
-  expect((await manager.consumers.info(stream, 'relay')).config.max_ack_pending).toBe(7);
+  expect((await shared.manager.consumers.info(stream, 'relay')).config.max_ack_pending).toBe(7);
   await running.stop();
 
   const refused = start(source(`nats://${base}.b?stream=${stream}&consumer=relay`, { env }), openSink('mem://unused'), { handleSignals: false });
@@ -295,21 +268,21 @@ test('a JetStream source for a stream that does not exist fails at start with ho
 
 test("a message larger than the server's max_payload fails at once as permanent (core and JetStream)", async () => {
   const { subject } = await newStream('LARGE');
-  const tooLarge = Buffer.alloc((connection.info?.max_payload ?? 1024 * 1024) + 1, 'x');
+  const tooLarge = Buffer.alloc((shared.connection.info?.max_payload ?? 1024 * 1024) + 1, 'x');
   for (const uri of [`nats://${subject}`, `nats://${subject}?jetstream=true`]) {
     const error = await write(openSink(uri), { body: tooLarge });
     expect(error?.name).toBe('PermanentError');
     expect(error?.message).toContain('max_payload');
   }
   // the limit counts the headers too
-  const nearLimit = Buffer.alloc(connection.info?.max_payload ?? 1024 * 1024, 'x');
+  const nearLimit = Buffer.alloc(shared.connection.info?.max_payload ?? 1024 * 1024, 'x');
   const error = await write(openSink(`nats://${subject}`), { body: nearLimit, metadata: { padding: 'y'.repeat(100) } });
   expect(error?.name).toBe('PermanentError');
 });
 
 test("a message larger than the stream's max_msg_size fails at once as permanent (JetStream API code 10054)", async () => {
   const stream = uniqueSubject('SMALL');
-  await manager.streams.add({ name: stream, subjects: [`test.${stream}`], max_msg_size: 64 });
+  await shared.manager.streams.add({ name: stream, subjects: [`test.${stream}`], max_msg_size: 64 });
   streams.push(stream);
   const error = await write(openSink(`nats://test.${stream}?jetstream=true`), { body: 'x'.repeat(100) });
   expect(error?.name).toBe('PermanentError');

@@ -2,48 +2,27 @@
 // window has room for and within the consumer's own limits (max_batch, max_expires); what arrives is handed over at
 // once, not when the request fills or expires; a failed pull request (the consumer deleted) is made again with a
 // backoff, and the source resumes once the consumer is back.
-import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
-import type { JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { source, start, Message } from '../../lib';
 import { pipelineParts } from '../../lib/run';
-import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from './helpers';
+import { sharedJetStreamForFile } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints } from '../helpers/endpoints';
+import { collectingSink } from '../helpers/endpoints';
 
-const env = { NATS_SERVER_URL: NATS_URL };
-let connection: NatsConnection;
-let manager: JetStreamManager;
-const streams: string[] = [];
-const endpoints = new TestEndpoints(env);
+const shared = sharedJetStreamForFile();
+const { env, endpoints } = shared;
 const { collect } = endpoints;
 
-beforeAll(async () => {
-  connection = await natsConnection();
-  manager = await jetstreamManager(connection);
-});
-
-afterEach(async () => {
-  await endpoints.closeAll();
-  for (const stream of streams.splice(0)) await deleteStream(manager, stream);
-});
-
-afterAll(async () => {
-  await connection.close();
-});
-
+/** A new stream with `messages` messages (m0, m1... with ids m-0, m-1...). */
 async function newStream(prefix: string, messages: number): Promise<{ stream: string; subject: string }> {
-  const stream = uniqueSubject(prefix);
-  const subject = `test.${stream}`;
-  await createStream(manager, stream, [subject]);
-  streams.push(stream);
-  await publish(subject, 0, messages);
-  return { stream, subject };
+  const created = await shared.newStream(prefix);
+  await publish(created.subject, 0, messages);
+  return created;
 }
 
 async function publish(subject: string, from: number, count: number): Promise<void> {
-  const js = jetstream(connection);
+  const js = jetstream(shared.connection);
   await Promise.all(Array.from({ length: count }, (_, i) => js.publish(subject, `m${from + i}`, { msgID: `m-${from + i}` })));
 }
 
@@ -68,7 +47,7 @@ test('the source holds no more than the window: nothing more is taken from the s
   await waitFor(() => received.length === 8, 'a full window');
   await sleep(500);
   expect(received).toHaveLength(8);
-  expect((await manager.consumers.info(stream, 'relay')).num_ack_pending).toBe(8);
+  expect((await shared.manager.consumers.info(stream, 'relay')).num_ack_pending).toBe(8);
   // settling as they come lets the rest through, in order
   await waitFor(() => {
     for (const message of received) message.ack();
@@ -80,7 +59,7 @@ test('the source holds no more than the window: nothing more is taken from the s
 
 test("an existing consumer's max_batch and max_expires are kept: pull requests the server would refuse are not made", async () => {
   const { stream, subject } = await newStream('LIMITS', 50);
-  await manager.consumers.add(stream, {
+  await shared.manager.consumers.add(stream, {
     durable_name: 'relay',
     ack_policy: AckPolicy.Explicit,
     filter_subject: subject,
@@ -101,28 +80,19 @@ test("an existing consumer's max_batch and max_expires are kept: pull requests t
 test('a deleted consumer: pulling fails, is logged and tried again with a backoff, and the source resumes once it is back', async () => {
   const { stream, subject } = await newStream('DELETED', 1);
   const { logger, lines } = capturingLogger('warn');
-  const received: Message[] = [];
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), {
-    name: 'collector',
-    ready: true,
-    next: (message) => {
-      received.push(message);
-      message.ack();
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  }, { handleSignals: false, logger });
+  const collector = collectingSink((message) => message.ack());
+  const { received } = collector;
+  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), collector, { handleSignals: false, logger });
   await waitFor(() => received.length === 1, 'the first message');
-  const config = (await manager.consumers.info(stream, 'relay')).config;
-  await manager.consumers.delete(stream, 'relay');
+  const config = (await shared.manager.consumers.info(stream, 'relay')).config;
+  await shared.manager.consumers.delete(stream, 'relay');
   await waitFor(
     () => lines().some((line) => line.msg.includes('receiving failed') && line.msg.includes(`consumer 'relay' of stream '${stream}'`)),
     'the failed pull request, logged with the consumer it was for',
     20_000,
   );
   // created again from the stream's end, as an operator would, so that only what is published now comes
-  await manager.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.New });
+  await shared.manager.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.New });
   await publish(subject, 1, 1);
   await waitFor(() => received.length >= 2, 'the message published once the consumer is back', 30_000);
   expect(received).toHaveLength(2);

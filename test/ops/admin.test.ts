@@ -12,7 +12,8 @@ import { cache as openCacheUri, Cache } from '../../lib/cache';
 import { startAdminServer, pipelineReadiness, AdminServer, ReadinessReport } from '../../lib/admin/server';
 import { ConnectorError } from '../../lib/errors';
 import { freePort, waitFor } from '../helpers/wait';
-import { parseProm, sampleValue, selfSignedCertificate } from './helpers';
+import { parseProm, sampleValue } from './helpers';
+import { selfSignedCertificate } from '../helpers/tls';
 
 /** A source whose start and messages the test controls. */
 class ControlledSource implements SourceDriver<string> {

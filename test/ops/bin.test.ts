@@ -10,8 +10,9 @@ import { startAdmin } from '../../bin/cli';
 import { createLogger } from '../../lib/logging/logger';
 import { pipelineReadiness } from '../../lib/admin/server';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { binEnv } from '../helpers/bin';
-import { parseProm, sampleValue, selfSignedCertificate, LineCapture } from './helpers';
+import { binEnv, logRecords } from '../helpers/bin';
+import { parseProm, sampleValue, LineCapture } from './helpers';
+import { selfSignedCertificate } from '../helpers/tls';
 
 const BIN = path.resolve(__dirname, '../../dist/bin/wasm-pipes.js');
 // no admin server unless a test sets ADMIN_PORT (see binEnv)
@@ -35,13 +36,6 @@ function spawnBin(env: Record<string, string>): RunningBin {
 function runBin(env: Record<string, string>): { status: number | null; stderr: string } {
   const result = spawnSync(process.execPath, [BIN], { env: { ...BASE_ENV, ...env }, cwd: os.tmpdir(), encoding: 'utf8', timeout: 20_000 });
   return { status: result.status, stderr: result.stderr };
-}
-
-function logLines(stderr: string): { msg: string; level: number; [key: string]: unknown }[] {
-  return stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { msg: string; level: number });
 }
 
 describe('the bin in operation', () => {
@@ -83,10 +77,10 @@ describe('the bin in operation', () => {
     expect(sampleValue(samples, 'wasm_pipes_ready', { role: 'cache', stage: 'memory://' })).toBe(1);
     expect(samples.some((sample) => sample.name === 'process_resident_memory_bytes')).toBe(true);
 
-    await waitFor(() => logLines(running.stderr()).some((line) => line.msg.startsWith('stats: in') && (line.stats as { acked: number }).acked === 20), 'a stats line with the 20 acks');
+    await waitFor(() => logRecords(running.stderr()).some((line) => line.msg.startsWith('stats: in') && (line.stats as { acked: number }).acked === 20), 'a stats line with the 20 acks');
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-    const lines = logLines(running.stderr());
+    const lines = logRecords(running.stderr());
     const summary = lines.filter((line) => line.msg.startsWith('pipeline: '));
     expect(summary).toHaveLength(1);
     expect(summary[0].msg).toContain(`pipeline: ${sourceUri} -> file://${file} [maxInFlight 1024, ackTimeout 2m`);

@@ -1,10 +1,10 @@
 // The examples of docs/operating.md and docs/security.md run as written: the embedding example (the file, word for word)
 // and the HTTPS webhook with a token and an HMAC signature (the shell blocks, with the bin's command pointed at the build).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '../helpers/wait';
+import { runServerAndClient } from '../helpers/docExamples';
 import { parseProm, sampleValue } from './helpers';
 
 const root = path.resolve(__dirname, '../..');
@@ -47,28 +47,16 @@ describe('the examples of "Operating it"', () => {
     const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks).toHaveLength(2);
     expect(blocks[0]).toContain('./wasm-pipes');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-webhook-'));
     // the example listens on :9443 on every interface: a private network namespace keeps it to this test
-    const script = [
-      'set -u',
-      'ip link set lo up',
-      `cd ${JSON.stringify(dir)}`,
-      blocks[0].replace('./wasm-pipes', `${JSON.stringify(path.join(root, 'wasm-pipes'))} >out.txt 2>err.txt &`),
-      'pid=$!',
-      "for _ in $(seq 1 100); do grep -q 'wasm-pipes started' err.txt 2>/dev/null && break; sleep 0.1; done",
+    const client = [
       blocks[1],
       'echo',
       "curl -s --cacert cert.pem -H 'Authorization: Bearer s3cret' -H 'X-Signature-256: sha256=00' -d \"$body\" https://localhost:9443/events",
-      'echo',
-      'kill -TERM "$pid"; wait "$pid"; echo "EXIT $?"',
     ].join('\n');
-    const result = spawnSync('unshare', ['--net', 'bash', '-c', script], { encoding: 'utf8', timeout: 30_000 });
-    const out = fs.readFileSync(path.join(dir, 'out.txt'), 'utf8');
-    const err = fs.readFileSync(path.join(dir, 'err.txt'), 'utf8');
-    fs.rmSync(dir, { recursive: true, force: true });
-    expect(result.stdout).toContain('{"status":"ok"}');
-    expect(result.stdout).toContain('{"error":"missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)"}');
-    expect(result.stdout).toContain('EXIT 0');
+    const { stdout, out, err } = runServerAndClient(blocks[0], client, JSON.stringify(path.join(root, 'wasm-pipes')));
+    expect(stdout).toContain('{"status":"ok"}');
+    expect(stdout).toContain('{"error":"missing or wrong X-Signature-256 (sha256=<hex HMAC of the body>)"}');
+    expect(stdout).toContain('EXIT 0');
     expect(JSON.parse(out.trim())).toMatchObject({ body: '{"event_type":"push"}', metadata: { 'content-type': 'application/json' } });
     expect(err).toContain('HTTP auth bearer token + HMAC signature');
     expect(err).not.toContain('s3cret');

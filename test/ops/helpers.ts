@@ -1,8 +1,4 @@
-// Helpers of the operations tests: Prometheus text parsing, self-signed certificates, log capture.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+// Helpers of the operations tests: Prometheus text parsing, log capture (self-signed certificates: test/helpers/tls.ts).
 import { Writable } from 'node:stream';
 
 export interface PromSample {
@@ -34,20 +30,6 @@ export function sampleValue(samples: readonly PromSample[], name: string, labels
   );
   if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
   return found[0]?.value;
-}
-
-/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl in a temporary folder. */
-export function selfSignedCertificate(): { dir: string; cert: string; key: string; otherKey: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasm-pipes-tls-'));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  const otherKey = path.join(dir, 'other-key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
-  execFileSync('openssl', ['genrsa', '-out', otherKey, '2048'], { stdio: 'ignore' });
-  return { dir, cert, key, otherKey };
 }
 
 /** A writable stream that keeps every line written to it (a logger destination). */

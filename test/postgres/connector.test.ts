@@ -2,7 +2,7 @@
 // failures, the outbox source's wake-up by NOTIFY, its leases (a slow message is not taken by another relay), ack
 // as delete or mark, and the documented INSERT of an application read back as a message.
 import type { Pool } from 'pg';
-import { sink } from '../../lib/endpoints';
+import { sink, source } from '../../lib/endpoints';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { PermanentError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
@@ -122,6 +122,26 @@ describe('outbox source', () => {
     expect(first).toHaveLength(1);
     first[0].ack();
     await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted');
+  });
+
+  test('claims run at once (claims=3) and never take one row twice; every row is deleted once acked', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 2000, 'many-');
+    const seen = new Map<string, number>();
+    // small claims, so that the three receivers overlap many times over
+    const subscription = source(pgUri(name, { batch: '20', claims: '3', channel: '' }), { maxInFlight: 200 }).subscribe((message) => {
+      seen.set(message.id, (seen.get(message.id) ?? 0) + 1);
+      message.ack();
+    });
+    endpoints.subscriptions.push(subscription);
+    await waitFor(() => seen.size === 2000, 'every row', 30_000);
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'every row deleted', 30_000);
+    expect([...seen.values()].filter((count) => count > 1)).toEqual([]);
+  });
+
+  test('claims beyond the pool are a ConfigError that names both', async () => {
+    const name = await table('outbox');
+    expect(() => source(pgUri(name, { claims: '5', pool: '2' }))).toThrow(/claims=5 is more than pool=2 connections/);
   });
 
   test("on_ack=mark keeps the row, done, and never delivers it again", async () => {

@@ -1,12 +1,12 @@
 // Behaviour of the rabbit:// connector on the shared broker beyond the conformance suite: properties and headers <->
 // metadata, the default exchange, routing by a metadata field, unroutable and missing targets, the broker's
 // redelivery and reconnection (the dead letter after MAX_DELIVERIES is the conformance suite's, on both queue kinds).
-import { source, start, Message } from '../../lib';
+import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
-import { TestEndpoints, write } from '../helpers/endpoints';
+import { collectingSink, TestEndpoints, write } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 const env = { RABBIT_SERVER_URL: RABBIT_URL };
@@ -146,15 +146,9 @@ describe('reconnection (the broker goes away behind a proxy)', () => {
   test('the source reconnects with backoff, ready is false meanwhile, and what it held unacked comes back', async () => {
     const queue = await newQueue('reconnect');
     const proxied = { RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/` };
-    const received: Message[] = [];
-    const running = start(source(`rabbit://${queue}`, { env: proxied }), {
-      name: 'collector',
-      ready: true,
-      next: (message) => received.push(message),
-      error: () => undefined,
-      complete: () => undefined,
-      close: async () => undefined,
-    }, { handleSignals: false });
+    const collector = collectingSink();
+    const { received } = collector;
+    const running = start(source(`rabbit://${queue}`, { env: proxied }), collector, { handleSignals: false });
     await running.started;
     const driver = pipelineParts(running).sources[0].driver;
     admin.channel.sendToQueue(queue, Buffer.from('held'), { messageId: 'held-1' });

@@ -2,64 +2,48 @@
 // log at error, once; a broker out of reach stops it after RABBIT_CONNECT_TIMEOUT (exit 1); a missing exchange stops it
 // with how to declare it. And a sink written to again and again with refused credentials logs the reason once.
 import { sink } from '../../lib/endpoints';
-import { runBinToEnd, BinRun } from '../helpers/bin';
+import { httpSourceOnFreePort, logRecords, runBinToEnd } from '../helpers/bin';
 import { capturingLogger, freePort } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
-
-interface LogLine {
-  level: number;
-  msg: string;
-}
-
-function logLines(run: BinRun): LogLine[] {
-  return run.stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
 
 const ERROR = 50;
 const FATAL = 60;
 const REFUSED = 'rabbit (127.0.0.1:5672): the broker refused the credentials (Handshake terminated by server: 403 (ACCESS-REFUSED)';
 
-async function httpSource(): Promise<string> {
-  return `http://127.0.0.1:${await freePort()}/events`;
-}
-
 test('refused credentials stop the start (exit 1) and are logged at error once, with ACCESS_REFUSED and what to check', async () => {
   const run = await runBinToEnd({
-    SOURCE_URI: await httpSource(),
+    SOURCE_URI: await httpSourceOnFreePort(),
     SINK_URI: 'rabbit://?routing_key=orders',
     RABBIT_SERVER_URL: 'amqp://guest:not-the-password@127.0.0.1:5672/',
   });
   expect(run.status).toBe(1);
-  const errors = logLines(run).filter((line) => line.level === ERROR);
+  const errors = logRecords(run.stderr).filter((line) => line.level === ERROR);
   expect(errors).toHaveLength(1);
   expect(errors[0].msg).toContain(REFUSED);
   expect(errors[0].msg).toContain('ACCESS_REFUSED');
   expect(errors[0].msg).toContain('check the user and password in RABBIT_SERVER_URL');
-  expect(logLines(run).find((line) => line.level === FATAL)?.msg).toContain(REFUSED);
+  expect(logRecords(run.stderr).find((line) => line.level === FATAL)?.msg).toContain(REFUSED);
   expect(run.stderr).not.toContain('not-the-password');
 });
 
 test('a broker out of reach stops the start after RABBIT_CONNECT_TIMEOUT (exit 1), for a sink as for a source', async () => {
   const port = await freePort();
   const run = await runBinToEnd({
-    SOURCE_URI: await httpSource(),
+    SOURCE_URI: await httpSourceOnFreePort(),
     SINK_URI: 'rabbit://?routing_key=orders',
     RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${port}/`,
     RABBIT_CONNECT_TIMEOUT: '1s',
   });
   expect(run.status).toBe(1);
   const reason = `rabbit (127.0.0.1:${port}): cannot connect (connect ECONNREFUSED 127.0.0.1:${port}) within RABBIT_CONNECT_TIMEOUT (1000 ms)`;
-  expect(logLines(run).filter((line) => line.level === ERROR && line.msg.includes(reason))).toHaveLength(1);
-  expect(logLines(run).find((line) => line.level === FATAL)?.msg).toContain(reason);
+  expect(logRecords(run.stderr).filter((line) => line.level === ERROR && line.msg.includes(reason))).toHaveLength(1);
+  expect(logRecords(run.stderr).find((line) => line.level === FATAL)?.msg).toContain(reason);
 });
 
 test('a sink exchange that does not exist stops the start, with how to declare it', async () => {
-  const run = await runBinToEnd({ SOURCE_URI: await httpSource(), SINK_URI: 'rabbit://no-such-exchange-wasm-pipes' });
+  const run = await runBinToEnd({ SOURCE_URI: await httpSourceOnFreePort(), SINK_URI: 'rabbit://no-such-exchange-wasm-pipes' });
   expect(run.status).toBe(1);
-  expect(logLines(run).find((line) => line.level === FATAL)?.msg).toContain(
+  expect(logRecords(run.stderr).find((line) => line.level === FATAL)?.msg).toContain(
     "exchange 'no-such-exchange-wasm-pipes' does not exist; declare it (for example: rabbitmqadmin declare exchange",
   );
 });

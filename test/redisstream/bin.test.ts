@@ -1,9 +1,9 @@
 // redis-stream:// through the bin: exit 2 with one line naming the problem for a bad URI, a missing group and
 // refused credentials; and a relay that outlives a SIGKILL and restart of its (private) redis-server (kill -9 of the
 // bin mid-way is the conformance suite's crash test).
-import { BinProcess, runBinToEnd } from '../helpers/bin';
+import { BinProcess, httpSourceOnFreePort, runBinToEnd } from '../helpers/bin';
 import { missingIds } from '../helpers/crash';
-import { freePort, sleep, waitFor } from '../helpers/wait';
+import { sleep, waitFor } from '../helpers/wait';
 import { PrivateRedis, StreamAdmin, REDIS_URL } from './helpers';
 
 const admin = new StreamAdmin();
@@ -20,10 +20,6 @@ afterEach(async () => {
 afterAll(async () => {
   await admin.close();
 });
-
-async function httpSource(): Promise<string> {
-  return `http://127.0.0.1:${await freePort()}/events`;
-}
 
 /** The ids (`id` field) of the entries of `stream`. */
 async function entryIds(client: StreamAdmin, stream: string): Promise<Set<string>> {
@@ -54,7 +50,7 @@ describe('exit 2 with one line that names the problem', () => {
     const url = `redis://:wrong-password@127.0.0.1:${server.port}/0`;
     for (const uris of [
       { SOURCE_URI: 'redis-stream://readings?group=relay', SINK_URI: 'stdout://' },
-      { SOURCE_URI: await httpSource(), SINK_URI: 'redis-stream://readings' },
+      { SOURCE_URI: await httpSourceOnFreePort(), SINK_URI: 'redis-stream://readings' },
     ]) {
       const run = await runBinToEnd({ ...uris, REDIS_SERVER_URL: url });
       expect(run.status).toBe(2);

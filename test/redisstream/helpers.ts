@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { freePort, sleep, uniqueName, waitForPort } from '../helpers/wait';
+import { freePort, sleep, stopChild, uniqueName, waitForPort } from '../helpers/wait';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379/0';
 export const env = { REDIS_SERVER_URL: REDIS_URL };
@@ -105,11 +105,8 @@ export class PrivateRedis {
 
   /** SIGKILL by PID: the clients see the connection drop. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid as number, 'SIGKILL');
-    await exited;
+    if (this.child === undefined) return;
+    await stopChild(this.child, 'SIGKILL');
     this.child = undefined;
     await sleep(10);
   }

@@ -3,23 +3,12 @@
 // URI, a bucket that does not exist, credentials the service refuses.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { runBinToEnd } from '../helpers/bin';
-import { AWS_TEST_ENV, deleteBucket, envelopes, Fauxqs, s3Client } from './helpers';
+import { AWS_TEST_ENV, deleteBucket, envelopes } from './helpers';
+import { fauxqsS3ForFile } from './emulator';
 
-let fauxqs: Fauxqs;
-let client: S3Client;
-
-beforeAll(async () => {
-  fauxqs = await Fauxqs.start();
-  client = s3Client(fauxqs);
-});
-
-afterAll(async () => {
-  client.destroy();
-  await fauxqs.stop();
-});
+const s3 = fauxqsS3ForFile();
 
 /** The message of the bin's fatal log line (why it did not start), or its plain usage line. */
 function fatal(stderr: string): string {
@@ -32,18 +21,18 @@ function fatal(stderr: string): string {
 
 test('SINK_URI=s3://archive/events/ archives what comes in as JSON lines under events/', async () => {
   // this file's own emulator: the bucket of the documented example can have its documented name
-  await client.send(new CreateBucketCommand({ Bucket: 'archive' }));
+  await s3.client.send(new CreateBucketCommand({ Bucket: 'archive' }));
   try {
     const run = await runBinToEnd(
-      { ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://archive/events/', AWS_ENDPOINT_URL_S3: fauxqs.endpoint },
+      { ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://archive/events/', AWS_ENDPOINT_URL_S3: s3.fauxqs.endpoint },
       'first\nsecond\nthird\n',
     );
     expect(run.status).toBe(0);
-    const objects = await envelopes(client, 'archive', 'events/');
+    const objects = await envelopes(s3.client, 'archive', 'events/');
     expect(objects.flatMap((object) => object.lines.map((line) => line.body))).toEqual(['first', 'second', 'third']);
     expect(objects[0].key).toMatch(/^events\/\d{4}-\d{2}-\d{2}\/\d{6}-[0-9a-z]+-[0-9a-f]{8}\.jsonl$/);
   } finally {
-    await deleteBucket(client, 'archive');
+    await deleteBucket(s3.client, 'archive');
   }
 });
 
@@ -60,7 +49,7 @@ test('a name template without {unique}: exit 2, as objects could replace each ot
 });
 
 test('a bucket that does not exist: exit 2, saying how to create it', async () => {
-  const run = await runBinToEnd({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://no-such-bucket-wasm-pipes/x/', AWS_ENDPOINT_URL_S3: fauxqs.endpoint }, 'one\n');
+  const run = await runBinToEnd({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://no-such-bucket-wasm-pipes/x/', AWS_ENDPOINT_URL_S3: s3.fauxqs.endpoint }, 'one\n');
   expect(run.status).toBe(2);
   expect(fatal(run.stderr)).toContain("bucket 'no-such-bucket-wasm-pipes' does not exist");
   expect(fatal(run.stderr)).toContain('aws s3 mb s3://no-such-bucket-wasm-pipes');

@@ -1,41 +1,30 @@
 // The s3:// sink in process, on fauxqs's S3: objects written by count, by size and by age, at once when the pipeline
 // can send nothing more (a full credit window, a stop), the object-name template, multipart uploads for large
 // objects, and each message acked only once the object holding it is stored.
-import type { S3Client } from '@aws-sdk/client-s3';
 import { source, sink } from '../../lib/endpoints';
 import { start, RunningPipeline } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
-import { createBucket, deleteBucket, envelopes, Fauxqs, objectInfo, objectNames, readObject, s3Client } from './helpers';
+import { createBucket, deleteBucket, envelopes, objectInfo, objectNames, readObject } from './helpers';
+import { fauxqsS3ForFile } from './emulator';
 
-let fauxqs: Fauxqs;
-let client: S3Client;
+const s3 = fauxqsS3ForFile();
 let bucket: string;
 const running: RunningPipeline[] = [];
 
-beforeAll(async () => {
-  fauxqs = await Fauxqs.start();
-  client = s3Client(fauxqs);
-});
-
-afterAll(async () => {
-  client.destroy();
-  await fauxqs.stop();
-});
-
 beforeEach(async () => {
-  bucket = await createBucket(client, 'sink');
+  bucket = await createBucket(s3.client, 'sink');
 });
 
 afterEach(async () => {
   for (const pipeline of running.splice(0)) await pipeline.stop();
-  await deleteBucket(client, bucket);
+  await deleteBucket(s3.client, bucket);
 });
 
 function s3Uri(prefix: string, params: Record<string, string> = {}): string {
-  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: fauxqs.endpoint, ...params }).toString()}`;
+  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: s3.fauxqs.endpoint, ...params }).toString()}`;
 }
 
 /** A pipeline mem://topic -> s3://, and the topic to publish into. */
@@ -52,7 +41,7 @@ function relay(params: Record<string, string>, maxInFlight = 1024, prefix = 'eve
 }
 
 async function counts(prefix = 'events/'): Promise<number[]> {
-  return (await envelopes(client, bucket, prefix)).map((object) => object.lines.length).sort((a, b) => b - a);
+  return (await envelopes(s3.client, bucket, prefix)).map((object) => object.lines.length).sort((a, b) => b - a);
 }
 
 test('objects of max_count messages, each message acked once its object is stored, as JSON-line envelopes', async () => {
@@ -60,18 +49,18 @@ test('objects of max_count messages, each message acked once its object is store
   publish(25);
   await waitFor(() => pipeline.stats().acked === 25, '25 acks');
   expect(await counts()).toEqual([10, 10, 5]);
-  const objects = await envelopes(client, bucket, 'events/');
+  const objects = await envelopes(s3.client, bucket, 'events/');
   const lines = objects.flatMap((object) => object.lines);
   expect(lines.map((line) => line.id).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `m-${i}`).sort());
   expect(lines.find((line) => line.id === 'm-3')).toEqual({ id: 'm-3', metadata: { n: '3' }, body: '{"n":3}' });
-  expect((await objectInfo(client, bucket, objects[0].key)).contentType).toBe('application/x-ndjson');
+  expect((await objectInfo(s3.client, bucket, objects[0].key)).contentType).toBe('application/x-ndjson');
 });
 
 test('objects of about max_bytes', async () => {
   const { publish, pipeline } = relay({ max_bytes: '1kb', max_age: '300ms' });
   publish(40); // each line about 60 bytes: about 17 a kilobyte
   await waitFor(() => pipeline.stats().acked === 40, '40 acks');
-  const sizes = await Promise.all((await objectNames(client, bucket, 'events/')).map(async (key) => (await objectInfo(client, bucket, key)).size));
+  const sizes = await Promise.all((await objectNames(s3.client, bucket, 'events/')).map(async (key) => (await objectInfo(s3.client, bucket, key)).size));
   expect(sizes.length).toBeGreaterThanOrEqual(2);
   for (const size of sizes) expect(size).toBeLessThan(1024 + 100); // the line that reached the size is the last
 });
@@ -81,7 +70,7 @@ test('an object is written max_age after its first message when nothing fills it
   publish(3);
   await sleep(150);
   expect(pipeline.stats().acked).toBe(0); // still gathering
-  expect(await objectNames(client, bucket)).toEqual([]);
+  expect(await objectNames(s3.client, bucket)).toEqual([]);
   await waitFor(() => pipeline.stats().acked === 3, 'the object after max_age', 10_000);
   expect(await counts()).toEqual([3]);
 });
@@ -108,12 +97,12 @@ test('the name template: prefix, UTC date and time parts, count and a unique par
   const before = new Date();
   publish(6);
   await waitFor(() => pipeline.stats().acked === 6, 'six acks');
-  const names = await objectNames(client, bucket);
+  const names = await objectNames(s3.client, bucket);
   expect(names).toHaveLength(2);
   const day = `${before.getUTCFullYear()}/${String(before.getUTCMonth() + 1).padStart(2, '0')}/${String(before.getUTCDate()).padStart(2, '0')}`;
   for (const name of names) expect(name).toMatch(new RegExp(`^raw/${day}/\\d{6}-[24]-[0-9a-z]+-[0-9a-f]{8}\\.txt$`));
   expect(new Set(names.map((name) => name.split('-').slice(-2).join('-'))).size).toBe(2);
-  const text = (await Promise.all(names.map((name) => readObject(client, bucket, name)))).join('');
+  const text = (await Promise.all(names.map((name) => readObject(s3.client, bucket, name)))).join('');
   expect(text.split('\n').filter(Boolean).sort()).toEqual(Array.from({ length: 6 }, (_, i) => `{"n":${i}}`).sort());
 });
 
@@ -136,11 +125,11 @@ test('an object larger than part_size goes up as a multipart upload, in parts, i
   });
   await out.close();
   expect(outcomes.every((error) => error === undefined)).toBe(true);
-  const names = await objectNames(client, bucket, 'big/');
+  const names = await objectNames(s3.client, bucket, 'big/');
   expect(names).toHaveLength(1);
-  const info = await objectInfo(client, bucket, names[0]);
+  const info = await objectInfo(s3.client, bucket, names[0]);
   expect(info.etag).toMatch(/-2$/); // S3's multipart ETag: the digest of the parts' digests, and their number
-  const text = await readObject(client, bucket, names[0]);
+  const text = await readObject(s3.client, bucket, names[0]);
   expect(text).toBe(messages.map((message) => `${message.body}\n`).join(''));
 });
 
@@ -148,5 +137,5 @@ test('messages fed by hand (no source behind them) are written at once, and clos
   const out = sink(s3Uri('hand/', { max_age: '1h' }));
   expect(await send(out, [{ body: 'a' }, { body: 'b' }])).toEqual([undefined, undefined]);
   await out.close();
-  expect((await envelopes(client, bucket, 'hand/')).flatMap((object) => object.lines.map((line) => line.body)).sort()).toEqual(['a', 'b']);
+  expect((await envelopes(s3.client, bucket, 'hand/')).flatMap((object) => object.lines.map((line) => line.body)).sort()).toEqual(['a', 'b']);
 });

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { testModule } from '../../lib';
-import { BinProcess, runBinToEnd } from '../helpers/bin';
+import { BinProcess, logRecords, runBinToEnd } from '../helpers/bin';
 import { freePort, waitFor } from '../helpers/wait';
 import { wat } from '../wasm/helpers';
 import { buildFixture, temporaryFolder } from './helpers';
@@ -31,13 +31,6 @@ interface LogLine {
   stream?: string;
 }
 
-function logLines(stderr: string): LogLine[] {
-  return stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
-
 test('a C module on wasi-libc (malloc, printf, snprintf, getenv, clock, getentropy) runs through the bin, printf in the log', async () => {
   const input = ['hello ann', 'warn disk almost full', 'env greeting', 'env SECRET_TOKEN', 'time', 'random', 'random', '{"name":"a\\"b"}'].join('\n');
   const before = Date.now();
@@ -57,7 +50,7 @@ test('a C module on wasi-libc (malloc, printf, snprintf, getenv, clock, getentro
   expect(lines[5]).toMatch(/^[0-9a-f]{32}$/);
   expect(lines[5]).not.toBe(lines[4]);
   expect(JSON.parse(lines[6])).toEqual({ name: 'a"b', seen: 'a"b' });
-  const logs = logLines(run.stderr);
+  const logs = logRecords<LogLine>(run.stderr);
   expect(logs).toContainEqual(expect.objectContaining({ level: 30, msg: 'C says hello ann (16 bytes)', module: 'wasi-c.wasm', stream: 'stdout' }));
   expect(logs).toContainEqual(expect.objectContaining({ level: 40, msg: 'disk almost full', module: 'wasi-c.wasm', stream: 'stderr' }));
   // nothing of the module went to the process's stdout, which is the pipeline's output, and stderr holds only log
@@ -75,7 +68,7 @@ test('a Rust std module for wasm32-wasi (String, Vec, format!, println!, eprintl
   const lines = run.stdout.trim().split('\n');
   expect(lines.slice(0, 4)).toEqual(['0:alpha', '1:beta', '2:gamma', 'hello']);
   expect(Math.abs(Number(lines[4]) - Date.now())).toBeLessThan(60_000);
-  const logs = logLines(run.stderr);
+  const logs = logRecords<LogLine>(run.stderr);
   expect(logs).toContainEqual(expect.objectContaining({ level: 30, msg: 'Rust says 3 word(s)', module: 'wasi-rust.wasm', stream: 'stdout' }));
   expect(logs).toContainEqual(expect.objectContaining({ level: 40, msg: 'something odd', module: 'wasi-rust.wasm', stream: 'stderr' }));
 });
@@ -133,10 +126,10 @@ test("a module's prints are rate-limited like its log: 10 lines a second, then o
     const response = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body: 'spam' });
     expect(response.status).toBe(200);
     await waitFor(() => bin.logs(/log line\(s\) from the module were suppressed/).length > 0, 'the line counting the suppressed prints');
-    const printed = logLines(bin.stderr).filter((line) => line.stream === 'stdout');
+    const printed = logRecords<LogLine>(bin.stderr).filter((line) => line.stream === 'stdout');
     expect(printed.length).toBeLessThanOrEqual(10);
     expect(printed[0]).toMatchObject({ msg: 'line 0', module: 'wasi-c.wasm' });
-    const counted = logLines(bin.stderr).find((line) => /suppressed/.test(line.msg)) as LogLine & { suppressed: number };
+    const counted = logRecords<LogLine>(bin.stderr).find((line) => /suppressed/.test(line.msg)) as LogLine & { suppressed: number };
     expect(counted.suppressed + printed.length).toBe(50);
     expect(bin.stdout).toBe('spammed\n');
     expect(await bin.terminate()).toBe(0);

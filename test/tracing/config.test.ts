@@ -2,7 +2,7 @@
 import { tracingSettingsFromEnv } from '../../lib/tracing/config';
 import { sampleDecision } from '../../lib/tracing/hooks';
 import { ConfigError } from '../../lib/errors';
-import { runBinToEnd } from '../helpers/bin';
+import { logRecords, runBinToEnd } from '../helpers/bin';
 
 describe('OTEL_* variables', () => {
   test('off unless asked: no variable, OTEL_TRACES_EXPORTER=none, OTEL_SDK_DISABLED=true, empty values', () => {
@@ -77,10 +77,7 @@ describe('OTEL_* variables', () => {
     const run = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', LOG_FORMAT: 'json', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_EXPORTER_OTLP_TIMEOUT: '1000' }, '{"body":"still delivered"}\n');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('still delivered');
-    const warnings = run.stderr
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: number; msg: string })
+    const warnings = logRecords(run.stderr)
       .filter((line) => line.level === 40 && line.msg.startsWith('tracing: '));
     expect(warnings.map((line) => line.msg)).toEqual([expect.stringMatching(/^tracing: the last spans could not be exported \(.*ECONNREFUSED.*\); the messages are not affected$/)]);
   });

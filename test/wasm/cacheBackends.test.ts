@@ -159,18 +159,27 @@ describe.each(backends)('wasm modules on the $name cache', (backend) => {
     await backend.cleanup();
   });
 
-  test('a native module counting per name gives the exact counts (messages of one key never overlap)', async () => {
-    const store = open();
+  /**
+   * Runs INPUTS (each name as its own key) through `module` on `store`, its counters reset first; every message is
+   * acked and the outputs and the stored counts are the expected ones. Resolves with the outputs by name.
+   */
+  async function countThrough(store: Cache, module: WasmModule, options: { prefetch?: (message: Message) => string } = {}): Promise<Record<string, string[]>> {
     await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
-    const module = await loadWasm(nativeCount);
     const { outputs, outcomes } = await through(
-      wasmTransform(module, { cache: store, poolSize: 4, logger }),
+      wasmTransform(module, { cache: store, poolSize: 4, logger, ...options }),
       INPUTS.map((name) => ({ body: name, key: name })),
     );
     expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
     const { perName, counts } = expected();
     expect(byName(outputs)).toEqual(perName);
     expect(await storedCounts(store)).toEqual(counts);
+    return byName(outputs);
+  }
+
+  test('a native module counting per name gives the exact counts (messages of one key never overlap)', async () => {
+    const store = open();
+    const module = await loadWasm(nativeCount);
+    const outputs = await countThrough(store, module);
     if (store.sync === undefined) {
       // it really waited on the backend, several messages at once
       expect(module.stats.suspensions).toBeGreaterThanOrEqual(INPUTS.length * 2);
@@ -178,38 +187,21 @@ describe.each(backends)('wasm modules on the $name cache', (backend) => {
     } else {
       expect(module.stats.suspensions).toBe(0);
     }
-    (results[backend.name] ??= { native: {}, go: {} }).native = byName(outputs);
+    (results[backend.name] ??= { native: {}, go: {} }).native = outputs;
   });
 
   test('with a prefetch hint naming the key it reads, the module gives the same counts', async () => {
     const store = open();
-    await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
     const module = await loadWasm(nativeCount);
-    const { outputs, outcomes } = await through(
-      wasmTransform(module, { cache: store, poolSize: 4, logger, prefetch: (m) => `count:${m.text()}` }),
-      INPUTS.map((name) => ({ body: name, key: name })),
-    );
-    expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
-    const { perName, counts } = expected();
-    expect(byName(outputs)).toEqual(perName);
-    expect(await storedCounts(store)).toEqual(counts);
+    await countThrough(store, module, { prefetch: (m) => `count:${m.text()}` });
     // with an asynchronous backend the module waited only for its writes
     expect(module.stats.suspensions).toBe(store.sync === undefined ? INPUTS.length : 0);
   });
 
   test("a Go-prototype module (cache.get / cache.set) counting per name gives the same counts", async () => {
     const store = open();
-    await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
     const module = await loadWasm(goCount);
-    const { outputs, outcomes } = await through(
-      wasmTransform(module, { cache: store, poolSize: 4, logger }),
-      INPUTS.map((name) => ({ body: name, key: name })),
-    );
-    expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
-    const { perName, counts } = expected();
-    expect(byName(outputs)).toEqual(perName);
-    expect(await storedCounts(store)).toEqual(counts);
-    (results[backend.name] ??= { native: {}, go: {} }).go = byName(outputs);
+    (results[backend.name] ??= { native: {}, go: {} }).go = await countThrough(store, module);
   });
 
   test('a 1 MiB binary value comes back whole through cache_get, grown and retried without a second read', async () => {

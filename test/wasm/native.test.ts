@@ -4,8 +4,7 @@ import { WasmModuleError, WasmTrapError } from '../../lib/wasm/errors';
 import { MemoryCache } from '../../lib/cache/memory';
 import { wasmTransform, wasmFilter } from '../../operators';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
-import { Message } from '../../lib/message';
-import type { Sink } from '../../lib/sink';
+import { collectingSink } from '../helpers/endpoints';
 import { buildAs, through } from './helpers';
 import { capturingLogger } from '../helpers/wait';
 
@@ -132,18 +131,8 @@ test('filter failures and traps nack that message only', async () => {
 });
 
 test("onError: 'deadLetter' sends the failed message to the dead letter with the reason; the original is acked when it confirms", async () => {
-  const dead: Message[] = [];
-  const deadLetter: Sink = {
-    name: 'dead',
-    ready: true,
-    next: (message) => {
-      dead.push(message);
-      message.ack();
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
+  const deadLetter = collectingSink((message) => message.ack());
+  const dead = deadLetter.received;
   const { outputs, outcomes } = await through(wasmTransform(native, { onError: 'deadLetter', deadLetter }), ['ok', 'fail']);
   expect(outputs.map((m) => m.text())).toEqual(['ok']);
   expect(outcomes).toEqual(['ack', 'ack']);

@@ -2,7 +2,6 @@
 // computed while streaming (before any parse), connect and total timeouts, redirects that keep TLS and stay on the
 // allowed hosts, and a parse whose memory stays a small multiple of the module. Local HTTP(S) servers play the
 // misbehaving module hosts.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,6 +14,7 @@ import { ConfigError, WasmAbiError } from '../../lib/errors';
 import { runBinToEnd } from '../helpers/bin';
 import { wat } from './helpers';
 import { capturingLogger } from '../helpers/wait';
+import { selfSignedCertificate } from '../helpers/tls';
 
 // the plain-http:// warning of unpinned modules is expected here: keep it out of the test output
 const { logger } = capturingLogger('error');
@@ -176,13 +176,7 @@ test('a redirect loop is cut after 5 redirects', async () => {
 describe('the bin', () => {
   let tls: { cert: string; key: string };
   beforeAll(() => {
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ], { stdio: 'ignore' });
-    tls = { cert, key };
+    tls = selfSignedCertificate(dir);
   });
 
   async function serveTls(handler: Handler): Promise<string> {

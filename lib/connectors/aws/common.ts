@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { EndpointUri } from '../../registry';
 import type { MessageInit } from '../../message';
 import { Message } from '../../message';
-import { ConfigError, ConnectorError, PermanentError } from '../../errors';
+import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../errors';
 import { parseDuration, parseSize } from '../../config';
 
 /** The metadata name that carries the message id through SQS/SNS (the same name as the HTTP connector's header). */
@@ -432,6 +432,61 @@ export function connectorError(
   });
 }
 
+/** What a queue or topic named by a URI is, for the errors that say it does not exist. */
+export interface AwsResource {
+  readonly kind: 'queue' | 'topic';
+  /** The queue name, or the topic ARN. */
+  readonly name: string;
+}
+
+/** Whether `error` says that `resource` does not exist (by the SDK's error name: QueueDoesNotExist, NotFound, ...). */
+export function isMissing(error: unknown, resource: AwsResource): boolean {
+  const name = (error as SdkErrorShape | undefined)?.name ?? '';
+  return (resource.kind === 'queue' ? MISSING_QUEUE : MISSING_TOPIC).has(name);
+}
+
+/** How to create `resource` with the AWS CLI (a FIFO one needs its attribute). */
+function createCommand(resource: AwsResource): string {
+  if (resource.kind === 'queue') {
+    return `aws sqs create-queue --queue-name ${resource.name}${resource.name.endsWith('.fifo') ? ' --attributes FifoQueue=true' : ''}`;
+  }
+  const topic = resource.name.slice(resource.name.lastIndexOf(':') + 1);
+  return `aws sns create-topic --name ${topic}${topic.endsWith('.fifo') ? ' --attributes FifoTopic=true' : ''}`;
+}
+
+/** The text of a missing queue or topic: which one, what the service said, and the fix. */
+function missingText(error: unknown, resource: AwsResource, operation: string): string {
+  const shape = (error ?? {}) as SdkErrorShape;
+  const said = `${operation}: ${shape.name ?? 'Error'}: ${shape.message ?? String(error)}`;
+  const uri = resource.kind === 'queue' ? 'the queue URL (awssqs://<host>/<account id>/<queue name>)' : 'the topic ARN (awssns:///<topic ARN>)';
+  return `${resource.kind} '${resource.name}' does not exist (${said}); create it (${createCommand(resource)}), or correct ${uri} and the region`;
+}
+
+/**
+ * The queue or topic does not exist, found at start-up (or before the service ever answered): a MissingResourceError,
+ * which the bin reports like a bad URI.
+ */
+export function missingResourceError(error: unknown, resource: AwsResource, operation: string, scheme: string, host: string): MissingResourceError {
+  return new MissingResourceError(missingText(error, resource, operation), { scheme, host, cause: error });
+}
+
+/**
+ * A failed call as a ConnectorError, naming the queue or topic when the service says that it does not exist. Once
+ * running, that is retried like any failure (`retryable`): a queue re-created meanwhile is found by the next call.
+ */
+export function resourceError(
+  error: unknown,
+  resource: AwsResource,
+  scheme: string,
+  host: string,
+  operation: string,
+  service: string,
+  retryable?: boolean,
+): ConnectorError {
+  if (!isMissing(error, resource)) return connectorError(error, scheme, host, operation, service, retryable);
+  return new ConnectorError(missingText(error, resource, operation), { scheme, host, cause: error, retryable: retryable ?? false });
+}
+
 /** Whether `error` is the rejection of an aborted request. */
 export function isAbort(error: unknown): boolean {
   const name = (error as { name?: string } | undefined)?.name;
@@ -520,6 +575,8 @@ export interface BatchWriteOptions<E> {
   /** The most entries in one request. */
   maxEntries: number;
   sequencer: GroupSequencer;
+  /** The queue or topic written to, named in the error when it does not exist. */
+  resource: AwsResource;
   /** The request entry: the fields plus the body under the API's own name (MessageBody, Message). */
   entry(fields: BatchEntryFields, body: string): E;
   /** Sends one request; a rejection fails every entry of it (retryably). */
@@ -574,7 +631,7 @@ export async function writeBatch<E>(batch: readonly Message[], options: BatchWri
     } catch (error) {
       options.answered(false);
       // a missing queue or a denied permission may be fixed while the sink retries: never a permanent failure
-      const failure = connectorError(error, scheme, host, operation, service, true);
+      const failure = resourceError(error, options.resource, scheme, host, operation, service, true);
       for (const item of request) results[item.index] = failure;
       return;
     }

@@ -1,11 +1,23 @@
 // awssns:///arn:aws:sns:<region>:<account>:<topic>: the SNS sink, PublishBatch with per-entry results; FIFO topics
 // get the key as MessageGroupId and the message id as MessageDeduplicationId, as SQS FIFO queues do.
-import { SNSClient, PublishBatchCommand, type PublishBatchRequestEntry } from '@aws-sdk/client-sns';
+import { SNSClient, PublishBatchCommand, GetTopicAttributesCommand, type PublishBatchRequestEntry } from '@aws-sdk/client-sns';
 import type { EndpointUri } from '../../registry';
 import type { SinkDriver } from '../../sink';
 import type { Message } from '../../message';
 import { ConfigError } from '../../errors';
-import { AwsClientSettings, DEFAULT_MAX_MESSAGE_SIZE, GroupSequencer, clientConfig, clientSettings, describeHost, writeBatch } from './common';
+import {
+  AwsClientSettings,
+  type AwsResource,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  GroupSequencer,
+  checkRegion,
+  clientConfig,
+  clientSettings,
+  describeHost,
+  isMissing,
+  missingResourceError,
+  writeBatch,
+} from './common';
 
 const SCHEME = 'awssns';
 const MAX_BATCH = 10;
@@ -37,6 +49,26 @@ export class SnsSink implements SinkDriver {
     return this.healthy;
   }
 
+  private get resource(): AwsResource {
+    return { kind: 'topic', name: this.config.topicArn };
+  }
+
+  /**
+   * run()'s start-up check: no region, or no such topic, is a configuration mistake. The topic is looked up with
+   * GetTopicAttributes; any other failure of it (no permission for it, the endpoint down) proves nothing, and the
+   * writes tell.
+   */
+  async start(): Promise<void> {
+    this.client ??= new SNSClient(clientConfig(this.config.settings, 30_000));
+    const client = this.client;
+    await checkRegion(client, SCHEME, this.host, 'SNS');
+    try {
+      await client.send(new GetTopicAttributesCommand({ TopicArn: this.config.topicArn }));
+    } catch (error) {
+      if (isMissing(error, this.resource)) throw missingResourceError(error, this.resource, 'GetTopicAttributes', SCHEME, this.host);
+    }
+  }
+
   async write(batch: readonly Message[]): Promise<(Error | undefined)[]> {
     this.client ??= new SNSClient(clientConfig(this.config.settings, 30_000));
     const client = this.client;
@@ -49,6 +81,7 @@ export class SnsSink implements SinkDriver {
       maxSize: DEFAULT_MAX_MESSAGE_SIZE,
       maxEntries: MAX_BATCH,
       sequencer: this.sequencer,
+      resource: this.resource,
       entry: (fields, body): PublishBatchRequestEntry => ({ ...fields, Message: body }),
       send: (entries) => client.send(new PublishBatchCommand({ TopicArn: this.config.topicArn, PublishBatchRequestEntries: entries })),
       answered: (healthy) => {

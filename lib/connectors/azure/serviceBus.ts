@@ -218,6 +218,14 @@ interface Delivery {
   settling: boolean;
 }
 
+type Outcome = 'complete' | 'abandon' | 'deadLetter';
+
+/** A settlement waiting for its turn: its kind of outcome, and how to send it. */
+interface Settlement {
+  readonly kind: string;
+  readonly issue: () => Promise<void>;
+}
+
 /** Peek-lock receiver: credit window = maxConcurrentCalls, settlement = complete/abandon/dead-letter. */
 export class AzureSbSource implements SourceDriver<Delivery> {
   readonly scheme = SCHEME;
@@ -231,7 +239,12 @@ export class AzureSbSource implements SourceDriver<Delivery> {
   /** Receive failures since Service Bus last answered, and when the last warning about them was logged. */
   private failures = 0;
   private lastWarnedAt = 0;
+  /** Settlements sent or waiting to be, for close(). */
   private readonly pending = new Set<Promise<void>>();
+  /** The kind of outcome of the settlements sent and not yet answered, and how many they are; see settle(). */
+  private readonly inFlight = { kind: '', count: 0 };
+  /** Settlements waiting for those in flight, in order. */
+  private readonly waiting: Settlement[] = [];
   /** Messages received and not yet settled, for their lock renewal timers. */
   private readonly deliveries = new Set<Delivery>();
 
@@ -360,7 +373,49 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     delivery.renewTimer.unref();
   }
 
-  private settle(delivery: Delivery, outcome: 'complete' | 'abandon' | 'deadLetter', reason?: string): void {
+  /**
+   * Settles a message, never sharing an AMQP disposition frame with a settlement of another outcome. rhea (3.0.5)
+   * writes the dispositions of one tick as ranges of consecutive delivery ids with the first member's outcome, and
+   * never compares the second member's outcome with the first's (`write_dispositions` in rhea/lib/session.js): a
+   * complete and an abandon of neighbouring deliveries went out as one "accepted" range, and the abandoned message
+   * was completed, so lost. Hence one kind of
+   * outcome at a time: a settlement of another kind waits until the service has answered every one in flight (an
+   * answer comes after the frame was written), then all waiting of the first waiting kind go out together. Acks alone
+   * never wait; a mix costs a round trip per change of kind. While a settlement waits, its lock is still renewed.
+   */
+  private settle(delivery: Delivery, outcome: Outcome, reason?: string): void {
+    // a dead-letter frame carries its description: two dead letters are the same outcome only with the same text
+    const kind = outcome === 'deadLetter' ? `deadLetter: ${reason ?? ''}` : outcome;
+    const settled = new Promise<void>((resolve) => {
+      const settlement: Settlement = { kind, issue: () => this.issue(delivery, outcome, reason).then(resolve) };
+      if (this.waiting.length === 0 && (this.inFlight.count === 0 || this.inFlight.kind === kind)) this.dispatch(settlement);
+      else this.waiting.push(settlement);
+    });
+    this.pending.add(settled);
+    void settled.finally(() => this.pending.delete(settled));
+  }
+
+  private dispatch(settlement: Settlement): void {
+    this.inFlight.kind = settlement.kind;
+    this.inFlight.count++;
+    void settlement.issue().finally(() => {
+      this.inFlight.count--;
+      if (this.inFlight.count === 0) this.startWaiting();
+    });
+  }
+
+  /** Nothing in flight: every waiting settlement of the first waiting kind goes out; the others wait for them. */
+  private startWaiting(): void {
+    if (this.waiting.length === 0) return;
+    const { kind } = this.waiting[0];
+    const now = this.waiting.filter((settlement) => settlement.kind === kind);
+    const later = this.waiting.filter((settlement) => settlement.kind !== kind);
+    this.waiting.splice(0, this.waiting.length, ...later);
+    for (const settlement of now) this.dispatch(settlement);
+  }
+
+  /** Tells Service Bus; resolves once it answered (or the settlement failed: the message then comes back). */
+  private issue(delivery: Delivery, outcome: Outcome, reason?: string): Promise<void> {
     const receiver = this.receiver as ServiceBusReceiver;
     const { message } = delivery;
     delivery.settling = true;
@@ -376,7 +431,7 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     } catch (error) {
       operation = Promise.reject(error);
     }
-    const settled: Promise<void> = operation
+    return operation
       .catch((error: unknown) => {
         // no more renewals: the lock expires and Service Bus delivers the message again (at least once)
         this.context?.logger.warn(
@@ -385,11 +440,9 @@ export class AzureSbSource implements SourceDriver<Delivery> {
         );
       })
       .finally(() => {
-        this.pending.delete(settled);
         this.deliveries.delete(delivery);
         delivery.done();
       });
-    this.pending.add(settled);
   }
 
   ack(delivery: Delivery): void {

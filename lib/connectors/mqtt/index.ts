@@ -44,6 +44,12 @@ export const SINK_PARAMS: readonly ParamSpec[] = [
   { name: 'retain', description: 'true: publish retained messages (the broker keeps the last one per topic for new subscribers)', default: 'false' },
   { name: 'client_id', description: 'the publisher\'s client id (a clean session)', default: 'wasm-pipes-pub-<random>' },
   { name: 'timeout', description: 'how long a publish may wait for its PUBACK before it fails (and is retried)', default: DEFAULT_PUBLISH_TIMEOUT },
+  {
+    name: 'message_id',
+    description:
+      'false: do not send the message id in the x-message-id user property (a few µs a message); keep the default when a later hop removes duplicates by id',
+    default: 'true',
+  },
   VERSION,
 ];
 
@@ -136,6 +142,7 @@ function openSink(uri: EndpointUri, options: SinkOptions): MqttSink {
     throw new ConfigError(`?qos=${qosText} is not supported; use 1 (acked on PUBACK, at least once) or 0 (at most once)`, { variable });
   }
   const retainText = params.get('retain');
+  const messageIdText = params.get('message_id');
   return new MqttSink(
     {
       scheme: uri.scheme,
@@ -146,6 +153,7 @@ function openSink(uri: EndpointUri, options: SinkOptions): MqttSink {
       qos: qosText === '0' ? 0 : 1,
       retain: retainText === undefined ? false : parseBoolean(retainText, `${variable} retain`),
       timeoutMs: parseDuration(params.get('timeout') ?? DEFAULT_PUBLISH_TIMEOUT, `${variable} timeout`),
+      sendId: messageIdText === undefined ? true : parseBoolean(messageIdText, `${variable} message_id`),
     },
     (options.logger ?? rootLogger()).child({ sink: redactUri(uri.raw) }),
   );

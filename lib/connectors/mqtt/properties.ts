@@ -1,6 +1,6 @@
 // An MQTT PUBLISH <-> a message. MQTT v5 user properties are the metadata both ways, the content type property is
 // `content-type`, and the id and key travel in the `x-message-id` and `x-message-key` user properties (as the HTTP,
-// SQS and Pub/Sub connectors carry them). The source adds `mqtt-topic` (and `mqtt-retain` for a retained message);
+// SQS and Pub/Sub connectors carry them; a sink with ?message_id=false leaves the id out). The source adds `mqtt-topic` (and `mqtt-retain` for a retained message);
 // the sink never publishes `mqtt-*` metadata, which describes the delivery it came from.
 import type { IPublishPacket, IClientPublishOptions } from 'mqtt';
 import type { Message } from '../../message';
@@ -41,20 +41,24 @@ export function publishToMessage(topic: string, packet: IPublishPacket, delivery
   return { id, key: key ?? topic, body: packet.payload as Buffer, metadata, deliveryCount };
 }
 
-/** The publish options of a message: QoS, retain, and (v5) its metadata as user properties. */
-export function messagePublishOptions(message: Message, qos: 0 | 1, retain: boolean, v5: boolean): IClientPublishOptions {
-  const options: IClientPublishOptions = { qos, retain };
-  if (!v5) return options;
-  const user: Record<string, string> = { [ID_PROPERTY]: message.id };
+/**
+ * The publish options of a message: QoS, retain, and (v5) its metadata as user properties, with the id in
+ * `x-message-id` unless `sendId` is false. No properties at all when there is nothing to send: mqtt-packet refuses an
+ * empty user property list without a word (the PUBLISH is never written and its callback never called).
+ */
+export function messagePublishOptions(message: Message, qos: 0 | 1, retain: boolean, v5: boolean, sendId = true): IClientPublishOptions {
+  if (!v5) return { qos, retain };
+  let user: Record<string, string> | undefined;
+  if (sendId) user = { [ID_PROPERTY]: message.id };
   const metadata = message.metadata;
   // a key that is only the MQTT topic the message came from is not sent: the receiver's key is then its own topic
-  if (message.key !== undefined && message.key !== metadata[TOPIC_METADATA]) user[KEY_PROPERTY] = message.key;
+  if (message.key !== undefined && message.key !== metadata[TOPIC_METADATA]) (user ??= {})[KEY_PROPERTY] = message.key;
   let contentType: string | undefined;
   for (const name in metadata) {
     if (name.startsWith(OWN_PREFIX)) continue;
     if (name === CONTENT_TYPE) contentType = metadata[name];
-    else if (name !== ID_PROPERTY && name !== KEY_PROPERTY) user[name] = metadata[name];
+    else if (name !== ID_PROPERTY && name !== KEY_PROPERTY) (user ??= {})[name] = metadata[name];
   }
-  options.properties = { userProperties: user, ...(contentType !== undefined ? { contentType } : {}) };
-  return options;
+  if (user === undefined) return contentType === undefined ? { qos, retain } : { qos, retain, properties: { contentType } };
+  return { qos, retain, properties: contentType === undefined ? { userProperties: user } : { userProperties: user, contentType } };
 }

@@ -74,6 +74,8 @@ export class MqttSource implements SourceDriver<MqttDelivery> {
   /** Packet ids acked while disconnected: their PUBACK goes out when the broker sends them again. */
   private readonly ackedOffline = new Set<number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** The connection's stream while PUBACKs are corked (until the end of the tick). */
+  private corked: MqttClient['stream'] | undefined;
   private subscribed = false;
   private stopping = false;
   private closed = false;
@@ -190,8 +192,20 @@ export class MqttSource implements SourceDriver<MqttDelivery> {
   }
 
   private puback(messageId: number): void {
+    const client = this.client as MqttClient;
+    // acks come in runs (a sink batch is acked at once): the run's PUBACKs (3 chunks each) are corked until the tick
+    // ends and leave in one writev, instead of a socket write per chunk
+    if (this.corked === undefined) {
+      const stream = client.stream;
+      stream.cork();
+      this.corked = stream;
+      process.nextTick(() => {
+        this.corked = undefined;
+        stream.uncork();
+      });
+    }
     // the packet writer of the client (see the file comment): a PUBACK goes out in order with the other packets
-    (this.client as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+    (client as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
   }
 
   ack(delivery: MqttDelivery): void {

@@ -9,6 +9,9 @@ import { durationParam, integerParam, parsePgUri } from './config';
 import { PgSink } from './sink';
 import { PgSource, PgSourceConfig } from './source';
 
+/** Claims in flight at once by default: a claim mostly waits for the server, so one alone leaves the relay idle. */
+const DEFAULT_CLAIMS = 3;
+
 const CONNECTION_PARAMS: readonly ParamSpec[] = [
   { name: 'sslmode', description: 'TLS to the server: disable, require (encrypted, any certificate), verify-ca or verify-full (checked against sslrootcert or the system CAs)', default: 'disable' },
   { name: 'sslrootcert', description: "the server's CA certificate (a PEM file) for sslmode=verify-full" },
@@ -25,6 +28,11 @@ const SOURCE_PARAMS: readonly ParamSpec[] = [
   { name: 'nack_delay', description: 'how long a nacked row stays invisible, doubled per delivery up to nack_delay_max; 0 = at once', default: '1s' },
   { name: 'nack_delay_max', description: 'the longest nack delay', default: '1m' },
   { name: 'pool', description: 'connections for claims and settlements (plus one for LISTEN)', default: '4' },
+  {
+    name: 'claims',
+    description: 'claims that may run at once (each takes up to batch rows; SKIP LOCKED keeps them apart), 1 to pool',
+    default: String(DEFAULT_CLAIMS),
+  },
 ];
 
 const SINK_PARAMS: readonly ParamSpec[] = [
@@ -50,6 +58,12 @@ export function pgSourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): PgSour
     throw new ConfigError(`channel='${channel}' is not a channel name (letters, digits and _, as in LISTEN); for example channel=outbox_events`, { variable: uri.variable });
   }
   const nackDelayMs = durationParam(uri, 'nack_delay', '1s', 0);
+  const poolSize = integerParam(uri, 'pool', 4, 1, 100);
+  const claimsParam = uri.params.get('claims');
+  const claims = integerParam(uri, 'claims', Math.min(DEFAULT_CLAIMS, poolSize), 1, 100);
+  if (claimsParam !== undefined && claims > poolSize) {
+    throw new ConfigError(`claims=${claims} is more than pool=${poolSize} connections; use claims=${poolSize} or less, or raise pool`, { variable: uri.variable });
+  }
   return {
     settings,
     batch: integerParam(uri, 'batch', 256, 1, 10_000),
@@ -59,7 +73,8 @@ export function pgSourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): PgSour
     nackDelayMaxMs: Math.max(nackDelayMs, durationParam(uri, 'nack_delay_max', '1m', 0)),
     onAck,
     channel,
-    poolSize: integerParam(uri, 'pool', 4, 1, 100),
+    poolSize,
+    claims,
   };
 }
 

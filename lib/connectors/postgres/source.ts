@@ -41,6 +41,8 @@ export interface PgSourceConfig {
   channel: string | undefined;
   /** Connections for claims and settlements. */
   poolSize: number;
+  /** Claims that may run at once (receivers of the pull loop), at most poolSize. */
+  claims: number;
 }
 
 /** One claimed row, as ack and nack get it back: its id and the delivery count that fences our lease. */
@@ -93,15 +95,23 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   const metadata = checkColumnType(shape, table, 'metadata', ['jsonb', 'json'], variable) ? 't.metadata' : 'NULL::jsonb';
   const ids = `${idArrayType(idType as string)}[]`;
   const t = table.sql;
-  const leased = `unnest($1::${ids}, $2::int[]) AS u(id, deliveries) WHERE t.id = u.id AND t.deliveries = u.deliveries`;
+  // Every statement finds its rows through the primary key. `id = ANY(ARRAY(subquery))` is written so on purpose: the
+  // planner cannot see the array's length, so it looks the ids up in the index; joined to the ids directly it
+  // estimates a hash join over a sequential scan cheaper for tables up to some 10^5 rows, which made every claim and
+  // every settlement read the whole outbox (4 ms instead of 0.7 for 256 rows of 20 000, 51 ms instead of 7 for 2 000
+  // rows of 200 000), so that emptying a backlog cost its size squared.
+  const leased =
+    `unnest($1::${ids}, $2::int[]) AS u(id, deliveries) ` +
+    `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
   return {
-    // picked oldest-visible first; the lease and the count are set in the same statement, so a claim is atomic
+    // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other); the
+    // lease and the count are set in the same statement, so a claim is atomic
     claim:
       `WITH picked AS (SELECT id, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
       `claimed AS (UPDATE ${t} AS t SET visible_at = now() + $2 * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
-      `FROM picked WHERE t.id = picked.id ` +
-      `RETURNING t.id::text AS id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries, picked.visible_at AS was) ` +
-      'SELECT id, body, key, metadata, deliveries FROM claimed ORDER BY was',
+      'WHERE t.id = ANY(ARRAY(SELECT id FROM picked)) ' +
+      `RETURNING t.id, t.id::text AS text_id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries) ` +
+      'SELECT c.text_id AS id, c.body, c.key, c.metadata, c.deliveries FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.visible_at',
     nextVisible:
       `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${t} ` +
       "WHERE visible_at > now() AND visible_at < 'infinity'",
@@ -112,7 +122,7 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
     nack:
       `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
       `FROM unnest($1::${ids}, $2::int[], $3::float8[]) AS u(id, deliveries, delay) ` +
-      'WHERE t.id = u.id AND t.deliveries = u.deliveries',
+      `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`,
     extend: `UPDATE ${t} AS t SET visible_at = now() + $3 * interval '1 millisecond' FROM ${leased}`,
   };
 }
@@ -129,6 +139,11 @@ const SETTLE_CHUNK = 2000;
 export class PgSource implements SourceDriver<PgToken> {
   readonly scheme = SCHEME;
   readonly maxBatch: number;
+  /**
+   * Claims in flight at once. A claim's time is mostly waiting (the statement, then its commit's WAL flush), so with
+   * one at a time the relay idles between them; SKIP LOCKED keeps concurrent claims apart.
+   */
+  readonly receivers: number;
   private readonly pool: Pool;
   private readonly logger: Logger;
   private sql: Statements | undefined;
@@ -151,6 +166,7 @@ export class PgSource implements SourceDriver<PgToken> {
     options: SourceOptions,
   ) {
     this.maxBatch = config.batch;
+    this.receivers = config.claims;
     this.logger = (options.logger ?? rootLogger()).child({ source: 'postgres', table: config.settings.table.name });
     this.pool = createPool(config.settings, config.poolSize, (error) => {
       this.connected = false;

@@ -13,8 +13,8 @@ export const SCHEME = 'redis-stream';
 
 const EXAMPLE = 'for example redis://127.0.0.1:6379/0, redis://user:password@redis.example.com:6379/2 or rediss://redis.example.com:6380/0';
 
-/** Where and how to connect, from REDIS_SERVER_URL, REDIS_USERNAME and REDIS_PASSWORD. */
-export interface RedisServer {
+/** A Redis server and how to sign in to it: what REDIS_SERVER_URL names, and a redis:// CACHE_URI (lib/cache/redis.ts). */
+export interface RedisAddress {
   host: string;
   port: number;
   db: number;
@@ -22,6 +22,23 @@ export interface RedisServer {
   password?: string;
   /** rediss://: TLS, verified against the system CAs (add a private CA with NODE_EXTRA_CA_CERTS). */
   tls: boolean;
+}
+
+/** The ioredis options that reach `address`: an IPv6 host without its brackets, TLS checked against the host. */
+export function redisAddressOptions(address: RedisAddress): Pick<RedisOptions, 'host' | 'port' | 'db' | 'username' | 'password' | 'tls'> {
+  const host = address.host.replace(/^\[(.*)\]$/, '$1');
+  return {
+    host,
+    port: address.port,
+    db: address.db,
+    username: address.username,
+    password: address.password,
+    ...(address.tls ? { tls: { servername: host } } : {}),
+  };
+}
+
+/** Where and how to connect, from REDIS_SERVER_URL, REDIS_USERNAME and REDIS_PASSWORD. */
+export interface RedisServer extends RedisAddress {
   /** `host:port`, for errors and logs (never credentials). */
   address: string;
   connectTimeoutMs: number;
@@ -57,14 +74,8 @@ export function redisServer(env: NodeJS.ProcessEnv): RedisServer {
 export function newRedisClient(server: RedisServer, name: string, options: Partial<RedisOptions> = {}): Redis {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
-  const host = server.host.replace(/^\[(.*)\]$/, '$1');
   return new RedisClient({
-    host,
-    port: server.port,
-    db: server.db,
-    username: server.username,
-    password: server.password,
-    ...(server.tls ? { tls: { servername: host } } : {}),
+    ...redisAddressOptions(server),
     lazyConnect: true,
     // RESP2: the stream replies are the same arrays on every server version
     protocol: 2,
