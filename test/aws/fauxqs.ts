@@ -93,12 +93,12 @@ export class Fauxqs {
   /** An awssqs:// URI for `queue` on this emulator, with extra query parameters. */
   sqsUri(queue: string, params: Record<string, string> = {}): string {
     const query = new URLSearchParams({ region: 'us-east-1', endpoint: this.endpoint, ...params });
-    return `awssqs://127.0.0.1:${this.port}/${ACCOUNT}/${queue}?${query}`;
+    return `awssqs://127.0.0.1:${this.port}/${ACCOUNT}/${queue}?${query.toString()}`;
   }
 
   snsUri(topicArn: string, params: Record<string, string> = {}): string {
     const query = new URLSearchParams({ endpoint: this.endpoint, ...params });
-    return `awssns:///${topicArn}?${query}`;
+    return `awssns:///${topicArn}?${query.toString()}`;
   }
 
   async createQueue(name: string, attributes: Record<string, string> = {}): Promise<QueueInfo> {

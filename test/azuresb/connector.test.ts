@@ -5,7 +5,6 @@ import { source, sink } from '../../lib/endpoints';
 import { createSource } from '../../lib/source';
 import { start } from '../../lib/run';
 import { Message } from '../../lib/message';
-import { memTopic } from '../../lib/connectors/local/mem';
 import fs from 'node:fs';
 import path from 'node:path';
 import { lookupScheme, paramNames, parseEndpointUri } from '../../lib/registry';

@@ -126,7 +126,7 @@ function bodyBuffer(body: unknown): Buffer {
 function idText(id: unknown): string | undefined {
   if (id === undefined || id === null) return undefined;
   if (Buffer.isBuffer(id)) return id.toString('hex');
-  return String(id);
+  return String(id as string | number);
 }
 
 /** A received Service Bus message as a wasm-pipes message: application properties and system properties as metadata. */

@@ -29,9 +29,9 @@ async function connectOnce(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<st
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'number' && REFUSED.has(code)) {
-      throw new Error(`the broker at ${server.address} refused the connection (${(error as Error).message}); fix MQTT_USERNAME/MQTT_PASSWORD (or the user:password of MQTT_SERVER_URL)`);
+      throw new Error(`the broker at ${server.address} refused the connection (${(error as Error).message}); fix MQTT_USERNAME/MQTT_PASSWORD (or the user:password of MQTT_SERVER_URL)`, { cause: error });
     }
-    throw new Error(`cannot connect to MQTT at ${server.address} (${(error as Error).message}); start the broker, or fix MQTT_SERVER_URL`);
+    throw new Error(`cannot connect to MQTT at ${server.address} (${(error as Error).message}); start the broker, or fix MQTT_SERVER_URL`, { cause: error });
   } finally {
     client.end(true);
   }

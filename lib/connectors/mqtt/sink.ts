@@ -130,7 +130,7 @@ export class MqttSink implements SinkDriver {
   private classify(error: Error): Error {
     const code = (error as { code?: unknown }).code;
     const reason = typeof code === 'number' ? PERMANENT_REASONS[code] : undefined;
-    if (reason !== undefined) {
+    if (typeof code === 'number' && reason !== undefined) {
       return new PermanentError(`${this.scheme} (${this.config.server.address}): the broker refused a message to '${this.config.topic}': ${reason} (reason code ${code})`, {
         cause: error,
       });
