@@ -12,6 +12,7 @@ import { equalJitter, exponentialBackoff } from './backoff';
 import { Fifo } from './fifo';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 import type { SourceTracing } from './tracing/hooks';
+import { wakeableWait } from './wakeableWait';
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 120_000;
@@ -473,16 +474,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   private sleepUnlessStopped(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const signal = this.intake.signal;
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done);
-    });
+    return wakeableWait(this.intake.signal, { ms });
   }
 
   receive(init: ReceivedMessage, token: T): Message {

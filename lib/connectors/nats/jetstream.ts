@@ -13,6 +13,7 @@ import type { Message } from '../../message';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { Fifo } from '../../fifo';
 import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
+import { wakeableWait } from '../../wakeableWait';
 
 /** Longest delay of a nak, however often a message failed. */
 const MAX_NAK_DELAY_MS = 60_000;
@@ -247,15 +248,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   /** Resolves once a message was taken, the pull request is over, or `signal` aborted (intake stopped). */
   private nextArrival(signal: AbortSignal): Promise<void> {
     if (this.taken.length > 0 || this.pulling === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        this.wakeReceiver = undefined;
-        resolve();
-      };
-      this.wakeReceiver = done;
-      signal.addEventListener('abort', done);
-    });
+    return wakeableWait(signal, { wake: (end) => (this.wakeReceiver = end), ended: () => (this.wakeReceiver = undefined) });
   }
 
   private wake(): void {
