@@ -8,11 +8,11 @@ import { exponentialBackoff } from '../../backoff';
 import type { ConsumeCallback, Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, FetchMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { errors, millis, nanos } from '@nats-io/transport-node';
 import type { Delivery, SourceContext, SourceDriver } from '../../source';
-import type { SinkDriver, WriteResult } from '../../sink';
+import type { WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { Fifo } from '../../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
+import { NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
 import { wakeableWait } from '../../wakeableWait';
 
 /** Longest delay of a nak, however often a message failed. */
@@ -515,19 +515,8 @@ function isUnpublishable(error: unknown): boolean {
 }
 
 /** The JetStream sink: publishes each message of a batch and settles each on its PubAck (or its failure). */
-export class JetStreamSink implements SinkDriver {
-  readonly scheme = 'nats';
+export class JetStreamSink extends NatsSinkDriver {
   private client: JetStreamClient | undefined;
-
-  constructor(
-    private readonly subject: string,
-    private readonly link: NatsLink,
-    private readonly timeoutMs: number,
-  ) {}
-
-  get ready(): boolean {
-    return this.link.probe();
-  }
 
   /**
    * At start-up: connects (within NATS_CONNECT_TIMEOUT), finds the stream that captures the subject (none is a
@@ -590,9 +579,5 @@ export class JetStreamSink implements SinkDriver {
     if (isUnpublishable(error)) return new PermanentError(`nats (${this.link.host}): ${(error as Error).message}`, { cause: error });
     if (error instanceof ConnectorError) return error;
     return this.link.error(`publishing to '${this.subject}' was not confirmed: ${(error as Error)?.message ?? String(error)}`, error);
-  }
-
-  async close(): Promise<void> {
-    await this.link.close();
   }
 }
