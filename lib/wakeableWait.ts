@@ -12,10 +12,10 @@ export interface WakeableWaitOptions {
 
 /**
  * Resolves when `signal` aborts, `options.ms` pass, or the function handed to `options.wake` is called, whichever
- * comes first; the timer and the abort listener go with it. A signal that already aborted does not end the wait:
- * callers look at `signal.aborted` first.
+ * comes first; the timer and the abort listener go with it. A signal that already aborted ends it at once.
  */
 export function wakeableWait(signal: AbortSignal, options: WakeableWaitOptions = {}): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const end = (): void => {
       if (timer !== undefined) clearTimeout(timer);
