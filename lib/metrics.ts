@@ -4,6 +4,7 @@
 // stage label.
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
+import { SubscribeScope } from './subscribeScope';
 
 /** Where a stage sits in a pipeline: the `role` label. */
 export type StageRole = 'source' | 'operator' | 'sink' | 'dead_letter';
@@ -214,22 +215,16 @@ export interface StageCollector {
 const liveStages = new Set<StageMetrics>();
 /** Counters of closed stages, by labels, so that a Prometheus counter never goes backwards. */
 const retiredStages = new Map<string, StageMetrics>();
-let currentCollector: StageCollector | undefined;
+const collectorScope = new SubscribeScope<StageCollector>();
 
 /** Runs `subscribe` with `collector` receiving every stage opened synchronously inside it. */
 export function withStageCollector<T>(collector: StageCollector, subscribe: () => T): T {
-  const previous = currentCollector;
-  currentCollector = collector;
-  try {
-    return subscribe();
-  } finally {
-    currentCollector = previous;
-  }
+  return collectorScope.run(collector, subscribe);
 }
 
 /** The collector of the pipeline being subscribed now, for an operator that opens its stage later (after a load). */
 export function currentStageCollector(): StageCollector | undefined {
-  return currentCollector;
+  return collectorScope.current;
 }
 
 /**
@@ -248,7 +243,7 @@ export function openStage(role: StageRole, name: string, scheme = ''): StageMetr
   for (let n = 2; isOpen(role, unique, scheme); n++) unique = `${name}#${n}`;
   const stage = new StageMetrics(role, unique, scheme, name);
   liveStages.add(stage);
-  currentCollector?.register(stage);
+  collectorScope.current?.register(stage);
   return stage;
 }
 

@@ -12,6 +12,8 @@ import { equalJitter, exponentialBackoff } from './backoff';
 import { Fifo } from './fifo';
 import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
 import type { SourceTracing } from './tracing/hooks';
+import { wakeableWait } from './wakeableWait';
+import { SubscribeScope } from './subscribeScope';
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_ACK_TIMEOUT_MS = 120_000;
@@ -144,17 +146,11 @@ export const PIPELINE_REGISTRY = Symbol.for('wasm-pipes.pipeline');
 /** The property of an operator's inner observer that names the subscriber it forwards to (see linkObserver()). */
 export const DOWNSTREAM = Symbol.for('wasm-pipes.downstream');
 
-let currentRegistry: SourceRegistry | undefined;
+const registryScope = new SubscribeScope<SourceRegistry>();
 
 /** Runs `subscribe` with `registry` receiving every source that starts synchronously inside it. */
 export function withSourceRegistry<T>(registry: SourceRegistry, subscribe: () => T): T {
-  const previous = currentRegistry;
-  currentRegistry = registry;
-  try {
-    return subscribe();
-  } finally {
-    currentRegistry = previous;
-  }
+  return registryScope.run(registry, subscribe);
 }
 
 /**
@@ -473,16 +469,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   private sleepUnlessStopped(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const signal = this.intake.signal;
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done);
-    });
+    return wakeableWait(this.intake.signal, { ms });
   }
 
   receive(init: ReceivedMessage, token: T): Message {
@@ -759,7 +746,7 @@ export function createSource<T>(
     const driver = unused ?? open();
     unused = undefined;
     const runtime = new SourceRuntime<T>(driver, subscriber, options, name);
-    const registry = currentRegistry ?? registryOf(subscriber);
+    const registry = registryScope.current ?? registryOf(subscriber);
     if (registry !== undefined && !registry.register(runtime as SourceRuntime)) {
       runtime.refuseStart();
       return () => {

@@ -56,3 +56,19 @@ export async function throughMem(
   outputTopic.delete();
   return elapsed;
 }
+
+/**
+ * Waits until `count()` (what has arrived at `what`) reaches `messages`, looking every 2 ms. A relay that loses
+ * messages must not hang the run: after two minutes it stops waiting and adds `<what>: <count> of <messages> arrived`
+ * to `lost`, for the scenario's verify() to report.
+ */
+export async function waitUntilArrived(what: string, messages: number, count: () => number | Promise<number>, lost: string[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (let arrived = await count(); arrived < messages; arrived = await count()) {
+    if (Date.now() > deadline) {
+      lost.push(`${what}: ${arrived} of ${messages} arrived`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}

@@ -7,11 +7,11 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Scenario } from '../harness';
 import { identityModule } from './wasmFixtures';
-import { NATS_URL, natsConnection, uniqueName } from './p2-p5-helpers';
+import { jetstreamRound, NATS_URL, natsConnection, uniqueName } from './p2-p5-helpers';
 import { loadNote } from './workers-helpers';
 import { freePort } from '../../test/helpers/wait';
 
@@ -138,17 +138,8 @@ const windowRss = new Map<number, number[]>();
 const windowRates = new Map<number, number[]>();
 
 async function windowRound(maxInFlight: number, messages: number): Promise<number> {
+  const { input, output } = await jetstreamRound(connection, 'WINDOW', messages, WINDOW_BODY);
   const manager = await jetstreamManager(connection);
-  const name = uniqueName('WINDOW');
-  const input = `${name}_IN`;
-  const output = `${name}_OUT`;
-  await manager.streams.add({ name: input, subjects: [`${input}.events`], storage: StorageType.Memory });
-  await manager.streams.add({ name: output, subjects: [`${output}.events`], storage: StorageType.Memory });
-  const js = jetstream(connection);
-  for (let start = 0; start < messages; start += 1000) {
-    const count = Math.min(1000, messages - start);
-    await Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${input}.events`, WINDOW_BODY, { msgID: `w-${start + i}` })));
-  }
   try {
     const result = await inChild<{ ms: number; peakRssMb: number }>({ kind: 'window', maxInFlight, messages, natsUrl: NATS_URL, input, output });
     windowRss.set(maxInFlight, [...(windowRss.get(maxInFlight) ?? []), result.peakRssMb]);

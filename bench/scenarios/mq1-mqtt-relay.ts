@@ -7,7 +7,7 @@ import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { PrivateMosquitto } from '../../test/mqtt/helpers';
-import { BODY } from './common';
+import { BODY, waitUntilArrived } from './common';
 
 const WINDOW = 1024;
 /** Whether both sides keep the message id across the hop (the sink's default); MQ1_MESSAGE_ID=false: neither. */
@@ -41,15 +41,8 @@ async function prepare(messages: number): Promise<{ input: string; output: strin
   return { input: `${name}/in`, output: `${name}/out`, clientId };
 }
 
-async function waitForArrivals(topic: string, messages: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while ((arrivals.get(topic) ?? 0) < messages) {
-    if (Date.now() > deadline) {
-      lost.push(`${topic}: ${arrivals.get(topic)} of ${messages} arrived`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+function waitForArrivals(topic: string, messages: number): Promise<void> {
+  return waitUntilArrived(topic, messages, () => arrivals.get(topic) ?? 0, lost);
 }
 
 /** The session's end: connect with a clean start and no expiry. */

@@ -1,5 +1,7 @@
-// What the NATS and RabbitMQ benchmarks share: the 223-byte event, uppercase, connections to the NATS server, and
-// waiting for a count with a stall guard (core NATS may drop, and a benchmark must fail rather than hang).
+// What the NATS and RabbitMQ benchmarks share: the 223-byte event, uppercase, connections to the NATS server, the
+// streams of a JetStream round, and waiting for a count with a stall guard (core NATS may drop, and a benchmark must
+// fail rather than hang).
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { toBuffer } from '../../lib/message';
@@ -18,6 +20,25 @@ export function uppercase(body: Uint8Array): Buffer {
 
 export function natsConnection(servers = NATS_URL): Promise<NatsConnection> {
   return connect({ servers, name: 'wasm-pipes bench' });
+}
+
+/**
+ * Two memory streams for a JetStream relay round (not timed): `<name>_IN` on the subject `<name>_IN.events`, holding
+ * `messages` copies of `body` with an id each, and an empty `<name>_OUT` on `<name>_OUT.events`; `name` is unique.
+ */
+export async function jetstreamRound(connection: NatsConnection, prefix: string, messages: number, body: Uint8Array): Promise<{ input: string; output: string }> {
+  const manager = await jetstreamManager(connection);
+  const name = uniqueName(prefix);
+  const input = `${name}_IN`;
+  const output = `${name}_OUT`;
+  await manager.streams.add({ name: input, subjects: [`${input}.events`], storage: StorageType.Memory });
+  await manager.streams.add({ name: output, subjects: [`${output}.events`], storage: StorageType.Memory });
+  const js = jetstream(connection);
+  for (let start = 0; start < messages; start += 1000) {
+    const count = Math.min(1000, messages - start);
+    await Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${input}.events`, body, { msgID: `m-${start + i}` })));
+  }
+  return { input, output };
 }
 
 let serial = 0;

@@ -4,11 +4,11 @@
 // broker and the bench's own producer and consumer compete for the same cores. Both through the built bin, as users
 // run it; the rate is measured between 10 % and 90 % of the messages arriving, so that start-up (a second worker
 // starts a little later than the first) and the tail are left out.
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Scenario } from '../harness';
 import { cpuHeavyModule, uppercaseModule } from './wasmFixtures';
-import { BODY, coreRelayRound, NATS_URL, natsConnection, uniqueName, waitForCount } from './p2-p5-helpers';
+import { BODY, coreRelayRound, jetstreamRound, NATS_URL, natsConnection, waitForCount } from './p2-p5-helpers';
 import { loadNote, startBin } from './workers-helpers';
 import { throughMem } from './common';
 import { loadWasm } from '../../lib/wasm/load';
@@ -19,22 +19,6 @@ let heavyModule = '';
 const notes: string[] = [];
 const failures: string[] = [];
 
-/** A stream with `messages` events with ids (not timed), and an empty output stream. */
-async function prepare(messages: number): Promise<{ input: string; output: string }> {
-  const manager = await jetstreamManager(connection);
-  const name = uniqueName('P8');
-  const input = `${name}_IN`;
-  const output = `${name}_OUT`;
-  await manager.streams.add({ name: input, subjects: [`${input}.events`], storage: StorageType.Memory });
-  await manager.streams.add({ name: output, subjects: [`${output}.events`], storage: StorageType.Memory });
-  const js = jetstream(connection);
-  for (let start = 0; start < messages; start += 2000) {
-    const size = Math.min(2000, messages - start);
-    await Promise.all(Array.from({ length: size }, (_, i) => js.publish(`${input}.events`, BODY, { msgID: `p8-${start + i}` })));
-  }
-  return { input, output };
-}
-
 async function stored(stream: string): Promise<number> {
   return (await (await jetstreamManager(connection)).streams.info(stream)).state.messages;
 }
@@ -44,7 +28,7 @@ async function stored(stream: string): Promise<number> {
  * whole batch takes at the rate measured between 10 % and 90 % of it arriving.
  */
 async function heavyRound(messages: number, workers: number): Promise<number> {
-  const { input, output } = await prepare(messages);
+  const { input, output } = await jetstreamRound(connection, 'P8', messages, BODY);
   const bin = await startBin({
     WORKERS: String(workers),
     NATS_SERVER_URL: NATS_URL,

@@ -5,6 +5,7 @@ import type { Message as PubSubMessage, PubSub } from '@google-cloud/pubsub';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { startPubSubServer, PubSubTestServer } from '../../test/fixtures/pubsub/server';
+import { waitUntilArrived } from './common';
 
 const PROJECT = 'wasm-pipes-bench';
 const WINDOW = 1024;
@@ -39,16 +40,8 @@ async function prepare(messages: number): Promise<{ inputSubscription: string; o
   return { inputSubscription: `${name}-in-sub`, outputTopic: `${name}-out` };
 }
 
-async function waitForArrivals(topic: string, messages: number): Promise<void> {
-  const key = `projects/${PROJECT}/topics/${topic}`;
-  const deadline = Date.now() + 120_000;
-  while ((arrivals.get(key) ?? 0) < messages) {
-    if (Date.now() > deadline) {
-      lost.push(`${topic}: ${arrivals.get(key)} of ${messages} arrived`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+function waitForArrivals(topic: string, messages: number): Promise<void> {
+  return waitUntilArrived(topic, messages, () => arrivals.get(`projects/${PROJECT}/topics/${topic}`) ?? 0, lost);
 }
 
 export const ps1: Scenario = {

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { PrivateRedis } from '../../test/redisstream/helpers';
-import { BODY } from './common';
+import { BODY, waitUntilArrived } from './common';
 
 const WINDOW = 1024;
 let server: PrivateRedis;
@@ -31,15 +31,8 @@ async function prepare(messages: number): Promise<{ input: string; output: strin
   return { input: `${name}-in`, output: `${name}-out` };
 }
 
-async function waitForLength(stream: string, messages: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while ((await admin.xlen(stream)) < messages) {
-    if (Date.now() > deadline) {
-      lost.push(`${stream}: ${await admin.xlen(stream)} of ${messages} arrived`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+function waitForLength(stream: string, messages: number): Promise<void> {
+  return waitUntilArrived(stream, messages, () => admin.xlen(stream), lost);
 }
 
 export const rs1: Scenario = {

@@ -2,6 +2,7 @@
 // lets them go: it makes "the poll answers after the pipeline stopped" happen on cue instead of by timing.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../helpers/servers';
 
 interface HeldAnswer {
   /** The message bodies the answer carries. */
@@ -65,7 +66,6 @@ export class HoldingProxy {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
+    await closeServer(this.server);
   }
 }

@@ -9,6 +9,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { uniqueName, waitFor } from '../helpers/wait';
 import { Fauxqs, QueueInfo } from './fauxqs';
+import { closeServer } from '../helpers/servers';
 
 /** Answers every `every`-th SendMessageBatch itself, failing all its entries; forwards every other request. */
 class FailingProxy {
@@ -56,8 +57,7 @@ class FailingProxy {
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }
 

@@ -18,25 +18,11 @@ import { ACCOUNT, AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
 import { HoldingProxy } from './holdingProxy';
 import { runBinToEnd } from '../helpers/bin';
 import os from 'node:os';
-import { send } from '../helpers/endpoints';
+import { collectingSink, send } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
-/** A sink that keeps what it gets and acks it (a dead letter to look into). */
-function keepingSink(): Sink & { messages: Message[] } {
-  const messages: Message[] = [];
-  return {
-    name: 'keeping',
-    ready: true,
-    messages,
-    next: (message) => {
-      messages.push(message);
-      message.ack();
-    },
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
-}
+/** For collectingSink(): confirm each message as it arrives (a dead letter, or a source drained to look into). */
+const ackEach = (message: Message): void => message.ack();
 
 describe('awssqs:// and awssns:// on fauxqs', () => {
   let fauxqs: Fauxqs;
@@ -76,17 +62,10 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
 
   /** Runs `uri` into a sink that keeps each message (and acks it when `autoAck`); stopped and closed after the test. */
   function collect(uri: string, options: SourceOptions = {}, autoAck = true): Message[] {
-    const received: Message[] = [];
-    const keeper: Sink = {
-      ...keepingSink(),
-      next: (message: Message) => {
-        received.push(message);
-        if (autoAck) message.ack();
-      },
-    };
+    const keeper = collectingSink(autoAck ? ackEach : undefined);
     const running = start(source(uri, options), keeper, { handleSignals: false, shutdownTimeout: 1000 });
     cleanups.push(() => running.stop());
-    return received;
+    return keeper.received;
   }
 
   test('the id, key, metadata and a binary body survive SQS -> SQS', async () => {
@@ -117,13 +96,13 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
 
   test('an oversized message fails permanently (dead letter, no retries); its batch-mates are delivered', async () => {
     const q = await queue();
-    const deadLetter = keepingSink();
+    const deadLetter = collectingSink(ackEach);
     const out = openSink(fauxqs.sqsUri(q.name), { deadLetter, retry: { maxAttempts: 5, initialDelay: 5000 } });
     const big = 'x'.repeat(256 * 1024 + 1);
     const outcomes = await send(out, [{ body: 'small-1' }, { id: 'too-big', body: big }, { body: 'small-2' }]);
     expect(outcomes).toEqual([undefined, undefined, undefined]); // the big one is acked once the dead letter has it
-    expect(deadLetter.messages.map((message) => message.id)).toEqual(['too-big']);
-    expect(deadLetter.messages[0].metadata[DEAD_LETTER_REASON]).toMatch(/PermanentError: .*too-big is 262\d+ bytes.*over the 262144-byte limit/);
+    expect(deadLetter.received.map((message) => message.id)).toEqual(['too-big']);
+    expect(deadLetter.received[0].metadata[DEAD_LETTER_REASON]).toMatch(/PermanentError: .*too-big is 262\d+ bytes.*over the 262144-byte limit/);
     expect((await fauxqs.inspect(q)).ready.sort()).toEqual(['small-1', 'small-2']);
   });
 
@@ -195,7 +174,7 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const proxy = await HoldingProxy.start(fauxqs.endpoint);
     cleanups.push(() => proxy.stop());
     const received: Message[] = [];
-    const running = start(source(fauxqs.sqsUri(q.name, { endpoint: proxy.endpoint, pollers: '1' })), { ...keepingSink(), next: (message: Message) => received.push(message) }, {
+    const running = start(source(fauxqs.sqsUri(q.name, { endpoint: proxy.endpoint, pollers: '1' })), collectingSink(undefined, received), {
       handleSignals: false,
       shutdownTimeout: 1000,
     });
@@ -329,7 +308,7 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     await own.createQueue(name);
     const uri = own.sqsUri(name, { waittime: '1s' });
     const received: Message[] = [];
-    const running = start(source(uri), { ...keepingSink(), next: (message: Message) => { received.push(message); message.ack(); } }, { handleSignals: false });
+    const running = start(source(uri), collectingSink(ackEach, received), { handleSignals: false });
     await running.started;
     const driver = pipelineParts(running).sources[0].driver;
     expect(driver.ready).toBe(true);
@@ -363,7 +342,7 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
 
   test('a queue that does not exist fails the start-up of a source with a MissingResourceError naming it and how to create it', async () => {
     const name = uniqueName('missing');
-    const running = start(source(fauxqs.sqsUri(name)), keepingSink(), { handleSignals: false });
+    const running = start(source(fauxqs.sqsUri(name)), collectingSink(ackEach), { handleSignals: false });
     const failure = await running.started.then(() => undefined, (error: unknown) => error);
     await running.stop().catch(() => undefined);
     expect(failure).toBeInstanceOf(MissingResourceError);

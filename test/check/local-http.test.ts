@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { runCheck } from './helpers';
 import { freePort } from '../helpers/wait';
+import { closeServer } from '../helpers/servers';
 
 const ROOT = path.resolve(__dirname, '../..');
 const UPPERCASE = path.join(ROOT, 'examples/uppercase/uppercase.wasm');
@@ -116,8 +117,7 @@ describe('wasm-pipes check: HTTP', () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   test('a free port for the source, a sink the server answers for: exit 0', async () => {

@@ -3,6 +3,7 @@
 // line with its fix, and nothing is read, claimed or written.
 import type { Pool } from 'pg';
 import { runCheck } from './helpers';
+import { startedForTests } from '../helpers/fixture';
 import { MQTT_URL, uniqueTopic } from '../mqtt/helpers';
 import { StreamAdmin, PrivateRedis, REDIS_URL } from '../redisstream/helpers';
 import { adminPool, createTable, pgUri, PG_HOST } from '../postgres/helpers';
@@ -112,25 +113,19 @@ describe('wasm-pipes check: PostgreSQL', () => {
 });
 
 describe('wasm-pipes check: S3 (fauxqs)', () => {
-  let fauxqs: Fauxqs;
-  beforeAll(async () => {
-    fauxqs = await Fauxqs.start();
-  });
-  afterAll(async () => {
-    await fauxqs.stop();
-  });
+  const fauxqs = startedForTests(() => Fauxqs.start());
 
   test('a bucket that exists: exit 0, nothing uploaded; a bucket that does not: exit 2', async () => {
-    const client = s3Client(fauxqs);
+    const client = s3Client(fauxqs());
     const bucket = await createBucket(client, 'check');
     try {
-      const uri = `s3://${bucket}/out/?endpoint=${encodeURIComponent(fauxqs.endpoint)}`;
+      const uri = `s3://${bucket}/out/?endpoint=${encodeURIComponent(fauxqs().endpoint)}`;
       const run = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: uri });
       expect(run.problems).toEqual([]);
       expect(run.status).toBe(0);
       expect(run.ok[1]).toMatch(new RegExp(`^ok {2}SINK_URI +s3://${bucket}/out/\\?endpoint=.* {2}bucket '${bucket}' exists and these credentials may use it$`));
       const missing = uniqueBucket('missing');
-      const failed = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: `s3://${missing}/?endpoint=${encodeURIComponent(fauxqs.endpoint)}` });
+      const failed = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: `s3://${missing}/?endpoint=${encodeURIComponent(fauxqs().endpoint)}` });
       expect(failed.status).toBe(2);
       expect(failed.problems).toEqual([expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI s3://${missing}/\\?endpoint=.*: .*${missing}`))]);
     } finally {

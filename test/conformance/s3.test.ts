@@ -11,6 +11,7 @@ import { Message } from '../../lib/message';
 import { sleep, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import { createBucket, deleteBucket, envelopes, Fauxqs, objectNames, s3Client } from '../s3/helpers';
+import { closeServer } from '../helpers/servers';
 
 let fauxqs: Fauxqs;
 let client: S3Client;
@@ -56,8 +57,7 @@ class HoldingProxy {
 
   close(): Promise<void> {
     this.release();
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }
 

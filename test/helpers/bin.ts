@@ -54,6 +54,17 @@ export async function httpSourceOnFreePort(): Promise<string> {
   return `http://127.0.0.1:${await freePort()}/events`;
 }
 
+/**
+ * Collects what `child` writes on stdout and stderr as it comes (read `output.stdout` and `output.stderr` at any time);
+ * `exited` resolves with its exit code.
+ */
+export function captureOutput(child: ChildProcess): { stdout: string; stderr: string; exited: Promise<number | null> } {
+  const output = { stdout: '', stderr: '', exited: new Promise<number | null>((resolve) => child.on('exit', resolve)) };
+  child.stdout?.on('data', (chunk) => (output.stdout += String(chunk)));
+  child.stderr?.on('data', (chunk) => (output.stderr += String(chunk)));
+  return output;
+}
+
 export class BinProcess {
   readonly child: ChildProcess;
   stderr = '';

@@ -10,6 +10,7 @@ import { requestFailure, retryAfterMs } from '../../lib/connectors/http/sink';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
+import { closeServer } from '../helpers/servers';
 
 interface Hit {
   at: number;
@@ -33,11 +34,7 @@ async function scriptedServer(statuses: number[]): Promise<{ url: string; hits: 
   return {
     url: `http://127.0.0.1:${port}/hook`,
     hits,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 
@@ -70,8 +67,7 @@ describe('HTTP sink', () => {
     expect(await write(out, { body: 'x' })).toBeUndefined();
     expect(hits[1] - hits[0]).toBeGreaterThanOrEqual(990);
     await out.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   test('400 is permanent: no retry, the message goes to the dead letter and the original is acked', async () => {
@@ -178,8 +174,7 @@ describe('HTTP sink', () => {
     expect(seen).toEqual([`Basic ${Buffer.from('alice:p@ss wörd').toString('base64')}`, undefined]);
     await out.close();
     await anonymous.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   test("errors are classified by undici's codes, not by their messages", () => {

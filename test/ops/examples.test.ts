@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, waitFor } from '../helpers/wait';
 import { runServerAndClient } from '../helpers/docExamples';
+import { captureOutput } from '../helpers/bin';
 import { parseProm, sampleValue } from './helpers';
 
 const root = path.resolve(__dirname, '../..');
@@ -20,26 +21,22 @@ describe('the examples of "Operating it"', () => {
     const child = spawn(process.execPath, [path.join(root, 'dist/examples/typescript/health-and-metrics.js')], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ADMIN_PORT: String(port) },
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
-    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const output = captureOutput(child);
     try {
-      await waitFor(() => stderr.includes('admin server listening'), 'the admin server');
+      await waitFor(() => output.stderr.includes('admin server listening'), 'the admin server');
       child.stdin.write('a\n# note\n');
-      await waitFor(() => stdout.includes('"a"'), 'the first message');
+      await waitFor(() => output.stdout.includes('"a"'), 'the first message');
       expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
       const samples = parseProm(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
       expect(sampleValue(samples, 'wasm_pipes_messages_dropped_total', { stage: 'dropComments' })).toBe(1);
       child.stdin.end('b\n');
-      expect(await exited).toBe(0);
+      expect(await output.exited).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    expect(stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['a', 'b']);
+    expect(output.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['a', 'b']);
     const shown = /prints the two messages on stdout, then on stderr:\n\n```\n([\s\S]*?)```/.exec(fragment)?.[1] ?? '';
-    for (const line of shown.trim().split('\n')) expect(stderr).toContain(line);
+    for (const line of shown.trim().split('\n')) expect(output.stderr).toContain(line);
   });
 
   test('the HTTPS webhook with a token and an HMAC signature runs as written', () => {

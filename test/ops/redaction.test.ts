@@ -9,7 +9,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { binEnv } from '../helpers/bin';
+import { binEnv, captureOutput } from '../helpers/bin';
 import { SECRET_ENV, SECRET_VALUES } from './helpers';
 import { Redactor } from '../../lib/security/redact';
 
@@ -52,13 +52,9 @@ describe('secret redaction in the bin', () => {
       LOG_FORMAT: 'json',
     };
     const child = spawn(process.execPath, [BIN], { env, cwd: os.tmpdir() });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
-    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const output = captureOutput(child);
     try {
-      await waitFor(() => stderr.includes('wasm-pipes started'), 'the bin to start', 15_000);
+      await waitFor(() => output.stderr.includes('wasm-pipes started'), 'the bin to start', 15_000);
       const url = `http://127.0.0.1:${port}/events`;
       const body = '{"order":1}';
       const signature = `sha256=${createHmac('sha256', SECRET_ENV.HTTP_SOURCE_HMAC_SECRET).update(body).digest('hex')}`;
@@ -78,19 +74,19 @@ describe('secret redaction in the bin', () => {
       expect(wrongSignature.status).toBe(401);
       const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
       const ready = await (await fetch(`http://127.0.0.1:${adminPort}/ready`)).text();
-      await waitFor(() => stderr.includes('"msg":"stats: in'), 'a stats line');
+      await waitFor(() => output.stderr.includes('"msg":"stats: in'), 'a stats line');
       child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await output.exited).toBe(0);
 
-      const everything = [stderr, stdout, metrics, ready].join('\n');
+      const everything = [output.stderr, output.stdout, metrics, ready].join('\n');
       expectNoSecret(everything, [...SECRET_VALUES, SINK_PASSWORD]);
       // the secrets were in play, and what carries them was logged, masked
       expect(calls).toBe(2);
-      expect(stderr).toContain(`"sink":"http://***:***@127.0.0.1:${hookPort}/hook"`);
-      expect(stderr).toContain('write failed; retrying');
+      expect(output.stderr).toContain(`"sink":"http://***:***@127.0.0.1:${hookPort}/hook"`);
+      expect(output.stderr).toContain('write failed; retrying');
       expect(metrics).toContain(`stage="http://***:***@127.0.0.1:${hookPort}/hook"`);
       expect(ready).toContain(`file://${deadFile}?token=***`);
-      const summary = stderr.split('\n').find((line) => line.includes('"msg":"pipeline: ')) ?? '';
+      const summary = output.stderr.split('\n').find((line) => line.includes('"msg":"pipeline: ')) ?? '';
       expect(JSON.parse(summary).pipeline).toMatchObject({
         httpSourceAuth: 'bearer token + HMAC signature',
         cache: 'redis://:***@127.0.0.1:6379/0',

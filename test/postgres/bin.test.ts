@@ -9,7 +9,8 @@ import type { Pool } from 'pg';
 import { BinProcess, runBinToEnd } from '../helpers/bin';
 import { missingIds } from '../helpers/crash';
 import { uniqueName, waitFor } from '../helpers/wait';
-import { collectTopic, startKafkaFixture, KafkaFixture } from '../kafka/helpers';
+import { startedForTests } from '../helpers/fixture';
+import { collectTopic, startKafkaFixture } from '../kafka/helpers';
 import { adminPool, createTable, documentedInsert, fillOutbox, pgUri, rowCount, uniqueTable } from './helpers';
 import { PrivatePostgres } from './privateServer';
 
@@ -72,23 +73,15 @@ test('two relays sharing one outbox: every row is relayed once, by one of them, 
 });
 
 describe('the documented example with Kafka', () => {
-  let kafka: KafkaFixture;
-
-  beforeAll(async () => {
-    kafka = await startKafkaFixture();
-  });
-
-  afterAll(async () => {
-    await kafka.stop();
-  });
+  const kafka = startedForTests(startKafkaFixture);
 
   test('SOURCE_URI=postgres://.../outbox SINK_URI=kafka://events relays the rows the application inserted', async () => {
     const table = await outbox();
     const topic = uniqueName('events');
-    await kafka.cluster.createTopic(topic, 1);
-    const collected = await collectTopic(kafka.kafka, topic, uniqueName('pg-check'));
+    await kafka().cluster.createTopic(topic, 1);
+    const collected = await collectTopic(kafka().kafka, topic, uniqueName('pg-check'));
     for (let i = 0; i < 3; i++) await pool.query(documentedInsert(table));
-    const bin = new BinProcess({ SOURCE_URI: pgUri(table), SINK_URI: `kafka://${topic}`, KAFKA_BROKERS: kafka.cluster.bootstrap });
+    const bin = new BinProcess({ SOURCE_URI: pgUri(table), SINK_URI: `kafka://${topic}`, KAFKA_BROKERS: kafka().cluster.bootstrap });
     bins.push(bin);
     await bin.started();
     await waitFor(() => collected.records.length >= 3, 'three records in Kafka', 30_000);

@@ -2,6 +2,7 @@
 // flattened, with the service that sent each. Binds 127.0.0.1 on a free port.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../helpers/servers';
 
 export interface ReceivedSpan {
   service: string;
@@ -98,7 +99,6 @@ export class OtlpReceiver {
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }

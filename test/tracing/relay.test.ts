@@ -9,6 +9,7 @@ import { freePort, waitFor } from '../helpers/wait';
 import { rabbitAdmin, RabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
 import { uniqueSubject } from '../nats/helpers';
 import { OtlpReceiver, ReceivedSpan } from './otlpReceiver';
+import { closeServer } from '../helpers/servers';
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CLIENT_SPAN = 'b7ad6b7169203331';
@@ -35,11 +36,7 @@ async function hookServer(): Promise<{ url: string; hits: Hit[]; close(): Promis
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     hits,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 

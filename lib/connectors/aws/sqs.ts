@@ -43,6 +43,7 @@ import {
   unwrapSnsEnvelope,
   writeBatch,
 } from './common';
+import { wakeableWait } from '../../wakeableWait';
 
 const SCHEME = 'awssqs';
 /** The most messages one ReceiveMessage, DeleteMessageBatch or SendMessageBatch handles. */
@@ -166,15 +167,7 @@ async function withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+  return wakeableWait(signal, { ms });
 }
 
 export interface SqsSourceConfig {

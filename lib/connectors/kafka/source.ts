@@ -25,6 +25,7 @@ import {
   rootCause,
   causeText,
 } from './client';
+import { wakeableWait } from '../../wakeableWait';
 
 /** First in-process retry of a nacked message after this long, doubling up to 30 s. */
 const RETRY_BASE_MS = 100;
@@ -392,16 +393,12 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
   async receiveBatch(max: number, signal: AbortSignal): Promise<Delivery<PendingRecord>[]> {
     let deliveries = this.take(max);
     if (deliveries.length > 0 || signal.aborted || this.closed || this.stopping) return deliveries;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        if (this.receiver === done) this.receiver = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, RECEIVE_WAIT_MS);
-      signal.addEventListener('abort', done);
-      this.receiver = done;
+    await wakeableWait(signal, {
+      ms: RECEIVE_WAIT_MS,
+      wake: (end) => (this.receiver = end),
+      ended: (end) => {
+        if (this.receiver === end) this.receiver = undefined;
+      },
     });
     if (signal.aborted || this.closed || this.stopping) return [];
     deliveries = this.take(max);

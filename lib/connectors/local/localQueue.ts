@@ -4,6 +4,7 @@ import { nextMessageId, type MessageInit } from '../../message';
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
+import { wakeableWait } from '../../wakeableWait';
 
 /** A queued message is its own delivery record: one object, handed to receive() as message and token alike. */
 export interface QueuedMessage extends ReceivedMessage {
@@ -131,15 +132,7 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
         return batch;
       }
       if (this.ended()) return null;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          this.waiting = undefined;
-          resolve();
-        };
-        this.waiting = done;
-        signal.addEventListener('abort', done);
-      });
+      await wakeableWait(signal, { wake: (end) => (this.waiting = end), ended: () => (this.waiting = undefined) });
     }
   }
 

@@ -3,11 +3,11 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { errors, headers as natsHeaders } from '@nats-io/transport-node';
 import type { SourceContext, SourceDriver } from '../../source';
-import type { SinkDriver, WriteResult } from '../../sink';
+import type { WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import type { Logger } from '../../logging/logger';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
-import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
+import { NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
 
 /** Header of the answer to a request whose message was nacked: the requester knows to send it again. */
 export const NACK_ERROR_HEADER = 'Wasm-Pipes-Error';
@@ -160,19 +160,7 @@ function isEmpty(record: Readonly<Record<string, string>>): boolean {
 }
 
 /** The core NATS sink: publishes a batch, then confirms it with one flush (the server received all of it). */
-export class NatsCoreSink implements SinkDriver {
-  readonly scheme = 'nats';
-
-  constructor(
-    private readonly subject: string,
-    private readonly link: NatsLink,
-    private readonly timeoutMs: number,
-  ) {}
-
-  get ready(): boolean {
-    return this.link.probe();
-  }
-
+export class NatsCoreSink extends NatsSinkDriver {
   /** Connects at start-up, so that a server out of reach stops the start after NATS_CONNECT_TIMEOUT. */
   async start(): Promise<void> {
     await this.link.connect();
@@ -215,9 +203,5 @@ export class NatsCoreSink implements SinkDriver {
       }
     }
     return results;
-  }
-
-  async close(): Promise<void> {
-    await this.link.close();
   }
 }

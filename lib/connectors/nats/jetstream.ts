@@ -8,11 +8,12 @@ import { exponentialBackoff } from '../../backoff';
 import type { ConsumeCallback, Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, FetchMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { errors, millis, nanos } from '@nats-io/transport-node';
 import type { Delivery, SourceContext, SourceDriver } from '../../source';
-import type { SinkDriver, WriteResult } from '../../sink';
+import type { WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { Fifo } from '../../fifo';
-import { NatsLink, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
+import { NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
+import { wakeableWait } from '../../wakeableWait';
 
 /** Longest delay of a nak, however often a message failed. */
 const MAX_NAK_DELAY_MS = 60_000;
@@ -247,15 +248,7 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
   /** Resolves once a message was taken, the pull request is over, or `signal` aborted (intake stopped). */
   private nextArrival(signal: AbortSignal): Promise<void> {
     if (this.taken.length > 0 || this.pulling === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        this.wakeReceiver = undefined;
-        resolve();
-      };
-      this.wakeReceiver = done;
-      signal.addEventListener('abort', done);
-    });
+    return wakeableWait(signal, { wake: (end) => (this.wakeReceiver = end), ended: () => (this.wakeReceiver = undefined) });
   }
 
   private wake(): void {
@@ -522,19 +515,8 @@ function isUnpublishable(error: unknown): boolean {
 }
 
 /** The JetStream sink: publishes each message of a batch and settles each on its PubAck (or its failure). */
-export class JetStreamSink implements SinkDriver {
-  readonly scheme = 'nats';
+export class JetStreamSink extends NatsSinkDriver {
   private client: JetStreamClient | undefined;
-
-  constructor(
-    private readonly subject: string,
-    private readonly link: NatsLink,
-    private readonly timeoutMs: number,
-  ) {}
-
-  get ready(): boolean {
-    return this.link.probe();
-  }
 
   /**
    * At start-up: connects (within NATS_CONNECT_TIMEOUT), finds the stream that captures the subject (none is a
@@ -597,9 +579,5 @@ export class JetStreamSink implements SinkDriver {
     if (isUnpublishable(error)) return new PermanentError(`nats (${this.link.host}): ${(error as Error).message}`, { cause: error });
     if (error instanceof ConnectorError) return error;
     return this.link.error(`publishing to '${this.subject}' was not confirmed: ${(error as Error)?.message ?? String(error)}`, error);
-  }
-
-  async close(): Promise<void> {
-    await this.link.close();
   }
 }

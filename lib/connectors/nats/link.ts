@@ -4,6 +4,7 @@
 import { connect, errors, MsgHdrsImpl } from '@nats-io/transport-node';
 import type { ConnectionOptions, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Message } from '../../message';
+import type { SinkDriver, WriteResult } from '../../sink';
 import type { Logger } from '../../logging/logger';
 import { ConnectorError, PermanentError } from '../../errors';
 import { natsServersLabel } from './servers';
@@ -270,5 +271,28 @@ export class NatsLink {
     }
     await connection.close().catch(() => undefined);
     await connection.closed();
+  }
+}
+
+/** What the core NATS and the JetStream sink share: the subject, the link they publish on, its readiness and close. */
+export abstract class NatsSinkDriver implements SinkDriver {
+  readonly scheme = 'nats';
+
+  constructor(
+    protected readonly subject: string,
+    protected readonly link: NatsLink,
+    protected readonly timeoutMs: number,
+  ) {}
+
+  get ready(): boolean {
+    return this.link.probe();
+  }
+
+  abstract start(): Promise<void>;
+
+  abstract write(batch: readonly Message[]): Promise<WriteResult>;
+
+  async close(): Promise<void> {
+    await this.link.close();
   }
 }

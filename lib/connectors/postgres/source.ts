@@ -23,6 +23,7 @@ import {
   pgError,
   sqlState,
 } from './client';
+import { wakeableWait } from '../../wakeableWait';
 
 export interface PgSourceConfig {
   settings: PgSettings;
@@ -280,18 +281,16 @@ export class PgSource implements SourceDriver<PgToken> {
 
   /** Until a wake-up, `ms`, or the signal. */
   private sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        if (this.sleeper === done) this.sleeper = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done);
-      const previous = this.sleeper;
-      // receivers share one wake-up: wake the previous sleeper too
-      this.sleeper = previous === undefined ? done : () => (previous(), done());
+    return wakeableWait(signal, {
+      ms,
+      wake: (end) => {
+        const previous = this.sleeper;
+        // receivers share one wake-up: wake the previous sleeper too
+        this.sleeper = previous === undefined ? end : () => (previous(), end());
+      },
+      ended: (end) => {
+        if (this.sleeper === end) this.sleeper = undefined;
+      },
     });
   }
 
