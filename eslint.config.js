@@ -46,7 +46,7 @@ module.exports = tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       // every import of a type says so: isolatedModules, and no runtime import of a module used for its types only
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       // a floating promise loses its rejection: await it, return it, or mark it `void` on purpose
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
@@ -61,6 +61,8 @@ module.exports = tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       // an async function that does not await implements a Promise-returning interface: its throw becomes a rejection
       '@typescript-eslint/require-await': 'off',
+      // a variable a closure reads is declared before the closure and assigned once later
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // what a catch or an event hands over is rethrown as it came
       '@typescript-eslint/only-throw-error': ['error', { allowThrowingUnknown: true }],
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
@@ -78,7 +80,19 @@ module.exports = tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' } },

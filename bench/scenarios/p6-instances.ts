@@ -4,9 +4,9 @@
 // the work is the same on both sides.)
 import type { Scenario } from '../harness';
 import { Message } from '../../lib/message';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { defaultWasmCache } from '../../lib/wasm/stage';
-import { RateLimitedLog, HostServices } from '../../lib/wasm/host';
+import { RateLimitedLog, type HostServices } from '../../lib/wasm/host';
 import { rootLogger } from '../../lib/logging/logger';
 import { uppercaseModule } from './wasmFixtures';
 import { BODY } from './common';

@@ -1,7 +1,7 @@
 // What the conformance suite needs of its test runner and of the library: the runner's globals (looked up when
 // conformance() is called, so that importing this package never needs jest), waiting for conditions, and writing
 // messages through a sink while keeping each one's outcome.
-import { Message, MessageInit } from '../message';
+import { Message, type MessageInit } from '../message';
 import type { Sink } from '../sink';
 
 type Body = () => void | Promise<void>;

@@ -1,7 +1,7 @@
 // The fauxqs SQS/SNS emulator for the tests and the SQS benchmarks: a child process on 127.0.0.1 and a free port
 // (fauxqs is ESM-only and its CLI listens on every interface), plus small admin helpers that use the real AWS SDK
 // clients against it.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { repositoryRoot } from '../fixtures/root';

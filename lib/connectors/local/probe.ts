@@ -13,7 +13,11 @@ function filePath(uri: EndpointUri): string {
 
 function fsReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not allowed to this user' : (error as Error).message;
+  return code === 'ENOENT'
+    ? 'does not exist'
+    : code === 'EACCES' || code === 'EPERM'
+      ? 'is not allowed to this user'
+      : (error as Error).message;
 }
 
 export async function probeSource(uri: EndpointUri): Promise<string> {
@@ -25,7 +29,9 @@ export async function probeSource(uri: EndpointUri): Promise<string> {
     stat = await fs.promises.stat(target);
     await fs.promises.access(target, fs.constants.R_OK);
   } catch (error) {
-    throw new Error(`reading ${target} ${fsReason(error)}; give the path of an existing JSON-lines file this user can read`, { cause: error });
+    throw new Error(`reading ${target} ${fsReason(error)}; give the path of an existing JSON-lines file this user can read`, {
+      cause: error,
+    });
   }
   if (!stat.isFile()) throw new Error(`${target} is not a file; give the path of a JSON-lines file`);
   return `a readable file of ${stat.size} bytes`;
@@ -50,7 +56,10 @@ export async function probeSink(uri: EndpointUri): Promise<string> {
   try {
     await fs.promises.access(directory, fs.constants.W_OK);
   } catch (error) {
-    throw new Error(`the directory ${directory} ${fsReason(error)} for writing; create it, or give a path in a directory this user can write`, { cause: error });
+    throw new Error(
+      `the directory ${directory} ${fsReason(error)} for writing; create it, or give a path in a directory this user can write`,
+      { cause: error },
+    );
   }
   return `a new file in a writable directory`;
 }
