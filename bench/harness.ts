@@ -87,7 +87,9 @@ export async function runScenario(scenario: Scenario, quick: boolean): Promise<S
     const unit = throughput ? 'msg/s' : 'value';
     if (throughput) {
       const extraMicros = 1e6 / candidateMedian - 1e6 / baselineMedian;
-      notes.push(`per-message cost: candidate ${(1e6 / candidateMedian).toFixed(2)} µs, baseline ${(1e6 / baselineMedian).toFixed(2)} µs, difference ${extraMicros.toFixed(2)} µs`);
+      notes.push(
+        `per-message cost: candidate ${(1e6 / candidateMedian).toFixed(2)} µs, baseline ${(1e6 / baselineMedian).toFixed(2)} µs, difference ${extraMicros.toFixed(2)} µs`,
+      );
     }
     return {
       id: scenario.id,

@@ -2,7 +2,7 @@
 // table of medians and ratios, and writes bench/results.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { runScenario, ScenarioResult } from './harness';
+import { runScenario, type ScenarioResult } from './harness';
 import { scenarios } from './scenarios';
 
 function format(value: number): string {
@@ -48,7 +48,9 @@ async function main(): Promise<void> {
   console.log(line(header));
   for (const row of rows) console.log(line(row));
   for (const result of results) {
-    console.log(`${result.id}: ${result.title}; baseline ${result.baseline.name}; candidate ${result.candidate.name}; ${result.messages} messages x ${result.rounds} rounds`);
+    console.log(
+      `${result.id}: ${result.title}; baseline ${result.baseline.name}; candidate ${result.candidate.name}; ${result.messages} messages x ${result.rounds} rounds`,
+    );
     for (const note of result.notes) console.log(`  ${note}`);
   }
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');

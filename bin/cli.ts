@@ -3,13 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { merge, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { source, sink } from '../lib/endpoints';
-import { start, pipelineParts, RunningPipeline, PipelineStats } from '../lib/run';
+import { start, pipelineParts, type RunningPipeline, type PipelineStats } from '../lib/run';
 import type { Message } from '../lib/message';
 import type { Sink } from '../lib/sink';
 import { ConfigError, MissingResourceError, WasmAbiError } from '../lib/errors';
 import { MAX_TIMER_MS, parseBoolean, parseDuration, parseInteger } from '../lib/config';
 import { allSchemeDefinitions, lookupScheme, redactUri, type ParamSpec } from '../lib/registry';
-import { rootLogger, createLogger, parseLogSettings, setRootLogger, Logger } from '../lib/logging/logger';
+import { rootLogger, createLogger, parseLogSettings, setRootLogger, type Logger } from '../lib/logging/logger';
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
@@ -18,8 +18,15 @@ import { fallback, rateLimit } from '../operators';
 import { parseRate } from '../lib/tokenBucket';
 import { hopLimit } from './hops';
 import { Redactor, secretsFromEnv } from '../lib/security/redact';
-import { readTlsFiles, TlsFiles } from '../lib/security/tls';
-import { startAdminServer, pipelineReadiness, isLoopbackHost, AdminServer, DEFAULT_ADMIN_PORT, ReadinessReport } from '../lib/admin/server';
+import { readTlsFiles, type TlsFiles } from '../lib/security/tls';
+import {
+  startAdminServer,
+  pipelineReadiness,
+  isLoopbackHost,
+  type AdminServer,
+  DEFAULT_ADMIN_PORT,
+  type ReadinessReport,
+} from '../lib/admin/server';
 import { commandsHelp, loadCommand, parseInvocation, USAGE_EXIT_CODE } from './dispatch';
 import { tracingSettingsFromEnv } from '../lib/tracing/config';
 import { runFromEnv } from './workers';
@@ -74,7 +81,12 @@ function helpText(commandsDir?: string): string {
   lines.push('Schemes:');
   for (const definition of allSchemeDefinitions()) {
     const roles = [definition.openSource ? 'source' : '', definition.openSink ? 'sink' : ''].filter(Boolean).join('+');
-    lines.push(`  ${definition.schemes.map((scheme) => `${scheme}://`).join(', ').padEnd(24)} ${roles.padEnd(12)} ${definition.description}`);
+    lines.push(
+      `  ${definition.schemes
+        .map((scheme) => `${scheme}://`)
+        .join(', ')
+        .padEnd(24)} ${roles.padEnd(12)} ${definition.description}`,
+    );
   }
   lines.push('', 'Example:', '  SOURCE_URI=http://:9000/events SINK_URI=nats://sink NATS_SERVER_URL=127.0.0.1:4222 wasm-pipes', '');
   return lines.join('\n');
@@ -132,9 +144,12 @@ function parseAdmin(read: (name: string) => string | undefined, env: NodeJS.Proc
   const token = read('ADMIN_TOKEN');
   const anonymous = parseBoolean(read('ADMIN_ANONYMOUS') ?? 'false', 'ADMIN_ANONYMOUS');
   if (token !== undefined && token.length < MIN_ADMIN_TOKEN_LENGTH) {
-    throw new ConfigError(`is ${token.length} characters long; use ${MIN_ADMIN_TOKEN_LENGTH} or more random ones, for example ADMIN_TOKEN=$(openssl rand -hex 24)`, {
-      variable: 'ADMIN_TOKEN',
-    });
+    throw new ConfigError(
+      `is ${token.length} characters long; use ${MIN_ADMIN_TOKEN_LENGTH} or more random ones, for example ADMIN_TOKEN=$(openssl rand -hex 24)`,
+      {
+        variable: 'ADMIN_TOKEN',
+      },
+    );
   }
   if (port === 0) return undefined;
   const host = (read('ADMIN_HOST') ?? '127.0.0.1').replace(/^\[|\]$/g, '');
@@ -198,23 +213,31 @@ export function splitFallbacks(value: string): string[] {
 }
 
 /** RATE_LIMIT and its companions as an operator, or undefined when RATE_LIMIT is not set. */
-function rateLimitFromEnv(read: (name: string) => string | undefined, cache: Cache): { operator: MonoTypeOperatorFunction<Message>; description: string } | undefined {
+function rateLimitFromEnv(
+  read: (name: string) => string | undefined,
+  cache: Cache,
+): { operator: MonoTypeOperatorFunction<Message>; description: string } | undefined {
   const rateText = read('RATE_LIMIT');
   const sharedText = read('RATE_LIMIT_SHARED') ?? 'false';
   const shared = parseBoolean(sharedText, 'RATE_LIMIT_SHARED');
   const burstText = read('RATE_LIMIT_BURST');
   const keyText = read('RATE_LIMIT_KEY');
   if (rateText === undefined) {
-    const stray = burstText !== undefined ? 'RATE_LIMIT_BURST' : keyText !== undefined ? 'RATE_LIMIT_KEY' : shared ? 'RATE_LIMIT_SHARED' : undefined;
-    if (stray !== undefined) throw new ConfigError('has no effect without RATE_LIMIT; set RATE_LIMIT=1000/s (for example) too', { variable: stray });
+    const stray =
+      burstText !== undefined ? 'RATE_LIMIT_BURST' : keyText !== undefined ? 'RATE_LIMIT_KEY' : shared ? 'RATE_LIMIT_SHARED' : undefined;
+    if (stray !== undefined)
+      throw new ConfigError('has no effect without RATE_LIMIT; set RATE_LIMIT=1000/s (for example) too', { variable: stray });
     return undefined;
   }
   const rate = parseRate(rateText, 'RATE_LIMIT');
   const burst = burstText === undefined ? undefined : parseInteger(burstText, 'RATE_LIMIT_BURST', 1);
   if (shared && cache.takeTokens === undefined) {
-    throw new ConfigError(`needs a cache that every copy of the pipeline shares: CACHE_URI=redis://host:6379/0 (CACHE_URI is ${cache.name})`, {
-      variable: 'RATE_LIMIT_SHARED',
-    });
+    throw new ConfigError(
+      `needs a cache that every copy of the pipeline shares: CACHE_URI=redis://host:6379/0 (CACHE_URI is ${cache.name})`,
+      {
+        variable: 'RATE_LIMIT_SHARED',
+      },
+    );
   }
   let key: ((message: Message) => string | undefined) | undefined;
   if (keyText !== undefined) {
@@ -276,7 +299,13 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
       group.map((uri, index) =>
         // only the last of a fallback has the dead letter: a sink that dead-letters a message has handled it, and the
         // next one would never get its turn
-        sink(uri, { variable: 'SINK_URI', env, deadLetter: index === group.length - 1 ? deadLetter : undefined, concurrency, retry: { maxAttempts } }),
+        sink(uri, {
+          variable: 'SINK_URI',
+          env,
+          deadLetter: index === group.length - 1 ? deadLetter : undefined,
+          concurrency,
+          retry: { maxAttempts },
+        }),
       ),
     ),
   );
@@ -294,7 +323,10 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     maxHops === 0
       ? []
       : [hopLimit({ maxHops, deadLetter, addCount: sinkUris.some((uri) => !LOCAL_OUTPUT_SCHEMES.test(uri)), logger: rootLogger() })];
-  const pipeline = [...hops, ...(limit ? [limit.operator] : []), ...(wasm?.operators ?? [])].reduce((stream, operator) => stream.pipe(operator), sourced);
+  const pipeline = [...hops, ...(limit ? [limit.operator] : []), ...(wasm?.operators ?? [])].reduce(
+    (stream, operator) => stream.pipe(operator),
+    sourced,
+  );
 
   const statsInterval = parseDuration(read('STATS_INTERVAL') as string, 'STATS_INTERVAL', MAX_TIMER_MS);
   const admin = parseAdmin(read, env);
@@ -323,7 +355,7 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
         ? 'off'
         : `${admin.tls ? 'https' : 'http'}://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}` +
           (admin.token === undefined ? '' : ' (token)'),
-    statsInterval: statsInterval === 0 ? 'off' : (read('STATS_INTERVAL') as string),
+    statsInterval: statsInterval === 0 ? 'off' : read('STATS_INTERVAL'),
   };
   const description =
     `${sourceUris.map(redactUri).join(' + ')}${limit ? ` -> rateLimit(${limit.description})` : ''}${wasm ? ` -> ${wasm.description}` : ''} -> ` +
@@ -331,9 +363,21 @@ export function buildFromEnv(env: NodeJS.ProcessEnv): BinPipeline {
     (deadLetterUri ? ` (dead letter: ${redactUri(deadLetterUri)})` : '') +
     ` [maxInFlight ${maxInFlight}, ackTimeout ${limits.ackTimeout}, maxDeliveries ${maxDeliveries}, maxHops ${maxHops === 0 ? 'off' : maxHops}, sink attempts ${maxAttempts}, ` +
     `shutdownTimeout ${limits.shutdownTimeout}; cache ${cache.name}` +
-    (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${String(summary.httpSourceAuth)}`) +
-    `; admin ${String(summary.admin)}; stats ${String(summary.statsInterval)}]`;
-  return { pipeline, sinks, deadLetter, description, summary, shutdownTimeout, statsInterval, admin, cache, ready: wasm?.ready, reload: wasm?.reload };
+    (summary.httpSourceAuth === undefined ? '' : `; HTTP auth ${summary.httpSourceAuth as string}`) +
+    `; admin ${summary.admin as string}; stats ${summary.statsInterval as string}]`;
+  return {
+    pipeline,
+    sinks,
+    deadLetter,
+    description,
+    summary,
+    shutdownTimeout,
+    statsInterval,
+    admin,
+    cache,
+    ready: wasm?.ready,
+    reload: wasm?.reload,
+  };
 }
 
 async function closeCache(cache: Cache): Promise<void> {
@@ -353,7 +397,15 @@ export async function startAdmin(
   metrics?: () => Promise<string>,
 ): Promise<AdminServer | undefined> {
   try {
-    return await startAdminServer({ port: settings.port, host: settings.host, tls: settings.tls, token: settings.token, readiness, metrics, logger });
+    return await startAdminServer({
+      port: settings.port,
+      host: settings.host,
+      tls: settings.tls,
+      token: settings.token,
+      readiness,
+      metrics,
+      logger,
+    });
   } catch (error) {
     const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if (!settings.explicit && code === 'EADDRINUSE') {
@@ -399,7 +451,6 @@ export async function main(argv: readonly string[], options: { commandsDir?: str
         return USAGE_EXIT_CODE;
       }
     case 'version':
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
       return 0;
     case 'usage-error':

@@ -51,7 +51,11 @@ export function loadCommand(name: string, dir: string = COMMANDS_DIR): CommandMo
 
 /** The "Commands:" section of the help, one line per command. */
 export function commandsHelp(dir: string = COMMANDS_DIR): string[] {
-  const lines = ['Commands:', '  (none)      run the pipeline the environment describes', '  help        this help (also --help, -h); help SCHEME: the URI parameters of a connector'];
+  const lines = [
+    'Commands:',
+    '  (none)      run the pipeline the environment describes',
+    '  help        this help (also --help, -h); help SCHEME: the URI parameters of a connector',
+  ];
   for (const name of commandNames(dir)) {
     let description = '';
     try {
@@ -93,7 +97,9 @@ export function parseInvocation(argv: readonly string[], dir: string = COMMANDS_
     return { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[rest.length - 1]}' after ${first}`, dir) };
   }
   if (first === '--version') {
-    return rest.length === 0 ? { kind: 'version' } : { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[0]}' after --version`, dir) };
+    return rest.length === 0
+      ? { kind: 'version' }
+      : { kind: 'usage-error', message: unknownUsage(`unexpected argument '${rest[0]}' after --version`, dir) };
   }
   if (commandNames(dir).includes(first)) return { kind: 'command', name: first, args: rest };
   const what = first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`;

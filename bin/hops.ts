@@ -60,7 +60,10 @@ export function hopLimit(options: HopLimitOptions): MonoTypeOperatorFunction<Mes
         message.ack();
       }
       const action = options.deadLetter !== undefined ? 'sent to the dead letter' : 'dropped (acked)';
-      warning.warn({ id: message.id, hops, maxHops: options.maxHops }, `${reason} ${action}; raise MAX_HOPS if the chain is that long on purpose`);
+      warning.warn(
+        { id: message.id, hops, maxHops: options.maxHops },
+        `${reason} ${action}; raise MAX_HOPS if the chain is that long on purpose`,
+      );
       return;
     }
     const metadata: Record<string, string> = { ...message.metadata };

@@ -10,7 +10,7 @@ import { parseBoolean, parseDuration, parseInteger, parseSize } from '../lib/con
 import type { WasmModule } from '../lib/wasm/load';
 import { ReloadableModule, reloadOnSignal } from '../lib/wasm/reload';
 import type { Logger } from '../lib/logging/logger';
-import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
+import { wasmOperator, type WasmOperatorOptions } from '../lib/wasm/stage';
 
 export interface WasmChain {
   operators: OperatorFunction<Message, Message>[];
@@ -29,18 +29,26 @@ export function parseWasmConfig(text: string): Record<string, string> {
     try {
       parsed = JSON.parse(trimmed);
     } catch (error) {
-      throw new ConfigError(`not valid JSON (${(error as Error).message}); write {"threshold":"30"} or threshold=30,field=temp`, { variable: 'WASM_CONFIG', cause: error });
+      throw new ConfigError(`not valid JSON (${(error as Error).message}); write {"threshold":"30"} or threshold=30,field=temp`, {
+        variable: 'WASM_CONFIG',
+        cause: error,
+      });
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new ConfigError('must be a JSON object such as {"threshold":"30"}, or threshold=30,field=temp', { variable: 'WASM_CONFIG' });
     }
-    return Object.fromEntries(Object.entries(parsed).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+    return Object.fromEntries(
+      Object.entries(parsed).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
+    );
   }
   const config: Record<string, string> = {};
   for (const pair of trimmed.split(',')) {
     if (pair.trim() === '') continue;
     const equals = pair.indexOf('=');
-    if (equals <= 0) throw new ConfigError(`'${pair.trim()}' is not name=value; for example WASM_CONFIG=threshold=30,field=temperature`, { variable: 'WASM_CONFIG' });
+    if (equals <= 0)
+      throw new ConfigError(`'${pair.trim()}' is not name=value; for example WASM_CONFIG=threshold=30,field=temperature`, {
+        variable: 'WASM_CONFIG',
+      });
     config[pair.slice(0, equals).trim()] = pair.slice(equals + 1).trim();
   }
   return config;
@@ -55,11 +63,15 @@ export function wasmModulePaths(read: (name: string) => string | undefined): str
   const enabled = parseBoolean(read('WASM_ENABLED') ?? 'false', 'WASM_ENABLED');
   if (!enabled) return modules;
   if (modules.length > 0) {
-    throw new ConfigError('set WASM_MODULE, or the Go prototype\'s WASM_ENABLED=true with WASM_BLOB_URI and WASM_FILENAME, not both', { variable: 'WASM_ENABLED' });
+    throw new ConfigError("set WASM_MODULE, or the Go prototype's WASM_ENABLED=true with WASM_BLOB_URI and WASM_FILENAME, not both", {
+      variable: 'WASM_ENABLED',
+    });
   }
   const blob = read('WASM_BLOB_URI');
   if (blob === undefined) {
-    throw new ConfigError('WASM_ENABLED=true needs the folder of the module, for example WASM_BLOB_URI=file:///opt/modules', { variable: 'WASM_BLOB_URI' });
+    throw new ConfigError('WASM_ENABLED=true needs the folder of the module, for example WASM_BLOB_URI=file:///opt/modules', {
+      variable: 'WASM_BLOB_URI',
+    });
   }
   const filename = read('WASM_FILENAME') ?? 'main.wasm';
   const bucket = /^(s3|gs):\/\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/i.exec(blob);
@@ -71,9 +83,12 @@ export function wasmModulePaths(read: (name: string) => string | undefined): str
     return [`${scheme.toLowerCase()}://${name}/${prefix === '' ? '' : `${prefix}/`}${filename}${query}`];
   }
   if (!/^file:\/\//i.test(blob)) {
-    throw new ConfigError(`must be a file://, s3:// or gs:// folder, not '${blob}'; for a module on a web server use WASM_MODULE=https://...`, {
-      variable: 'WASM_BLOB_URI',
-    });
+    throw new ConfigError(
+      `must be a file://, s3:// or gs:// folder, not '${blob}'; for a module on a web server use WASM_MODULE=https://...`,
+      {
+        variable: 'WASM_BLOB_URI',
+      },
+    );
   }
   // file:///abs/dir, or file://./dir relative to the working directory, as the Go prototype's fileblob took them
   const folder = path.resolve(decodeURIComponent(blob.replace(/^file:\/\//i, '')));
@@ -96,7 +111,9 @@ export function wasmFromEnv(
     throw new ConfigError(`must be nack or deadLetter, not '${onError}'`, { variable: 'WASM_ON_ERROR' });
   }
   if (onError === 'deadLetter' && services.deadLetter === undefined) {
-    throw new ConfigError('WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI, for example DEAD_LETTER_URI=file:///var/spool/dead.jsonl', { variable: 'WASM_ON_ERROR' });
+    throw new ConfigError('WASM_ON_ERROR=deadLetter needs DEAD_LETTER_URI, for example DEAD_LETTER_URI=file:///var/spool/dead.jsonl', {
+      variable: 'WASM_ON_ERROR',
+    });
   }
   const redirectHosts = (read('WASM_FETCH_REDIRECT_HOSTS') ?? '')
     .split(',')
@@ -104,9 +121,12 @@ export function wasmFromEnv(
     .filter((host) => host.length > 0);
   for (const host of redirectHosts) {
     if (!/^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])$/i.test(host)) {
-      throw new ConfigError(`'${host}' is not a host name; write names like cdn.example.com or *.example.com, comma-separated (* allows any host)`, {
-        variable: 'WASM_FETCH_REDIRECT_HOSTS',
-      });
+      throw new ConfigError(
+        `'${host}' is not a host name; write names like cdn.example.com or *.example.com, comma-separated (* allows any host)`,
+        {
+          variable: 'WASM_FETCH_REDIRECT_HOSTS',
+        },
+      );
     }
   }
   const configText = read('WASM_CONFIG');
@@ -122,7 +142,11 @@ export function wasmFromEnv(
     variable: 'WASM_MODULE',
     asyncCache: services.cache.sync === undefined,
     maxModuleBytes: positive(parseSize(read('WASM_MAX_MODULE_SIZE') as string, 'WASM_MAX_MODULE_SIZE'), 'WASM_MAX_MODULE_SIZE', '16mb'),
-    connectTimeout: positive(parseDuration(read('WASM_FETCH_CONNECT_TIMEOUT') as string, 'WASM_FETCH_CONNECT_TIMEOUT'), 'WASM_FETCH_CONNECT_TIMEOUT', '10s'),
+    connectTimeout: positive(
+      parseDuration(read('WASM_FETCH_CONNECT_TIMEOUT') as string, 'WASM_FETCH_CONNECT_TIMEOUT'),
+      'WASM_FETCH_CONNECT_TIMEOUT',
+      '10s',
+    ),
     fetchTimeout: positive(parseDuration(read('WASM_FETCH_TIMEOUT') as string, 'WASM_FETCH_TIMEOUT'), 'WASM_FETCH_TIMEOUT', '60s'),
     redirectHosts,
     env: services.env,
@@ -187,13 +211,11 @@ export function prefetchTemplate(text: string): (message: Message) => string[] {
     for (const template of templates) {
       let missing = false;
       const key = template.replace(PLACEHOLDER, (_whole, name: string) => {
-        const value =
-          name === 'key' ? message.key : name.startsWith('metadata.') ? message.metadata[name.slice(9)] : body?.[name.slice(5)];
-        if (value === undefined || value === null || typeof value === 'object') {
-          missing = true;
-          return '';
-        }
-        return String(value);
+        const value = name === 'key' ? message.key : name.startsWith('metadata.') ? message.metadata[name.slice(9)] : body?.[name.slice(5)];
+        if (typeof value === 'string') return value;
+        if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+        missing = true; // absent, null, or an object or array
+        return '';
       });
       if (!missing) keys.push(key);
     }

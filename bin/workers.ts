@@ -59,9 +59,12 @@ export function parseWorkers(text: string | undefined, cores: number = os.availa
   if (value === 'auto') return { count: Math.max(1, cores), auto: true };
   const max = Math.max(1, cores) * MAX_WORKERS_PER_CORE;
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new ConfigError(`'${text}' is not a number of workers; use a whole number from 1 to ${max} (this machine has ${cores} cores), or auto for one per core`, {
-      variable: 'WORKERS',
-    });
+    throw new ConfigError(
+      `'${text}' is not a number of workers; use a whole number from 1 to ${max} (this machine has ${cores} cores), or auto for one per core`,
+      {
+        variable: 'WORKERS',
+      },
+    );
   }
   return { count: Number(value), auto: false };
 }
@@ -130,7 +133,11 @@ function sharingProblem(uri: string, count: number): string | undefined {
  * process only. Throws a ConfigError (exit 2) when N > 1 was asked for a source the workers cannot share, or a
  * setting that would multiply by N what the user meant for the whole process.
  */
-export function planWorkers(setting: WorkersSetting, sourceUris: readonly string[], env: NodeJS.ProcessEnv): { count: number; note?: string } {
+export function planWorkers(
+  setting: WorkersSetting,
+  sourceUris: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { count: number; note?: string } {
   if (setting.count <= 1) return { count: 1 };
   const inProcess = sourceUris.find((uri) => IN_PROCESS_SCHEMES.has(schemeOf(uri)));
   if (setting.auto && inProcess !== undefined) {
@@ -163,7 +170,11 @@ function withParam(uri: string, name: string, value: string): string {
 /** The client id the mqtt:// source makes up (lib/connectors/mqtt/config.ts): host name and a hash of the filter. */
 function defaultMqttClientId(filter: string): string {
   const hash = createHash('sha256').update(filter).digest('hex').slice(0, 10);
-  const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 20) || 'host';
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9-]/g, '')
+      .slice(0, 20) || 'host';
   return `wasm-pipes-${host}-${hash}`;
 }
 
@@ -280,7 +291,7 @@ async function runWorker(index: number): Promise<number> {
       },
       started: () => void sendToPrimary({ wasmPipes: 'started' }),
       async exiting(pipeline, code) {
-        await sendToPrimary({ wasmPipes: 'final', code, stats: pipeline.stats(), metrics: (await metricsRegistry().getMetricsAsJSON()) as MetricsSnapshot });
+        await sendToPrimary({ wasmPipes: 'final', code, stats: pipeline.stats(), metrics: await metricsRegistry().getMetricsAsJSON() });
       },
     });
   } finally {
@@ -292,7 +303,11 @@ async function runWorker(index: number): Promise<number> {
 async function statusOf(running: RunningPipeline | undefined, built: BinPipeline | undefined, withMetrics: boolean): Promise<WorkerStatus> {
   const metrics = withMetrics ? ((await metricsRegistry().getMetricsAsJSON()) as MetricsSnapshot) : undefined;
   if (running === undefined) {
-    return { stats: emptyStats(), readiness: { ready: false, state: 'starting', notReady: [], checks: [] }, ...(metrics ? { metrics } : {}) };
+    return {
+      stats: emptyStats(),
+      readiness: { ready: false, state: 'starting', notReady: [], checks: [] },
+      ...(metrics ? { metrics } : {}),
+    };
   }
   let oldest: WorkerStatus['oldest'];
   for (const source of pipelineParts(running).sources) {
@@ -455,7 +470,10 @@ async function runPrimary(count: number): Promise<number> {
             primary.info({ workers: count }, 'wasm-pipes started');
           }
         } else {
-          primary.info({ worker: slot.index, workerPid: worker.process.pid, restarts: slot.deaths }, `worker ${slot.index} restarted (pid ${worker.process.pid})`);
+          primary.info(
+            { worker: slot.index, workerPid: worker.process.pid, restarts: slot.deaths },
+            `worker ${slot.index} restarted (pid ${worker.process.pid})`,
+          );
         }
         // a worker started while the group stops stops at once
         if (phase === 'draining') worker.send({ wasmPipes: 'stop' } satisfies ToWorker);
@@ -495,7 +513,10 @@ async function runPrimary(count: number): Promise<number> {
       // the single process would have stopped here too: the worker logged why
       if (startupFailure === undefined) {
         startupFailure = code === USAGE_EXIT_CODE ? USAGE_EXIT_CODE : 1;
-        primary.error({ worker: slot.index, workerPid: worker.process.pid, code, signal }, `worker ${slot.index} ${how} before it started; stopping the other workers`);
+        primary.error(
+          { worker: slot.index, workerPid: worker.process.pid, code, signal },
+          `worker ${slot.index} ${how} before it started; stopping the other workers`,
+        );
         stopAll();
       }
       slot.done = true;

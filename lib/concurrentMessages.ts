@@ -1,8 +1,8 @@
 // The machinery of operators that wait on a service per message (cache lookups, dedupe): up to `concurrency`
 // messages are handled at once, and outputs leave in input order (a bounded reorder window), so order per key is
 // kept. A handler that answers synchronously costs no promise and no queueing when nothing is waiting before it.
-import { Observable, OperatorFunction } from 'rxjs';
-import { Message, markStage } from './message';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { type Message, markStage } from './message';
 import { Fifo } from './fifo';
 import { toError } from './errors';
 import { linkObserver } from './source';
@@ -31,7 +31,11 @@ function isPromiseLike(value: unknown): value is PromiseLike<MessageHandlerResul
  * An operator that runs `handle` for each message with at most `concurrency` unfinished at once, emitting the
  * results in input order. Messages beyond `concurrency` wait in the window; the source's credit window bounds them.
  */
-export function concurrentMessages(stage: string, handle: MessageHandler, concurrency = DEFAULT_OPERATOR_CONCURRENCY): OperatorFunction<Message, Message> {
+export function concurrentMessages(
+  stage: string,
+  handle: MessageHandler,
+  concurrency = DEFAULT_OPERATOR_CONCURRENCY,
+): OperatorFunction<Message, Message> {
   const limit = Math.max(1, Math.floor(concurrency));
   return (source) =>
     new Observable<Message>((subscriber) => {
@@ -117,32 +121,32 @@ export function concurrentMessages(stage: string, handle: MessageHandler, concur
 
       const subscription = source.subscribe(
         linkObserver<Message>(subscriber, {
-        next(message) {
-          stats.received++;
-          if (window.length === 0) {
-            // the fast path: nothing waits before this message, so a synchronous answer leaves at once
-            const result = call(message);
-            if (!isPromiseLike(result)) {
-              emit(message, result);
+          next(message) {
+            stats.received++;
+            if (window.length === 0) {
+              // the fast path: nothing waits before this message, so a synchronous answer leaves at once
+              const result = call(message);
+              if (!isPromiseLike(result)) {
+                emit(message, result);
+                return;
+              }
+              const slot: Slot = { message, output: null, done: false };
+              window.push(slot);
+              track(slot, result);
               return;
             }
             const slot: Slot = { message, output: null, done: false };
             window.push(slot);
-            track(slot, result);
-            return;
-          }
-          const slot: Slot = { message, output: null, done: false };
-          window.push(slot);
-          if (active < limit && waiting.length === 0) start(slot);
-          else waiting.push(slot);
-          flush();
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          upstreamDone = true;
-          flush();
-        },
-      }),
+            if (active < limit && waiting.length === 0) start(slot);
+            else waiting.push(slot);
+            flush();
+          },
+          error: (error) => subscriber.error(error),
+          complete: () => {
+            upstreamDone = true;
+            flush();
+          },
+        }),
       );
       return () => {
         stopped = true;

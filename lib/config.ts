@@ -27,7 +27,9 @@ export function parseDuration(value: string | number, variable = 'duration', max
     }
   }
   if (ms !== undefined && ms > max) {
-    throw new ConfigError(`'${value}' is longer than ${formatMs(max)}, the longest it can be; use a value like 500ms, 10s, 5m, 1h`, { variable });
+    throw new ConfigError(`'${value}' is longer than ${formatMs(max)}, the longest it can be; use a value like 500ms, 10s, 5m, 1h`, {
+      variable,
+    });
   }
   if (ms !== undefined) return ms;
   throw new ConfigError(`'${value}' is not a duration; use a number of milliseconds or a value like 500ms, 10s, 5m, 1h`, {
@@ -81,9 +83,12 @@ export function parseInteger(value: string | number, variable: string, min = 0, 
   const number = text === undefined ? (value as number) : WHOLE_NUMBER.test(text) ? Number(text) : Number.NaN;
   if (Number.isSafeInteger(number) && number >= min && number <= max) return number;
   const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `between ${min} and ${max}`;
-  throw new ConfigError(`'${value}' is not a whole number ${range}, written in digits (for example ${Math.max(min, Math.min(max, 1024))})`, {
-    variable,
-  });
+  throw new ConfigError(
+    `'${value}' is not a whole number ${range}, written in digits (for example ${Math.max(min, Math.min(max, 1024))})`,
+    {
+      variable,
+    },
+  );
 }
 
 export function parseBoolean(value: string | boolean, variable: string): boolean {

@@ -1,7 +1,7 @@
 // Where a failed message goes, decided in one place for every stage (source, operator, sink): the dead-letter sink
 // when one is configured (the original is acked once the dead letter confirms the copy), else a nack so that the
 // source redelivers it. Both are counted on the stage and logged at warn, rate-limited per stage and kind.
-import { Message } from './message';
+import { type Message } from './message';
 import type { Sink } from './sink';
 import type { Logger } from './logging/logger';
 import type { StageMetrics } from './metrics';
@@ -38,12 +38,22 @@ export interface FailureContext {
 export function failMessage(message: Message, reason: Error, context: FailureContext): 'deadLettered' | 'nacked' {
   if (context.deadLetter !== undefined) {
     context.stats.deadLettered++;
-    noteFailure(context.logger, 'dead_lettered', { id: message.id, reason: reason.message }, `message ${message.id} sent to the dead letter: ${reason.message}`);
+    noteFailure(
+      context.logger,
+      'dead_lettered',
+      { id: message.id, reason: reason.message },
+      `message ${message.id} sent to the dead letter: ${reason.message}`,
+    );
     context.deadLetter.next(deadLetterCopy(message, reason, context.origin));
     return 'deadLettered';
   }
   context.stats.nacked++;
-  noteFailure(context.logger, 'nacked', { id: message.id, reason: reason.message }, `message ${message.id} failed and was nacked: ${reason.message}`);
+  noteFailure(
+    context.logger,
+    'nacked',
+    { id: message.id, reason: reason.message },
+    `message ${message.id} failed and was nacked: ${reason.message}`,
+  );
   message.nack(reason);
   return 'nacked';
 }
@@ -91,7 +101,11 @@ export function noteFailure(logger: Logger, kind: string, fields: Record<string,
       reported.timer = undefined;
       const count = reported.suppressed;
       reported.suppressed = 0;
-      if (count > 0) logger.warn({ kind, suppressed: count }, `${count} more message(s) ${kind.replace(/_/g, ' ')} in the last second (not logged one by one)`);
+      if (count > 0)
+        logger.warn(
+          { kind, suppressed: count },
+          `${count} more message(s) ${kind.replace(/_/g, ' ')} in the last second (not logged one by one)`,
+        );
     }, 1000);
     reported.timer.unref();
   }

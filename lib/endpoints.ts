@@ -3,11 +3,11 @@
 import type { Observable } from 'rxjs';
 import { ConfigError } from './errors';
 import type { Message } from './message';
-import { createSource, SourceOptions } from './source';
-import { compileTemplate, isTemplate, TemplatedSink, TemplateOptions } from './templatedSink';
-import { SinkRuntime, Sink, SinkOptions } from './sink';
-import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, paramNames, EndpointUri } from './registry';
-import { rootLogger, Logger } from './logging/logger';
+import { createSource, type SourceOptions } from './source';
+import { compileTemplate, isTemplate, TemplatedSink, type TemplateOptions } from './templatedSink';
+import { SinkRuntime, type Sink, type SinkOptions } from './sink';
+import { lookupScheme, parseEndpointUri, redactUri, supportedSchemes, unknownParams, paramNames, type EndpointUri } from './registry';
+import { rootLogger, type Logger } from './logging/logger';
 
 export interface EndpointOptions {
   /** The variable the URI came from, named in error messages (the bin passes SOURCE_URI, SINK_URI...). */

@@ -27,10 +27,7 @@ export class ConnectorError extends Error {
   readonly host?: string;
   readonly retryable: boolean;
 
-  constructor(
-    message: string,
-    options: { scheme: string; host?: string; retryable?: boolean; cause?: unknown },
-  ) {
+  constructor(message: string, options: { scheme: string; host?: string; retryable?: boolean; cause?: unknown }) {
     super(`${options.scheme}${options.host ? ` (${options.host})` : ''}: ${message}`, { cause: options.cause });
     this.scheme = options.scheme;
     this.host = options.host;
@@ -67,7 +64,7 @@ export function isRetryable(error: unknown): boolean {
   if (error instanceof ConnectorError) return error.retryable;
   if (error instanceof ConfigError || error instanceof WasmAbiError) return false;
   if (error !== null && typeof error === 'object' && 'retryable' in error) {
-    return Boolean((error as { retryable: unknown }).retryable);
+    return Boolean(error.retryable);
   }
   return true;
 }

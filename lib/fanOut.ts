@@ -3,7 +3,7 @@
 import type { Message } from './message';
 import type { Sink } from './sink';
 import { ConfigError } from './errors';
-import { closeStage, StageMetrics } from './metrics';
+import { closeStage, type StageMetrics } from './metrics';
 
 /** A sink over other sinks: ready when all are, closed and completed together. */
 export abstract class CompositeSink implements Sink {
@@ -17,7 +17,9 @@ export abstract class CompositeSink implements Sink {
   ) {
     if (sinks.length === 0) {
       // with no sink, every message would be acked unwritten
-      throw new ConfigError(`${what} needs at least one sink, for example ${what}(sink("stdout://"), sink("file:///tmp/copy.jsonl"))`, { variable: 'sinks' });
+      throw new ConfigError(`${what} needs at least one sink, for example ${what}(sink("stdout://"), sink("file:///tmp/copy.jsonl"))`, {
+        variable: 'sinks',
+      });
     }
   }
 

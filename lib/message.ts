@@ -237,7 +237,7 @@ export class Message {
       {
         id: changes.id ?? this.id,
         body: changes.body ?? this.body,
-        metadata: changes.metadata ?? (this.metadata as Record<string, string>),
+        metadata: changes.metadata ?? this.metadata,
         key: changes.key === null ? undefined : (changes.key ?? this.key),
       },
       this.settlement,
@@ -265,7 +265,7 @@ export class Message {
         {
           id: changes.id ?? `${this.id}:${i}`,
           body: changes.body ?? this.body,
-          metadata: changes.metadata ?? (this.metadata as Record<string, string>),
+          metadata: changes.metadata ?? this.metadata,
           key: changes.key === null ? undefined : (changes.key ?? this.key),
         },
         new Settlement(group, undefined, root),
@@ -311,10 +311,7 @@ export function observeSettlement(message: Message, observer: (error: Error | un
   // the proxy stands in for the parent: it is the leaf now, the parent settles through it
   settlement.isLeaf = parent.isLeaf;
   parent.isLeaf = false;
-  return new Message(
-    { id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key },
-    settlement,
-  );
+  return new Message({ id: message.id, body: message.body, metadata: message.metadata, key: message.key }, settlement);
 }
 
 /**
@@ -358,8 +355,5 @@ export function attempt(message: Message, onFailure: (error: Error) => void): Me
   // the stand-in replaces the parent as a live leaf; a later stand-in (the next sink's turn) adds one again
   if (parent.isLeaf) parent.isLeaf = false;
   else parent.branched(1);
-  return new Message(
-    { id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key },
-    settlement,
-  );
+  return new Message({ id: message.id, body: message.body, metadata: message.metadata, key: message.key }, settlement);
 }

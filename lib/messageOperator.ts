@@ -1,10 +1,10 @@
 // The frame of a synchronous, message-aware operator: a metrics stage, a handler that may throw (that message is
 // nacked, the pipeline goes on), outputs marked with the stage name, and errors and completion passed through.
-import { Observable, OperatorFunction } from 'rxjs';
-import { Message, markStage } from './message';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { type Message, markStage } from './message';
 import { toError } from './errors';
 import { linkObserver } from './source';
-import { openStage, closeStage, StageMetrics } from './metrics';
+import { openStage, closeStage, type StageMetrics } from './metrics';
 
 /** What a handler uses to pass outputs on and to count what it drops. */
 export interface OperatorOutput {
@@ -29,26 +29,29 @@ export function operatorOutput(name: string, stats: StageMetrics, downstream: { 
   };
 }
 
-export function messageOperator(name: string, handle: (message: Message, output: OperatorOutput) => void): OperatorFunction<Message, Message> {
+export function messageOperator(
+  name: string,
+  handle: (message: Message, output: OperatorOutput) => void,
+): OperatorFunction<Message, Message> {
   return (source) =>
     new Observable<Message>((subscriber) => {
       const stats = openStage('operator', name);
       const output = operatorOutput(name, stats, subscriber);
       const subscription = source.subscribe(
         linkObserver<Message>(subscriber, {
-        next(message) {
-          stats.received++;
-          try {
-            handle(message, output);
-          } catch (error) {
-            stats.nacked++;
-            stats.error('handler');
-            message.nack(toError(error));
-          }
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      }),
+          next(message) {
+            stats.received++;
+            try {
+              handle(message, output);
+            } catch (error) {
+              stats.nacked++;
+              stats.error('handler');
+              message.nack(toError(error));
+            }
+          },
+          error: (error) => subscriber.error(error),
+          complete: () => subscriber.complete(),
+        }),
       );
       return () => {
         subscription.unsubscribe();

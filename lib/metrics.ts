@@ -475,7 +475,6 @@ export function gaugeFamily(name: string, help: string, collect: () => Iterable<
   addFamily(new CollectedFamily(name, help, 'gauge', () => [...collect()].map(({ labels, value }) => ({ labels, value }))));
 }
 
-
 // ---- the core families, read from the stages ----
 
 const ROLE_COUNTERS: Record<StageRole, readonly (keyof StageMetrics)[]> = {
@@ -511,7 +510,7 @@ function defineCoreCounter(field: keyof StageMetrics, name: string, help: string
     new CollectedFamily(name, help, 'counter', () =>
       stagesByLabels()
         .filter((stage) => ROLE_COUNTERS[stage.role].includes(field))
-        .map((stage) => ({ labels: stageLabels(stage), value: stage[field] as number })),
+        .map((stage) => ({ labels: stageLabels(stage), value: (stage as unknown as Record<string, number>)[field] })),
     ),
   );
 }
@@ -539,7 +538,11 @@ defineCoreCounter(
   'wasm_pipes_messages_given_up_total',
   'Messages an in-process input (stdin://, file://) gave up on after MAX_DELIVERIES with no dead letter: not delivered',
 );
-defineCoreCounter('unrouted', 'wasm_pipes_messages_unrouted_total', 'Messages route() sent nowhere: they matched no case and there was no default');
+defineCoreCounter(
+  'unrouted',
+  'wasm_pipes_messages_unrouted_total',
+  'Messages route() sent nowhere: they matched no case and there was no default',
+);
 defineCoreCounter('timedOut', 'wasm_pipes_messages_timed_out_total', 'Messages nacked because they were not settled within ACK_TIMEOUT');
 
 addFamily(
@@ -562,24 +565,37 @@ function gaugeSamples(pick: (gauges: StageGauges) => number | boolean | undefine
   return samples;
 }
 
-addFamily(new CollectedFamily('wasm_pipes_in_flight', 'Messages received by a source and not yet settled', 'gauge', () => gaugeSamples((g) => g.inFlight)));
+addFamily(
+  new CollectedFamily('wasm_pipes_in_flight', 'Messages received by a source and not yet settled', 'gauge', () =>
+    gaugeSamples((g) => g.inFlight),
+  ),
+);
 addFamily(
   new CollectedFamily('wasm_pipes_max_in_flight', 'The credit window of a source (MAX_IN_FLIGHT)', 'gauge', () =>
     gaugeSamples((g) => g.maxInFlight),
   ),
 );
 addFamily(
-  new CollectedFamily('wasm_pipes_sink_queued', 'Messages waiting in a sink for a write or a retry', 'gauge', () => gaugeSamples((g) => g.queued)),
+  new CollectedFamily('wasm_pipes_sink_queued', 'Messages waiting in a sink for a write or a retry', 'gauge', () =>
+    gaugeSamples((g) => g.queued),
+  ),
 );
-addFamily(new CollectedFamily('wasm_pipes_sink_writes_in_progress', 'Writes in progress in a sink', 'gauge', () => gaugeSamples((g) => g.writing)));
 addFamily(
-  new CollectedFamily('wasm_pipes_ready', 'Connection state: 1 when the source, sink or cache is connected (listening), else 0', 'gauge', () => {
-    const samples = gaugeSamples((g) => g.ready);
-    for (const probe of readyProbes) {
-      samples.push({ labels: { role: probe.role, stage: probe.name, scheme: probe.scheme }, value: probe.ready() ? 1 : 0 });
-    }
-    return samples;
-  }),
+  new CollectedFamily('wasm_pipes_sink_writes_in_progress', 'Writes in progress in a sink', 'gauge', () => gaugeSamples((g) => g.writing)),
+);
+addFamily(
+  new CollectedFamily(
+    'wasm_pipes_ready',
+    'Connection state: 1 when the source, sink or cache is connected (listening), else 0',
+    'gauge',
+    () => {
+      const samples = gaugeSamples((g) => g.ready);
+      for (const probe of readyProbes) {
+        samples.push({ labels: { role: probe.role, stage: probe.name, scheme: probe.scheme }, value: probe.ready() ? 1 : 0 });
+      }
+      return samples;
+    },
+  ),
 );
 
 addFamily(
@@ -592,7 +608,12 @@ addFamily(
       for (const stage of stagesByLabels()) {
         if (stage.settleLatency === undefined) continue;
         histogramSamples('wasm_pipes_message_latency_seconds', { ...stageLabels(stage), outcome: 'ack' }, stage.settleLatency.ack, samples);
-        histogramSamples('wasm_pipes_message_latency_seconds', { ...stageLabels(stage), outcome: 'nack' }, stage.settleLatency.nack, samples);
+        histogramSamples(
+          'wasm_pipes_message_latency_seconds',
+          { ...stageLabels(stage), outcome: 'nack' },
+          stage.settleLatency.nack,
+          samples,
+        );
       }
       return samples;
     },
@@ -643,7 +664,6 @@ addFamily(
  */
 export function metricsRegistry(): Registry {
   if (registry === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const client = require('prom-client') as typeof import('prom-client');
     const created = new client.Registry();
     client.collectDefaultMetrics({ register: created });

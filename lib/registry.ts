@@ -44,8 +44,8 @@ export interface SchemeDefinition {
   sourceParams?: readonly (ParamSpec | string)[];
   sinkParams?: readonly (ParamSpec | string)[];
   /** Validates (throwing ConfigError) and builds a driver; must not connect yet. */
-  openSource?(uri: EndpointUri, options: SourceOptions): SourceDriver;
-  openSink?(uri: EndpointUri, options: SinkOptions): SinkDriver;
+  openSource?: (uri: EndpointUri, options: SourceOptions) => SourceDriver;
+  openSink?: (uri: EndpointUri, options: SinkOptions) => SinkDriver;
   /** The sink defaults for this service (concurrency, batching). */
   sinkDefaults?: { concurrency?: number; batch?: BatchOptions };
 }

@@ -5,13 +5,13 @@
 // is counted and drained.
 import type { Observable, Observer, Subscription } from 'rxjs';
 import type { Message } from './message';
-import { Sink, SinkRuntime } from './sink';
-import { SourceRuntime, withSourceRegistry, SourceStats, SourceRegistry, PIPELINE_REGISTRY } from './source';
+import { type Sink, SinkRuntime } from './sink';
+import { type SourceRuntime, withSourceRegistry, type SourceStats, type SourceRegistry, PIPELINE_REGISTRY } from './source';
 import { CompositeSink, FanOutSink } from './fanOut';
 import { parseDuration } from './config';
 import { ConfigError, ShutdownError } from './errors';
-import { rootLogger, Logger } from './logging/logger';
-import { numberInOrder, StageMetrics, StageStats, withStageCollector } from './metrics';
+import { rootLogger, type Logger } from './logging/logger';
+import { numberInOrder, StageMetrics, type StageStats, withStageCollector } from './metrics';
 import { startStatsLine } from './admin/statsLine';
 import type { TracerProvider } from '@opentelemetry/api';
 import { openTracing } from './tracing';
@@ -136,7 +136,13 @@ function sleep(ms: number): { promise: Promise<void>; cancel(): void } {
 /** Resolves true when `work` settles before `deadline` (a Date.now() value), false when the deadline comes first. */
 async function within(work: Promise<unknown>, deadline: number): Promise<boolean> {
   const timeout = sleep(deadline - Date.now());
-  const finished = await Promise.race([work.then(() => true, () => true), timeout.promise.then(() => false)]);
+  const finished = await Promise.race([
+    work.then(
+      () => true,
+      () => true,
+    ),
+    timeout.promise.then(() => false),
+  ]);
   timeout.cancel();
   return finished;
 }
@@ -247,7 +253,8 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
     subscription?.unsubscribe();
     await closeWithin('the sources', () => Promise.all(sources.map((source) => source.close())).then(() => undefined), closeDeadline);
     // the spans of the last messages are exported before `done` resolves; a collector out of reach costs spans, not the stop
-    if (tracing !== undefined && !(await within(tracing.close(), closeDeadline))) logger.warn('the last spans were not exported within SHUTDOWN_TIMEOUT');
+    if (tracing !== undefined && !(await within(tracing.close(), closeDeadline)))
+      logger.warn('the last spans were not exported within SHUTDOWN_TIMEOUT');
     if (handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -364,7 +371,10 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
             (writing > 0 ? `; ${writing} of them were being written, and may have reached their sink too` : ''),
         );
         // a message nacked in the middle of its write may also have been written: the stop was not clean
-        if (writing > 0) unclean ??= new ShutdownError(`${writing} message(s) were still being written when the shutdown timeout (${shutdownTimeout} ms) ran out`);
+        if (writing > 0)
+          unclean ??= new ShutdownError(
+            `${writing} message(s) were still being written when the shutdown timeout (${shutdownTimeout} ms) ran out`,
+          );
         for (const source of sources) source.nackAll(new ShutdownError('shutdown before the message was settled'));
       }
     }

@@ -3,14 +3,14 @@
 // that the service confirmed the write.
 import { performance } from 'node:perf_hooks';
 import type { Observer } from 'rxjs';
-import { Message, markStage } from './message';
+import { type Message, markStage } from './message';
 import { Fifo } from './fifo';
 import { isRetryable, ShutdownError, toError } from './errors';
 import { parseDuration } from './config';
-import { rootLogger, Logger } from './logging/logger';
-import { failMessage, FailureContext, noteFailure } from './deadLetter';
+import { rootLogger, type Logger } from './logging/logger';
+import { failMessage, type FailureContext, noteFailure } from './deadLetter';
 import { equalJitter, exponentialBackoff } from './backoff';
-import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
+import { openStage, closeStage, Histogram, Sampler, type StageMetrics } from './metrics';
 import { tracingState, traceSinkArrival, traceWriteDone, traceWriteFailed } from './tracing/hooks';
 
 /** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
@@ -148,8 +148,7 @@ export class SinkRuntime implements Sink {
     const batch = options.batch ?? defaults.batch;
     this.batchCount = Math.max(1, batch?.count ?? 1);
     this.batchBytes = batch?.bytes ?? Number.POSITIVE_INFINITY;
-    this.linger =
-      this.batchCount > 1 && batch?.linger !== undefined ? parseDuration(batch.linger, 'batch.linger') : undefined;
+    this.linger = this.batchCount > 1 && batch?.linger !== undefined ? parseDuration(batch.linger, 'batch.linger') : undefined;
     this.maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 5);
     this.initialDelay = parseDuration(options.retry?.initialDelay ?? 100, 'retry.initialDelay');
     this.maxDelay = parseDuration(options.retry?.maxDelay ?? 10_000, 'retry.maxDelay');
@@ -365,7 +364,12 @@ export class SinkRuntime implements Sink {
       if (results[i] !== undefined) (failedKeys ??= new Set()).add(key);
       else if (failedKeys?.has(key)) {
         this.metrics.error('order_broken');
-        noteFailure(this.logger, 'order_broken', { key }, `the service took message ${batch[i].id} of key '${key}' but refused an earlier one of that key in the same write: its retry lands after it`);
+        noteFailure(
+          this.logger,
+          'order_broken',
+          { key },
+          `the service took message ${batch[i].id} of key '${key}' but refused an earlier one of that key in the same write: its retry lands after it`,
+        );
       }
     }
   }

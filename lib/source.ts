@@ -1,16 +1,16 @@
 // The portable source: a cold Observable<Message> over a small driver, owning the credit window, ackTimeout,
 // dead-lettering after too many deliveries, and the graceful drain. Drivers only know their client library.
 import { performance } from 'node:perf_hooks';
-import { Observable, Observer, Subscriber } from 'rxjs';
-import { LeafCounter, Message, MessageInit, Settlement, SettlementHandler } from './message';
+import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { type LeafCounter, Message, type MessageInit, Settlement, type SettlementHandler } from './message';
 import type { Sink } from './sink';
-import { rootLogger, Logger } from './logging/logger';
+import { rootLogger, type Logger } from './logging/logger';
 import { parseDuration } from './config';
 import { failMessage, noteFailure } from './deadLetter';
 import { AckTimeoutError, isRetryable, ShutdownError, TooManyDeliveriesError } from './errors';
 import { equalJitter, exponentialBackoff } from './backoff';
 import { Fifo } from './fifo';
-import { openStage, closeStage, Histogram, Sampler, StageMetrics } from './metrics';
+import { openStage, closeStage, Histogram, Sampler, type StageMetrics } from './metrics';
 import type { SourceTracing } from './tracing/hooks';
 import { wakeableWait } from './wakeableWait';
 import { SubscribeScope } from './subscribeScope';
@@ -406,7 +406,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   /** One receiver: asks the driver for what fits in the window, hands it over, and backs off on failures. */
   private async pullLoop(): Promise<void> {
     const driver = this.driver;
-    const receiveBatch = driver.receiveBatch as NonNullable<SourceDriver<T>['receiveBatch']>;
+    const receiveBatch = (driver.receiveBatch as NonNullable<SourceDriver<T>['receiveBatch']>).bind(driver);
     while (!this.stoppedIntake && !this.finished) {
       await this.roomToAsk();
       if (this.stoppedIntake || this.finished) return;
@@ -415,7 +415,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.askedFor(max);
       let batch: readonly Delivery<T>[] | null;
       try {
-        batch = await receiveBatch.call(driver, max, this.intake.signal);
+        batch = await receiveBatch(max, this.intake.signal);
       } catch (error) {
         this.askedFor(-max);
         if (!isRetryable(error)) {
@@ -425,7 +425,12 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         this.receiveFailures++;
         this.stats.error('receive_failed');
         const delay = equalJitter(exponentialBackoff(100, this.receiveFailures, 30_000));
-        noteFailure(this.logger, 'receive_failed', { err: error, attempt: this.receiveFailures, delayMs: Math.round(delay) }, `receiving failed: ${(error as Error).message}; trying again in ${Math.round(delay)} ms`);
+        noteFailure(
+          this.logger,
+          'receive_failed',
+          { err: error, attempt: this.receiveFailures, delayMs: Math.round(delay) },
+          `receiving failed: ${(error as Error).message}; trying again in ${Math.round(delay)} ms`,
+        );
         await this.sleepUnlessStopped(delay);
         continue;
       }
@@ -747,7 +752,7 @@ export function createSource<T>(
     unused = undefined;
     const runtime = new SourceRuntime<T>(driver, subscriber, options, name);
     const registry = registryScope.current ?? registryOf(subscriber);
-    if (registry !== undefined && !registry.register(runtime as SourceRuntime)) {
+    if (registry !== undefined && !registry.register(runtime)) {
       runtime.refuseStart();
       return () => {
         void runtime.close();
@@ -759,4 +764,3 @@ export function createSource<T>(
     };
   });
 }
-

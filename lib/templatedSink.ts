@@ -3,13 +3,13 @@
 // URI; at most `maxOpen` of them are kept, the least recently used idle one closed first, and one idle for
 // `idleTimeout` closed anyway. They share one set of counters, named by the template.
 import type { Message } from './message';
-import { SinkRuntime, Sink, SinkOptions } from './sink';
+import { SinkRuntime, type Sink, type SinkOptions } from './sink';
 import type { SchemeDefinition } from './registry';
-import { parseEndpointUri, redactUri, EndpointUri } from './registry';
+import { parseEndpointUri, redactUri, type EndpointUri } from './registry';
 import { ConfigError, PermanentError } from './errors';
 import { failMessage } from './deadLetter';
-import { openStage, closeStage, StageMetrics } from './metrics';
-import { rootLogger, Logger } from './logging/logger';
+import { openStage, closeStage, type StageMetrics } from './metrics';
+import { rootLogger, type Logger } from './logging/logger';
 import { parseDuration } from './config';
 
 /** `{key}`, `{id}`, `{metadata.NAME}` and `{json.PATH}` (a dotted path into the JSON body). */
@@ -40,8 +40,9 @@ function jsonField(document: unknown, path: string): string | undefined {
     if (value === null || typeof value !== 'object') return undefined;
     value = (value as Record<string, unknown>)[part];
   }
-  if (value === undefined || value === null || typeof value === 'object') return undefined;
-  return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return undefined;
 }
 
 /** The template as literal text and lookups; throws a ConfigError for a brace that is not a placeholder. */
@@ -79,9 +80,12 @@ export function compileTemplate(template: string, variable: string): { parts: Pa
     );
   }
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(template)?.[0] === undefined || template.indexOf('{') < template.indexOf('://')) {
-    throw new ConfigError(`'${template}': the scheme of a URI template cannot be a placeholder; write it out, for example nats://orders.{json.type}`, {
-      variable,
-    });
+    throw new ConfigError(
+      `'${template}': the scheme of a URI template cannot be a placeholder; write it out, for example nats://orders.{json.type}`,
+      {
+        variable,
+      },
+    );
   }
   parts.push(rest);
   return { parts, names };
@@ -144,7 +148,12 @@ export class TemplatedSink implements Sink {
       uri = this.resolve(message);
     } catch (error) {
       this.metrics.received++;
-      failMessage(message, error as Error, { origin: this.name, stats: this.metrics, logger: this.logger, deadLetter: this.options.deadLetter });
+      failMessage(message, error as Error, {
+        origin: this.name,
+        stats: this.metrics,
+        logger: this.logger,
+        deadLetter: this.options.deadLetter,
+      });
       return;
     }
     let runtime: SinkRuntime;
@@ -153,12 +162,16 @@ export class TemplatedSink implements Sink {
     } catch (error) {
       // the resolved URI is not one the connector takes (a value that makes an invalid subject or topic)
       this.metrics.received++;
-      failMessage(message, new PermanentError(`the URI '${redactUri(uri)}' made from '${this.name}' is refused: ${(error as Error).message}`), {
-        origin: this.name,
-        stats: this.metrics,
-        logger: this.logger,
-        deadLetter: this.options.deadLetter,
-      });
+      failMessage(
+        message,
+        new PermanentError(`the URI '${redactUri(uri)}' made from '${this.name}' is refused: ${(error as Error).message}`),
+        {
+          origin: this.name,
+          stats: this.metrics,
+          logger: this.logger,
+          deadLetter: this.options.deadLetter,
+        },
+      );
       return;
     }
     runtime.next(message);
@@ -227,7 +240,9 @@ export class TemplatedSink implements Sink {
     const parsed: EndpointUri = parseEndpointUri(uri, this.options.variable);
     const driver = (this.definition.openSink as NonNullable<SchemeDefinition['openSink']>)(parsed, this.options);
     const runtime = new SinkRuntime(redactUri(uri), driver, this.options, this.definition.sinkDefaults, this.metrics);
-    void runtime.start().catch((error: unknown) => this.logger.warn({ err: error, uri: redactUri(uri) }, `the sink for ${redactUri(uri)} could not start`));
+    void runtime
+      .start()
+      .catch((error: unknown) => this.logger.warn({ err: error, uri: redactUri(uri) }, `the sink for ${redactUri(uri)} could not start`));
     if (this.completed) runtime.complete();
     this.open.set(uri, { runtime, usedAt: now });
     return runtime;
@@ -244,7 +259,10 @@ export class TemplatedSink implements Sink {
     // every open sink is busy: one more stays open, and the limit is reached again when they settle
     if (!this.warnedFull) {
       this.warnedFull = true;
-      this.logger.warn({ maxOpen: this.maxOpen }, `more than ${this.maxOpen} destinations of '${this.name}' are busy at once; opening more than maxOpen`);
+      this.logger.warn(
+        { maxOpen: this.maxOpen },
+        `more than ${this.maxOpen} destinations of '${this.name}' are busy at once; opening more than maxOpen`,
+      );
     }
   }
 
@@ -257,7 +275,9 @@ export class TemplatedSink implements Sink {
 
   private retire(uri: string, runtime: SinkRuntime): void {
     this.open.delete(uri);
-    const closing = runtime.close().catch((error: unknown) => this.logger.warn({ err: error }, `closing the sink for ${redactUri(uri)} failed`));
+    const closing = runtime
+      .close()
+      .catch((error: unknown) => this.logger.warn({ err: error }, `closing the sink for ${redactUri(uri)} failed`));
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));
   }

@@ -1,5 +1,5 @@
-import { Observable, OperatorFunction } from 'rxjs';
-import { joinMessages, markStage, Message, MessageInit } from '../lib/message';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { joinMessages, markStage, type Message, type MessageInit } from '../lib/message';
 import { parseDuration, parseSize, parseInteger } from '../lib/config';
 import { ConfigError, toError } from '../lib/errors';
 import { linkObserver } from '../lib/source';
@@ -47,8 +47,14 @@ function batchInit(parts: readonly Message[], format: BatchFormat): MessageInit 
     key,
     metadata: { 'batch-count': String(parts.length) },
   };
-  if (format === 'json') return { ...base, body: `[${parts.map((part) => jsonElement(part.body)).join(',')}]`, metadata: { ...base.metadata, 'content-type': 'application/json' } };
-  if (format === 'lines') return { ...base, body: Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part.body] : [Buffer.from('\n'), part.body]))) };
+  if (format === 'json')
+    return {
+      ...base,
+      body: `[${parts.map((part) => jsonElement(part.body)).join(',')}]`,
+      metadata: { ...base.metadata, 'content-type': 'application/json' },
+    };
+  if (format === 'lines')
+    return { ...base, body: Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part.body] : [Buffer.from('\n'), part.body]))) };
   const made = format(parts);
   if (typeof made === 'string' || Buffer.isBuffer(made)) return { ...base, body: made };
   return { ...base, ...made };
@@ -76,7 +82,9 @@ export function batchMessages(options: BatchMessagesOptions = {}): OperatorFunct
   const time = parseDuration(options.time ?? 1000, 'batchMessages time');
   const format = options.format ?? 'json';
   if (format !== 'json' && format !== 'lines' && typeof format !== 'function') {
-    throw new ConfigError(`format must be 'json', 'lines' or a function of the parts, not '${String(format)}'`, { variable: 'batchMessages' });
+    throw new ConfigError(`format must be 'json', 'lines' or a function of the parts, not '${String(format)}'`, {
+      variable: 'batchMessages',
+    });
   }
   const name = options.name ?? 'batchMessages';
   return (upstream) =>

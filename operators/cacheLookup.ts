@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
-import { Message, MessageChanges } from '../lib/message';
+import { Message, type MessageChanges } from '../lib/message';
 import type { Cache } from '../lib/cache/types';
-import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, MessageHandlerResult } from '../lib/concurrentMessages';
+import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, type MessageHandlerResult } from '../lib/concurrentMessages';
 
 /**
  * Where a cached value goes:
@@ -10,10 +10,7 @@ import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, MessageHandlerResult 
  *   value as a string); a body that is not a JSON object nacks the message;
  * - a function that returns the changes (`{ body }`, `{ metadata }`, ...) or a message made with `m.with(...)`.
  */
-export type CacheLookupInto =
-  | { metadata: string }
-  | { json: string }
-  | ((message: Message, value: Buffer) => MessageChanges | Message);
+export type CacheLookupInto = { metadata: string } | { json: string } | ((message: Message, value: Buffer) => MessageChanges | Message);
 
 export interface CacheLookupOptions {
   /** The cache key of a message; undefined or null passes the message on without a lookup. */

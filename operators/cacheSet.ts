@@ -1,5 +1,5 @@
 import type { OperatorFunction } from 'rxjs';
-import { Message, toBuffer } from '../lib/message';
+import { type Message, toBuffer } from '../lib/message';
 import type { Cache } from '../lib/cache/types';
 import { parseDuration } from '../lib/config';
 import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY } from '../lib/concurrentMessages';

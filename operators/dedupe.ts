@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { OperatorFunction } from 'rxjs';
-import { Message, observeSettlement } from '../lib/message';
+import { type Message, observeSettlement } from '../lib/message';
 import type { Cache, SyncCacheOperations } from '../lib/cache/types';
 import { parseDuration } from '../lib/config';
 import { ConfigError } from '../lib/errors';
 import { rootLogger } from '../lib/logging/logger';
-import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, MessageHandlerResult } from '../lib/concurrentMessages';
+import { concurrentMessages, DEFAULT_OPERATOR_CONCURRENCY, type MessageHandlerResult } from '../lib/concurrentMessages';
 
 export interface DedupeOptions {
   /** What makes two messages the same (an event id); undefined or null passes the message on unchecked. */
@@ -71,7 +71,8 @@ function runSync(steps: Generator<Step, Verdict, StepResult>, sync: SyncCacheOpe
   let next = steps.next();
   while (!next.done) {
     const step = next.value;
-    const result = step.op === 'add' ? sync.add(key, step.value, step.ttlMs) : step.op === 'get' ? sync.get(key) : sync.set(key, step.value, step.ttlMs);
+    const result =
+      step.op === 'add' ? sync.add(key, step.value, step.ttlMs) : step.op === 'get' ? sync.get(key) : sync.set(key, step.value, step.ttlMs);
     next = steps.next(result);
   }
   return next.value;
@@ -196,7 +197,9 @@ export function dedupe(cache: Cache, options: DedupeOptions): OperatorFunction<M
       message.ack();
       settleFollowers(record, undefined);
     } else {
-      const busy = new Error(`dedupe: an earlier copy of '${cacheKey}' is still on its way in another process; this copy will be redelivered`);
+      const busy = new Error(
+        `dedupe: an earlier copy of '${cacheKey}' is still on its way in another process; this copy will be redelivered`,
+      );
       logger.debug({ key: cacheKey, id: message.id }, busy.message);
       message.nack(busy);
       settleFollowers(record, busy);

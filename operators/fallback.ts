@@ -1,5 +1,5 @@
 import type { Sink } from '../lib/sink';
-import { attempt, Message } from '../lib/message';
+import { attempt, type Message } from '../lib/message';
 import { CompositeSink } from '../lib/fanOut';
 import { openStage } from '../lib/metrics';
 import { rootLogger } from '../lib/logging/logger';
@@ -33,7 +33,10 @@ class FallbackSink extends CompositeSink {
       attempt(message, (error) => {
         if (message.settled) return;
         this.metrics.error('fell_back');
-        this.logger.debug({ id: message.id, from: sink.name, to: this.sinks[index + 1].name, err: error }, 'fallback: trying the next sink');
+        this.logger.debug(
+          { id: message.id, from: sink.name, to: this.sinks[index + 1].name, err: error },
+          'fallback: trying the next sink',
+        );
         this.tryFrom(index + 1, message);
       }),
     );

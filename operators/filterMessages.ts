@@ -19,7 +19,10 @@ import { messageOperator } from '../lib/messageOperator';
  * @see mapMessages
  * @see fanOut
  */
-export function filterMessages<T extends Message>(predicate: (message: Message) => message is T, name?: string): OperatorFunction<Message, T>;
+export function filterMessages<T extends Message>(
+  predicate: (message: Message) => message is T,
+  name?: string,
+): OperatorFunction<Message, T>;
 export function filterMessages(predicate: (message: Message) => boolean, name?: string): MonoTypeOperatorFunction<Message>;
 export function filterMessages(predicate: (message: Message) => boolean, name = 'filterMessages'): MonoTypeOperatorFunction<Message> {
   return messageOperator(name, (message, output) => {

@@ -1,5 +1,5 @@
 import type { OperatorFunction } from 'rxjs';
-import { Message, MessageChanges } from '../lib/message';
+import { Message, type MessageChanges } from '../lib/message';
 import { messageOperator } from '../lib/messageOperator';
 
 /** What a projection may return: a message (from `m.with(...)`), changes, several outputs, or null to drop. */

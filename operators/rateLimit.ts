@@ -1,6 +1,6 @@
-import { Observable, MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { LRUCache } from 'lru-cache';
-import { markStage, Message } from '../lib/message';
+import { markStage, type Message } from '../lib/message';
 import { parseRate } from '../lib/tokenBucket';
 import { ConfigError } from '../lib/errors';
 import { linkObserver } from '../lib/source';
@@ -78,7 +78,9 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<M
   }
   const shared = options.shared;
   if (shared !== undefined && shared.takeTokens === undefined) {
-    throw new ConfigError(`the shared rate needs a cache several processes share (redis://), not ${shared.name}`, { variable: 'rateLimit' });
+    throw new ConfigError(`the shared rate needs a cache several processes share (redis://), not ${shared.name}`, {
+      variable: 'rateLimit',
+    });
   }
   const keyOf = options.key;
   const name = options.name ?? 'rateLimit';
@@ -166,7 +168,12 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<M
             lane.failures++;
             stats.error('shared_rate');
             const delay = equalJitter(exponentialBackoff(100, lane.failures, 5000));
-            noteFailure(logger, 'shared_rate', { err: error, delayMs: Math.round(delay) }, `the shared rate could not be read from ${(shared as Cache).name}; asking again in ${Math.round(delay)} ms`);
+            noteFailure(
+              logger,
+              'shared_rate',
+              { err: error, delayMs: Math.round(delay) },
+              `the shared rate could not be read from ${(shared as Cache).name}; asking again in ${Math.round(delay)} ms`,
+            );
             later(lane, delay);
           },
         );

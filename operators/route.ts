@@ -82,9 +82,12 @@ function oneOf<T>(wanted: T | readonly T[], value: unknown): boolean {
 
 function compile(routeCase: RouteCase, index: number): CompiledCase {
   if (routeCase === null || typeof routeCase !== 'object' || routeCase.to === undefined) {
-    throw new ConfigError(`route case ${index} has no 'to': give each case the sink it sends to, for example { key: 'eu', to: sink('nats://orders.eu') }`, {
-      variable: 'route',
-    });
+    throw new ConfigError(
+      `route case ${index} has no 'to': give each case the sink it sends to, for example { key: 'eu', to: sink('nats://orders.eu') }`,
+      {
+        variable: 'route',
+      },
+    );
   }
   const tests: ((subject: Subject) => boolean)[] = [];
   const { when, key, metadata, json } = routeCase;
@@ -102,14 +105,16 @@ function compile(routeCase: RouteCase, index: number): CompiledCase {
     });
   }
   if (tests.length === 0) {
-    throw new ConfigError(`route case ${index} has no condition: give it when, key, metadata or json (or use the default option)`, { variable: 'route' });
+    throw new ConfigError(`route case ${index} has no condition: give it when, key, metadata or json (or use the default option)`, {
+      variable: 'route',
+    });
   }
   const only = tests.length === 1 ? tests[0] : undefined;
   const keysOnly = key !== undefined && when === undefined && metadata === undefined && json === undefined;
   return {
     test: only ?? ((subject) => tests.every((test) => test(subject))),
     sink: asSink(routeCase.to),
-    ...(keysOnly ? { keys: typeof key === 'string' ? [key] : [...(key as readonly string[])] } : {}),
+    ...(keysOnly ? { keys: typeof key === 'string' ? [key] : [...key] } : {}),
   };
 }
 
@@ -179,7 +184,12 @@ class RouteSink extends CompositeSink {
     }
     stats.unrouted++;
     if (this.options.unrouted === 'deadLetter') {
-      failMessage(message, new Error(`matched no route of '${this.name}'`), { origin: this.name, stats, logger: this.logger, deadLetter: this.options.deadLetter });
+      failMessage(message, new Error(`matched no route of '${this.name}'`), {
+        origin: this.name,
+        stats,
+        logger: this.logger,
+        deadLetter: this.options.deadLetter,
+      });
       return;
     }
     message.ack();
@@ -213,14 +223,20 @@ class RouteSink extends CompositeSink {
  */
 export function route(cases: readonly RouteCase[], options: RouteOptions = {}): Sink {
   if (!Array.isArray(cases) || cases.length === 0) {
-    throw new ConfigError('route needs at least one case, for example route([{ key: "eu", to: sink("nats://orders.eu") }], { default: sink("nats://orders.other") })', {
-      variable: 'route',
-    });
+    throw new ConfigError(
+      'route needs at least one case, for example route([{ key: "eu", to: sink("nats://orders.eu") }], { default: sink("nats://orders.other") })',
+      {
+        variable: 'route',
+      },
+    );
   }
   if (options.unrouted === 'deadLetter' && options.deadLetter === undefined) {
-    throw new ConfigError("unrouted: 'deadLetter' needs a deadLetter sink, for example { unrouted: 'deadLetter', deadLetter: sink('file:///tmp/unrouted.jsonl') }", {
-      variable: 'route',
-    });
+    throw new ConfigError(
+      "unrouted: 'deadLetter' needs a deadLetter sink, for example { unrouted: 'deadLetter', deadLetter: sink('file:///tmp/unrouted.jsonl') }",
+      {
+        variable: 'route',
+      },
+    );
   }
   const compiled = cases.map(compile);
   const fallbackSink = options.default === undefined ? undefined : asSink(options.default);

@@ -12,7 +12,11 @@ export interface UnbatchOptions {
 }
 
 function elements(message: Message, format: 'json' | 'lines'): MessageChanges[] {
-  if (format === 'lines') return message.text().split('\n').map((line) => ({ body: line }));
+  if (format === 'lines')
+    return message
+      .text()
+      .split('\n')
+      .map((line) => ({ body: line }));
   const parsed: unknown = message.json();
   if (!Array.isArray(parsed)) throw new Error(`unbatch: the body of ${message.id} is not a JSON array`);
   return parsed.map((element) => ({ body: typeof element === 'string' ? element : JSON.stringify(element) }));

@@ -1,6 +1,6 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Message } from '../lib/message';
-import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
+import { wasmOperator, type WasmOperatorOptions } from '../lib/wasm/stage';
 import type { WasmModule, WasmSource } from '../lib/wasm/load';
 
 /**

@@ -1,6 +1,6 @@
 import type { OperatorFunction } from 'rxjs';
 import type { Message } from '../lib/message';
-import { wasmOperator, WasmOperatorOptions } from '../lib/wasm/stage';
+import { wasmOperator, type WasmOperatorOptions } from '../lib/wasm/stage';
 import type { WasmModule, WasmSource } from '../lib/wasm/load';
 
 /**
@@ -25,6 +25,9 @@ import type { WasmModule, WasmSource } from '../lib/wasm/load';
  * @see wasmFilter
  * @see mapMessages
  */
-export function wasmTransform(module: WasmSource | Promise<WasmModule>, options: WasmOperatorOptions = {}): OperatorFunction<Message, Message> {
+export function wasmTransform(
+  module: WasmSource | Promise<WasmModule>,
+  options: WasmOperatorOptions = {},
+): OperatorFunction<Message, Message> {
   return wasmOperator('transform', module, options);
 }

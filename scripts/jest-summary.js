@@ -5,7 +5,9 @@ const file = process.argv[2];
 try {
   const report = JSON.parse(fs.readFileSync(file, 'utf8'));
   // a suite that failed to run (syntax error, crash) has no test results: count it as a failure
-  const brokenSuites = (report.testResults || []).filter((suite) => suite.status === 'failed' && (suite.assertionResults || []).length === 0).length;
+  const brokenSuites = (report.testResults || []).filter(
+    (suite) => suite.status === 'failed' && (suite.assertionResults || []).length === 0,
+  ).length;
   const failed = report.numFailedTests + brokenSuites;
   console.log(`${report.numPassedTests} passed, ${failed} failed`);
   process.exitCode = failed > 0 || !report.success ? 1 : 0;

@@ -82,8 +82,18 @@ async function compile(spec, output) {
     case 'c': {
       const exports = (spec.exports || []).map((name) => `-Wl,--export=${name}`);
       await run(CLANG, [
-        '--target=wasm32', '-O2', '-nostdlib', '-ffreestanding', '-mbulk-memory', '-Wl,--no-entry', '-Wl,--allow-undefined',
-        ...exports, `-I${path.join(ROOT, 'sdk', 'c')}`, '-o', output, source,
+        '--target=wasm32',
+        '-O2',
+        '-nostdlib',
+        '-ffreestanding',
+        '-mbulk-memory',
+        '-Wl,--no-entry',
+        '-Wl,--allow-undefined',
+        ...exports,
+        `-I${path.join(ROOT, 'sdk', 'c')}`,
+        '-o',
+        output,
+        source,
       ]);
       return;
     }
@@ -91,7 +101,14 @@ async function compile(spec, output) {
       // wasi-libc (Debian package wasi-libc) and clang's wasm32 builtins (libclang-rt-14-dev-wasm32); a reactor, so
       // that the host can call the module once per message after its constructors ran (_initialize)
       await run(CLANG, [
-        '--target=wasm32-wasi', '-O2', '-mexec-model=reactor', '-Wl,--strip-all', `-I${path.join(ROOT, 'sdk', 'c')}`, '-o', output, source,
+        '--target=wasm32-wasi',
+        '-O2',
+        '-mexec-model=reactor',
+        '-Wl,--strip-all',
+        `-I${path.join(ROOT, 'sdk', 'c')}`,
+        '-o',
+        output,
+        source,
       ]);
       return;
     }
@@ -112,8 +129,21 @@ async function compile(spec, output) {
       // one source file as a cdylib: bare wasm32, or on WASI (Rust's std on wasi-libc)
       const target = spec.lang === 'rust-wasi' ? 'wasm32-wasi' : 'wasm32-unknown-unknown';
       await run(RUSTC, [
-        '--target', target, '--crate-type', 'cdylib', '--edition', '2021',
-        '-C', 'opt-level=3', '-C', 'panic=abort', '-C', 'strip=debuginfo', '-o', output, source,
+        '--target',
+        target,
+        '--crate-type',
+        'cdylib',
+        '--edition',
+        '2021',
+        '-C',
+        'opt-level=3',
+        '-C',
+        'panic=abort',
+        '-C',
+        'strip=debuginfo',
+        '-o',
+        output,
+        source,
       ]);
       return;
     }
@@ -169,7 +199,10 @@ async function build(spec) {
       await compile(spec, temporary);
     } catch (error) {
       const detail = [error.stderr, error.stdout].filter(Boolean).join('\n').trim();
-      throw new Error(`building ${path.relative(ROOT, path.resolve(spec.source))} (${spec.lang}) failed: ${error.message}${detail ? `\n${detail}` : ''}`);
+      throw new Error(
+        `building ${path.relative(ROOT, path.resolve(spec.source))} (${spec.lang}) failed: ${error.message}${detail ? `\n${detail}` : ''}`,
+        { cause: error },
+      );
     }
     fs.renameSync(temporary, cached);
   }
@@ -194,7 +227,8 @@ function languageOf(file, wasi) {
   if (fs.existsSync(path.join(file, 'Cargo.toml'))) return 'rust-crate';
   const extension = path.extname(file).toLowerCase();
   const lang = { '.ts': 'as', '.wat': 'wat', '.c': 'c', '.rs': 'rust' }[extension];
-  if (lang === undefined) throw new Error(`${file}: cannot tell its language; name a .ts (AssemblyScript), .wat, .c or .rs file, or a Rust crate's folder`);
+  if (lang === undefined)
+    throw new Error(`${file}: cannot tell its language; name a .ts (AssemblyScript), .wat, .c or .rs file, or a Rust crate's folder`);
   if (wasi && lang === 'c') return 'c-wasi';
   if (wasi && lang === 'rust') return 'rust-wasi';
   if (wasi) throw new Error(`${file}: --wasi is for C and Rust`);
@@ -209,7 +243,8 @@ async function buildFiles(args) {
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '-o' || args[i] === '--out') out = args[++i];
     else if (args[i] === '--wasi') wasi = true;
-    else if (args[i].startsWith('-')) throw new Error(`unknown option ${args[i]}; usage: node scripts/wasm-build.js [FILE...] [--wasi] [-o OUT.wasm]`);
+    else if (args[i].startsWith('-'))
+      throw new Error(`unknown option ${args[i]}; usage: node scripts/wasm-build.js [FILE...] [--wasi] [-o OUT.wasm]`);
     else files.push(args[i]);
   }
   if (out !== undefined && files.length !== 1) throw new Error('-o names the output of one file; give exactly one file with it');
@@ -219,7 +254,9 @@ async function buildFiles(args) {
     if (!fs.existsSync(source)) throw new Error(`${file}: no such file`);
     const lang = languageOf(source, wasi);
     const target = lang === 'rust-crate' && wasi ? 'wasm32-wasi' : undefined;
-    const output = path.resolve(out ?? (lang === 'rust-crate' ? path.join(source, `${path.basename(source)}.wasm`) : source.replace(/\.[^./]+$/, '.wasm')));
+    const output = path.resolve(
+      out ?? (lang === 'rust-crate' ? path.join(source, `${path.basename(source)}.wasm`) : source.replace(/\.[^./]+$/, '.wasm')),
+    );
     await build({ lang, source, out: output, ...(target ? { target } : {}) });
     built.push(path.relative(process.cwd(), output) || output);
   }
@@ -232,13 +269,20 @@ async function check() {
     ['AssemblyScript (npm assemblyscript)', async () => require.resolve('assemblyscript/package.json')],
     ['WAT (npm wabt)', async () => require.resolve('wabt/package.json')],
     ['C (Debian clang lld)', () => run(CLANG, ['--version'])],
-    ['C for WASI (Debian wasi-libc libclang-rt-14-dev-wasm32)', async () => {
-      if (!fs.existsSync('/usr/include/wasm32-wasi/stdio.h')) throw new Error('no /usr/include/wasm32-wasi/stdio.h');
-    }],
-    ['Rust (Debian rustc libstd-rust-dev-wasm32)', async () => {
-      const { stdout } = await run(RUSTC, ['--print', 'sysroot']);
-      if (!fs.existsSync(path.join(stdout.trim(), 'lib', 'rustlib', 'wasm32-unknown-unknown'))) throw new Error(`${RUSTC} has no wasm32 standard library`);
-    }],
+    [
+      'C for WASI (Debian wasi-libc libclang-rt-14-dev-wasm32)',
+      async () => {
+        if (!fs.existsSync('/usr/include/wasm32-wasi/stdio.h')) throw new Error('no /usr/include/wasm32-wasi/stdio.h');
+      },
+    ],
+    [
+      'Rust (Debian rustc libstd-rust-dev-wasm32)',
+      async () => {
+        const { stdout } = await run(RUSTC, ['--print', 'sysroot']);
+        if (!fs.existsSync(path.join(stdout.trim(), 'lib', 'rustlib', 'wasm32-unknown-unknown')))
+          throw new Error(`${RUSTC} has no wasm32 standard library`);
+      },
+    ],
     ['Rust crates (Debian cargo)', () => run(CARGO, ['--version'])],
   ];
   let missing = 0;

@@ -71,7 +71,9 @@ async function throughHttp(messages: number, batched: boolean): Promise<number> 
   server.received = 0;
   const began = performance.now();
   const pipeline = source(`mem://${name}`, { maxInFlight: 1024 });
-  const running = start(batched ? pipeline.pipe(batchMessages({ count: 100, time: '50ms' })) : pipeline, sink(server.url), { handleSignals: false });
+  const running = start(batched ? pipeline.pipe(batchMessages({ count: 100, time: '50ms' })) : pipeline, sink(server.url), {
+    handleSignals: false,
+  });
   while (running.stats().acked < messages) await new Promise((resolve) => setTimeout(resolve, 2));
   const elapsed = performance.now() - began;
   await running.stop();

@@ -62,7 +62,12 @@ export async function throughMem(
  * messages must not hang the run: after two minutes it stops waiting and adds `<what>: <count> of <messages> arrived`
  * to `lost`, for the scenario's verify() to report.
  */
-export async function waitUntilArrived(what: string, messages: number, count: () => number | Promise<number>, lost: string[]): Promise<void> {
+export async function waitUntilArrived(
+  what: string,
+  messages: number,
+  count: () => number | Promise<number>,
+  lost: string[],
+): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (let arrived = await count(); arrived < messages; arrived = await count()) {
     if (Date.now() > deadline) {

@@ -46,7 +46,11 @@ function inChild<T>(job: Record<string, unknown>, onStarted?: () => Promise<void
 }
 
 function human(bytes: number): string {
-  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB` : bytes >= 1e3 ? `${(bytes / 1e3).toFixed(1)} KB` : `${bytes} B`;
+  return bytes >= 1e6
+    ? `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB`
+    : bytes >= 1e3
+      ? `${(bytes / 1e3).toFixed(1)} KB`
+      : `${bytes} B`;
 }
 
 function messagesFor(size: number, totalBytes: number, max: number, min: number): number {
@@ -55,12 +59,26 @@ function messagesFor(size: number, totalBytes: number, max: number, min: number)
 
 let identity = '';
 
-async function memRound(size: number, messages: number, transform: 'wasm' | 'js'): Promise<{ perSecond: number; bytesPerSecond: number; peakRssMb: number }> {
-  const result = await inChild<{ ms: number; peakRssMb: number; bytes: number }>({ kind: 'mem', size, messages, transform, module: identity });
+async function memRound(
+  size: number,
+  messages: number,
+  transform: 'wasm' | 'js',
+): Promise<{ perSecond: number; bytesPerSecond: number; peakRssMb: number }> {
+  const result = await inChild<{ ms: number; peakRssMb: number; bytes: number }>({
+    kind: 'mem',
+    size,
+    messages,
+    transform,
+    module: identity,
+  });
   return { perSecond: (messages / result.ms) * 1000, bytesPerSecond: (result.bytes / result.ms) * 1000, peakRssMb: result.peakRssMb };
 }
 
-async function httpRound(size: number, messages: number, bare = false): Promise<{ perSecond: number; bytesPerSecond: number; peakRssMb: number; failures: number }> {
+async function httpRound(
+  size: number,
+  messages: number,
+  bare = false,
+): Promise<{ perSecond: number; bytesPerSecond: number; peakRssMb: number; failures: number }> {
   const port = await freePort();
   let ms = 0;
   let failures = 0;
@@ -70,7 +88,14 @@ async function httpRound(size: number, messages: number, bare = false): Promise<
     bare ? { kind: 'bare', port } : { kind: 'http', size, port, natsUrl: NATS_URL, subject: uniqueName('bench.size') },
     async () => {
       const began = performance.now();
-      const run = await autocannon({ url: `http://127.0.0.1:${port}/events`, method: 'POST', body, connections: 64, amount: messages, workers: 1 });
+      const run = await autocannon({
+        url: `http://127.0.0.1:${port}/events`,
+        method: 'POST',
+        body,
+        connections: 64,
+        amount: messages,
+        workers: 1,
+      });
       ms = performance.now() - began;
       failures = run.non2xx + run.errors + run.timeouts;
     },
@@ -95,8 +120,14 @@ export const size: Scenario = {
   async setup() {
     identity = await identityModule();
   },
-  baseline: { name: 'mem -> mapMessages(identity) -> mem, 1 MB bodies, bytes/s', run: async (messages) => (await memRound(1_000_000, messages, 'js')).bytesPerSecond },
-  candidate: { name: 'mem -> wasmTransform(identity) -> mem, 1 MB bodies, bytes/s', run: async (messages) => (await memRound(1_000_000, messages, 'wasm')).bytesPerSecond },
+  baseline: {
+    name: 'mem -> mapMessages(identity) -> mem, 1 MB bodies, bytes/s',
+    run: async (messages) => (await memRound(1_000_000, messages, 'js')).bytesPerSecond,
+  },
+  candidate: {
+    name: 'mem -> wasmTransform(identity) -> mem, 1 MB bodies, bytes/s',
+    run: async (messages) => (await memRound(1_000_000, messages, 'wasm')).bytesPerSecond,
+  },
   async verify() {
     const quick = process.env.BENCH_QUICK === '1';
     const notes: string[] = [];
@@ -114,7 +145,8 @@ export const size: Scenario = {
           `| ${Math.round(viaHttp.perSecond).toLocaleString('en-US')} msg/s, ${human(viaHttp.bytesPerSecond)}/s, peak RSS ${viaHttp.peakRssMb.toFixed(0)} MB ` +
           `| ${Math.round(generator.perSecond).toLocaleString('en-US')} req/s, ${human(generator.bytesPerSecond)}/s |`,
       );
-      if (viaHttp.failures > 0) sizeVerdict.push(`FAIL: HTTP -> NATS at ${human(bytes)}: ${viaHttp.failures} requests failed or were not written`);
+      if (viaHttp.failures > 0)
+        sizeVerdict.push(`FAIL: HTTP -> NATS at ${human(bytes)}: ${viaHttp.failures} requests failed or were not written`);
       if (bytes >= 65_536 && wasm.bytesPerSecond < GB) {
         sizeVerdict.push(`FAIL: ${human(wasm.bytesPerSecond)}/s of body through the wasm path at ${human(bytes)}, below 1 GB/s`);
       }
@@ -141,7 +173,14 @@ async function windowRound(maxInFlight: number, messages: number): Promise<numbe
   const { input, output } = await jetstreamRound(connection, 'WINDOW', messages, WINDOW_BODY);
   const manager = await jetstreamManager(connection);
   try {
-    const result = await inChild<{ ms: number; peakRssMb: number }>({ kind: 'window', maxInFlight, messages, natsUrl: NATS_URL, input, output });
+    const result = await inChild<{ ms: number; peakRssMb: number }>({
+      kind: 'window',
+      maxInFlight,
+      messages,
+      natsUrl: NATS_URL,
+      input,
+      output,
+    });
     windowRss.set(maxInFlight, [...(windowRss.get(maxInFlight) ?? []), result.peakRssMb]);
     windowRates.set(maxInFlight, [...(windowRates.get(maxInFlight) ?? []), (messages / result.ms) * 1000]);
     return result.ms;
@@ -180,7 +219,9 @@ export const window: Scenario = {
     for (const maxInFlight of WINDOWS) {
       const rates = windowRates.get(maxInFlight) ?? [];
       const rss = windowRss.get(maxInFlight) ?? [];
-      rows.push(`| ${maxInFlight.toLocaleString('en-US')} | ${Math.round(median(rates)).toLocaleString('en-US')} | ${Math.max(...rss).toFixed(0)} MB |`);
+      rows.push(
+        `| ${maxInFlight.toLocaleString('en-US')} | ${Math.round(median(rates)).toLocaleString('en-US')} | ${Math.max(...rss).toFixed(0)} MB |`,
+      );
     }
     return [...rows, loadNote()];
   },

@@ -30,7 +30,37 @@ import { p8t } from './p8t-threads';
 
 // OPS1 runs early: a scrape's cost grows with the number of metric series, and every earlier scenario leaves the series
 // of its uniquely named topics behind in this one process (a daemon's series are few and fixed)
-export const scenarios: Scenario[] = [p0, ops1, p1, p1b, w1, p2, p3, p4, p5, p5b, p6, p7, p7b, p7c, kafkaRelay, ps1, sqs1, sqs2, sb1, mq1, rs1, pg1, s31, route1, batch1, rate1, rate2, tr1, tr100];
+export const scenarios: Scenario[] = [
+  p0,
+  ops1,
+  p1,
+  p1b,
+  w1,
+  p2,
+  p3,
+  p4,
+  p5,
+  p5b,
+  p6,
+  p7,
+  p7b,
+  p7c,
+  kafkaRelay,
+  ps1,
+  sqs1,
+  sqs2,
+  sb1,
+  mq1,
+  rs1,
+  pg1,
+  s31,
+  route1,
+  batch1,
+  rate1,
+  rate2,
+  tr1,
+  tr100,
+];
 // every core (WORKERS): through the bin, after the in-process scenarios
 scenarios.push(p8, p8b);
 // the wasm stage on worker threads, for a single ordered source: measured, to decide whether to build it

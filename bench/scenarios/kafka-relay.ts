@@ -8,7 +8,7 @@ import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { mapMessages } from '../../operators';
 import type { MockKafkaCluster } from '../../test/fixtures/kafka/mockCluster';
-import { produceRecords, startKafkaFixture, topicRecordCount, KafkaFixture } from '../../test/fixtures/kafka/client';
+import { produceRecords, startKafkaFixture, topicRecordCount, type KafkaFixture } from '../../test/fixtures/kafka/client';
 import { BODY, uppercase } from './common';
 
 const PARTITIONS = 3;

@@ -20,7 +20,6 @@ const lost: string[] = [];
 let round = 0;
 
 function mqtt(): typeof import('mqtt') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('mqtt') as typeof import('mqtt');
 }
 
@@ -28,7 +27,12 @@ function mqtt(): typeof import('mqtt') {
 async function prepare(messages: number): Promise<{ input: string; output: string; clientId: string }> {
   const name = `mq1-${process.pid}-${round++}`;
   const clientId = `${name}-relay`;
-  const session = await mqtt().connectAsync(broker.url, { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 600 } });
+  const session = await mqtt().connectAsync(broker.url, {
+    protocolVersion: 5,
+    clientId,
+    clean: false,
+    properties: { sessionExpiryInterval: 600 },
+  });
   await session.subscribeAsync(`${name}/in`, { qos: 1 });
   await session.endAsync();
   const publisher = await mqtt().connectAsync(broker.url, { protocolVersion: 5 });
@@ -47,7 +51,12 @@ function waitForArrivals(topic: string, messages: number): Promise<void> {
 
 /** The session's end: connect with a clean start and no expiry. */
 async function removeSession(clientId: string): Promise<void> {
-  const client = await mqtt().connectAsync(broker.url, { protocolVersion: 5, clientId, clean: true, properties: { sessionExpiryInterval: 0 } });
+  const client = await mqtt().connectAsync(broker.url, {
+    protocolVersion: 5,
+    clientId,
+    clean: true,
+    properties: { sessionExpiryInterval: 0 },
+  });
   await client.endAsync();
 }
 
@@ -101,7 +110,9 @@ export const mq1: Scenario = {
           const id = packet.properties?.userProperties?.[ID_PROPERTY];
           options.properties = { userProperties: { [ID_PROPERTY]: typeof id === 'string' ? id : idPrefix + (++made).toString(36) } };
         }
-        out.publish(output, packet.payload as Buffer, options, () => (relay as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 }));
+        out.publish(output, packet.payload, options, () =>
+          (relay as unknown as PacketWriter)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 }),
+        );
         // the same manual ack as the connector's
         callback(PUBACK_LATER);
       };
@@ -120,9 +131,13 @@ export const mq1: Scenario = {
       const { input, output, clientId } = await prepare(messages);
       const env = { MQTT_SERVER_URL: broker.url };
       const began = performance.now();
-      const running = start(source(`mqtt://${input}?client_id=${clientId}`, { env, maxInFlight: WINDOW }), sink(`mqtt://${output}${SEND_ID ? '' : '?message_id=false'}`, { env }), {
-        handleSignals: false,
-      });
+      const running = start(
+        source(`mqtt://${input}?client_id=${clientId}`, { env, maxInFlight: WINDOW }),
+        sink(`mqtt://${output}${SEND_ID ? '' : '?message_id=false'}`, { env }),
+        {
+          handleSignals: false,
+        },
+      );
       await waitForArrivals(output, messages);
       const elapsed = performance.now() - began;
       await running.stop();

@@ -60,7 +60,9 @@ async function relay(messages: number, watched: boolean): Promise<number> {
   const scrapesBefore = scrapes;
   const began = performance.now();
   running = start(
-    source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(mapMessages((m) => ({ body: Buffer.from(m.body.toString('latin1').toUpperCase(), 'latin1') }))),
+    source(`mem://${name}-in`, { maxInFlight: 1024 }).pipe(
+      mapMessages((m) => ({ body: Buffer.from(m.body.toString('latin1').toUpperCase(), 'latin1') })),
+    ),
     out,
     { handleSignals: false, logger: quiet, statsInterval: watched ? 100 : 0 },
   );

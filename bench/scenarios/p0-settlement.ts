@@ -30,6 +30,11 @@ export const p0: Scenario = {
   },
   candidate: {
     name: 'wasm-pipes mem -> mapMessages -> mem',
-    run: (messages) => throughMem('p0', messages, mapMessages((m) => ({ body: uppercase(m.body) }))),
+    run: (messages) =>
+      throughMem(
+        'p0',
+        messages,
+        mapMessages((m) => ({ body: uppercase(m.body) })),
+      ),
   },
 };

@@ -1,7 +1,7 @@
 // P1: mem:// -> wasmTransform(uppercase) -> mem:// against the same pipeline with a JS mapMessages uppercase.
 // The module runs with its default budget (instrumented), as users run it.
 import type { Scenario } from '../harness';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { mapMessages, wasmTransform } from '../../operators';
 import { uppercaseModule } from './wasmFixtures';
 import { throughMem, uppercase } from './common';
@@ -19,7 +19,12 @@ export const p1: Scenario = {
   },
   baseline: {
     name: 'mapMessages(JS uppercase)',
-    run: (messages) => throughMem('p1-js', messages, mapMessages((m) => ({ body: uppercase(m.body) }))),
+    run: (messages) =>
+      throughMem(
+        'p1-js',
+        messages,
+        mapMessages((m) => ({ body: uppercase(m.body) })),
+      ),
   },
   candidate: {
     name: 'wasmTransform(uppercase.wasm), default budget',

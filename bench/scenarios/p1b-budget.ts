@@ -3,9 +3,9 @@
 // so the instrumentation's cost is not diluted).
 import type { Scenario } from '../harness';
 import { Message } from '../../lib/message';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { defaultWasmCache } from '../../lib/wasm/stage';
-import { RateLimitedLog, HostServices } from '../../lib/wasm/host';
+import { RateLimitedLog, type HostServices } from '../../lib/wasm/host';
 import { rootLogger } from '../../lib/logging/logger';
 import { uppercaseModule } from './wasmFixtures';
 import { BODY } from './common';
@@ -17,7 +17,10 @@ function calls(module: WasmModule | undefined, messages: number): number {
   const logger = rootLogger();
   const services: HostServices = { cache: defaultWasmCache(), config: new Map(), logger, moduleLog: new RateLimitedLog(logger) };
   const loaded = module as WasmModule;
-  const instance = loaded.instantiate('transform', services, loaded.compiledFor(services.cache) as WebAssembly.Module, { message: 1024, cache: 128 });
+  const instance = loaded.instantiate('transform', services, loaded.compiledFor(services.cache) as WebAssembly.Module, {
+    message: 1024,
+    cache: 128,
+  });
   const message = new Message({ body: BODY });
   const began = performance.now();
   for (let i = 0; i < messages; i++) {

@@ -26,7 +26,12 @@ export function natsConnection(servers = NATS_URL): Promise<NatsConnection> {
  * Two memory streams for a JetStream relay round (not timed): `<name>_IN` on the subject `<name>_IN.events`, holding
  * `messages` copies of `body` with an id each, and an empty `<name>_OUT` on `<name>_OUT.events`; `name` is unique.
  */
-export async function jetstreamRound(connection: NatsConnection, prefix: string, messages: number, body: Uint8Array): Promise<{ input: string; output: string }> {
+export async function jetstreamRound(
+  connection: NatsConnection,
+  prefix: string,
+  messages: number,
+  body: Uint8Array,
+): Promise<{ input: string; output: string }> {
   const manager = await jetstreamManager(connection);
   const name = uniqueName(prefix);
   const input = `${name}_IN`;

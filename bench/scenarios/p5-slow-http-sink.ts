@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { jetstream, jetstreamManager, AckPolicy, StorageType } from '@nats-io/jetstream';
@@ -80,10 +80,13 @@ async function measureSourceRate(messages: number): Promise<number> {
   const consumer = await jetstream(state.connection).consumers.get('P5', 'rate');
   let acked = 0;
   const began = performance.now();
-  const consuming = await consumer.consume({ max_messages: MAX_IN_FLIGHT, callback: (msg) => {
-    msg.ack();
-    acked++;
-  } });
+  const consuming = await consumer.consume({
+    max_messages: MAX_IN_FLIGHT,
+    callback: (msg) => {
+      msg.ack();
+      acked++;
+    },
+  });
   await waitForCount(() => acked, messages, 'P5 source rate');
   const rate = (messages / (performance.now() - began)) * 1000;
   consuming.stop();

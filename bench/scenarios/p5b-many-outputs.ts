@@ -92,8 +92,14 @@ export const p5b: Scenario = {
   async teardown() {
     await new Promise((resolve) => state.server?.close(resolve));
   },
-  baseline: { name: 'one output per input (1/peak RSS MB)', run: () => peakRss(1, process.env.BENCH_QUICK === '1' ? RUN_MS.quick : RUN_MS.full) },
-  candidate: { name: '2 000 outputs per input (1/peak RSS MB)', run: () => peakRss(2000, process.env.BENCH_QUICK === '1' ? RUN_MS.quick : RUN_MS.full) },
+  baseline: {
+    name: 'one output per input (1/peak RSS MB)',
+    run: () => peakRss(1, process.env.BENCH_QUICK === '1' ? RUN_MS.quick : RUN_MS.full),
+  },
+  candidate: {
+    name: '2 000 outputs per input (1/peak RSS MB)',
+    run: () => peakRss(2000, process.env.BENCH_QUICK === '1' ? RUN_MS.quick : RUN_MS.full),
+  },
   async verify() {
     const worst = Math.max(...state.peaks);
     const notes = [`peak RSS with 2 000 outputs per input: ${worst.toFixed(0)} MB (limit ${RSS_LIMIT_MB} MB)`];

@@ -4,9 +4,9 @@
 // the work is the same on both sides.)
 import type { Scenario } from '../harness';
 import { Message } from '../../lib/message';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { defaultWasmCache } from '../../lib/wasm/stage';
-import { RateLimitedLog, HostServices } from '../../lib/wasm/host';
+import { RateLimitedLog, type HostServices } from '../../lib/wasm/host';
 import { rootLogger } from '../../lib/logging/logger';
 import { uppercaseModule } from './wasmFixtures';
 import { BODY } from './common';
@@ -42,7 +42,7 @@ export const p6: Scenario = {
       const began = performance.now();
       for (let i = 0; i < messages; i++) {
         const instance = (wasmModule as WasmModule).instantiate('transform', services as HostServices, compiled(), buffers);
-        instance.invoke(message);
+        void instance.invoke(message);
         if (instance.outputs.length !== 1) throw new Error('no output');
       }
       return performance.now() - began;
@@ -55,7 +55,7 @@ export const p6: Scenario = {
       const began = performance.now();
       const instance = (wasmModule as WasmModule).instantiate('transform', services as HostServices, compiled(), buffers);
       for (let i = 0; i < messages; i++) {
-        instance.invoke(message);
+        void instance.invoke(message);
         if (instance.outputs.length !== 1) throw new Error('no output');
       }
       return performance.now() - began;

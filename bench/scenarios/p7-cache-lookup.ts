@@ -1,14 +1,16 @@
 // P7b: the cost of cacheLookup with the memory cache. mem:// -> cacheLookup(memory, into metadata) -> mem://, against
 // mem:// -> mapMessages(the same enrichment from a plain Map) -> mem://, over the same messages.
 import type { Scenario } from '../harness';
-import { cache, Cache } from '../../lib';
+import { cache, type Cache } from '../../lib';
 import type { MessageInit } from '../../lib/message';
 import { mapMessages, cacheLookup } from '../../operators';
 import { throughMem } from './common';
 
 const USERS = 1000;
 const BODY = Buffer.from(JSON.stringify({ event_type: 'page_view', path: '/products/widgets/blue-widget', ts: 1700000000000 }));
-const profiles = Array.from({ length: USERS }, (_, i) => Buffer.from(JSON.stringify({ name: `user ${i}`, tier: i % 3 === 0 ? 'gold' : 'basic' })));
+const profiles = Array.from({ length: USERS }, (_, i) =>
+  Buffer.from(JSON.stringify({ name: `user ${i}`, tier: i % 3 === 0 ? 'gold' : 'basic' })),
+);
 const userIds = Array.from({ length: USERS }, (_, i) => `u${i}`);
 
 const plainMap = new Map<string, Buffer>(userIds.map((id, i) => [id, profiles[i]]));
@@ -41,7 +43,8 @@ export const p7b: Scenario = {
   },
   candidate: {
     name: 'mem -> cacheLookup(memory) -> mem',
-    run: (messages) => throughMem('p7b-lookup', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
+    run: (messages) =>
+      throughMem('p7b-lookup', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
   },
 };
 
@@ -68,11 +71,17 @@ export const p7c: Scenario = {
   },
   baseline: {
     name: 'mem -> cacheLookup(memory) -> mem',
-    run: (messages) => throughMem('p7b-memory', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
+    run: (messages) =>
+      throughMem('p7b-memory', messages, cacheLookup(memory, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
   },
   candidate: {
     name: 'mem -> cacheLookup(redis, concurrency 128) -> mem',
     run: (messages) =>
-      throughMem('p7b-redis', messages, cacheLookup(redis as Cache, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }), userEvent),
+      throughMem(
+        'p7b-redis',
+        messages,
+        cacheLookup(redis as Cache, { key: (m) => m.metadata.user, into: { metadata: 'profile' } }),
+        userEvent,
+      ),
   },
 };

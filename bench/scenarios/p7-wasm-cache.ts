@@ -8,21 +8,23 @@ import type { OperatorFunction } from 'rxjs';
 import path from 'node:path';
 import type { Scenario } from '../harness';
 import { median } from '../harness';
-import { source, sink, start, cache, Cache, Message } from '../../lib';
+import { source, sink, start, cache, type Cache, type Message } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import type { WasmOperatorOptions } from '../../lib/wasm/stage';
 import { wasmTransform } from '../../operators';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const builder = require(path.join(ROOT, 'scripts', 'wasm-build.js')) as {
   build(spec: { lang: 'as'; source: string }): Promise<string>;
 };
 
 const USERS = 1000;
 const MAX_IN_FLIGHT = 1024;
-const profiles = Array.from({ length: USERS }, (_, i) => Buffer.from(JSON.stringify({ name: `user ${i}`, tier: i % 3 === 0 ? 'gold' : 'basic' })));
+const profiles = Array.from({ length: USERS }, (_, i) =>
+  Buffer.from(JSON.stringify({ name: `user ${i}`, tier: i % 3 === 0 ? 'gold' : 'basic' })),
+);
 const bodies = Array.from({ length: USERS }, (_, i) =>
   Buffer.from(JSON.stringify({ user: `u${i}`, event_type: 'page_view', path: '/products/widgets/blue-widget', ts: 1700000000000 })),
 );
@@ -115,7 +117,14 @@ export const p7: Scenario = {
     const stats = (forRedis as WasmModule).stats;
     const notes = [`redis: ${stats.instantiations} instances, ${stats.suspensions} suspensions for ${stats.calls} calls`];
     const messages = Math.max(...baselineRuns.map((run) => run.messages));
-    notes.push(await variant('json-hint', "prefetch: (m) => 'profile:' + m.json().user (parses the body)", { prefetch: (m) => `profile:${m.json<{ user: string }>().user}` }, messages));
+    notes.push(
+      await variant(
+        'json-hint',
+        "prefetch: (m) => 'profile:' + m.json().user (parses the body)",
+        { prefetch: (m) => `profile:${m.json<{ user: string }>().user}` },
+        messages,
+      ),
+    );
     notes.push(await variant('no-hint', 'no prefetch (the read suspends the module; a pool of 32 instances)', {}, messages));
     notes.push(`${checked} outputs checked, ${wrong} without their profile`);
     if (wrong > 0) notes.push(`FAIL: ${wrong} outputs without their profile`);

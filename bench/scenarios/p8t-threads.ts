@@ -32,10 +32,14 @@ export const p8t: Scenario = {
   async teardown() {
     await Promise.all(workers.map((worker) => worker.terminate()));
   },
-  baseline: { name: 'wasmTransform on the main thread', run: (messages) => throughMem('p8t-main', messages, wasmTransform(heavy as WasmModule), () => ({ body: BODY })) },
+  baseline: {
+    name: 'wasmTransform on the main thread',
+    run: (messages) => throughMem('p8t-main', messages, wasmTransform(heavy as WasmModule), () => ({ body: BODY })),
+  },
   candidate: {
     name: `the stage on ${THREADS} worker threads, ${BATCH} messages a hop`,
-    run: (messages) => throughMem('p8t-threads', messages, threadedWasm(workers, { threads: THREADS, batch: BATCH }), () => ({ body: BODY })),
+    run: (messages) =>
+      throughMem('p8t-threads', messages, threadedWasm(workers, { threads: THREADS, batch: BATCH }), () => ({ body: BODY })),
   },
   async verify() {
     return [loadNote(), 'the machine is shared: confirm on a quiet one'];

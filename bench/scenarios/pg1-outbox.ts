@@ -75,7 +75,8 @@ export const pg1: Scenario = {
       await running.stop(); // counted: it sends the last deletes, as the baseline's loop commits its own
       const elapsed = performance.now() - began;
       const left = await rowCount(pool, table);
-      if (left !== 0 || topic.length !== messages) problems.push(`candidate: ${left} rows left, ${topic.length} of ${messages} in the topic`);
+      if (left !== 0 || topic.length !== messages)
+        problems.push(`candidate: ${left} rows left, ${topic.length} of ${messages} in the topic`);
       topic.delete();
       await drop();
       return elapsed;

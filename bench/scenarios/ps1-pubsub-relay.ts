@@ -4,7 +4,7 @@
 import type { Message as PubSubMessage, PubSub } from '@google-cloud/pubsub';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
-import { startPubSubServer, PubSubTestServer } from '../../test/fixtures/pubsub/server';
+import { startPubSubServer, type PubSubTestServer } from '../../test/fixtures/pubsub/server';
 import { waitUntilArrived } from './common';
 
 const PROJECT = 'wasm-pipes-bench';
@@ -19,7 +19,6 @@ let round = 0;
 const lost: string[] = [];
 
 function loadClient(): typeof import('@google-cloud/pubsub') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@google-cloud/pubsub') as typeof import('@google-cloud/pubsub');
 }
 
@@ -61,8 +60,16 @@ export const ps1: Scenario = {
     admin = new (loadClient().PubSub)({ projectId: PROJECT, apiEndpoint: server.host });
   },
   async teardown() {
-    for (const subscription of created.subscriptions) await admin.subscription(subscription).delete().catch(() => undefined);
-    for (const topic of created.topics) await admin.topic(topic).delete().catch(() => undefined);
+    for (const subscription of created.subscriptions)
+      await admin
+        .subscription(subscription)
+        .delete()
+        .catch(() => undefined);
+    for (const topic of created.topics)
+      await admin
+        .topic(topic)
+        .delete()
+        .catch(() => undefined);
     await admin.close();
     await server.close();
   },

@@ -91,7 +91,11 @@ async function twoProcesses(seconds: number): Promise<number> {
  * A scenario of measured rates against RATE: the "messages" are seconds to run, one long round of each side and no
  * warm-up; it fails for a rate more than `tolerance` (a fraction) from RATE.
  */
-function againstConfiguredRate(scenario: Pick<Scenario, 'id' | 'title' | 'target' | 'candidate'>, rates: readonly number[], tolerance: number): Scenario {
+function againstConfiguredRate(
+  scenario: Pick<Scenario, 'id' | 'title' | 'target' | 'candidate'>,
+  rates: readonly number[],
+  tolerance: number,
+): Scenario {
   const percent = `${tolerance * 100}%`;
   return {
     ...scenario,
@@ -102,7 +106,9 @@ function againstConfiguredRate(scenario: Pick<Scenario, 'id' | 'title' | 'target
     rounds: { quick: 1, full: 1 },
     baseline: { name: `the configured rate (${RATE}/s)`, run: async () => RATE },
     async verify() {
-      return rates.filter((rate) => Math.abs(rate - RATE) / RATE > tolerance).map((rate) => `FAIL: ${rate.toFixed(1)}/s is more than ${percent} from ${RATE}/s`);
+      return rates
+        .filter((rate) => Math.abs(rate - RATE) / RATE > tolerance)
+        .map((rate) => `FAIL: ${rate.toFixed(1)}/s is more than ${percent} from ${RATE}/s`);
     },
   };
 }

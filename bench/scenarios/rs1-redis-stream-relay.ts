@@ -14,7 +14,6 @@ let round = 0;
 const lost: string[] = [];
 
 function newClient(): Redis {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
   return new RedisClient(server.url, { lazyConnect: true });
 }
@@ -61,8 +60,7 @@ export const rs1: Scenario = {
       let relayed = 0;
       while (relayed < messages) {
         const reply = (await client.xreadgroupBuffer('GROUP', 'relay', 'hand', 'COUNT', WINDOW, 'BLOCK', 100, 'STREAMS', input, '>')) as
-          | [Buffer, [Buffer, Buffer[]][]][]
-          | null;
+          [Buffer, [Buffer, Buffer[]][]][] | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) continue;
         const pipeline = client.pipeline();
@@ -83,9 +81,13 @@ export const rs1: Scenario = {
       const { input, output } = await prepare(messages);
       const env = { REDIS_SERVER_URL: server.url };
       const began = performance.now();
-      const running = start(source(`redis-stream://${input}?group=relay`, { env, maxInFlight: WINDOW }), sink(`redis-stream://${output}`, { env }), {
-        handleSignals: false,
-      });
+      const running = start(
+        source(`redis-stream://${input}?group=relay`, { env, maxInFlight: WINDOW }),
+        sink(`redis-stream://${output}`, { env }),
+        {
+          handleSignals: false,
+        },
+      );
       await waitForLength(output, messages);
       const elapsed = performance.now() - began;
       await running.stop();

@@ -51,7 +51,14 @@ export const s31: Scenario = {
       for (let start = 0; start < messages; start += PER_OBJECT) {
         let text = '';
         for (let i = start; i < Math.min(messages, start + PER_OBJECT); i++) text += `${envelope(`m-${i}`, BODY)}\n`;
-        await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}${start}.jsonl`, Body: Buffer.from(text), ContentType: 'application/x-ndjson' }));
+        await client.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: `${prefix}${start}.jsonl`,
+            Body: Buffer.from(text),
+            ContentType: 'application/x-ndjson',
+          }),
+        );
       }
       const elapsed = performance.now() - began;
       const objects = await objectCount(prefix);

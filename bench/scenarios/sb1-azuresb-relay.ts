@@ -72,7 +72,13 @@ export const sb1: Scenario = {
           const batch = waiting.splice(0, 100);
           sending++;
           void sender
-            .sendMessages(batch.map(({ message }) => ({ body: message.body, messageId: message.messageId, applicationProperties: message.applicationProperties })))
+            .sendMessages(
+              batch.map(({ message }) => ({
+                body: message.body,
+                messageId: message.messageId,
+                applicationProperties: message.applicationProperties,
+              })),
+            )
             .then(() => Promise.all(batch.map(({ message }) => receiver.completeMessage(message))))
             .then(() => {
               for (const { done } of batch) done();
@@ -110,7 +116,9 @@ export const sb1: Scenario = {
       const { from, to } = prepare(messages, 'pipes');
       const env = { SERVICEBUS_CONNECTION_STRING: bus().connectionString() };
       const began = performance.now();
-      const running = start(source(`azuresb://${from}`, { env, maxInFlight: 1024 }), sink(`azuresb://${to}`, { env }), { handleSignals: false });
+      const running = start(source(`azuresb://${from}`, { env, maxInFlight: 1024 }), sink(`azuresb://${to}`, { env }), {
+        handleSignals: false,
+      });
       await relayed(to, messages);
       const elapsed = performance.now() - began;
       await running.stop();

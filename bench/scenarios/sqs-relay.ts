@@ -5,7 +5,13 @@
 // directly (both sides share the CPU with it: this shows the pipeline's own cost); SQS2 puts 5 ms each way between
 // the relay and the emulator, as a network does (this shows what concurrent receives and writes buy).
 import net from 'node:net';
-import { SQSClient, DeleteQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
+import {
+  SQSClient,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  DeleteMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';
 import { Fauxqs } from '../../test/aws/fauxqs';
@@ -24,7 +30,11 @@ async function queues(
   const name = `bench-sqs1-${process.pid}-${round++}`;
   const input = await emulator.createQueue(`${name}-in`);
   const output = await emulator.createQueue(`${name}-out`);
-  await emulator.fill(input, Array.from({ length: messages }, () => ({ MessageBody: BODY })), 16);
+  await emulator.fill(
+    input,
+    Array.from({ length: messages }, () => ({ MessageBody: BODY })),
+    16,
+  );
   return {
     name,
     input: input.url,
@@ -99,11 +109,16 @@ function relayScenario(options: RelayOptions): Scenario {
         const began = performance.now();
         let moved = 0;
         while (moved < messages) {
-          const received = await relayClient.send(new ReceiveMessageCommand({ QueueUrl: input, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+          const received = await relayClient.send(
+            new ReceiveMessageCommand({ QueueUrl: input, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+          );
           const batch = received.Messages ?? [];
           if (batch.length === 0) continue;
           await relayClient.send(
-            new SendMessageBatchCommand({ QueueUrl: output, Entries: batch.map((message, i) => ({ Id: `m${i}`, MessageBody: message.Body })) }),
+            new SendMessageBatchCommand({
+              QueueUrl: output,
+              Entries: batch.map((message, i) => ({ Id: `m${i}`, MessageBody: message.Body })),
+            }),
           );
           await relayClient.send(
             new DeleteMessageBatchCommand({

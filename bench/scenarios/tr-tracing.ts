@@ -13,7 +13,13 @@ import { BODY, throughMem, uppercase } from './common';
 function relay(messages: number, traced: boolean): Promise<number> {
   // the stop flushes what the exporter still holds: not counted (a pipeline that runs on flushes in the background)
   const options = traced ? {} : { tracerProvider: null };
-  return throughMem('tr', messages, mapMessages((m) => ({ body: uppercase(m.body) })), () => ({ body: BODY }), options);
+  return throughMem(
+    'tr',
+    messages,
+    mapMessages((m) => ({ body: uppercase(m.body) })),
+    () => ({ body: BODY }),
+    options,
+  );
 }
 
 /** A receiver of OTLP/HTTP exports that answers 200 and keeps nothing. */
@@ -31,7 +37,7 @@ function collector(): { start(ratio: string): Promise<void>; stop(): Promise<voi
         request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
       });
       await new Promise<void>((resolve) => (server as http.Server).listen(0, '127.0.0.1', resolve));
-      set('OTEL_EXPORTER_OTLP_ENDPOINT', `http://127.0.0.1:${((server as http.Server).address() as AddressInfo).port}`);
+      set('OTEL_EXPORTER_OTLP_ENDPOINT', `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
       set('OTEL_TRACES_SAMPLER', 'parentbased_traceidratio');
       set('OTEL_TRACES_SAMPLER_ARG', ratio);
     },

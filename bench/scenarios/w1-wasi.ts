@@ -3,12 +3,12 @@
 // A call does not touch WASI, so the ratio should stay near 1: what WASI costs is at instantiation.
 import path from 'node:path';
 import type { Scenario } from '../harness';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { wasmTransform } from '../../operators';
 import { throughMem } from './common';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const builder = require(path.join(ROOT, 'scripts', 'wasm-build.js')) as {
   build(spec: { lang: 'c' | 'c-wasi'; source: string }): Promise<string>;
 };

@@ -3,7 +3,6 @@ import path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require(path.join(ROOT, 'scripts', 'wasm-build.js')) as {
   build(spec: { lang: 'as' | 'wat'; source: string; flags?: string[] }): Promise<string>;
 };

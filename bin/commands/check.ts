@@ -10,22 +10,23 @@ import { wasmFromEnv } from '../wasmEnv';
 import { USAGE_EXIT_CODE } from '../dispatch';
 import { source, sink } from '../../lib/endpoints';
 import type { Sink } from '../../lib/sink';
-import { parseEndpointUri, redactUri, EndpointUri } from '../../lib/registry';
+import { parseEndpointUri, redactUri, type EndpointUri } from '../../lib/registry';
 import { MemoryCache } from '../../lib/cache/memory';
 import { createLogger, setRootLogger } from '../../lib/logging/logger';
 import { Redactor, secretsFromEnv } from '../../lib/security/redact';
 import { tracingSettingsFromEnv } from '../../lib/tracing/config';
 import type { ConfigError } from '../../lib/errors';
 
-export const description = 'check the configuration: variables, modules, and that each source and sink exists and lets us in (--offline: no connection)';
+export const description =
+  'check the configuration: variables, modules, and that each source and sink exists and lets us in (--offline: no connection)';
 
 /** How long one endpoint may take to answer before check gives up on it. */
 export const PROBE_TIMEOUT_MS = 15_000;
 
 /** What lib/connectors/<family>/probe.ts exports: each resolves with what it found, or throws the problem and its fix. */
 export interface ProbeModule {
-  probeSource?(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string>;
-  probeSink?(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string>;
+  probeSource?: (uri: EndpointUri, env: NodeJS.ProcessEnv) => Promise<string>;
+  probeSink?: (uri: EndpointUri, env: NodeJS.ProcessEnv) => Promise<string>;
 }
 
 /** scheme -> the family folder whose probe.ts checks it (the families of lib/registry.ts). */
@@ -69,7 +70,10 @@ function loadProbe(scheme: string): ProbeModule | undefined {
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s from ${what}; is it reachable from here (address, port, firewall)?`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${ms / 1000} s from ${what}; is it reachable from here (address, port, firewall)?`)),
+      ms,
+    );
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -173,7 +177,12 @@ export async function main(args: string[]): Promise<number> {
   // when the rest of the configuration built, else on their own)
   try {
     const operators = built?.summary.operators as string[] | undefined;
-    const wasm = built !== undefined ? (operators?.length ? { ready: built.ready, description: operators.join(' -> ') } : undefined) : wasmFromEnv(read, { cache: new MemoryCache(), deadLetter, env });
+    const wasm =
+      built !== undefined
+        ? operators?.length
+          ? { ready: built.ready, description: operators.join(' -> ') }
+          : undefined
+        : wasmFromEnv(read, { cache: new MemoryCache(), deadLetter, env });
     if (wasm !== undefined) {
       await wasm.ready;
       ok('WASM_MODULE', wasm.description, 'loaded: exports and imports fit the ABI, pins match, budget instrumented');
@@ -189,7 +198,12 @@ export async function main(args: string[]): Promise<number> {
       return undefined;
     }
   })();
-  if (tracing !== undefined) ok('OTEL_*', tracing.endpoint, `tracing on: sampler ${tracing.sampler}${tracing.sampler.endsWith('traceidratio') ? ` ${tracing.ratio}` : ''}, service ${tracing.serviceName}`);
+  if (tracing !== undefined)
+    ok(
+      'OTEL_*',
+      tracing.endpoint,
+      `tracing on: sampler ${tracing.sampler}${tracing.sampler.endsWith('traceidratio') ? ` ${tracing.ratio}` : ''}, service ${tracing.serviceName}`,
+    );
 
   const valid = endpoints.filter((endpoint) => endpoint.parsed !== undefined);
   if (offline) {
@@ -211,7 +225,7 @@ export async function main(args: string[]): Promise<number> {
     );
     for (const result of results) {
       if (result.error !== undefined) problem(`${result.endpoint.variable} ${result.shown}: ${result.error}`);
-      else ok(result.endpoint.variable, result.shown, result.found as string);
+      else ok(result.endpoint.variable, result.shown, result.found);
     }
   }
 

@@ -10,11 +10,18 @@ export const description = 'create a module project: wasm-pipes new NAME --lang 
 
 const LANGUAGES = ['assemblyscript', 'c', 'rust', 'wat'] as const;
 type Language = (typeof LANGUAGES)[number];
-const ALIASES: Record<string, Language> = { as: 'assemblyscript', assemblyscript: 'assemblyscript', c: 'c', rust: 'rust', rs: 'rust', wat: 'wat' };
+const ALIASES: Record<string, Language> = {
+  as: 'assemblyscript',
+  assemblyscript: 'assemblyscript',
+  c: 'c',
+  rust: 'rust',
+  rs: 'rust',
+  wat: 'wat',
+};
 
 const USAGE =
   'usage: wasm-pipes new NAME [--lang assemblyscript|c|rust|wat] [--dir FOLDER]\n' +
-  '  NAME    the module\'s name: lower-case letters, digits and dashes (demo, redact-ssn)\n' +
+  "  NAME    the module's name: lower-case letters, digits and dashes (demo, redact-ssn)\n" +
   '  --lang  its language (default assemblyscript)\n' +
   '  --dir   where to create it (default ./NAME); it must not exist or be empty\n';
 
@@ -33,7 +40,8 @@ function installedVersion(root: string, name: string): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require(require.resolve(`${name}/package.json`, { paths: [root] })) as { version: string }).version;
   } catch {
-    const declared = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> }).devDependencies;
+    const declared = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> })
+      .devDependencies;
     return declared?.[name] ?? 'latest';
   }
 }
@@ -128,7 +136,6 @@ function copyTemplate(from: string, to: string, replace: (text: string) => strin
   return written;
 }
 
-
 export async function main(args: string[]): Promise<number> {
   const parsed = parseArguments(args);
   if (parsed.help) {
@@ -138,7 +145,9 @@ export async function main(args: string[]): Promise<number> {
   const name = parsed.name;
   if (name === undefined) throw new ConfigError(`give the module a name, for example wasm-pipes new demo --lang rust; ${USAGE}`);
   if (!/^[a-z][a-z0-9-]{0,63}$/.test(name) || name.endsWith('-')) {
-    throw new ConfigError(`'${name}' is not a module name: use lower-case letters, digits and dashes, starting with a letter (for example redact-ssn)`);
+    throw new ConfigError(
+      `'${name}' is not a module name: use lower-case letters, digits and dashes, starting with a letter (for example redact-ssn)`,
+    );
   }
   const target = path.resolve(parsed.dir ?? name);
   if (fs.existsSync(target) && (!fs.statSync(target).isDirectory() || fs.readdirSync(target).length > 0)) {
@@ -162,8 +171,10 @@ export async function main(args: string[]): Promise<number> {
   written.push(path.join(target, 'cases.json'), path.join(target, '.gitignore'));
   const shown = path.relative(process.cwd(), target) || '.';
   process.stdout.write(
-    `created ${shown}/ (${language}): ${written.map((file) => path.relative(target, file)).sort().join(', ')}\n` +
-      `next: cd ${shown} && make && npx wasm-pipes test\n`,
+    `created ${shown}/ (${language}): ${written
+      .map((file) => path.relative(target, file))
+      .sort()
+      .join(', ')}\n` + `next: cd ${shown} && make && npx wasm-pipes test\n`,
   );
   return 0;
 }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { ConfigError } from '../../lib/errors';
 import { formatReport, testModule } from '../../lib/wasm/testRunner';
 
-export const description = 'run a module on the cases of a case file (default ./cases.json): wasm-pipes test [FILE...] [--module M] [--only NAME]';
+export const description =
+  'run a module on the cases of a case file (default ./cases.json): wasm-pipes test [FILE...] [--module M] [--only NAME]';
 
 const USAGE =
   'usage: wasm-pipes test [CASE_FILE ...] [--module PATH[,PATH...]] [--only TEXT]\n' +
@@ -32,7 +33,11 @@ function parseArguments(args: string[]): Arguments {
       return next;
     };
     if (arg === '--help' || arg === '-h') parsed.help = true;
-    else if (arg === '--module' || arg.startsWith('--module=')) parsed.modules = value('--module').split(',').map((part) => part.trim()).filter(Boolean);
+    else if (arg === '--module' || arg.startsWith('--module='))
+      parsed.modules = value('--module')
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean);
     else if (arg === '--only' || arg.startsWith('--only=')) parsed.only = value('--only');
     else if (arg.startsWith('-')) throw new ConfigError(`unknown option '${arg}'; ${USAGE}`);
     else parsed.files.push(arg);
@@ -56,7 +61,9 @@ export async function main(args: string[]): Promise<number> {
   }
   const files = parsed.files.length > 0 ? parsed.files : defaultFiles();
   if (files.length === 0) {
-    throw new ConfigError(`no case file here (${path.resolve('.')}): name one (wasm-pipes test my.cases.json) or write cases.json (see sdk/TESTING.md)`);
+    throw new ConfigError(
+      `no case file here (${path.resolve('.')}): name one (wasm-pipes test my.cases.json) or write cases.json (see sdk/TESTING.md)`,
+    );
   }
   const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
   let failed = 0;

@@ -33,4 +33,10 @@ async function main(): Promise<void> {
   console.log(`${events} events in ${posts} POSTs`);
 }
 
-main().then(() => process.exit(0));
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

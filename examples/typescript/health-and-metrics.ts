@@ -14,4 +14,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0));
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -34,4 +34,10 @@ async function main(): Promise<void> {
   await nats.close();
 }
 
-main().then(() => process.exit(0));
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

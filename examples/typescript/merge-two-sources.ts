@@ -21,4 +21,10 @@ async function main(): Promise<void> {
   console.log(`${relay.stats().written} messages from ${relay.sources.length} sources in ${file}`);
 }
 
-main().then(() => process.exit(0));
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

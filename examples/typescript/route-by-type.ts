@@ -8,7 +8,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 9000);
   const nats = await connect({ servers: process.env.NATS_SERVER_URL ?? '127.0.0.1:4222' });
   const seen: string[] = [];
-  const subscription = nats.subscribe(`events${run}.>`, { callback: (_error, msg) => void seen.push(`${msg.subject.split('.')[1]} ${msg.string()}`) });
+  const subscription = nats.subscribe(`events${run}.>`, {
+    callback: (_error, msg) => void seen.push(`${msg.subject.split('.')[1]} ${msg.string()}`),
+  });
 
   const relay = start(
     source(`http://127.0.0.1:${port}/events`),
@@ -36,4 +38,10 @@ async function main(): Promise<void> {
   for (const line of seen.sort()) console.log(line);
 }
 
-main().then(() => process.exit(0));
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -7,4 +7,10 @@ const pipeline = source('stdin://').pipe(
   mapMessages((m) => ({ body: m.text().toUpperCase(), metadata: { ...m.metadata, relayed: 'yes' } })),
 );
 
-run(pipeline, fanOut(sink('stdout://'), sink('file:///tmp/wasm-pipes-example.jsonl'))).then(() => process.exit(0));
+run(pipeline, fanOut(sink('stdout://'), sink('file:///tmp/wasm-pipes-example.jsonl'))).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

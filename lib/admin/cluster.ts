@@ -34,11 +34,10 @@ export function countersOf(snapshot: MetricsSnapshot): MetricsSnapshot {
 
 function withAggregator(family: MetricFamilyJson): MetricFamilyJson {
   const name = AGGREGATORS[family.name];
-  return name === undefined ? family : ({ ...family, aggregator: name } as MetricFamilyJson);
+  return name === undefined ? family : { ...family, aggregator: name };
 }
 
 function aggregateRegistry(snapshots: readonly MetricsSnapshot[]): Registry {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { AggregatorRegistry } = require('prom-client') as typeof import('prom-client');
   // prom-client's own combination (families by name, samples by name and labels), with our aggregators
   return AggregatorRegistry.aggregate(snapshots.map((snapshot) => snapshot.map(withAggregator)));
@@ -53,7 +52,7 @@ export function aggregateMetricsText(snapshots: readonly MetricsSnapshot[]): Pro
 export async function foldSnapshots(snapshots: readonly MetricsSnapshot[]): Promise<MetricsSnapshot> {
   const nonEmpty = snapshots.filter((snapshot) => snapshot.length > 0);
   if (nonEmpty.length === 0) return [];
-  return countersOf((await aggregateRegistry(nonEmpty).getMetricsAsJSON()) as MetricsSnapshot);
+  return countersOf(await aggregateRegistry(nonEmpty).getMetricsAsJSON());
 }
 
 function stageKey(stage: StageStats): string {
@@ -65,7 +64,20 @@ const STAGE_COUNTS = ['received', 'emitted', 'acked', 'nacked', 'dropped', 'dead
 
 /** Empty stats, to add to. */
 export function emptyStats(): PipelineStats {
-  return { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, givenUp: 0, inFlight: 0, maxInFlight: 0, written: 0, dropped: 0, unrouted: 0, stages: [] };
+  return {
+    received: 0,
+    acked: 0,
+    nacked: 0,
+    deadLettered: 0,
+    timedOut: 0,
+    givenUp: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    written: 0,
+    dropped: 0,
+    unrouted: 0,
+    stages: [],
+  };
 }
 
 /**
@@ -85,14 +97,28 @@ export function sumStats(live: readonly PipelineStats[], countsOnly: readonly Pi
       const key = stageKey(stage);
       let sum = stages.get(key);
       if (sum === undefined) {
-        sum = { role: stage.role, stage: stage.stage, scheme: stage.scheme, received: 0, emitted: 0, acked: 0, nacked: 0, dropped: 0, deadLettered: 0, timedOut: 0, givenUp: 0, unrouted: 0, errors: {} };
+        sum = {
+          role: stage.role,
+          stage: stage.stage,
+          scheme: stage.scheme,
+          received: 0,
+          emitted: 0,
+          acked: 0,
+          nacked: 0,
+          dropped: 0,
+          deadLettered: 0,
+          timedOut: 0,
+          givenUp: 0,
+          unrouted: 0,
+          errors: {},
+        };
         stages.set(key, sum);
       }
       for (const field of STAGE_COUNTS) sum[field] += stage[field];
       for (const [kind, count] of Object.entries(stage.errors)) sum.errors[kind] = (sum.errors[kind] ?? 0) + count;
       if (gauges) {
         for (const gauge of ['inFlight', 'maxInFlight', 'queued', 'writing'] as const) {
-          if (stage[gauge] !== undefined) sum[gauge] = (sum[gauge] ?? 0) + (stage[gauge] as number);
+          if (stage[gauge] !== undefined) sum[gauge] = (sum[gauge] ?? 0) + stage[gauge];
         }
         if (stage.ready !== undefined) sum.ready = (sum.ready ?? true) && stage.ready;
       }
@@ -130,7 +156,13 @@ export function groupReadiness(state: ReadinessReport['state'], workers: readonl
   ];
   for (const worker of workers) {
     if (worker.report === undefined) {
-      checks.push({ role: 'pipeline', name: `worker ${worker.worker}`, worker: worker.worker, ready: false, reason: worker.reason ?? 'no answer' });
+      checks.push({
+        role: 'pipeline',
+        name: `worker ${worker.worker}`,
+        worker: worker.worker,
+        ready: false,
+        reason: worker.reason ?? 'no answer',
+      });
       continue;
     }
     for (const check of worker.report.checks) checks.push({ ...check, worker: worker.worker });

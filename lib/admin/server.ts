@@ -11,7 +11,7 @@ import { pipelineParts, type RunningPipeline, type PipelineState } from '../run'
 import type { Cache } from '../cache/types';
 import { ConnectorError } from '../errors';
 import { metricsText, METRICS_CONTENT_TYPE } from '../metrics';
-import { rootLogger, Logger } from '../logging/logger';
+import { rootLogger, type Logger } from '../logging/logger';
 import { Redactor, secretsFromEnv } from '../security/redact';
 
 export const DEFAULT_ADMIN_PORT = 4195;
@@ -198,7 +198,10 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `${scheme}://${shownHost}:${address.port}`;
       const auth = options.token === undefined ? '' : '; /metrics and the details of /ready need the token';
-      logger.info({ url, endpoints: ENDPOINTS, tokenRequired: options.token !== undefined }, `admin server listening on ${url} (${ENDPOINTS.join(', ')}${auth})`);
+      logger.info(
+        { url, endpoints: ENDPOINTS, tokenRequired: options.token !== undefined },
+        `admin server listening on ${url} (${ENDPOINTS.join(', ')}${auth})`,
+      );
       resolve({
         url,
         port: address.port,

@@ -87,9 +87,17 @@ export function startStatsLine(running: RunningPipeline | StatsSource, intervalM
     const now = performance.now();
     const stats = running.stats();
     const seconds = (now - previousAt) / 1000;
-    const moved = stats.received !== previous.received || stats.written !== previous.written || stats.acked !== previous.acked || stats.nacked !== previous.nacked;
+    const moved =
+      stats.received !== previous.received ||
+      stats.written !== previous.written ||
+      stats.acked !== previous.acked ||
+      stats.nacked !== previous.nacked;
     if (!moved && stats.inFlight === 0) {
-      if (!quiet) logger.info({ stats: statsLine(stats, previous, seconds).fields, idle: true }, 'stats: idle (no message since the last line); the next line comes with traffic');
+      if (!quiet)
+        logger.info(
+          { stats: statsLine(stats, previous, seconds).fields, idle: true },
+          'stats: idle (no message since the last line); the next line comes with traffic',
+        );
       quiet = true;
     } else {
       quiet = false;

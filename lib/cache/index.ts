@@ -3,7 +3,7 @@
 // reject a bad CACHE_URI before it opens anything.
 import { ConfigError } from '../errors';
 import { parseDuration, parseInteger, parseSize } from '../config';
-import { rootLogger, Logger } from '../logging/logger';
+import { rootLogger, type Logger } from '../logging/logger';
 import { redactUri, requireClientPackages } from '../registry';
 import { natsConnectionOptions } from '../connectors/nats/servers';
 import { MemoryCache } from './memory';
@@ -77,9 +77,12 @@ export function parseCacheUri(uri: string, options: CacheOptions = {}): CacheCon
   switch (scheme) {
     case 'memory': {
       if (url.host !== '' || (url.pathname !== '' && url.pathname !== '/')) {
-        throw new ConfigError(`memory:// takes no host or path, only ?max=<entries>&ttl=<duration>, for example memory://?max=100000&ttl=10m`, {
-          variable,
-        });
+        throw new ConfigError(
+          `memory:// takes no host or path, only ?max=<entries>&ttl=<duration>, for example memory://?max=100000&ttl=10m`,
+          {
+            variable,
+          },
+        );
       }
       const found = params(url, 'memory', variable);
       const max = found.has('max') ? parseInteger(found.get('max') as string, `${variable} max`, 1) : 100_000;
@@ -163,14 +166,18 @@ function openBackend(config: CacheConfig, options: CacheOptions): Cache {
     case 'redis': {
       // loaded on first use, so that memory:// users never load ioredis (an optional peer dependency)
       requireClientPackages(['ioredis'], 'a redis:// cache', options.variable ?? 'CACHE_URI');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       const { RedisCache } = require('./redis') as typeof import('./redis');
       const { kind: _kind, ...rest } = config;
       return new RedisCache({ ...rest, logger });
     }
     case 'nats-kv': {
-      requireClientPackages(['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv'], 'a nats-kv:// cache', options.variable ?? 'CACHE_URI');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      requireClientPackages(
+        ['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv'],
+        'a nats-kv:// cache',
+        options.variable ?? 'CACHE_URI',
+      );
+
       const { NatsKvCache } = require('./natsKv') as typeof import('./natsKv');
       const { kind: _kind, ...rest } = config;
       return new NatsKvCache({ ...rest, logger });

@@ -7,7 +7,10 @@ import type { Cache, SyncCacheOperations } from './types';
 
 const hits = counterFamily('wasm_pipes_cache_hits_total', 'Cache gets that found a value, by cache');
 const misses = counterFamily('wasm_pipes_cache_misses_total', 'Cache gets that found nothing, by cache');
-const errors = counterFamily('wasm_pipes_cache_errors_total', 'Cache operations that failed (the message is nacked), by cache and operation');
+const errors = counterFamily(
+  'wasm_pipes_cache_errors_total',
+  'Cache operations that failed (the message is nacked), by cache and operation',
+);
 const seconds = histogramFamily(
   'wasm_pipes_cache_operation_seconds',
   'Duration of one cache operation on a remote cache, by cache and operation (every one below 2000/s, one in 64 above)',
@@ -61,11 +64,9 @@ export function instrumentCache<T extends Cache>(cache: T): T {
     for (const value of values) countGet(value);
   };
   // wasm modules waiting on an asynchronous cache read through getMany (one MGET for many instances): count each key
-  const backendGetMany = cache.getMany;
+  const backendGetMany = cache.getMany?.bind(cache);
   const getMany =
-    backendGetMany === undefined
-      ? undefined
-      : (keys: readonly string[]) => timed('get_many', () => backendGetMany.call(cache, keys), countMany);
+    backendGetMany === undefined ? undefined : (keys: readonly string[]) => timed('get_many', () => backendGetMany(keys), countMany);
 
   const backendSync = cache.sync;
   let sync: SyncCacheOperations | undefined;

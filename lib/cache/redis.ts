@@ -284,8 +284,7 @@ export class RedisCache implements Cache {
       return;
     }
     this.down = { since: Date.now(), error };
-    const consequence =
-      'retrying every second, and cache operations fail (their messages are nacked for redelivery) until it answers';
+    const consequence = 'retrying every second, and cache operations fail (their messages are nacked for redelivery) until it answers';
     if (this.everReady) {
       this.logger.warn({ err: error }, `cache ${this.name}: connection lost (${error.message}); ${consequence}`);
     } else {

@@ -1,7 +1,7 @@
 // What the conformance suite needs of its test runner and of the library: the runner's globals (looked up when
 // conformance() is called, so that importing this package never needs jest), waiting for conditions, and writing
 // messages through a sink while keeping each one's outcome.
-import { Message, MessageInit } from '../message';
+import { Message, type MessageInit } from '../message';
 import type { Sink } from '../sink';
 
 type Body = () => void | Promise<void>;
@@ -9,11 +9,11 @@ type Body = () => void | Promise<void>;
 /** The globals of jest (and of runners that copy them, such as vitest with `globals: true`) that the suite calls. */
 export interface TestRunner {
   describe(name: string, body: () => void): void;
-  test(name: string, body: Body, timeoutMs?: number): void;
-  beforeAll(body: Body, timeoutMs?: number): void;
-  afterAll(body: Body, timeoutMs?: number): void;
-  beforeEach(body: Body, timeoutMs?: number): void;
-  afterEach(body: Body, timeoutMs?: number): void;
+  test: (name: string, body: Body, timeoutMs?: number) => void;
+  beforeAll: (body: Body, timeoutMs?: number) => void;
+  afterAll: (body: Body, timeoutMs?: number) => void;
+  beforeEach: (body: Body, timeoutMs?: number) => void;
+  afterEach: (body: Body, timeoutMs?: number) => void;
 }
 
 const RUNNER_GLOBALS = ['describe', 'test', 'beforeAll', 'afterAll', 'beforeEach', 'afterEach'] as const;

@@ -60,7 +60,7 @@ export function parseLogSettings(env: NodeJS.ProcessEnv): { level: LogLevel; for
 
 function prettyStream(destination: NodeJS.WritableStream | undefined, colorize: boolean): NodeJS.WritableStream {
   // loaded only for pretty output
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const pretty = require('pino-pretty') as typeof import('pino-pretty');
   return pretty({
     destination: destination ?? 2,

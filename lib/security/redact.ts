@@ -165,8 +165,23 @@ function maskUrisInText(text: string): string {
 const THIRD_PARTY_SCHEMES = new Set(['http', 'https', 'ws', 'wss']);
 /** Schemes with a user name and a separate password: the user name is an identity, kept when a password follows. */
 const LOGIN_SCHEMES = new Set([
-  'amqp', 'amqps', 'rabbit', 'redis', 'rediss', 'nats', 'tls', 'nats-kv', 'kafka', 'mqtt', 'mqtts',
-  'postgres', 'postgresql', 'mysql', 'mariadb', 'mongodb', 'mongodb+srv',
+  'amqp',
+  'amqps',
+  'rabbit',
+  'redis',
+  'rediss',
+  'nats',
+  'tls',
+  'nats-kv',
+  'kafka',
+  'mqtt',
+  'mqtts',
+  'postgres',
+  'postgresql',
+  'mysql',
+  'mariadb',
+  'mongodb',
+  'mongodb+srv',
 ]);
 /** Login schemes where a user name alone is a token. */
 const USER_IS_TOKEN_SCHEMES = new Set(['nats', 'tls', 'nats-kv']);
@@ -175,19 +190,67 @@ const USER_IS_TOKEN_SCHEMES = new Set(['nats', 'tls', 'nats-kv']);
  * structural parameters below may stay readable; every other scheme (HTTP and unknown ones) has every value masked.
  */
 const OWN_PARAMETER_SCHEMES = new Set([
-  'nats', 'kafka', 'rabbit', 'awssqs', 'awssns', 'gcppubsub', 'azuresb', 'mem', 'stdin', 'stdout', 'file',
-  'memory', 'redis', 'rediss', 'nats-kv',
+  'nats',
+  'kafka',
+  'rabbit',
+  'awssqs',
+  'awssns',
+  'gcppubsub',
+  'azuresb',
+  'mem',
+  'stdin',
+  'stdout',
+  'file',
+  'memory',
+  'redis',
+  'rediss',
+  'nats-kv',
 ]);
 /**
  * Query parameters of our connectors whose values say how, not who: kept readable. Anything else (including
  * `endpoint`, which may carry a URL with credentials) is masked.
  */
 const STRUCTURAL_PARAMS = new Set([
-  'queue', 'pipe', 'stream', 'consumer', 'durable', 'jetstream', 'deliver', 'topic', 'offset', 'group', 'key_name',
-  'routing_key', 'exchange', 'persistent', 'timeout', 'prefetch_count', 'subscription', 'subqueue',
-  'max_lock_renewal', 'key_as', 'format', 'fsync', 'redelivery_delay', 'max_backlog', 'region', 'waittime',
-  'visibility', 'raw', 'pollers', 'nack_delay', 'nack_delay_max', 'max_message_size', 'nacklazy', 'streams',
-  'prefix', 'ttl', 'max', 'replicas', 'history', 'db',
+  'queue',
+  'pipe',
+  'stream',
+  'consumer',
+  'durable',
+  'jetstream',
+  'deliver',
+  'topic',
+  'offset',
+  'group',
+  'key_name',
+  'routing_key',
+  'exchange',
+  'persistent',
+  'timeout',
+  'prefetch_count',
+  'subscription',
+  'subqueue',
+  'max_lock_renewal',
+  'key_as',
+  'format',
+  'fsync',
+  'redelivery_delay',
+  'max_backlog',
+  'region',
+  'waittime',
+  'visibility',
+  'raw',
+  'pollers',
+  'nack_delay',
+  'nack_delay_max',
+  'max_message_size',
+  'nacklazy',
+  'streams',
+  'prefix',
+  'ttl',
+  'max',
+  'replicas',
+  'history',
+  'db',
 ]);
 /**
  * A path segment of a webhook URL that reads as a word (`events`, `hooks`, `api`, `v2`): kept. From the first one
@@ -196,7 +259,11 @@ const STRUCTURAL_PARAMS = new Set([
 const WORD_SEGMENT = /^(?:[a-z][a-z._~-]{0,31}|v\d{1,3}|)$/;
 /** A value that looks like a credential rather than a word, for scrubbing it out of free text too. */
 function tokenLike(value: string): boolean {
-  return value.length >= 8 && !/\s/.test(value) && (/\d/.test(value) || (/[A-Z]/.test(value) && /[a-z]/.test(value)) || /[^A-Za-z0-9]/.test(value));
+  return (
+    value.length >= 8 &&
+    !/\s/.test(value) &&
+    (/\d/.test(value) || (/[A-Z]/.test(value) && /[a-z]/.test(value)) || /[^A-Za-z0-9]/.test(value))
+  );
 }
 
 /** The parts of a URI, split without a URL parser (a redaction must not fail on a malformed URI). */

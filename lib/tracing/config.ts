@@ -47,9 +47,12 @@ function checkUrl(value: string, variable: string): URL {
     throw new ConfigError(`'${value}' is not a URL; for example ${variable}=http://127.0.0.1:4318`, { variable });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`'${value}' is not an http(s):// URL: spans go out over OTLP/HTTP, for example ${variable}=http://127.0.0.1:4318`, {
-      variable,
-    });
+    throw new ConfigError(
+      `'${value}' is not an http(s):// URL: spans go out over OTLP/HTTP, for example ${variable}=http://127.0.0.1:4318`,
+      {
+        variable,
+      },
+    );
   }
   return url;
 }
@@ -74,7 +77,8 @@ export function tracingSettingsFromEnv(env: NodeJS.ProcessEnv): TracingSettings 
   }
   const tracesEndpoint = read(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
   const baseEndpoint = read(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  const protocolVariable = read(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocolVariable =
+    read(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = read(env, protocolVariable);
   const samplerText = read(env, 'OTEL_TRACES_SAMPLER')?.toLowerCase();
   const ratioText = read(env, 'OTEL_TRACES_SAMPLER_ARG');
@@ -107,12 +111,19 @@ export function tracingSettingsFromEnv(env: NodeJS.ProcessEnv): TracingSettings 
   if (ratioText !== undefined) {
     ratio = Number(ratioText);
     if (!/^\d*\.?\d+(?:e-?\d+)?$/i.test(ratioText) || !(ratio >= 0 && ratio <= 1)) {
-      throw new ConfigError(`'${ratioText}' is not a ratio between 0 and 1; for example OTEL_TRACES_SAMPLER_ARG=0.01 traces 1% of the messages`, {
-        variable: 'OTEL_TRACES_SAMPLER_ARG',
-      });
+      throw new ConfigError(
+        `'${ratioText}' is not a ratio between 0 and 1; for example OTEL_TRACES_SAMPLER_ARG=0.01 traces 1% of the messages`,
+        {
+          variable: 'OTEL_TRACES_SAMPLER_ARG',
+        },
+      );
     }
   }
   // the packages are optional peers: a start that would need them says how to add them, with the other config errors
-  requireClientPackages([...API_PACKAGES, ...SDK_PACKAGES], 'tracing (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT)', exporter !== undefined ? 'OTEL_TRACES_EXPORTER' : 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  requireClientPackages(
+    [...API_PACKAGES, ...SDK_PACKAGES],
+    'tracing (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT)',
+    exporter !== undefined ? 'OTEL_TRACES_EXPORTER' : 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  );
   return { endpoint, sampler, ratio, serviceName: read(env, 'OTEL_SERVICE_NAME') ?? DEFAULT_SERVICE_NAME };
 }

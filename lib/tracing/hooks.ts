@@ -3,6 +3,7 @@
 // each operator it passed, each wasm call and each sink write, and the settlement. The hooks in the core check
 // `tracingState.active` first, so that a process that traces nothing pays one number comparison per hook.
 // This module loads no OpenTelemetry package: a PipelineTracer is given the API object by lib/tracing/index.ts.
+import { inspect } from 'node:util';
 import type * as OtelApi from '@opentelemetry/api';
 import type { Context, Link, Span, TextMapGetter, TextMapPropagator, TextMapSetter, Tracer } from '@opentelemetry/api';
 import type { Message, Settlement } from '../message';
@@ -110,9 +111,18 @@ class TraceRecord {
     if (this.ended) return;
     this.ended = true;
     const { api, tracer } = this.tracer;
-    const failure = error !== undefined ? `${error.name}: ${error.message}` : this.deadLettered !== undefined ? `dead-lettered: ${this.deadLettered}` : undefined;
+    const failure =
+      error !== undefined
+        ? `${error.name}: ${error.message}`
+        : this.deadLettered !== undefined
+          ? `dead-lettered: ${this.deadLettered}`
+          : undefined;
     const outcome = error !== undefined ? 'nack' : this.deadLettered !== undefined ? 'dead_letter' : 'ack';
-    const settle = tracer.startSpan(`${error !== undefined ? 'nack' : 'ack'} ${this.source}`, { kind: api.SpanKind.INTERNAL, attributes: { 'wasm_pipes.outcome': outcome } }, this.context);
+    const settle = tracer.startSpan(
+      `${error !== undefined ? 'nack' : 'ack'} ${this.source}`,
+      { kind: api.SpanKind.INTERNAL, attributes: { 'wasm_pipes.outcome': outcome } },
+      this.context,
+    );
     for (const span of this.open.splice(0)) {
       if (failure !== undefined) span.setStatus({ code: api.SpanStatusCode.ERROR, message: failure });
       span.end();
@@ -169,7 +179,12 @@ export class PipelineTracer implements SourceTracing {
       `receive ${source}`,
       {
         kind: api.SpanKind.CONSUMER,
-        attributes: { 'messaging.system': scheme, 'messaging.operation.type': 'receive', 'messaging.message.id': message.id, 'wasm_pipes.source': source },
+        attributes: {
+          'messaging.system': scheme,
+          'messaging.operation.type': 'receive',
+          'messaging.message.id': message.id,
+          'wasm_pipes.source': source,
+        },
       },
       parentContext,
     );
@@ -216,7 +231,13 @@ function batchRecord(batch: Message, parts: readonly Message[], stage: string): 
   const startTime = Math.min(...traced.map((record) => record.lastAt));
   const span = tracer.startSpan(
     stage,
-    { kind: api.SpanKind.INTERNAL, links, startTime, attributes: { 'messaging.batch.message_count': parts.length, 'messaging.message.id': batch.id }, ...(oneTrace ? {} : { root: true }) },
+    {
+      kind: api.SpanKind.INTERNAL,
+      links,
+      startTime,
+      attributes: { 'messaging.batch.message_count': parts.length, 'messaging.message.id': batch.id },
+      ...(oneTrace ? {} : { root: true }),
+    },
     first.context,
   );
   const record = new TraceRecord(first.tracer, span, api.trace.setSpan(first.context, span), stage);
@@ -254,7 +275,15 @@ export function traceSinkArrival(message: Message, sink: string, scheme: string,
   const { api, tracer, propagator } = record.tracer;
   const span = tracer.startSpan(
     `${deadLetter ? 'dead letter' : 'send'} ${sink}`,
-    { kind: api.SpanKind.PRODUCER, attributes: { 'messaging.system': scheme, 'messaging.operation.type': 'send', 'messaging.message.id': message.id, 'wasm_pipes.sink': sink } },
+    {
+      kind: api.SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': scheme,
+        'messaging.operation.type': 'send',
+        'messaging.message.id': message.id,
+        'wasm_pipes.sink': sink,
+      },
+    },
     record.context,
   );
   if (deadLetter) {
@@ -298,7 +327,12 @@ export function traceWriteFailed(message: Message, error: Error, retryable: bool
   const send = sends.get(message);
   if (send === undefined) return;
   send.attempts++;
-  send.span.addEvent('write failed', { attempt: send.attempts, retryable, 'exception.type': error.name, 'exception.message': error.message });
+  send.span.addEvent('write failed', {
+    attempt: send.attempts,
+    retryable,
+    'exception.type': error.name,
+    'exception.message': error.message,
+  });
   send.span.setAttributes({ 'wasm_pipes.attempts': send.attempts, 'wasm_pipes.retry_reason': error.message });
 }
 
@@ -331,7 +365,13 @@ function fuelLeft(instance: GuestInstance | undefined): { left: number; budget: 
  * The call is over: `status` is what the module answered (undefined when it failed with `error`); outputs are counted
  * from the instance (a transform) or the answer (a filter keeps 1 or drops 0).
  */
-export function endWasmCall(call: WasmCallTrace, kind: string, instance: GuestInstance | undefined, status: number | undefined, error: unknown): void {
+export function endWasmCall(
+  call: WasmCallTrace,
+  kind: string,
+  instance: GuestInstance | undefined,
+  status: number | undefined,
+  error: unknown,
+): void {
   const { api } = call.record.tracer;
   const span = call.span;
   if (status !== undefined && status >= 0) {
@@ -340,7 +380,8 @@ export function endWasmCall(call: WasmCallTrace, kind: string, instance: GuestIn
   const fuel = fuelLeft(instance);
   if (fuel !== undefined) span.setAttribute('wasm.fuel_used', fuel.budget - fuel.left);
   if (error !== undefined || (status !== undefined && status < 0)) {
-    const message = error instanceof Error ? error.message : error !== undefined ? String(error) : (instance?.failure ?? `status ${status}`);
+    const message =
+      error instanceof Error ? error.message : error !== undefined ? inspect(error) : (instance?.failure ?? `status ${status}`);
     span.setStatus({ code: api.SpanStatusCode.ERROR, message });
   }
   span.end();

@@ -6,20 +6,18 @@ import type { TracerProvider } from '@opentelemetry/api';
 import { requireClientPackages } from '../registry';
 import { rootLogger } from '../logging/logger';
 import { noteFailure } from '../deadLetter';
-import { API_PACKAGES, tracingSettingsFromEnv, TracingSettings } from './config';
+import { API_PACKAGES, tracingSettingsFromEnv, type TracingSettings } from './config';
 import { PipelineTracer, sampleDecision, tracingState } from './hooks';
 
 export { tracingSettingsFromEnv, API_PACKAGES, SDK_PACKAGES, DEFAULT_OTLP_ENDPOINT, DEFAULT_SERVICE_NAME, SAMPLERS } from './config';
 export type { TracingSettings, SamplerName } from './config';
 export { PipelineTracer, tracingState } from './hooks';
 
-
 /** The instrumentation scope of our spans. */
 const TRACER_NAME = 'wasm-pipes';
 
 function tracerVersion(): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require('wasm-pipes/package.json') as { version?: string }).version;
   } catch {
     return undefined;
@@ -34,24 +32,26 @@ export interface RunTracing {
 }
 
 /** The provider made from the OTEL_* variables, shared by the pipelines of the process. */
-let envProvider: { provider: { shutdown(): Promise<void>; getTracer(name: string, version?: string): OtelApi.Tracer }; users: number; key: string } | undefined;
+let envProvider:
+  | { provider: { shutdown(): Promise<void>; getTracer(name: string, version?: string): OtelApi.Tracer }; users: number; key: string }
+  | undefined;
 
 function loadApi(variable: string | undefined): { api: typeof OtelApi; propagator: OtelApi.TextMapPropagator } {
   requireClientPackages(API_PACKAGES, 'tracing', variable);
-  /* eslint-disable @typescript-eslint/no-require-imports */
+
   const api = require('@opentelemetry/api') as typeof OtelApi;
   const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
-  /* eslint-enable @typescript-eslint/no-require-imports */
+
   return { api, propagator: new core.W3CTraceContextPropagator() };
 }
 
 /** A tracer provider exporting to the OTLP/HTTP endpoint of `settings`; sampling is decided per message (hooks.ts). */
 function providerFor(settings: TracingSettings): NonNullable<typeof envProvider>['provider'] {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const resources = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
-  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-  /* eslint-enable @typescript-eslint/no-require-imports */
+  const { OTLPTraceExporter } =
+    require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+
   // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over our default name (the environment detector reads them)
   const resource = resources
     .defaultResource()
@@ -85,13 +85,21 @@ export function openTracing(provider: TracerProvider | null | undefined, env: No
   if (envProvider === undefined || envProvider.key !== key) envProvider = { provider: providerFor(settings), users: 0, key };
   const shared = envProvider;
   shared.users++;
-  const source = new PipelineTracer(api, shared.provider.getTracer(TRACER_NAME, tracerVersion()), propagator, sampleDecision(settings.sampler, settings.ratio));
+  const source = new PipelineTracer(
+    api,
+    shared.provider.getTracer(TRACER_NAME, tracerVersion()),
+    propagator,
+    sampleDecision(settings.sampler, settings.ratio),
+  );
   return track(source, async () => {
     if (--shared.users > 0) return;
     if (envProvider === shared) envProvider = undefined;
     // flushes the spans still batched: the last messages' traces are not lost at a stop
     await shared.provider.shutdown().catch((error: unknown) => {
-      rootLogger().warn({ err: error }, `tracing: the last spans could not be exported (${(error as Error).message}); the messages are not affected`);
+      rootLogger().warn(
+        { err: error },
+        `tracing: the last spans could not be exported (${(error as Error).message}); the messages are not affected`,
+      );
     });
   });
 }
@@ -125,9 +133,13 @@ function reportExportFailures(api: typeof OtelApi): void {
   const logger = rootLogger().child({ component: 'tracing' });
   const warn = (message: string, ...args: unknown[]): void => {
     const detail = args.map((arg) => (arg instanceof Error ? arg.message : typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ');
-    noteFailure(logger, 'spans_not_exported', {}, `tracing: ${message}${detail ? ` ${detail}` : ''} (the messages are not affected, only their spans)`);
+    noteFailure(
+      logger,
+      'spans_not_exported',
+      {},
+      `tracing: ${message}${detail ? ` ${detail}` : ''} (the messages are not affected, only their spans)`,
+    );
   };
   const quiet = (): void => undefined;
   api.diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, api.DiagLogLevel.WARN);
 }
-

@@ -131,7 +131,15 @@ interface Section {
  * The engine's own limits (V8's, which every engine of Node shares): a module past them does not compile anyway, and
  * holding to them keeps this reader's memory within a small multiple of the module's size, whatever its bytes say.
  */
-export const LIMITS = { types: 1_000_000, functions: 1_000_000, imports: 100_000, exports: 100_000, memories: 100, params: 1_000, results: 1_000 };
+export const LIMITS = {
+  types: 1_000_000,
+  functions: 1_000_000,
+  imports: 100_000,
+  exports: 100_000,
+  memories: 100,
+  params: 1_000,
+  results: 1_000,
+};
 
 /** Where each known section may appear: non-custom sections come at most once, in this order (the spec's). */
 const SECTION_ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
@@ -169,7 +177,8 @@ function* sections(bytes: Uint8Array): Generator<Section> {
 /** The entry count of a section, refused when it cannot be true (each entry takes a byte at least) or passes `limit`. */
 function count(reader: Reader, section: Section, what: keyof typeof LIMITS): number {
   const value = reader.u32();
-  if (value > section.end - reader.offset) throw new RangeError(`the module declares ${value} ${what} in a section of ${section.end - section.contentStart} bytes`);
+  if (value > section.end - reader.offset)
+    throw new RangeError(`the module declares ${value} ${what} in a section of ${section.end - section.contentStart} bytes`);
   if (value > LIMITS[what]) throw new RangeError(`the module declares ${value} ${what}, more than the engine's limit of ${LIMITS[what]}`);
   return value;
 }

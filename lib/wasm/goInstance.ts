@@ -59,7 +59,7 @@ export class GoInstance extends GuestInstance {
   private rehearse(replays: number): number | Promise<number> {
     this.writes = new Map();
     this.once();
-    const missing = this.missing as string | undefined;
+    const missing = this.missing;
     if (missing !== undefined) {
       if (replays >= MAX_REPLAYS) {
         throw new WasmModuleError(`${this.setup.name} read more than ${MAX_REPLAYS} different cache keys in one run`, -1);
@@ -71,7 +71,7 @@ export class GoInstance extends GuestInstance {
         return this.rehearse(replays + 1);
       });
     }
-    const writes = this.writes as Map<string, Buffer>;
+    const writes = this.writes;
     if (writes.size === 0) return 0;
     const cache = this.setup.services.cache;
     return Promise.all([...writes].map(([key, value]) => cache.set(key, value))).then(() => 0);
@@ -92,7 +92,10 @@ export class GoInstance extends GuestInstance {
     const zero = Buffer.alloc(1);
     const writeTerminated = (what: string, value: Buffer, ptr: number, reserved: number): void => {
       if (value.length + 1 > reserved) {
-        throw new WasmModuleError(`${this.setup.name}: ${what} value of ${value.length} bytes does not fit the ${reserved} bytes the module reserves`, -1);
+        throw new WasmModuleError(
+          `${this.setup.name}: ${what} value of ${value.length} bytes does not fit the ${reserved} bytes the module reserves`,
+          -1,
+        );
       }
       this.copyIn(what, value, ptr, value.length);
       this.copyIn(what, zero, (ptr >>> 0) + value.length, 1);

@@ -68,7 +68,7 @@ export abstract class GuestInstance {
     } catch (error) {
       throw this.translate(error);
     }
-    this.exports = this.instance.exports as Exports;
+    this.exports = this.instance.exports;
     this.memory = this.exports.memory as WebAssembly.Memory;
     this.mem = Buffer.from(this.memory.buffer);
     this.setFuel = this.exports[SET_FUEL] as ((fuel: number) => void) | undefined;
@@ -154,7 +154,7 @@ export abstract class GuestInstance {
   memoryCapNote(onlyWhenRecorded = false): string | undefined {
     const pages = this.memory.buffer.byteLength / 65536;
     const cap = this.setup.maxMemoryPages;
-    const asked = this.growFailed === undefined ? 0 : (this.growFailed.value as number);
+    const asked = this.growFailed === undefined ? 0 : this.growFailed.value;
     if (asked === 0 && (onlyWhenRecorded || pages < cap)) return undefined;
     const growth = asked > 0 ? `; growing by ${asked} more failed` : '';
     return (

@@ -85,8 +85,16 @@ function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptio
   // the features Node 20's engine runs by default: binaryen must not emit encodings of later proposals
   const F = binaryen.Features;
   const node20 =
-    F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.TailCall |
-    F.ReferenceTypes | F.Multivalue | F.CallIndirectOverlong;
+    F.MutableGlobals |
+    F.NontrappingFPToInt |
+    F.SIMD128 |
+    F.BulkMemory |
+    F.BulkMemoryOpt |
+    F.SignExt |
+    F.TailCall |
+    F.ReferenceTypes |
+    F.Multivalue |
+    F.CallIndirectOverlong;
   const module = binaryen.readBinary(bytes);
   try {
     module.setFeatures(node20);
@@ -109,12 +117,36 @@ function rewrite(binaryen: Binaryen, bytes: Uint8Array, options: InstrumentOptio
 
 /** The hooks Binaryen's `instrument-memory` pass imports (all of them, though only memory.grow is instrumented here). */
 const MEMORY_HOOKS = new Set([
-  'load_ptr', 'load_val_i32', 'load_val_i64', 'load_val_f32', 'load_val_f64',
-  'store_ptr', 'store_val_i32', 'store_val_i64', 'store_val_f32', 'store_val_f64',
-  'memory_grow_pre', 'memory_grow_post', 'array_get_val_i32', 'array_get_val_i64', 'array_get_val_f32', 'array_get_val_f64',
-  'array_set_val_i32', 'array_set_val_i64', 'array_set_val_f32', 'array_set_val_f64', 'array_get_index', 'array_set_index',
-  'struct_get_val_i32', 'struct_get_val_i64', 'struct_get_val_f32', 'struct_get_val_f64',
-  'struct_set_val_i32', 'struct_set_val_i64', 'struct_set_val_f32', 'struct_set_val_f64',
+  'load_ptr',
+  'load_val_i32',
+  'load_val_i64',
+  'load_val_f32',
+  'load_val_f64',
+  'store_ptr',
+  'store_val_i32',
+  'store_val_i64',
+  'store_val_f32',
+  'store_val_f64',
+  'memory_grow_pre',
+  'memory_grow_post',
+  'array_get_val_i32',
+  'array_get_val_i64',
+  'array_get_val_f32',
+  'array_get_val_f64',
+  'array_set_val_i32',
+  'array_set_val_i64',
+  'array_set_val_f32',
+  'array_set_val_f64',
+  'array_get_index',
+  'array_set_index',
+  'struct_get_val_i32',
+  'struct_get_val_i64',
+  'struct_get_val_f32',
+  'struct_get_val_f64',
+  'struct_set_val_i32',
+  'struct_set_val_i64',
+  'struct_set_val_f32',
+  'struct_set_val_f64',
 ]);
 
 /**
@@ -136,7 +168,8 @@ function trackGrowth(binaryen: Binaryen, module: BinaryenDefault.Module): boolea
   const hooks = new Map<string, string>();
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
-    if (!before.has(info.name) && info.module === 'env' && info.base !== null && MEMORY_HOOKS.has(info.base)) hooks.set(info.base, info.name);
+    if (!before.has(info.name) && info.module === 'env' && info.base !== null && MEMORY_HOOKS.has(info.base))
+      hooks.set(info.base, info.name);
   }
   for (const name of hooks.values()) module.removeFunction(name);
   const pre = hooks.get('memory_grow_pre');
@@ -148,7 +181,13 @@ function trackGrowth(binaryen: Binaryen, module: BinaryenDefault.Module): boolea
   module.addGlobalExport(GROW_FAILED_GLOBAL, GROW_FAILED_GLOBAL);
   const i32 = binaryen.i32;
   // memory_grow_pre(id, delta) -> delta: remember the delta
-  module.addFunction(pre, binaryen.createType([i32, i32]), i32, [], module.block(null, [module.global.set(asked, module.local.get(1, i32)), module.local.get(1, i32)], i32));
+  module.addFunction(
+    pre,
+    binaryen.createType([i32, i32]),
+    i32,
+    [],
+    module.block(null, [module.global.set(asked, module.local.get(1, i32)), module.local.get(1, i32)], i32),
+  );
   // memory_grow_post(id, result) -> result: a result of -1 is a failed growth
   module.addFunction(
     post,
@@ -158,7 +197,10 @@ function trackGrowth(binaryen: Binaryen, module: BinaryenDefault.Module): boolea
     module.block(
       null,
       [
-        module.if(module.i32.eq(module.local.get(1, i32), module.i32.const(-1)), module.global.set(GROW_FAILED_GLOBAL, module.global.get(asked, i32))),
+        module.if(
+          module.i32.eq(module.local.get(1, i32), module.i32.const(-1)),
+          module.global.set(GROW_FAILED_GLOBAL, module.global.get(asked, i32)),
+        ),
         module.local.get(1, i32),
       ],
       i32,

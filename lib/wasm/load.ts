@@ -5,26 +5,26 @@ import { createHash } from 'node:crypto';
 import { ConfigError, WasmAbiError } from '../errors';
 import { MemoryCache } from '../cache/memory';
 import type { Cache } from '../cache/types';
-import { rootLogger, Logger } from '../logging/logger';
+import { rootLogger, type Logger } from '../logging/logger';
 import {
   ASSEMBLYSCRIPT_IMPORTS,
   closestName,
   FUEL_GLOBAL,
   GO_IMPORTS,
   GROW_FAILED_GLOBAL,
-  ImportSpec,
+  type ImportSpec,
   NATIVE_EXPORTS,
   NATIVE_IMPORTS,
   NATIVE_MODULE,
   SET_FUEL,
 } from './abi';
-import { capMemory, formatType, isWasm, ModuleInfo, readModuleInfo, sameType } from './binary';
+import { capMemory, formatType, isWasm, type ModuleInfo, readModuleInfo, sameType } from './binary';
 import { instrument } from './instrument';
-import { CallKind, GuestInstance, InstanceSetup } from './instance';
+import { type CallKind, type GuestInstance, type InstanceSetup } from './instance';
 import { NativeInstance } from './nativeInstance';
 import { GoInstance } from './goInstance';
-import { HostServices, newStats, RateLimitedLog, WasmModuleStats } from './host';
-import { displayLocation, SuppliedModule, supplyModule } from './supply';
+import { type HostServices, newStats, RateLimitedLog, type WasmModuleStats } from './host';
+import { displayLocation, type SuppliedModule, supplyModule } from './supply';
 import { WASI_IMPORTS, WASI_MODULE, wasiRefusal } from './wasi';
 
 /** Fuel units per message by default: loop iterations plus function calls, about 0.1-0.5 s of work. */
@@ -149,7 +149,12 @@ export class WasmModule {
   }
 
   /** @internal a new instance for an operator */
-  instantiate(kind: CallKind, services: HostServices, compiled: WebAssembly.Module, goBuffers: { message: number; cache: number }): GuestInstance {
+  instantiate(
+    kind: CallKind,
+    services: HostServices,
+    compiled: WebAssembly.Module,
+    goBuffers: { message: number; cache: number },
+  ): GuestInstance {
     const setup: InstanceSetup = {
       compiled,
       name: this.name,
@@ -251,7 +256,9 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
       if (entry?.kind !== 'function') continue;
       const expected = NATIVE_EXPORTS[exportName];
       if (!sameType(entry.type, expected.params, expected.results)) {
-        problems.push(`'${exportName}' has the signature ${formatType(entry.type)}; the ABI needs ${formatType({ params: [...expected.params], results: [...expected.results] })}`);
+        problems.push(
+          `'${exportName}' has the signature ${formatType(entry.type)}; the ABI needs ${formatType({ params: [...expected.params], results: [...expected.results] })}`,
+        );
       }
     }
   } else if (!sameType(exported.get('run')?.type, [], [])) {
@@ -291,7 +298,10 @@ export function checkAbi(info: ModuleInfo, name: string): WasmAbi {
     }
     if (problem !== undefined) problems.push(problem);
   }
-  if (problems.length > 0) throw new WasmAbiError(`${name} does not fit the ${native ? `native ABI (${NATIVE_MODULE})` : "Go prototype's ABI"}: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new WasmAbiError(
+      `${name} does not fit the ${native ? `native ABI (${NATIVE_MODULE})` : "Go prototype's ABI"}: ${problems.join('; ')}`,
+    );
   return native ? 'native' : 'go';
 }
 
@@ -358,15 +368,21 @@ export async function loadWasm(source: WasmSource, options: LoadOptions = {}): P
   const budgetOption = options.budget ?? DEFAULT_BUDGET;
   const budget = budgetOption === false || budgetOption === 0 ? undefined : budgetOption;
   if (budget !== undefined && (!Number.isInteger(budget) || budget < 1 || budget > MAX_FUEL)) {
-    throw new ConfigError(`budget must be a whole number of fuel units between 1 and ${MAX_FUEL} (or false), not ${budget}; for example 100000000`, {
-      variable: 'budget',
-    });
+    throw new ConfigError(
+      `budget must be a whole number of fuel units between 1 and ${MAX_FUEL} (or false), not ${budget}; for example 100000000`,
+      {
+        variable: 'budget',
+      },
+    );
   }
   const maxMemoryPages = options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
   if (!Number.isInteger(maxMemoryPages) || maxMemoryPages < 1 || maxMemoryPages > 65536) {
-    throw new ConfigError(`maxMemoryPages must be a whole number of 64 KiB pages between 1 and 65536, not ${maxMemoryPages}; for example 256 (16 MiB)`, {
-      variable: 'maxMemoryPages',
-    });
+    throw new ConfigError(
+      `maxMemoryPages must be a whole number of 64 KiB pages between 1 and 65536, not ${maxMemoryPages}; for example 256 (16 MiB)`,
+      {
+        variable: 'maxMemoryPages',
+      },
+    );
   }
   const instrumented = budget === undefined ? bytes : await instrument(bytes, { budget });
   let capped: Uint8Array;

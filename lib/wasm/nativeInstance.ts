@@ -268,7 +268,12 @@ export class NativeInstance extends GuestInstance implements Reader {
         return this.suspend(reads !== undefined ? BATCHED_READ : () => cache.get(key));
       },
       cache_set: (kptr, klen, vptr, vlen, ttl) => {
-        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
+        if (this.rewinding)
+          return this.hostCall(
+            undefined,
+            () => Promise.resolve(),
+            () => 0,
+          );
         const key = this.text('cache_set', kptr, klen);
         const value = this.copyOut('cache_set', vptr, vlen);
         const ttlMs = ttl > 0 ? ttl : undefined;
@@ -281,7 +286,12 @@ export class NativeInstance extends GuestInstance implements Reader {
         );
       },
       cache_add: (kptr, klen, vptr, vlen, ttl) => {
-        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(false), (added) => (added ? 1 : 0));
+        if (this.rewinding)
+          return this.hostCall(
+            undefined,
+            () => Promise.resolve(false),
+            (added) => (added ? 1 : 0),
+          );
         const key = this.text('cache_add', kptr, klen);
         const value = this.copyOut('cache_add', vptr, vlen);
         const ttlMs = ttl > 0 ? ttl : undefined;
@@ -294,7 +304,12 @@ export class NativeInstance extends GuestInstance implements Reader {
         );
       },
       cache_delete: (kptr, klen) => {
-        if (this.rewinding) return this.hostCall(undefined, () => Promise.resolve(), () => 0);
+        if (this.rewinding)
+          return this.hostCall(
+            undefined,
+            () => Promise.resolve(),
+            () => 0,
+          );
         const key = this.text('cache_delete', kptr, klen);
         if (key === this.lastCacheKey) this.lastCacheKey = undefined;
         if (this.prefetched?.has(key)) this.prefetched.set(key, undefined);

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { counterFamily, gaugeFamily } from '../metrics';
-import { rootLogger, Logger } from '../logging/logger';
+import { rootLogger, type Logger } from '../logging/logger';
 import type { Cache } from '../cache/types';
-import { loadWasm, LoadOptions, WasmModule } from './load';
+import { loadWasm, type LoadOptions, type WasmModule } from './load';
 
 /** What a stage asks for the module it should run now (see WasmOperatorOptions.reload). */
 export interface ModuleSwitch {
@@ -28,7 +28,10 @@ gaugeFamily('wasm_pipes_wasm_module_info', 'The WebAssembly modules running, by 
 gaugeFamily('wasm_pipes_wasm_module_loaded_timestamp_seconds', 'When each WebAssembly module running was loaded (Unix time, seconds)', () =>
   [...loadedModules].map(([module, loaded]) => ({ labels: { module }, value: loaded.loadedAt / 1000 })),
 );
-const reloads = counterFamily('wasm_pipes_wasm_reloads_total', 'Reloads of WebAssembly modules (SIGHUP, WASM_WATCH), by module and result (ok, failed)');
+const reloads = counterFamily(
+  'wasm_pipes_wasm_reloads_total',
+  'Reloads of WebAssembly modules (SIGHUP, WASM_WATCH), by module and result (ok, failed)',
+);
 
 /** Records a module as loaded now, for /metrics. */
 export function recordModuleLoaded(module: WasmModule): void {
@@ -91,7 +94,9 @@ export class ReloadableModule implements ModuleSwitch {
     try {
       const module = await loadWasm(this.location, this.options);
       if (old !== undefined && module.defaultKind !== old.defaultKind) {
-        throw new Error(`it now runs '${module.defaultKind}' where the running module runs '${old.defaultKind}'; restart wasm-pipes to change what a stage does`);
+        throw new Error(
+          `it now runs '${module.defaultKind}' where the running module runs '${old.defaultKind}'; restart wasm-pipes to change what a stage does`,
+        );
       }
       if (this.options.cache !== undefined) await module.prepare(this.options.cache);
       this.module = module;
@@ -118,7 +123,10 @@ export class ReloadableModule implements ModuleSwitch {
  * Reloads `modules` on SIGHUP and, with `watch`, when one of their files changes (a compiler writes in steps: changes
  * are gathered for `settleMs` first). Returns the function that stops both.
  */
-export function reloadOnSignal(modules: readonly ReloadableModule[], options: { watch?: boolean; logger?: Logger; settleMs?: number } = {}): () => void {
+export function reloadOnSignal(
+  modules: readonly ReloadableModule[],
+  options: { watch?: boolean; logger?: Logger; settleMs?: number } = {},
+): () => void {
   const logger = options.logger ?? rootLogger();
   const reloadAll = (why: string): void => {
     logger.info({ modules: modules.map((module) => module.module?.name ?? module.location) }, `${why}: reloading the WebAssembly modules`);

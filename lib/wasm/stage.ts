@@ -2,8 +2,8 @@
 // message, settlement of what the module decided, traps (replace the instance, fail that message only), and, when
 // host calls wait on an asynchronous cache, a pool of instances whose reads go to the backend in batches, keys
 // fetched ahead for a prefetch hint, and order kept per message key.
-import { Observable, OperatorFunction } from 'rxjs';
-import { Message } from '../message';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { type Message } from '../message';
 import { operatorOutput, type OperatorOutput } from '../messageOperator';
 import type { Cache } from '../cache/types';
 import { MemoryCache } from '../cache/memory';
@@ -11,17 +11,17 @@ import type { Sink } from '../sink';
 import { linkObserver } from '../source';
 import { ConfigError, WasmAbiError, toError } from '../errors';
 import { deadLetterCopy } from '../deadLetter';
-import { rootLogger, Logger } from '../logging/logger';
+import { rootLogger, type Logger } from '../logging/logger';
 import { Fifo } from '../fifo';
-import { loadWasm, LoadOptions, WasmModule, WasmSource } from './load';
+import { loadWasm, type LoadOptions, type WasmModule, type WasmSource } from './load';
 import type { CallKind, Completion, GuestInstance, Prefetched } from './instance';
-import { HostServices, RateLimitedLog } from './host';
-import { BatchedReads, Reader } from './reads';
+import { type HostServices, RateLimitedLog } from './host';
+import { BatchedReads, type Reader } from './reads';
 import type { ModuleSwitch } from './reload';
 import { WasmBudgetError, WasmModuleError, WasmTrapError } from './errors';
-import { closeStage, currentStageCollector, openStage, Sampler, StageMetrics, withStageCollector } from '../metrics';
+import { closeStage, currentStageCollector, openStage, Sampler, type StageMetrics, withStageCollector } from '../metrics';
 import { wasmMetrics } from './metrics';
-import { beginWasmCall, endWasmCall, tracingState, WasmCallTrace } from '../tracing/hooks';
+import { beginWasmCall, endWasmCall, tracingState, type WasmCallTrace } from '../tracing/hooks';
 
 export interface WasmOperatorOptions extends LoadOptions {
   /** The cache the module's cache calls use. Default: one in-memory cache shared by the process's wasm operators. */
@@ -80,11 +80,15 @@ function resolveKind(module: WasmModule, wanted: 'transform' | 'filter' | 'auto'
   if (wanted === 'auto') return module.defaultKind;
   if (module.abi === 'go') {
     if (wanted === 'transform') return 'run';
-    throw new WasmAbiError(`${module.name} was written for the Go prototype (it exports run()): use it with wasmTransform, which keeps what it sends`);
+    throw new WasmAbiError(
+      `${module.name} was written for the Go prototype (it exports run()): use it with wasmTransform, which keeps what it sends`,
+    );
   }
   if (!module.exports(wanted)) {
     const other = wanted === 'transform' ? 'filter' : 'transform';
-    throw new WasmAbiError(`${module.name} does not export '${wanted}'${module.exports(other) ? `; it exports '${other}': use wasm${other === 'filter' ? 'Filter' : 'Transform'}` : ''}`);
+    throw new WasmAbiError(
+      `${module.name} does not export '${wanted}'${module.exports(other) ? `; it exports '${other}': use wasm${other === 'filter' ? 'Filter' : 'Transform'}` : ''}`,
+    );
   }
   return wanted;
 }
@@ -95,14 +99,20 @@ function checkOptions(options: WasmOperatorOptions): void {
     throw new ConfigError(`onError must be 'nack' or 'deadLetter', not '${String(options.onError)}'`, { variable: 'onError' });
   }
   if (options.onError === 'deadLetter' && options.deadLetter === undefined) {
-    throw new ConfigError("onError: 'deadLetter' needs a deadLetter sink, for example { onError: 'deadLetter', deadLetter: sink('file:///tmp/dead.jsonl') }", {
-      variable: 'deadLetter',
-    });
+    throw new ConfigError(
+      "onError: 'deadLetter' needs a deadLetter sink, for example { onError: 'deadLetter', deadLetter: sink('file:///tmp/dead.jsonl') }",
+      {
+        variable: 'deadLetter',
+      },
+    );
   }
   if (options.prefetch !== undefined && typeof options.prefetch !== 'function') {
-    throw new ConfigError("prefetch must be a function of the message that returns the cache keys the module reads, for example { prefetch: (m) => 'profile:' + m.metadata.user }", {
-      variable: 'prefetch',
-    });
+    throw new ConfigError(
+      "prefetch must be a function of the message that returns the cache keys the module reads, for example { prefetch: (m) => 'profile:' + m.metadata.user }",
+      {
+        variable: 'prefetch',
+      },
+    );
   }
   if (options.poolSize !== undefined && (!Number.isInteger(options.poolSize) || options.poolSize < 1)) {
     throw new ConfigError(`poolSize must be a whole number of instances, at least 1, not ${options.poolSize}`, { variable: 'poolSize' });
@@ -165,17 +175,17 @@ export function wasmOperator(
       }
       const subscription = upstream.subscribe(
         linkObserver<Message>(subscriber, {
-        next: (message) => {
-          if (stage !== undefined) stage.next(message);
-          else if (failed) message.nack(new Error('the wasm module failed to load'));
-          else waiting.push(message);
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          upstreamDone = true;
-          stage?.complete();
-        },
-      }),
+          next: (message) => {
+            if (stage !== undefined) stage.next(message);
+            else if (failed) message.nack(new Error('the wasm module failed to load'));
+            else waiting.push(message);
+          },
+          error: (error) => subscriber.error(error),
+          complete: () => {
+            upstreamDone = true;
+            stage?.complete();
+          },
+        }),
       );
       return () => {
         subscription.unsubscribe();
@@ -571,15 +581,19 @@ export class WasmStage {
     const deadLettered = this.deadLetter !== undefined;
     // every failed message at warn with the module's own reason, rate-limited; the host's stack only for host errors
     // (a module's fail() or trap is the module's story, and the JS frames of the host would bury it)
-    this.failureLog.write('warn', `${this.name}: message ${message.id} was ${deadLettered ? 'dead-lettered' : 'nacked'}: ${error.message}`, {
-      id: message.id,
-      kind,
-      reason: error.message,
-      ...(kind === 'host_call' ? { err: error } : {}),
-    });
+    this.failureLog.write(
+      'warn',
+      `${this.name}: message ${message.id} was ${deadLettered ? 'dead-lettered' : 'nacked'}: ${error.message}`,
+      {
+        id: message.id,
+        kind,
+        reason: error.message,
+        ...(kind === 'host_call' ? { err: error } : {}),
+      },
+    );
     if (deadLettered) {
       this.stats.deadLettered++;
-      (this.deadLetter as Sink).next(deadLetterCopy(message, error, this.name));
+      this.deadLetter.next(deadLetterCopy(message, error, this.name));
     } else {
       this.stats.nacked++;
       message.nack(error);

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { createHash, Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { ConfigError } from '../errors';
@@ -124,7 +124,8 @@ interface Limits {
 function limitsOf(options: SupplyOptions): Limits {
   const check = (value: number | undefined, fallback: number, what: string, example: string): number => {
     if (value === undefined) return fallback;
-    if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${what} must be a positive number, not ${value}; for example ${example}`, { variable: what });
+    if (!Number.isFinite(value) || value <= 0)
+      throw new ConfigError(`${what} must be a positive number, not ${value}; for example ${example}`, { variable: what });
     return value;
   };
   return {
@@ -211,7 +212,9 @@ function hostAllowed(host: string, origin: URL, allowed: readonly string[]): boo
 
 function checkRedirect(from: URL, to: URL, origin: URL, limits: Limits): void {
   const refuse = (why: string): ConfigError =>
-    new ConfigError(`refusing the redirect from ${displayLocation(from.href)} to ${displayLocation(to.href)}: ${why}`, { variable: limits.variable });
+    new ConfigError(`refusing the redirect from ${displayLocation(from.href)} to ${displayLocation(to.href)}: ${why}`, {
+      variable: limits.variable,
+    });
   if (to.protocol !== 'http:' && to.protocol !== 'https:') throw refuse('only http:// and https:// redirects are followed');
   if (from.protocol === 'https:' && to.protocol === 'http:') {
     throw refuse('it would fetch the module without TLS (https:// to http://); serve the module over https://, or give its final URL');
@@ -231,9 +234,12 @@ function get(url: URL, headers: Record<string, string>, limits: Limits, deadline
     const connectTimer = setTimeout(() => {
       const variable = limits.variable === 'WASM_MODULE' ? 'WASM_FETCH_CONNECT_TIMEOUT' : 'the connectTimeout option';
       request.destroy(
-        new ConfigError(`could not connect to ${url.host} within ${limits.connectTimeout / 1000} s (${variable}) to fetch the module at ${displayLocation(url.href)}`, {
-          variable: limits.variable,
-        }),
+        new ConfigError(
+          `could not connect to ${url.host} within ${limits.connectTimeout / 1000} s (${variable}) to fetch the module at ${displayLocation(url.href)}`,
+          {
+            variable: limits.variable,
+          },
+        ),
       );
     }, limits.connectTimeout);
     request.once('socket', (socket) => {
@@ -278,7 +284,13 @@ async function errorText(response: http.IncomingMessage): Promise<string> {
  * no other host unless allowed; `headers` such as credentials go to the URL's own host only). Throws HttpStatus for
  * a response other than 200.
  */
-async function download(start: URL, headers: Record<string, string>, name: string, limits: Limits, deadline: Deadline): Promise<SuppliedModule> {
+async function download(
+  start: URL,
+  headers: Record<string, string>,
+  name: string,
+  limits: Limits,
+  deadline: Deadline,
+): Promise<SuppliedModule> {
   let url = start;
   const body = new BoundedBody(limits.maxBytes, start.href, limits.variable);
   for (let redirects = 0; ; redirects++) {
@@ -289,13 +301,18 @@ async function download(start: URL, headers: Record<string, string>, name: strin
       response.resume();
       response.destroy();
       if (redirects >= MAX_REDIRECTS) {
-        throw new ConfigError(`the module at ${displayLocation(start.href)} redirects more than ${MAX_REDIRECTS} times; give its final URL`, { variable: limits.variable });
+        throw new ConfigError(
+          `the module at ${displayLocation(start.href)} redirects more than ${MAX_REDIRECTS} times; give its final URL`,
+          { variable: limits.variable },
+        );
       }
       let next: URL;
       try {
         next = new URL(location, url);
       } catch {
-        throw new ConfigError(`the module at ${displayLocation(url.href)} redirects to '${location}', which is not a URL`, { variable: limits.variable });
+        throw new ConfigError(`the module at ${displayLocation(url.href)} redirects to '${location}', which is not a URL`, {
+          variable: limits.variable,
+        });
       }
       checkRedirect(url, next, start, limits);
       url = next;
@@ -322,10 +339,13 @@ function fetchFailure(location: string, limits: Limits, error: unknown): ConfigE
   if (error instanceof ConfigError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'no such host' : (error as Error).message;
-  return new ConfigError(`could not fetch the module at ${displayLocation(location)}: ${reason}${code !== undefined && !reason.includes(code) ? ` (${code})` : ''}`, {
-    variable: limits.variable,
-    cause: error,
-  });
+  return new ConfigError(
+    `could not fetch the module at ${displayLocation(location)}: ${reason}${code !== undefined && !reason.includes(code) ? ` (${code})` : ''}`,
+    {
+      variable: limits.variable,
+      cause: error,
+    },
+  );
 }
 
 async function fromHttp(location: string, limits: Limits, deadline: Deadline): Promise<SuppliedModule> {
@@ -334,7 +354,9 @@ async function fromHttp(location: string, limits: Limits, deadline: Deadline): P
     return await download(url, {}, path.basename(url.pathname) || url.host, limits, deadline);
   } catch (error) {
     if (error instanceof HttpStatus) {
-      throw new ConfigError(`could not fetch the module at ${displayLocation(location)}: HTTP ${error.status}`, { variable: limits.variable });
+      throw new ConfigError(`could not fetch the module at ${displayLocation(location)}: HTTP ${error.status}`, {
+        variable: limits.variable,
+      });
     }
     if (deadline.expired && !(error instanceof ConfigError)) throw timedOut(location, limits, 0);
     throw fetchFailure(location, limits, error);
@@ -353,9 +375,12 @@ function bucketAndKey(location: string, scheme: 's3' | 'gs', limits: Limits): { 
   const key = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (bucket === '' || key === '' || key.endsWith('/')) {
     const example = scheme === 's3' ? 's3://my-bucket/modules/redact.wasm' : 'gs://my-bucket/modules/redact.wasm';
-    throw new ConfigError(`'${displayLocation(location)}' does not name an object; write ${scheme}://<bucket>/<key>, for example ${example}`, {
-      variable: limits.variable,
-    });
+    throw new ConfigError(
+      `'${displayLocation(location)}' does not name an object; write ${scheme}://<bucket>/<key>, for example ${example}`,
+      {
+        variable: limits.variable,
+      },
+    );
   }
   return { url, bucket, key };
 }
@@ -365,7 +390,7 @@ async function fromS3(location: string, limits: Limits, deadline: Deadline): Pro
   const { url, bucket, key } = bucketAndKey(location, 's3', limits);
   // loaded only when an s3:// module is used; an optional peer dependency, like the broker clients
   requireClientPackages(['@aws-sdk/client-s3'], 's3:// modules', 'WASM_MODULE');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const s3 = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
   const env = limits.env;
   const region = url.searchParams.get('region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
@@ -443,7 +468,9 @@ async function fromGcs(location: string, limits: Limits, deadline: Deadline): Pr
   try {
     url = new URL(`${base}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}?alt=media`);
   } catch {
-    throw new ConfigError(`'${emulator}' is not a host:port or URL; for example STORAGE_EMULATOR_HOST=http://127.0.0.1:4443`, { variable: 'STORAGE_EMULATOR_HOST' });
+    throw new ConfigError(`'${emulator}' is not a host:port or URL; for example STORAGE_EMULATOR_HOST=http://127.0.0.1:4443`, {
+      variable: 'STORAGE_EMULATOR_HOST',
+    });
   }
   try {
     return await download(url, headers, path.basename(key), limits, deadline);
@@ -457,14 +484,16 @@ async function fromGcs(location: string, limits: Limits, deadline: Deadline): Pr
 async function googleToken(where: string, limits: Limits, deadline: Deadline): Promise<string> {
   // loaded only when a gs:// module is used (the same library @google-cloud/pubsub authenticates with)
   requireClientPackages(['google-auth-library'], 'gs:// modules', 'WASM_MODULE');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const { GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
   const auth = new GoogleAuth({ scopes: GCS_READ_SCOPE });
   let token: string | null | undefined;
   try {
     token = await Promise.race([
       auth.getAccessToken(),
-      new Promise<never>((_resolve, reject) => deadline.signal.addEventListener('abort', () => reject(new Error('timed out')), { once: true })),
+      new Promise<never>((_resolve, reject) =>
+        deadline.signal.addEventListener('abort', () => reject(new Error('timed out')), { once: true }),
+      ),
     ]);
   } catch (error) {
     if (deadline.expired) throw timedOut(where, limits, 0);
@@ -482,7 +511,7 @@ async function googleToken(where: string, limits: Limits, deadline: Deadline): P
 
 function gcsFailure(error: HttpStatus, bucket: string, key: string, limits: Limits): ConfigError {
   const where = `gs://${bucket}/${key}`;
-  let reason = '';
+  let reason: string;
   try {
     reason = (JSON.parse(error.text) as { error?: { message?: string } }).error?.message ?? '';
   } catch {

@@ -9,8 +9,8 @@ import { from } from 'rxjs';
 import { Message } from '../message';
 import { MemoryCache } from '../cache/memory';
 import { ConfigError } from '../errors';
-import { createLogger, Logger } from '../logging/logger';
-import { loadWasm, WasmModule, WasmSource } from './load';
+import { createLogger, type Logger } from '../logging/logger';
+import { loadWasm, WasmModule, type WasmSource } from './load';
 import { wasmOperator } from './stage';
 
 /** A body in a case: plain text, any JSON value (compared as JSON), or bytes in base64. */
@@ -134,18 +134,23 @@ function stringRecord(value: unknown, where: string, nullable = false): void {
   if (!isRecord(value)) throw new ConfigError(`${where} must be an object of names to text values, for example {"field": "password"}`);
   for (const [name, item] of Object.entries(value)) {
     if (typeof item !== 'string' && !(nullable && item === null)) {
-      throw new ConfigError(`${where}.${name} must be text${nullable ? ' or null' : ''}, not ${JSON.stringify(item)} (write numbers as "30")`);
+      throw new ConfigError(
+        `${where}.${name} must be text${nullable ? ' or null' : ''}, not ${JSON.stringify(item)} (write numbers as "30")`,
+      );
     }
   }
 }
 
 function cacheRecord(value: unknown, where: string, nullable: boolean): void {
   if (value === undefined) return;
-  if (!isRecord(value)) throw new ConfigError(`${where} must be an object of cache keys to values, for example {"profile:u1": {"json": {"tier": "gold"}}}`);
+  if (!isRecord(value))
+    throw new ConfigError(`${where} must be an object of cache keys to values, for example {"profile:u1": {"json": {"tier": "gold"}}}`);
   for (const [name, item] of Object.entries(value)) {
     if (typeof item === 'string' || (nullable && item === null)) continue;
     if (!isRecord(item) || !Object.keys(item).every((key) => ['body', 'json', 'base64'].includes(key))) {
-      throw new ConfigError(`${where}["${name}"] must be text or {"json": ...} or {"base64": "..."}${nullable ? ', or null for absent' : ''}`);
+      throw new ConfigError(
+        `${where}["${name}"] must be text or {"json": ...} or {"base64": "..."}${nullable ? ', or null for absent' : ''}`,
+      );
     }
   }
 }
@@ -153,12 +158,14 @@ function cacheRecord(value: unknown, where: string, nullable: boolean): void {
 /** Checks a case as read from JSON, naming what is wrong and what it should look like. */
 function checkCase(raw: unknown, index: number): TestCase {
   const where = `case ${index + 1}`;
-  if (!isRecord(raw)) throw new ConfigError(`${where} must be an object like {"name": "...", "input": "hello", "expect": [{"body": "HELLO"}]}`);
+  if (!isRecord(raw))
+    throw new ConfigError(`${where} must be an object like {"name": "...", "input": "hello", "expect": [{"body": "HELLO"}]}`);
   const label = typeof raw.name === 'string' ? `case "${raw.name}"` : where;
   for (const key of Object.keys(raw)) {
     if (!CASE_KEYS.has(key)) throw new ConfigError(`${label} has an unknown field '${key}'; a case has ${[...CASE_KEYS].join(', ')}`);
   }
-  if (raw.input === undefined) throw new ConfigError(`${label} has no input; for example "input": "hello" or "input": {"body": "hello", "key": "k"}`);
+  if (raw.input === undefined)
+    throw new ConfigError(`${label} has no input; for example "input": "hello" or "input": {"body": "hello", "key": "k"}`);
   if (typeof raw.input !== 'string') {
     if (!isRecord(raw.input)) throw new ConfigError(`${label}: input must be text or an object with body/json/base64, key and metadata`);
     for (const key of Object.keys(raw.input)) {
@@ -167,7 +174,7 @@ function checkCase(raw: unknown, index: number): TestCase {
       }
     }
     stringRecord(raw.input.metadata, `${label}: input.metadata`);
-    bodyOf(raw.input as BodySpec, `${label}: input`);
+    bodyOf(raw.input, `${label}: input`);
   }
   const expectation = raw.expect;
   const expectHelp = 'expect is a list of outputs like [{"body": "HELLO"}], "dropped", "kept", or {"fails": "part of the error"}';
@@ -178,11 +185,13 @@ function checkCase(raw: unknown, index: number): TestCase {
       if (typeof output === 'string') return;
       if (!isRecord(output)) throw new ConfigError(`${at} must be an object like {"body": "HELLO", "key": "k", "metadata": {"a": "b"}}`);
       for (const key of Object.keys(output)) {
-        if (!['body', 'json', 'base64', 'key', 'metadata'].includes(key)) throw new ConfigError(`${at} has an unknown field '${key}'; an output has body (or json or base64), key and metadata`);
+        if (!['body', 'json', 'base64', 'key', 'metadata'].includes(key))
+          throw new ConfigError(`${at} has an unknown field '${key}'; an output has body (or json or base64), key and metadata`);
       }
-      if (output.key !== undefined && output.key !== null && typeof output.key !== 'string') throw new ConfigError(`${at}.key must be text, or null for no key`);
+      if (output.key !== undefined && output.key !== null && typeof output.key !== 'string')
+        throw new ConfigError(`${at}.key must be text, or null for no key`);
       stringRecord(output.metadata, `${at}.metadata`, true);
-      bodyOf(output as BodySpec, at);
+      bodyOf(output, at);
     });
     // a bare string in the list is the body of that output
     raw.expect = expectation.map((output: unknown) => (typeof output === 'string' ? { body: output } : output));
@@ -223,17 +232,24 @@ export function readCaseFile(file: string): CaseFile {
 export function checkCaseFile(parsed: unknown): CaseFile {
   if (!isRecord(parsed)) throw new ConfigError('a case file is a JSON object: {"module": "module.wasm", "cases": [...]}');
   for (const key of Object.keys(parsed)) {
-    if (!FILE_KEYS.has(key)) throw new ConfigError(`unknown field '${key}'; a case file has module, config, cache, budget, maxMemoryPages and cases`);
+    if (!FILE_KEYS.has(key))
+      throw new ConfigError(`unknown field '${key}'; a case file has module, config, cache, budget, maxMemoryPages and cases`);
   }
   const module = parsed.module;
-  if (module !== undefined && typeof module !== 'string' && !(Array.isArray(module) && module.length > 0 && module.every((item) => typeof item === 'string'))) {
+  if (
+    module !== undefined &&
+    typeof module !== 'string' &&
+    !(Array.isArray(module) && module.length > 0 && module.every((item) => typeof item === 'string'))
+  ) {
     throw new ConfigError('module must be a path ("module.wasm") or a list of paths for a chain (["filter.wasm", "redact.wasm"])');
   }
   if (!Array.isArray(parsed.cases) || parsed.cases.length === 0) throw new ConfigError('cases must be a non-empty list of cases');
   stringRecord(parsed.config, 'config');
   cacheRecord(parsed.cache, 'cache', false);
-  if (parsed.budget !== undefined && parsed.budget !== false && typeof parsed.budget !== 'number') throw new ConfigError('budget must be a number of fuel units, or false');
-  if (parsed.maxMemoryPages !== undefined && typeof parsed.maxMemoryPages !== 'number') throw new ConfigError('maxMemoryPages must be a number of 64 KiB pages');
+  if (parsed.budget !== undefined && parsed.budget !== false && typeof parsed.budget !== 'number')
+    throw new ConfigError('budget must be a number of fuel units, or false');
+  if (parsed.maxMemoryPages !== undefined && typeof parsed.maxMemoryPages !== 'number')
+    throw new ConfigError('maxMemoryPages must be a number of 64 KiB pages');
   return { ...(parsed as unknown as CaseFile), cases: parsed.cases.map((raw, index) => checkCase(raw, index)) };
 }
 
@@ -293,10 +309,14 @@ export async function testModule(
   }
   const named = module ?? (typeof file.module === 'string' ? [file.module] : file.module);
   if (named === undefined) {
-    throw new ConfigError('no module to test: name it in the case file ("module": "module.wasm") or give one (wasm-pipes test --module module.wasm)');
+    throw new ConfigError(
+      'no module to test: name it in the case file ("module": "module.wasm") or give one (wasm-pipes test --module module.wasm)',
+    );
   }
   const sources: WasmSource[] = Array.isArray(named) ? [...(named as WasmSource[])] : [named as WasmSource];
-  const resolved = sources.map((source) => (typeof source === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? path.resolve(baseDir, source) : source));
+  const resolved = sources.map((source) =>
+    typeof source === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? path.resolve(baseDir, source) : source,
+  );
   const loadLog = new CaseLog();
   const budget = options.budget ?? file.budget;
   const maxMemoryPages = options.maxMemoryPages ?? file.maxMemoryPages;
@@ -321,7 +341,14 @@ export async function testModule(
   return report;
 }
 
-async function runCase(modules: WasmModule[], testCase: TestCase, name: string, index: number, file: CaseFile, options: TestModuleOptions): Promise<CaseResult> {
+async function runCase(
+  modules: WasmModule[],
+  testCase: TestCase,
+  name: string,
+  index: number,
+  file: CaseFile,
+  options: TestModuleOptions,
+): Promise<CaseResult> {
   const log = new CaseLog();
   const logger = quietLogger(log);
   const cache = new MemoryCache();
@@ -333,7 +360,7 @@ async function runCase(modules: WasmModule[], testCase: TestCase, name: string, 
   const outputs: ActualOutput[] = [];
   let settledError: Error | undefined;
   let settled = false;
-  let streamError: unknown;
+  let streamError: Error | undefined;
   await new Promise<void>((resolve) => {
     let completed = false;
     const finish = (): void => {
@@ -356,7 +383,7 @@ async function runCase(modules: WasmModule[], testCase: TestCase, name: string, 
         output.ack(); // as a sink that confirmed it
       },
       error: (error: unknown) => {
-        streamError = error;
+        streamError = error as Error;
         settled = completed = true;
         finish();
       },
@@ -408,7 +435,7 @@ function compare(testCase: TestCase, input: CaseInput, outputs: ActualOutput[], 
   const expectation = testCase.expect;
   const problems: string[] = [];
   if (isRecord(expectation) && !Array.isArray(expectation)) {
-    const wanted = (expectation as { fails: string }).fails;
+    const wanted = expectation.fails;
     if (error === undefined) {
       problems.push(`expected the message to fail with "${wanted}", but it passed with ${count(outputs.length)}`);
       problems.push(...outputs.flatMap((output, i) => describeOutput(output, i)));
@@ -416,7 +443,8 @@ function compare(testCase: TestCase, input: CaseInput, outputs: ActualOutput[], 
     }
     const regex = /^\/(.*)\/([a-z]*)$/s.exec(wanted);
     const matches = regex === null ? error.message.includes(wanted) : new RegExp(regex[1], regex[2]).test(error.message);
-    if (!matches) problems.push(`expected the error to ${regex === null ? 'contain' : 'match'} "${wanted}"`, `  but it was: ${error.message}`);
+    if (!matches)
+      problems.push(`expected the error to ${regex === null ? 'contain' : 'match'} "${wanted}"`, `  but it was: ${error.message}`);
     return problems;
   }
   if (error !== undefined) {
@@ -452,7 +480,9 @@ function compare(testCase: TestCase, input: CaseInput, outputs: ActualOutput[], 
       }
     }
     if (wanted.key !== undefined && (wanted.key ?? undefined) !== actual.key) {
-      problems.push(`${label} key: expected ${wanted.key === null ? 'no key' : JSON.stringify(wanted.key)}, got ${actual.key === undefined ? 'no key' : JSON.stringify(actual.key)}`);
+      problems.push(
+        `${label} key: expected ${wanted.key === null ? 'no key' : JSON.stringify(wanted.key)}, got ${actual.key === undefined ? 'no key' : JSON.stringify(actual.key)}`,
+      );
     }
     for (const [metaName, value] of Object.entries(wanted.metadata ?? {})) {
       const got = actual.metadata[metaName];
@@ -474,11 +504,18 @@ const SHOWN_BYTES = 400;
 
 function printable(bytes: Buffer): boolean {
   const text = bytes.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(bytes) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return false;
+  // control characters other than tab, line feed, vertical tab, form feed and carriage return
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x08 || (code >= 0x0e && code <= 0x1f)) return false;
+  }
+  return true;
 }
 
 function showBytes(bytes: Buffer): string {
-  if (!printable(bytes)) return `<${bytes.length} bytes, base64 ${bytes.subarray(0, SHOWN_BYTES).toString('base64')}${bytes.length > SHOWN_BYTES ? '...' : ''}>`;
+  if (!printable(bytes))
+    return `<${bytes.length} bytes, base64 ${bytes.subarray(0, SHOWN_BYTES).toString('base64')}${bytes.length > SHOWN_BYTES ? '...' : ''}>`;
   const text = bytes.toString('utf8');
   return JSON.stringify(text.length > SHOWN_BYTES ? `${text.slice(0, SHOWN_BYTES)}...` : text);
 }

@@ -70,14 +70,14 @@ let nodeWasi: typeof NodeWasi | undefined;
  */
 function wasiClass(): typeof NodeWasi {
   if (nodeWasi !== undefined) return nodeWasi;
-  const emitWarning = process.emitWarning;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  // the very function, to put back as it was (Reflect.get: not called here, and not bound)
+  const emitWarning = Reflect.get(process, 'emitWarning');
+  process.emitWarning = (warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === 'string' ? warning : warning.message;
     if (/\bWASI\b/.test(text)) return;
     (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
-  }) as typeof process.emitWarning;
+  };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     nodeWasi = (require('node:wasi') as { WASI: typeof NodeWasi }).WASI;
   } finally {
     process.emitWarning = emitWarning;
@@ -157,7 +157,8 @@ export class WasiHost {
     for (let i = 0; i < count; i++) {
       const ptr = view.getUint32(iovs + i * 8, true);
       const len = view.getUint32(iovs + i * 8 + 4, true);
-      if (ptr + len > memory.length) throw new WasmTrapError(`${this.name}: fd_write: the range ${ptr}..${ptr + len} is outside the module's memory`);
+      if (ptr + len > memory.length)
+        throw new WasmTrapError(`${this.name}: fd_write: the range ${ptr}..${ptr + len} is outside the module's memory`);
       this.take(fd, memory.subarray(ptr, ptr + len));
       written += len;
     }

@@ -90,7 +90,11 @@ describe('attributes', () => {
   });
 
   test('SQS attribute values of every type come back as metadata (binary as base64)', () => {
-    const init = decodeMessage('b', { s: { StringValue: 'text' }, n: { StringValue: '1.5' }, bin: { BinaryValue: Uint8Array.from([1, 2]) } }, 'sqs-id');
+    const init = decodeMessage(
+      'b',
+      { s: { StringValue: 'text' }, n: { StringValue: '1.5' }, bin: { BinaryValue: Uint8Array.from([1, 2]) } },
+      'sqs-id',
+    );
     expect(init.metadata).toEqual({ s: 'text', n: '1.5', bin: 'AQI=' });
     expect(init.id).toBe('sqs-id');
   });
@@ -101,7 +105,9 @@ describe('SNS envelopes', () => {
     expect(parseSnsEnvelope('{"Type":"Notification"}')).toBeUndefined();
     expect(parseSnsEnvelope(JSON.stringify({ Type: 'Other', MessageId: 'm', TopicArn: 'arn', Message: 'x' }))).toBeUndefined();
     expect(parseSnsEnvelope(`{"Type":"Notification","TopicArn": broken`.padEnd(60, ' '))).toBeUndefined();
-    const envelope = parseSnsEnvelope(JSON.stringify({ Type: 'Notification', MessageId: 'm', TopicArn: 'arn:aws:sns:us-east-1:1:t', Message: 'x' }));
+    const envelope = parseSnsEnvelope(
+      JSON.stringify({ Type: 'Notification', MessageId: 'm', TopicArn: 'arn:aws:sns:us-east-1:1:t', Message: 'x' }),
+    );
     expect(envelope?.Message).toBe('x');
   });
 });
@@ -116,11 +122,23 @@ describe('helpers', () => {
 
   test('requests are split at 10 entries and at the byte limit', () => {
     const sizes = [100, 100, 100, 300, 50];
-    expect(splitRequests(sizes.map((size) => ({ size })), 10, 400).map((request) => request.map((entry) => entry.size))).toEqual([
+    expect(
+      splitRequests(
+        sizes.map((size) => ({ size })),
+        10,
+        400,
+      ).map((request) => request.map((entry) => entry.size)),
+    ).toEqual([
       [100, 100, 100],
       [300, 50],
     ]);
-    expect(splitRequests(Array.from({ length: 25 }, () => ({ size: 1 })), 10, 1000).map((request) => request.length)).toEqual([10, 10, 5]);
+    expect(
+      splitRequests(
+        Array.from({ length: 25 }, () => ({ size: 1 })),
+        10,
+        1000,
+      ).map((request) => request.length),
+    ).toEqual([10, 10, 5]);
   });
 
   test('writes of one group run in order; other groups do not wait', async () => {

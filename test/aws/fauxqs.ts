@@ -1,7 +1,7 @@
 // The fauxqs SQS/SNS emulator for the tests and the SQS benchmarks: a child process on 127.0.0.1 and a free port
 // (fauxqs is ESM-only and its CLI listens on every interface), plus small admin helpers that use the real AWS SDK
 // clients against it.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { repositoryRoot } from '../fixtures/root';
@@ -93,12 +93,12 @@ export class Fauxqs {
   /** An awssqs:// URI for `queue` on this emulator, with extra query parameters. */
   sqsUri(queue: string, params: Record<string, string> = {}): string {
     const query = new URLSearchParams({ region: 'us-east-1', endpoint: this.endpoint, ...params });
-    return `awssqs://127.0.0.1:${this.port}/${ACCOUNT}/${queue}?${query}`;
+    return `awssqs://127.0.0.1:${this.port}/${ACCOUNT}/${queue}?${query.toString()}`;
   }
 
   snsUri(topicArn: string, params: Record<string, string> = {}): string {
     const query = new URLSearchParams({ endpoint: this.endpoint, ...params });
-    return `awssns:///${topicArn}?${query}`;
+    return `awssns:///${topicArn}?${query.toString()}`;
   }
 
   async createQueue(name: string, attributes: Record<string, string> = {}): Promise<QueueInfo> {

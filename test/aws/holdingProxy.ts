@@ -35,7 +35,9 @@ export class HoldingProxy {
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
         const body = Buffer.concat(chunks);
-        const longPoll = request.headers['x-amz-target'] === 'AmazonSQS.ReceiveMessage' && Number((JSON.parse(body.toString('utf8')) as { WaitTimeSeconds?: number }).WaitTimeSeconds ?? 0) > 0;
+        const longPoll =
+          request.headers['x-amz-target'] === 'AmazonSQS.ReceiveMessage' &&
+          Number((JSON.parse(body.toString('utf8')) as { WaitTimeSeconds?: number }).WaitTimeSeconds ?? 0) > 0;
         if (longPoll && proxy !== undefined) proxy.longPolls++;
         const forwarded = http.request(
           { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
@@ -50,8 +52,11 @@ export class HoldingProxy {
                 response.end(answerBody);
                 return true;
               };
-              const messages = longPoll ? ((JSON.parse(answerBody.toString('utf8') || '{}') as { Messages?: { Body?: string }[] }).Messages ?? []) : [];
-              if (messages.length > 0 && proxy !== undefined) proxy.held.push({ bodies: messages.map((message) => message.Body ?? ''), release: send });
+              const messages = longPoll
+                ? ((JSON.parse(answerBody.toString('utf8') || '{}') as { Messages?: { Body?: string }[] }).Messages ?? [])
+                : [];
+              if (messages.length > 0 && proxy !== undefined)
+                proxy.held.push({ bodies: messages.map((message) => message.Body ?? ''), release: send });
               else send();
             });
           },

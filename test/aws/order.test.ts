@@ -8,7 +8,7 @@ import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { uniqueName, waitFor } from '../helpers/wait';
-import { Fauxqs, QueueInfo } from './fauxqs';
+import { Fauxqs, type QueueInfo } from './fauxqs';
 import { closeServer } from '../helpers/servers';
 
 /** Answers every `every`-th SendMessageBatch itself, failing all its entries; forwards every other request. */
@@ -88,11 +88,9 @@ describe('awssqs:// FIFO sink: per-key order through retries', () => {
     }
     // the URI names the proxy, so every request goes through it; no order option: the FIFO sink asks for it
     const uri = `awssqs://127.0.0.1:${fauxqs.port}/000000000000/${queue.name}?region=us-east-1&endpoint=${encodeURIComponent(proxy.endpoint)}`;
-    const running = start(
-      source(`mem://${topic}`),
-      sink(uri, { retry: { maxAttempts: 50, initialDelay: 5, maxDelay: 50 } }),
-      { handleSignals: false },
-    );
+    const running = start(source(`mem://${topic}`), sink(uri, { retry: { maxAttempts: 50, initialDelay: 5, maxDelay: 50 } }), {
+      handleSignals: false,
+    });
     try {
       await waitFor(() => running.stats().acked === total, 'every message to be written', 100_000);
     } finally {

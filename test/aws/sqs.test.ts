@@ -1,10 +1,10 @@
 // awssqs:// and awssns:// against the fauxqs emulator: what the conformance suite does not cover (ids, binary bodies,
 // size and attribute limits, per-entry failures, nack backoff, visibility extension, dead-lettering by receive
 // count, SNS envelopes, FIFO order, connection loss) and the URI errors.
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import { SinkRuntime, type Sink, type SinkOptions } from '../../lib/sink';
+import { type SinkRuntime, type Sink, type SinkOptions } from '../../lib/sink';
 import type { SourceOptions } from '../../lib/source';
 import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
@@ -14,7 +14,7 @@ import pino from 'pino';
 import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../../lib/registry';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { ACCOUNT, AWS_TEST_ENV, Fauxqs, QueueInfo } from './fauxqs';
+import { ACCOUNT, AWS_TEST_ENV, Fauxqs, type QueueInfo } from './fauxqs';
 import { HoldingProxy } from './holdingProxy';
 import { runBinToEnd } from '../helpers/bin';
 import os from 'node:os';
@@ -72,7 +72,11 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const q = await queue();
     const out = openSink(fauxqs.sqsUri(q.name));
     const binary = Buffer.from([0xff, 0x00, 0x7f, 0xc3]);
-    expect(await send(out, [{ id: 'order-17', key: 'customer-3', body: binary, metadata: { 'content-type': 'application/octet-stream', region: 'eu' } }])).toEqual([undefined]);
+    expect(
+      await send(out, [
+        { id: 'order-17', key: 'customer-3', body: binary, metadata: { 'content-type': 'application/octet-stream', region: 'eu' } },
+      ]),
+    ).toEqual([undefined]);
     // on the wire the body is base64 and marked as such (the gocloud convention), so other consumers can decode it
     const onQueue = await fauxqs.inspect(q);
     expect(onQueue.ready).toEqual([binary.toString('base64')]);
@@ -86,7 +90,12 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
 
   test('a message without our id attribute gets the SQS MessageId; attributes of other producers become metadata', async () => {
     const q = await queue();
-    await fauxqs.fill(q, [{ MessageBody: 'from another producer', MessageAttributes: { origin: { DataType: 'String', StringValue: 'cli' }, n: { DataType: 'Number', StringValue: '42' } } }]);
+    await fauxqs.fill(q, [
+      {
+        MessageBody: 'from another producer',
+        MessageAttributes: { origin: { DataType: 'String', StringValue: 'cli' }, n: { DataType: 'Number', StringValue: '42' } },
+      },
+    ]);
     const received = collect(fauxqs.sqsUri(q.name));
     await waitFor(() => received.length === 1, 'the message');
     expect(received[0].id).toMatch(/^[0-9a-f-]{36}$/);
@@ -102,7 +111,9 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const outcomes = await send(out, [{ body: 'small-1' }, { id: 'too-big', body: big }, { body: 'small-2' }]);
     expect(outcomes).toEqual([undefined, undefined, undefined]); // the big one is acked once the dead letter has it
     expect(deadLetter.received.map((message) => message.id)).toEqual(['too-big']);
-    expect(deadLetter.received[0].metadata[DEAD_LETTER_REASON]).toMatch(/PermanentError: .*too-big is 262\d+ bytes.*over the 262144-byte limit/);
+    expect(deadLetter.received[0].metadata[DEAD_LETTER_REASON]).toMatch(
+      /PermanentError: .*too-big is 262\d+ bytes.*over the 262144-byte limit/,
+    );
     expect((await fauxqs.inspect(q)).ready.sort()).toEqual(['small-1', 'small-2']);
   });
 
@@ -277,7 +288,9 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
       for (const group of groups) memTopic(topic).publish({ id: `${group}-${i}`, key: group, body: `${group}:${i}` });
     }
     cleanups.push(async () => memTopic(topic).delete());
-    const intoFirst = start(source(`mem://${topic}`), sink(fauxqs.sqsUri(first.name), { concurrency: 8, batch: { count: 4 } }), { handleSignals: false });
+    const intoFirst = start(source(`mem://${topic}`), sink(fauxqs.sqsUri(first.name), { concurrency: 8, batch: { count: 4 } }), {
+      handleSignals: false,
+    });
     await waitFor(() => intoFirst.stats().acked === groups.length * perGroup, 'the first leg', 20_000);
     await intoFirst.stop();
 
@@ -343,7 +356,10 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
   test('a queue that does not exist fails the start-up of a source with a MissingResourceError naming it and how to create it', async () => {
     const name = uniqueName('missing');
     const running = start(source(fauxqs.sqsUri(name)), collectingSink(ackEach), { handleSignals: false });
-    const failure = await running.started.then(() => undefined, (error: unknown) => error);
+    const failure = await running.started.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     await running.stop().catch(() => undefined);
     expect(failure).toBeInstanceOf(MissingResourceError);
     expect((failure as Error).message).toBe(
@@ -356,7 +372,10 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const fifo = `${uniqueName('missing')}.fifo`;
     const queueSink = sink(fauxqs.sqsUri(fifo));
     cleanups.push(() => queueSink.close());
-    const queueFailure = await (queueSink as SinkRuntime).start().then(() => undefined, (error: unknown) => error);
+    const queueFailure = await (queueSink as SinkRuntime).start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(queueFailure).toBeInstanceOf(MissingResourceError);
     expect((queueFailure as Error).message).toContain(`queue '${fifo}' does not exist (GetQueueUrl: QueueDoesNotExist`);
     expect((queueFailure as Error).message).toContain(`aws sqs create-queue --queue-name ${fifo} --attributes FifoQueue=true`);
@@ -364,7 +383,10 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
     const arn = `arn:aws:sns:us-east-1:${ACCOUNT}:${uniqueName('missing')}`;
     const topicSink = sink(fauxqs.snsUri(arn));
     cleanups.push(() => topicSink.close());
-    const topicFailure = await (topicSink as SinkRuntime).start().then(() => undefined, (error: unknown) => error);
+    const topicFailure = await (topicSink as SinkRuntime).start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(topicFailure).toBeInstanceOf(MissingResourceError);
     expect((topicFailure as Error).message).toContain(`topic '${arn}' does not exist (GetTopicAttributes: NotFound`);
     expect((topicFailure as Error).message).toContain(`aws sns create-topic --name ${arn.split(':')[5]})`);
@@ -401,7 +423,10 @@ describe('awssqs:// and awssns:// URIs', () => {
   });
 
   test.each([
-    ['awssqs://sqs.us-east-2.amazonaws.com/123456789012/?region=us-east-2', /does not name a queue: write awssqs:\/\/<host>\/<account id>\/<queue name>/],
+    [
+      'awssqs://sqs.us-east-2.amazonaws.com/123456789012/?region=us-east-2',
+      /does not name a queue: write awssqs:\/\/<host>\/<account id>\/<queue name>/,
+    ],
     ['awssqs://sqs.us-east-2.amazonaws.com/myqueue', /does not name a queue/],
     ['awssqs://sqs.us-east-2.amazonaws.com/123456789012/my%20queue', /'my queue' is not a queue name/],
     ['awssqs://h/1/q?waittime=30s', /waittime=30s is out of range: use between 0s and 20s/],
@@ -425,18 +450,36 @@ describe('awssqs:// and awssns:// URIs', () => {
     const sqs = lookupScheme('awssqs', 'SOURCE_URI');
     const sns = lookupScheme('awssns', 'SINK_URI');
     const declared = [...(sqs.sourceParams ?? []), ...(sqs.sinkParams ?? []), ...(sns.sinkParams ?? [])];
-    expect(paramNames(sqs.sourceParams)).toEqual(['region', 'endpoint', 'waittime', 'visibility', 'raw', 'pollers', 'nack_delay', 'nack_delay_max']);
+    expect(paramNames(sqs.sourceParams)).toEqual([
+      'region',
+      'endpoint',
+      'waittime',
+      'visibility',
+      'raw',
+      'pollers',
+      'nack_delay',
+      'nack_delay_max',
+    ]);
     expect(paramNames(sqs.sinkParams)).toEqual(['region', 'endpoint', 'max_message_size']);
     expect(paramNames(sns.sinkParams)).toEqual(['region', 'endpoint']);
     for (const param of declared) {
-      expect(param).toEqual({ name: expect.any(String), description: expect.stringMatching(/\w{3}/), default: expect.stringMatching(/\S/) });
+      expect(param).toEqual({
+        name: expect.any(String),
+        description: expect.stringMatching(/\w{3}/),
+        default: expect.stringMatching(/\S/),
+      });
       if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
     }
   });
 
   test('no region anywhere fails the start-up with what to set, for a source and for a sink (not a retry loop)', async () => {
     const { AWS_REGION: _region, ...credentials } = AWS_TEST_ENV;
-    const noProfile = { ...credentials, HOME: os.tmpdir(), AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials' };
+    const noProfile = {
+      ...credentials,
+      HOME: os.tmpdir(),
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+    };
     // an endpoint override names no region in its host; nothing listens there: the check comes before any request
     const queueUri = 'awssqs://127.0.0.1:9/000000000000/orders?endpoint=http://127.0.0.1:9';
     const [asSource, asSink] = await Promise.all([
@@ -445,7 +488,9 @@ describe('awssqs:// and awssns:// URIs', () => {
     ]);
     for (const run of [asSource, asSink]) {
       expect(run.status).toBe(1);
-      expect(run.stderr).toContain('awssqs (127.0.0.1:9): no AWS region for SQS: add ?region=us-east-2 (for example) to the URI, or set AWS_REGION');
+      expect(run.stderr).toContain(
+        'awssqs (127.0.0.1:9): no AWS region for SQS: add ?region=us-east-2 (for example) to the URI, or set AWS_REGION',
+      );
     }
   });
 

@@ -5,7 +5,6 @@ import { source, sink } from '../../lib/endpoints';
 import { createSource } from '../../lib/source';
 import { start } from '../../lib/run';
 import { Message } from '../../lib/message';
-import { memTopic } from '../../lib/connectors/local/mem';
 import fs from 'node:fs';
 import path from 'node:path';
 import { lookupScheme, paramNames, parseEndpointUri } from '../../lib/registry';
@@ -14,7 +13,7 @@ import { sourceConfig } from '../../lib/connectors/azure/config';
 import { ConnectorError, PermanentError } from '../../lib/errors';
 import type { Sink } from '../../lib/sink';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
-import { collect, startBus, TestBus } from './helpers';
+import { collect, startBus, type TestBus } from './helpers';
 
 let bus: TestBus;
 const closers: (() => Promise<unknown>)[] = [];
@@ -38,7 +37,9 @@ function openSink(uri: string): Sink {
 }
 
 function send(target: Sink, inits: Parameters<typeof Message.create>[0][]): Promise<(Error | undefined)[]> {
-  return Promise.all(inits.map((init) => new Promise<Error | undefined>((resolve) => target.next(Message.create(init, (error) => resolve(error))))));
+  return Promise.all(
+    inits.map((init) => new Promise<Error | undefined>((resolve) => target.next(Message.create(init, (error) => resolve(error))))),
+  );
 }
 
 function rawClient(): ServiceBusClient {
@@ -67,7 +68,12 @@ describe('azuresb:// delivery and dead-lettering', () => {
     // rhea writes one tick's dispositions as ranges of consecutive deliveries: an ack beside a nack must not share one
     const queue = bus.queue();
     const ids = ['tick-a', 'tick-b', 'tick-c', 'tick-d'];
-    expect(await send(openSink(`azuresb://${queue}`), ids.map((id) => ({ body: id, id })))).toEqual(ids.map(() => undefined));
+    expect(
+      await send(
+        openSink(`azuresb://${queue}`),
+        ids.map((id) => ({ body: id, id })),
+      ),
+    ).toEqual(ids.map(() => undefined));
     // the first four are held, to be settled together; what comes back after is acked
     const { messages, subscription } = collect(source(`azuresb://${queue}`, { env: bus.env }), (message, index) => {
       if (index >= ids.length) message.ack();
@@ -81,7 +87,12 @@ describe('azuresb:// delivery and dead-lettering', () => {
     c.nack(new Error('on purpose'));
     d.ack();
     await waitFor(() => messages.length === ids.length + 2, 'the two nacked messages again');
-    expect(messages.slice(ids.length).map((message) => message.id).sort()).toEqual(['tick-b', 'tick-c']);
+    expect(
+      messages
+        .slice(ids.length)
+        .map((message) => message.id)
+        .sort(),
+    ).toEqual(['tick-b', 'tick-c']);
     // every message completed, and nothing left in the queue that could still come back
     const store = bus.server.store(queue);
     await waitFor(() => store.stats.completed === ids.length && store.activeCount === 0 && store.lockedCount === 0, 'the queue to empty');
@@ -159,7 +170,9 @@ describe('azuresb:// message mapping', () => {
   test('key_as=sessionId puts the key in the session id; ids longer than Service Bus allows survive in a property', async () => {
     const queue = bus.queue();
     const longId = `long-${'x'.repeat(200)}`;
-    expect(await send(openSink(`azuresb://${queue}?key_as=sessionId`), [{ body: 'keyed', id: longId, key: 'customer-7' }])).toEqual([undefined]);
+    expect(await send(openSink(`azuresb://${queue}?key_as=sessionId`), [{ body: 'keyed', id: longId, key: 'customer-7' }])).toEqual([
+      undefined,
+    ]);
     const raw = rawClient().createReceiver(queue, { skipParsingBodyAsJson: true });
     const [received] = await raw.peekMessages(1);
     expect(received.sessionId).toBe('customer-7');
@@ -175,11 +188,7 @@ describe('azuresb:// message mapping', () => {
   test('a message larger than the entity accepts fails permanently; the rest of its batch is delivered', async () => {
     const queue = bus.queue();
     const target = openSink(`azuresb://${queue}`);
-    const outcomes = await send(target, [
-      { body: 'small-1' },
-      { body: Buffer.alloc(300 * 1024, 1), id: 'too-big' },
-      { body: 'small-2' },
-    ]);
+    const outcomes = await send(target, [{ body: 'small-1' }, { body: Buffer.alloc(300 * 1024, 1), id: 'too-big' }, { body: 'small-2' }]);
     expect(outcomes[0]).toBeUndefined();
     expect(outcomes[1]).toBeInstanceOf(PermanentError);
     expect(outcomes[1]?.message).toContain('too-big');
@@ -191,8 +200,13 @@ describe('azuresb:// message mapping', () => {
 
 describe('azuresb:// failures', () => {
   test('a missing queue: the source fails to start and the sink fails each write, naming the scheme, host and entity', async () => {
-    const running = start(source('azuresb://no-such-queue', { env: bus.env }), sink(`mem://${uniqueName('unused')}`), { handleSignals: false });
-    const failure = await running.started.then(() => undefined, (error: unknown) => error as Error);
+    const running = start(source('azuresb://no-such-queue', { env: bus.env }), sink(`mem://${uniqueName('unused')}`), {
+      handleSignals: false,
+    });
+    const failure = await running.started.then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
     await running.stop().catch(() => undefined);
     expect(failure).toBeInstanceOf(ConnectorError);
     expect(failure?.message).toContain('azuresb');
@@ -209,7 +223,10 @@ describe('azuresb:// failures', () => {
     const queue = bus.queue();
     const env = { SERVICEBUS_CONNECTION_STRING: bus.server.connectionString('not-the-key') };
     const running = start(source(`azuresb://${queue}`, { env }), sink(`mem://${uniqueName('unused')}`), { handleSignals: false });
-    const failure = await running.started.then(() => undefined, (error: unknown) => error as Error);
+    const failure = await running.started.then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
     await running.stop().catch(() => undefined);
     expect(failure).toBeInstanceOf(ConnectorError);
     expect(failure?.message).toMatch(/signature|unauthori/i);
@@ -221,7 +238,12 @@ describe('azuresb:// failures', () => {
     const to = bus.queue();
     const count = 300;
     expect(
-      (await send(openSink(`azuresb://${from}`), Array.from({ length: count }, (_, i) => ({ body: `m-${i}`, id: `m-${i}` })))).every((error) => error === undefined),
+      (
+        await send(
+          openSink(`azuresb://${from}`),
+          Array.from({ length: count }, (_, i) => ({ body: `m-${i}`, id: `m-${i}` })),
+        )
+      ).every((error) => error === undefined),
     ).toBe(true);
     const driver = new AzureSbSource(sourceConfig(parseEndpointUri(`azuresb://${from}`, 'SOURCE_URI'), bus.env, 120_000), 5, true);
     const out = sink(`azuresb://${to}`, { env: bus.env });
@@ -238,11 +260,21 @@ describe('azuresb:// failures', () => {
     bus.server.dropConnections(1500);
     await waitFor(() => !driver.ready, 'the source to notice', 5000);
     // at least once: a settlement lost in the cut brings its message back when the lock expires (a duplicate)
-    const relayedIds = (): Set<string> => new Set(bus.server.store(to).messages().map((message) => String(message.sections.message_id)));
+    const relayedIds = (): Set<string> =>
+      new Set(
+        bus.server
+          .store(to)
+          .messages()
+          .map((message) => String(message.sections.message_id)),
+      );
     await waitFor(() => relayedIds().size === count, `all ${count} messages relayed`, 30_000);
     await waitFor(() => driver.ready && out.ready, 'ready again', 10_000);
     for (let i = 0; i < count; i++) expect(relayedIds().has(`m-${i}`)).toBe(true);
-    await waitFor(() => bus.server.store(from).activeCount === 0 && bus.server.store(from).lockedCount === 0, 'the source queue to empty', 15_000);
+    await waitFor(
+      () => bus.server.store(from).activeCount === 0 && bus.server.store(from).lockedCount === 0,
+      'the source queue to empty',
+      15_000,
+    );
   });
 });
 
@@ -255,28 +287,42 @@ describe('azuresb:// configuration', () => {
     expect(paramNames(definition.sourceParams)).toEqual(['subscription', 'subqueue', 'max_lock_renewal']);
     expect(paramNames(definition.sinkParams)).toEqual(['key_as']);
     for (const param of [...(definition.sourceParams ?? []), ...(definition.sinkParams ?? [])]) {
-      expect(param).toEqual({ name: expect.any(String), description: expect.stringMatching(/\w{3}/), default: expect.stringMatching(/\S/) });
+      expect(param).toEqual({
+        name: expect.any(String),
+        description: expect.stringMatching(/\w{3}/),
+        default: expect.stringMatching(/\S/),
+      });
       if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
     }
   });
 
   test('no credentials: names both variables with an example', () => {
-    expect(() => source('azuresb://orders', { env: {}, variable: 'SOURCE_URI' })).toThrow(/SERVICEBUS_CONNECTION_STRING.*Endpoint=sb:\/\/.*AZURE_SERVICEBUS_HOSTNAME/);
-  });
-
-  test('a connection string without a key, or scoped to another entity, is a ConfigError that says how to fix it', () => {
-    expect(() => sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://x.servicebus.windows.net/' } })).toThrow(/SharedAccessKeyName and SharedAccessKey/);
-    expect(() => sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: 'SharedAccessKeyName=k;SharedAccessKey=v' } })).toThrow(/Endpoint=sb:\/\//);
-    expect(() => sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: `${env.SERVICEBUS_CONNECTION_STRING};EntityPath=invoices` } })).toThrow(
-      /EntityPath=invoices.*'orders'/,
+    expect(() => source('azuresb://orders', { env: {}, variable: 'SOURCE_URI' })).toThrow(
+      /SERVICEBUS_CONNECTION_STRING.*Endpoint=sb:\/\/.*AZURE_SERVICEBUS_HOSTNAME/,
     );
   });
 
+  test('a connection string without a key, or scoped to another entity, is a ConfigError that says how to fix it', () => {
+    expect(() => sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://x.servicebus.windows.net/' } })).toThrow(
+      /SharedAccessKeyName and SharedAccessKey/,
+    );
+    expect(() => sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: 'SharedAccessKeyName=k;SharedAccessKey=v' } })).toThrow(
+      /Endpoint=sb:\/\//,
+    );
+    expect(() =>
+      sink('azuresb://orders', { env: { SERVICEBUS_CONNECTION_STRING: `${env.SERVICEBUS_CONNECTION_STRING};EntityPath=invoices` } }),
+    ).toThrow(/EntityPath=invoices.*'orders'/);
+  });
+
   test('bad URIs: no entity, a bad sub-queue, a bad key_as, a bad host name', () => {
-    expect(() => source('azuresb://', { env, variable: 'SOURCE_URI' })).toThrow(/SOURCE_URI: azuresb:\/\/ needs a queue or topic name, for example/);
+    expect(() => source('azuresb://', { env, variable: 'SOURCE_URI' })).toThrow(
+      /SOURCE_URI: azuresb:\/\/ needs a queue or topic name, for example/,
+    );
     expect(() => source('azuresb://orders?subqueue=later', { env })).toThrow(/subqueue=deadletter/);
     expect(() => sink('azuresb://orders?key_as=routing', { env })).toThrow(/key_as=partitionKey.*key_as=sessionId/);
-    expect(() => sink('azuresb://orders', { env: { AZURE_SERVICEBUS_HOSTNAME: 'https://x/y' } })).toThrow(/AZURE_SERVICEBUS_HOSTNAME.*servicebus\.windows\.net/);
+    expect(() => sink('azuresb://orders', { env: { AZURE_SERVICEBUS_HOSTNAME: 'https://x/y' } })).toThrow(
+      /AZURE_SERVICEBUS_HOSTNAME.*servicebus\.windows\.net/,
+    );
   });
 
   test('the namespace host name with the default Azure credential is accepted without connecting', () => {

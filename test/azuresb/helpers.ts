@@ -2,7 +2,7 @@
 // collect what a source delivers.
 import type { Observable, Subscription } from 'rxjs';
 import type { Message } from '../../lib/message';
-import { ServiceBusTestServer, ServiceBusTestServerOptions } from '../fixtures/servicebus/server';
+import { ServiceBusTestServer, type ServiceBusTestServerOptions } from '../fixtures/servicebus/server';
 import { uniqueName } from '../helpers/wait';
 
 export interface TestBus {
@@ -39,7 +39,10 @@ export interface Collected {
 }
 
 /** Subscribes and keeps every message; `onMessage` decides what to do with each (ack, nack, nothing). */
-export function collect(observable: Observable<Message>, onMessage: (message: Message, index: number) => void = (message) => message.ack()): Collected {
+export function collect(
+  observable: Observable<Message>,
+  onMessage: (message: Message, index: number) => void = (message) => message.ack(),
+): Collected {
   const messages: Message[] = [];
   const subscription = observable.subscribe({
     next: (message) => {

@@ -36,6 +36,9 @@ test('key_as=sessionId: the connection drops mid-stream, and every key is stored
   const stored = bus()
     .server.store(queue)
     .messages()
-    .map((message) => ({ key: String(message.sections.group_id), position: Math.floor(Number(String(message.sections.message_id).slice(2)) / keys) }));
+    .map((message) => ({
+      key: String(message.sections.group_id),
+      position: Math.floor(Number(String(message.sections.message_id).slice(2)) / keys),
+    }));
   expectEveryKeyInOrder(stored, keys, total / keys);
 }, 150_000);

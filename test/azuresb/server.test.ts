@@ -94,11 +94,17 @@ describe('the Service Bus test server, as the SDK sees it', () => {
   test("more deliveries and management replies than rhea's session buffer (2048) do not stall a link", async () => {
     const name = queue();
     const count = 2500;
-    server.publish(name, Array.from({ length: count }, (_, i) => ({ body: `m-${i}` })));
+    server.publish(
+      name,
+      Array.from({ length: count }, (_, i) => ({ body: `m-${i}` })),
+    );
     const receiver = client.createReceiver(name);
     let completed = 0;
     const subscription = receiver.subscribe(
-      { processMessage: async (message) => void (await receiver.completeMessage(message), completed++), processError: async () => undefined },
+      {
+        processMessage: async (message) => void (await receiver.completeMessage(message), completed++),
+        processError: async () => undefined,
+      },
       { autoCompleteMessages: false, maxConcurrentCalls: 500 },
     );
     await waitFor(() => completed === count, `${count} completes`, 30_000);
@@ -128,7 +134,9 @@ describe('the Service Bus test server, as the SDK sees it', () => {
     const wrong = new ServiceBusClient(server.connectionString('wrong-key'), { retryOptions: { maxRetries: 0 } });
     const error = await failure(() => wrong.createSender(name).sendMessages({ body: 'x' }));
     await wrong.close();
-    expect(String((error as Error).message) + JSON.stringify((error as AggregateError).errors?.map((e: Error) => e.message) ?? [])).toContain('InvalidSignature');
+    expect(String(error.message) + JSON.stringify((error as AggregateError).errors?.map((e: Error) => e.message) ?? [])).toContain(
+      'InvalidSignature',
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 // One cache suite, run against every backend: memory://, and redis:// and nats-kv:// on the real servers.
 import { randomBytes } from 'node:crypto';
-import { cache, Cache } from '../../lib/cache';
+import { cache, type Cache } from '../../lib/cache';
 import { capturingLogger, deleteKvBuckets, deleteRedisPrefix, NATS_ENV, REDIS_URL, sleep, uniqueName } from './helpers';
 
 const { logger } = capturingLogger('warn');
@@ -107,10 +107,12 @@ describe.each([
   });
 
   test('many concurrent gets, present and missing mixed, each get their own answer', async () => {
-    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? Promise.resolve() : first.set(`many-${i}`, Buffer.from(`v${i}`)))));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? Promise.resolve() : first.set(`many-${i}`, Buffer.from(`v${i}`)))),
+    );
     const answers = await Promise.all(Array.from({ length: 600 }, (_, i) => second.get(`many-${i % 100}`)));
     expect(answers.map((answer) => answer?.toString())).toEqual(
-      Array.from({ length: 600 }, (_, i) => (i % 100) % 3 === 0 ? undefined : `v${i % 100}`),
+      Array.from({ length: 600 }, (_, i) => ((i % 100) % 3 === 0 ? undefined : `v${i % 100}`)),
     );
   });
 

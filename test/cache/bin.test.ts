@@ -9,7 +9,6 @@ import { MemoryCache } from '../../lib/cache';
 import { freePort } from './helpers';
 import { BIN, binEnv } from '../helpers/bin';
 
-
 describe('CACHE_URI in the bin', () => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'wp-cache-bin-'));
   afterAll(() => fs.rmSync(directory, { recursive: true, force: true }));
@@ -37,7 +36,9 @@ describe('CACHE_URI in the bin', () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^wasm-pipes: CACHE_URI: unknown cache scheme 'memcached:\/\/'; use one of memory:\/\/\?max=100000&ttl=10m, redis:\/\//);
+    expect(result.stderr).toMatch(
+      /^wasm-pipes: CACHE_URI: unknown cache scheme 'memcached:\/\/'; use one of memory:\/\/\?max=100000&ttl=10m, redis:\/\//,
+    );
   });
 
   test('--help lists CACHE_URI', () => {

@@ -57,7 +57,12 @@ describe('dedupe across processes', () => {
     }
 
     for (let worker = 0; worker < 2; worker++) {
-      workers.push(spawn(process.execPath, [WORKER, prefix, inputs[worker], outputs[worker]], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } }));
+      workers.push(
+        spawn(process.execPath, [WORKER, prefix, inputs[worker], outputs[worker]], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+          env: { ...process.env, LOG_LEVEL: 'warn' },
+        }),
+      );
     }
     expect(await Promise.all(workers.map(firstLine))).toEqual(['ready', 'ready']);
     const finished = workers.map(

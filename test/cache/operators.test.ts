@@ -1,8 +1,8 @@
 // cacheLookup, cacheSet and dedupe: message-aware (dropped = acked, a failure nacks that message only), concurrent
 // with input order kept, synchronous with the memory cache, and dedupe keeping at-least-once.
-import { Subject, OperatorFunction } from 'rxjs';
+import { Subject, type OperatorFunction } from 'rxjs';
 import { Message } from '../../lib/message';
-import { cache, Cache, MemoryCache } from '../../lib/cache';
+import { cache, type Cache, MemoryCache } from '../../lib/cache';
 import { cacheLookup, cacheSet, dedupe } from '../../operators';
 import { capturingLogger, deleteRedisPrefix, REDIS_URL, sleep, uniqueName, waitFor } from './helpers';
 
@@ -23,9 +23,8 @@ function harness(operator: OperatorFunction<Message, Message>) {
     },
     send(id: string, body: string | object, metadata?: Record<string, string>): Message {
       outcomes.set(id, undefined);
-      const message = Message.create(
-        { id, body: typeof body === 'string' ? body : JSON.stringify(body), metadata },
-        (error) => outcomes.set(id, error ?? 'acked'),
+      const message = Message.create({ id, body: typeof body === 'string' ? body : JSON.stringify(body), metadata }, (error) =>
+        outcomes.set(id, error ?? 'acked'),
       );
       input.next(message);
       return message;
@@ -89,9 +88,7 @@ describe('cacheLookup', () => {
       { user: 'u2', n: 2, user_info: 'plain text' },
     ]);
 
-    const byFunction = harness(
-      cacheLookup(users, { key: () => 'u1', into: (m, value) => ({ body: `${m.text()}+${value.length}` }) }),
-    );
+    const byFunction = harness(cacheLookup(users, { key: () => 'u1', into: (m, value) => ({ body: `${m.text()}+${value.length}` }) }));
     byFunction.send('e', 'body');
     expect(byFunction.outputs[0].text()).toBe('body+28');
   });
@@ -105,7 +102,13 @@ describe('cacheLookup', () => {
   });
 
   test("onMiss: 'drop' acks the message; a key of undefined skips the lookup", () => {
-    const run = harness(cacheLookup(users, { key: (m) => (m.metadata.user === 'skip' ? undefined : m.metadata.user), into: { metadata: 'p' }, onMiss: 'drop' }));
+    const run = harness(
+      cacheLookup(users, {
+        key: (m) => (m.metadata.user === 'skip' ? undefined : m.metadata.user),
+        into: { metadata: 'p' },
+        onMiss: 'drop',
+      }),
+    );
     run.send('hit', 'x', { user: 'u1' });
     run.send('miss', 'x', { user: 'nobody' });
     run.send('skip', 'x', { user: 'skip' });
@@ -210,7 +213,9 @@ describe('dedupe', () => {
     expect(run.outputs.map((m) => m.id)).toEqual(['first']);
     expect(run.outcomes.get('copy1')).toBeUndefined(); // held, not dropped yet: the first may still fail
     run.outputs[0].nack(new Error('sink refused'));
-    expect((run.outcomes.get('copy1') as Error).message).toMatch(/first copy of 'dedupe:e' failed \(sink refused\); this copy will be redelivered/);
+    expect((run.outcomes.get('copy1') as Error).message).toMatch(
+      /first copy of 'dedupe:e' failed \(sink refused\); this copy will be redelivered/,
+    );
     expect(run.outcomes.get('copy2')).toBeInstanceOf(Error);
     expect(seen.sync.get('dedupe:e')).toBeUndefined();
     // the redelivered message passes now

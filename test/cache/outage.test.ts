@@ -2,7 +2,7 @@
 // lost (messages whose cache operation failed are nacked and redelivered). Each test runs its own server on a free
 // port and stops it by PID; the shared servers are never touched.
 import type { ChildProcess } from 'node:child_process';
-import { cache, Cache } from '../../lib/cache';
+import { cache, type Cache } from '../../lib/cache';
 import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { cacheSet } from '../../operators';
@@ -36,7 +36,9 @@ describe('redis:// outages', () => {
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(ConnectorError);
-    expect((failure as Error).message).toMatch(new RegExp(`^redis \\(127.0.0.1:${port}\\): cache get 'k' failed: the server has not answered for \\d+ s \\(.*ECONNREFUSED`));
+    expect((failure as Error).message).toMatch(
+      new RegExp(`^redis \\(127.0.0.1:${port}\\): cache get 'k' failed: the server has not answered for \\d+ s \\(.*ECONNREFUSED`),
+    );
     expect(isConnected).toBe(false);
 
     children.push(await startRedis(port));
@@ -147,7 +149,9 @@ describe('nats-kv:// outages', () => {
       await waitFor(() => kv.ready === false, 'the disconnect to be noticed');
       const down = await kv.set('k2', Buffer.from('x')).catch((error: unknown) => error);
       expect(down).toBeInstanceOf(ConnectorError);
-      expect((down as Error).message).toMatch(/cache set 'k2' failed: the bucket 'outage_test' has not been reachable for \d+ s \(disconnected from/);
+      expect((down as Error).message).toMatch(
+        /cache set 'k2' failed: the bucket 'outage_test' has not been reachable for \d+ s \(disconnected from/,
+      );
       await server.start();
       await waitFor(() => kv.ready === true, 'the reconnect', 15_000);
       expect((await kv.get('k'))?.toString()).toBe('v');

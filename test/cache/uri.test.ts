@@ -17,9 +17,27 @@ describe('CACHE_URI', () => {
   });
 
   test('redis:// with credentials, database, prefix and timeout; rediss:// means TLS', () => {
-    expect(parseCacheUri('redis://127.0.0.1:6379/0')).toMatchObject({ kind: 'redis', host: '127.0.0.1', port: 6379, db: 0, prefix: '', tls: false, timeoutMs: 5000 });
+    expect(parseCacheUri('redis://127.0.0.1:6379/0')).toMatchObject({
+      kind: 'redis',
+      host: '127.0.0.1',
+      port: 6379,
+      db: 0,
+      prefix: '',
+      tls: false,
+      timeoutMs: 5000,
+    });
     const full = parseCacheUri('rediss://app:s%40cret@cache.example.com:6380/3?prefix=orders:&timeout=2s');
-    expect(full).toMatchObject({ kind: 'redis', host: 'cache.example.com', port: 6380, db: 3, username: 'app', password: 's@cret', tls: true, prefix: 'orders:', timeoutMs: 2000 });
+    expect(full).toMatchObject({
+      kind: 'redis',
+      host: 'cache.example.com',
+      port: 6380,
+      db: 3,
+      username: 'app',
+      password: 's@cret',
+      tls: true,
+      prefix: 'orders:',
+      timeoutMs: 2000,
+    });
     expect(full.name).not.toContain('cret');
     expect(parseCacheUri('redis://:pw@localhost')).toMatchObject({ host: 'localhost', port: 6379, db: 0, password: 'pw' });
     expect(parseCacheUri('redis://localhost')).not.toHaveProperty('username');
@@ -29,7 +47,14 @@ describe('CACHE_URI', () => {
     const config = parseCacheUri('nats-kv://enrichment?ttl=1h&storage=memory&replicas=1&max_bytes=64mb', {
       env: { NATS_SERVER_URL: '0.0.0.0:4222' },
     });
-    expect(config).toMatchObject({ kind: 'nats-kv', bucket: 'enrichment', ttlMs: 3_600_000, storage: 'memory', replicas: 1, maxBytes: 64 * 1024 * 1024 });
+    expect(config).toMatchObject({
+      kind: 'nats-kv',
+      bucket: 'enrichment',
+      ttlMs: 3_600_000,
+      storage: 'memory',
+      replicas: 1,
+      maxBytes: 64 * 1024 * 1024,
+    });
     expect(config.kind === 'nats-kv' && config.nats.servers).toEqual(['127.0.0.1:4222']);
     expect(parseCacheUri('nats-kv://b', { env: {} })).toMatchObject({ ttlMs: 0, storage: 'file', nats: { servers: ['127.0.0.1:4222'] } });
   });

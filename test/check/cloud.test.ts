@@ -17,13 +17,23 @@ describe('wasm-pipes check: SQS and SNS (fauxqs)', () => {
     const topic = await fauxqs().createTopic(uniqueName('check-topic'));
     try {
       await fauxqs().fill(queue, [{ MessageBody: 'left alone' }]);
-      const run = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: fauxqs().sqsUri(queue.name), SINK_URI: `${fauxqs().sqsUri(queue.name)},${fauxqs().snsUri(topic)}` });
+      const run = await runCheck({
+        ...AWS_TEST_ENV,
+        SOURCE_URI: fauxqs().sqsUri(queue.name),
+        SINK_URI: `${fauxqs().sqsUri(queue.name)},${fauxqs().snsUri(topic)}`,
+      });
       expect(run.problems).toEqual([]);
       expect(run.status).toBe(0);
       expect(run.ok).toEqual([
-        expect.stringMatching(new RegExp(`^ok {2}SOURCE_URI +awssqs://.*${queue.name}.* {2}SQS 127\\.0\\.0\\.1:\\d+: queue '${queue.name}' \\(about 1 messages waiting, 0 in flight\\)$`)),
+        expect.stringMatching(
+          new RegExp(
+            `^ok {2}SOURCE_URI +awssqs://.*${queue.name}.* {2}SQS 127\\.0\\.0\\.1:\\d+: queue '${queue.name}' \\(about 1 messages waiting, 0 in flight\\)$`,
+          ),
+        ),
         expect.stringMatching(new RegExp(`^ok {2}SINK_URI +awssqs://.*SQS 127\\.0\\.0\\.1:\\d+: queue '${queue.name}'`)),
-        expect.stringMatching(/^ok {2}SINK_URI +awssns:\/\/\/arn:.*SNS 127\.0\.0\.1:\d+: topic 'check-topic.*' \(\d+ confirmed subscriptions\)$/),
+        expect.stringMatching(
+          /^ok {2}SINK_URI +awssns:\/\/\/arn:.*SNS 127\.0\.0\.1:\d+: topic 'check-topic.*' \(\d+ confirmed subscriptions\)$/,
+        ),
       ]);
     } finally {
       await fauxqs().deleteQueue(queue);
@@ -37,8 +47,14 @@ describe('wasm-pipes check: SQS and SNS (fauxqs)', () => {
     const run = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: fauxqs().sqsUri(missing), SINK_URI: fauxqs().snsUri(arn) });
     expect(run.status).toBe(2);
     expect(run.problems).toEqual([
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SOURCE_URI awssqs://.*${missing}.*: 127\\.0\\.0\\.1:\\d+: GetQueueUrl of '${missing}' failed: .*; check the queue URL \\(awssqs://<host>/<account id>/<queue name>\\) and the region$`)),
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI awssns:///${arn}.*: 127\\.0\\.0\\.1:\\d+: GetTopicAttributes of '${arn}' failed: `)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SOURCE_URI awssqs://.*${missing}.*: 127\\.0\\.0\\.1:\\d+: GetQueueUrl of '${missing}' failed: .*; check the queue URL \\(awssqs://<host>/<account id>/<queue name>\\) and the region$`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(`^wasm-pipes check: SINK_URI awssns:///${arn}.*: 127\\.0\\.0\\.1:\\d+: GetTopicAttributes of '${arn}' failed: `),
+      ),
     ]);
   });
 });
@@ -63,7 +79,11 @@ describe('wasm-pipes check: Kafka (mock cluster)', () => {
 
   test('a topic the cluster does not have, brokers out of reach: exit 2, a line each', async () => {
     const missing = uniqueName('missing');
-    const run = await runCheck({ KAFKA_BROKERS: kafka().cluster.brokers.join(','), SOURCE_URI: `kafka://relay?topic=${missing}`, SINK_URI: `kafka://${missing}` });
+    const run = await runCheck({
+      KAFKA_BROKERS: kafka().cluster.brokers.join(','),
+      SOURCE_URI: `kafka://relay?topic=${missing}`,
+      SINK_URI: `kafka://${missing}`,
+    });
     expect(run.status).toBe(2);
     const fix = `create it first, for example: kafka-topics.sh --create --topic ${missing} --partitions 3 --bootstrap-server HOST:9092`;
     expect(run.problems).toEqual([
@@ -74,7 +94,9 @@ describe('wasm-pipes check: Kafka (mock cluster)', () => {
     const refused = await runCheck({ KAFKA_BROKERS: '127.0.0.1:1', SOURCE_URI: 'stdin://', SINK_URI: 'kafka://audit' });
     expect(refused.status).toBe(2);
     expect(refused.problems).toEqual([
-      expect.stringMatching(/^wasm-pipes check: SINK_URI kafka:\/\/audit: cannot connect to Kafka at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); start the brokers, or fix KAFKA_BROKERS \(and KAFKA_SSL\)$/),
+      expect.stringMatching(
+        /^wasm-pipes check: SINK_URI kafka:\/\/audit: cannot connect to Kafka at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); start the brokers, or fix KAFKA_BROKERS \(and KAFKA_SSL\)$/,
+      ),
     ]);
   });
 });
@@ -87,7 +109,11 @@ describe('wasm-pipes check: Pub/Sub (gRPC test server)', () => {
 
   test('a subscription to pull, a topic to publish to: exit 0', async () => {
     const { topic, subscription } = await pubsub().topicWithSubscription();
-    const run = await runCheck({ ...pubsub().env, SOURCE_URI: `gcppubsub://${PROJECT}/${subscription}`, SINK_URI: `gcppubsub://projects/${PROJECT}/topics/${topic}` });
+    const run = await runCheck({
+      ...pubsub().env,
+      SOURCE_URI: `gcppubsub://${PROJECT}/${subscription}`,
+      SINK_URI: `gcppubsub://projects/${PROJECT}/topics/${topic}`,
+    });
     expect(run.problems).toEqual([]);
     expect(run.status).toBe(0);
     expect(run.ok).toEqual([
@@ -97,7 +123,11 @@ describe('wasm-pipes check: Pub/Sub (gRPC test server)', () => {
   });
 
   test('a missing subscription and a missing topic: exit 2, a line each', async () => {
-    const run = await runCheck({ ...pubsub().env, SOURCE_URI: `gcppubsub://${PROJECT}/no-such-sub`, SINK_URI: `gcppubsub://${PROJECT}/no-such-topic` });
+    const run = await runCheck({
+      ...pubsub().env,
+      SOURCE_URI: `gcppubsub://${PROJECT}/no-such-sub`,
+      SINK_URI: `gcppubsub://${PROJECT}/no-such-topic`,
+    });
     expect(run.status).toBe(2);
     expect(run.problems).toEqual([
       `wasm-pipes check: SOURCE_URI gcppubsub://${PROJECT}/no-such-sub: projects/${PROJECT}/subscriptions/no-such-sub does not exist at ${pubsub().server.host}; create it first (gcloud pubsub subscriptions create no-such-sub), or fix the URI`,
@@ -112,12 +142,20 @@ describe('wasm-pipes check: Service Bus (AMQP test server)', () => {
   test('a queue to receive from and to send to: exit 0, and its message is still there', async () => {
     const queue = bus().queue();
     bus().server.publish(queue, [{ body: 'left alone' }]);
-    const run = await runCheck({ ...(bus().env as Record<string, string>), SOURCE_URI: `azuresb://${queue}`, SINK_URI: `azuresb://${queue}` });
+    const run = await runCheck({
+      ...(bus().env as Record<string, string>),
+      SOURCE_URI: `azuresb://${queue}`,
+      SINK_URI: `azuresb://${queue}`,
+    });
     expect(run.problems).toEqual([]);
     expect(run.status).toBe(0);
     expect(run.ok).toEqual([
-      expect.stringMatching(new RegExp(`^ok {2}SOURCE_URI +azuresb://${queue} {2}Service Bus .*: '${queue}' can be received from \\(has messages\\)$`)),
-      expect.stringMatching(new RegExp(`^ok {2}SINK_URI +azuresb://${queue} {2}Service Bus .*: '${queue}' can be sent to \\(messages up to \\d+ bytes\\)$`)),
+      expect.stringMatching(
+        new RegExp(`^ok {2}SOURCE_URI +azuresb://${queue} {2}Service Bus .*: '${queue}' can be received from \\(has messages\\)$`),
+      ),
+      expect.stringMatching(
+        new RegExp(`^ok {2}SINK_URI +azuresb://${queue} {2}Service Bus .*: '${queue}' can be sent to \\(messages up to \\d+ bytes\\)$`),
+      ),
     ]);
     expect(bus().server.store(queue).activeCount).toBe(1);
     expect(bus().server.store(queue).lockedCount).toBe(0);
@@ -127,9 +165,23 @@ describe('wasm-pipes check: Service Bus (AMQP test server)', () => {
     const queue = bus().queue();
     const run = await runCheck({ ...(bus().env as Record<string, string>), SOURCE_URI: 'azuresb://no-such-queue', SINK_URI: 'stdout://' });
     expect(run.status).toBe(2);
-    expect(run.problems).toEqual([expect.stringMatching(/^wasm-pipes check: SOURCE_URI azuresb:\/\/no-such-queue: 'no-such-queue' does not exist in .*; create it .*, or fix the URI$/)]);
-    const refused = await runCheck({ SERVICEBUS_CONNECTION_STRING: bus().server.connectionString(Buffer.from('wrong key').toString('base64')), SOURCE_URI: 'stdin://', SINK_URI: `azuresb://${queue}` });
+    expect(run.problems).toEqual([
+      expect.stringMatching(
+        /^wasm-pipes check: SOURCE_URI azuresb:\/\/no-such-queue: 'no-such-queue' does not exist in .*; create it .*, or fix the URI$/,
+      ),
+    ]);
+    const refused = await runCheck({
+      SERVICEBUS_CONNECTION_STRING: bus().server.connectionString(Buffer.from('wrong key').toString('base64')),
+      SOURCE_URI: 'stdin://',
+      SINK_URI: `azuresb://${queue}`,
+    });
     expect(refused.status).toBe(2);
-    expect(refused.problems).toEqual([expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI azuresb://${queue}: .* refused the credentials for '${queue}' .*; fix SERVICEBUS_CONNECTION_STRING`))]);
+    expect(refused.problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SINK_URI azuresb://${queue}: .* refused the credentials for '${queue}' .*; fix SERVICEBUS_CONNECTION_STRING`,
+        ),
+      ),
+    ]);
   });
 });

@@ -7,7 +7,7 @@ import { AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { runCheck } from './helpers';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject } from '../nats/helpers';
-import { rabbitAdmin, RabbitAdmin, uniqueQueue } from '../rabbit/helpers';
+import { rabbitAdmin, type RabbitAdmin, uniqueQueue } from '../rabbit/helpers';
 
 const page = fs.readFileSync(path.resolve(__dirname, '../../docs/operating.md'), 'utf8');
 const section = page.slice(page.indexOf('## Checking a configuration'), page.indexOf('## Stopping it'));
@@ -21,7 +21,8 @@ describe('docs/operating.md: wasm-pipes check', () => {
   const subject = `docs.${stream}`;
   const queue = uniqueQueue('docs');
   /** The documented names, made unique. */
-  const unique = (text: string): string => text.replaceAll('orders.created', subject).replaceAll('ORDERS', stream).replaceAll('audit', queue);
+  const unique = (text: string): string =>
+    text.replaceAll('orders.created', subject).replaceAll('ORDERS', stream).replaceAll('audit', queue);
 
   beforeAll(async () => {
     connection = await natsConnection();

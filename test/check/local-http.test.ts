@@ -63,16 +63,27 @@ describe('wasm-pipes check: the configuration', () => {
         "wasm-pipes check: MAX_IN_FLIGHT: 'lots' is not a whole number 1 or more, written in digits (for example 1024)",
         expect.stringMatching(/^wasm-pipes check: WASM_SHA256: .*uppercase\.wasm/),
         expect.stringMatching(/^wasm-pipes check: OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' is not an http\(s\):\/\/ URL/),
-        expect.stringMatching(/^wasm-pipes check: SOURCE_URI file:\/\/.*missing\.jsonl: reading .*missing\.jsonl does not exist; give the path of an existing JSON-lines file/),
-        expect.stringMatching(/^wasm-pipes check: SINK_URI file:\/\/.*out\.jsonl: the directory .*no\/such\/dir does not exist for writing; create it/),
+        expect.stringMatching(
+          /^wasm-pipes check: SOURCE_URI file:\/\/.*missing\.jsonl: reading .*missing\.jsonl does not exist; give the path of an existing JSON-lines file/,
+        ),
+        expect.stringMatching(
+          /^wasm-pipes check: SINK_URI file:\/\/.*out\.jsonl: the directory .*no\/such\/dir does not exist for writing; create it/,
+        ),
       ]),
     );
     expect(run.problems).toHaveLength(5);
   });
 
   test('--offline validates everything but connects nothing; the .env of the working directory is read', async () => {
-    fs.writeFileSync(path.join(dir, '.env'), 'SOURCE_URI=nats://orders.created?stream=ORDERS&consumer=relay\nNATS_SERVER_URL=127.0.0.1:1\n');
-    const offline = await runCheck({ SINK_URI: 'rabbit://?routing_key=audit', RABBIT_SERVER_URL: 'amqp://guest:guest@127.0.0.1:1/' }, ['--offline'], dir);
+    fs.writeFileSync(
+      path.join(dir, '.env'),
+      'SOURCE_URI=nats://orders.created?stream=ORDERS&consumer=relay\nNATS_SERVER_URL=127.0.0.1:1\n',
+    );
+    const offline = await runCheck(
+      { SINK_URI: 'rabbit://?routing_key=audit', RABBIT_SERVER_URL: 'amqp://guest:guest@127.0.0.1:1/' },
+      ['--offline'],
+      dir,
+    );
     expect(offline.problems).toEqual([]);
     expect(offline.status).toBe(0);
     expect(offline.ok).toEqual([
@@ -80,11 +91,19 @@ describe('wasm-pipes check: the configuration', () => {
       'ok  SINK_URI        rabbit://?routing_key=audit  valid (not connected: --offline)',
     ]);
     // the same, connecting: both endpoints are out of reach
-    const online = await runCheck({ SINK_URI: 'rabbit://?routing_key=audit', RABBIT_SERVER_URL: 'amqp://guest:guest@127.0.0.1:1/' }, [], dir);
+    const online = await runCheck(
+      { SINK_URI: 'rabbit://?routing_key=audit', RABBIT_SERVER_URL: 'amqp://guest:guest@127.0.0.1:1/' },
+      [],
+      dir,
+    );
     expect(online.status).toBe(2);
     expect(online.problems).toEqual([
-      expect.stringMatching(/^wasm-pipes check: SOURCE_URI nats:\/\/orders\.created\?stream=ORDERS&consumer=relay: cannot connect to NATS at 127\.0\.0\.1:1 .*fix NATS_SERVER_URL$/),
-      expect.stringMatching(/^wasm-pipes check: SINK_URI rabbit:\/\/\?routing_key=audit: cannot connect to RabbitMQ at 127\.0\.0\.1:1 .*fix RABBIT_SERVER_URL$/),
+      expect.stringMatching(
+        /^wasm-pipes check: SOURCE_URI nats:\/\/orders\.created\?stream=ORDERS&consumer=relay: cannot connect to NATS at 127\.0\.0\.1:1 .*fix NATS_SERVER_URL$/,
+      ),
+      expect.stringMatching(
+        /^wasm-pipes check: SINK_URI rabbit:\/\/\?routing_key=audit: cannot connect to RabbitMQ at 127\.0\.0\.1:1 .*fix RABBIT_SERVER_URL$/,
+      ),
     ]);
   });
 
@@ -98,7 +117,9 @@ describe('wasm-pipes check: the configuration', () => {
     const run = await runCheck({ SOURCE_URI: 'stdin://', SINK_URI: 'http://user:s3cret-pass@127.0.0.1:1/hook' });
     expect(run.status).toBe(2);
     expect(run.problems.join('\n')).not.toContain('s3cret-pass');
-    expect(run.problems[0]).toMatch(/^wasm-pipes check: SINK_URI http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/hook: nothing listens at 127\.0\.0\.1:1/);
+    expect(run.problems[0]).toMatch(
+      /^wasm-pipes check: SINK_URI http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/hook: nothing listens at 127\.0\.0\.1:1/,
+    );
   });
 });
 

@@ -22,7 +22,11 @@ describe('wasm-pipes check: MQTT', () => {
     const refused = await runCheck({ MQTT_SERVER_URL: 'mqtt://127.0.0.1:1', SOURCE_URI: `mqtt://${topic}/+`, SINK_URI: 'stdout://' });
     expect(refused.status).toBe(2);
     expect(refused.problems).toEqual([
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SOURCE_URI mqtt://${topic}/\\+: cannot connect to MQTT at 127\\.0\\.0\\.1:1 \\(.*ECONNREFUSED.*\\); start the broker, or fix MQTT_SERVER_URL$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SOURCE_URI mqtt://${topic}/\\+: cannot connect to MQTT at 127\\.0\\.0\\.1:1 \\(.*ECONNREFUSED.*\\); start the broker, or fix MQTT_SERVER_URL$`,
+        ),
+      ),
     ]);
   });
 });
@@ -38,11 +42,19 @@ describe('wasm-pipes check: Redis streams', () => {
     const stream = admin.stream('check');
     await admin.createGroup(stream, 'relay');
     await admin.add(stream, [{ body: 'left alone' }]);
-    const run = await runCheck({ REDIS_SERVER_URL: REDIS_URL, SOURCE_URI: `redis-stream://${stream}?group=relay`, SINK_URI: `redis-stream://${stream}` });
+    const run = await runCheck({
+      REDIS_SERVER_URL: REDIS_URL,
+      SOURCE_URI: `redis-stream://${stream}?group=relay`,
+      SINK_URI: `redis-stream://${stream}`,
+    });
     expect(run.problems).toEqual([]);
     expect(run.status).toBe(0);
     expect(run.ok).toEqual([
-      expect.stringMatching(new RegExp(`^ok {2}SOURCE_URI +redis-stream://${stream}\\?group=.* {2}Redis 127\\.0\\.0\\.1:6379: stream '${stream}', group 'relay' \\(0 pending\\)$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^ok {2}SOURCE_URI +redis-stream://${stream}\\?group=.* {2}Redis 127\\.0\\.0\\.1:6379: stream '${stream}', group 'relay' \\(0 pending\\)$`,
+        ),
+      ),
       `ok  SINK_URI        redis-stream://${stream}  Redis 127.0.0.1:6379: stream '${stream}' exists (1 entries)`,
     ]);
   });
@@ -51,20 +63,41 @@ describe('wasm-pipes check: Redis streams', () => {
     const stream = admin.stream('check');
     await admin.createGroup(stream, 'relay');
     const missing = admin.stream('missing');
-    const run = await runCheck({ REDIS_SERVER_URL: REDIS_URL, SOURCE_URI: `redis-stream://${stream}?group=other`, SINK_URI: `redis-stream://${missing}?create=false` });
+    const run = await runCheck({
+      REDIS_SERVER_URL: REDIS_URL,
+      SOURCE_URI: `redis-stream://${stream}?group=other`,
+      SINK_URI: `redis-stream://${missing}?create=false`,
+    });
     expect(run.status).toBe(2);
     expect(run.problems).toEqual([
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SOURCE_URI redis-stream://${stream}\\?group=.*: stream '${stream}' has no consumer group 'other'; create it \\(redis-cli XGROUP CREATE ${stream} other 0\\), or add &create_group=true$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SOURCE_URI redis-stream://${stream}\\?group=.*: stream '${stream}' has no consumer group 'other'; create it \\(redis-cli XGROUP CREATE ${stream} other 0\\), or add &create_group=true$`,
+        ),
+      ),
       // (the line masks query values the redaction does not know as structural, as the logs do)
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI redis-stream://${missing}\\?create=.*: stream '${missing}' does not exist and \\?create=false; create it \\(redis-cli XGROUP CREATE ${missing} GROUP \\$ MKSTREAM\\), or drop \\?create=false$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SINK_URI redis-stream://${missing}\\?create=.*: stream '${missing}' does not exist and \\?create=false; create it \\(redis-cli XGROUP CREATE ${missing} GROUP \\$ MKSTREAM\\), or drop \\?create=false$`,
+        ),
+      ),
     ]);
     const guarded = new PrivateRedis({ password: 'the-right-one' });
     await guarded.start();
     try {
-      const refused = await runCheck({ REDIS_SERVER_URL: guarded.url, REDIS_PASSWORD: 'a-wrong-one', SOURCE_URI: 'stdin://', SINK_URI: `redis-stream://${missing}` });
+      const refused = await runCheck({
+        REDIS_SERVER_URL: guarded.url,
+        REDIS_PASSWORD: 'a-wrong-one',
+        SOURCE_URI: 'stdin://',
+        SINK_URI: `redis-stream://${missing}`,
+      });
       expect(refused.status).toBe(2);
       expect(refused.problems).toEqual([
-        expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI redis-stream://${missing}: Redis at 127\\.0\\.0\\.1:\\d+ refused the credentials \\(.*\\); fix REDIS_SERVER_URL or REDIS_USERNAME/REDIS_PASSWORD$`)),
+        expect.stringMatching(
+          new RegExp(
+            `^wasm-pipes check: SINK_URI redis-stream://${missing}: Redis at 127\\.0\\.0\\.1:\\d+ refused the credentials \\(.*\\); fix REDIS_SERVER_URL or REDIS_USERNAME/REDIS_PASSWORD$`,
+          ),
+        ),
       ]);
       expect(refused.problems.join('\n')).not.toContain('a-wrong-one');
     } finally {
@@ -91,8 +124,16 @@ describe('wasm-pipes check: PostgreSQL', () => {
       expect(run.problems).toEqual([]);
       expect(run.status).toBe(0);
       expect(run.ok).toEqual([
-        expect.stringMatching(new RegExp(`^ok {2}SOURCE_URI +postgres://.*/${outbox.name} {2}PostgreSQL ${PG_HOST}: table '${outbox.name}' \\(\\d+ columns\\), SELECT, UPDATE, DELETE granted$`)),
-        expect.stringMatching(new RegExp(`^ok {2}SINK_URI +postgres://.*/${events.name} {2}PostgreSQL ${PG_HOST}: table '${events.name}' \\(\\d+ columns\\), INSERT granted$`)),
+        expect.stringMatching(
+          new RegExp(
+            `^ok {2}SOURCE_URI +postgres://.*/${outbox.name} {2}PostgreSQL ${PG_HOST}: table '${outbox.name}' \\(\\d+ columns\\), SELECT, UPDATE, DELETE granted$`,
+          ),
+        ),
+        expect.stringMatching(
+          new RegExp(
+            `^ok {2}SINK_URI +postgres://.*/${events.name} {2}PostgreSQL ${PG_HOST}: table '${events.name}' \\(\\d+ columns\\), INSERT granted$`,
+          ),
+        ),
       ]);
       const rows = await pool.query(`SELECT * FROM ${outbox.name}`);
       expect(rows.rows).toHaveLength(1);
@@ -106,8 +147,16 @@ describe('wasm-pipes check: PostgreSQL', () => {
     const run = await runCheck({ SOURCE_URI: pgUri('no_such_table'), SINK_URI: `postgres://postgres@${PG_HOST}/no_such_database/events` });
     expect(run.status).toBe(2);
     expect(run.problems).toEqual([
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SOURCE_URI postgres://.*/no_such_table: postgres \\(${PG_HOST}\\): table 'no_such_table' does not exist; create it with the SQL in docs/connectors/postgres\\.md`)),
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI postgres://.*/no_such_database/events: postgres \\(${PG_HOST}\\): database 'no_such_database' does not exist .*; create it \\(createdb no_such_database\\)`)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SOURCE_URI postgres://.*/no_such_table: postgres \\(${PG_HOST}\\): table 'no_such_table' does not exist; create it with the SQL in docs/connectors/postgres\\.md`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SINK_URI postgres://.*/no_such_database/events: postgres \\(${PG_HOST}\\): database 'no_such_database' does not exist .*; create it \\(createdb no_such_database\\)`,
+        ),
+      ),
     ]);
   });
 });
@@ -123,11 +172,19 @@ describe('wasm-pipes check: S3 (fauxqs)', () => {
       const run = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: uri });
       expect(run.problems).toEqual([]);
       expect(run.status).toBe(0);
-      expect(run.ok[1]).toMatch(new RegExp(`^ok {2}SINK_URI +s3://${bucket}/out/\\?endpoint=.* {2}bucket '${bucket}' exists and these credentials may use it$`));
+      expect(run.ok[1]).toMatch(
+        new RegExp(`^ok {2}SINK_URI +s3://${bucket}/out/\\?endpoint=.* {2}bucket '${bucket}' exists and these credentials may use it$`),
+      );
       const missing = uniqueBucket('missing');
-      const failed = await runCheck({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: `s3://${missing}/?endpoint=${encodeURIComponent(fauxqs().endpoint)}` });
+      const failed = await runCheck({
+        ...AWS_TEST_ENV,
+        SOURCE_URI: 'stdin://',
+        SINK_URI: `s3://${missing}/?endpoint=${encodeURIComponent(fauxqs().endpoint)}`,
+      });
       expect(failed.status).toBe(2);
-      expect(failed.problems).toEqual([expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI s3://${missing}/\\?endpoint=.*: .*${missing}`))]);
+      expect(failed.problems).toEqual([
+        expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI s3://${missing}/\\?endpoint=.*: .*${missing}`)),
+      ]);
     } finally {
       await deleteBucket(client, bucket);
     }

@@ -5,7 +5,7 @@ import { AckPolicy } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { runCheck } from './helpers';
 import { natsConnection, jetstreamManager, createStream, deleteStream, uniqueSubject, NATS_URL } from '../nats/helpers';
-import { rabbitAdmin, RabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
+import { rabbitAdmin, type RabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
 
 describe('wasm-pipes check: NATS', () => {
   let connection: NatsConnection;
@@ -39,7 +39,11 @@ describe('wasm-pipes check: NATS', () => {
       `ok  SINK_URI        nats://plain.${stream}  NATS ${NATS_URL}: connected, publishes to 'plain.${stream}' (core NATS)`,
     ]);
     // a consumer the source would create is reported, not made
-    const later = await runCheck({ NATS_SERVER_URL: NATS_URL, SOURCE_URI: `nats://${subject}.in?stream=${stream}&consumer=fresh`, SINK_URI: 'stdout://' });
+    const later = await runCheck({
+      NATS_SERVER_URL: NATS_URL,
+      SOURCE_URI: `nats://${subject}.in?stream=${stream}&consumer=fresh`,
+      SINK_URI: 'stdout://',
+    });
     expect(later.status).toBe(0);
     expect(later.ok[0]).toContain("consumer 'fresh' does not exist yet: the source creates it at start");
     const consumers: string[] = [];
@@ -56,7 +60,11 @@ describe('wasm-pipes check: NATS', () => {
     expect(run.status).toBe(2);
     expect(run.problems).toEqual([
       `wasm-pipes check: SOURCE_URI nats://${subject}.in?stream=NO_${stream}&consumer=relay: stream 'NO_${stream}' does not exist; create it first, for example: nats stream add NO_${stream} --subjects '${subject}.in'`,
-      expect.stringMatching(new RegExp(`^wasm-pipes check: SINK_URI nats://nowhere\\.${stream}\\?jetstream=true: no stream captures 'nowhere\\.${stream}' .*; create one, for example: nats stream add`)),
+      expect.stringMatching(
+        new RegExp(
+          `^wasm-pipes check: SINK_URI nats://nowhere\\.${stream}\\?jetstream=true: no stream captures 'nowhere\\.${stream}' .*; create one, for example: nats stream add`,
+        ),
+      ),
     ]);
     const refused = await runCheck({ NATS_SERVER_URL: '127.0.0.1:1', SOURCE_URI: `nats://${subject}.in`, SINK_URI: 'stdout://' });
     expect(refused.status).toBe(2);
@@ -73,7 +81,7 @@ describe('wasm-pipes check: RabbitMQ', () => {
     admin = await rabbitAdmin();
     queue = uniqueQueue('check');
     await admin.channel.assertQueue(queue, { durable: false });
-    await admin.channel.sendToQueue(queue, Buffer.from('left alone'));
+    admin.channel.sendToQueue(queue, Buffer.from('left alone'));
   });
   afterAll(async () => {
     await admin.channel.deleteQueue(queue).catch(() => undefined);
@@ -81,7 +89,11 @@ describe('wasm-pipes check: RabbitMQ', () => {
   });
 
   test('a queue to consume, an exchange and a queue to publish to: exit 0, and the waiting message is still there', async () => {
-    const run = await runCheck({ RABBIT_SERVER_URL: RABBIT_URL, SOURCE_URI: `rabbit://${queue}`, SINK_URI: `rabbit://amq.topic,rabbit://?routing_key=${queue}` });
+    const run = await runCheck({
+      RABBIT_SERVER_URL: RABBIT_URL,
+      SOURCE_URI: `rabbit://${queue}`,
+      SINK_URI: `rabbit://amq.topic,rabbit://?routing_key=${queue}`,
+    });
     expect(run.problems).toEqual([]);
     expect(run.status).toBe(0);
     expect(run.ok).toEqual([
@@ -100,7 +112,11 @@ describe('wasm-pipes check: RabbitMQ', () => {
       `wasm-pipes check: SOURCE_URI rabbit://${missing}: queue '${missing}' does not exist; declare it first, for example: rabbitmqadmin declare queue name=${missing} durable=true`,
       `wasm-pipes check: SINK_URI rabbit://${missing}-x: exchange '${missing}-x' does not exist; declare it (for example: rabbitmqadmin declare exchange name=${missing}-x type=topic), or publish straight to a queue with rabbit://?routing_key=QUEUE`,
     ]);
-    const refused = await runCheck({ RABBIT_SERVER_URL: 'amqp://guest:wrong-password@127.0.0.1:5672/', SOURCE_URI: `rabbit://${queue}`, SINK_URI: 'stdout://' });
+    const refused = await runCheck({
+      RABBIT_SERVER_URL: 'amqp://guest:wrong-password@127.0.0.1:5672/',
+      SOURCE_URI: `rabbit://${queue}`,
+      SINK_URI: 'stdout://',
+    });
     expect(refused.status).toBe(2);
     expect(refused.problems).toEqual([
       `wasm-pipes check: SOURCE_URI rabbit://${queue}: RabbitMQ at 127.0.0.1:5672 refused the user and password of RABBIT_SERVER_URL (or the vhost is not theirs); fix RABBIT_SERVER_URL`,

@@ -1,7 +1,7 @@
 // The conformance suite for awssqs:// (sink and source on one queue) and awssns:// (the sink publishes to a topic,
 // read back through an SQS subscription without raw delivery, so the SNS envelope is unwrapped on the way), on the
 // fauxqs emulator.
-import { conformanceSuite, ConformanceEndpoints } from './suite';
+import { conformanceSuite, type ConformanceEndpoints } from './suite';
 import { sleep, uniqueName } from '../helpers/wait';
 import { AWS_TEST_ENV, ACCOUNT, Fauxqs } from '../aws/fauxqs';
 

@@ -1,6 +1,6 @@
 // The conformance suite for azuresb://, against the AMQP 1.0 Service Bus test server (test/fixtures/servicebus):
 // a queue, and a topic with a subscription.
-import { conformanceSuite, ConformanceEndpoints } from './suite';
+import { conformanceSuite, type ConformanceEndpoints } from './suite';
 import { uniqueName } from '../helpers/wait';
 import { ServiceBusTestServer } from '../fixtures/servicebus/server';
 
@@ -23,7 +23,11 @@ function endpoints(kind: 'queue' | 'topic', lockDurationMs?: number): () => Prom
     }
     running().createTopic(name);
     running().createSubscription(name, 'relay', { lockDurationMs });
-    return { sourceUri: `azuresb://${name}?subscription=relay`, sinkUri: `azuresb://${name}`, cleanup: async () => running().deleteTopic(name) };
+    return {
+      sourceUri: `azuresb://${name}?subscription=relay`,
+      sinkUri: `azuresb://${name}`,
+      cleanup: async () => running().deleteTopic(name),
+    };
   };
 }
 
@@ -34,7 +38,11 @@ for (const kind of ['queue', 'topic'] as const) {
     subscribeFirst: false,
     keys: true,
     env,
-    missing: { name: 'conformance-no-such-entity', sourceUri: 'azuresb://conformance-no-such-entity', sinkUri: 'azuresb://conformance-no-such-entity' },
+    missing: {
+      name: 'conformance-no-such-entity',
+      sourceUri: 'azuresb://conformance-no-such-entity',
+      sinkUri: 'azuresb://conformance-no-such-entity',
+    },
     // larger than the 256 KiB a Standard tier sender may send
     refused: { body: Buffer.alloc(300 * 1024, 'x') },
     async beforeAll() {

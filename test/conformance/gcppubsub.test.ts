@@ -1,6 +1,6 @@
 // The conformance suite for gcppubsub://: the real @google-cloud/pubsub client against the gRPC test server.
 import { conformanceSuite } from './suite';
-import { pubsubFixture, PubSubFixture, PROJECT } from '../gcppubsub/helpers';
+import { pubsubFixture, type PubSubFixture, PROJECT } from '../gcppubsub/helpers';
 
 let fixture: PubSubFixture;
 const env: NodeJS.ProcessEnv = {};

@@ -14,7 +14,9 @@ conformanceSuite({
   keys: true,
   env,
   timeoutMs: 15_000,
-  missing: { alwaysExists: 'the broker creates a topic on its first use (auto.create.topics.enable, on by default in Kafka and the mock cluster)' },
+  missing: {
+    alwaysExists: 'the broker creates a topic on its first use (auto.create.topics.enable, on by default in Kafka and the mock cluster)',
+  },
   // larger than KAFKA_MAX_MESSAGE_BYTES (1 MiB)
   refused: { body: Buffer.alloc(2 * 1024 * 1024, 'x') },
   async beforeAll() {

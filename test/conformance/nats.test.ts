@@ -2,7 +2,7 @@
 // JetStream (a durable consumer fed by the PubAck-confirming sink), each test on its own subject and stream.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { conformanceSuite, ConformanceEndpoints } from './suite';
+import { conformanceSuite, type ConformanceEndpoints } from './suite';
 import { natsConnection, uniqueSubject, createStream, deleteStream, jetstreamManager, NATS_URL } from '../nats/helpers';
 
 const env = { NATS_SERVER_URL: NATS_URL };

@@ -39,7 +39,8 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
     fs.cpSync(path.join(ROOT, 'dist'), path.join(installed, 'dist'), { recursive: true });
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(installed, 'node_modules'), 'dir');
     for (const entry of ['lib/conformance/index.js', 'lib/conformance/index.d.ts', 'bin/wasm-pipes.js']) {
-      if (!fs.existsSync(path.join(installed, 'dist', entry))) throw new Error(`dist/${entry} is missing from the build: run npm run build`);
+      if (!fs.existsSync(path.join(installed, 'dist', entry)))
+        throw new Error(`dist/${entry} is missing from the build: run npm run build`);
     }
     fs.mkdirSync(path.join(project, 'src'));
     fs.mkdirSync(path.join(project, 'test'));
@@ -58,7 +59,9 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
       'catch (error) { console.log(error.message); }';
     const run = spawnSync(process.execPath, ['-e', script], { cwd: project, env, encoding: 'utf8' });
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(/^conformance\(\) declares tests, so it must be called from a test file run by jest .*missing globals: describe, test/);
+    expect(run.stdout).toMatch(
+      /^conformance\(\) declares tests, so it must be called from a test file run by jest .*missing globals: describe, test/,
+    );
   });
 
   test("the guide's test file type-checks against the package's declarations (node16 resolution, strict)", () => {
@@ -79,7 +82,11 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
         include: ['test/**/*.ts'],
       }),
     );
-    const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { cwd: project, env, encoding: 'utf8' });
+    const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
   });
@@ -91,7 +98,9 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
         rootDir: project,
         testEnvironment: 'node',
         testMatch: ['<rootDir>/test/**/*.test.ts'],
-        transform: { '^.+\\.ts$': [path.join(ROOT, 'node_modules/ts-jest'), { isolatedModules: true, tsconfig: { esModuleInterop: true } }] },
+        transform: {
+          '^.+\\.ts$': [path.join(ROOT, 'node_modules/ts-jest'), { isolatedModules: true, tsconfig: { esModuleInterop: true } }],
+        },
       })};\n`,
     );
     const report = path.join(project, 'report.json');
@@ -107,13 +116,22 @@ describe('wasm-pipes/driver/conformance from a project of its own', () => {
       // read below
     }
     const result = JSON.parse(fs.readFileSync(report, 'utf8')) as JestReport;
-    const outcomes = result.testResults.flatMap((file) => file.assertionResults.map((test) => `${test.status}: ${test.title}${test.failureMessages.length > 0 ? `\n${test.failureMessages.join('\n')}` : ''}`));
+    const outcomes = result.testResults.flatMap((file) =>
+      file.assertionResults.map(
+        (test) => `${test.status}: ${test.title}${test.failureMessages.length > 0 ? `\n${test.failureMessages.join('\n')}` : ''}`,
+      ),
+    );
     expect({ failed: result.numFailedTests, outcomes, message: result.testResults.map((file) => file.message).join('') }).toEqual({
       failed: 0,
       outcomes: outcomes.filter((line) => line.startsWith('passed: ')),
       message: '',
     });
-    expect(outcomes).toEqual(expect.arrayContaining([expect.stringMatching(/^passed: crash: kill -9 of the bin/), expect.stringMatching(/^passed: missing queue: a source/)]));
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^passed: crash: kill -9 of the bin/),
+        expect.stringMatching(/^passed: missing queue: a source/),
+      ]),
+    );
     expect(result.numPassedTests).toBe(13);
   }, 300_000);
 });

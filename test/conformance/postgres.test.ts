@@ -2,7 +2,7 @@
 // table made from the documented SQL (unique name per test, dropped afterwards), and the source works that table as
 // a queue.
 import type { Pool } from 'pg';
-import { conformanceSuite, ConformanceEndpoints } from './suite';
+import { conformanceSuite, type ConformanceEndpoints } from './suite';
 import { adminPool, createTable, pgUri } from '../postgres/helpers';
 
 let pool: Pool;
@@ -22,7 +22,11 @@ conformanceSuite({
   redelivery: true,
   subscribeFirst: false,
   keys: true,
-  missing: { name: 'conformance_no_such_table', sourceUri: pgUri('conformance_no_such_table'), sinkUri: pgUri('conformance_no_such_table') },
+  missing: {
+    name: 'conformance_no_such_table',
+    sourceUri: pgUri('conformance_no_such_table'),
+    sinkUri: pgUri('conformance_no_such_table'),
+  },
   // a text column cannot hold a NUL character
   refused: { body: 'x', key: 'nul\u0000key' },
   // a short lease, so that the rows the killed process held come back within seconds

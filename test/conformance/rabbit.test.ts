@@ -2,7 +2,7 @@
 // key becomes the routing key), bound with '#' to the queue the source consumes; names are unique per test. Twice:
 // a classic queue (the driver counts deliveries by message id) and a quorum queue (the broker counts them).
 import { conformanceSuite } from './suite';
-import { rabbitAdmin, uniqueQueue, RabbitAdmin, RABBIT_URL } from '../rabbit/helpers';
+import { rabbitAdmin, uniqueQueue, type RabbitAdmin, RABBIT_URL } from '../rabbit/helpers';
 
 let admin: RabbitAdmin;
 const MISSING = 'conformance-no-such-queue';

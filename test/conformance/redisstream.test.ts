@@ -1,6 +1,6 @@
 // The conformance suite on the shared Redis (127.0.0.1:6379): the sink adds entries (XADD) to a stream whose consumer
 // group the source reads (XREADGROUP, XACK); each test has its own stream, deleted afterwards.
-import { conformanceSuite, ConformanceEndpoints } from './suite';
+import { conformanceSuite, type ConformanceEndpoints } from './suite';
 import { StreamAdmin, env } from '../redisstream/helpers';
 
 const admin = new StreamAdmin();

@@ -108,7 +108,12 @@ describe('conformance: s3:// (sink)', () => {
   test('order: the messages of a write keep their order in the object', async () => {
     const out = sink(uri('order/'));
     const bodies = Array.from({ length: 100 }, (_, i) => `order-${i}`);
-    expect(await send(out, bodies.map((body) => ({ body })))).toEqual(bodies.map(() => undefined));
+    expect(
+      await send(
+        out,
+        bodies.map((body) => ({ body })),
+      ),
+    ).toEqual(bodies.map(() => undefined));
     await out.close();
     const objects = await envelopes(client, bucket, 'order/');
     expect(objects.flatMap((object) => object.lines.map((line) => line.body))).toEqual(bodies);
@@ -122,7 +127,10 @@ describe('conformance: s3:// (sink)', () => {
     expect(outcome).toBeInstanceOf(ConnectorError);
     expect(outcome?.message).toContain(`bucket '${missing}' does not exist`);
     const errors = (out as unknown as { metrics: { errors: Record<string, number> } }).metrics.errors;
-    expect({ retried: errors.write_retryable ?? 0, failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0) }).toEqual({ retried: 0, failed: 1 });
+    expect({ retried: errors.write_retryable ?? 0, failed: (errors.write_retryable ?? 0) + (errors.write_permanent ?? 0) }).toEqual({
+      retried: 0,
+      failed: 1,
+    });
   });
 
   test('close: a closed sink leaves no open handles behind', async () => {

@@ -6,12 +6,12 @@ import { PubSub } from '@google-cloud/pubsub';
 import { lookupScheme, paramNames } from '../../lib/registry';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import { ConnectorError, PermanentError } from '../../lib/errors';
 import type { Sink } from '../../lib/sink';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import { startPubSubServer } from '../fixtures/pubsub/server';
-import { pubsubFixture, pubsubEnv, PubSubFixture, PROJECT } from './helpers';
+import { pubsubFixture, pubsubEnv, type PubSubFixture, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { configError } from '../helpers/configError';
 import { collectingSink, write } from '../helpers/endpoints';
@@ -56,7 +56,9 @@ describe('gcppubsub:// URIs and configuration', () => {
     expect(wrongKind.message).toContain('SINK_URI');
     expect(wrongKind.message).toContain('a sink publishes to a topic');
     expect(wrongKind.message).toContain('gcppubsub://projects/my-project/topics/my-topic');
-    expect(configError(() => source('gcppubsub://projects/p1/topics/orders', { env: offline })).message).toContain('a source reads a subscription');
+    expect(configError(() => source('gcppubsub://projects/p1/topics/orders', { env: offline })).message).toContain(
+      'a source reads a subscription',
+    );
     expect(configError(() => source('gcppubsub://just-one-part', { env: offline })).message).toContain('names no Pub/Sub subscription');
     expect(configError(() => sink('gcppubsub://p1/goog-topic', { env: offline })).message).toContain('not start with goog');
     expect(configError(() => sink('gcppubsub://p1/ab', { env: offline })).message).toContain("'ab' is not a valid topic id");
@@ -65,7 +67,9 @@ describe('gcppubsub:// URIs and configuration', () => {
     const emulator = configError(() => sink('gcppubsub://p1/orders', { env: { PUBSUB_EMULATOR_HOST: 'not a host' } }));
     expect(emulator.variable).toBe('PUBSUB_EMULATOR_HOST');
     expect(emulator.message).toContain('localhost:8085');
-    const credentials = configError(() => sink('gcppubsub://p1/orders', { env: { GOOGLE_APPLICATION_CREDENTIALS: '/nonexistent/key.json' } }));
+    const credentials = configError(() =>
+      sink('gcppubsub://p1/orders', { env: { GOOGLE_APPLICATION_CREDENTIALS: '/nonexistent/key.json' } }),
+    );
     expect(credentials.variable).toBe('GOOGLE_APPLICATION_CREDENTIALS');
     expect(credentials.message).toContain('/nonexistent/key.json');
     expect(configError(() => sink('gcppubsub://p1/orders', { env: { ...offline, PUBSUB_PUBLISH_TIMEOUT: 'soon' } })).variable).toBe(
@@ -79,14 +83,20 @@ describe('gcppubsub:// URIs and configuration', () => {
     expect(paramNames(definition.sourceParams)).toEqual(['nacklazy', 'streams']);
     expect(definition.sinkParams).toEqual([]);
     for (const param of definition.sourceParams ?? []) {
-      expect(param).toEqual({ name: expect.any(String), description: expect.stringMatching(/\w{3}/), default: expect.stringMatching(/\S/) });
+      expect(param).toEqual({
+        name: expect.any(String),
+        description: expect.stringMatching(/\w{3}/),
+        default: expect.stringMatching(/\S/),
+      });
       if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
     }
   });
 
   test('a subscription that does not exist fails the start-up, naming it', async () => {
     const missing = uniqueName('missing');
-    const running = start(source(subscriptionUri(missing), { env }), openSink(topicUri(await fixture.createTopic())), { handleSignals: false });
+    const running = start(source(subscriptionUri(missing), { env }), openSink(topicUri(await fixture.createTopic())), {
+      handleSignals: false,
+    });
     const failure = await running.started.then(
       () => undefined,
       (error: unknown) => error,
@@ -118,7 +128,9 @@ describe('gcppubsub:// URIs and configuration', () => {
 describe('gcppubsub:// delivery', () => {
   test('the short sink form publishes; the message id and key survive Pub/Sub -> Pub/Sub', async () => {
     const { topic, subscription } = await fixture.topicWithSubscription();
-    expect(await write(openSink(`gcppubsub://${PROJECT}/${topic}`), { id: 'order-17', body: 'x', key: 'customer-3', metadata: { a: 'b' } })).toBeUndefined();
+    expect(
+      await write(openSink(`gcppubsub://${PROJECT}/${topic}`), { id: 'order-17', body: 'x', key: 'customer-3', metadata: { a: 'b' } }),
+    ).toBeUndefined();
     const collector = collectingSink((message) => message.ack());
     const { received } = collector;
     const running = start(source(`gcppubsub://${PROJECT}/${subscription}`, { env }), collector, { handleSignals: false });
@@ -138,7 +150,10 @@ describe('gcppubsub:// delivery', () => {
     const held = stuck.received;
     const leased = (): number => fixture.server.backlog(subscriptionPath(subscription)).filter((entry) => entry.leased).length;
 
-    const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 1000 });
+    const one = start(source(`${subscriptionUri(subscription)}?streams=1`, { env, maxInFlight: 5 }), stuck, {
+      handleSignals: false,
+      shutdownTimeout: 1000,
+    });
     await waitFor(() => held.length === 5, 'a full window');
     await sleep(500);
     expect(held).toHaveLength(5);
@@ -147,7 +162,10 @@ describe('gcppubsub:// delivery', () => {
     await waitFor(() => leased() === 0, 'the drain to hand everything back');
 
     held.length = 0;
-    const five = start(source(subscriptionUri(subscription), { env, maxInFlight: 5 }), stuck, { handleSignals: false, shutdownTimeout: 1000 });
+    const five = start(source(subscriptionUri(subscription), { env, maxInFlight: 5 }), stuck, {
+      handleSignals: false,
+      shutdownTimeout: 1000,
+    });
     toClose.push({ close: () => five.stop() });
     await waitFor(() => held.length === 5, 'a full window');
     await sleep(500);
@@ -257,10 +275,12 @@ describe('gcppubsub:// sink errors', () => {
     expect(tooLong?.message).toContain("the value of metadata 'note' is longer than 1024 bytes");
     expect(reserved).toBeInstanceOf(PermanentError);
     expect(reserved?.message).toContain('goog');
-    expect(fixture.server.backlog(subscriptionPath(subscription)).map((entry) => entry.message.data.toString()).sort()).toEqual([
-      'also good',
-      'good',
-    ]);
+    expect(
+      fixture.server
+        .backlog(subscriptionPath(subscription))
+        .map((entry) => entry.message.data.toString())
+        .sort(),
+    ).toEqual(['also good', 'good']);
   });
 
   test('a topic that does not exist fails without retries, naming the topic and the host', async () => {
@@ -291,17 +311,21 @@ describe('gcppubsub:// connection loss', () => {
     let admin = await create();
     const received: string[] = [];
     const target = sink(`gcppubsub://${PROJECT}/${topic}`, { env: lossEnv, retry: { maxAttempts: 1 } });
-    const running = start(source(`gcppubsub://${PROJECT}/${subscription}`, { env: lossEnv }), {
-      name: 'collect',
-      ready: true,
-      next: (message) => {
-        received.push(message.text());
-        message.ack();
+    const running = start(
+      source(`gcppubsub://${PROJECT}/${subscription}`, { env: lossEnv }),
+      {
+        name: 'collect',
+        ready: true,
+        next: (message) => {
+          received.push(message.text());
+          message.ack();
+        },
+        error: () => undefined,
+        complete: () => undefined,
+        close: async () => undefined,
       },
-      error: () => undefined,
-      complete: () => undefined,
-      close: async () => undefined,
-    }, { handleSignals: false });
+      { handleSignals: false },
+    );
     try {
       await running.started;
       const driver = pipelineParts(running).sources[0].driver;

@@ -1,7 +1,7 @@
 // Shared set-up for the Pub/Sub tests: the gRPC test server, the environment that points the client library at it
 // (and keeps the auth library away from the cloud metadata address), and unique topics and subscriptions.
 import { PubSub } from '@google-cloud/pubsub';
-import { startPubSubServer, PubSubTestServer } from '../fixtures/pubsub/server';
+import { startPubSubServer, type PubSubTestServer } from '../fixtures/pubsub/server';
 import { uniqueName } from '../helpers/wait';
 
 export const PROJECT = 'wasm-pipes-test';
@@ -21,7 +21,10 @@ export interface PubSubFixture {
   admin: PubSub;
   env: Record<string, string>;
   /** A fresh topic and a subscription on it; `deadLetterTopic` adds a dead-letter policy (which makes Pub/Sub count deliveries). */
-  topicWithSubscription(options?: { deadLetterTopic?: string; maxDeliveryAttempts?: number }): Promise<{ topic: string; subscription: string }>;
+  topicWithSubscription(options?: {
+    deadLetterTopic?: string;
+    maxDeliveryAttempts?: number;
+  }): Promise<{ topic: string; subscription: string }>;
   createTopic(): Promise<string>;
   /** Deletes every topic and subscription this fixture created. */
   cleanup(): Promise<void>;
@@ -64,8 +67,16 @@ export async function pubsubFixture(): Promise<PubSubFixture> {
       return { topic, subscription };
     },
     async cleanup() {
-      for (const subscription of subscriptions) await admin.subscription(subscription).delete().catch(() => undefined);
-      for (const topic of topics) await admin.topic(topic).delete().catch(() => undefined);
+      for (const subscription of subscriptions)
+        await admin
+          .subscription(subscription)
+          .delete()
+          .catch(() => undefined);
+      for (const topic of topics)
+        await admin
+          .topic(topic)
+          .delete()
+          .catch(() => undefined);
       topics = [];
       subscriptions = [];
     },

@@ -4,7 +4,7 @@
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { startPubSubServer, PubSubTestServer } from '../fixtures/pubsub/server';
+import { startPubSubServer, type PubSubTestServer } from '../fixtures/pubsub/server';
 import { PubSub } from '@google-cloud/pubsub';
 import { pubsubEnv, PROJECT } from './helpers';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
@@ -34,7 +34,12 @@ test('the server goes away mid-stream: every key is published complete and in or
   // no order option: the sink's default for Pub/Sub is to keep it; small batches, many at once, to mix the keys
   const running = start(
     source(`mem://${input}`, { maxInFlight: 200 }),
-    sink(`gcppubsub://${PROJECT}/${topic}`, { env, concurrency: 16, batch: { count: 5 }, retry: { maxAttempts: 1000, initialDelay: 20, maxDelay: 200 } }),
+    sink(`gcppubsub://${PROJECT}/${topic}`, {
+      env,
+      concurrency: 16,
+      batch: { count: 5 },
+      retry: { maxAttempts: 1000, initialDelay: 20, maxDelay: 200 },
+    }),
     { handleSignals: false },
   );
   try {

@@ -1,8 +1,8 @@
 // The Pub/Sub test server against the real client library: what it implements behaves like Pub/Sub, and what it
 // does not implement says so (UNIMPLEMENTED), so that a test passing against it means something.
-import { Message as PubSubMessage, v1 } from '@google-cloud/pubsub';
+import { type Message as PubSubMessage, v1 } from '@google-cloud/pubsub';
 import { credentials, status as grpcStatus } from '@grpc/grpc-js';
-import { pubsubFixture, PubSubFixture, PROJECT } from './helpers';
+import { pubsubFixture, type PubSubFixture, PROJECT } from './helpers';
 import { uniqueName, waitFor } from '../helpers/wait';
 
 let fixture: PubSubFixture;

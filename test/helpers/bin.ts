@@ -1,6 +1,6 @@
 // The built bin as a child process, for every test that runs it as users do: started with an environment, watched
 // through its stderr (pino JSON lines), stopped with a signal or killed with SIGKILL, always by its own PID.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from './wait';

@@ -2,7 +2,7 @@
 // file opens with a shared environment, closed after each test.
 import type { Subscription } from 'rxjs';
 import { source, sink } from '../../lib/endpoints';
-import { Message, MessageInit } from '../../lib/message';
+import { Message, type MessageInit } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 
 /** Writes one message through `target`; resolves with its outcome once settled (undefined = confirmed). */

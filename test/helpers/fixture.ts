@@ -21,7 +21,10 @@ export function startedForTests<Fixture>(
     fixture = undefined;
   });
   return () => {
-    if (fixture === undefined) throw new Error('the test fixture is not running: its start failed (see the beforeAll error), or it is read outside the tests of its block');
+    if (fixture === undefined)
+      throw new Error(
+        'the test fixture is not running: its start failed (see the beforeAll error), or it is read outside the tests of its block',
+      );
     return fixture.running;
   };
 }

@@ -1,6 +1,6 @@
 // A nats-server of our own, for tests and benchmarks that must not load or stop the shared one: JetStream on, a file
 // store in a temporary folder, 127.0.0.1 and a free port; killed and removed by its PID.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,7 +3,7 @@
 // source and the sink parameters in tables that follow a heading.
 import fs from 'node:fs';
 import path from 'node:path';
-import { lookupScheme, ParamSpec } from '../../lib/registry';
+import { lookupScheme, type ParamSpec } from '../../lib/registry';
 
 /** The text of docs/connectors/`name`.md. */
 export function connectorPage(name: string): string {
@@ -39,7 +39,8 @@ export function expectParamsDocumented(params: readonly (ParamSpec | string)[] |
     expect(spec.description.length).toBeGreaterThan(20);
     expect([spec.name, documented.has(spec.name)]).toEqual([spec.name, true]);
     // a default in code is the one on the page (durations and numbers as written there)
-    if (spec.default !== undefined) expect([spec.name, documented.get(spec.name)]).toEqual([spec.name, expect.stringContaining(spec.default)]);
+    if (spec.default !== undefined)
+      expect([spec.name, documented.get(spec.name)]).toEqual([spec.name, expect.stringContaining(spec.default)]);
   }
   expect([...documented.keys()].sort()).toEqual((params as ParamSpec[]).map((spec) => spec.name).sort());
 }

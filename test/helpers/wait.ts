@@ -40,13 +40,22 @@ export function uniqueName(prefix: string): string {
 }
 
 /** A logger that keeps what is logged (pino JSON lines) for assertions, and prints nothing. */
-export function capturingLogger(level: pino.Level = 'info'): { logger: Logger; lines: () => { level: number; msg: string; [field: string]: unknown }[] } {
+export function capturingLogger(level: pino.Level = 'info'): {
+  logger: Logger;
+  lines: () => { level: number; msg: string; [field: string]: unknown }[];
+} {
   const chunks: string[] = [];
   const stream = { write: (chunk: string) => void chunks.push(chunk) };
   const logger = pino({ level }, stream);
   return {
     logger,
-    lines: () => chunks.flatMap((chunk) => chunk.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; msg: string })),
+    lines: () =>
+      chunks.flatMap((chunk) =>
+        chunk
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as { level: number; msg: string }),
+      ),
   };
 }
 

@@ -21,7 +21,12 @@ describe('HTTP source: SIGTERM under keep-alive load', () => {
 
   test('requests in progress and on kept-alive connections get 200 or 503 (Connection: close), never a reset', async () => {
     const port = await freePort();
-    bin = new BinProcess({ SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: `file://${file}`, SHUTDOWN_TIMEOUT: '10s', LOG_LEVEL: 'warn' });
+    bin = new BinProcess({
+      SOURCE_URI: `http://127.0.0.1:${port}/events`,
+      SINK_URI: `file://${file}`,
+      SHUTDOWN_TIMEOUT: '10s',
+      LOG_LEVEL: 'warn',
+    });
     await waitFor(async () => {
       try {
         return (await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body: 'warm-up' })).status === 200;
@@ -39,7 +44,12 @@ describe('HTTP source: SIGTERM under keep-alive load', () => {
     const loop = async (worker: number): Promise<void> => {
       for (let i = 0; !stopped; i++) {
         try {
-          const response = await pool.request({ path: '/events', method: 'POST', body: `{"worker":${worker},"i":${i}}`, headers: { 'content-type': 'application/json' } });
+          const response = await pool.request({
+            path: '/events',
+            method: 'POST',
+            body: `{"worker":${worker},"i":${i}}`,
+            headers: { 'content-type': 'application/json' },
+          });
           await response.body.dump();
           statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
           if (response.headers.connection === 'close') closingAnswers++;

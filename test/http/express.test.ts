@@ -38,7 +38,11 @@ describe('httpSource() in an express 5 app', () => {
     await running.started;
 
     let answered = false;
-    const response = fetch(`${base}/hooks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant': 't1' }, body: '{"a":1}' }).then((r) => {
+    const response = fetch(`${base}/hooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 't1' },
+      body: '{"a":1}',
+    }).then((r) => {
       answered = true;
       return r;
     });
@@ -137,7 +141,11 @@ describe('httpSource() in an express 5 app', () => {
     expect((await fetch(`${base}/hooks`, { method: 'POST', body: 'late' })).status).toBe(503);
     expect(out.received.map((message) => message.text())).toEqual(['on time']);
 
-    running = start(parsed, collectingSink((message) => message.ack()), { handleSignals: false });
+    running = start(
+      parsed,
+      collectingSink((message) => message.ack()),
+      { handleSignals: false },
+    );
     await running.started;
     const consumed = await fetch(`${base}/parsed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
     expect(consumed.status).toBe(500);

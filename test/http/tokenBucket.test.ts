@@ -78,8 +78,13 @@ describe('parseRate', () => {
     expect(parseRate(text)).toEqual({ count, periodMs, perSecond });
   });
 
-  test.each(['fast', '100', '0/s', '10/0s', '-1/s', '10/d', '10 per second'])('%s is refused with a ConfigError naming the variable', (text) => {
-    expect(() => parseRate(text, 'HTTP_RATE_LIMIT')).toThrow(ConfigError);
-    expect(() => parseRate(text, 'HTTP_RATE_LIMIT')).toThrow(`HTTP_RATE_LIMIT: '${text}' is not a rate; write a count per period, like 500/s`);
-  });
+  test.each(['fast', '100', '0/s', '10/0s', '-1/s', '10/d', '10 per second'])(
+    '%s is refused with a ConfigError naming the variable',
+    (text) => {
+      expect(() => parseRate(text, 'HTTP_RATE_LIMIT')).toThrow(ConfigError);
+      expect(() => parseRate(text, 'HTTP_RATE_LIMIT')).toThrow(
+        `HTTP_RATE_LIMIT: '${text}' is not a rate; write a count per period, like 500/s`,
+      );
+    },
+  );
 });

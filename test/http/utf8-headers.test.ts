@@ -29,7 +29,11 @@ describe('HTTP source in the bin: UTF-8 header values', () => {
     nats.subscribe(subject, { callback: (_error, msg) => void received.push(msg) });
     await nats.flush();
     const port = await freePort();
-    bin = new BinProcess({ SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: `stdout://,nats://${subject}`, NATS_SERVER_URL: '127.0.0.1:4222' });
+    bin = new BinProcess({
+      SOURCE_URI: `http://127.0.0.1:${port}/events`,
+      SINK_URI: `stdout://,nats://${subject}`,
+      NATS_SERVER_URL: '127.0.0.1:4222',
+    });
     await bin.started();
 
     const status = await rawPost(port, Buffer.from(`x-city: ${TEXT}\r\nx-message-key: ключ\r\n`, 'utf8'), '{"order":1}');

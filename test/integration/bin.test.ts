@@ -1,5 +1,5 @@
 // The built bin, spawned as users run it.
-import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,7 +74,10 @@ describe('the wasm-pipes bin', () => {
   test('stdin:// -> stdout://: one JSON line per input line, exit 0 at the end of input', () => {
     const result = runBin({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://' }, 'hello\nworld\n');
     expect(result.status).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { body: string });
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { body: string });
     expect(lines.map((line) => line.body)).toEqual(['hello', 'world']);
     // logs go to stderr, never mixed into the data on stdout
     expect(result.stderr).toContain('wasm-pipes started');
@@ -103,7 +106,10 @@ describe('the wasm-pipes bin', () => {
 
   test('a port already in use is a start-up failure that says so and suggests another port', async () => {
     const port = await freePort();
-    const blocker = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1'); setTimeout(() => {}, 30000)`]);
+    const blocker = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${port}, '127.0.0.1'); setTimeout(() => {}, 30000)`,
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const result = runBin({ SOURCE_URI: `http://127.0.0.1:${port}/events` });
     blocker.kill();
@@ -139,10 +145,18 @@ describe('graceful drain of the bin', () => {
     const file = path.join(os.tmpdir(), `${uniqueName('drain')}.jsonl`);
     let stderr = '';
     child = spawn(process.execPath, [BIN], {
-      env: { ...BASE_ENV, SOURCE_URI: `http://127.0.0.1:${port}/events`, SINK_URI: `file://${file}`, SHUTDOWN_TIMEOUT: '10s', MAX_IN_FLIGHT: '256' },
+      env: {
+        ...BASE_ENV,
+        SOURCE_URI: `http://127.0.0.1:${port}/events`,
+        SINK_URI: `file://${file}`,
+        SHUTDOWN_TIMEOUT: '10s',
+        MAX_IN_FLIGHT: '256',
+      },
     });
     child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child?.on('exit', (code) => resolve({ code, at: Date.now() })));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+      child?.on('exit', (code) => resolve({ code, at: Date.now() })),
+    );
     await waitFor(() => stderr.includes('wasm-pipes started'), 'the bin to start');
 
     const agent = new Agent({ connections: 2000, pipelining: 0 });
@@ -203,15 +217,24 @@ describe("the README's first command, and stopping it", () => {
   const firstLine = /```sh\n([^\n]*)/.exec(readme)?.[1] ?? '';
   const startCommand = /^npm install && (\S+)\s/.exec(firstLine)?.[1] ?? '';
   // the exit code docs/operating.md promises for a stop of that command
-  const documentedExit = Number(new RegExp(`^\\| \`${startCommand.replace(/[./]/g, '\\$&')}\` in a clone[^\\n]*\\| \`(\\d+)\` \\|$`, 'm').exec(operating)?.[1]);
+  const documentedExit = Number(
+    new RegExp(`^\\| \`${startCommand.replace(/[./]/g, '\\$&')}\` in a clone[^\\n]*\\| \`(\\d+)\` \\|$`, 'm').exec(operating)?.[1],
+  );
   const children: ChildProcess[] = [];
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 
   /** Starts the README's command from the clone as a shell would (its own process), on a private port. */
-  function startFirstCommand(env: Record<string, string>, options: { detached?: boolean } = {}): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-    const child = spawn(startCommand, [], { cwd: root, env: { ...BASE_ENV, ADMIN_PORT: '0', ...env }, detached: options.detached ?? false });
+  function startFirstCommand(
+    env: Record<string, string>,
+    options: { detached?: boolean } = {},
+  ): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+    const child = spawn(startCommand, [], {
+      cwd: root,
+      env: { ...BASE_ENV, ADMIN_PORT: '0', ...env },
+      detached: options.detached ?? false,
+    });
     children.push(child);
     let stderr = '';
     child.stderr?.on('data', (chunk) => (stderr += String(chunk)));
@@ -234,7 +257,7 @@ describe("the README's first command, and stopping it", () => {
     return found;
   }
 
-  test('is the clone\'s own script, and the documented exit code of a stop is 0', () => {
+  test("is the clone's own script, and the documented exit code of a stop is 0", () => {
     expect(startCommand).toBe('./wasm-pipes');
     expect(fs.statSync(path.join(root, startCommand)).mode & 0o111).not.toBe(0);
     expect(documentedExit).toBe(0);
@@ -287,9 +310,19 @@ describe("the README's first command, and stopping it", () => {
   test("the tour's stdin example runs as written", () => {
     const command = /^(printf .* \| SOURCE_URI=stdin:\/\/ SINK_URI=stdout:\/\/ \.\/wasm-pipes)$/m.exec(readme)?.[1];
     expect(command).toBeDefined();
-    const result = spawnSync('bash', ['-c', command as string], { cwd: root, env: { ...BASE_ENV, ADMIN_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync('bash', ['-c', command as string], {
+      cwd: root,
+      env: { ...BASE_ENV, ADMIN_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(result.status).toBe(0);
-    expect(result.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['hello', 'world']);
+    expect(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { body: string }).body),
+    ).toEqual(['hello', 'world']);
   });
 
   test('without a build, the script says to run npm install, and exits 2', () => {

@@ -60,13 +60,20 @@ test('a SINK_URI template routes each message by a JSON field; one without the f
   expect(result.status).toBe(0);
   expect(bodies(path.join(dir, 'routed-order.jsonl'))).toEqual(['{"type":"order","n":1}', '{"type":"order","n":3}']);
   expect(bodies(path.join(dir, 'routed-refund.jsonl'))).toEqual(['{"type":"refund","n":2}']);
-  const letters = fs.readFileSync(dead, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+  const letters = fs
+    .readFileSync(dead, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
   expect(letters.map((letter) => letter.body)).toEqual(['{"n":4}']);
   expect(letters[0].metadata['dead-letter-reason']).toContain('has no value for {json.type}');
 });
 
 test('RATE_LIMIT holds messages to the rate and loses none', async () => {
-  const input = inputFile('rate-in.jsonl', Array.from({ length: 30 }, (_, i) => `m${i}`));
+  const input = inputFile(
+    'rate-in.jsonl',
+    Array.from({ length: 30 }, (_, i) => `m${i}`),
+  );
   const out = path.join(dir, 'rate-out.jsonl');
   const began = Date.now();
   const result = await runBinToEnd({ SOURCE_URI: `file://${input}`, SINK_URI: `file://${out}`, RATE_LIMIT: '20/s', RATE_LIMIT_BURST: '1' });
@@ -77,12 +84,20 @@ test('RATE_LIMIT holds messages to the rate and loses none', async () => {
 });
 
 test.each([
-  ['a placeholder that is not one', { SINK_URI: 'nats://orders.{nope}' }, "SINK_URI: 'nats://orders.{nope}' has a brace that is not a placeholder"],
+  [
+    'a placeholder that is not one',
+    { SINK_URI: 'nats://orders.{nope}' },
+    "SINK_URI: 'nats://orders.{nope}' has a brace that is not a placeholder",
+  ],
   ['a template in the scheme', { SINK_URI: '{json.kind}://x' }, 'SINK_URI'],
   ['an empty fallback', { SINK_URI: 'stdout://|' }, "SINK_URI: 'stdout://|' has an empty fallback"],
   ['a rate that is not one', { RATE_LIMIT: 'fast' }, "RATE_LIMIT: 'fast' is not a rate"],
   ['RATE_LIMIT_BURST alone', { RATE_LIMIT_BURST: '5' }, 'RATE_LIMIT_BURST: has no effect without RATE_LIMIT'],
-  ['a shared rate on a memory cache', { RATE_LIMIT: '5/s', RATE_LIMIT_SHARED: 'true' }, 'RATE_LIMIT_SHARED: needs a cache that every copy of the pipeline shares'],
+  [
+    'a shared rate on a memory cache',
+    { RATE_LIMIT: '5/s', RATE_LIMIT_SHARED: 'true' },
+    'RATE_LIMIT_SHARED: needs a cache that every copy of the pipeline shares',
+  ],
   ['an empty source in a list', { SOURCE_URI: 'stdin://,' }, "SOURCE_URI: 'stdin://,' has an empty item"],
 ])('%s stops the start with exit 2 and one line', async (_what, env, message) => {
   const result = await runBinToEnd({ SOURCE_URI: 'stdin://', ...env });

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { logRecords, runBinToEnd, type LogRecord } from '../helpers/bin';
 import { buildAs } from '../wasm/helpers';
 
-const lastLine = (stderr: string): LogRecord => logRecords(stderr).filter((line) => line.msg.startsWith('wasm-pipes stopped')).pop() as LogRecord;
+const lastLine = (stderr: string): LogRecord =>
+  logRecords(stderr)
+    .filter((line) => line.msg.startsWith('wasm-pipes stopped'))
+    .pop() as LogRecord;
 
 let dir: string;
 let native: string;
@@ -40,7 +43,14 @@ test('stdin into a sink that always fails: the bin waits for the redeliveries, g
 test('the same with DEAD_LETTER_URI: the message is dead-lettered after MAX_DELIVERIES and the bin exits 0', async () => {
   const dead = path.join(dir, 'dead-stdin.jsonl');
   const result = await runBinToEnd(
-    { SOURCE_URI: 'stdin://', SINK_URI: UNREACHABLE, SINK_MAX_ATTEMPTS: '1', MAX_DELIVERIES: '2', DEAD_LETTER_URI: `file://${dead}`, LOG_FORMAT: 'json' },
+    {
+      SOURCE_URI: 'stdin://',
+      SINK_URI: UNREACHABLE,
+      SINK_MAX_ATTEMPTS: '1',
+      MAX_DELIVERIES: '2',
+      DEAD_LETTER_URI: `file://${dead}`,
+      LOG_FORMAT: 'json',
+    },
     'hello\n',
   );
   expect(result.status).toBe(0);
@@ -64,7 +74,11 @@ test('a file:// source through a module failing one line in three, with DEAD_LET
     LOG_FORMAT: 'json',
   });
   expect(result.status).toBe(0);
-  const letters = fs.readFileSync(dead, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+  const letters = fs
+    .readFileSync(dead, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
   expect(letters.map((letter) => letter.body)).toEqual(['fail', 'fail', 'fail']);
   expect(letters[0].metadata['dead-letter-reason']).toContain('asked to fail');
   expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(6);

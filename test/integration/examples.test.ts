@@ -11,9 +11,16 @@ test('examples/typescript/uppercase-relay.ts runs as the README shows: stdin -> 
     timeout: 20_000,
   });
   expect(result.status).toBe(0);
-  const bodies = result.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body);
+  const bodies = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { body: string }).body);
   expect(bodies).toEqual(['HELLO', 'WORLD']);
-  const written = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+  const written = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
   expect(written.map((line) => line.body)).toEqual(['HELLO', 'WORLD']);
   expect(written[0].metadata.relayed).toBe('yes');
   fs.rmSync(file, { force: true });

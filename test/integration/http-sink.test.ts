@@ -125,7 +125,18 @@ describe('HTTP sink', () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/in`;
     const received: Message[] = [];
-    const running = start(source(url), { name: 'test', ready: true, next: (message: Message) => (received.push(message), message.ack()), error: () => undefined, complete: () => undefined, close: async () => undefined }, { handleSignals: false });
+    const running = start(
+      source(url),
+      {
+        name: 'test',
+        ready: true,
+        next: (message: Message) => (received.push(message), message.ack()),
+        error: () => undefined,
+        complete: () => undefined,
+        close: async () => undefined,
+      },
+      { handleSignals: false },
+    );
     await running.started;
     const out = sink(url);
     expect(await write(out, { body: 'x', id: 'id-ключ', key: 'ключ', metadata: { 'x-price': '5 €' } })).toBeUndefined();
@@ -184,7 +195,9 @@ describe('HTTP sink', () => {
     expect(isRetryable(requestFailure(new undiciErrors.NotSupportedError('expect header not supported'), 'http', 'http://h'))).toBe(false);
     expect(isRetryable(requestFailure(new undiciErrors.SocketError('other side closed'), 'http', 'http://h'))).toBe(true);
     expect(isRetryable(requestFailure(new undiciErrors.HeadersTimeoutError('Headers Timeout Error'), 'http', 'http://h'))).toBe(true);
-    expect(isRetryable(requestFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'http', 'http://h'))).toBe(true);
+    expect(
+      isRetryable(requestFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'http', 'http://h')),
+    ).toBe(true);
     // a message that merely mentions "invalid" is no reason to give up
     expect(isRetryable(requestFailure(new Error('invalid upstream answer'), 'http', 'http://h'))).toBe(true);
   });

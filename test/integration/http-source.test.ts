@@ -2,8 +2,8 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { source } from '../../lib/endpoints';
-import { start, RunningPipeline } from '../../lib/run';
-import { Message } from '../../lib/message';
+import { start, type RunningPipeline } from '../../lib/run';
+import { type Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { filterMessages } from '../../operators';
 import { metricsText } from '../../lib/metrics';
@@ -13,7 +13,11 @@ import { rawHttpStatus } from '../helpers/rawHttp';
 import { pipelineParts } from '../../lib/run';
 
 /** Sends headers and part of a body on a raw connection, then more bytes every `everyMs` until destroyed. */
-function trickle(url: string, headers: Record<string, string>, options: { contentLength: number; first: string; everyMs?: number }): net.Socket {
+function trickle(
+  url: string,
+  headers: Record<string, string>,
+  options: { contentLength: number; first: string; everyMs?: number },
+): net.Socket {
   const { hostname, port, pathname } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   socket.on('error', () => undefined);
@@ -31,7 +35,9 @@ function trickle(url: string, headers: Record<string, string>, options: { conten
 /** The value of wasm_pipes_errors_total for one kind of the source at `url`, from /metrics' text. */
 async function errorCount(url: string, kind: string): Promise<number> {
   const text = await metricsText();
-  const line = text.split('\n').find((row) => row.startsWith('wasm_pipes_errors_total{') && row.includes(`stage="${url}"`) && row.includes(`kind="${kind}"`));
+  const line = text
+    .split('\n')
+    .find((row) => row.startsWith('wasm_pipes_errors_total{') && row.includes(`stage="${url}"`) && row.includes(`kind="${kind}"`));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -67,7 +73,11 @@ describe('HTTP source', () => {
     const out = collectingSink((message) => (ack = () => message.ack()));
     await startSource(out);
     let answered = false;
-    const response = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-trace': 'abc' }, body: '{"event_type":"test"}' }).then((r) => {
+    const response = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-trace': 'abc' },
+      body: '{"event_type":"test"}',
+    }).then((r) => {
       answered = true;
       return r;
     });
@@ -255,7 +265,12 @@ describe('HTTP source', () => {
       const signed = await Promise.all(
         Array.from({ length: 5 }, (_, i) => {
           const body = `{"i":${i}}`;
-          return fetch(url, { method: 'POST', body, headers: { 'x-signature-256': sign(body, secret) }, signal: AbortSignal.timeout(10_000) });
+          return fetch(url, {
+            method: 'POST',
+            body,
+            headers: { 'x-signature-256': sign(body, secret) },
+            signal: AbortSignal.timeout(10_000),
+          });
         }),
       );
       expect(signed.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);

@@ -8,7 +8,7 @@ import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
 import { BinProcess } from '../helpers/bin';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { collectTopic, produce, ReceivedRecord, startKafkaFixture, KafkaFixture } from './helpers';
+import { collectTopic, produce, type ReceivedRecord, startKafkaFixture, type KafkaFixture } from './helpers';
 
 let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
@@ -54,10 +54,10 @@ function lastAssignment(bin: BinProcess, topic: string): number[] | undefined {
   return last?.assignment?.[topic];
 }
 
-
 /** The counters of the bin's last log line ('wasm-pipes stopped: ...'). */
 function stoppedStats(bin: BinProcess): { acked?: number } | undefined {
-  const line = bin.records().find((entry) => String(entry.msg).startsWith('wasm-pipes stopped')) as { stats?: { acked?: number } } | undefined;
+  const line = bin.records().find((entry) => String(entry.msg).startsWith('wasm-pipes stopped')) as
+    { stats?: { acked?: number } } | undefined;
   return line?.stats;
 }
 
@@ -106,10 +106,16 @@ test('unreachable KAFKA_BROKERS: a clear error naming the brokers, retried until
   const port = await freePort();
   const brokers = `127.0.0.1:${port}`;
   const bin = spawnBin({ SOURCE_URI: `kafka://${uniqueName('late')}?topic=${input}`, SINK_URI: 'stdout://', KAFKA_BROKERS: brokers });
-  const failures = (): string[] => bin.records().filter((line) => line.msg.includes(`cannot reach the brokers in KAFKA_BROKERS (${brokers})`)).map((line) => line.msg);
+  const failures = (): string[] =>
+    bin
+      .records()
+      .filter((line) => line.msg.includes(`cannot reach the brokers in KAFKA_BROKERS (${brokers})`))
+      .map((line) => line.msg);
   await waitFor(() => failures().length >= 2, 'two failed attempts', 20_000);
   expect(bin.child.exitCode).toBeNull(); // not a start-up failure: it keeps trying
-  expect(failures()[0]).toMatch(/^kafka \(127\.0\.0\.1:\d+\): cannot reach the brokers in KAFKA_BROKERS \(127\.0\.0\.1:\d+\): .*ECONNREFUSED.*; retrying in \d+ ms$/);
+  expect(failures()[0]).toMatch(
+    /^kafka \(127\.0\.0\.1:\d+\): cannot reach the brokers in KAFKA_BROKERS \(127\.0\.0\.1:\d+\): .*ECONNREFUSED.*; retrying in \d+ ms$/,
+  );
 
   // the brokers come up (a proxy to the mock cluster on that port): the bin connects and relays
   const sockets = new Set<net.Socket>();

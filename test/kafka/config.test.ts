@@ -18,9 +18,13 @@ describe('kafka:// configuration', () => {
   });
 
   test('a source needs a group and a topic; offset is oldest or newest', () => {
-    expect(configError(() => source('kafka://g', { env: brokers })).message).toContain('needs at least one topic, for example kafka://g?topic=my-topic');
+    expect(configError(() => source('kafka://g', { env: brokers })).message).toContain(
+      'needs at least one topic, for example kafka://g?topic=my-topic',
+    );
     expect(configError(() => source('kafka://?topic=t', { env: brokers })).message).toContain('needs a consumer group');
-    expect(configError(() => source('kafka://g?topic=bad/name', { env: brokers })).message).toContain("'bad/name' is not a Kafka topic name");
+    expect(configError(() => source('kafka://g?topic=bad/name', { env: brokers })).message).toContain(
+      "'bad/name' is not a Kafka topic name",
+    );
     expect(configError(() => source('kafka://g?topic=t&offset=first', { env: brokers })).message).toContain('use offset=oldest');
   });
 
@@ -28,13 +32,19 @@ describe('kafka:// configuration', () => {
     expect(configError(() => sink('kafka://t', { env: { ...brokers, KAFKA_SASL_MECHANISM: 'gssapi' } })).message).toContain(
       'use one of plain, scram-sha-256, scram-sha-512',
     );
-    expect(configError(() => sink('kafka://t', { env: { ...brokers, KAFKA_SASL_MECHANISM: 'plain', KAFKA_USERNAME: 'u' } })).variable).toBe('KAFKA_PASSWORD');
+    expect(configError(() => sink('kafka://t', { env: { ...brokers, KAFKA_SASL_MECHANISM: 'plain', KAFKA_USERNAME: 'u' } })).variable).toBe(
+      'KAFKA_PASSWORD',
+    );
     expect(configError(() => sink('kafka://t', { env: { ...brokers, KAFKA_SSL: 'maybe' } })).variable).toBe('KAFKA_SSL');
   });
 
   test('valid URIs open without connecting', () => {
     expect(() => source('kafka://g?topic=a&topic=b,c&offset=newest', { env: brokers })).not.toThrow();
-    expect(() => sink('kafka://t?key_name=user', { env: { ...brokers, KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_USERNAME: 'u', KAFKA_PASSWORD: 'p' } }).close()).not.toThrow();
+    expect(() =>
+      sink('kafka://t?key_name=user', {
+        env: { ...brokers, KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_USERNAME: 'u', KAFKA_PASSWORD: 'p' },
+      }).close(),
+    ).not.toThrow();
   });
 });
 
@@ -66,7 +76,12 @@ describe('the JoinGroup gate', () => {
     let open!: () => void;
     let gate: Promise<void> | undefined = new Promise<void>((resolve) => (open = resolve));
     const connected = new Promise<void>((resolve) => {
-      const socket = gatedSocketFactory(() => gate)({ host: '127.0.0.1', port, ssl: null as unknown as tls.ConnectionOptions, onConnect: resolve }) as net.Socket;
+      const socket = gatedSocketFactory(() => gate)({
+        host: '127.0.0.1',
+        port,
+        ssl: null as unknown as tls.ConnectionOptions,
+        onConnect: resolve,
+      });
       socket.write(frame(11, 1)); // JoinGroup: held
       socket.write(frame(8, 2)); // OffsetCommit: sent at once
       void waitFor(() => received.length === 1, 'the commit').then(() => {

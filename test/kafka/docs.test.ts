@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { lookupScheme, ParamSpec } from '../../lib/registry';
+import { lookupScheme, type ParamSpec } from '../../lib/registry';
 import { repositoryRoot } from '../fixtures/root';
 import { BIN, binEnv } from '../helpers/bin';
 import { uniqueName, waitFor } from '../helpers/wait';

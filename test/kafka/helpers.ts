@@ -34,7 +34,11 @@ export interface ReceivedRecord {
 }
 
 /** Reads a topic from the start with its own group, collecting every record, until stop(). */
-export async function collectTopic(kafka: Kafka, topic: string, groupId: string): Promise<{ records: ReceivedRecord[]; consumer: Consumer; stop(): Promise<void> }> {
+export async function collectTopic(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+): Promise<{ records: ReceivedRecord[]; consumer: Consumer; stop(): Promise<void> }> {
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, sessionTimeout: 6000, heartbeatInterval: 500 });
   const records: ReceivedRecord[] = [];
   await consumer.connect();
@@ -60,5 +64,12 @@ export async function collectTopic(kafka: Kafka, topic: string, groupId: string)
 /** capturingLogger() at info, with the text of its messages (one a line) for assertions on what was said. */
 export function captureLogger(): ReturnType<typeof capturingLogger> & { text(): string } {
   const captured = capturingLogger('info');
-  return { ...captured, text: () => captured.lines().map((line) => line.msg).join('\n') };
+  return {
+    ...captured,
+    text: () =>
+      captured
+        .lines()
+        .map((line) => line.msg)
+        .join('\n'),
+  };
 }

@@ -6,7 +6,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { uniqueName, waitFor } from '../helpers/wait';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { collectTopic, startKafkaFixture, KafkaFixture } from './helpers';
+import { collectTopic, startKafkaFixture, type KafkaFixture } from './helpers';
 
 let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster;
@@ -59,7 +59,11 @@ test('10 000 messages over 100 keys arrive in per-key order while produce reques
 
   const written = await collectTopic(kafka, topic, uniqueName('order-check'));
   try {
-    await waitFor(() => new Set(written.records.map((record) => record.headers['x-message-id'])).size === messages, 'every message in the topic', 30_000);
+    await waitFor(
+      () => new Set(written.records.map((record) => record.headers['x-message-id'])).size === messages,
+      'every message in the topic',
+      30_000,
+    );
   } finally {
     await written.stop();
   }

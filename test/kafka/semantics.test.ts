@@ -2,16 +2,16 @@
 // never pass an unsettled offset, nacks retry in-process (for ever without a dead letter; the dead letter after
 // maxDeliveries is the conformance suite's), rebalances wait for in-flight messages, and the sink maps keys, headers
 // and ids.
-import { Observable, OperatorFunction, Subscriber, Subscription } from 'rxjs';
+import { Observable, type OperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
-import { Message, MessageInit } from '../../lib/message';
+import { type Message, type MessageInit } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, KafkaFixture } from './helpers';
+import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, type KafkaFixture } from './helpers';
 import { pipelineParts } from '../../lib/run';
 
 let fixture: KafkaFixture | undefined;
@@ -55,11 +55,19 @@ test('shutdown commits: with an hour between interval commits, stop() still comm
   const topic = uniqueName('final');
   const group = uniqueName('final-group');
   await cluster.createTopic(topic, 1);
-  await produce(producer, topic, Array.from({ length: 5 }, (_, i) => ({ value: `f${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 5 }, (_, i) => ({ value: `f${i}` })),
+  );
   const out = uniqueName('final-out');
-  const running = start(source(`kafka://${group}?topic=${topic}`, { env: { ...env(), KAFKA_COMMIT_INTERVAL: '1h' } }), sink(`mem://${out}`), {
-    handleSignals: false,
-  });
+  const running = start(
+    source(`kafka://${group}?topic=${topic}`, { env: { ...env(), KAFKA_COMMIT_INTERVAL: '1h' } }),
+    sink(`mem://${out}`),
+    {
+      handleSignals: false,
+    },
+  );
   await waitFor(() => running.stats().acked === 5, 'five messages', 15_000);
   expect((await committedOffsets(admin, group, topic)).get(0)).toBe(-1);
   await running.stop();
@@ -71,7 +79,11 @@ test('out-of-order acks: a transform that delays odd offsets never lets the comm
   const topic = uniqueName('ooo');
   const group = uniqueName('ooo-group');
   await cluster.createTopic(topic, 1);
-  await produce(producer, topic, Array.from({ length: 10 }, (_, i) => ({ value: `m${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 10 }, (_, i) => ({ value: `m${i}` })),
+  );
 
   // the transform: even offsets pass at once, odd ones wait until the test releases them
   const held = new Map<number, Message>();
@@ -135,19 +147,26 @@ test('nack without a dead letter: retried in-process past maxDeliveries, the par
   const topic = uniqueName('nack');
   const group = uniqueName('nack-group');
   await cluster.createTopic(topic, 1);
-  await produce(producer, topic, Array.from({ length: 5 }, (_, i) => ({ value: `n${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 5 }, (_, i) => ({ value: `n${i}` })),
+  );
   const captured = captureLogger();
   const deliveries = new Map<number, number>();
   let fifth: Message | undefined;
   subscriptions.push(
-    source(`kafka://${group}?topic=${topic}`, { env: env(), maxDeliveries: 2, ackTimeout: 0, logger: captured.logger }).subscribe((message) => {
-      const offset = offsetOf(message);
-      const count = (deliveries.get(offset) ?? 0) + 1;
-      deliveries.set(offset, count);
-      if (offset === 2 && count < 5) message.nack(new Error('not yet'));
-      else if (offset === 2) fifth = message; // held: settled by the test below
-      else message.ack();
-    }),
+    source(`kafka://${group}?topic=${topic}`, { env: env(), maxDeliveries: 2, ackTimeout: 0, logger: captured.logger }).subscribe(
+      (message) => {
+        const offset = offsetOf(message);
+        const count = (deliveries.get(offset) ?? 0) + 1;
+        deliveries.set(offset, count);
+        if (offset === 2 && count < 5) message.nack(new Error('not yet'));
+        else if (offset === 2)
+          fifth = message; // held: settled by the test below
+        else message.ack();
+      },
+    ),
   );
   // delivered five times, past maxDeliveries (2): with no dead letter it keeps coming back
   await waitFor(() => fifth !== undefined, 'the fifth delivery of offset 2', 15_000);
@@ -167,7 +186,11 @@ test('a nacked message keeps its place in the window until its redelivery: never
   const topic = uniqueName('window');
   const group = uniqueName('window-group');
   await cluster.createTopic(topic, 1);
-  await produce(producer, topic, Array.from({ length: 40 }, (_, i) => ({ value: `w${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 40 }, (_, i) => ({ value: `w${i}` })),
+  );
   // offsets received and not acked yet, nacked ones waiting for their redelivery included
   const open = new Set<number>();
   let most = 0;
@@ -201,12 +224,18 @@ test('rebalance: the member giving partitions back waits for its in-flight messa
   const topic = uniqueName('rebalance');
   const group = uniqueName('rebalance-group');
   await cluster.createTopic(topic, 2);
-  await produce(producer, topic, [0, 0, 1, 1].map((partition, i) => ({ value: `r${i}`, partition })));
+  await produce(
+    producer,
+    topic,
+    [0, 0, 1, 1].map((partition, i) => ({ value: `r${i}`, partition })),
+  );
   const first = captureLogger();
   const second = captureLogger();
   const fromFirst: Message[] = [];
   subscriptions.push(
-    source(`kafka://${group}?topic=${topic}`, { env: env(), ackTimeout: 0, logger: first.logger }).subscribe((message) => fromFirst.push(message)),
+    source(`kafka://${group}?topic=${topic}`, { env: env(), ackTimeout: 0, logger: first.logger }).subscribe((message) =>
+      fromFirst.push(message),
+    ),
   );
   await waitFor(() => fromFirst.length === 4, 'the first member to hold four messages', 15_000);
   const fromSecond: Message[] = [];
@@ -216,18 +245,35 @@ test('rebalance: the member giving partitions back waits for its in-flight messa
       message.ack();
     }),
   );
-  await waitFor(() => first.text().includes('waiting up to 3000 ms for 4 in-flight message(s)'), 'the first member to notice the rebalance', 15_000);
+  await waitFor(
+    () => first.text().includes('waiting up to 3000 ms for 4 in-flight message(s)'),
+    'the first member to notice the rebalance',
+    15_000,
+  );
   // settled while the first member waits: it commits them and only then joins again
   for (const message of fromFirst) message.ack();
-  await waitFor(() => second.text().includes('joined group') && first.text().match(/joined group/g)?.length === 2, 'both members to join', 15_000);
+  await waitFor(
+    () => second.text().includes('joined group') && first.text().match(/joined group/g)?.length === 2,
+    'both members to join',
+    15_000,
+  );
   expect(first.text()).not.toContain('still in flight after');
   const assignment = (captured: typeof first): number[] =>
-    (captured.lines().filter((line) => line.msg.startsWith('joined group')).pop()?.assignment as Record<string, number[]>)[topic] ?? [];
+    (
+      captured
+        .lines()
+        .filter((line) => line.msg.startsWith('joined group'))
+        .pop()?.assignment as Record<string, number[]>
+    )[topic] ?? [];
   const kept = assignment(first);
   expect(kept).toHaveLength(1);
   expect([...kept, ...assignment(second)].sort()).toEqual([0, 1]);
   // new messages reach whichever member owns their partition; the first member does not read its kept partition again
-  await produce(producer, topic, [0, 1].map((partition) => ({ value: `after-${partition}`, partition })));
+  await produce(
+    producer,
+    topic,
+    [0, 1].map((partition) => ({ value: `after-${partition}`, partition })),
+  );
   const after = (): string[] => [...fromFirst, ...fromSecond].map((message) => message.text()).filter((text) => text.startsWith('after-'));
   await waitFor(() => after().length >= 2, 'both new messages', 15_000);
   for (const message of fromFirst) message.ack();
@@ -241,9 +287,9 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
   await cluster.createTopic(topic, 2);
   const out = sink(`kafka://${topic}?key_name=user`, { env: env() });
   const inits: MessageInit[] = [
-      { id: 'id-1', body: 'with user', metadata: { user: 'alice', 'x-trace': 't1' }, key: 'ignored' },
-      { id: 'id-2', body: 'with key', metadata: { 'x-trace': 't2' }, key: 'bob' },
-      { id: 'id-3', body: Buffer.from([0, 255]), metadata: { 'kafka-offset': '99' } },
+    { id: 'id-1', body: 'with user', metadata: { user: 'alice', 'x-trace': 't1' }, key: 'ignored' },
+    { id: 'id-2', body: 'with key', metadata: { 'x-trace': 't2' }, key: 'bob' },
+    { id: 'id-3', body: Buffer.from([0, 255]), metadata: { 'kafka-offset': '99' } },
   ];
   const outcomes = await send(out, inits);
   expect(outcomes).toEqual([undefined, undefined, undefined]);
@@ -260,7 +306,9 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
   expect(byId.get('id-3')?.headers).toEqual({ 'x-message-id': 'id-3' });
 
   const received: Message[] = [];
-  subscriptions.push(source(`kafka://${uniqueName('mapping-group')}?topic=${topic}`, { env: env() }).subscribe((message) => received.push(message)));
+  subscriptions.push(
+    source(`kafka://${uniqueName('mapping-group')}?topic=${topic}`, { env: env() }).subscribe((message) => received.push(message)),
+  );
   await waitFor(() => received.length === 3, 'three messages back', 15_000);
   const back = new Map(received.map((message) => [message.id, message]));
   expect(back.get('id-1')?.key).toBe('alice');
@@ -275,7 +323,11 @@ test('broker outage: the source reports it and is not ready, then reconnects and
   const topic = uniqueName('outage');
   const out = uniqueName('outage-out');
   await cluster.createTopic(topic, 2);
-  await produce(producer, topic, Array.from({ length: 50 }, (_, i) => ({ value: `before-${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 50 }, (_, i) => ({ value: `before-${i}` })),
+  );
   const captured = captureLogger();
   const running = start(
     source(`kafka://${uniqueName('outage-group')}?topic=${topic}`, { env: env(), logger: captured.logger }),
@@ -294,7 +346,11 @@ test('broker outage: the source reports it and is not ready, then reconnects and
     await cluster.up();
   }
   await waitFor(() => driver().ready === true, 'the source to reconnect and join again', 30_000);
-  await produce(producer, topic, Array.from({ length: 50 }, (_, i) => ({ value: `after-${i}` })));
+  await produce(
+    producer,
+    topic,
+    Array.from({ length: 50 }, (_, i) => ({ value: `after-${i}` })),
+  );
   const bodies = new Set<string>();
   const delivered: Message[] = [];
   subscriptions.push(source(`mem://${out}`).subscribe((message) => delivered.push(message)));

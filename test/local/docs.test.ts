@@ -14,9 +14,15 @@ test('the first commands of the page store two lines in a file and print them ba
   const shown = /```text\n([\s\S]*?)```/.exec(page)?.[1] ?? '';
   expect(commands).toContain('./wasm-pipes');
   const file = path.join(os.tmpdir(), `${uniqueName('local-docs')}.jsonl`);
-  const script = commands.replaceAll('./wasm-pipes', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`).replaceAll('/tmp/wasm-pipes-local.jsonl', file);
+  const script = commands
+    .replaceAll('./wasm-pipes', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`)
+    .replaceAll('/tmp/wasm-pipes-local.jsonl', file);
   try {
-    const result = spawnSync('bash', ['--norc', '--noprofile', '-c', `set -euo pipefail\n${script}`], { env: binEnv({ LOG_LEVEL: 'warn' }), encoding: 'utf8', timeout: 30_000 });
+    const result = spawnSync('bash', ['--norc', '--noprofile', '-c', `set -euo pipefail\n${script}`], {
+      env: binEnv({ LOG_LEVEL: 'warn' }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
     expect(result.stdout).toBe(shown);
   } finally {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { sink } from '../../lib/endpoints';
 import { send } from '../helpers/endpoints';
 import { runBinToEnd, BIN, binEnv } from '../helpers/bin';
-import { mountSmallDisk, SmallDisk } from '../helpers/smallDisk';
+import { mountSmallDisk, type SmallDisk } from '../helpers/smallDisk';
 import { uniqueName } from '../helpers/wait';
 
 const PADDING = 'x'.repeat(60);
@@ -70,7 +70,14 @@ describe('a full disk', () => {
     let result;
     try {
       result = await runBinToEnd(
-        { SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', DEAD_LETTER_URI: `file://${deadLetter}`, MAX_DELIVERIES: '2', SINK_MAX_ATTEMPTS: '1', LOG_LEVEL: 'warn' },
+        {
+          SOURCE_URI: 'stdin://',
+          SINK_URI: 'stdout://',
+          DEAD_LETTER_URI: `file://${deadLetter}`,
+          MAX_DELIVERIES: '2',
+          SINK_MAX_ATTEMPTS: '1',
+          LOG_LEVEL: 'warn',
+        },
         bodies.join('\n') + '\n',
         { stdout: fd, timeoutMs: 50_000 },
       );

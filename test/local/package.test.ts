@@ -87,7 +87,10 @@ describe('the npm package', () => {
       bin: Record<string, string>;
     };
     const spec = `file:${path.relative(installed, tarball)}`;
-    fs.writeFileSync(path.join(installed, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true, dependencies: { 'wasm-pipes': spec } }));
+    fs.writeFileSync(
+      path.join(installed, 'package.json'),
+      JSON.stringify({ name: 'user-project', version: '1.0.0', private: true, dependencies: { 'wasm-pipes': spec } }),
+    );
     const lock = {
       name: 'user-project',
       version: '1.0.0',
@@ -108,15 +111,33 @@ describe('the npm package', () => {
       },
     };
     fs.writeFileSync(path.join(installed, 'package-lock.json'), JSON.stringify(lock, null, 2));
-    execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: installed, stdio: 'pipe' });
+    execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
+      cwd: installed,
+      stdio: 'pipe',
+    });
   }, 180_000);
 
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
   test('ships the compiled library, operators and bin, the SDK, the docs, the README and the LICENSE; no tests or benchmarks', () => {
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/bin/wasm-pipes.js', 'dist/lib/index.js', 'dist/operators/index.js', 'sdk/ABI.md', 'docs/configuration.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'LICENSE',
+        'README.md',
+        'package.json',
+        'dist/bin/wasm-pipes.js',
+        'dist/lib/index.js',
+        'dist/operators/index.js',
+        'sdk/ABI.md',
+        'docs/configuration.md',
+      ]),
+    );
     expect(files.filter((file) => /^dist\/(test|bench|examples)\//.test(file))).toEqual([]);
-    expect(files.filter((file) => !/^(dist\/(lib|operators|bin)|sdk|docs)\//.test(file) && !['LICENSE', 'README.md', 'package.json'].includes(file))).toEqual([]);
+    expect(
+      files.filter(
+        (file) => !/^(dist\/(lib|operators|bin)|sdk|docs)\//.test(file) && !['LICENSE', 'README.md', 'package.json'].includes(file),
+      ),
+    ).toEqual([]);
   });
 
   test('every source map in the package is whole: its sources are inside it, and every map a file points to is shipped', () => {
@@ -125,7 +146,12 @@ describe('the npm package', () => {
     expect(maps.length).toBeGreaterThan(0);
     for (const file of maps) {
       const map = JSON.parse(fs.readFileSync(path.join(root, file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
-      expect({ file, content: map.sourcesContent?.length === map.sources.length && map.sourcesContent.every((text) => typeof text === 'string' && text.length > 0) }).toEqual({ file, content: true });
+      expect({
+        file,
+        content:
+          map.sourcesContent?.length === map.sources.length &&
+          map.sourcesContent.every((text) => typeof text === 'string' && text.length > 0),
+      }).toEqual({ file, content: true });
     }
     for (const file of files.filter((name) => name.endsWith('.js'))) {
       const pointer = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(fs.readFileSync(path.join(root, file), 'utf8'))?.[1];
@@ -136,12 +162,30 @@ describe('the npm package', () => {
   test('the installed bin relays stdin:// to stdout://, and refuses kafka:// with exit 2 and the npm command to install kafkajs', () => {
     const bin = path.join(installed, 'node_modules/.bin/wasm-pipes');
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0', LOG_LEVEL: 'warn' };
-    const relay = spawnSync(bin, [], { cwd: installed, env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines' }, input: 'hello\nworld\n', encoding: 'utf8', timeout: 30_000 });
-    expect({ status: relay.status, stdout: relay.stdout, stderr: relay.stderr }).toEqual({ status: 0, stdout: 'hello\nworld\n', stderr: '' });
+    const relay = spawnSync(bin, [], {
+      cwd: installed,
+      env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines' },
+      input: 'hello\nworld\n',
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect({ status: relay.status, stdout: relay.stdout, stderr: relay.stderr }).toEqual({
+      status: 0,
+      stdout: 'hello\nworld\n',
+      stderr: '',
+    });
 
-    const kafka = spawnSync(bin, [], { cwd: installed, env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'kafka://x' }, input: '', encoding: 'utf8', timeout: 30_000 });
+    const kafka = spawnSync(bin, [], {
+      cwd: installed,
+      env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'kafka://x' },
+      input: '',
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(kafka.status).toBe(2);
-    expect(kafka.stderr.trim()).toBe('wasm-pipes: SINK_URI: kafka:// needs the package kafkajs, which is not installed: run `npm install kafkajs`');
+    expect(kafka.stderr.trim()).toBe(
+      'wasm-pipes: SINK_URI: kafka:// needs the package kafkajs, which is not installed: run `npm install kafkajs`',
+    );
 
     const help = spawnSync(bin, ['--help'], { cwd: installed, env, encoding: 'utf8', timeout: 30_000 });
     expect(help.status).toBe(0);
@@ -151,7 +195,15 @@ describe('the npm package', () => {
 
   test('no broker client is installed with the package', () => {
     const modules = path.join(installed, 'node_modules');
-    for (const client of ['kafkajs', 'amqplib', 'ioredis', '@azure/service-bus', '@google-cloud/pubsub', '@aws-sdk/client-sqs', '@nats-io/transport-node']) {
+    for (const client of [
+      'kafkajs',
+      'amqplib',
+      'ioredis',
+      '@azure/service-bus',
+      '@google-cloud/pubsub',
+      '@aws-sdk/client-sqs',
+      '@nats-io/transport-node',
+    ]) {
       expect({ client, installed: fs.existsSync(path.join(modules, client)) }).toEqual({ client, installed: false });
     }
     // well below the 288 MB that came with every client

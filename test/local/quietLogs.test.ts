@@ -8,7 +8,7 @@ const ROOT = path.resolve(__dirname, '../..');
 test('logs of a passing test are dropped; a failing test shows its in-process and bin logs', () => {
   const config = {
     // the suite's own jest.config.js, pointed at the fixture
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+
     ...(require(path.join(ROOT, 'jest.config.js')) as Record<string, unknown>),
     rootDir: ROOT,
     roots: ['<rootDir>/test/local/fixtures'],

@@ -17,7 +17,10 @@ afterEach(async () => {
 test('the example SOURCE_URI=mqtt://sensors/+/temp SINK_URI=redis-stream://readings relays each reading with its topic', async () => {
   const broker = new PrivateMosquitto();
   const redis = new PrivateRedis();
-  stops.push(() => broker.stop(), () => redis.stop());
+  stops.push(
+    () => broker.stop(),
+    () => redis.stop(),
+  );
   await broker.start();
   await redis.start();
   const bin = new BinProcess({
@@ -67,10 +70,11 @@ describe('exit 2 with one line that names the problem', () => {
       const run = await runBinToEnd({ ...uris, MQTT_SERVER_URL: broker.url, MQTT_USERNAME: 'relay', MQTT_PASSWORD: 'wrong-password' });
       expect(run.status).toBe(2);
       expect(run.stderr).toMatch(
-        new RegExp(`wasm-pipes: MQTT_SERVER_URL: mqtt \\(127\\.0\\.0\\.1:${broker.port}\\): the broker refused the connection: (not authorized|bad user name or password) \\(reason code 13[45]\\)`),
+        new RegExp(
+          `wasm-pipes: MQTT_SERVER_URL: mqtt \\(127\\.0\\.0\\.1:${broker.port}\\): the broker refused the connection: (not authorized|bad user name or password) \\(reason code 13[45]\\)`,
+        ),
       );
       expect(run.stderr).not.toContain('wrong-password');
     }
   });
 });
-

@@ -1,11 +1,11 @@
 // Helpers of the MQTT tests: clients of the shared Mosquitto (127.0.0.1:1883) to publish and read with, topics unique
 // to the test, removal of the persistent sessions a test's sources left on the broker, and a private mosquitto on a
 // free port (its own config, persistence, password file or TLS files in a temporary folder), stopped by its PID.
-import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mqtt, { MqttClient, IClientOptions, IPublishPacket } from 'mqtt';
+import mqtt, { type MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
 import { freePort, sleep, uniqueName, waitFor } from '../helpers/wait';
 
 export const MQTT_URL = 'mqtt://127.0.0.1:1883';
@@ -22,7 +22,12 @@ export async function connectClient(url = MQTT_URL, options: IClientOptions = {}
 }
 
 /** Publishes each body (or [body, options]) with QoS 1 and waits for every PUBACK. */
-export async function publish(client: MqttClient, topic: string, bodies: readonly (string | Buffer)[], options: mqtt.IClientPublishOptions = {}): Promise<void> {
+export async function publish(
+  client: MqttClient,
+  topic: string,
+  bodies: readonly (string | Buffer)[],
+  options: mqtt.IClientPublishOptions = {},
+): Promise<void> {
   await Promise.all(bodies.map((body) => client.publishAsync(topic, body, { qos: 1, ...options })));
 }
 
@@ -36,15 +41,26 @@ export async function collectFrom(client: MqttClient, filter: string): Promise<I
 
 /** Ends the persistent session of `clientId` on the broker: connects with a clean start and no session expiry. */
 export async function removeSession(clientId: string, url = MQTT_URL, options: IClientOptions = {}): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId, clean: true, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 }, ...options });
+  const client = await mqtt.connectAsync(url, {
+    protocolVersion: 5,
+    clientId,
+    clean: true,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 0 },
+    ...options,
+  });
   await client.endAsync();
 }
 
 function waitForLog(read: () => string, pattern: RegExp, child: ChildProcess, timeoutMs: number): Promise<void> {
-  return waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited: ${read()}`);
-    return pattern.test(read());
-  }, `mosquitto to listen (${pattern})`, timeoutMs);
+  return waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`mosquitto exited: ${read()}`);
+      return pattern.test(read());
+    },
+    `mosquitto to listen (${pattern})`,
+    timeoutMs,
+  );
 }
 
 export interface PrivateMosquittoOptions {
@@ -76,12 +92,46 @@ function openssl(args: string[], cwd: string): void {
 function makeCertificates(dir: string): TlsFixture & { serverCert: string; serverKey: string } {
   const subject = (name: string): string[] => ['-subj', `/CN=${name}`];
   for (const ca of ['ca', 'other-ca']) {
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, ...subject(`wasm-pipes test ${ca}`)], dir);
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-keyout',
+        `${ca}.key`,
+        '-out',
+        `${ca}.pem`,
+        ...subject(`wasm-pipes test ${ca}`),
+      ],
+      dir,
+    );
   }
   fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   const issue = (name: string, ca: string, ext?: string): void => {
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, ...subject(name)], dir);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-out', `${name}.pem`, ...(ext ? ['-extfile', ext] : [])], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        `${ca}.pem`,
+        '-CAkey',
+        `${ca}.key`,
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-out',
+        `${name}.pem`,
+        ...(ext ? ['-extfile', ext] : []),
+      ],
+      dir,
+    );
   };
   issue('server', 'ca', 'server.ext');
   issue('client', 'ca');
@@ -142,7 +192,8 @@ export class PrivateMosquitto {
     if (this.options.users !== undefined) {
       const passwords = path.join(this.dir, 'passwords');
       fs.writeFileSync(passwords, '');
-      for (const [user, password] of Object.entries(this.options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password], { stdio: 'ignore' });
+      for (const [user, password] of Object.entries(this.options.users))
+        execFileSync('mosquitto_passwd', ['-b', passwords, user, password], { stdio: 'ignore' });
       lines.push('allow_anonymous false', `password_file ${passwords}`);
     } else if (this.options.tls === undefined) {
       lines.push('allow_anonymous true');

@@ -40,7 +40,12 @@ describe('sink', () => {
     const received = await collectFrom(client, topic);
     const out = endpoints.openSink(`mqtt://${topic}`);
     const outcomes = await send(out, [
-      { id: 'm-1', key: 'k-1', body: Buffer.from([0, 1, 255]), metadata: { 'x-a': 'one', 'content-type': 'application/octet-stream', 'mqtt-topic': 'from/elsewhere' } },
+      {
+        id: 'm-1',
+        key: 'k-1',
+        body: Buffer.from([0, 1, 255]),
+        metadata: { 'x-a': 'one', 'content-type': 'application/octet-stream', 'mqtt-topic': 'from/elsewhere' },
+      },
       { id: 'm-2', body: 'two' },
     ]);
     expect(outcomes).toEqual([undefined, undefined]);
@@ -102,7 +107,10 @@ describe('source', () => {
     const plus = endpoints.collect(`mqtt://${base}/+/temp?client_id=${clientId('plus')}`);
     const hash = endpoints.collect(`mqtt://${base}/#?client_id=${clientId('hash')}`);
     await sleep(300);
-    await client.publishAsync(`${base}/a/temp`, 'one', { qos: 1, properties: { userProperties: { 'x-message-id': 'id-1', sensor: 'a' }, contentType: 'text/plain' } });
+    await client.publishAsync(`${base}/a/temp`, 'one', {
+      qos: 1,
+      properties: { userProperties: { 'x-message-id': 'id-1', sensor: 'a' }, contentType: 'text/plain' },
+    });
     await client.publishAsync(`${base}/b/humidity`, 'two', { qos: 1, properties: { userProperties: { 'x-message-key': 'k' } } });
     await waitFor(() => plus.length === 1 && hash.length === 2, 'the messages');
     expect(plus[0].id).toBe('id-1');
@@ -148,12 +156,14 @@ describe('source', () => {
     const deadTopic = `mqtt-dead-${Date.now()}`;
     let deliveries = 0;
     endpoints.subscriptions.push(
-      source(`mqtt://${poison}?client_id=${clientId('poison')}&nack_delay=20ms`, { env, maxDeliveries: 3, deadLetter: sink(`mem://${deadTopic}`) }).subscribe(
-        (message: Message) => {
-          deliveries++;
-          message.nack(new Error('always fails'));
-        },
-      ),
+      source(`mqtt://${poison}?client_id=${clientId('poison')}&nack_delay=20ms`, {
+        env,
+        maxDeliveries: 3,
+        deadLetter: sink(`mem://${deadTopic}`),
+      }).subscribe((message: Message) => {
+        deliveries++;
+        message.nack(new Error('always fails'));
+      }),
     );
     const dead = endpoints.collect(`mem://${deadTopic}`);
     await sleep(300);
@@ -210,6 +220,8 @@ test('bad URIs are ConfigErrors that show a valid one', () => {
   expect(() => sink('mqtt://sensors?share=g', { env })).toThrow(/\?share is a source parameter/);
   expect(() => sink('mqtt://sensors?message_id=maybe', { env })).toThrow(/'maybe' is not a boolean/);
   expect(() => source('mqtt://sensors', { env: { MQTT_SERVER_URL: 'http://broker:1883' } })).toThrow(ConfigError);
-  expect(() => source('mqtt://sensors', { env: { MQTT_SERVER_URL: 'http://broker:1883' } })).toThrow(/an MQTT broker is mqtt:\/\/ or mqtts:\/\//);
+  expect(() => source('mqtt://sensors', { env: { MQTT_SERVER_URL: 'http://broker:1883' } })).toThrow(
+    /an MQTT broker is mqtt:\/\/ or mqtts:\/\//,
+  );
   expect(() => source('mqtt://sensors', { env: { MQTT_PASSWORD: 'secret' } })).toThrow(/MQTT_PASSWORD is set without a user name/);
 });

@@ -25,9 +25,13 @@ async function newStream(prefix: string, messages: number): Promise<{ stream: st
 
 test('a new consumer gets the 30 s ack wait of NATS, not one derived from ACK_TIMEOUT', async () => {
   const { stream, subject } = await newStream('DEFAULTS', 0);
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, ackTimeout: '2m' }), sink('mem://unused-ackwait'), {
-    handleSignals: false,
-  });
+  const running = start(
+    source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, ackTimeout: '2m' }),
+    sink('mem://unused-ackwait'),
+    {
+      handleSignals: false,
+    },
+  );
   await running.started;
   expect((await shared.manager.consumers.info(stream, 'relay')).config.ack_wait).toBe(nanos(30_000));
   await running.stop();
@@ -68,13 +72,19 @@ test('ready is false while a stalled consumer delivers nothing (a crashed copy h
   const { logger, lines } = capturingLogger('info');
   const collector = collectingSink();
   const { received } = collector;
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }), collector, { handleSignals: false });
+  const running = start(
+    source(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=4s&stall_after=1s`, { env, maxInFlight: 5, logger }),
+    collector,
+    { handleSignals: false },
+  );
   await running.started;
   const driver = pipelineParts(running).sources[0].driver;
   expect(driver.ready).toBe(true);
   await waitFor(() => driver.ready === false, 'the source to report the stall', 4000);
   expect(received).toHaveLength(0);
-  expect(lines().some((line) => line.msg.includes(`consumer 'relay' of stream '${stream}' has messages waiting but delivered nothing`))).toBe(true);
+  expect(
+    lines().some((line) => line.msg.includes(`consumer 'relay' of stream '${stream}' has messages waiting but delivered nothing`)),
+  ).toBe(true);
   // the ack wait runs out: the messages come back, and the source is ready again
   await waitFor(() => received.length === 5, 'the redelivered messages', 10_000);
   await waitFor(() => driver.ready === true, 'ready again', 10_000);
@@ -97,7 +107,12 @@ test('an idle consumer (nothing waiting) is not stalled', async () => {
 describe("the sink's duplicate window and the source's ack wait", () => {
   async function streamWithWindow(prefix: string, windowMs: number): Promise<string> {
     const stream = uniqueSubject(prefix);
-    await shared.manager.streams.add({ name: stream, subjects: [`test.${stream}`], storage: StorageType.Memory, duplicate_window: nanos(windowMs) });
+    await shared.manager.streams.add({
+      name: stream,
+      subjects: [`test.${stream}`],
+      storage: StorageType.Memory,
+      duplicate_window: nanos(windowMs),
+    });
     streams.push(stream);
     return stream;
   }
@@ -122,9 +137,13 @@ describe("the sink's duplicate window and the source's ack wait", () => {
     const { stream: input, subject } = await newStream('WINDOW_OK_IN', 0);
     const { stream: output } = await newStream('WINDOW_OK_OUT', 0);
     const { logger, lines } = capturingLogger('warn');
-    const running = start(source(`nats://${subject}?stream=${input}&consumer=relay`, { env, logger }), sink(`nats://test.${output}?jetstream=true`, { env, logger }), {
-      handleSignals: false,
-    });
+    const running = start(
+      source(`nats://${subject}?stream=${input}&consumer=relay`, { env, logger }),
+      sink(`nats://test.${output}?jetstream=true`, { env, logger }),
+      {
+        handleSignals: false,
+      },
+    );
     await running.started;
     expect(lines().filter((line) => line.msg.includes('remembers message ids'))).toEqual([]);
     await running.stop();

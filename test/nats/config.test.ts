@@ -135,7 +135,9 @@ describe('rabbit:// URIs', () => {
 
   test('the default exchange needs a routing key; routing_key and key_name exclude each other', () => {
     expect(configError(() => sink('rabbit://', { variable: 'SINK_URI' })).message).toContain('rabbit://?routing_key=');
-    expect(configError(() => sink('rabbit://x?routing_key=a&key_name=b', { variable: 'SINK_URI' })).message).toContain('exclude each other');
+    expect(configError(() => sink('rabbit://x?routing_key=a&key_name=b', { variable: 'SINK_URI' })).message).toContain(
+      'exclude each other',
+    );
     expect(() => sink('rabbit://?routing_key=orders')).not.toThrow();
   });
 

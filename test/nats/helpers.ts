@@ -1,7 +1,7 @@
 // Helpers of the NATS tests: a management connection to the shared server, streams with unique names, reading what a
 // stream holds, and a private nats-server started on a free port (for tests that stop it), stopped by its PID.
-import { connect, NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, AckPolicy, StorageType, JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, AckPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { uniqueName } from '../helpers/wait';
 import { PrivateNatsServer } from '../helpers/natsServer';
 import type { BinProcess } from '../helpers/bin';

@@ -49,7 +49,13 @@ test('metadata becomes headers: the id as x-message-id and, scoped by the subjec
     id: 'm-1',
     key: 'k-1',
     body: 'hello',
-    metadata: { 'content-type': 'text/plain', 'nats-subject': 'elsewhere', 'Nats-Msg-Id': 'spoofed', 'bad name': 'x', 'x-lines': 'one\r\ntwo' },
+    metadata: {
+      'content-type': 'text/plain',
+      'nats-subject': 'elsewhere',
+      'Nats-Msg-Id': 'spoofed',
+      'bad name': 'x',
+      'x-lines': 'one\r\ntwo',
+    },
   });
   expect(outcome).toBeUndefined();
   await waitFor(() => seen.length === 1, 'the published message');
@@ -86,13 +92,10 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
   await sleep(200);
   expect(received).toHaveLength(1);
   // settle as they come: the 5 that waited follow, the other 14 are gone
-  await waitFor(
-    () => {
-      for (const message of received) message.ack();
-      return received.length >= 6;
-    },
-    'the five buffered messages',
-  );
+  await waitFor(() => {
+    for (const message of received) message.ack();
+    return received.length >= 6;
+  }, 'the five buffered messages');
   await sleep(300);
   for (const message of received) message.ack();
   expect(received.map((message) => message.text())).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
@@ -243,7 +246,12 @@ test('an existing durable consumer is reused: max_ack_pending follows maxInFligh
   const base = `test.${stream}`;
   await createStream(shared.manager, stream, [`${base}.>`]);
   streams.push(stream);
-  await shared.manager.consumers.add(stream, { durable_name: 'relay', ack_policy: AckPolicy.Explicit, filter_subject: `${base}.a`, max_ack_pending: 1000 });
+  await shared.manager.consumers.add(stream, {
+    durable_name: 'relay',
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: `${base}.a`,
+    max_ack_pending: 1000,
+  });
   const running = start(source(`nats://${base}.a?stream=${stream}&consumer=relay`, { env, maxInFlight: 7 }), openSink('mem://unused'), {
     handleSignals: false,
   });
@@ -251,7 +259,9 @@ test('an existing durable consumer is reused: max_ack_pending follows maxInFligh
   expect((await shared.manager.consumers.info(stream, 'relay')).config.max_ack_pending).toBe(7);
   await running.stop();
 
-  const refused = start(source(`nats://${base}.b?stream=${stream}&consumer=relay`, { env }), openSink('mem://unused'), { handleSignals: false });
+  const refused = start(source(`nats://${base}.b?stream=${stream}&consumer=relay`, { env }), openSink('mem://unused'), {
+    handleSignals: false,
+  });
   await expect(refused.started).rejects.toThrow(`consumer 'relay' of stream '${stream}' takes '${base}.a', not '${base}.b'`);
   await refused.done.catch(() => undefined);
   memTopic('unused').delete();
@@ -261,7 +271,9 @@ test('a JetStream source for a stream that does not exist fails at start with ho
   const running = start(source('nats://missing.subject?stream=NO_SUCH_STREAM&consumer=relay', { env }), openSink('mem://unused2'), {
     handleSignals: false,
   });
-  await expect(running.started).rejects.toThrow("stream 'NO_SUCH_STREAM' does not exist; create it first, for example: nats stream add NO_SUCH_STREAM");
+  await expect(running.started).rejects.toThrow(
+    "stream 'NO_SUCH_STREAM' does not exist; create it first, for example: nats stream add NO_SUCH_STREAM",
+  );
   await running.done.catch(() => undefined);
   memTopic('unused2').delete();
 });
@@ -293,9 +305,14 @@ test('run() warns that a core NATS source is at most once when its sink can fail
   const subject = `test.${uniqueSubject('warn')}`;
   const { logger, lines } = capturingLogger('warn');
   const toHttp = start(source(`nats://${subject}`, { env }), openSink('http://127.0.0.1:9/never'), { handleSignals: false, logger });
-  const toMemory = start(source(`nats://${subject}`, { env }), openSink(`mem://${uniqueSubject('fine')}`), { handleSignals: false, logger });
+  const toMemory = start(source(`nats://${subject}`, { env }), openSink(`mem://${uniqueSubject('fine')}`), {
+    handleSignals: false,
+    logger,
+  });
   await Promise.all([toHttp.started, toMemory.started]);
-  const warnings = lines().map((line) => line.msg).filter((msg) => msg.includes('is at most once'));
+  const warnings = lines()
+    .map((line) => line.msg)
+    .filter((msg) => msg.includes('is at most once'));
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toContain('http://127.0.0.1:9/never');
   expect(warnings[0]).toContain('nats://SUBJECT?stream=STREAM&consumer=NAME');

@@ -4,7 +4,7 @@
 // backoff, and the source resumes once the consumer is back.
 import { jetstream, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { source, start, Message } from '../../lib';
+import { source, start, type Message } from '../../lib';
 import { pipelineParts } from '../../lib/run';
 import { sharedJetStreamForFile } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
@@ -82,7 +82,10 @@ test('a deleted consumer: pulling fails, is logged and tried again with a backof
   const { logger, lines } = capturingLogger('warn');
   const collector = collectingSink((message) => message.ack());
   const { received } = collector;
-  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), collector, { handleSignals: false, logger });
+  const running = start(source(`nats://${subject}?stream=${stream}&consumer=relay`, { env, logger }), collector, {
+    handleSignals: false,
+    logger,
+  });
   await waitFor(() => received.length === 1, 'the first message');
   const config = (await shared.manager.consumers.info(stream, 'relay')).config;
   await shared.manager.consumers.delete(stream, 'relay');
@@ -107,8 +110,12 @@ test('messages held when the source stops go back at once: a new source takes th
   await waitFor(() => first.length === 10, 'a full window, held unsettled');
   endpoints.unsubscribeAll();
   const second = collect(`nats://${subject}?stream=${stream}&consumer=relay&ack_wait=60s`);
-  await waitFor(() => {
-    for (const message of second) message.ack();
-    return new Set(second.map((message) => message.id)).size === 20;
-  }, 'all 20, the 10 the first source held among them', 20_000);
+  await waitFor(
+    () => {
+      for (const message of second) message.ack();
+      return new Set(second.map((message) => message.id)).size === 20;
+    },
+    'all 20, the 10 the first source held among them',
+    20_000,
+  );
 });

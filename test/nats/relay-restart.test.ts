@@ -64,11 +64,10 @@ test('kill -9 of the relay with default settings: moving again within about 35 s
   const restartedAt = Date.now();
   await second.started();
   const statuses = new Set<number>();
-  let stored = 0;
   // within the 30 s ack wait and a few seconds for the restart
   while (Date.now() - restartedAt < 45_000) {
     statuses.add(await readyStatus(adminPort));
-    stored = await storedCount(connection, 'OUT');
+    const stored = await storedCount(connection, 'OUT');
     if (stored >= TOTAL && (await manager.consumers.info('IN', 'relay')).num_ack_pending === 0) break;
     await sleep(250);
   }

@@ -25,7 +25,11 @@ test('HTTP -> nats://sink and nats://sink?pipe=queue -> HTTP: a POSTed event goe
   bins.push(first);
   await first.started();
   // > SOURCE_URI=nats://sink?pipe=queue NATS_SERVER_URL=0.0.0.0:4222 SINK_URI=http://localhost:9000/events  wasm-pipes
-  const second = new BinProcess({ SOURCE_URI: 'nats://sink?pipe=queue', NATS_SERVER_URL: server.url, SINK_URI: `http://localhost:${port}/events` });
+  const second = new BinProcess({
+    SOURCE_URI: 'nats://sink?pipe=queue',
+    NATS_SERVER_URL: server.url,
+    SINK_URI: `http://localhost:${port}/events`,
+  });
   bins.push(second);
   await second.started();
 

@@ -1,7 +1,6 @@
 // Start-up of the bin with NATS sinks: a server out of reach stops the start after NATS_CONNECT_TIMEOUT (exit 1), for a
 // sink or a dead letter as for a source, with the reason logged at error once; a JetStream sink whose subject no stream
 // captures stops it too; refused credentials are told apart from a server that is down.
-import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { httpSourceOnFreePort, logRecords, runBinToEnd } from '../helpers/bin';
 import { freePort } from '../helpers/wait';
@@ -11,11 +10,10 @@ const ERROR = 50;
 const FATAL = 60;
 
 let connection: NatsConnection;
-let manager: JetStreamManager;
 
 beforeAll(async () => {
   connection = await natsConnection();
-  manager = await jetstreamManager(connection);
+  await jetstreamManager(connection); // JetStream is up
 });
 
 afterAll(async () => {
@@ -26,26 +24,33 @@ test.each([
   ['a core NATS sink', 'SINK_URI', 'nats://out.events'],
   ['a JetStream sink', 'SINK_URI', 'nats://out.events?jetstream=true'],
   ['a NATS dead letter', 'DEAD_LETTER_URI', 'nats://dead.events'],
-])('%s on a server out of reach stops the start after NATS_CONNECT_TIMEOUT: exit 1, the reason at error once', async (_name, variable, uri) => {
-  const port = await freePort();
-  const run = await runBinToEnd({
-    SOURCE_URI: await httpSourceOnFreePort(),
-    SINK_URI: 'stdout://',
-    [variable]: uri,
-    NATS_SERVER_URL: `127.0.0.1:${port}`,
-    NATS_CONNECT_TIMEOUT: '1s',
-  });
-  expect(run.status).toBe(1);
-  const reason = `nats (127.0.0.1:${port}): cannot connect (connection refused) within NATS_CONNECT_TIMEOUT (1000 ms)`;
-  const lines = logRecords(run.stderr);
-  expect(lines.filter((line) => line.level === ERROR && line.msg.includes(reason))).toHaveLength(1);
-  expect(lines.find((line) => line.level === FATAL)?.msg).toContain(`could not start: ${reason}`);
-  expect(run.stderr).not.toContain('wasm-pipes started');
-});
+])(
+  '%s on a server out of reach stops the start after NATS_CONNECT_TIMEOUT: exit 1, the reason at error once',
+  async (_name, variable, uri) => {
+    const port = await freePort();
+    const run = await runBinToEnd({
+      SOURCE_URI: await httpSourceOnFreePort(),
+      SINK_URI: 'stdout://',
+      [variable]: uri,
+      NATS_SERVER_URL: `127.0.0.1:${port}`,
+      NATS_CONNECT_TIMEOUT: '1s',
+    });
+    expect(run.status).toBe(1);
+    const reason = `nats (127.0.0.1:${port}): cannot connect (connection refused) within NATS_CONNECT_TIMEOUT (1000 ms)`;
+    const lines = logRecords(run.stderr);
+    expect(lines.filter((line) => line.level === ERROR && line.msg.includes(reason))).toHaveLength(1);
+    expect(lines.find((line) => line.level === FATAL)?.msg).toContain(`could not start: ${reason}`);
+    expect(run.stderr).not.toContain('wasm-pipes started');
+  },
+);
 
 test('a JetStream sink whose subject no stream captures stops the start, saying how to create one', async () => {
   const subject = `test.${uniqueSubject('nostream')}`;
-  const run = await runBinToEnd({ SOURCE_URI: await httpSourceOnFreePort(), SINK_URI: `nats://${subject}?jetstream=true`, NATS_SERVER_URL: NATS_URL });
+  const run = await runBinToEnd({
+    SOURCE_URI: await httpSourceOnFreePort(),
+    SINK_URI: `nats://${subject}?jetstream=true`,
+    NATS_SERVER_URL: NATS_URL,
+  });
   expect(run.status).toBe(1);
   expect(logRecords(run.stderr).find((line) => line.level === FATAL)?.msg).toContain(
     `no JetStream stream captures '${subject}'; create one, for example: nats stream add OUT --subjects '${subject}'`,

@@ -5,7 +5,7 @@ import { source } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
-import { Sink, SinkDriver, SinkRuntime, WriteResult } from '../../lib/sink';
+import { type Sink, type SinkDriver, SinkRuntime, type WriteResult } from '../../lib/sink';
 import { ConfigError, PermanentError } from '../../lib/errors';
 import { batchMessages, fallback, mapMessages, route, unbatch } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
@@ -44,7 +44,11 @@ function topicWith(bodies: readonly string[], prefix: string, keys?: readonly st
 }
 
 /** A message with no source whose outcome is recorded. */
-function tracked(body: string, outcomes: Map<string, Error | undefined>, init: { key?: string; metadata?: Record<string, string> } = {}): Message {
+function tracked(
+  body: string,
+  outcomes: Map<string, Error | undefined>,
+  init: { key?: string; metadata?: Record<string, string> } = {},
+): Message {
   return Message.create({ id: body, body, ...init }, (error) => outcomes.set(body, error));
 }
 
@@ -169,7 +173,9 @@ describe('batchMessages and unbatch', () => {
   test('a batch waiting for its count goes out when the window is full (no deadlock with maxInFlight below count)', async () => {
     const uri = topicWith(['a', 'b', 'c', 'd', 'e'], 'batch-window');
     const bulk = listSink('bulk');
-    const running = start(source(uri, { maxInFlight: 2 }).pipe(batchMessages({ count: 100, time: 1000, format: 'lines' })), bulk, { handleSignals: false });
+    const running = start(source(uri, { maxInFlight: 2 }).pipe(batchMessages({ count: 100, time: 1000, format: 'lines' })), bulk, {
+      handleSignals: false,
+    });
     // two by two as the window fills, long before the batch's time
     await waitFor(() => running.stats().acked === 4, 'the first four parts', 500);
     expect(bulk.list.stored.map((m) => m.text())).toEqual(['a\nb', 'c\nd']);
@@ -205,11 +211,25 @@ describe('batchMessages and unbatch', () => {
 
   test('merged sources into batches and a route: in flight never passes the windows, and a drained stop leaves nothing unsettled', async () => {
     const count = 300;
-    const a = topicWith(Array.from({ length: count }, (_, i) => `{"n":${i},"side":"a"}`), 'merge-a');
-    const b = topicWith(Array.from({ length: count }, (_, i) => `{"n":${i},"side":"b"}`), 'merge-b');
+    const a = topicWith(
+      Array.from({ length: count }, (_, i) => `{"n":${i},"side":"a"}`),
+      'merge-a',
+    );
+    const b = topicWith(
+      Array.from({ length: count }, (_, i) => `{"n":${i},"side":"b"}`),
+      'merge-b',
+    );
     let peak = 0;
     const sides = { a: listSink('side-a'), b: listSink('side-b') };
-    const slowly = (sink: Sink): Sink => ({ ...sink, name: sink.name, ready: true, next: (m: Message) => setTimeout(() => sink.next(m), 2), error: sink.error.bind(sink), complete: sink.complete.bind(sink), close: sink.close.bind(sink) });
+    const slowly = (sink: Sink): Sink => ({
+      ...sink,
+      name: sink.name,
+      ready: true,
+      next: (m: Message) => setTimeout(() => sink.next(m), 2),
+      error: sink.error.bind(sink),
+      complete: sink.complete.bind(sink),
+      close: sink.close.bind(sink),
+    });
     const pipeline = merge(source(a, { maxInFlight: 16 }), source(b, { maxInFlight: 16 })).pipe(
       mapMessages((m) => {
         return m.with({});
@@ -217,7 +237,14 @@ describe('batchMessages and unbatch', () => {
       batchMessages({ count: 8, time: 5 }),
       unbatch(),
     );
-    const running = start(pipeline, route([{ json: { side: 'a' }, to: slowly(sides.a) }, { json: { side: 'b' }, to: slowly(sides.b) }]), { handleSignals: false });
+    const running = start(
+      pipeline,
+      route([
+        { json: { side: 'a' }, to: slowly(sides.a) },
+        { json: { side: 'b' }, to: slowly(sides.b) },
+      ]),
+      { handleSignals: false },
+    );
     const watch = setInterval(() => {
       for (const runtime of pipelineParts(running).sources) peak = Math.max(peak, runtime.liveCount);
     }, 1);

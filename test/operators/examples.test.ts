@@ -8,7 +8,11 @@ import { freePort } from '../helpers/wait';
 
 const root = path.resolve(__dirname, '../..');
 
-function runExample(name: string, env: Record<string, string> = {}, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runExample(
+  name: string,
+  env: Record<string, string> = {},
+  input = '',
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(root, 'dist/examples/typescript', `${name}.js`)], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'warn', ...env },
@@ -32,7 +36,11 @@ test('merge-two-sources.ts: two NATS subjects into one file', async () => {
   const match = /^2 messages from 2 sources in (\S+)$/m.exec(result.stdout);
   expect(match).not.toBeNull();
   const file = (match as RegExpExecArray)[1];
-  const bodies = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body);
+  const bodies = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { body: string }).body);
   expect(bodies.sort()).toEqual(['{"order":1}', '{"refund":7}']);
   fs.rmSync(file, { force: true });
 });
@@ -40,7 +48,12 @@ test('merge-two-sources.ts: two NATS subjects into one file', async () => {
 test('route-by-type.ts: webhook events to three NATS subjects by their type, the rest to a fourth', async () => {
   const result = await runExample('route-by-type', { PORT: String(await freePort()) });
   expect(result.status).toBe(0);
-  expect(result.stdout.trim().split('\n')).toEqual(['orders {"type":"order"}', 'other {"type":"ping"}', 'refunds {"type":"refund"}', 'users {"type":"login"}']);
+  expect(result.stdout.trim().split('\n')).toEqual([
+    'orders {"type":"order"}',
+    'other {"type":"ping"}',
+    'refunds {"type":"refund"}',
+    'users {"type":"login"}',
+  ]);
 });
 
 test('batch-to-http.ts: 1 000 events in 10 POSTs', async () => {
@@ -53,7 +66,11 @@ test('fallback-to-file.ts: what the webhook cannot take goes to the spool file',
   const spool = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spool-')), 'spool.jsonl');
   const result = await runExample('fallback-to-file', { SPOOL: spool, WEBHOOK: `http://127.0.0.1:${await freePort()}/hook` }, 'a\nb\n');
   expect(result.status).toBe(0);
-  const bodies = fs.readFileSync(spool, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body);
+  const bodies = fs
+    .readFileSync(spool, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { body: string }).body);
   // each line retried on its own (backoff with jitter) before it falls back: the spool's order is not promised
   expect(bodies.sort()).toEqual(['a', 'b']);
   fs.rmSync(path.dirname(spool), { recursive: true, force: true });

@@ -3,7 +3,7 @@
 import { source } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { cache } from '../../lib/cache';
 import { ConfigError } from '../../lib/errors';
@@ -82,7 +82,9 @@ test('shared through Redis: two pipelines together stay at the rate', async () =
   const out: { body: string; at: number }[] = [];
   const began = Date.now();
   const runs = [one, two].map((shared, i) =>
-    start(source(`mem://${topics[i]}`).pipe(rateLimit({ rate: '40/s', burst: 4, shared, sharedName: name })), collecting(out), { handleSignals: false }),
+    start(source(`mem://${topics[i]}`).pipe(rateLimit({ rate: '40/s', burst: 4, shared, sharedName: name })), collecting(out), {
+      handleSignals: false,
+    }),
   );
   await waitFor(() => out.length === 120, 'every message', 20_000);
   // 120 messages at 40 a second between them (4 at once first): at least 2.8 s; each process alone would take half

@@ -4,12 +4,12 @@ import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
 import { Agent, fetch } from 'undici';
-import { createSource, SourceContext, SourceDriver } from '../../lib/source';
-import { SinkRuntime, SinkDriver } from '../../lib/sink';
-import { start, RunningPipeline } from '../../lib/run';
-import { Message } from '../../lib/message';
-import { cache as openCacheUri, Cache } from '../../lib/cache';
-import { startAdminServer, pipelineReadiness, AdminServer, ReadinessReport } from '../../lib/admin/server';
+import { createSource, type SourceContext, type SourceDriver } from '../../lib/source';
+import { SinkRuntime, type SinkDriver } from '../../lib/sink';
+import { start, type RunningPipeline } from '../../lib/run';
+import { type Message } from '../../lib/message';
+import { cache as openCacheUri, type Cache } from '../../lib/cache';
+import { startAdminServer, pipelineReadiness, type AdminServer, type ReadinessReport } from '../../lib/admin/server';
 import { ConnectorError } from '../../lib/errors';
 import { freePort, waitFor } from '../helpers/wait';
 import { parseProm, sampleValue } from './helpers';
@@ -71,10 +71,14 @@ describe('admin server', () => {
     driver = new ControlledSource();
     sinkDriver = new SwitchableSink();
     redis = openCacheUri('redis://127.0.0.1:6379/0?prefix=admin-test:');
-    running = start(createSource('controlled://in', () => driver, { ackTimeout: 0 }, driver), new SinkRuntime('switch://out', sinkDriver), {
-      handleSignals: false,
-      shutdownTimeout: 5000,
-    });
+    running = start(
+      createSource('controlled://in', () => driver, { ackTimeout: 0 }, driver),
+      new SinkRuntime('switch://out', sinkDriver),
+      {
+        handleSignals: false,
+        shutdownTimeout: 5000,
+      },
+    );
     admin = await startAdminServer({ port: 0, readiness: () => pipelineReadiness(running, { cache: redis }) });
   });
 
@@ -173,7 +177,7 @@ describe('admin server', () => {
 });
 
 describe('admin server binding and TLS', () => {
-  test('binds to 127.0.0.1 by default: not reachable on the machine\'s other addresses', async () => {
+  test("binds to 127.0.0.1 by default: not reachable on the machine's other addresses", async () => {
     const admin = await startAdminServer({ port: 0 });
     try {
       expect(admin.url).toBe(`http://127.0.0.1:${admin.port}`);

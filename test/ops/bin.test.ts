@@ -1,6 +1,6 @@
 // The built bin as an operator runs it: health checks and metrics over the admin server, the stats line, the start-up
 // summary, log settings, TLS for the HTTP source and the admin server, and start-up errors.
-import { spawn, spawnSync, execFileSync, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { startAdmin } from '../../bin/cli';
 import { createLogger } from '../../lib/logging/logger';
-import { pipelineReadiness } from '../../lib/admin/server';
+import { type pipelineReadiness } from '../../lib/admin/server';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
 import { binEnv, logRecords } from '../helpers/bin';
 import { parseProm, sampleValue, LineCapture } from './helpers';
@@ -57,12 +57,18 @@ describe('the bin in operation', () => {
     await waitFor(() => running.stderr().includes('wasm-pipes started'), 'the bin to start');
     // as a Kubernetes httpGet probe would ask
     const probe = (endpoint: string): string =>
-      execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${adminPort}${endpoint}`], { encoding: 'utf8' });
+      execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${adminPort}${endpoint}`], {
+        encoding: 'utf8',
+      });
     expect(probe('/ping')).toBe('200');
     expect(probe('/ready')).toBe('200');
 
     for (let i = 0; i < 20; i++) {
-      const response = await fetch(sourceUri, { method: 'POST', body: JSON.stringify({ i }), headers: { 'content-type': 'application/json' } });
+      const response = await fetch(sourceUri, {
+        method: 'POST',
+        body: JSON.stringify({ i }),
+        headers: { 'content-type': 'application/json' },
+      });
       expect(response.status).toBe(200);
     }
     const unauthorized = await fetch(sourceUri, { method: 'DELETE' });
@@ -77,7 +83,10 @@ describe('the bin in operation', () => {
     expect(sampleValue(samples, 'wasm_pipes_ready', { role: 'cache', stage: 'memory://' })).toBe(1);
     expect(samples.some((sample) => sample.name === 'process_resident_memory_bytes')).toBe(true);
 
-    await waitFor(() => logRecords(running.stderr()).some((line) => line.msg.startsWith('stats: in') && (line.stats as { acked: number }).acked === 20), 'a stats line with the 20 acks');
+    await waitFor(
+      () => logRecords(running.stderr()).some((line) => line.msg.startsWith('stats: in') && (line.stats as { acked: number }).acked === 20),
+      'a stats line with the 20 acks',
+    );
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
     const lines = logRecords(running.stderr());
@@ -86,7 +95,9 @@ describe('the bin in operation', () => {
     expect(summary[0].msg).toContain(`pipeline: ${sourceUri} -> file://${file} [maxInFlight 1024, ackTimeout 2m`);
     expect(summary[0].msg).toContain(`admin http://127.0.0.1:${adminPort}; stats 200ms`);
     expect(summary[0].pipeline).toMatchObject({ source: sourceUri, sinks: [`file://${file}`], httpSourceAuth: 'none', cache: 'memory://' });
-    expect(lines.some((line) => line.msg === `admin server listening on http://127.0.0.1:${adminPort} (/ping, /ready, /metrics)`)).toBe(true);
+    expect(lines.some((line) => line.msg === `admin server listening on http://127.0.0.1:${adminPort} (/ping, /ready, /metrics)`)).toBe(
+      true,
+    );
     expect(lines.find((line) => line.msg.startsWith('wasm-pipes stopped'))?.msg).toBe(
       'wasm-pipes stopped: received 20, acked 20, nacked 0, dead-lettered 0, written 20',
     );
@@ -141,7 +152,13 @@ describe('the bin in operation', () => {
   test('an https:// source serves TLS with HTTP_TLS_CERT and HTTP_TLS_KEY', async () => {
     const tls = selfSignedCertificate();
     const port = await freePort();
-    bin = spawnBin({ SOURCE_URI: `https://127.0.0.1:${port}/events`, SINK_URI: 'stdout://', ADMIN_PORT: '0', HTTP_TLS_CERT: tls.cert, HTTP_TLS_KEY: tls.key });
+    bin = spawnBin({
+      SOURCE_URI: `https://127.0.0.1:${port}/events`,
+      SINK_URI: 'stdout://',
+      ADMIN_PORT: '0',
+      HTTP_TLS_CERT: tls.cert,
+      HTTP_TLS_KEY: tls.key,
+    });
     const running = bin;
     let stdout = '';
     running.child.stdout?.on('data', (chunk) => (stdout += String(chunk)));
@@ -166,7 +183,11 @@ describe('start-up errors of the operations settings', () => {
   afterAll(() => fs.rmSync(tls.dir, { recursive: true, force: true }));
 
   const cases: [string, Record<string, string>, string][] = [
-    ['a bad LOG_LEVEL', { LOG_LEVEL: 'loud' }, "LOG_LEVEL: 'loud' is not a log level; use one of trace, debug, info, warn, error, fatal, silent"],
+    [
+      'a bad LOG_LEVEL',
+      { LOG_LEVEL: 'loud' },
+      "LOG_LEVEL: 'loud' is not a log level; use one of trace, debug, info, warn, error, fatal, silent",
+    ],
     ['a bad LOG_FORMAT', { LOG_FORMAT: 'yaml' }, "LOG_FORMAT: 'yaml' is not a log format; use json or pretty"],
     ['a bad STATS_INTERVAL', { STATS_INTERVAL: 'often' }, "STATS_INTERVAL: 'often' is not a duration"],
     ['an ADMIN_PORT out of range', { ADMIN_PORT: '70000' }, "ADMIN_PORT: '70000' is not a whole number between 0 and 65535"],
@@ -191,7 +212,13 @@ describe('start-up errors of the operations settings', () => {
 
   test('ADMIN_ANONYMOUS=true serves the admin server beyond loopback without a token, on purpose', async () => {
     const adminPort = await freePort();
-    const bin = spawnBin({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', ADMIN_PORT: String(adminPort), ADMIN_HOST: '0.0.0.0', ADMIN_ANONYMOUS: 'true' });
+    const bin = spawnBin({
+      SOURCE_URI: 'stdin://',
+      SINK_URI: 'stdout://',
+      ADMIN_PORT: String(adminPort),
+      ADMIN_HOST: '0.0.0.0',
+      ADMIN_ANONYMOUS: 'true',
+    });
     try {
       await waitFor(() => bin.stderr().includes('wasm-pipes started'), 'the bin to start');
       expect((await fetch(`http://127.0.0.1:${adminPort}/metrics`)).status).toBe(200);

@@ -34,7 +34,12 @@ describe('the examples of "Operating it"', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    expect(output.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { body: string }).body)).toEqual(['a', 'b']);
+    expect(
+      output.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { body: string }).body),
+    ).toEqual(['a', 'b']);
     const shown = /prints the two messages on stdout, then on stderr:\n\n```\n([\s\S]*?)```/.exec(fragment)?.[1] ?? '';
     for (const line of shown.trim().split('\n')) expect(output.stderr).toContain(line);
   });

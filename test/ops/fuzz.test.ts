@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import { source } from '../../lib/endpoints';
-import { start, RunningPipeline } from '../../lib/run';
+import { start, type RunningPipeline } from '../../lib/run';
 import type { Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { freePort } from '../helpers/wait';
@@ -119,16 +119,40 @@ function plan(index: number, random: () => number): Planned {
     case 'valid-post':
     case 'nack': {
       const body = category === 'nack' ? Buffer.from(`nack-me ${index}`) : bodyOf();
-      return { id, category, bytes: head(pick(['POST', 'PUT']), '/events', { ...auth(body), 'Content-Type': 'application/json' }, body), expectedBody: body };
+      return {
+        id,
+        category,
+        bytes: head(pick(['POST', 'PUT']), '/events', { ...auth(body), 'Content-Type': 'application/json' }, body),
+        expectedBody: body,
+      };
     }
     case 'valid-get': {
-      const query = pick([`a=${index}&b=2`, 'a=%zz&a=%E2%82%AC&b', `x=${'y'.repeat(Math.floor(random() * 500))}`, '', '=&&==&a=1=2', 'k=%00%01']);
+      const query = pick([
+        `a=${index}&b=2`,
+        'a=%zz&a=%E2%82%AC&b',
+        `x=${'y'.repeat(Math.floor(random() * 500))}`,
+        '',
+        '=&&==&a=1=2',
+        'k=%00%01',
+      ]);
       const expected = queryJson(query);
-      return { id, category, bytes: head('GET', query === '' ? '/events' : `/events?${query}`, { Authorization: `Bearer ${TOKEN}`, 'X-Signature-256': sign(expected) }), expectedBody: expected };
+      return {
+        id,
+        category,
+        bytes: head('GET', query === '' ? '/events' : `/events?${query}`, {
+          Authorization: `Bearer ${TOKEN}`,
+          'X-Signature-256': sign(expected),
+        }),
+        expectedBody: expected,
+      };
     }
     case 'bad-method': {
       const body = bodyOf();
-      return { id, category, bytes: head(pick(['DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'CONNECT']), '/events', auth(body), body) };
+      return {
+        id,
+        category,
+        bytes: head(pick(['DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'CONNECT']), '/events', auth(body), body),
+      };
     }
     case 'garbage':
       return {
@@ -148,14 +172,44 @@ function plan(index: number, random: () => number): Planned {
     }
     case 'wrong-token': {
       const body = bodyOf();
-      return { id, category, bytes: head('POST', '/events', { Authorization: pick(['Bearer nope', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, 'Bearer ']), 'X-Signature-256': sign(body) }, body) };
+      return {
+        id,
+        category,
+        bytes: head(
+          'POST',
+          '/events',
+          { Authorization: pick(['Bearer nope', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, 'Bearer ']), 'X-Signature-256': sign(body) },
+          body,
+        ),
+      };
     }
     case 'wrong-signature': {
       const body = bodyOf();
-      return { id, category, bytes: head('POST', '/events', { Authorization: `Bearer ${TOKEN}`, 'X-Signature-256': pick(['sha256=00', sign(Buffer.concat([body, Buffer.from('x')])), 'md5=abc', '']) }, body) };
+      return {
+        id,
+        category,
+        bytes: head(
+          'POST',
+          '/events',
+          {
+            Authorization: `Bearer ${TOKEN}`,
+            'X-Signature-256': pick(['sha256=00', sign(Buffer.concat([body, Buffer.from('x')])), 'md5=abc', '']),
+          },
+          body,
+        ),
+      };
     }
     case 'huge-headers':
-      return { id, category, bytes: head('POST', '/events', { ...auth(Buffer.from('x')), 'X-Padding': 'p'.repeat(17_000 + Math.floor(random() * 20_000)) }, Buffer.from('x')) };
+      return {
+        id,
+        category,
+        bytes: head(
+          'POST',
+          '/events',
+          { ...auth(Buffer.from('x')), 'X-Padding': 'p'.repeat(17_000 + Math.floor(random() * 20_000)) },
+          Buffer.from('x'),
+        ),
+      };
     case 'too-large': {
       const body = Buffer.alloc(MAX_BODY + 1 + Math.floor(random() * 4000), 0x62);
       return { id, category, bytes: head('POST', '/events', auth(body), body) };
@@ -173,8 +227,15 @@ function plan(index: number, random: () => number): Planned {
     case 'bad-header': {
       const body = Buffer.from('{}');
       const raw = Buffer.concat([
-        Buffer.from(`POST /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Message-Id: ${id}\r\nAuthorization: Bearer ${TOKEN}\r\nX-Signature-256: ${sign(body)}\r\n`),
-        pick([Buffer.from('Bad Header: x\r\n'), Buffer.from('X-Ctl: a\u0001b\r\n'), Buffer.from(': empty\r\n'), Buffer.from('X-Fold: a\r\n folded\r\n')]),
+        Buffer.from(
+          `POST /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Message-Id: ${id}\r\nAuthorization: Bearer ${TOKEN}\r\nX-Signature-256: ${sign(body)}\r\n`,
+        ),
+        pick([
+          Buffer.from('Bad Header: x\r\n'),
+          Buffer.from('X-Ctl: a\u0001b\r\n'),
+          Buffer.from(': empty\r\n'),
+          Buffer.from('X-Fold: a\r\n folded\r\n'),
+        ]),
         Buffer.from(`Content-Length: ${body.length}\r\n\r\n`),
         body,
       ]);
@@ -182,7 +243,11 @@ function plan(index: number, random: () => number): Planned {
     }
     case 'wrong-path': {
       const body = Buffer.from('{}');
-      return { id, category, bytes: head('POST', pick(['/', '/event', '/events/x', '/%zz', '/events%00', '//events', '*']), auth(body), body) };
+      return {
+        id,
+        category,
+        bytes: head('POST', pick(['/', '/event', '/events/x', '/%zz', '/events%00', '//events', '*']), auth(body), body),
+      };
     }
   }
 }
@@ -300,13 +365,16 @@ describe(`HTTP source fuzz (FUZZ_SEED=${SEED})`, () => {
       if (outcome.status === 200) {
         const written = out.acked.get(request.id);
         if (written === undefined) problems.push(`${request.id} answered 200 but is not at the sink`);
-        else if (request.expectedBody !== undefined && !written.equals(request.expectedBody)) problems.push(`${request.id}: the sink got other bytes than were sent`);
+        else if (request.expectedBody !== undefined && !written.equals(request.expectedBody))
+          problems.push(`${request.id}: the sink got other bytes than were sent`);
       }
     });
     // nothing reached the sink that the caller was not told about
     for (const id of out.acked.keys()) if (!answered200.has(id)) problems.push(`${id} is at the sink but was not answered 200`);
     for (const id of out.nacked) if (planned[Number(id.slice(2))]?.category !== 'nack') problems.push(`${id} was nacked by the sink`);
-    const summary = [...byCategory].map(([category, counts]) => `${category}: ${[...counts].map(([status, n]) => `${status}x${n}`).join(' ')}`);
+    const summary = [...byCategory].map(
+      ([category, counts]) => `${category}: ${[...counts].map(([status, n]) => `${status}x${n}`).join(' ')}`,
+    );
     expect({ problems: problems.slice(0, 20), problemCount: problems.length }).toEqual({ problems: [], problemCount: 0 });
 
     // every category was exercised, and the refusals carry the right codes

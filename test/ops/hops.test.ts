@@ -28,7 +28,9 @@ describe('MAX_HOPS breaks message loops', () => {
     const dead = path.join(os.tmpdir(), `${uniqueName('hops-dead')}.jsonl`);
     // what crosses NATS, with its hop count
     const seen: string[] = [];
-    const watcher = nats.subscribe(subject, { callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
+    const watcher = nats.subscribe(subject, {
+      callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none'),
+    });
     // the seed's two commands, with a dead letter on the first relay
     const first = new BinProcess({
       SOURCE_URI: `http://127.0.0.1:${port}/events`,
@@ -53,14 +55,22 @@ describe('MAX_HOPS breaks message loops', () => {
         body: JSON.stringify({ event_type: 'test', data: { test: 'test' } }),
       });
       expect(response.status).toBe(200);
-      await waitFor(() => fs.existsSync(dead) && fs.readFileSync(dead, 'utf8').includes('\n'), 'the looping message in the dead letter', 20_000);
+      await waitFor(
+        () => fs.existsSync(dead) && fs.readFileSync(dead, 'utf8').includes('\n'),
+        'the looping message in the dead letter',
+        20_000,
+      );
       // nothing more goes round
       const crossed = seen.length;
       await sleep(1000);
       expect(seen.length).toBe(crossed);
       // relays 1, 3, ..., 31 crossed NATS; the first relay got it back with 32 hops and stopped it
       expect(seen).toEqual(Array.from({ length: 16 }, (_, i) => String(2 * i + 1)));
-      const letters = fs.readFileSync(dead, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+      const letters = fs
+        .readFileSync(dead, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
       expect(letters).toHaveLength(1);
       expect(JSON.parse(letters[0].body)).toEqual({ event_type: 'test', data: { test: 'test' } });
       expect(letters[0].metadata['wasm-pipes-hops']).toBe('32');
@@ -81,9 +91,15 @@ describe('MAX_HOPS breaks message loops', () => {
       JSON.stringify({ id: 'fine', metadata: { 'wasm-pipes-hops': '4' }, body: 'on its way' }),
       JSON.stringify({ id: 'fresh', metadata: {}, body: 'new' }),
     ];
-    const result = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', MAX_HOPS: '5', LOG_FORMAT: 'json' }, `${lines.join('\n')}\n`);
+    const result = await runBinToEnd(
+      { SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', MAX_HOPS: '5', LOG_FORMAT: 'json' },
+      `${lines.join('\n')}\n`,
+    );
     expect(result.status).toBe(0);
-    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: string; metadata: Record<string, string> });
+    const out = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; metadata: Record<string, string> });
     // a counted message has its count raised; stdout:// alone adds no count to a message without one
     expect(out.map((message) => [message.id, message.metadata])).toEqual([
       ['fine', { 'wasm-pipes-hops': '5' }],
@@ -98,10 +114,15 @@ describe('MAX_HOPS breaks message loops', () => {
   test('a relay to a broker or webhook adds the count to a message that has none; MAX_HOPS=0 turns it off', async () => {
     const subject = uniqueSubject('hops.add');
     const seen: string[] = [];
-    const watcher = nats.subscribe(subject, { callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none') });
+    const watcher = nats.subscribe(subject, {
+      callback: (_error, message) => void seen.push(message.headers?.get('wasm-pipes-hops') ?? 'none'),
+    });
     try {
       for (const maxHops of ['32', '0']) {
-        const result = await runBinToEnd({ SOURCE_URI: 'stdin://?format=lines', SINK_URI: `nats://${subject}`, NATS_SERVER_URL: NATS_URL, MAX_HOPS: maxHops }, 'one\n');
+        const result = await runBinToEnd(
+          { SOURCE_URI: 'stdin://?format=lines', SINK_URI: `nats://${subject}`, NATS_SERVER_URL: NATS_URL, MAX_HOPS: maxHops },
+          'one\n',
+        );
         expect(result.status).toBe(0);
       }
       await nats.flush();

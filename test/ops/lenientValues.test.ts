@@ -65,14 +65,17 @@ describe('lenient values are refused', () => {
   });
 
   test('values that mean what they say still work, and the cloud SDKs keep "empty = unset"', () => {
-    expect(configError({ MAX_IN_FLIGHT: ' 1000 ', ACK_TIMEOUT: '0', SHUTDOWN_TIMEOUT: '1.5s', SINK_URI: 'stdout://, file:///tmp/x.jsonl' })).toBeUndefined();
+    expect(
+      configError({ MAX_IN_FLIGHT: ' 1000 ', ACK_TIMEOUT: '0', SHUTDOWN_TIMEOUT: '1.5s', SINK_URI: 'stdout://, file:///tmp/x.jsonl' }),
+    ).toBeUndefined();
     expect(configError({ AWS_REGION: '', AWS_PROFILE: ' ', PUBSUB_EMULATOR_HOST: '', SERVICEBUS_CONNECTION_STRING: '' })).toBeUndefined();
   });
 
   test('the parsers of lib/config.ts take digits and units only', () => {
     expect(parseInteger('42', 'N')).toBe(42);
     expect(parseInteger('-3', 'N', -5)).toBe(-3);
-    for (const bad of ['1e3', '0x10', '0b1', '1.0', '', ' ', '+', '12abc', '99999999999999999999']) expect(() => parseInteger(bad, 'N')).toThrow(ConfigError);
+    for (const bad of ['1e3', '0x10', '0b1', '1.0', '', ' ', '+', '12abc', '99999999999999999999'])
+      expect(() => parseInteger(bad, 'N')).toThrow(ConfigError);
     expect(parseDuration('1.5s')).toBe(1500);
     expect(parseDuration('0')).toBe(0);
     expect(parseDuration('0.5ms', 'D')).toBe(1); // rounds up to 1, not down to 0

@@ -13,7 +13,9 @@ describe('LOG_LEVEL and LOG_FORMAT', () => {
 
   test('a bad value is a ConfigError naming the variable and the valid values', () => {
     expect(() => parseLogSettings({ LOG_LEVEL: 'verbose' })).toThrow(ConfigError);
-    expect(() => parseLogSettings({ LOG_LEVEL: 'verbose' })).toThrow(`LOG_LEVEL: 'verbose' is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+    expect(() => parseLogSettings({ LOG_LEVEL: 'verbose' })).toThrow(
+      `LOG_LEVEL: 'verbose' is not a log level; use one of ${LOG_LEVELS.join(', ')}`,
+    );
     expect(() => parseLogSettings({ LOG_FORMAT: 'xml' })).toThrow("LOG_FORMAT: 'xml' is not a log format; use json or pretty");
   });
 
@@ -98,7 +100,10 @@ describe('secret redaction', () => {
 
   test.each([
     ['https://fn.azurewebsites.net/api/hook?code=abc123==&clientId=default', 'https://fn.azurewebsites.net/api/hook?code=***&clientId=***'],
-    ['https://chat.googleapis.com/v1/spaces/AAAA/messages?key=AIzaSy&token=x', 'https://chat.googleapis.com/v1/spaces/***?key=***&token=***'],
+    [
+      'https://chat.googleapis.com/v1/spaces/AAAA/messages?key=AIzaSy&token=x',
+      'https://chat.googleapis.com/v1/spaces/***?key=***&token=***',
+    ],
     ['https://hooks.slack.com/services/T000/B000/XXXX', 'https://hooks.slack.com/services/***'],
     ['https://discord.com/api/webhooks/1234567890/abcDEF-ghi', 'https://discord.com/api/webhooks/***'],
     ['http://TOKEN@host/x', 'http://***@host/x'],
@@ -117,9 +122,14 @@ describe('secret redaction', () => {
 
   test('webhook credentials of the environment are scrubbed from free text too', () => {
     const redactor = new Redactor(
-      secretsFromEnv({ SINK_URI: 'https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/slackTok9Zx81Lm3Qp,http://sk_live_51Hx9Zt:@h/x,https://f.net/api?code=azfnCode77' }),
+      secretsFromEnv({
+        SINK_URI:
+          'https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/slackTok9Zx81Lm3Qp,http://sk_live_51Hx9Zt:@h/x,https://f.net/api?code=azfnCode77',
+      }),
     );
-    expect(redactor.redact('posting slackTok9Zx81Lm3Qp with sk_live_51Hx9Zt and azfnCode77 failed')).toBe('posting *** with *** and *** failed');
+    expect(redactor.redact('posting slackTok9Zx81Lm3Qp with sk_live_51Hx9Zt and azfnCode77 failed')).toBe(
+      'posting *** with *** and *** failed',
+    );
     // words of a URI are not secrets
     expect(redactor.redact('services hooks api')).toBe('services hooks api');
   });

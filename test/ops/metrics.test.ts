@@ -1,18 +1,18 @@
 // /metrics after a run: a pipeline with a filter, a cache lookup, a map that fails once, a fan-out to a mem:// sink
 // and a flaky sink with a dead letter; every counter on /metrics and in pipeline.stats() must say what happened.
 import { source, sink } from '../../lib/endpoints';
-import { start, RunningPipeline } from '../../lib/run';
-import { Message } from '../../lib/message';
-import { SinkRuntime, SinkDriver, WriteResult } from '../../lib/sink';
+import { start, type RunningPipeline } from '../../lib/run';
+import { type Message } from '../../lib/message';
+import { SinkRuntime, type SinkDriver, type WriteResult } from '../../lib/sink';
 import { ConnectorError, PermanentError } from '../../lib/errors';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { cache as openCacheUri, Cache } from '../../lib/cache';
-import { startAdminServer, pipelineReadiness, AdminServer } from '../../lib/admin/server';
+import { cache as openCacheUri, type Cache } from '../../lib/cache';
+import { startAdminServer, pipelineReadiness, type AdminServer } from '../../lib/admin/server';
 import { Histogram, Sampler, counterFamily } from '../../lib/metrics';
 import { wasmMetrics } from '../../lib/wasm/metrics';
 import { filterMessages, mapMessages, cacheLookup } from '../../operators';
 import { uniqueName, waitFor } from '../helpers/wait';
-import { parseProm, sampleValue, PromSample } from './helpers';
+import { parseProm, sampleValue, type PromSample } from './helpers';
 
 /** A sink that fails n=9 permanently and n=11 once (retryable). */
 class FlakyDriver implements SinkDriver {
@@ -172,7 +172,16 @@ describe('metrics after a run', () => {
       'sink flaky://sink',
       `dead_letter ${deadUri}`,
     ]);
-    expect(stats).toMatchObject({ received: 101, acked: 100, nacked: 1, written: 149, dropped: 25, deadLettered: 1, inFlight: 0, maxInFlight: 64 });
+    expect(stats).toMatchObject({
+      received: 101,
+      acked: 100,
+      nacked: 1,
+      written: 149,
+      dropped: 25,
+      deadLettered: 1,
+      inFlight: 0,
+      maxInFlight: 64,
+    });
     const upper = stats.stages.find((stage) => stage.stage === 'upper');
     expect(upper).toMatchObject({ received: 76, emitted: 75, nacked: 1, errors: { handler: 1 } });
     const flaky = stats.stages.find((stage) => stage.stage === 'flaky://sink');

@@ -64,7 +64,11 @@ describe('secret redaction in the bin', () => {
         headers: { authorization: `Bearer ${SECRET_ENV.HTTP_SOURCE_TOKEN}`, 'x-signature-256': signature },
       });
       expect(good.status).toBe(200);
-      const wrongToken = await fetch(url, { method: 'POST', body, headers: { authorization: 'Bearer nope', 'x-signature-256': signature } });
+      const wrongToken = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { authorization: 'Bearer nope', 'x-signature-256': signature },
+      });
       expect(wrongToken.status).toBe(401);
       const wrongSignature = await fetch(url, {
         method: 'POST',
@@ -109,7 +113,15 @@ describe('secret redaction in the bin', () => {
     });
     await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
     const at = `127.0.0.1:${(hook.address() as AddressInfo).port}`;
-    const secrets = ['azfn-code-7Q2xY9', 'AIzaSyGchatKey42', 'slackTok9Zx81Lm3Qp', 'T0A1B2C3D', 'B0E4F5G6H', 'ghp-usertoken-55aa', 'sk_live_51Hx9Zt'];
+    const secrets = [
+      'azfn-code-7Q2xY9',
+      'AIzaSyGchatKey42',
+      'slackTok9Zx81Lm3Qp',
+      'T0A1B2C3D',
+      'B0E4F5G6H',
+      'ghp-usertoken-55aa',
+      'sk_live_51Hx9Zt',
+    ];
     const sinks = [
       `http://${at}/api/orders?code=${secrets[0]}`,
       `http://${at}/v1/spaces/chat/messages?key=${secrets[1]}`,
@@ -146,7 +158,9 @@ describe('secret redaction in the bin', () => {
       expect(await exited).toBe(0);
 
       // the sinks used the real URIs
-      expect(seen).toEqual(expect.arrayContaining([`/api/orders?code=${secrets[0]}`, `/services/${secrets[3]}/${secrets[4]}/${secrets[2]}`]));
+      expect(seen).toEqual(
+        expect.arrayContaining([`/api/orders?code=${secrets[0]}`, `/services/${secrets[3]}/${secrets[4]}/${secrets[2]}`]),
+      );
       expectNoSecret([stderr, metrics, ready].join('\n'), secrets);
       const masked = [
         `http://${at}/api/orders?code=***`,

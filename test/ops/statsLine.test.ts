@@ -3,7 +3,7 @@
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { createLogger } from '../../lib/logging/logger';
-import { SinkRuntime, SinkDriver } from '../../lib/sink';
+import { SinkRuntime, type SinkDriver } from '../../lib/sink';
 import type { Message } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { statsLine } from '../../lib/admin/statsLine';
@@ -13,7 +13,21 @@ import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { LineCapture } from './helpers';
 
 function stats(values: Partial<PipelineStats>): PipelineStats {
-  return { received: 0, acked: 0, nacked: 0, deadLettered: 0, timedOut: 0, givenUp: 0, unrouted: 0, inFlight: 0, maxInFlight: 1024, written: 0, dropped: 0, stages: [], ...values };
+  return {
+    received: 0,
+    acked: 0,
+    nacked: 0,
+    deadLettered: 0,
+    timedOut: 0,
+    givenUp: 0,
+    unrouted: 0,
+    inFlight: 0,
+    maxInFlight: 1024,
+    written: 0,
+    dropped: 0,
+    stages: [],
+    ...values,
+  };
 }
 
 describe('the stats line', () => {
@@ -36,7 +50,9 @@ describe('the stats line', () => {
       ageMs: 42_000,
       lastSeenAfter: 'http://hooks.example.com/in',
     });
-    expect(line.text).toContain("STALLED: no message settled in the last 10s; the oldest message came 42s ago and was last seen at 'http://hooks.example.com/in'");
+    expect(line.text).toContain(
+      "STALLED: no message settled in the last 10s; the oldest message came 42s ago and was last seen at 'http://hooks.example.com/in'",
+    );
     expect(line.fields).toMatchObject({ stalled: true, oldestLastSeenAfter: 'http://hooks.example.com/in', oldestAgeMs: 42_000 });
   });
 

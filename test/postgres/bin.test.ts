@@ -111,7 +111,7 @@ describe('start-up errors: exit 2 and one line with the fix', () => {
   test('a URI that names no table', async () => {
     const run = await runBinToEnd({ SOURCE_URI: 'postgres://127.0.0.1:5432/', SINK_URI: 'stdout://' });
     expect(run.status).toBe(2);
-    expect(fatal(run.stderr)).toContain("does not name a table: write postgres://user@host:port/database/table");
+    expect(fatal(run.stderr)).toContain('does not name a table: write postgres://user@host:port/database/table');
   });
 
   test('a table that does not exist, as source or as sink', async () => {
@@ -150,10 +150,13 @@ describe('start-up errors: exit 2 and one line with the fix', () => {
     });
 
     test('refused credentials, without showing the password', async () => {
-      const run = await runBinToEnd({
-        SOURCE_URI: 'stdin://',
-        SINK_URI: `postgres://postgres:wrong-password@127.0.0.1:${server.port}/postgres/events`,
-      }, 'one\n');
+      const run = await runBinToEnd(
+        {
+          SOURCE_URI: 'stdin://',
+          SINK_URI: `postgres://postgres:wrong-password@127.0.0.1:${server.port}/postgres/events`,
+        },
+        'one\n',
+      );
       expect(run.status).toBe(2);
       expect(fatal(run.stderr)).toContain("refused the credentials of user 'postgres'");
       expect(fatal(run.stderr)).toContain('check the user and password in the URI');
@@ -161,11 +164,14 @@ describe('start-up errors: exit 2 and one line with the fix', () => {
     });
 
     test('the right password from PGPASSWORD works', async () => {
-      const run = await runBinToEnd({
-        SOURCE_URI: 'stdin://',
-        SINK_URI: `postgres://postgres@127.0.0.1:${server.port}/postgres/pg_class`,
-        PGPASSWORD: 'right-password',
-      }, 'one\n');
+      const run = await runBinToEnd(
+        {
+          SOURCE_URI: 'stdin://',
+          SINK_URI: `postgres://postgres@127.0.0.1:${server.port}/postgres/pg_class`,
+          PGPASSWORD: 'right-password',
+        },
+        'one\n',
+      );
       // it got past the credentials to the table check: pg_class has no id column
       expect(run.status).toBe(2);
       expect(fatal(run.stderr)).toContain("has no column 'id'");

@@ -37,7 +37,12 @@ describe('sink', () => {
   test('a batch is stored once per id: a redelivered message is acked and not stored twice', async () => {
     const name = await table('events');
     const out = endpoints.openSink(pgUri(name));
-    const messages = Array.from({ length: 50 }, (_, i) => ({ id: `m-${i}`, body: `{"n":${i}}`, key: `k${i % 3}`, metadata: { n: String(i) } }));
+    const messages = Array.from({ length: 50 }, (_, i) => ({
+      id: `m-${i}`,
+      body: `{"n":${i}}`,
+      key: `k${i % 3}`,
+      metadata: { n: String(i) },
+    }));
     expect(await send(out, messages)).toEqual(messages.map(() => undefined));
     expect(await send(out, messages.slice(0, 10))).toEqual(messages.slice(0, 10).map(() => undefined));
     expect(await rowCount(pool, name)).toBe(50);
@@ -144,7 +149,7 @@ describe('outbox source', () => {
     expect(() => source(pgUri(name, { claims: '5', pool: '2' }))).toThrow(/claims=5 is more than pool=2 connections/);
   });
 
-  test("on_ack=mark keeps the row, done, and never delivers it again", async () => {
+  test('on_ack=mark keeps the row, done, and never delivers it again', async () => {
     const name = await table('outbox');
     await fillOutbox(pool, name, 2, 'mark-');
     const received = endpoints.collect(pgUri(name, { on_ack: 'mark', poll: '50ms' }));

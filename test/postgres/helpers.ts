@@ -48,7 +48,11 @@ export function uniqueTable(prefix: string): string {
 }
 
 /** Creates a table of the documented shape under a unique name; `drop()` removes it and its trigger function. */
-export async function createTable(pool: Pool, shape: 'outbox' | 'events', prefix: string = shape): Promise<{ name: string; drop(): Promise<void> }> {
+export async function createTable(
+  pool: Pool,
+  shape: 'outbox' | 'events',
+  prefix: string = shape,
+): Promise<{ name: string; drop(): Promise<void> }> {
   const name = uniqueTable(prefix);
   await pool.query(documentedTable(shape, name));
   return {

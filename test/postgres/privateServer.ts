@@ -1,7 +1,7 @@
 // A private PostgreSQL server for the tests that must not touch the shared one: initdb into a temporary directory
 // with password (scram) authentication, started on a free port of 127.0.0.1 and stopped by its PID. PostgreSQL
 // refuses to run as root, so both run as the `postgres` system user (setpriv execs, so the PID is the server's).
-import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,13 +38,30 @@ export class PrivatePostgres {
     fs.writeFileSync(passwordFile, `${password}\n`);
     if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres:postgres', directory]);
     const [initdb, initArgs] = asPostgres(path.join(bin, 'initdb'), [
-      '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '--no-sync', '-E', 'UTF8',
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=scram-sha-256',
+      `--pwfile=${passwordFile}`,
+      '--no-sync',
+      '-E',
+      'UTF8',
     ]);
     const init = spawnSync(initdb, initArgs, { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
     const port = await freePort();
     const [postgres, args] = asPostgres(path.join(bin, 'postgres'), [
-      '-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', directory, '-c', 'fsync=off',
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      directory,
+      '-c',
+      'fsync=off',
     ]);
     const child = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';

@@ -3,7 +3,7 @@
 // redelivery and reconnection (the dead letter after MAX_DELIVERIES is the conformance suite's, on both queue kinds).
 import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from './helpers';
+import { rabbitAdmin, uniqueQueue, drainQueue, type RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
 import { collectingSink, TestEndpoints, write } from '../helpers/endpoints';
@@ -31,7 +31,10 @@ afterAll(async () => {
   await admin.close();
 });
 
-async function newQueue(prefix: string, options: Parameters<RabbitAdmin['channel']['assertQueue']>[1] = { durable: false }): Promise<string> {
+async function newQueue(
+  prefix: string,
+  options: Parameters<RabbitAdmin['channel']['assertQueue']>[1] = { durable: false },
+): Promise<string> {
   const queue = uniqueQueue(prefix);
   await admin.channel.assertQueue(queue, options);
   queues.push(queue);
@@ -133,9 +136,16 @@ test('a prefetch above the window: deliveries beyond it wait in order and, when 
   // stopping: the three in flight are nacked and the five still waiting are given back, all requeued
   endpoints.unsubscribeAll();
   await waitFor(async () => (await admin.channel.checkQueue(queue)).messageCount === 8, 'the 8 unsettled back in the queue');
-  expect((await drainQueue(admin.channel, queue)).map((message) => message.id).sort()).toEqual(
-    ['m-2', 'm-3', 'm-4', 'm-5', 'm-6', 'm-7', 'm-8', 'm-9'],
-  );
+  expect((await drainQueue(admin.channel, queue)).map((message) => message.id).sort()).toEqual([
+    'm-2',
+    'm-3',
+    'm-4',
+    'm-5',
+    'm-6',
+    'm-7',
+    'm-8',
+    'm-9',
+  ]);
 });
 
 describe('reconnection (the broker goes away behind a proxy)', () => {

@@ -31,13 +31,19 @@ describe('exit 2 with one line that names the problem', () => {
     const run = await runBinToEnd({ SOURCE_URI: 'redis-stream://readings', SINK_URI: 'stdout://', REDIS_SERVER_URL: REDIS_URL });
     expect(run.status).toBe(2);
     // (query values of URIs are masked in what the bin prints, unless the redaction knows them as structural)
-    expect(run.stderr).toContain('wasm-pipes: SOURCE_URI: a Redis stream source reads through a consumer group: name it, for example redis-stream://readings?group=');
+    expect(run.stderr).toContain(
+      'wasm-pipes: SOURCE_URI: a Redis stream source reads through a consumer group: name it, for example redis-stream://readings?group=',
+    );
   });
 
   test('a missing group, found at start-up', async () => {
     const stream = admin.stream('bin-nogroup');
     await admin.add(stream, [{ body: 'x' }]);
-    const run = await runBinToEnd({ SOURCE_URI: `redis-stream://${stream}?group=relay`, SINK_URI: 'stdout://', REDIS_SERVER_URL: REDIS_URL });
+    const run = await runBinToEnd({
+      SOURCE_URI: `redis-stream://${stream}?group=relay`,
+      SINK_URI: 'stdout://',
+      REDIS_SERVER_URL: REDIS_URL,
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(`wasm-pipes: redis-stream (127.0.0.1:6379): stream '${stream}' has no consumer group 'relay'`);
     expect(run.stderr).toContain('?create_group=true');
@@ -54,7 +60,9 @@ describe('exit 2 with one line that names the problem', () => {
     ]) {
       const run = await runBinToEnd({ ...uris, REDIS_SERVER_URL: url });
       expect(run.status).toBe(2);
-      expect(run.stderr).toContain(`wasm-pipes: REDIS_SERVER_URL: redis-stream (127.0.0.1:${server.port}): the server refused the credentials`);
+      expect(run.stderr).toContain(
+        `wasm-pipes: REDIS_SERVER_URL: redis-stream (127.0.0.1:${server.port}): the server refused the credentials`,
+      );
       expect(run.stderr).not.toContain('wrong-password');
     }
   });
@@ -75,12 +83,18 @@ test('the relay outlives a SIGKILL and restart of its redis-server, and loses no
     });
     bins.push(bin);
     await bin.started();
-    await own.add('in', Array.from({ length: 200 }, (_, i) => ({ body: 'before', id: `restart-${i}` })));
+    await own.add(
+      'in',
+      Array.from({ length: 200 }, (_, i) => ({ body: 'before', id: `restart-${i}` })),
+    );
     await waitFor(async () => (await own.length('out')) >= 200, 'the first 200 relayed');
     await server.kill();
     await sleep(300);
     await server.start();
-    await own.add('in', Array.from({ length: 200 }, (_, i) => ({ body: 'after', id: `restart-${200 + i}` })));
+    await own.add(
+      'in',
+      Array.from({ length: 200 }, (_, i) => ({ body: 'after', id: `restart-${200 + i}` })),
+    );
     await waitFor(async () => (await entryIds(own, 'out')).size >= 400, 'the 200 added after the restart', 30_000, 100);
     expect(bin.running).toBe(true);
     expect(missingIds(await entryIds(own, 'out'), 'restart-', 400)).toEqual([]);

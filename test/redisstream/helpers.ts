@@ -1,6 +1,6 @@
 // Helpers of the Redis Streams tests: a client on the shared Redis (127.0.0.1:6379, db 0), streams with unique names
 // (deleted afterwards), and a private redis-server on a free port for the tests that stop the server.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -41,7 +41,12 @@ describe('sink', () => {
     const stream = admin.stream('sink');
     const out = endpoints.openSink(`redis-stream://${stream}`);
     const outcomes = await send(out, [
-      { id: 'm-1', body: Buffer.from([0, 1, 2, 255]), key: 'sensor-a', metadata: { 'content-type': 'application/octet-stream', id: 'not-the-id' } },
+      {
+        id: 'm-1',
+        body: Buffer.from([0, 1, 2, 255]),
+        key: 'sensor-a',
+        metadata: { 'content-type': 'application/octet-stream', id: 'not-the-id' },
+      },
       { id: 'm-2', body: '{"t":21}', metadata: {} },
     ]);
     expect(outcomes).toEqual([undefined, undefined]);
@@ -62,7 +67,12 @@ describe('sink', () => {
     const stream = admin.stream('maxlen');
     const out = endpoints.openSink(`redis-stream://${stream}?maxlen=10`);
     for (let round = 0; round < 10; round++) {
-      expect(await send(out, Array.from({ length: 100 }, (_, i) => ({ body: `m-${round}-${i}` })))).toEqual(Array(100).fill(undefined));
+      expect(
+        await send(
+          out,
+          Array.from({ length: 100 }, (_, i) => ({ body: `m-${round}-${i}` })),
+        ),
+      ).toEqual(Array(100).fill(undefined));
     }
     const length = await admin.length(stream);
     // MAXLEN ~ trims whole nodes of the radix tree (100 entries each by default): about 10, never all 1 000
@@ -72,7 +82,9 @@ describe('sink', () => {
 
   test('?create=false: a missing stream stops the start with a ConfigError naming it; an existing one is written', async () => {
     const stream = admin.stream('nocreate');
-    const running = start(source('mem://unused-redis-nocreate'), sink(`redis-stream://${stream}?create=false`, { env }), { handleSignals: false });
+    const running = start(source('mem://unused-redis-nocreate'), sink(`redis-stream://${stream}?create=false`, { env }), {
+      handleSignals: false,
+    });
     await expect(running.started).rejects.toThrow(new RegExp(`stream '${stream}' does not exist and \\?create=false`));
     await running.stop().catch(() => undefined);
     await admin.add(stream, [{ body: 'first' }]);
@@ -150,7 +162,11 @@ describe('source', () => {
     await admin.add(stream, [{ body: 'poison', id: 'poison-1' }]);
     const deadTopic = `redis-dead-${Date.now()}`;
     let deliveries = 0;
-    const pipeline = source(`redis-stream://${stream}?group=relay&nack_delay=20ms`, { env, maxDeliveries: 3, deadLetter: sink(`mem://${deadTopic}`) });
+    const pipeline = source(`redis-stream://${stream}?group=relay&nack_delay=20ms`, {
+      env,
+      maxDeliveries: 3,
+      deadLetter: sink(`mem://${deadTopic}`),
+    });
     const subscription = pipeline.subscribe((message: Message) => {
       deliveries++;
       message.nack(new Error('always fails'));
@@ -285,7 +301,11 @@ describe('source', () => {
   test('a server out of reach fails the start after REDIS_CONNECT_TIMEOUT with a ConnectorError naming it', async () => {
     const error = await (async () => {
       try {
-        await firstValueFrom(source('redis-stream://readings?group=relay', { env: { REDIS_SERVER_URL: 'redis://127.0.0.1:1/0', REDIS_CONNECT_TIMEOUT: '500ms' } }));
+        await firstValueFrom(
+          source('redis-stream://readings?group=relay', {
+            env: { REDIS_SERVER_URL: 'redis://127.0.0.1:1/0', REDIS_CONNECT_TIMEOUT: '500ms' },
+          }),
+        );
       } catch (failure) {
         return failure as Error;
       }

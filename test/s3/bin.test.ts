@@ -49,7 +49,10 @@ test('a name template without {unique}: exit 2, as objects could replace each ot
 });
 
 test('a bucket that does not exist: exit 2, saying how to create it', async () => {
-  const run = await runBinToEnd({ ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://no-such-bucket-wasm-pipes/x/', AWS_ENDPOINT_URL_S3: s3.fauxqs.endpoint }, 'one\n');
+  const run = await runBinToEnd(
+    { ...AWS_TEST_ENV, SOURCE_URI: 'stdin://', SINK_URI: 's3://no-such-bucket-wasm-pipes/x/', AWS_ENDPOINT_URL_S3: s3.fauxqs.endpoint },
+    'one\n',
+  );
   expect(run.status).toBe(2);
   expect(fatal(run.stderr)).toContain("bucket 'no-such-bucket-wasm-pipes' does not exist");
   expect(fatal(run.stderr)).toContain('aws s3 mb s3://no-such-bucket-wasm-pipes');
@@ -64,7 +67,8 @@ describe('credentials the service refuses', () => {
     server = http.createServer((request, response) => {
       request.resume();
       request.on('end', () => {
-        const xml = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>';
+        const xml =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>';
         response.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': 'test' });
         response.end(request.method === 'HEAD' ? undefined : xml);
       });
@@ -79,7 +83,13 @@ describe('credentials the service refuses', () => {
 
   test('exit 2, naming the variables to check, without the secret', async () => {
     const run = await runBinToEnd(
-      { ...AWS_TEST_ENV, AWS_SECRET_ACCESS_KEY: 'not-the-secret', SOURCE_URI: 'stdin://', SINK_URI: 's3://archive/events/', AWS_ENDPOINT_URL_S3: endpoint },
+      {
+        ...AWS_TEST_ENV,
+        AWS_SECRET_ACCESS_KEY: 'not-the-secret',
+        SOURCE_URI: 'stdin://',
+        SINK_URI: 's3://archive/events/',
+        AWS_ENDPOINT_URL_S3: endpoint,
+      },
       'one\n',
     );
     expect(run.status).toBe(2);

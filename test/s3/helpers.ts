@@ -9,7 +9,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
-import { Fauxqs } from '../aws/fauxqs';
+import { type Fauxqs } from '../aws/fauxqs';
 import { uniqueName } from '../helpers/wait';
 
 export { Fauxqs, AWS_TEST_ENV } from '../aws/fauxqs';
@@ -19,7 +19,10 @@ export function s3Client(fauxqs: Fauxqs): S3Client {
 }
 
 export function uniqueBucket(prefix: string): string {
-  return uniqueName(prefix).toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  return uniqueName(prefix)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63);
 }
 
 export async function createBucket(client: S3Client, prefix = 'bucket'): Promise<string> {
@@ -45,17 +48,31 @@ export async function readObject(client: S3Client, bucket: string, key: string):
   return (await answer.Body?.transformToString('utf8')) ?? '';
 }
 
-export async function objectInfo(client: S3Client, bucket: string, key: string): Promise<{ etag: string; contentType?: string; size: number }> {
+export async function objectInfo(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ etag: string; contentType?: string; size: number }> {
   const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
   return { etag: String(head.ETag).replace(/"/g, ''), contentType: head.ContentType, size: Number(head.ContentLength) };
 }
 
 /** The JSON-line envelopes of every object under `prefix`, object by object. */
-export async function envelopes(client: S3Client, bucket: string, prefix = ''): Promise<{ key: string; lines: { id: string; body: string; key?: string; metadata: Record<string, string> }[] }[]> {
+export async function envelopes(
+  client: S3Client,
+  bucket: string,
+  prefix = '',
+): Promise<{ key: string; lines: { id: string; body: string; key?: string; metadata: Record<string, string> }[] }[]> {
   const out = [];
   for (const key of await objectNames(client, bucket, prefix)) {
     const text = await readObject(client, bucket, key);
-    out.push({ key, lines: text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line)) });
+    out.push({
+      key,
+      lines: text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line)),
+    });
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // can send nothing more (a full credit window, a stop), the object-name template, multipart uploads for large
 // objects, and each message acked only once the object holding it is stored.
 import { source, sink } from '../../lib/endpoints';
-import { start, RunningPipeline } from '../../lib/run';
+import { start, type RunningPipeline } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
@@ -24,11 +24,15 @@ afterEach(async () => {
 });
 
 function s3Uri(prefix: string, params: Record<string, string> = {}): string {
-  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: s3.fauxqs.endpoint, ...params })}`;
+  return `s3://${bucket}/${prefix}?${new URLSearchParams({ endpoint: s3.fauxqs.endpoint, ...params }).toString()}`;
 }
 
 /** A pipeline mem://topic -> s3://, and the topic to publish into. */
-function relay(params: Record<string, string>, maxInFlight = 1024, prefix = 'events/'): { publish(count: number, from?: number): void; pipeline: RunningPipeline } {
+function relay(
+  params: Record<string, string>,
+  maxInFlight = 1024,
+  prefix = 'events/',
+): { publish(count: number, from?: number): void; pipeline: RunningPipeline } {
   const topic = memTopic(uniqueName('s3-in'));
   const pipeline = start(source(`mem://${topic.name}`, { maxInFlight }), sink(s3Uri(prefix, params)), { handleSignals: false });
   running.push(pipeline);
@@ -60,7 +64,9 @@ test('objects of about max_bytes', async () => {
   const { publish, pipeline } = relay({ max_bytes: '1kb', max_age: '300ms' });
   publish(40); // each line about 60 bytes: about 17 a kilobyte
   await waitFor(() => pipeline.stats().acked === 40, '40 acks');
-  const sizes = await Promise.all((await objectNames(s3.client, bucket, 'events/')).map(async (key) => (await objectInfo(s3.client, bucket, key)).size));
+  const sizes = await Promise.all(
+    (await objectNames(s3.client, bucket, 'events/')).map(async (key) => (await objectInfo(s3.client, bucket, key)).size),
+  );
   expect(sizes.length).toBeGreaterThanOrEqual(2);
   for (const size of sizes) expect(size).toBeLessThan(1024 + 100); // the line that reached the size is the last
 });
@@ -93,7 +99,11 @@ test('a stop writes the object being gathered and acks its messages', async () =
 });
 
 test('the name template: prefix, UTC date and time parts, count and a unique part; format=lines writes bodies', async () => {
-  const { publish, pipeline } = relay({ name: '{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{count}-{unique}.txt', format: 'lines', max_count: '4', max_age: '200ms' }, 1024, 'raw/');
+  const { publish, pipeline } = relay(
+    { name: '{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{count}-{unique}.txt', format: 'lines', max_count: '4', max_age: '200ms' },
+    1024,
+    'raw/',
+  );
   const before = new Date();
   publish(6);
   await waitFor(() => pipeline.stats().acked === 6, 'six acks');
@@ -137,5 +147,8 @@ test('messages fed by hand (no source behind them) are written at once, and clos
   const out = sink(s3Uri('hand/', { max_age: '1h' }));
   expect(await send(out, [{ body: 'a' }, { body: 'b' }])).toEqual([undefined, undefined]);
   await out.close();
-  expect((await envelopes(s3.client, bucket, 'hand/')).flatMap((object) => object.lines.map((line) => line.body)).sort()).toEqual(['a', 'b']);
+  expect((await envelopes(s3.client, bucket, 'hand/')).flatMap((object) => object.lines.map((line) => line.body)).sort()).toEqual([
+    'a',
+    'b',
+  ]);
 });

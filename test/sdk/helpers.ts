@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export type Lang = 'as' | 'wat' | 'c' | 'rust' | 'c-wasi' | 'rust-wasi' | 'rust-crate';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const builder = require('../../scripts/wasm-build.js') as {
   build(spec: { lang: Lang; source: string; out?: string; target?: string }): Promise<string>;
   buildExamples(): Promise<string[]>;

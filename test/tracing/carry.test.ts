@@ -12,9 +12,9 @@ import type { Message } from '../../lib/message';
 import { write } from '../helpers/endpoints';
 import { uniqueName, waitFor } from '../helpers/wait';
 import { Fauxqs } from '../aws/fauxqs';
-import { startKafkaFixture, KafkaFixture } from '../kafka/helpers';
-import { pubsubFixture, PubSubFixture, PROJECT } from '../gcppubsub/helpers';
-import { startBus, TestBus } from '../azuresb/helpers';
+import { startKafkaFixture, type KafkaFixture } from '../kafka/helpers';
+import { pubsubFixture, type PubSubFixture, PROJECT } from '../gcppubsub/helpers';
+import { startBus, type TestBus } from '../azuresb/helpers';
 import { MQTT_URL, uniqueTopic } from '../mqtt/helpers';
 import { StreamAdmin, REDIS_URL } from '../redisstream/helpers';
 
@@ -46,7 +46,9 @@ describe('traceparent and tracestate through each broker', () => {
     try {
       const topic = uniqueName('carry');
       await kafka.cluster.createTopic(topic, 1);
-      const metadata = await roundTrip(`kafka://${topic}`, `kafka://${uniqueName('group')}?topic=${topic}&offset=oldest`, { KAFKA_BROKERS: kafka.cluster.brokers.join(',') });
+      const metadata = await roundTrip(`kafka://${topic}`, `kafka://${uniqueName('group')}?topic=${topic}&offset=oldest`, {
+        KAFKA_BROKERS: kafka.cluster.brokers.join(','),
+      });
       expect([metadata.traceparent, metadata.tracestate]).toEqual([TRACEPARENT, TRACESTATE]);
     } finally {
       await kafka.stop();
@@ -106,10 +108,15 @@ describe('traceparent and tracestate through each broker', () => {
     const out = sink(`mqtt://${topic}`, { env });
     try {
       // a subscription takes a moment to reach the broker: send until one arrives
-      await waitFor(async () => {
-        if (received.length === 0) await write(out, { body: 'traced', metadata: { traceparent: TRACEPARENT, tracestate: TRACESTATE } });
-        return received.length > 0;
-      }, 'the message back from MQTT', 20_000, 200);
+      await waitFor(
+        async () => {
+          if (received.length === 0) await write(out, { body: 'traced', metadata: { traceparent: TRACEPARENT, tracestate: TRACESTATE } });
+          return received.length > 0;
+        },
+        'the message back from MQTT',
+        20_000,
+        200,
+      );
       expect([received[0].metadata.traceparent, received[0].metadata.tracestate]).toEqual([TRACEPARENT, TRACESTATE]);
     } finally {
       subscription.unsubscribe();

@@ -28,7 +28,12 @@ describe('OTEL_* variables', () => {
         OTEL_TRACES_SAMPLER_ARG: '0.01',
         OTEL_SERVICE_NAME: 'orders-relay',
       }),
-    ).toEqual({ endpoint: 'https://tempo.example/otlp/traces', sampler: 'parentbased_traceidratio', ratio: 0.01, serviceName: 'orders-relay' });
+    ).toEqual({
+      endpoint: 'https://tempo.example/otlp/traces',
+      sampler: 'parentbased_traceidratio',
+      ratio: 0.01,
+      serviceName: 'orders-relay',
+    });
   });
 
   test.each([
@@ -36,7 +41,11 @@ describe('OTEL_* variables', () => {
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'http(s)://'],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json'],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_SAMPLER: 'sometimes' }, 'OTEL_TRACES_SAMPLER', 'parentbased_traceidratio'],
-    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '5%' }, 'OTEL_TRACES_SAMPLER_ARG', 'between 0 and 1'],
+    [
+      { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '5%' },
+      'OTEL_TRACES_SAMPLER_ARG',
+      'between 0 and 1',
+    ],
     [{ OTEL_SDK_DISABLED: 'yes' }, 'OTEL_SDK_DISABLED', 'true or false'],
   ])('%j is refused with a ConfigError naming %s', (env, variable, fix) => {
     let error: unknown;
@@ -74,16 +83,30 @@ describe('OTEL_* variables', () => {
   });
 
   test('a collector out of reach costs spans, not messages: delivered, exit 0, and a warning saying so', async () => {
-    const run = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', LOG_FORMAT: 'json', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_EXPORTER_OTLP_TIMEOUT: '1000' }, '{"body":"still delivered"}\n');
+    const run = await runBinToEnd(
+      {
+        SOURCE_URI: 'stdin://',
+        SINK_URI: 'stdout://',
+        LOG_FORMAT: 'json',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+      },
+      '{"body":"still delivered"}\n',
+    );
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('still delivered');
-    const warnings = logRecords(run.stderr)
-      .filter((line) => line.level === 40 && line.msg.startsWith('tracing: '));
-    expect(warnings.map((line) => line.msg)).toEqual([expect.stringMatching(/^tracing: the last spans could not be exported \(.*ECONNREFUSED.*\); the messages are not affected$/)]);
+    const warnings = logRecords(run.stderr).filter((line) => line.level === 40 && line.msg.startsWith('tracing: '));
+    expect(warnings.map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^tracing: the last spans could not be exported \(.*ECONNREFUSED.*\); the messages are not affected$/),
+    ]);
   });
 
   test('the bin exits 2 with one line naming a bad OTEL_* value and the fix', async () => {
-    const run = await runBinToEnd({ SOURCE_URI: 'stdin://', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_TRACES_SAMPLER: 'half' });
+    const run = await runBinToEnd({
+      SOURCE_URI: 'stdin://',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      OTEL_TRACES_SAMPLER: 'half',
+    });
     expect(run.status).toBe(2);
     expect(run.stderr.trim()).toBe(
       "wasm-pipes: OTEL_TRACES_SAMPLER: 'half' is not a sampler; use one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio",

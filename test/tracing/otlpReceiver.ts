@@ -65,7 +65,11 @@ export class OtlpReceiver {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      if (request.method !== 'POST' || request.url !== '/v1/traces' || !String(request.headers['content-type']).includes('application/json')) {
+      if (
+        request.method !== 'POST' ||
+        request.url !== '/v1/traces' ||
+        !String(request.headers['content-type']).includes('application/json')
+      ) {
         this.refused.push(`${request.method} ${request.url} ${request.headers['content-type']}`);
         response.writeHead(415).end();
         return;

@@ -6,9 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BinProcess } from '../helpers/bin';
 import { freePort, waitFor } from '../helpers/wait';
-import { rabbitAdmin, RabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
+import { rabbitAdmin, type RabbitAdmin, uniqueQueue, RABBIT_URL } from '../rabbit/helpers';
 import { uniqueSubject } from '../nats/helpers';
-import { OtlpReceiver, ReceivedSpan } from './otlpReceiver';
+import { OtlpReceiver, type ReceivedSpan } from './otlpReceiver';
 import { closeServer } from '../helpers/servers';
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -132,7 +132,11 @@ describe('a trace across brokers (three bins, OTLP/HTTP)', () => {
     expect(tracedHit.headers.traceparent).toBe(`00-${CLIENT_TRACE}-${sendC.spanId}-01`);
     expect(tracedHit.headers.tracestate).toBe('client=web');
     // each bin settled it, under its receive span
-    for (const [service, receive] of [['relay-a', receiveA], ['relay-b', receiveB], ['relay-c', receiveC]] as const) {
+    for (const [service, receive] of [
+      ['relay-a', receiveA],
+      ['relay-b', receiveB],
+      ['relay-c', receiveC],
+    ] as const) {
       expect(one(service, 'ack ').parentSpanId).toBe(receive.spanId);
       expect(receive.attributes['wasm_pipes.outcome']).toBe('ack');
     }

@@ -2,13 +2,19 @@
 // tracer provider: one trace per message from its receive to its settlement, an incoming traceparent continued, the
 // outgoing one written into what the sink sends, errors for nacks and dead letters, links for batches, wasm calls.
 import path from 'node:path';
-import { BasicTracerProvider, InMemorySpanExporter, ReadableSpan, SimpleSpanProcessor, AlwaysOffSampler } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  AlwaysOffSampler,
+} from '@opentelemetry/sdk-trace-base';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { start, RunningPipeline } from '../../lib/run';
+import { start, type RunningPipeline } from '../../lib/run';
 import { source } from '../../lib/endpoints';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { Message } from '../../lib/message';
-import { SinkRuntime, SinkDriver } from '../../lib/sink';
+import { type Message } from '../../lib/message';
+import { SinkRuntime, type SinkDriver } from '../../lib/sink';
 import { PermanentError } from '../../lib/errors';
 import { tracingState } from '../../lib/tracing';
 import { mapMessages, filterMessages, batchMessages, wasmTransform } from '../../operators';
@@ -65,7 +71,10 @@ describe('tracing in process (a tracer provider given to start())', () => {
   test('one trace per message: receive -> each operator -> send -> ack, continuing the incoming traceparent, and the outgoing one written for the service', async () => {
     const { provider, exporter } = traced();
     const name = topic();
-    memTopic(name).publish({ body: 'hello', metadata: { traceparent: `00-${UPSTREAM_TRACE}-${UPSTREAM_SPAN}-01`, tracestate: 'vendor=1', other: 'kept' } });
+    memTopic(name).publish({
+      body: 'hello',
+      metadata: { traceparent: `00-${UPSTREAM_TRACE}-${UPSTREAM_SPAN}-01`, tracestate: 'vendor=1', other: 'kept' },
+    });
     const { sink, written } = captureSink('capture://out');
     const pipeline = source(`mem://${name}`).pipe(
       mapMessages((message) => ({ body: message.text().toUpperCase() }), 'upper'),
@@ -113,7 +122,9 @@ describe('tracing in process (a tracer provider given to start())', () => {
     const send = byName(spans, 'send capture://flaky');
     expect(send.attributes['wasm_pipes.attempts']).toBe(2);
     expect(send.attributes['wasm_pipes.retry_reason']).toBe('connection reset');
-    expect(send.events.map((event) => [event.name, event.attributes?.['exception.message']])).toEqual([['write failed', 'connection reset']]);
+    expect(send.events.map((event) => [event.name, event.attributes?.['exception.message']])).toEqual([
+      ['write failed', 'connection reset'],
+    ]);
     expect(written[0].metadata.traceparent).toBe(`00-${receive.spanContext().traceId}-${send.spanContext().spanId}-01`);
   });
 
@@ -161,7 +172,12 @@ describe('tracing in process (a tracer provider given to start())', () => {
     const name = topic();
     for (let i = 0; i < 3; i++) memTopic(name).publish({ body: `part ${i}` });
     const { sink, written } = captureSink('capture://bulk');
-    running.push(start(source(`mem://${name}`).pipe(batchMessages({ count: 3, time: '5s' })), sink, { tracerProvider: provider, handleSignals: false }));
+    running.push(
+      start(source(`mem://${name}`).pipe(batchMessages({ count: 3, time: '5s' })), sink, {
+        tracerProvider: provider,
+        handleSignals: false,
+      }),
+    );
     await waitFor(() => exporter.getFinishedSpans().filter((span) => span.name.startsWith('receive')).length === 3, 'three receive spans');
     await waitFor(() => exporter.getFinishedSpans().some((span) => span.name === 'batchMessages'), 'the batch span');
     const spans = exporter.getFinishedSpans();
@@ -202,7 +218,9 @@ describe('tracing in process (a tracer provider given to start())', () => {
     const upstream = `00-${UPSTREAM_TRACE}-${UPSTREAM_SPAN}-00`;
     memTopic(name).publish({ body: 'quiet', metadata: { traceparent: upstream } });
     const { sink, written } = captureSink('capture://quiet');
-    running.push(start(source(`mem://${name}`).pipe(mapMessages((message) => message)), sink, { tracerProvider: provider, handleSignals: false }));
+    running.push(
+      start(source(`mem://${name}`).pipe(mapMessages((message) => message)), sink, { tracerProvider: provider, handleSignals: false }),
+    );
     await waitFor(() => written.length === 1, 'the message');
     await provider.forceFlush();
     expect(exporter.getFinishedSpans()).toEqual([]);

@@ -1,15 +1,22 @@
-import { Subscription } from 'rxjs';
+import { type Subscription } from 'rxjs';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { filter } from 'rxjs';
 import { mapMessages } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
 
 function neverAcks(into: Message[]): Sink {
-  return { name: 'never', ready: true, next: (m) => into.push(m), error: () => undefined, complete: () => undefined, close: async () => undefined };
+  return {
+    name: 'never',
+    ready: true,
+    next: (m) => into.push(m),
+    error: () => undefined,
+    complete: () => undefined,
+    close: async () => undefined,
+  };
 }
 
 describe('the credit window', () => {
@@ -50,7 +57,17 @@ describe('the credit window', () => {
     const input = memTopic(topic);
     for (let i = 0; i < 200_000; i++) input.publish({ body: 'x' });
     let count = 0;
-    const acking: Sink = { name: 'acking', ready: true, next: (m) => { count++; m.ack(); }, error: () => undefined, complete: () => undefined, close: async () => undefined };
+    const acking: Sink = {
+      name: 'acking',
+      ready: true,
+      next: (m) => {
+        count++;
+        m.ack();
+      },
+      error: () => undefined,
+      complete: () => undefined,
+      close: async () => undefined,
+    };
     const running = start(source(`mem://${topic}`, { maxInFlight: 1 }), acking, { handleSignals: false });
     await waitFor(() => count === 200_000, 'all messages');
     await running.stop();
@@ -66,7 +83,17 @@ describe('ackTimeout', () => {
     input.publish({ body: 'drop' });
     const { logger, lines } = capturingLogger();
     const delivered: Message[] = [];
-    const out: Sink = { name: 'out', ready: true, next: (m) => { delivered.push(m); m.ack(); }, error: () => undefined, complete: () => undefined, close: async () => undefined };
+    const out: Sink = {
+      name: 'out',
+      ready: true,
+      next: (m) => {
+        delivered.push(m);
+        m.ack();
+      },
+      error: () => undefined,
+      complete: () => undefined,
+      close: async () => undefined,
+    };
     const pipeline = source(`mem://${topic}`, { ackTimeout: 200, logger, maxDeliveries: 1 }).pipe(
       mapMessages((m) => ({ body: m.text().toUpperCase() }), 'uppercase'),
       filter((m) => m.text() !== 'DROP'), // the pitfall: a plain filter never settles what it drops

@@ -12,7 +12,11 @@ function exportedNames(file: string): string[] {
   const names: string[] = [];
   for (const match of read(file).matchAll(/^export (?:type )?\{([^}]*)\}/gm)) {
     for (const item of match[1].split(',')) {
-      const name = item.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop();
+      const name = item
+        .trim()
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/)
+        .pop();
       if (name) names.push(name);
     }
   }
@@ -51,13 +55,15 @@ const pages = ['README.md', 'ARCHITECTURE.md', ...markdownFiles('docs'), ...mark
 
 describe('the public faces', () => {
   const api = read('docs/api.md');
-  test.each(['lib/index.ts', 'operators/index.ts', 'lib/driver.ts', 'lib/conformance/index.ts'])('every name %s exports has an entry in docs/api.md', (file) => {
-    const missing = exportedNames(file).filter((name) => !api.includes(`\`${name}\``) && !api.includes(`\`${name}(`));
-    expect(missing).toEqual([]);
-  });
+  test.each(['lib/index.ts', 'operators/index.ts', 'lib/driver.ts', 'lib/conformance/index.ts'])(
+    'every name %s exports has an entry in docs/api.md',
+    (file) => {
+      const missing = exportedNames(file).filter((name) => !api.includes(`\`${name}\``) && !api.includes(`\`${name}(`));
+      expect(missing).toEqual([]);
+    },
+  );
 
   test('wasm-pipes stays small: about twenty values for pipeline authors', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const values = Object.keys(require(path.join(root, 'dist/lib/index.js')) as object);
     expect(values.length).toBeLessThanOrEqual(26);
   });
@@ -90,7 +96,12 @@ describe('links and paths', () => {
     const missing: string[] = [];
     for (const match of read(page).matchAll(/`((?:lib|bin|operators|test|docs|examples|sdk|scripts|bench)\/[\w./-]+)`/g)) {
       const named = match[1].replace(/[.,:;]$/, '');
-      if (generated.some((ignored) => named === ignored.replace(/\/$/, '') || named.startsWith(ignored.endsWith('/') ? ignored : `${ignored}/`))) continue;
+      if (
+        generated.some(
+          (ignored) => named === ignored.replace(/\/$/, '') || named.startsWith(ignored.endsWith('/') ? ignored : `${ignored}/`),
+        )
+      )
+        continue;
       if (!fs.existsSync(path.join(root, named))) missing.push(named);
     }
     expect(missing).toEqual([]);

@@ -1,15 +1,22 @@
 // The one driver model: the runtime owns the pull loop (never asking for more than the window has room for, backing off
 // after a retryable failure, failing on a permanent one, ending on null) and the push buffer (delivering while there is
 // room, in order, and giving back what waits when intake stops).
-import { createSource, Delivery, SourceContext, SourceDriver } from '../../lib/source';
+import { createSource, type Delivery, type SourceContext, type SourceDriver } from '../../lib/source';
 import { start } from '../../lib/run';
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { ConnectorError, ShutdownError } from '../../lib/errors';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 
 function holding(into: Message[]): Sink {
-  return { name: 'holding', ready: true, next: (m) => void into.push(m), error: () => undefined, complete: () => undefined, close: async () => undefined };
+  return {
+    name: 'holding',
+    ready: true,
+    next: (m) => void into.push(m),
+    error: () => undefined,
+    complete: () => undefined,
+    close: async () => undefined,
+  };
 }
 
 /** A pull driver over an in-test list of bodies; records what it was asked. */
@@ -61,7 +68,11 @@ describe('pull drivers', () => {
   test('are never asked for more than the room in the window, nor more than their maxBatch', async () => {
     const driver = new ListPull(bodies(50), 4);
     const held: Message[] = [];
-    const running = start(createSource('list://', () => driver, { maxInFlight: 10 }), holding(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(
+      createSource('list://', () => driver, { maxInFlight: 10 }),
+      holding(held),
+      { handleSignals: false, shutdownTimeout: 200 },
+    );
     await waitFor(() => held.length === 10, 'a full window');
     await sleep(50);
     expect(held).toHaveLength(10);
@@ -74,7 +85,11 @@ describe('pull drivers', () => {
   test('several receivers ask at once, together never more than the room', async () => {
     const driver = new ListPull(bodies(200), 10, 3);
     const held: Message[] = [];
-    const running = start(createSource('list://', () => driver, { maxInFlight: 100 }), holding(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(
+      createSource('list://', () => driver, { maxInFlight: 100 }),
+      holding(held),
+      { handleSignals: false, shutdownTimeout: 200 },
+    );
     await waitFor(() => held.length === 100, 'a full window');
     expect(driver.maxInFlightCalls).toBeGreaterThan(1);
     expect(driver.maxInFlightCalls).toBeLessThanOrEqual(3);
@@ -86,20 +101,32 @@ describe('pull drivers', () => {
     const driver = new ListPull(bodies(3));
     driver.failures.push(new ConnectorError('the service hiccupped', { scheme: 'list' }));
     const held: Message[] = [];
-    const running = start(createSource('list://', () => driver, { logger }), holding(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(
+      createSource('list://', () => driver, { logger }),
+      holding(held),
+      { handleSignals: false, shutdownTimeout: 200 },
+    );
     await waitFor(() => held.length === 3, 'the messages after the failure');
     expect(lines().some((line) => line.level === 40 && line.msg.includes('receiving failed: list: the service hiccupped'))).toBe(true);
     await running.stop();
 
     const broken = new ListPull(bodies(3));
     broken.failures.push(new ConnectorError('no such list', { scheme: 'list', retryable: false }));
-    const failing = start(createSource('list://', () => broken), holding([]), { handleSignals: false });
+    const failing = start(
+      createSource('list://', () => broken),
+      holding([]),
+      { handleSignals: false },
+    );
     await expect(failing.done).rejects.toThrow('no such list');
   });
 
   test('null ends the input: the source completes once every message is settled', async () => {
     const driver = new ListPull(bodies(3), undefined, undefined, true);
-    const running = start(createSource('list://', () => driver), { ...holding([]), next: (m: Message) => m.ack() }, { handleSignals: false });
+    const running = start(
+      createSource('list://', () => driver),
+      { ...holding([]), next: (m: Message) => m.ack() },
+      { handleSignals: false },
+    );
     await running.done;
     expect(driver.acked).toEqual(['m0', 'm1', 'm2']);
   });
@@ -127,7 +154,11 @@ describe('push drivers', () => {
   test('what arrives while the window is full waits in the runtime, in order, and goes in as room comes back', async () => {
     const driver = new Pushing();
     const held: Message[] = [];
-    const running = start(createSource('push://', () => driver, { maxInFlight: 2 }), holding(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(
+      createSource('push://', () => driver, { maxInFlight: 2 }),
+      holding(held),
+      { handleSignals: false, shutdownTimeout: 200 },
+    );
     await running.started;
     for (const body of bodies(5)) driver.push(body);
     expect(held.map((m) => m.id)).toEqual(['m0', 'm1']);

@@ -5,9 +5,9 @@ import { defer, EMPTY, filter, interval, mergeMap, timer } from 'rxjs';
 import { source } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
-import { Message } from '../../lib/message';
-import { Sink, SinkDriver, SinkRuntime } from '../../lib/sink';
-import { ConfigError, ShutdownError } from '../../lib/errors';
+import { type Message } from '../../lib/message';
+import { type Sink, type SinkDriver, SinkRuntime } from '../../lib/sink';
+import { ConfigError } from '../../lib/errors';
 import { mapMessages, fanOut } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
 import { pipelineParts } from '../../lib/run';
@@ -34,7 +34,14 @@ function slowDriver(delayMs: number, written: string[] = []): SinkDriver & { wri
 
 /** A sink that keeps what it gets and never settles it. */
 function holdingSink(into: Message[]): Sink {
-  return { name: 'holding', ready: true, next: (m) => into.push(m), error: () => undefined, complete: () => undefined, close: async () => undefined };
+  return {
+    name: 'holding',
+    ready: true,
+    next: (m) => into.push(m),
+    error: () => undefined,
+    complete: () => undefined,
+    close: async () => undefined,
+  };
 }
 
 function publish(count: number, prefix: string): string {
@@ -123,7 +130,10 @@ describe('the drain', () => {
     const topic = publish(40, 'drain-bound');
     const driver = slowDriver(100);
     const slow = new SinkRuntime('slow://', driver, { concurrency: 2 });
-    const running = start(source(`mem://${topic}`, { maxInFlight: 40, maxDeliveries: 100 }), slow, { handleSignals: false, shutdownTimeout: 1000 });
+    const running = start(source(`mem://${topic}`, { maxInFlight: 40, maxDeliveries: 100 }), slow, {
+      handleSignals: false,
+      shutdownTimeout: 1000,
+    });
     await waitFor(() => driver.started.length >= 2, 'the first writes');
     const began = Date.now();
     // 40 writes of 100 ms, two at a time, need 2 s: the drain stops the sink writing at ~640 ms, lets the writes in
@@ -144,7 +154,10 @@ describe('the drain', () => {
   test('a write still in progress at the deadline makes the stop unclean: done rejects, saying it may have been written', async () => {
     const topic = publish(3, 'write-hangs');
     const hanging: SinkDriver = { scheme: 'hangs', write: () => new Promise(() => undefined), close: async () => undefined };
-    const running = start(source(`mem://${topic}`, { maxDeliveries: 100 }), new SinkRuntime('hangs://', hanging), { handleSignals: false, shutdownTimeout: 300 });
+    const running = start(source(`mem://${topic}`, { maxDeliveries: 100 }), new SinkRuntime('hangs://', hanging), {
+      handleSignals: false,
+      shutdownTimeout: 300,
+    });
     await waitFor(() => running.stats().received === 3, 'the messages');
     await expect(running.stop()).rejects.toThrow('3 message(s) were still being written');
     expect(running.stats().nacked).toBe(3);
@@ -195,7 +208,10 @@ describe('sources subscribed late belong to their pipeline', () => {
   test.each([
     ['mergeMap after a timer', (uri: string) => timer(20).pipe(mergeMap(() => source(uri)))],
     ['defer', (uri: string) => defer(() => source(uri))],
-    ['mergeMap of an interval that never completes', (uri: string) => interval(20).pipe(mergeMap((tick) => (tick === 0 ? source(uri) : EMPTY)))],
+    [
+      'mergeMap of an interval that never completes',
+      (uri: string) => interval(20).pipe(mergeMap((tick) => (tick === 0 ? source(uri) : EMPTY))),
+    ],
   ])('%s: counted in stats(), and drained by stop()', async (_shape, build) => {
     const topic = publish(3, 'late');
     const driver = slowDriver(150);
@@ -215,9 +231,19 @@ describe('sources subscribed late belong to their pipeline', () => {
   test('a source subscribed after stop() began does not start', async () => {
     const topic = publish(3, 'after-stop');
     const out: Message[] = [];
-    const running = start(timer(200).pipe(mergeMap(() => source(`mem://${topic}`))), { ...holdingSink(out), next: (m: Message) => { out.push(m); m.ack(); } }, {
-      handleSignals: false,
-    });
+    const running = start(
+      timer(200).pipe(mergeMap(() => source(`mem://${topic}`))),
+      {
+        ...holdingSink(out),
+        next: (m: Message) => {
+          out.push(m);
+          m.ack();
+        },
+      },
+      {
+        handleSignals: false,
+      },
+    );
     await running.stop();
     await sleep(300);
     expect(out).toHaveLength(0);

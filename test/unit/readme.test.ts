@@ -34,5 +34,8 @@ describe('README', () => {
     const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8');
     expect(ci).toContain('npm run setup');
     expect(ci).toMatch(/npm test -- --json/);
+    // and the lint (docs/development.md), whose failure fails CI
+    expect(ci).toMatch(/^npm run lint/m);
+    expect(ci).toContain('exit "$lint_status"');
   });
 });

@@ -27,7 +27,9 @@ describe('URIs and the scheme registry', () => {
 
   test('an unknown scheme lists the supported ones and suggests the closest', () => {
     expect(() => sink('stdoutt://')).toThrow(/Did you mean 'stdout:\/\/'\?/);
-    expect(() => sink('bogus://x', { variable: 'SINK_URI' })).toThrow(/SINK_URI: unknown scheme 'bogus:\/\/'.*Supported schemes: .*mem:\/\//);
+    expect(() => sink('bogus://x', { variable: 'SINK_URI' })).toThrow(
+      /SINK_URI: unknown scheme 'bogus:\/\/'.*Supported schemes: .*mem:\/\//,
+    );
     expect(closestScheme('myqueuefile', ['file', 'http'])).toBe('file');
     expect(closestScheme('zzzzzz', ['file', 'http'])).toBeUndefined();
   });

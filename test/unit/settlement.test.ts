@@ -1,4 +1,4 @@
-import { Message, MessageChanges } from '../../lib/message';
+import { Message, type MessageChanges } from '../../lib/message';
 
 /** A random tree of derived messages: each node is split into 0..3 children, or mapped 1 -> 1 with `with`. */
 function settleRandomTree(root: Message, random: () => number, failures: { nacked: boolean }, depth = 0): void {

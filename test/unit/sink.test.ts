@@ -1,4 +1,4 @@
-import { SinkRuntime, SinkDriver, WriteResult } from '../../lib/sink';
+import { SinkRuntime, type SinkDriver, type WriteResult } from '../../lib/sink';
 import { Message } from '../../lib/message';
 import { PermanentError, ConnectorError } from '../../lib/errors';
 import { sink } from '../../lib/endpoints';
@@ -29,14 +29,20 @@ class ScriptedDriver implements SinkDriver {
 }
 
 function settle(runtime: SinkRuntime, bodies: string[]): Promise<(Error | undefined)[]> {
-  return send(runtime, bodies.map((body) => ({ body })));
+  return send(
+    runtime,
+    bodies.map((body) => ({ body })),
+  );
 }
 
 describe('the generic sink machinery', () => {
   test('never runs more writes at once than its concurrency', async () => {
     const driver = new ScriptedDriver(() => sleep(20).then(() => undefined));
     const runtime = new SinkRuntime('t', driver, { concurrency: 3 });
-    const outcomes = await settle(runtime, Array.from({ length: 20 }, (_, i) => `m${i}`));
+    const outcomes = await settle(
+      runtime,
+      Array.from({ length: 20 }, (_, i) => `m${i}`),
+    );
     expect(outcomes.every((o) => o === undefined)).toBe(true);
     expect(driver.peak).toBe(3);
     await runtime.close();
@@ -58,7 +64,10 @@ describe('the generic sink machinery', () => {
     const driver = new ScriptedDriver(async () => undefined);
     const runtime = new SinkRuntime('t', driver, { concurrency: 1, batch: { count: 100, bytes: 10, linger: 5 } });
     await settle(runtime, ['12345', '67890', 'abcde', 'x']);
-    expect(driver.batches).toEqual([['12345', '67890'], ['abcde', 'x']]);
+    expect(driver.batches).toEqual([
+      ['12345', '67890'],
+      ['abcde', 'x'],
+    ]);
     await runtime.close();
   });
 
@@ -80,7 +89,9 @@ describe('the generic sink machinery', () => {
   });
 
   test('per-message results: only the failed entries are retried', async () => {
-    const driver = new ScriptedDriver(async (batch, call) => (call === 1 ? batch.map((m) => (m.text() === 'b' ? new Error('throttled') : undefined)) : undefined));
+    const driver = new ScriptedDriver(async (batch, call) =>
+      call === 1 ? batch.map((m) => (m.text() === 'b' ? new Error('throttled') : undefined)) : undefined,
+    );
     const runtime = new SinkRuntime('t', driver, { concurrency: 1, batch: { count: 3, linger: 5 }, retry: { initialDelay: 1 } });
     expect(await settle(runtime, ['a', 'b', 'c'])).toEqual([undefined, undefined, undefined]);
     expect(driver.batches).toEqual([['a', 'b', 'c'], ['b']]);
@@ -203,10 +214,19 @@ describe("order: 'key'", () => {
 
   test('10 000 messages over 100 keys into a sink failing every third write arrive in per-key order', async () => {
     const driver = flakyDriver();
-    const sinkRuntime = new SinkRuntime('flaky://', driver, { order: 'key', concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    const sinkRuntime = new SinkRuntime('flaky://', driver, {
+      order: 'key',
+      concurrency: 8,
+      batch: { count: 16 },
+      retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
+    });
     let acked = 0;
     for (let i = 0; i < 10_000; i++) {
-      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 100}` }, (error) => { if (error === undefined) acked++; }));
+      sinkRuntime.next(
+        Message.create({ body: String(i), key: `k${i % 100}` }, (error) => {
+          if (error === undefined) acked++;
+        }),
+      );
     }
     await waitFor(() => acked === 10_000, 'every message written', 60_000);
     expect(driver.stored).toHaveLength(10_000);
@@ -216,23 +236,41 @@ describe("order: 'key'", () => {
 
   test("without order: 'key' the same sink reorders keys under retries (what the option is for)", async () => {
     const driver = flakyDriver();
-    const sinkRuntime = new SinkRuntime('flaky://', driver, { concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    const sinkRuntime = new SinkRuntime('flaky://', driver, {
+      concurrency: 8,
+      batch: { count: 16 },
+      retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
+    });
     let acked = 0;
     for (let i = 0; i < 10_000; i++) {
-      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 100}` }, (error) => { if (error === undefined) acked++; }));
+      sinkRuntime.next(
+        Message.create({ body: String(i), key: `k${i % 100}` }, (error) => {
+          if (error === undefined) acked++;
+        }),
+      );
     }
     await waitFor(() => acked === 10_000, 'every message written', 60_000);
-    const outOfOrder = [...perKey(driver.stored).values()].filter((sequence) => sequence.some((value, i) => i > 0 && value < sequence[i - 1]));
+    const outOfOrder = [...perKey(driver.stored).values()].filter((sequence) =>
+      sequence.some((value, i) => i > 0 && value < sequence[i - 1]),
+    );
     expect(outOfOrder.length).toBeGreaterThan(0);
     await sinkRuntime.close();
   });
 
   test('a driver that declares ordered (SQS FIFO, Kafka, Pub/Sub ordering) keeps key order without the option', async () => {
     const driver = Object.assign(flakyDriver(), { ordered: true });
-    const sinkRuntime = new SinkRuntime('flaky://', driver, { concurrency: 8, batch: { count: 16 }, retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 } });
+    const sinkRuntime = new SinkRuntime('flaky://', driver, {
+      concurrency: 8,
+      batch: { count: 16 },
+      retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
+    });
     let acked = 0;
     for (let i = 0; i < 3000; i++) {
-      sinkRuntime.next(Message.create({ body: String(i), key: `k${i % 30}` }, (error) => { if (error === undefined) acked++; }));
+      sinkRuntime.next(
+        Message.create({ body: String(i), key: `k${i % 30}` }, (error) => {
+          if (error === undefined) acked++;
+        }),
+      );
     }
     await waitFor(() => acked === 3000, 'every message written', 60_000);
     for (const [, sequence] of perKey(driver.stored)) expect(sequence).toEqual([...sequence].sort((a, b) => a - b));

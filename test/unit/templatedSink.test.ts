@@ -5,7 +5,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { Message } from '../../lib/message';
 import { ConfigError } from '../../lib/errors';
-import { TemplatedSink } from '../../lib/templatedSink';
+import { type TemplatedSink } from '../../lib/templatedSink';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 
 test('each message goes to the topic its key names; the stats count them under the template', async () => {
@@ -45,7 +45,9 @@ test('a message without the field a placeholder names fails alone, saying which'
   out.next(Message.create({ id: 'no-region', body: 'none' }, (error) => outcomes.set('none', error)));
   await waitFor(() => outcomes.size === 2, 'both settled');
   expect(outcomes.get('eu')).toBeUndefined();
-  expect(outcomes.get('none')?.message).toBe(`message no-region has no value for {metadata.region} of the sink URI template 'mem://${prefix}-{metadata.region}'`);
+  expect(outcomes.get('none')?.message).toBe(
+    `message no-region has no value for {metadata.region} of the sink URI template 'mem://${prefix}-{metadata.region}'`,
+  );
   await out.close();
   memTopic(`${prefix}-eu`).delete();
 });

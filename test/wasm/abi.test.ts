@@ -47,9 +47,9 @@ test('missing memory and alloc exports are both named', async () => {
 });
 
 test('a wrong export signature is shown next to the expected one', async () => {
-  await expect(load(`(module (memory (export "memory") 1) ${ALLOC} (func (export "transform") (param i32) (result i32) (i32.const 0)))`)).rejects.toThrow(
-    "'transform' has the signature (i32) -> i32; the ABI needs (i32, i32) -> i32",
-  );
+  await expect(
+    load(`(module (memory (export "memory") 1) ${ALLOC} (func (export "transform") (param i32) (result i32) (i32.const 0)))`),
+  ).rejects.toThrow("'transform' has the signature (i32) -> i32; the ABI needs (i32, i32) -> i32");
 });
 
 test('unknown imports, wrong import signatures and WASI are named with the fix', async () => {
@@ -60,16 +60,22 @@ test('unknown imports, wrong import signatures and WASI are named with the fix',
     load(`(module (import "wasm_pipes_v1" "emit" (func (param i32))) (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`),
   ).rejects.toThrow("import 'wasm_pipes_v1.emit' has the signature (i32) -> nothing; the host provides (i32, i32) -> nothing");
   await expect(
-    load(`(module (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32))) (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`),
+    load(
+      `(module (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32))) (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`,
+    ),
   ).rejects.toThrow(/unknown import 'wasi_snapshot_preview1.path_open': modules get no filesystem/);
-  await expect(load(`(module (import "env" "memory" (memory 1)) ${ALLOC} ${TRANSFORM})`)).rejects.toThrow(/it imports its memory; export it as "memory" instead/);
+  await expect(load(`(module (import "env" "memory" (memory 1)) ${ALLOC} ${TRANSFORM})`)).rejects.toThrow(
+    /it imports its memory; export it as "memory" instead/,
+  );
 });
 
 test('a Go-prototype module with a native import, or a bad run signature, does not fit its ABI', async () => {
-  await expect(load('(module (import "wasm_pipes_v1" "emit" (func (param i32 i32))) (memory (export "memory") 1) (func (export "run")))')).rejects.toThrow(
-    "does not fit the Go prototype's ABI: unknown import 'wasm_pipes_v1.emit'",
+  await expect(
+    load('(module (import "wasm_pipes_v1" "emit" (func (param i32 i32))) (memory (export "memory") 1) (func (export "run")))'),
+  ).rejects.toThrow("does not fit the Go prototype's ABI: unknown import 'wasm_pipes_v1.emit'");
+  await expect(load('(module (memory (export "memory") 1) (func (export "run") (param i32)))')).rejects.toThrow(
+    "'run' has the signature (i32) -> nothing",
   );
-  await expect(load('(module (memory (export "memory") 1) (func (export "run") (param i32)))')).rejects.toThrow("'run' has the signature (i32) -> nothing");
 });
 
 test('a module whose start traps fails at load time', async () => {
@@ -79,7 +85,9 @@ test('a module whose start traps fails at load time', async () => {
 });
 
 test('a module whose memory starts above the cap is refused', async () => {
-  await expect(loadWasm(await wat(`(module (memory (export "memory") 40) ${ALLOC} ${TRANSFORM})`), { name: 'm.wasm', maxMemoryPages: 16 })).rejects.toThrow(
+  await expect(
+    loadWasm(await wat(`(module (memory (export "memory") 40) ${ALLOC} ${TRANSFORM})`), { name: 'm.wasm', maxMemoryPages: 16 }),
+  ).rejects.toThrow(
     "m.wasm: the module's memory starts at 40 pages, above the cap of 16 pages; raise maxMemoryPages (WASM_MAX_MEMORY_PAGES)",
   );
 });
@@ -98,7 +106,14 @@ test('the memory cap lowers the maximum, and keeps a lower one', async () => {
 
 test('checkAbi tells the ABIs apart', async () => {
   expect(checkAbi(readModuleInfo(await wat(`(module (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`)), 'a')).toBe('native');
-  expect(checkAbi(readModuleInfo(await wat('(module (import "pubsub" "send" (func (param i32 i32))) (memory (export "memory") 1) (func (export "run")))')), 'b')).toBe('go');
+  expect(
+    checkAbi(
+      readModuleInfo(
+        await wat('(module (import "pubsub" "send" (func (param i32 i32))) (memory (export "memory") 1) (func (export "run")))'),
+      ),
+      'b',
+    ),
+  ).toBe('go');
 });
 
 test('modules load from file:// and http:// URLs', async () => {

@@ -2,7 +2,7 @@
 // answers, a pool of instances lets several messages wait at once, and messages with the same key keep their order.
 // LaterCache answers on a later turn of the event loop: a real asynchronous backend for the mechanism (the Redis and
 // NATS KV backends plug in here through the same Cache interface).
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { WasmBudgetError, WasmTrapError } from '../../lib/wasm/errors';
 import { wasmFilter, wasmTransform } from '../../operators';
 import { buildAs, LaterCache, through } from './helpers';
@@ -20,7 +20,16 @@ async function asyncModule(): Promise<WasmModule> {
 test('cache calls suspend and resume the module; results are as with a synchronous cache', async () => {
   const cache = new LaterCache();
   const module = await asyncModule();
-  const inputs = ['cache-get:a', 'cache-set:a=1', 'cache-get:a', 'cache-add:a=2', 'cache-add:b=3', 'cache-twice:a,b', 'cache-del:a', 'cache-get:a'];
+  const inputs = [
+    'cache-get:a',
+    'cache-set:a=1',
+    'cache-get:a',
+    'cache-add:a=2',
+    'cache-add:b=3',
+    'cache-twice:a,b',
+    'cache-del:a',
+    'cache-get:a',
+  ];
   const { outputs, outcomes } = await through(
     wasmTransform(module, { cache }),
     inputs.map((body) => ({ body, key: 'one-key' })),

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { buildAs } from './helpers';
 import { runBinToEnd } from '../helpers/bin';
 
-
 /** The bin with stdin in and bodies out, as the local module runner is used. */
 async function runBin(env: Record<string, string>, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const result = await runBinToEnd({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', ...env }, input);
@@ -95,7 +94,9 @@ test('a module missing its exports exits 2 naming them', async () => {
   );
   const result = await runBin({ WASM_MODULE: bare }, '');
   expect(result.code).toBe(2);
-  expect(result.stderr).toMatch(/^wasm-pipes: bare.wasm exports neither 'transform' nor 'filter' .* it exports process \(see sdk\/ABI.md\)\n$/);
+  expect(result.stderr).toMatch(
+    /^wasm-pipes: bare.wasm exports neither 'transform' nor 'filter' .* it exports process \(see sdk\/ABI.md\)\n$/,
+  );
 });
 
 test('bad WASM_ variables exit 2 naming the variable', async () => {
@@ -120,7 +121,9 @@ test('WASM_ON_ERROR=deadLetter: a module looping on one message sends it to DEAD
   );
   expect(result.code).toBe(0);
   expect(lines(result.stdout)).toEqual(['A', 'B']);
-  const letters = lines(fs.readFileSync(dead, 'utf8')).map((line) => JSON.parse(line) as { body: string; metadata: Record<string, string> });
+  const letters = lines(fs.readFileSync(dead, 'utf8')).map(
+    (line) => JSON.parse(line) as { body: string; metadata: Record<string, string> },
+  );
   expect(letters.map((letter) => letter.body)).toEqual(['loop']);
   expect(letters[0].metadata['dead-letter-reason']).toMatch(/^WasmBudgetError: .*ran past its budget of 1000000/);
 });

@@ -3,7 +3,7 @@
 // WASM_FILENAME, WASM_SHA256 pins, and exit 2 with a line naming a missing object or bucket.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AWS_TEST_ENV, Fauxqs } from '../aws/fauxqs';
 import { loadWasm } from '../../lib/wasm/load';
@@ -53,7 +53,7 @@ describe('s3:// on fauxqs', () => {
     expect(module.abi).toBe('native');
   });
 
-  test('the bin runs WASM_MODULE=s3://... pinned with WASM_SHA256, and the Go prototype\'s WASM_BLOB_URI=s3://bucket', async () => {
+  test("the bin runs WASM_MODULE=s3://... pinned with WASM_SHA256, and the Go prototype's WASM_BLOB_URI=s3://bucket", async () => {
     const pinned = await run({ ...env(), WASM_MODULE: `s3://${bucket}/${key}`, WASM_SHA256: sha256(uppercase) });
     expect(pinned.stderr).toBe('');
     expect(pinned.stdout).toBe('HELLO\n');
@@ -137,12 +137,21 @@ describe('gs:// on a local Cloud Storage JSON API server (STORAGE_EMULATOR_HOST)
   const gcs = new FakeGcs();
   beforeAll(async () => {
     await gcs.start();
-    gcs.objects.set('modules', new Map([['team/uppercase.wasm', uppercase], ['main.wasm', uppercase]]));
+    gcs.objects.set(
+      'modules',
+      new Map([
+        ['team/uppercase.wasm', uppercase],
+        ['main.wasm', uppercase],
+      ]),
+    );
   });
   afterAll(() => gcs.stop());
 
   test('loadWasm reads gs://bucket/object through the media download, the object name encoded as one segment', async () => {
-    const module = await loadWasm('gs://modules/team/uppercase.wasm', { env: { STORAGE_EMULATOR_HOST: `http://${gcs.host}` }, budget: false });
+    const module = await loadWasm('gs://modules/team/uppercase.wasm', {
+      env: { STORAGE_EMULATOR_HOST: `http://${gcs.host}` },
+      budget: false,
+    });
     expect(module.name).toBe('uppercase.wasm');
     expect(gcs.requests).toContain('GET /storage/v1/b/modules/o/team%2Fuppercase.wasm?alt=media');
   });
@@ -176,11 +185,15 @@ test('bucket downloads share the total timeout: an S3 endpoint or a Cloud Storag
   const host = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
   try {
     await expect(
-      loadWasm('s3://modules/m.wasm', { variable: 'WASM_MODULE', fetchTimeout: 500, env: { ...AWS_TEST_ENV, AWS_ENDPOINT_URL_S3: `http://${host}` } }),
+      loadWasm('s3://modules/m.wasm', {
+        variable: 'WASM_MODULE',
+        fetchTimeout: 500,
+        env: { ...AWS_TEST_ENV, AWS_ENDPOINT_URL_S3: `http://${host}` },
+      }),
     ).rejects.toThrow('WASM_MODULE: gave up fetching the module at s3://modules/m.wasm after 0.5 s (WASM_FETCH_TIMEOUT)');
-    await expect(loadWasm('gs://modules/m.wasm', { variable: 'WASM_MODULE', fetchTimeout: 500, env: { STORAGE_EMULATOR_HOST: host } })).rejects.toThrow(
-      'WASM_MODULE: gave up fetching the module at gs://modules/m.wasm after 0.5 s (WASM_FETCH_TIMEOUT)',
-    );
+    await expect(
+      loadWasm('gs://modules/m.wasm', { variable: 'WASM_MODULE', fetchTimeout: 500, env: { STORAGE_EMULATOR_HOST: host } }),
+    ).rejects.toThrow('WASM_MODULE: gave up fetching the module at gs://modules/m.wasm after 0.5 s (WASM_FETCH_TIMEOUT)');
   } finally {
     silent.closeAllConnections();
     silent.close();

@@ -8,13 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Subject } from 'rxjs';
-import { cache, Cache, MemoryCache } from '../../lib/cache';
+import { cache, type Cache, MemoryCache } from '../../lib/cache';
 import type { SyncCacheOperations } from '../../lib/cache/types';
 import { Message } from '../../lib/message';
 import { ConnectorError } from '../../lib/errors';
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { wasmTransform } from '../../operators';
-import { buildAs, through, Outcome } from './helpers';
+import { buildAs, through, type Outcome } from './helpers';
 import {
   capturingLogger,
   deleteKvBuckets,
@@ -163,7 +163,11 @@ describe.each(backends)('wasm modules on the $name cache', (backend) => {
    * Runs INPUTS (each name as its own key) through `module` on `store`, its counters reset first; every message is
    * acked and the outputs and the stored counts are the expected ones. Resolves with the outputs by name.
    */
-  async function countThrough(store: Cache, module: WasmModule, options: { prefetch?: (message: Message) => string } = {}): Promise<Record<string, string[]>> {
+  async function countThrough(
+    store: Cache,
+    module: WasmModule,
+    options: { prefetch?: (message: Message) => string } = {},
+  ): Promise<Record<string, string[]>> {
     await Promise.all(NAMES.map((name) => store.delete(`count:${name}`)));
     const { outputs, outcomes } = await through(
       wasmTransform(module, { cache: store, poolSize: 4, logger, ...options }),
@@ -198,7 +202,7 @@ describe.each(backends)('wasm modules on the $name cache', (backend) => {
     expect(module.stats.suspensions).toBe(store.sync === undefined ? INPUTS.length : 0);
   });
 
-  test("a Go-prototype module (cache.get / cache.set) counting per name gives the same counts", async () => {
+  test('a Go-prototype module (cache.get / cache.set) counting per name gives the same counts', async () => {
     const store = open();
     const module = await loadWasm(goCount);
     (results[backend.name] ??= { native: {}, go: {} }).go = await countThrough(store, module);
@@ -292,44 +296,47 @@ describe.each(frozenBackends)('a $name backend that stops answering while module
   test.each([
     ['native', () => nativeCount],
     ['Go-prototype', () => goCount],
-  ])('%s module: the waiting message is nacked with the backend error, the others pass, and the stage goes on', async (_abi, modulePath) => {
-    const server = await backend.start();
-    children.push(server.child);
-    cleanups.push(server.cleanup);
-    const store = cache(server.uri, { env: server.env, logger });
-    caches.push(store);
-    await store.connect?.();
-    const module: WasmModule = await loadWasm(modulePath());
+  ])(
+    '%s module: the waiting message is nacked with the backend error, the others pass, and the stage goes on',
+    async (_abi, modulePath) => {
+      const server = await backend.start();
+      children.push(server.child);
+      cleanups.push(server.cleanup);
+      const store = cache(server.uri, { env: server.env, logger });
+      caches.push(store);
+      await store.connect?.();
+      const module: WasmModule = await loadWasm(modulePath());
 
-    const input = new Subject<Message>();
-    const outputs: string[] = [];
-    let stageError: unknown;
-    input.pipe(wasmTransform(module, { cache: store, poolSize: 4, logger })).subscribe({
-      next: (message) => {
-        outputs.push(message.text());
-        message.ack();
-      },
-      error: (error) => (stageError = error),
-    });
-    const send = (name: string): Promise<Outcome> =>
-      new Promise((resolve) => input.next(Message.create({ body: name, key: name }, (error) => resolve(error ?? 'ack'))));
+      const input = new Subject<Message>();
+      const outputs: string[] = [];
+      let stageError: unknown;
+      input.pipe(wasmTransform(module, { cache: store, poolSize: 4, logger })).subscribe({
+        next: (message) => {
+          outputs.push(message.text());
+          message.ack();
+        },
+        error: (error) => (stageError = error),
+      });
+      const send = (name: string): Promise<Outcome> =>
+        new Promise((resolve) => input.next(Message.create({ body: name, key: name }, (error) => resolve(error ?? 'ack'))));
 
-    expect(await send('ann')).toBe('ack');
-    await freeze(server.child);
-    // two messages of different keys wait on the frozen server at once
-    const [bob, cy] = await Promise.all([send('bob'), send('cy')]);
-    for (const outcome of [bob, cy]) {
-      expect(outcome).toBeInstanceOf(ConnectorError);
-      expect((outcome as Error).message).toMatch(/cache get 'count:(bob|cy)'.* failed: (Command timed out|timeout)/i);
-    }
-    process.kill(server.child.pid as number, 'SIGCONT');
-    await sleep(50);
-    // the same messages again (as the source would redeliver them), and another: all pass
-    expect(await send('bob')).toBe('ack');
-    expect(await send('cy')).toBe('ack');
-    expect(await send('ann')).toBe('ack');
-    expect(outputs).toEqual(['ann=1', 'bob=1', 'cy=1', 'ann=2']);
-    expect(stageError).toBeUndefined();
-    input.complete();
-  });
+      expect(await send('ann')).toBe('ack');
+      await freeze(server.child);
+      // two messages of different keys wait on the frozen server at once
+      const [bob, cy] = await Promise.all([send('bob'), send('cy')]);
+      for (const outcome of [bob, cy]) {
+        expect(outcome).toBeInstanceOf(ConnectorError);
+        expect((outcome as Error).message).toMatch(/cache get 'count:(bob|cy)'.* failed: (Command timed out|timeout)/i);
+      }
+      process.kill(server.child.pid as number, 'SIGCONT');
+      await sleep(50);
+      // the same messages again (as the source would redeliver them), and another: all pass
+      expect(await send('bob')).toBe('ack');
+      expect(await send('cy')).toBe('ack');
+      expect(await send('ann')).toBe('ack');
+      expect(outputs).toEqual(['ann=1', 'bob=1', 'cy=1', 'ann=2']);
+      expect(stageError).toBeUndefined();
+      input.complete();
+    },
+  );
 });

@@ -1,6 +1,6 @@
 // The bin with CACHE_URI and WASM_MODULE: the per-name counting modules (native ABI and the Go prototype's) give the
 // same outputs with memory://, redis:// and nats-kv://, and leave the counts in the shared backends.
-import { cache, Cache } from '../../lib/cache';
+import { cache, type Cache } from '../../lib/cache';
 import { runBinToEnd } from '../helpers/bin';
 import { buildAs } from './helpers';
 import { capturingLogger, deleteKvBuckets, deleteRedisPrefix, NATS_ENV, REDIS_URL, uniqueName } from '../cache/helpers';
@@ -24,9 +24,7 @@ function perName(lines: string[]): Record<string, string[]> {
   return grouped;
 }
 
-const EXPECTED = perName(
-  INPUTS.map((name, i) => `${name}=${INPUTS.slice(0, i + 1).filter((other) => other === name).length}`),
-);
+const EXPECTED = perName(INPUTS.map((name, i) => `${name}=${INPUTS.slice(0, i + 1).filter((other) => other === name).length}`));
 
 const redisPrefix = `${uniqueName('wasmcache_bin')}:`;
 const bucket = uniqueName('wasmcache_bin');
@@ -64,7 +62,9 @@ describe.each(backends)('CACHE_URI=$name', (backend) => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout.split('\n').filter((line) => line.length > 0);
-    const expected = Object.fromEntries(Object.entries(EXPECTED).map(([name, list]) => [`${abi}-${name}`, list.map((line) => `${abi}-${line}`)]));
+    const expected = Object.fromEntries(
+      Object.entries(EXPECTED).map(([name, list]) => [`${abi}-${name}`, list.map((line) => `${abi}-${line}`)]),
+    );
     expect(perName(lines)).toEqual(expected);
     outputs[`${backend.name} ${abi}`] = lines.map((line) => line.replace(`${abi}-`, ''));
     if (backend.open !== undefined) {
@@ -85,7 +85,7 @@ test('the same outputs, name by name, on every backend and for both ABIs', () =>
   for (const lines of Object.values(outputs)) expect(perName(lines)).toEqual(EXPECTED);
 });
 
-test('WASM_PREFETCH on Redis: the counts stay exact (a prefetched key still reads the previous message\'s write)', async () => {
+test("WASM_PREFETCH on Redis: the counts stay exact (a prefetched key still reads the previous message's write)", async () => {
   const prefix = `${uniqueName('wasmcache_prefetch')}:`;
   try {
     const result = await runBin(
@@ -94,7 +94,10 @@ test('WASM_PREFETCH on Redis: the counts stay exact (a prefetched key still read
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const lines = result.stdout.split('\n').filter((line) => line.length > 0).map((line) => line.replace('native-', ''));
+    const lines = result.stdout
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => line.replace('native-', ''));
     expect(perName(lines)).toEqual(EXPECTED);
   } finally {
     await deleteRedisPrefix(prefix);

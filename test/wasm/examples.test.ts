@@ -78,7 +78,6 @@ test('drop empty messages (hand-written WAT)', async () => {
 });
 
 test("the README's local module runner command works on the built examples", async () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   await (require('../../scripts/wasm-build.js') as { buildExamples(): Promise<string[]> }).buildExamples();
   const sample = fs.readFileSync(path.join(ROOT, 'examples', 'threshold', 'sample.jsonl'), 'utf8');
   const output = await new Promise<string>((resolve, reject) => {
@@ -98,10 +97,13 @@ test("the README's local module runner command works on the built examples", asy
     child.on('close', () => resolve(stdout));
     child.stdin.end(sample);
   });
-  const bodies = output.trim().split('\n').map((line) => JSON.parse(JSON.parse(line).body));
+  const bodies = output
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(JSON.parse(line).body));
   expect(bodies.length).toBeGreaterThan(0);
   expect(bodies).toEqual([
-    { sensor: "b7", temperature: 31.2, password: "***" },
-    { sensor: "c3", temperature: 45, password: "***" },
+    { sensor: 'b7', temperature: 31.2, password: '***' },
+    { sensor: 'c3', temperature: 45, password: '***' },
   ]);
 });

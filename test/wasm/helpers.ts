@@ -1,11 +1,10 @@
 // Helpers of the wasm tests: build modules from source (cached by scripts/wasm-build.js), push messages through an
 // operator and record how each input was settled and what came out.
 import path from 'node:path';
-import { from, OperatorFunction } from 'rxjs';
-import { Message, MessageInit } from '../../lib/message';
+import { from, type OperatorFunction } from 'rxjs';
+import { Message, type MessageInit } from '../../lib/message';
 import type { Cache, SyncCacheOperations } from '../../lib/cache/types';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require('../../scripts/wasm-build.js') as {
   build(spec: { lang: 'as' | 'wat' | 'c' | 'rust'; source: string; flags?: string[]; exports?: string[] }): Promise<string>;
   buildExamples(): Promise<string[]>;
@@ -29,8 +28,11 @@ export function buildExample(name: string, lang: 'as' | 'wat' | 'c' | 'rust', fi
 
 /** WAT text to bytes, for modules written inline in a test. */
 export async function wat(text: string): Promise<Uint8Array> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const wabt = await (require('wabt') as () => Promise<{ parseWat(name: string, text: string, features?: object): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void } }>)();
+  const wabt = await (
+    require('wabt') as () => Promise<{
+      parseWat(name: string, text: string, features?: object): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void };
+    }>
+  )();
   const parsed = wabt.parseWat('inline.wat', text, { mutable_globals: true });
   try {
     return parsed.toBinary({}).buffer;
@@ -50,7 +52,11 @@ export interface Through {
  * Sends `inputs` through `operator`, acks every output (like a sink that confirmed it) and resolves once every input
  * is settled. With `ackOutputs` false, resolves when the operator completes, leaving outputs to the test.
  */
-export async function through(operator: OperatorFunction<Message, Message>, inputs: (MessageInit | string)[], ackOutputs = true): Promise<Through> {
+export async function through(
+  operator: OperatorFunction<Message, Message>,
+  inputs: (MessageInit | string)[],
+  ackOutputs = true,
+): Promise<Through> {
   const outcomes: Outcome[] = new Array(inputs.length);
   const outputs: Message[] = [];
   let remaining = inputs.length;
@@ -65,7 +71,7 @@ export async function through(operator: OperatorFunction<Message, Message>, inpu
     }),
   );
   if (inputs.length === 0) done();
-  let failure: unknown;
+  let failure: Error | undefined;
   from(messages)
     .pipe(operator)
     .subscribe({
@@ -74,7 +80,7 @@ export async function through(operator: OperatorFunction<Message, Message>, inpu
         if (ackOutputs) message.ack();
       },
       error: (error) => {
-        failure = error;
+        failure = error as Error;
         done();
       },
       complete: () => {

@@ -3,10 +3,10 @@
 import { wasmFilter } from '../../operators';
 import { loadWasm } from '../../lib/wasm/load';
 import { WasmBudgetError, WasmTrapError } from '../../lib/wasm/errors';
-import { source, sink, start } from '../../lib';
+import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { SinkRuntime } from '../../lib/sink';
-import { Message } from '../../lib/message';
+import { type Message } from '../../lib/message';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
 import { wasmTransform } from '../../operators';
 import { buildAs, through } from './helpers';
@@ -67,7 +67,7 @@ test('in a running pipeline, the looping message goes to the dead letter and run
 test('a trap (unreachable) fails that message only and replaces the instance', async () => {
   const module = await loadWasm(await buildAs('keep.ts'));
   const { outcomes } = await through(wasmFilter(module), ['keep', 'trap', 'keep', 'trap', 'keep']);
-  expect(outcomes.map((outcome) => (outcome === 'ack' ? 'ack' : (outcome as Error).name))).toEqual([
+  expect(outcomes.map((outcome) => (outcome === 'ack' ? 'ack' : outcome.name))).toEqual([
     'ack',
     'WasmTrapError',
     'ack',

@@ -1,5 +1,5 @@
 // The native ABI v1 through wasmTransform and wasmFilter: outputs, settlement, metadata, keys, config, the cache.
-import { loadWasm, WasmModule } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { WasmModuleError, WasmTrapError } from '../../lib/wasm/errors';
 import { MemoryCache } from '../../lib/cache/memory';
 import { wasmTransform, wasmFilter } from '../../operators';
@@ -18,7 +18,10 @@ beforeAll(async () => {
 
 test('a transform emits what the module emits, on one reused instance', async () => {
   const before = native.stats.instantiations;
-  const { outputs, outcomes } = await through(wasmTransform(native), Array.from({ length: 200 }, (_, i) => `upper:message ${i}`));
+  const { outputs, outcomes } = await through(
+    wasmTransform(native),
+    Array.from({ length: 200 }, (_, i) => `upper:message ${i}`),
+  );
   expect(outputs.map((m) => m.text())).toEqual(Array.from({ length: 200 }, (_, i) => `MESSAGE ${i}`));
   expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
   expect(native.stats.instantiations - before).toBe(1);
@@ -147,7 +150,10 @@ test('a wrong operator for the module, or deadLetter without a sink, is reported
 
 test('module logs: debug per message, info rate-limited', async () => {
   const { logger, lines } = capturingLogger('debug');
-  await through(wasmTransform(native, { logger }), Array.from({ length: 30 }, () => 'log'));
+  await through(
+    wasmTransform(native, { logger }),
+    Array.from({ length: 30 }, () => 'log'),
+  );
   expect(lines().filter((line) => line.msg === 'a debug line')).toHaveLength(30);
   const info = lines().filter((line) => line.msg === 'an info line');
   expect(info.length).toBe(10);

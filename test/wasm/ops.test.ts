@@ -5,7 +5,7 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { buildAs } from './helpers';
-import { runBinToEnd, BinRun } from '../helpers/bin';
+import { runBinToEnd, type BinRun } from '../helpers/bin';
 import { capturingLogger } from '../helpers/wait';
 import { loadWasm } from '../../lib/wasm/load';
 import { wasmFilter } from '../../operators';

@@ -9,7 +9,10 @@ let countPath: string;
 let goCountPath: string;
 
 beforeAll(async () => {
-  [countPath, goCountPath] = await Promise.all([buildAs('count.ts'), buildAs('go/count.ts', ['-O3', '--runtime', 'stub', '--use', 'abort='])]);
+  [countPath, goCountPath] = await Promise.all([
+    buildAs('count.ts'),
+    buildAs('go/count.ts', ['-O3', '--runtime', 'stub', '--use', 'abort=']),
+  ]);
 });
 
 const NAMES = ['ann', 'bob', 'cy'];
@@ -49,10 +52,7 @@ class FailingReads extends LaterCache {
 test('the keys a hint names are read before the module runs, which then waits only for its writes; exact counts', async () => {
   const cache = new LaterCache();
   const module = await loadWasm(countPath);
-  const { outputs, outcomes } = await through(
-    wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }),
-    INPUTS,
-  );
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), INPUTS);
   expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
   expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
   // each message waits only for its cache_set, one message of each name at a time
@@ -87,10 +87,10 @@ test('a prefetch read that fails is left to the module, which reads the key itse
   const cache = new FailingReads(new Map([['count:ann', 1]]));
   cache.values.set('count:ann', Buffer.from('5'));
   const module = await loadWasm(countPath);
-  const { outputs, outcomes } = await through(
-    wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }),
-    [{ body: 'ann', key: 'ann' }, { body: 'ann', key: 'ann' }],
-  );
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), [
+    { body: 'ann', key: 'ann' },
+    { body: 'ann', key: 'ann' },
+  ]);
   expect(outcomes).toEqual(['ack', 'ack']);
   expect(outputs.map((m) => m.text())).toEqual(['ann=6', 'ann=7']);
   // the first message's prefetch read failed, so the module read the key again (and waited for it)

@@ -1,6 +1,6 @@
 // BatchedReads: how the cache reads of waiting module instances go to the backend. A backend of our own Cache
 // interface whose answers the test releases by hand shows what is asked, when, and who gets which answer.
-import { BatchedReads, Reader } from '../../lib/wasm/reads';
+import { BatchedReads, type Reader } from '../../lib/wasm/reads';
 import type { Cache } from '../../lib/cache/types';
 import { sleep } from '../helpers/wait';
 
@@ -53,7 +53,10 @@ test('reads asked in the same tick go as one request; a key asked twice is asked
   expect(cache.requests.map((request) => request.keys)).toEqual([['a', 'b']]);
   cache.requests[0].answer([Buffer.from('A'), undefined]);
   await tick();
-  expect(first.got).toEqual([{ key: 'a', value: 'A' }, { key: 'b', value: undefined }]);
+  expect(first.got).toEqual([
+    { key: 'a', value: 'A' },
+    { key: 'b', value: undefined },
+  ]);
   expect(second.got).toEqual([{ key: 'a', value: 'A' }]);
 });
 

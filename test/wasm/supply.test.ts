@@ -88,7 +88,9 @@ test('an oversized body is refused from its Content-Length, before it is read', 
 test('an endless body (no Content-Length) is cut at the cap, with the variable that raises it', async () => {
   const sent = { bytes: 0 };
   const base = await serve((_request, response) => endless(response, sent));
-  const error = await loadWasm(`${base}/endless.wasm`, { variable: 'WASM_MODULE', maxModuleBytes: 2 * 1024 * 1024 }).catch((caught: unknown) => caught);
+  const error = await loadWasm(`${base}/endless.wasm`, { variable: 'WASM_MODULE', maxModuleBytes: 2 * 1024 * 1024 }).catch(
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(ConfigError);
   expect((error as Error).message).toBe(
     `WASM_MODULE: the module at ${base}/endless.wasm is more than 2 MiB, above the cap of 2 MiB; refusing it before reading further ` +
@@ -109,8 +111,12 @@ test('junk is refused as not WebAssembly; the wasm header followed by junk as ma
   const junk = Buffer.from('<html>not a module</html>');
   const shaped = Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.alloc(4096)]);
   const base = await serve((request, response) => response.end(request.url === '/junk.wasm' ? junk : shaped));
-  await expect(loadWasm(`${base}/junk.wasm`, { logger })).rejects.toThrow(new WasmAbiError('junk.wasm is not a WebAssembly module (it does not start with \\0asm); compile your module to a .wasm binary'));
-  await expect(loadWasm(`${base}/shaped.wasm`, { logger })).rejects.toThrow('shaped.wasm is not a valid WebAssembly module: custom section at byte 8 has no name');
+  await expect(loadWasm(`${base}/junk.wasm`, { logger })).rejects.toThrow(
+    new WasmAbiError('junk.wasm is not a WebAssembly module (it does not start with \\0asm); compile your module to a .wasm binary'),
+  );
+  await expect(loadWasm(`${base}/shaped.wasm`, { logger })).rejects.toThrow(
+    'shaped.wasm is not a valid WebAssembly module: custom section at byte 8 has no name',
+  );
 });
 
 test('a wrong pin is refused before anything parses the bytes (junk says "digest", not "not WebAssembly")', async () => {
@@ -137,7 +143,9 @@ test('a server that trickles a byte at a time: the total timeout holds, and says
     response.once('close', () => clearInterval(timer));
   });
   await expect(loadWasm(`${base}/trickle.wasm`, { variable: 'WASM_MODULE', fetchTimeout: 800 })).rejects.toThrow(
-    new RegExp(`^WASM_MODULE: gave up fetching the module at ${base}/trickle.wasm after 0.8 s \\(WASM_FETCH_TIMEOUT\\), \\d+ bytes received`),
+    new RegExp(
+      `^WASM_MODULE: gave up fetching the module at ${base}/trickle.wasm after 0.8 s \\(WASM_FETCH_TIMEOUT\\), \\d+ bytes received`,
+    ),
   );
 });
 
@@ -187,7 +195,10 @@ describe('the bin', () => {
   }
 
   const run = (env: Record<string, string>): ReturnType<typeof runBinToEnd> =>
-    runBinToEnd({ LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', NODE_EXTRA_CA_CERTS: tls.cert, ...env }, 'hello\n');
+    runBinToEnd(
+      { LOG_LEVEL: 'warn', SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines', NODE_EXTRA_CA_CERTS: tls.cert, ...env },
+      'hello\n',
+    );
 
   test('an https:// module that redirects to http:// stops start-up (exit 2); https -> https on the same host loads', async () => {
     const plain = await serve((_request, response) => response.end(moduleBytes));
@@ -231,8 +242,16 @@ describe('the bin', () => {
   });
 
   test.each([
-    ['the wasm header then zeros', (): Buffer => Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.alloc(10 * 1024 * 1024)]), 'is not a valid WebAssembly module: custom section at byte 8 has no name'],
-    ['the wasm header then 3.5 million empty custom sections', (): Buffer => Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.alloc(3 * 3.5 * 1024 * 1024, Buffer.from([0, 1, 0]))]), "exports neither 'transform' nor 'filter'"],
+    [
+      'the wasm header then zeros',
+      (): Buffer => Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.alloc(10 * 1024 * 1024)]),
+      'is not a valid WebAssembly module: custom section at byte 8 has no name',
+    ],
+    [
+      'the wasm header then 3.5 million empty custom sections',
+      (): Buffer => Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.alloc(3 * 3.5 * 1024 * 1024, Buffer.from([0, 1, 0]))]),
+      "exports neither 'transform' nor 'filter'",
+    ],
     [
       'a million imports',
       (): Buffer => {

@@ -19,7 +19,10 @@ describe('refused where the workers cannot share the source', () => {
     ['mem://in', /mem:\/\/ is an input of one process \(mem:\/\/in\); 2 workers cannot share it\. Set WORKERS=1/],
     ['stdin://', /stdin:\/\/ is an input of one process/],
     ['file:///tmp/none.jsonl', /file:\/\/ is an input of one process/],
-    ['nats://orders.created', /without a queue group: each of the 2 workers would receive every message\. Add a queue group .*nats:\/\/orders\.created\?queue=relay/],
+    [
+      'nats://orders.created',
+      /without a queue group: each of the 2 workers would receive every message\. Add a queue group .*nats:\/\/orders\.created\?queue=relay/,
+    ],
   ])('WORKERS=2 SOURCE_URI=%s exits 2 naming the fix', async (uri, message) => {
     const run = await runBinToEnd({ WORKERS: '2', SOURCE_URI: uri, SINK_URI: 'stdout://' });
     expect(run.status).toBe(2);
@@ -51,10 +54,13 @@ describe('refused where the workers cannot share the source', () => {
 /** POSTs `body` on a connection of its own (the primary hands out connections to the workers in turn). */
 function post(port: number, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, path: '/events', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
+    const request = http.request(
+      { host: '127.0.0.1', port, path: '/events', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });

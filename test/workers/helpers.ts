@@ -1,17 +1,25 @@
 // What the WORKERS tests share: the workers' PIDs and counts as the primary and the workers log them.
-import { BinProcess } from '../helpers/bin';
+import { type BinProcess } from '../helpers/bin';
 import { waitFor } from '../helpers/wait';
 
 /** The PID of worker `index`'s latest incarnation, from the primary's `worker N started|restarted (pid P)` lines. */
 export function workerPid(bin: BinProcess, index: number): number | undefined {
-  const lines = bin.records().filter((record) => record.worker === index && typeof record.workerPid === 'number' && /^worker \d+ (started|restarted)/.test(record.msg));
+  const lines = bin
+    .records()
+    .filter(
+      (record) => record.worker === index && typeof record.workerPid === 'number' && /^worker \d+ (started|restarted)/.test(record.msg),
+    );
   const last = lines.at(-1);
   return last === undefined ? undefined : (last.workerPid as number);
 }
 
 /** Waits until the primary logged that worker `index` was restarted, and returns its new PID. */
 export async function restartedPid(bin: BinProcess, index: number, timeoutMs = 30_000): Promise<number> {
-  await waitFor(() => bin.logs(new RegExp(`^worker ${index} restarted`)).length > 0 || !bin.running, `worker ${index} to be restarted`, timeoutMs);
+  await waitFor(
+    () => bin.logs(new RegExp(`^worker ${index} restarted`)).length > 0 || !bin.running,
+    `worker ${index} to be restarted`,
+    timeoutMs,
+  );
   const pid = workerPid(bin, index);
   if (pid === undefined || !bin.running) throw new Error(`worker ${index} was not restarted:\n${bin.stderr}`);
   return pid;

@@ -35,7 +35,9 @@ async function prepare(total: number, prefix: string): Promise<{ input: string; 
   const js = jetstream(connection);
   for (let start = 0; start < total; start += 1000) {
     await Promise.all(
-      Array.from({ length: Math.min(1000, total - start) }, (_, i) => js.publish(`${input}.events`, JSON.stringify({ n: start + i }), { msgID: `${prefix}${start + i}` })),
+      Array.from({ length: Math.min(1000, total - start) }, (_, i) =>
+        js.publish(`${input}.events`, JSON.stringify({ n: start + i }), { msgID: `${prefix}${start + i}` }),
+      ),
     );
   }
   return { input, output };
@@ -96,7 +98,8 @@ test('SIGTERM drains both workers: what they hold is settled before they exit, a
   const perWorker = workerFinalStats(bin);
   expect([...perWorker.keys()].sort()).toEqual([1, 2]);
   const group = groupFinalStats(bin);
-  const sum = (field: 'received' | 'acked' | 'nacked' | 'written'): number => [...perWorker.values()].reduce((total, stats) => total + stats[field], 0);
+  const sum = (field: 'received' | 'acked' | 'nacked' | 'written'): number =>
+    [...perWorker.values()].reduce((total, stats) => total + stats[field], 0);
   expect(group).toMatchObject({ received: sum('received'), acked: sum('acked'), nacked: sum('nacked'), written: sum('written') });
   // every message taken was acked (written) or nacked (given back), and the acked ones are in the sink stream
   expect(sum('acked') + sum('nacked')).toBe(sum('received'));

@@ -2,7 +2,15 @@
 // how the primary combines the workers' metrics, counts and readiness.
 import { ConfigError } from '../../lib/errors';
 import { parseWorkers, planWorkers, sourceUriForWorker } from '../../bin/workers';
-import { aggregateMetricsText, countersOf, foldSnapshots, groupReadiness, sumStats, emptyStats, type MetricsSnapshot } from '../../lib/admin/cluster';
+import {
+  aggregateMetricsText,
+  countersOf,
+  foldSnapshots,
+  groupReadiness,
+  sumStats,
+  emptyStats,
+  type MetricsSnapshot,
+} from '../../lib/admin/cluster';
 import type { PipelineStats } from '../../lib/run';
 
 describe('WORKERS', () => {
@@ -26,7 +34,9 @@ describe('WORKERS', () => {
   });
 
   test('sources that would give every worker every message refuse N > 1 until they name a group', () => {
-    expect(() => planWorkers({ count: 2, auto: false }, ['nats://orders.>'], {})).toThrow(/without a queue group.*nats:\/\/orders\.>\?queue=relay/);
+    expect(() => planWorkers({ count: 2, auto: false }, ['nats://orders.>'], {})).toThrow(
+      /without a queue group.*nats:\/\/orders\.>\?queue=relay/,
+    );
     expect(() => planWorkers({ count: 2, auto: false }, ['nats://orders?queue='], {})).toThrow(/queue group/);
     expect(() => planWorkers({ count: 2, auto: false }, ['mqtt://sensors/#'], {})).toThrow(/\?share=relay/);
     for (const uri of [
@@ -49,13 +59,17 @@ describe('WORKERS', () => {
     expect(() => planWorkers({ count: 2, auto: false }, ['http://:9000/events'], { RATE_LIMIT: '100/s' })).toThrow(
       /RATE_LIMIT=100\/s would hold for each of the 2 workers.*RATE_LIMIT_SHARED=true/,
     );
-    expect(planWorkers({ count: 2, auto: false }, ['http://:9000/events'], { RATE_LIMIT: '100/s', RATE_LIMIT_SHARED: 'true' })).toEqual({ count: 2 });
+    expect(planWorkers({ count: 2, auto: false }, ['http://:9000/events'], { RATE_LIMIT: '100/s', RATE_LIMIT_SHARED: 'true' })).toEqual({
+      count: 2,
+    });
   });
 
   test('members of a group get names of their own; worker 1 keeps the single process one', () => {
     expect(sourceUriForWorker('mqtt://sensors/#?share=relay&client_id=relay', 1)).toBe('mqtt://sensors/#?share=relay&client_id=relay');
     expect(sourceUriForWorker('mqtt://sensors/#?share=relay&client_id=relay', 2)).toBe('mqtt://sensors/#?share=relay&client_id=relay-w2');
-    expect(sourceUriForWorker('mqtt://sensors/#?share=relay', 3)).toMatch(/^mqtt:\/\/sensors\/#\?share=relay&client_id=wasm-pipes-.+-[0-9a-f]{10}-w3$/);
+    expect(sourceUriForWorker('mqtt://sensors/#?share=relay', 3)).toMatch(
+      /^mqtt:\/\/sensors\/#\?share=relay&client_id=wasm-pipes-.+-[0-9a-f]{10}-w3$/,
+    );
     expect(sourceUriForWorker('redis-stream://events?group=g&consumer=c', 2)).toBe('redis-stream://events?group=g&consumer=c-w2');
     // no name given: the connector's default (host and pid) differs per worker already
     expect(sourceUriForWorker('redis-stream://events?group=g', 2)).toBe('redis-stream://events?group=g');
@@ -63,7 +77,12 @@ describe('WORKERS', () => {
   });
 });
 
-function family(name: string, type: string, values: { labels: Record<string, string>; value: number; metricName?: string }[], aggregator = 'sum'): MetricsSnapshot[number] {
+function family(
+  name: string,
+  type: string,
+  values: { labels: Record<string, string>; value: number; metricName?: string }[],
+  aggregator = 'sum',
+): MetricsSnapshot[number] {
   return { name, help: `${name} help`, type, aggregator, values } as unknown as MetricsSnapshot[number];
 }
 
@@ -107,7 +126,24 @@ describe('the primary combines its workers', () => {
       written: received,
       inFlight,
       maxInFlight: 1024,
-      stages: [{ role: 'source', stage: 'nats://in', scheme: 'nats', received, emitted: received, acked: received, nacked: 0, dropped: 0, deadLettered: 0, timedOut: 0, givenUp: 0, unrouted: 0, errors: { handler: 1 }, inFlight }],
+      stages: [
+        {
+          role: 'source',
+          stage: 'nats://in',
+          scheme: 'nats',
+          received,
+          emitted: received,
+          acked: received,
+          nacked: 0,
+          dropped: 0,
+          deadLettered: 0,
+          timedOut: 0,
+          givenUp: 0,
+          unrouted: 0,
+          errors: { handler: 1 },
+          inFlight,
+        },
+      ],
     });
     const total = sumStats([stats(10, 3), stats(20, 4)], [stats(5, 99)]);
     expect(total).toMatchObject({ received: 35, acked: 35, written: 35, inFlight: 7, maxInFlight: 2048 });
@@ -115,9 +151,22 @@ describe('the primary combines its workers', () => {
   });
 
   test('/ready: ready only when the group runs and every worker is', () => {
-    const ready = { ready: true, state: 'running' as const, notReady: [], checks: [{ role: 'source' as const, name: 'nats://in', ready: true }] };
-    expect(groupReadiness('running', [{ worker: 1, report: ready }, { worker: 2, report: ready }]).ready).toBe(true);
-    const restarting = groupReadiness('running', [{ worker: 1, report: ready }, { worker: 2, reason: 'restarting in 900 ms' }]);
+    const ready = {
+      ready: true,
+      state: 'running' as const,
+      notReady: [],
+      checks: [{ role: 'source' as const, name: 'nats://in', ready: true }],
+    };
+    expect(
+      groupReadiness('running', [
+        { worker: 1, report: ready },
+        { worker: 2, report: ready },
+      ]).ready,
+    ).toBe(true);
+    const restarting = groupReadiness('running', [
+      { worker: 1, report: ready },
+      { worker: 2, reason: 'restarting in 900 ms' },
+    ]);
     expect(restarting.ready).toBe(false);
     expect(restarting.notReady).toEqual([{ role: 'pipeline', name: 'worker 2', worker: 2, ready: false, reason: 'restarting in 900 ms' }]);
     expect(groupReadiness('draining', [{ worker: 1, report: ready }]).ready).toBe(false);

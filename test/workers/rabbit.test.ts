@@ -4,7 +4,7 @@
 import { BinProcess } from '../helpers/bin';
 import { missingIds } from '../helpers/crash';
 import { waitFor } from '../helpers/wait';
-import { rabbitAdmin, uniqueQueue, drainQueue, RabbitAdmin, RABBIT_URL } from '../rabbit/helpers';
+import { rabbitAdmin, uniqueQueue, drainQueue, type RabbitAdmin, RABBIT_URL } from '../rabbit/helpers';
 import { restartedPid, workerPid } from './helpers';
 
 const TOTAL = 10_000;

@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { EndpointUri } from '../../registry';
 import type { MessageInit } from '../../message';
-import { Message } from '../../message';
+import { type Message } from '../../message';
 import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../errors';
 import { parseDuration, parseSize } from '../../config';
 
@@ -223,7 +223,13 @@ export function encodeMessage(message: Message, options: EncodeOptions): Encoded
   }
   for (const name of names) add(name, metadata[name]);
   if (binary) add(BASE64_ATTRIBUTE, 'true');
-  if (options.keyAsAttribute && message.key !== undefined && message.key !== '' && count < MAX_ATTRIBUTES && !INVALID_TEXT.test(message.key)) {
+  if (
+    options.keyAsAttribute &&
+    message.key !== undefined &&
+    message.key !== '' &&
+    count < MAX_ATTRIBUTES &&
+    !INVALID_TEXT.test(message.key)
+  ) {
     add(KEY_ATTRIBUTE, message.key);
   }
   if (options.idAsAttribute && count < MAX_ATTRIBUTES && !INVALID_TEXT.test(message.id)) add(ID_ATTRIBUTE, message.id);
@@ -398,7 +404,12 @@ function hint(error: SdkErrorShape, service: string): string {
  * fails the start-up with what to set. The SDK resolves it lazily, at the first request, and says only "Region is
  * missing": a failure of this call is that, whatever its text.
  */
-export async function checkRegion(client: { config: { region: () => Promise<string> } }, scheme: string, host: string, service: string): Promise<void> {
+export async function checkRegion(
+  client: { config: { region: () => Promise<string> } },
+  scheme: string,
+  host: string,
+  service: string,
+): Promise<void> {
   try {
     await client.config.region();
   } catch (error) {
@@ -458,7 +469,8 @@ function createCommand(resource: AwsResource): string {
 function missingText(error: unknown, resource: AwsResource, operation: string): string {
   const shape = (error ?? {}) as SdkErrorShape;
   const said = `${operation}: ${shape.name ?? 'Error'}: ${shape.message ?? String(error)}`;
-  const uri = resource.kind === 'queue' ? 'the queue URL (awssqs://<host>/<account id>/<queue name>)' : 'the topic ARN (awssns:///<topic ARN>)';
+  const uri =
+    resource.kind === 'queue' ? 'the queue URL (awssqs://<host>/<account id>/<queue name>)' : 'the topic ARN (awssns:///<topic ARN>)';
   return `${resource.kind} '${resource.name}' does not exist (${said}); create it (${createCommand(resource)}), or correct ${uri} and the region`;
 }
 
@@ -466,7 +478,13 @@ function missingText(error: unknown, resource: AwsResource, operation: string): 
  * The queue or topic does not exist, found at start-up (or before the service ever answered): a MissingResourceError,
  * which the bin reports like a bad URI.
  */
-export function missingResourceError(error: unknown, resource: AwsResource, operation: string, scheme: string, host: string): MissingResourceError {
+export function missingResourceError(
+  error: unknown,
+  resource: AwsResource,
+  operation: string,
+  scheme: string,
+  host: string,
+): MissingResourceError {
   return new MissingResourceError(missingText(error, resource, operation), { scheme, host, cause: error });
 }
 

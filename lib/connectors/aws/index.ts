@@ -11,7 +11,8 @@ const sinkDefaults = { concurrency: 16, batch: { count: 10, bytes: DEFAULT_MAX_M
 
 const REGION: ParamSpec = {
   name: 'region',
-  description: 'the AWS region, for example us-east-2; else the one in the SQS host or topic ARN, AWS_REGION, AWS_DEFAULT_REGION, then the profile',
+  description:
+    'the AWS region, for example us-east-2; else the one in the SQS host or topic ARN, AWS_REGION, AWS_DEFAULT_REGION, then the profile',
   default: 'from the host or ARN',
 };
 const ENDPOINT: ParamSpec = {
@@ -25,10 +26,15 @@ const ENDPOINT: ParamSpec = {
 export const SQS_SOURCE_PARAMS: readonly ParamSpec[] = [
   REGION,
   ENDPOINT,
-  { name: 'waittime', description: 'the long-poll wait of each receive, 0s to 20s; 0 short-polls, pausing 1 s when the queue is empty', default: '20s' },
+  {
+    name: 'waittime',
+    description: 'the long-poll wait of each receive, 0s to 20s; 0 short-polls, pausing 1 s when the queue is empty',
+    default: '20s',
+  },
   {
     name: 'visibility',
-    description: 'the visibility timeout asked for with each receive, 1s to 12h; a message still in flight when half of it is gone is extended by as much again',
+    description:
+      'the visibility timeout asked for with each receive, 1s to 12h; a message still in flight when half of it is gone is extended by as much again',
     default: '30s',
   },
   { name: 'raw', description: 'true keeps SNS envelopes as they are instead of unwrapping them', default: 'false' },

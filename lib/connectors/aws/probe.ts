@@ -24,14 +24,24 @@ async function probeQueue(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<str
     let queueUrl = address.queueUrl;
     if (settings.endpoint !== undefined) {
       try {
-        const found = await client.send(new GetQueueUrlCommand({ QueueName: address.name, ...(/^\d{12}$/.test(address.account) ? { QueueOwnerAWSAccountId: address.account } : {}) }));
+        const found = await client.send(
+          new GetQueueUrlCommand({
+            QueueName: address.name,
+            ...(/^\d{12}$/.test(address.account) ? { QueueOwnerAWSAccountId: address.account } : {}),
+          }),
+        );
         queueUrl = found.QueueUrl ?? queueUrl;
       } catch (error) {
         throw problem(error, 'awssqs', host, `GetQueueUrl of '${address.name}'`, 'SQS');
       }
     }
     try {
-      const output = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      const output = await client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
       const attributes = output.Attributes ?? {};
       return `SQS ${host}: queue '${address.name}' (about ${attributes.ApproximateNumberOfMessages ?? '?'} messages waiting, ${attributes.ApproximateNumberOfMessagesNotVisible ?? '?'} in flight)`;
     } catch (error) {
@@ -49,7 +59,7 @@ export function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<s
 export async function probeSink(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string> {
   if (uri.scheme === 'awssqs') return probeQueue(uri, env);
   // loaded only for awssns://, like the connector
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const { SNSClient, GetTopicAttributesCommand } = require('@aws-sdk/client-sns') as typeof import('@aws-sdk/client-sns');
   const arn = decodeURIComponent(uri.url.pathname.replace(/^\/+/, ''));
   const settings = clientSettings(uri, env, 'SNS', arn.split(':')[3]);

@@ -6,7 +6,7 @@ import type { SinkDriver } from '../../sink';
 import type { Message } from '../../message';
 import { ConfigError } from '../../errors';
 import {
-  AwsClientSettings,
+  type AwsClientSettings,
   type AwsResource,
   DEFAULT_MAX_MESSAGE_SIZE,
   GroupSequencer,

@@ -21,7 +21,7 @@ import { parseBoolean, parseInteger } from '../../config';
 import { equalJitter, exponentialBackoff } from '../../backoff';
 import { noteFailure } from '../../deadLetter';
 import {
-  AwsClientSettings,
+  type AwsClientSettings,
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_SQS_MESSAGE_SIZE,
   GroupSequencer,
@@ -63,10 +63,9 @@ export function parseQueueUri(uri: EndpointUri): SqsQueueAddress {
   const host = uri.url.host;
   const segments = uri.url.pathname.split('/').filter((segment) => segment !== '');
   if (host === '' || segments.length !== 2) {
-    throw new ConfigError(
-      `'${uri.raw}' does not name a queue: write awssqs://<host>/<account id>/<queue name>, for example ${example}`,
-      { variable: uri.variable },
-    );
+    throw new ConfigError(`'${uri.raw}' does not name a queue: write awssqs://<host>/<account id>/<queue name>, for example ${example}`, {
+      variable: uri.variable,
+    });
   }
   const [account, name] = segments.map((segment) => decodeURIComponent(segment));
   if (!/^[A-Za-z0-9_-]{1,80}$/.test(name.replace(/\.fifo$/, ''))) {
@@ -297,7 +296,8 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       this.connected = false;
       const operation = this.queueUrl === undefined ? 'GetQueueUrl' : 'ReceiveMessage';
       // SQS had not answered yet (the start-up check could not reach it): finding no queue now fails the start-up
-      if (!this.announced && isMissing(error, this.resource)) throw missingResourceError(error, this.resource, operation, SCHEME, this.host);
+      if (!this.announced && isMissing(error, this.resource))
+        throw missingResourceError(error, this.resource, operation, SCHEME, this.host);
       // once SQS answered, every receive failure is worth retrying: a queue re-created or a permission granted
       // meanwhile is picked up by the next receive, and the runtime spaces them out (lib/backoff.ts)
       throw resourceError(error, this.resource, SCHEME, this.host, operation, 'SQS', true);
@@ -348,7 +348,8 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
       this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
       released++;
     }
-    if (released > 0) this.context.logger.debug({ released }, 'a receive still open when intake stopped took messages; made visible again at once');
+    if (released > 0)
+      this.context.logger.debug({ released }, 'a receive still open when intake stopped took messages; made visible again at once');
   }
 
   /** Not aborted when intake stops: see poll(). */
@@ -529,7 +530,8 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     if (this.client !== undefined) {
       // taken at start-up but never handed out (the pipeline stopped first): visible again for another consumer
       for (const message of this.prefetched.splice(0)) {
-        if (message.ReceiptHandle !== undefined) this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
+        if (message.ReceiptHandle !== undefined)
+          this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
       }
       await this.deletes.drain();
       await this.visibilityChanges.drain();

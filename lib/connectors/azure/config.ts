@@ -73,9 +73,12 @@ function credentials(env: NodeJS.ProcessEnv, entity: string): Credentials {
     const fields = parseConnectionString(connectionString);
     const endpoint = fields.get('endpoint');
     if (endpoint === undefined || !/^sb:\/\/[^/;]+/i.test(endpoint)) {
-      throw new ConfigError(`the connection string has no Endpoint=sb://...; copy it from the Azure portal, for example ${CONNECTION_STRING_EXAMPLE}`, {
-        variable: 'SERVICEBUS_CONNECTION_STRING',
-      });
+      throw new ConfigError(
+        `the connection string has no Endpoint=sb://...; copy it from the Azure portal, for example ${CONNECTION_STRING_EXAMPLE}`,
+        {
+          variable: 'SERVICEBUS_CONNECTION_STRING',
+        },
+      );
     }
     const hasKey = fields.has('sharedaccesskeyname') && fields.has('sharedaccesskey');
     if (!hasKey && !fields.has('sharedaccesssignature')) {
@@ -118,9 +121,12 @@ function entityName(uri: EndpointUri, role: 'source' | 'sink'): string {
   const example = role === 'source' ? 'azuresb://orders or azuresb://events?subscription=audit' : 'azuresb://orders or azuresb://events';
   if (name === '') throw new ConfigError(`azuresb:// needs a queue or topic name, for example ${example}`, { variable: uri.variable });
   if (name.length > 260 || !ENTITY_NAME.test(name)) {
-    throw new ConfigError(`'${name}' is not a Service Bus queue or topic name (letters, digits, . - _ / ~; at most 260), for example ${example}`, {
-      variable: uri.variable,
-    });
+    throw new ConfigError(
+      `'${name}' is not a Service Bus queue or topic name (letters, digits, . - _ / ~; at most 260), for example ${example}`,
+      {
+        variable: uri.variable,
+      },
+    );
   }
   return name;
 }
@@ -129,7 +135,9 @@ export function sourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv, ackTimeou
   const entity = entityName(uri, 'source');
   const subscription = uri.params.get('subscription');
   if (subscription !== undefined && (subscription === '' || !ENTITY_NAME.test(subscription) || subscription.includes('/'))) {
-    throw new ConfigError(`'${subscription}' is not a subscription name; for example azuresb://${entity}?subscription=audit`, { variable: uri.variable });
+    throw new ConfigError(`'${subscription}' is not a subscription name; for example azuresb://${entity}?subscription=audit`, {
+      variable: uri.variable,
+    });
   }
   const subQueueParam = uri.params.get('subqueue');
   let subQueue: SourceConfig['subQueue'];
@@ -138,13 +146,19 @@ export function sourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv, ackTimeou
     if (normalized === 'deadletter') subQueue = 'deadLetter';
     else if (normalized === 'transferdeadletter') subQueue = 'transferDeadLetter';
     else {
-      throw new ConfigError(`subqueue='${subQueueParam}' is not a sub-queue; use subqueue=deadletter (or transferdeadletter)`, { variable: uri.variable });
+      throw new ConfigError(`subqueue='${subQueueParam}' is not a sub-queue; use subqueue=deadletter (or transferdeadletter)`, {
+        variable: uri.variable,
+      });
     }
   }
   const renewal = uri.params.get('max_lock_renewal');
   // a message may stay in flight until ackTimeout nacks it: keep its lock that long, and a minute more
   const maxLockRenewalMs =
-    renewal !== undefined ? parseDuration(renewal, `${uri.variable} max_lock_renewal`) : ackTimeoutMs > 0 ? ackTimeoutMs + 60_000 : 30 * 24 * 3_600_000;
+    renewal !== undefined
+      ? parseDuration(renewal, `${uri.variable} max_lock_renewal`)
+      : ackTimeoutMs > 0
+        ? ackTimeoutMs + 60_000
+        : 30 * 24 * 3_600_000;
   return { entity, subscription, subQueue, maxLockRenewalMs, credentials: credentials(env, entity) };
 }
 
@@ -156,7 +170,9 @@ export function sinkConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): SinkConfig
     const normalized = keyAsParam.toLowerCase().replace(/[-_]/g, '');
     if (normalized === 'sessionid' || normalized === 'session') keyAs = 'sessionId';
     else if (normalized !== 'partitionkey' && normalized !== 'partition') {
-      throw new ConfigError(`key_as='${keyAsParam}' is not supported; use key_as=partitionKey (the default) or key_as=sessionId`, { variable: uri.variable });
+      throw new ConfigError(`key_as='${keyAsParam}' is not supported; use key_as=partitionKey (the default) or key_as=sessionId`, {
+        variable: uri.variable,
+      });
     }
   }
   return { entity, keyAs, credentials: credentials(env, entity) };

@@ -5,14 +5,14 @@
 import { ServiceBusClient, isServiceBusError } from '@azure/service-bus';
 import type { ServiceBusClientOptions } from '@azure/service-bus';
 import type { EndpointUri } from '../../registry';
-import { sinkConfig, sourceConfig, Credentials } from './config';
+import { sinkConfig, sourceConfig, type Credentials } from './config';
 
 /** One attempt, a short wait: check answers now, it does not wait for a namespace to come back. */
 const OPTIONS: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, timeoutInMs: 10_000 } };
 
 function client(credentials: Credentials): ServiceBusClient {
   if (credentials.kind === 'connectionString') return new ServiceBusClient(credentials.connectionString, OPTIONS);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const identity = require('@azure/identity') as typeof import('@azure/identity');
   return new ServiceBusClient(credentials.host, new identity.DefaultAzureCredential(), OPTIONS);
 }
@@ -20,8 +20,14 @@ function client(credentials: Credentials): ServiceBusClient {
 function problem(error: unknown, entity: string, host: string): Error {
   const code = isServiceBusError(error) ? error.code : (error as { code?: string }).code;
   const reason = (error as Error).message;
-  if (code === 'MessagingEntityNotFound') return new Error(`'${entity}' does not exist in ${host}; create it (az servicebus queue create --name ${entity.split('/')[0]} ...), or fix the URI`);
-  if (code === 'UnauthorizedAccess') return new Error(`${host} refused the credentials for '${entity}' (${reason}); fix SERVICEBUS_CONNECTION_STRING (its key and its rights: Listen for a source, Send for a sink)`);
+  if (code === 'MessagingEntityNotFound')
+    return new Error(
+      `'${entity}' does not exist in ${host}; create it (az servicebus queue create --name ${entity.split('/')[0]} ...), or fix the URI`,
+    );
+  if (code === 'UnauthorizedAccess')
+    return new Error(
+      `${host} refused the credentials for '${entity}' (${reason}); fix SERVICEBUS_CONNECTION_STRING (its key and its rights: Listen for a source, Send for a sink)`,
+    );
   if (code === 'MessagingEntityDisabled') return new Error(`'${entity}' is disabled in ${host}; enable it`);
   return new Error(`${host} could not be reached for '${entity}' (${reason}); check the namespace host and the network`);
 }
@@ -31,7 +37,10 @@ export async function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Pro
   const entity = config.subscription === undefined ? config.entity : `${config.entity}/subscriptions/${config.subscription}`;
   const bus = client(config.credentials);
   try {
-    const receiver = config.subscription === undefined ? bus.createReceiver(config.entity, { receiveMode: 'peekLock' }) : bus.createReceiver(config.entity, config.subscription, { receiveMode: 'peekLock' });
+    const receiver =
+      config.subscription === undefined
+        ? bus.createReceiver(config.entity, { receiveMode: 'peekLock' })
+        : bus.createReceiver(config.entity, config.subscription, { receiveMode: 'peekLock' });
     const peeked = await receiver.peekMessages(1);
     await receiver.close();
     return `Service Bus ${config.credentials.host}: '${entity}' can be received from (${peeked.length === 0 ? 'empty' : 'has messages'})`;

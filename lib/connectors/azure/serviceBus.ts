@@ -24,14 +24,14 @@ import { rootLogger, type Logger } from '../../logging/logger';
 import { equalJitter, exponentialBackoff } from '../../backoff';
 import { noteFailure } from '../../deadLetter';
 import {
-  Credentials,
+  type Credentials,
   LONG_ID_PROPERTY,
   MAX_ID_LENGTH,
   READ_ONLY_METADATA,
   SCHEME,
   SYSTEM_METADATA,
-  SinkConfig,
-  SourceConfig,
+  type SinkConfig,
+  type SourceConfig,
   sinkConfig,
   sourceConfig,
 } from './config';
@@ -68,7 +68,7 @@ const SETTLE_GRACE_MS = 12_000;
 function createClient(credentials: Credentials, options: ServiceBusClientOptions): ServiceBusClient {
   if (credentials.kind === 'connectionString') return new ServiceBusClient(credentials.connectionString, options);
   // loaded only when used: the identity library is large, and connection strings do not need it
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const identity = require('@azure/identity') as typeof import('@azure/identity');
   return new ServiceBusClient(credentials.host, new identity.DefaultAzureCredential(), options);
 }
@@ -78,7 +78,8 @@ function createClient(credentials: Credentials, options: ServiceBusClientOptions
  * `ready` reads the connection's state (an internal field, guarded: without it, the driver's own flag decides).
  */
 function connectionOpen(client: ServiceBusClient | undefined): boolean {
-  const connection = (client as unknown as { _connectionContext?: { connection?: { isOpen?(): boolean } } } | undefined)?._connectionContext?.connection;
+  const connection = (client as unknown as { _connectionContext?: { connection?: { isOpen?(): boolean } } } | undefined)?._connectionContext
+    ?.connection;
   return typeof connection?.isOpen === 'function' ? connection.isOpen() : client !== undefined;
 }
 
@@ -126,7 +127,9 @@ function bodyBuffer(body: unknown): Buffer {
 function idText(id: unknown): string | undefined {
   if (id === undefined || id === null) return undefined;
   if (Buffer.isBuffer(id)) return id.toString('hex');
-  return String(id);
+  if (typeof id === 'string') return id;
+  if (typeof id === 'number' || typeof id === 'bigint') return String(id);
+  return JSON.stringify(id);
 }
 
 /** A received Service Bus message as a wasm-pipes message: application properties and system properties as metadata. */
@@ -198,7 +201,9 @@ export function toServiceBusMessage(message: Message, keyAs: SinkConfig['keyAs']
   }
   if (message.key !== undefined) {
     if (message.key.length > MAX_ID_LENGTH) {
-      throw new PermanentError(`message ${message.id}: its key is ${message.key.length} characters, and a Service Bus ${keyAs} holds at most ${MAX_ID_LENGTH}`);
+      throw new PermanentError(
+        `message ${message.id}: its key is ${message.key.length} characters, and a Service Bus ${keyAs} holds at most ${MAX_ID_LENGTH}`,
+      );
     }
     out[keyAs] = message.key;
   }
@@ -283,7 +288,8 @@ export class AzureSbSource implements SourceDriver<Delivery> {
     };
     if (this.config.subQueue !== undefined) options.subQueueType = this.config.subQueue;
     const { entity, subscription } = this.config;
-    this.receiver = subscription === undefined ? client.createReceiver(entity, options) : client.createReceiver(entity, subscription, options);
+    this.receiver =
+      subscription === undefined ? client.createReceiver(entity, options) : client.createReceiver(entity, subscription, options);
     // one round trip before subscribing: a missing entity or a wrong key is a start-up failure, not an endless retry
     try {
       await this.receiver.peekMessages(1);
@@ -427,7 +433,10 @@ export class AzureSbSource implements SourceDriver<Delivery> {
           ? receiver.completeMessage(message)
           : outcome === 'abandon'
             ? receiver.abandonMessage(message)
-            : receiver.deadLetterMessage(message, { deadLetterReason: 'MaxDeliveriesExceeded', deadLetterErrorDescription: reason ?? 'too many deliveries' });
+            : receiver.deadLetterMessage(message, {
+                deadLetterReason: 'MaxDeliveriesExceeded',
+                deadLetterErrorDescription: reason ?? 'too many deliveries',
+              });
     } catch (error) {
       operation = Promise.reject(error);
     }
@@ -493,7 +502,9 @@ export class AzureSbSource implements SourceDriver<Delivery> {
           this.lastWarnedAt = 0;
         } catch {
           attempt++;
-          await new Promise((resolve) => setTimeout(resolve, equalJitter(exponentialBackoff(PROBE_DELAY_MS, attempt, PROBE_DELAY_MAX_MS))).unref());
+          await new Promise((resolve) =>
+            setTimeout(resolve, equalJitter(exponentialBackoff(PROBE_DELAY_MS, attempt, PROBE_DELAY_MAX_MS))).unref(),
+          );
         }
       }
       this.probing = false;
@@ -575,13 +586,19 @@ export class AzureSbSink implements SinkDriver {
       .then(
         () => {
           if (!this.connected) {
-            this.logger.info({ entity: this.config.entity, host: this.host }, `sending to ${SCHEME}://${this.config.entity} on ${this.host}`);
+            this.logger.info(
+              { entity: this.config.entity, host: this.host },
+              `sending to ${SCHEME}://${this.config.entity} on ${this.host}`,
+            );
           }
           this.connected = true;
         },
         (error: unknown) => {
           this.connected = false;
-          this.logger.warn({ err: toConnectorError(error, this.host, `cannot send to '${this.config.entity}'`) }, `${SCHEME}: cannot send to '${this.config.entity}' yet`);
+          this.logger.warn(
+            { err: toConnectorError(error, this.host, `cannot send to '${this.config.entity}'`) },
+            `${SCHEME}: cannot send to '${this.config.entity}' yet`,
+          );
         },
       )
       .finally(() => {
@@ -627,7 +644,10 @@ export class AzureSbSink implements SinkDriver {
         );
       } catch (error) {
         // the SDK refuses what it cannot encode (an id or key too long): retrying will not help
-        results[index] = error instanceof PermanentError ? error : new PermanentError(`${SCHEME}: message ${message.id}: ${(error as Error).message}`, { cause: error });
+        results[index] =
+          error instanceof PermanentError
+            ? error
+            : new PermanentError(`${SCHEME}: message ${message.id}: ${(error as Error).message}`, { cause: error });
       }
     }
     await flush();
@@ -654,7 +674,11 @@ export class AzureSbSink implements SinkDriver {
 
 /** The parameters of azuresb://, described for --help, the unknown-parameter warning and docs/connectors/azuresb.md. */
 export const SERVICE_BUS_SOURCE_PARAMS: readonly ParamSpec[] = [
-  { name: 'subscription', description: 'the subscription to read when the URI names a topic, for example azuresb://events?subscription=audit', default: 'none: the URI names a queue' },
+  {
+    name: 'subscription',
+    description: 'the subscription to read when the URI names a topic, for example azuresb://events?subscription=audit',
+    default: 'none: the URI names a queue',
+  },
   {
     name: 'subqueue',
     description: "deadletter reads the entity's dead-letter queue, transferdeadletter its transfer dead-letter queue",

@@ -12,7 +12,6 @@ const PERMISSION_DENIED = 7;
 const UNAUTHENTICATED = 16;
 
 function client(project: string, env: NodeJS.ProcessEnv): { pubsub: PubSubModule.PubSub; host: string } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { PubSub } = require('@google-cloud/pubsub') as typeof PubSubModule;
   const emulator = env.PUBSUB_EMULATOR_HOST?.trim();
   const credentials = env.GOOGLE_APPLICATION_CREDENTIALS?.trim();
@@ -25,10 +24,16 @@ function client(project: string, env: NodeJS.ProcessEnv): { pubsub: PubSubModule
 function problem(error: unknown, resource: string, host: string): Error {
   const code = (error as { code?: unknown }).code;
   const reason = (error as Error).message;
-  if (code === NOT_FOUND) return new Error(`${resource} does not exist at ${host}; create it first (gcloud pubsub ${resource.split('/')[2]} create ${resource.split('/')[3]}), or fix the URI`);
-  if (code === PERMISSION_DENIED) return new Error(`the credentials may not read ${resource} (${reason}); grant them the Pub/Sub roles, or use other credentials`);
+  if (code === NOT_FOUND)
+    return new Error(
+      `${resource} does not exist at ${host}; create it first (gcloud pubsub ${resource.split('/')[2]} create ${resource.split('/')[3]}), or fix the URI`,
+    );
+  if (code === PERMISSION_DENIED)
+    return new Error(`the credentials may not read ${resource} (${reason}); grant them the Pub/Sub roles, or use other credentials`);
   if (code === UNAUTHENTICATED || /default credentials/i.test(reason)) {
-    return new Error(`no usable credentials for ${host} (${reason}); set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth application-default login, or set PUBSUB_EMULATOR_HOST`);
+    return new Error(
+      `no usable credentials for ${host} (${reason}); set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth application-default login, or set PUBSUB_EMULATOR_HOST`,
+    );
   }
   return new Error(`${host} could not be asked about ${resource} (${reason}); is it reachable?`);
 }

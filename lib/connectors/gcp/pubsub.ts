@@ -140,7 +140,6 @@ function clientSettings(project: string, env: NodeJS.ProcessEnv): ClientSettings
 }
 
 function loadClientLibrary(): typeof PubSubModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@google-cloud/pubsub') as typeof PubSubModule;
 }
 
@@ -171,7 +170,8 @@ function describeFailure(error: unknown, what: string, resource: string, host: s
   if (code === GRPC.NOT_FOUND) hint = `: ${resource} does not exist (create it first)`;
   else if (code === GRPC.PERMISSION_DENIED) hint = `: the credentials may not use ${resource}`;
   else if (code === GRPC.UNAUTHENTICATED) {
-    hint = ': no usable credentials (set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth application-default login, or set PUBSUB_EMULATOR_HOST)';
+    hint =
+      ': no usable credentials (set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth application-default login, or set PUBSUB_EMULATOR_HOST)';
   } else if (code !== undefined && CONNECTION_CODES.has(code)) hint = ': the service cannot be reached';
   return new ConnectorError(`${what} failed${hint} (${reason})`, {
     scheme: SCHEME,
@@ -265,7 +265,8 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
       // the stub the streaming pull will use exists now (the client caches it): watch its channel for `ready`
       const stub = (this.client?.api.SubscriberClient as { subscriberStub?: Promise<unknown> } | undefined)?.subscriberStub;
       if (stub !== undefined) {
-        const resolved = (await stub.catch(() => undefined)) as { getChannel?(): { getConnectivityState(tryToConnect: boolean): number } } | undefined;
+        const resolved = (await stub.catch(() => undefined)) as
+          { getChannel?(): { getConnectivityState(tryToConnect: boolean): number } } | undefined;
         this.channel = resolved?.getChannel?.();
       }
     }
@@ -333,7 +334,12 @@ export class PubSubSource implements SourceDriver<PubSubMessage> {
     // closes the subscriber a moment later when no stream is left
     setImmediate(() => {
       if (this.closed || this.stopping !== undefined) return;
-      const failure = describeFailure(error, `streaming pull from ${this.settings.subscription.path}`, `subscription ${this.settings.subscription.path}`, this.host);
+      const failure = describeFailure(
+        error,
+        `streaming pull from ${this.settings.subscription.path}`,
+        `subscription ${this.settings.subscription.path}`,
+        this.host,
+      );
       if (this.subscription?.isOpen) {
         this.context?.logger.warn({ err: failure }, 'Pub/Sub stream error; the client keeps pulling');
       } else {
@@ -377,13 +383,15 @@ interface SinkSettings {
 /** Why a message cannot be published, or undefined. */
 function invalidMessage(message: Message, attributes: Record<string, string>): string | undefined {
   const keys = Object.keys(attributes);
-  if (keys.length > MAX_ATTRIBUTES) return `it has ${keys.length} metadata entries; Pub/Sub takes at most ${MAX_ATTRIBUTES - 1} (plus ${MESSAGE_ID_ATTRIBUTE})`;
+  if (keys.length > MAX_ATTRIBUTES)
+    return `it has ${keys.length} metadata entries; Pub/Sub takes at most ${MAX_ATTRIBUTES - 1} (plus ${MESSAGE_ID_ATTRIBUTE})`;
   let size = message.body.length;
   for (const key of keys) {
     const keyBytes = Buffer.byteLength(key);
     const valueBytes = Buffer.byteLength(attributes[key]);
     if (keyBytes === 0) return 'it has an empty metadata name';
-    if (keyBytes > MAX_ATTRIBUTE_KEY_BYTES) return `the metadata name '${key.slice(0, 40)}…' is longer than ${MAX_ATTRIBUTE_KEY_BYTES} bytes`;
+    if (keyBytes > MAX_ATTRIBUTE_KEY_BYTES)
+      return `the metadata name '${key.slice(0, 40)}…' is longer than ${MAX_ATTRIBUTE_KEY_BYTES} bytes`;
     if (key.toLowerCase().startsWith('goog')) return `the metadata name '${key}' starts with goog, which Pub/Sub reserves`;
     if (valueBytes > MAX_ATTRIBUTE_VALUE_BYTES) return `the value of metadata '${key}' is longer than ${MAX_ATTRIBUTE_VALUE_BYTES} bytes`;
     size += keyBytes + valueBytes;
@@ -484,7 +492,12 @@ export class PubSubSink implements SinkDriver {
         cause: error,
       });
     }
-    return describeFailure(error, `publishing to ${this.settings.topic.path}`, `topic ${this.settings.topic.path}`, hostOf(this.settings.client));
+    return describeFailure(
+      error,
+      `publishing to ${this.settings.topic.path}`,
+      `topic ${this.settings.topic.path}`,
+      hostOf(this.settings.client),
+    );
   }
 
   async close(): Promise<void> {
@@ -531,7 +544,11 @@ export const PUBSUB_SOURCE_PARAMS: readonly ParamSpec[] = [
       'true (or the bare ?nacklazy): a nack sends nothing and the message comes back once its lease runs out, instead of at once (ModifyAckDeadline 0)',
     default: 'false',
   },
-  { name: 'streams', description: 'StreamingPull streams, 1 to 32; each is flow-controlled to the window on its own', default: "the client's (5)" },
+  {
+    name: 'streams',
+    description: 'StreamingPull streams, 1 to 32; each is flow-controlled to the window on its own',
+    default: "the client's (5)",
+  },
 ];
 
 export const PUBSUB_SINK_DEFAULTS = {

@@ -51,15 +51,15 @@ export function intakeConfig(settings: IntakeSettings, env: NodeJS.ProcessEnv): 
     maxBody: maxBody === undefined ? DEFAULT_MAX_BODY : parseSize(maxBody, 'HTTP_MAX_BODY'),
     bodyTimeoutMs: bodyTimeout === undefined ? DEFAULT_BODY_TIMEOUT_MS : parseDuration(bodyTimeout, 'HTTP_BODY_TIMEOUT'),
     maxUnverified: maxUnverified === undefined ? DEFAULT_MAX_UNVERIFIED : parseInteger(maxUnverified, 'HTTP_MAX_UNVERIFIED', 1),
-    token: (pick(settings.token, 'HTTP_SOURCE_TOKEN') as string | undefined) || undefined,
-    hmacSecret: (pick(settings.hmacSecret, 'HTTP_SOURCE_HMAC_SECRET') as string | undefined) || undefined,
+    token: pick<string>(settings.token, 'HTTP_SOURCE_TOKEN') || undefined,
+    hmacSecret: pick<string>(settings.hmacSecret, 'HTTP_SOURCE_HMAC_SECRET') || undefined,
   };
   if (config.bodyTimeoutMs <= 0) {
     throw new ConfigError(`a body timeout of 0 would let one slow sender hold a request for ever; use a value like 10s`, {
       variable: 'HTTP_BODY_TIMEOUT',
     });
   }
-  const rateLimit = pick(settings.rateLimit, 'HTTP_RATE_LIMIT') as string | undefined;
+  const rateLimit = pick<string>(settings.rateLimit, 'HTTP_RATE_LIMIT');
   const rateBurst = pick(settings.rateBurst, 'HTTP_RATE_BURST');
   if (rateLimit !== undefined) {
     const rate = parseRate(rateLimit, 'HTTP_RATE_LIMIT');

@@ -354,7 +354,9 @@ export class HttpIntake {
         this.refuseTooLarge(response);
         return;
       case 'body_timeout':
-        this.refuse(response, kind, 408, `the body did not arrive within HTTP_BODY_TIMEOUT (${this.config.bodyTimeoutMs} ms)`, { Connection: 'close' });
+        this.refuse(response, kind, 408, `the body did not arrive within HTTP_BODY_TIMEOUT (${this.config.bodyTimeoutMs} ms)`, {
+          Connection: 'close',
+        });
         return;
       case 'unverified_evicted':
         this.refuse(response, kind, 503, 'too many requests with unverified bodies at once', { 'Retry-After': '1', Connection: 'close' });
@@ -416,10 +418,13 @@ export class HttpIntake {
     if (now - this.lastWarningAt >= WARN_INTERVAL_MS) {
       this.flushWarning();
     } else if (this.warningTimer === undefined) {
-      this.warningTimer = setTimeout(() => {
-        this.warningTimer = undefined;
-        this.flushWarning();
-      }, this.lastWarningAt + WARN_INTERVAL_MS - now);
+      this.warningTimer = setTimeout(
+        () => {
+          this.warningTimer = undefined;
+          this.flushWarning();
+        },
+        this.lastWarningAt + WARN_INTERVAL_MS - now,
+      );
       this.warningTimer.unref();
     }
   }
@@ -432,8 +437,9 @@ export class HttpIntake {
     this.lastWarningAt = Date.now();
     this.logger.warn(
       { refused },
-      `refused ${total} HTTP request(s): ${Object.entries(refused).map(([kind, count]) => `${kind} ${count}`).join(', ')} ` +
-        '(counted in wasm_pipes_errors_total; at most one such line every 10 s)',
+      `refused ${total} HTTP request(s): ${Object.entries(refused)
+        .map(([kind, count]) => `${kind} ${count}`)
+        .join(', ')} ` + '(counted in wasm_pipes_errors_total; at most one such line every 10 s)',
     );
   }
 }

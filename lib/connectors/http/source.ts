@@ -12,7 +12,7 @@ import type { SourceContext, SourceDriver, SourceOptions } from '../../source';
 import type { Message } from '../../message';
 import { ConfigError, ConnectorError } from '../../errors';
 import { intakeConfig, type IntakeConfig, type IntakeSettings, type ListenerConfig } from './config';
-import { HttpIntake, Response, answer, answerAcked, answerNacked, splitUrl } from './intake';
+import { HttpIntake, type Response, answer, answerAcked, answerNacked, splitUrl } from './intake';
 
 /** After the drain, how long the listener goes on answering (503) before it closes, at most. */
 const CLOSE_GRACE_MS = 2000;
@@ -99,7 +99,14 @@ export class HttpSource implements SourceDriver<Response> {
           error.code === 'EADDRINUSE'
             ? `port ${this.config.port} is already in use; choose another port in SOURCE_URI, for example http://:${this.config.port + 1}${path}`
             : error.message;
-        reject(new ConnectorError(hint, { scheme: this.scheme, host: `${this.config.host}:${this.config.port}`, cause: error, retryable: false }));
+        reject(
+          new ConnectorError(hint, {
+            scheme: this.scheme,
+            host: `${this.config.host}:${this.config.port}`,
+            cause: error,
+            retryable: false,
+          }),
+        );
       };
       server.once('error', onError);
       server.listen(this.config.port, this.config.host, () => {
@@ -189,7 +196,9 @@ class HttpHandlerSource implements SourceDriver<Response> {
 
   start(context: SourceContext<Response>): void {
     if (!this.claim(this, undefined)) {
-      throw new ConfigError('this httpSource() is already subscribed: its handler feeds one pipeline at a time; call httpSource() again for another');
+      throw new ConfigError(
+        'this httpSource() is already subscribed: its handler feeds one pipeline at a time; call httpSource() again for another',
+      );
     }
     this.context = context;
     this.intake = new HttpIntake(this.config, context);

@@ -2,7 +2,7 @@
 // kafkajs's own logs routed to debug. Shared by the source (source.ts) and the sink (sink.ts).
 import net from 'node:net';
 import tls from 'node:tls';
-import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions, ISocketFactory } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel, type LogEntry, type SASLOptions, type ISocketFactory } from 'kafkajs';
 import { ConfigError } from '../../errors';
 import { parseBoolean } from '../../config';
 import type { Logger } from '../../logging/logger';
@@ -88,7 +88,7 @@ export function clientConfig(variables: NodeJS.ProcessEnv): KafkaClientConfig {
         variable: username === undefined ? 'KAFKA_USERNAME' : 'KAFKA_PASSWORD',
       });
     }
-    config.sasl = { mechanism: mechanism as (typeof SASL_MECHANISMS)[number], username, password } as SASLOptions;
+    config.sasl = { mechanism: mechanism as (typeof SASL_MECHANISMS)[number], username, password };
   } else if (username !== undefined) {
     throw new ConfigError('KAFKA_USERNAME is set but KAFKA_SASL_MECHANISM is not; set it to plain, scram-sha-256 or scram-sha-512', {
       variable: 'KAFKA_SASL_MECHANISM',
@@ -171,7 +171,7 @@ export function rootCause(error: unknown): Error & { type?: string; retriable?: 
   for (let depth = 0; depth < 10; depth++) {
     const next = current?.originalError ?? current?.cause;
     if (!(next instanceof Error)) break;
-    current = next as Error & { cause?: unknown; originalError?: unknown };
+    current = next;
   }
   return current;
 }
@@ -207,7 +207,6 @@ export function isAuthFailure(error: unknown): boolean {
     /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(root.type ?? '')
   );
 }
-
 
 /** The header that carries the message id across Kafka (Kafka records have no id of their own). */
 export const MESSAGE_ID_HEADER = 'x-message-id';

@@ -1,10 +1,10 @@
 // kafka://: consumer groups as sources (commit over the contiguous settled prefix per partition) and topics as sinks
 // (acks=-1, batched), on kafkajs. This file reads the URIs and KAFKA_* variables and registers the scheme with its
 // described parameters; the drivers are in source.ts and sink.ts, the client set-up in client.ts.
-import { registerScheme, EndpointUri, ParamSpec } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import { ConfigError } from '../../errors';
 import { parseDuration, parseSize } from '../../config';
-import { clientConfig, envOf, read, KafkaSinkConfig, KafkaSourceConfig } from './client';
+import { clientConfig, envOf, read, type KafkaSinkConfig, type KafkaSourceConfig } from './client';
 import { KafkaSource } from './source';
 import { KafkaSink } from './sink';
 
@@ -42,10 +42,9 @@ const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
 function checkTopic(name: string, variable: string, example: string): string {
   if (!TOPIC_NAME.test(name)) {
-    throw new ConfigError(
-      `'${name}' is not a Kafka topic name (letters, digits, '.', '_' and '-', at most 249); for example ${example}`,
-      { variable },
-    );
+    throw new ConfigError(`'${name}' is not a Kafka topic name (letters, digits, '.', '_' and '-', at most 249); for example ${example}`, {
+      variable,
+    });
   }
   return name;
 }

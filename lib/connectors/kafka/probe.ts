@@ -14,8 +14,15 @@ async function withAdmin<T>(env: NodeJS.ProcessEnv, use: (admin: Admin, brokers:
   try {
     await admin.connect();
   } catch (error) {
-    if (isAuthFailure(error)) throw new Error(`the brokers ${brokers} refused the SASL credentials (${causeText(error)}); fix KAFKA_USERNAME/KAFKA_PASSWORD or KAFKA_SASL_MECHANISM`);
-    throw new Error(`cannot connect to Kafka at ${brokers} (${causeText(error)}); start the brokers, or fix KAFKA_BROKERS (and KAFKA_SSL)`);
+    if (isAuthFailure(error))
+      throw new Error(
+        `the brokers ${brokers} refused the SASL credentials (${causeText(error)}); fix KAFKA_USERNAME/KAFKA_PASSWORD or KAFKA_SASL_MECHANISM`,
+        { cause: error },
+      );
+    throw new Error(
+      `cannot connect to Kafka at ${brokers} (${causeText(error)}); start the brokers, or fix KAFKA_BROKERS (and KAFKA_SSL)`,
+      { cause: error },
+    );
   }
   try {
     return await use(admin, brokers);
@@ -40,7 +47,15 @@ async function partitions(admin: Admin, topics: readonly string[]): Promise<stri
 
 export function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string> {
   const group = decodeURIComponent(uri.url.host + uri.url.pathname).replace(/\/+$/, '');
-  const topics = [...new Set(uri.url.searchParams.getAll('topic').flatMap((value) => value.split(',')).map((topic) => topic.trim()).filter((topic) => topic !== ''))];
+  const topics = [
+    ...new Set(
+      uri.url.searchParams
+        .getAll('topic')
+        .flatMap((value) => value.split(','))
+        .map((topic) => topic.trim())
+        .filter((topic) => topic !== ''),
+    ),
+  ];
   return withAdmin(env, async (admin, brokers) => {
     const found = await partitions(admin, topics);
     const offsets = await admin.fetchOffsets({ groupId: group, topics });

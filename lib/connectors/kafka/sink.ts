@@ -6,8 +6,17 @@ import { Partitioners } from 'kafkajs';
 import type { SinkDriver, SinkOptions, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError } from '../../errors';
-import { rootLogger, Logger } from '../../logging/logger';
-import { brokersText, createKafka, isAuthFailure, KafkaSinkConfig, MESSAGE_ID_HEADER, rootCause, causeText, SOURCE_METADATA } from './client';
+import { rootLogger, type Logger } from '../../logging/logger';
+import {
+  brokersText,
+  createKafka,
+  isAuthFailure,
+  type KafkaSinkConfig,
+  MESSAGE_ID_HEADER,
+  rootCause,
+  causeText,
+  SOURCE_METADATA,
+} from './client';
 
 /** Broker answers that say the records themselves are wrong: sending them again cannot help. */
 const PERMANENT_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP']);
@@ -75,10 +84,12 @@ export class KafkaSink implements SinkDriver {
         this.connecting = undefined;
         this.failing = true;
         void producer.disconnect().catch(() => undefined);
-        throw new ConnectorError(
-          `cannot connect to the brokers in KAFKA_BROKERS (${this.host()}): ${causeText(error)}`,
-          { scheme: 'kafka', host: this.host(), cause: error, retryable: !isAuthFailure(error) },
-        );
+        throw new ConnectorError(`cannot connect to the brokers in KAFKA_BROKERS (${this.host()}): ${causeText(error)}`, {
+          scheme: 'kafka',
+          host: this.host(),
+          cause: error,
+          retryable: !isAuthFailure(error),
+        });
       },
     );
     return this.connecting;

@@ -10,13 +10,13 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from '
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver, SourceOptions } from '../../source';
 import { Fifo } from '../../fifo';
 import { ConnectorError } from '../../errors';
-import { rootLogger, Logger } from '../../logging/logger';
+import { rootLogger, type Logger } from '../../logging/logger';
 import { exponentialBackoff } from '../../backoff';
 import {
   brokersText,
   createKafka,
   isAuthFailure,
-  KafkaSourceConfig,
+  type KafkaSourceConfig,
   KAFKA_OFFSET,
   KAFKA_PARTITION,
   KAFKA_TIMESTAMP,
@@ -609,7 +609,10 @@ export class KafkaSource implements SourceDriver<PendingRecord> {
       this.logger.debug({ offsets }, 'committed offsets');
     } catch (error) {
       if (isGroupChange(error)) {
-        this.logger.debug({ err: error, offsets }, 'the broker refused a commit during a rebalance; the next owner may read those messages again');
+        this.logger.debug(
+          { err: error, offsets },
+          'the broker refused a commit during a rebalance; the next owner may read those messages again',
+        );
       } else {
         this.logger.warn(
           { err: new ConnectorError(`committing offsets failed: ${causeText(error)}`, { scheme: 'kafka', host: this.host, cause: error }) },

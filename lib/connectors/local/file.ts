@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { registerScheme, EndpointUri } from '../../registry';
+import { registerScheme, type EndpointUri } from '../../registry';
 import type { SinkDriver } from '../../sink';
 import type { Message } from '../../message';
 import { StreamLineSource, type LineInput } from './streamSource';
-import { encodeEnvelope, lineFormat, LineFormat } from './jsonLines';
+import { encodeEnvelope, lineFormat, type LineFormat } from './jsonLines';
 import { parseBoolean, parseDuration } from '../../config';
 import { ConfigError, ConnectorError } from '../../errors';
 import { writeAll } from './writeAll';
@@ -106,7 +106,10 @@ class FileSink implements SinkDriver {
       handle = await this.open();
       sizeBefore = (await handle.stat()).size;
       const bytes = Buffer.from(this.needsNewline ? '\n' + text : text, 'utf8');
-      await writeAll((buffer, offset, length) => (handle as fs.promises.FileHandle).write(buffer, offset, length).then((result) => result.bytesWritten), bytes);
+      await writeAll(
+        (buffer, offset, length) => (handle as fs.promises.FileHandle).write(buffer, offset, length).then((result) => result.bytesWritten),
+        bytes,
+      );
       this.needsNewline = false;
       if (this.fsync) await handle.sync();
     } catch (error) {

@@ -47,9 +47,7 @@ export function decodeLine(line: string, format: LineFormat): MessageInit {
         key: typeof parsed.key === 'string' ? parsed.key : undefined,
         metadata,
         body:
-          typeof parsed.body_base64 === 'string'
-            ? Buffer.from(parsed.body_base64, 'base64')
-            : Buffer.from(parsed.body as string, 'utf8'),
+          typeof parsed.body_base64 === 'string' ? Buffer.from(parsed.body_base64, 'base64') : Buffer.from(parsed.body as string, 'utf8'),
       };
     }
   }

@@ -56,11 +56,14 @@ export class LocalQueue {
   }
 
   redeliver(item: QueuedMessage): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.items.unshift(item);
-      this.wake();
-    }, redeliveryDelay(this.redeliveryBaseMs, item.deliveryCount));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        this.items.unshift(item);
+        this.wake();
+      },
+      redeliveryDelay(this.redeliveryBaseMs, item.deliveryCount),
+    );
     // while someone consumes the queue, a pending redelivery keeps the process alive: the input has not ended until
     // the message is delivered, dead-lettered or given up. A queue nobody reads does not hold the process.
     if (this.consumers.length === 0) timer.unref();
@@ -111,7 +114,7 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
     protected readonly queue: LocalQueue,
   ) {}
 
-  start(_context: SourceContext<QueuedMessage>): void | Promise<void> {
+  start(_context: SourceContext<QueuedMessage>): void {
     this.queue.attach(this);
   }
 

@@ -1,7 +1,7 @@
 // mem://topic: in-process topics, for tests and for chaining pipelines inside one process. A topic is a queue:
 // each message goes to one of its subscribers (competing consumers); a nacked message is redelivered after a
 // backoff, like gocloud's mempubsub. Messages published before anyone subscribes wait in the topic.
-import { registerScheme, EndpointUri } from '../../registry';
+import { registerScheme, type EndpointUri } from '../../registry';
 import { LocalConsumer, LocalQueue } from './localQueue';
 import type { SinkDriver } from '../../sink';
 import type { Message, MessageInit } from '../../message';
@@ -62,7 +62,7 @@ class MemSink implements SinkDriver {
       return this.queue.whenSpace().then(() => this.write(batch));
     }
     for (const message of batch) {
-      this.queue.push({ id: message.id, body: message.body, metadata: message.metadata as Record<string, string>, key: message.key });
+      this.queue.push({ id: message.id, body: message.body, metadata: message.metadata, key: message.key });
     }
   }
 

@@ -13,7 +13,11 @@ function filePath(uri: EndpointUri): string {
 
 function fsReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not allowed to this user' : (error as Error).message;
+  return code === 'ENOENT'
+    ? 'does not exist'
+    : code === 'EACCES' || code === 'EPERM'
+      ? 'is not allowed to this user'
+      : (error as Error).message;
 }
 
 export async function probeSource(uri: EndpointUri): Promise<string> {
@@ -25,7 +29,9 @@ export async function probeSource(uri: EndpointUri): Promise<string> {
     stat = await fs.promises.stat(target);
     await fs.promises.access(target, fs.constants.R_OK);
   } catch (error) {
-    throw new Error(`reading ${target} ${fsReason(error)}; give the path of an existing JSON-lines file this user can read`);
+    throw new Error(`reading ${target} ${fsReason(error)}; give the path of an existing JSON-lines file this user can read`, {
+      cause: error,
+    });
   }
   if (!stat.isFile()) throw new Error(`${target} is not a file; give the path of a JSON-lines file`);
   return `a readable file of ${stat.size} bytes`;
@@ -43,14 +49,17 @@ export async function probeSink(uri: EndpointUri): Promise<string> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
       if ((error as NodeJS.ErrnoException).code === undefined) throw error;
-      throw new Error(`writing ${target} ${fsReason(error)}; give a file this user can write, or change its permissions`);
+      throw new Error(`writing ${target} ${fsReason(error)}; give a file this user can write, or change its permissions`, { cause: error });
     }
   }
   const directory = path.dirname(target);
   try {
     await fs.promises.access(directory, fs.constants.W_OK);
   } catch (error) {
-    throw new Error(`the directory ${directory} ${fsReason(error)} for writing; create it, or give a path in a directory this user can write`);
+    throw new Error(
+      `the directory ${directory} ${fsReason(error)} for writing; create it, or give a path in a directory this user can write`,
+      { cause: error },
+    );
   }
   return `a new file in a writable directory`;
 }

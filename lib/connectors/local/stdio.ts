@@ -7,7 +7,7 @@ import { registerScheme } from '../../registry';
 import type { SinkDriver } from '../../sink';
 import type { Message } from '../../message';
 import { StreamLineSource } from './streamSource';
-import { encodeEnvelope, lineFormat, LineFormat } from './jsonLines';
+import { encodeEnvelope, lineFormat, type LineFormat } from './jsonLines';
 import { parseDuration } from '../../config';
 import { ConnectorError } from '../../errors';
 import { descriptorWriter, PartialWriteError, writeAll } from './writeAll';

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { LocalConsumer, LocalQueue } from './localQueue';
 import type { SourceContext } from '../../source';
 import type { QueuedMessage } from './localQueue';
-import { decodeLine, LineFormat, LineSplitter } from './jsonLines';
+import { decodeLine, type LineFormat, LineSplitter } from './jsonLines';
 import { ConnectorError } from '../../errors';
 
 const HIGH_WATER = 1024;

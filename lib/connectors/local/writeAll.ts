@@ -32,7 +32,8 @@ export async function writeAll(writeSome: WriteSome, buffer: Buffer): Promise<vo
       throw new PartialWriteError(`${reason}: ${written} of ${buffer.length} bytes written`, written, buffer.length, { cause: error });
     }
     // a regular file never answers 0 for a non-empty write unless it cannot take more; looping would spin
-    if (taken <= 0) throw new PartialWriteError(`the file took 0 bytes: ${written} of ${buffer.length} bytes written`, written, buffer.length);
+    if (taken <= 0)
+      throw new PartialWriteError(`the file took 0 bytes: ${written} of ${buffer.length} bytes written`, written, buffer.length);
     written += taken;
   }
 }
@@ -40,5 +41,7 @@ export async function writeAll(writeSome: WriteSome, buffer: Buffer): Promise<vo
 /** fs.write on a descriptor as a WriteSome (the descriptor's own position: appends for O_APPEND and redirections). */
 export function descriptorWriter(fd: number): WriteSome {
   return (buffer, offset, length) =>
-    new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, null, (error, taken) => (error ? reject(error) : resolve(taken))));
+    new Promise((resolve, reject) =>
+      fs.write(fd, buffer, offset, length, null, (error, taken) => (error ? reject(error) : resolve(taken))),
+    );
 }

@@ -54,7 +54,9 @@ export function mqttServer(env: NodeJS.ProcessEnv, tlsScheme: boolean): MqttServ
   }
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
   if (!TLS_SCHEMES.has(scheme) && !PLAIN_SCHEMES.has(scheme)) {
-    throw new ConfigError(`'${redactUri(text)}' has the scheme '${scheme}://'; an MQTT broker is mqtt:// or mqtts:// (${SERVER_EXAMPLE})`, { variable });
+    throw new ConfigError(`'${redactUri(text)}' has the scheme '${scheme}://'; an MQTT broker is mqtt:// or mqtts:// (${SERVER_EXAMPLE})`, {
+      variable,
+    });
   }
   if (url.hostname === '' || (url.pathname !== '' && url.pathname !== '/') || url.search !== '') {
     throw new ConfigError(`'${redactUri(text)}' is not a broker address (host and port only); ${SERVER_EXAMPLE}`, { variable });
@@ -67,9 +69,12 @@ export function mqttServer(env: NodeJS.ProcessEnv, tlsScheme: boolean): MqttServ
   const username = env.MQTT_USERNAME?.trim() || decodeURIComponent(url.username) || undefined;
   const password = env.MQTT_PASSWORD ?? (url.password !== '' ? decodeURIComponent(url.password) : undefined);
   if (password !== undefined && password !== '' && username === undefined) {
-    throw new ConfigError('MQTT_PASSWORD is set without a user name; set MQTT_USERNAME too (or write mqtt://user:password@host in MQTT_SERVER_URL)', {
-      variable: 'MQTT_USERNAME',
-    });
+    throw new ConfigError(
+      'MQTT_PASSWORD is set without a user name; set MQTT_USERNAME too (or write mqtt://user:password@host in MQTT_SERVER_URL)',
+      {
+        variable: 'MQTT_USERNAME',
+      },
+    );
   }
   const options: IClientOptions = {
     protocol: tls ? 'mqtts' : 'mqtt',
@@ -166,12 +171,15 @@ export function firstConnection(client: MqttClient, server: MqttServer, scheme: 
     };
     const timer = setTimeout(() => {
       finish(
-        new ConnectorError(`could not connect within MQTT_CONNECT_TIMEOUT (${server.connectTimeoutMs} ms)${lastError ? `: ${lastError.message}` : ''}`, {
-          scheme,
-          host: server.address,
-          retryable: false,
-          cause: lastError,
-        }),
+        new ConnectorError(
+          `could not connect within MQTT_CONNECT_TIMEOUT (${server.connectTimeoutMs} ms)${lastError ? `: ${lastError.message}` : ''}`,
+          {
+            scheme,
+            host: server.address,
+            retryable: false,
+            cause: lastError,
+          },
+        ),
       );
     }, server.connectTimeoutMs);
     client.on('connect', onConnect);
@@ -186,6 +194,10 @@ export function firstConnection(client: MqttClient, server: MqttServer, scheme: 
  */
 export function defaultClientId(filter: string): string {
   const hash = createHash('sha256').update(filter).digest('hex').slice(0, 10);
-  const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 20) || 'host';
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9-]/g, '')
+      .slice(0, 20) || 'host';
   return `wasm-pipes-${host}-${hash}`;
 }

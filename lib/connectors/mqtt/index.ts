@@ -2,7 +2,7 @@
 // from MQTT_SERVER_URL. As a source, a QoS 1 subscription in a persistent session, PUBACK after settlement; as a
 // sink, QoS 1 publishes acked on PUBACK.
 import { randomBytes } from 'node:crypto';
-import { registerScheme, EndpointUri, ParamSpec, redactUri } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec, redactUri } from '../../registry';
 import type { SourceOptions } from '../../source';
 import type { SinkOptions } from '../../sink';
 import { ConfigError } from '../../errors';
@@ -18,7 +18,11 @@ export const DEFAULT_PUBLISH_TIMEOUT = '30s';
 /** MQTT 5's longest session expiry that is not "never" (0xFFFFFFFF), in seconds. */
 const MAX_SESSION_EXPIRY_SECONDS = 0xfffffffe;
 
-const VERSION: ParamSpec = { name: 'version', description: 'the protocol: 5, or 3.1.1 for an older broker (no user properties, no Receive Maximum)', default: '5' };
+const VERSION: ParamSpec = {
+  name: 'version',
+  description: 'the protocol: 5, or 3.1.1 for an older broker (no user properties, no Receive Maximum)',
+  default: '5',
+};
 
 export const SOURCE_PARAMS: readonly ParamSpec[] = [
   {
@@ -28,22 +32,39 @@ export const SOURCE_PARAMS: readonly ParamSpec[] = [
   },
   {
     name: 'share',
-    description: 'a shared subscription group: copies with the same ?share= split the messages ($share/GROUP/filter; the filter may also be written so)',
+    description:
+      'a shared subscription group: copies with the same ?share= split the messages ($share/GROUP/filter; the filter may also be written so)',
   },
   {
     name: 'session_expiry',
     description: 'how long the broker keeps the session, and queues messages for it, after the relay disconnects (MQTT 5)',
     default: DEFAULT_SESSION_EXPIRY,
   },
-  { name: 'nack_delay', description: 'how long a nacked message waits before it is delivered again, doubled per delivery up to 1 min', default: DEFAULT_NACK_DELAY },
+  {
+    name: 'nack_delay',
+    description: 'how long a nacked message waits before it is delivered again, doubled per delivery up to 1 min',
+    default: DEFAULT_NACK_DELAY,
+  },
   VERSION,
 ];
 
 export const SINK_PARAMS: readonly ParamSpec[] = [
-  { name: 'qos', description: '1: acked on the broker\'s PUBACK (at least once); 0: acked once written to the connection (at most once)', default: '1' },
-  { name: 'retain', description: 'true: publish retained messages (the broker keeps the last one per topic for new subscribers)', default: 'false' },
-  { name: 'client_id', description: 'the publisher\'s client id (a clean session)', default: 'wasm-pipes-pub-<random>' },
-  { name: 'timeout', description: 'how long a publish may wait for its PUBACK before it fails (and is retried)', default: DEFAULT_PUBLISH_TIMEOUT },
+  {
+    name: 'qos',
+    description: "1: acked on the broker's PUBACK (at least once); 0: acked once written to the connection (at most once)",
+    default: '1',
+  },
+  {
+    name: 'retain',
+    description: 'true: publish retained messages (the broker keeps the last one per topic for new subscribers)',
+    default: 'false',
+  },
+  { name: 'client_id', description: "the publisher's client id (a clean session)", default: 'wasm-pipes-pub-<random>' },
+  {
+    name: 'timeout',
+    description: 'how long a publish may wait for its PUBACK before it fails (and is retried)',
+    default: DEFAULT_PUBLISH_TIMEOUT,
+  },
   {
     name: 'message_id',
     description:
@@ -66,7 +87,9 @@ function clientIdParam(params: Map<string, string>, variable: string): string | 
   const value = params.get('client_id')?.trim();
   if (value === undefined) return undefined;
   if (value === '' || Buffer.byteLength(value) > 65_535 || /[\s\0]/.test(value)) {
-    throw new ConfigError(`?client_id='${value}' is not a usable client id (not empty, no spaces); for example ?client_id=relay-1`, { variable });
+    throw new ConfigError(`?client_id='${value}' is not a usable client id (not empty, no spaces); for example ?client_id=relay-1`, {
+      variable,
+    });
   }
   return value;
 }
@@ -75,8 +98,14 @@ function clientIdParam(params: Map<string, string>, variable: string): string | 
 function checkFilter(filter: string, variable: string): void {
   const levels = filter.split('/');
   levels.forEach((level, index) => {
-    if ((level.includes('+') && level !== '+') || (level.includes('#') && level !== '#') || (level === '#' && index !== levels.length - 1)) {
-      throw new ConfigError(`'${filter}' is not a valid topic filter: '+' and '#' must be whole levels, '#' the last; ${SOURCE_EXAMPLE}`, { variable });
+    if (
+      (level.includes('+') && level !== '+') ||
+      (level.includes('#') && level !== '#') ||
+      (level === '#' && index !== levels.length - 1)
+    ) {
+      throw new ConfigError(`'${filter}' is not a valid topic filter: '+' and '#' must be whole levels, '#' the last; ${SOURCE_EXAMPLE}`, {
+        variable,
+      });
     }
   });
 }
@@ -95,17 +124,23 @@ function openSource(uri: EndpointUri, options: SourceOptions): MqttSource {
   let filter = topic;
   const share = params.get('share')?.trim();
   if (share !== undefined) {
-    if (topic.startsWith('$share/')) throw new ConfigError(`the filter '${topic}' is a shared subscription already; remove ?share=${share}`, { variable });
+    if (topic.startsWith('$share/'))
+      throw new ConfigError(`the filter '${topic}' is a shared subscription already; remove ?share=${share}`, { variable });
     if (share === '' || /[/+#]/.test(share)) {
-      throw new ConfigError(`?share='${share}' is not a group name (not empty, no '/', '+' or '#'); for example ?share=relay`, { variable });
+      throw new ConfigError(`?share='${share}' is not a group name (not empty, no '/', '+' or '#'); for example ?share=relay`, {
+        variable,
+      });
     }
     filter = `$share/${share}/${topic}`;
   }
   const shared = /^\$share\/([^/]*)\/(.*)$/.exec(filter);
   if (filter.startsWith('$share/') && (shared === null || shared[1] === '' || shared[2] === '')) {
-    throw new ConfigError(`'${filter}' is not a shared subscription; write $share/GROUP/FILTER, for example mqtt://$share/relay/sensors/+/temperature (or ?share=relay)`, {
-      variable,
-    });
+    throw new ConfigError(
+      `'${filter}' is not a shared subscription; write $share/GROUP/FILTER, for example mqtt://$share/relay/sensors/+/temperature (or ?share=relay)`,
+      {
+        variable,
+      },
+    );
   }
   checkFilter(shared === null ? filter : shared[2], variable);
   const sessionExpiryMs = parseDuration(params.get('session_expiry') ?? DEFAULT_SESSION_EXPIRY, `${variable} session_expiry`);
@@ -131,7 +166,9 @@ function openSink(uri: EndpointUri, options: SinkOptions): MqttSink {
   const variable = uri.variable;
   common(topic, variable);
   if (topic.includes('+') || topic.includes('#')) {
-    throw new ConfigError(`a sink publishes to one topic: '${topic}' has a wildcard ('+' or '#'); for example mqtt://sensors/relayed`, { variable });
+    throw new ConfigError(`a sink publishes to one topic: '${topic}' has a wildcard ('+' or '#'); for example mqtt://sensors/relayed`, {
+      variable,
+    });
   }
   if (topic.startsWith('$share/')) throw new ConfigError(`'${topic}' is a shared subscription, not a topic to publish to`, { variable });
   for (const name of ['share', 'session_expiry', 'nack_delay']) {

@@ -10,7 +10,7 @@ const REFUSED = new Set([4, 5, 134, 135, 138, 140]);
 
 async function connectOnce(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string> {
   const server = mqttServer(env, uri.scheme === 'mqtts');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const mqtt = require('mqtt') as typeof import('mqtt');
   const client = mqtt.connect({
     ...server.options,
@@ -29,9 +29,14 @@ async function connectOnce(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<st
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'number' && REFUSED.has(code)) {
-      throw new Error(`the broker at ${server.address} refused the connection (${(error as Error).message}); fix MQTT_USERNAME/MQTT_PASSWORD (or the user:password of MQTT_SERVER_URL)`);
+      throw new Error(
+        `the broker at ${server.address} refused the connection (${(error as Error).message}); fix MQTT_USERNAME/MQTT_PASSWORD (or the user:password of MQTT_SERVER_URL)`,
+        { cause: error },
+      );
     }
-    throw new Error(`cannot connect to MQTT at ${server.address} (${(error as Error).message}); start the broker, or fix MQTT_SERVER_URL`);
+    throw new Error(`cannot connect to MQTT at ${server.address} (${(error as Error).message}); start the broker, or fix MQTT_SERVER_URL`, {
+      cause: error,
+    });
   } finally {
     client.end(true);
   }

@@ -38,7 +38,7 @@ export function publishToMessage(topic: string, packet: IPublishPacket, delivery
   }
   metadata[TOPIC_METADATA] = topic;
   if (packet.retain) metadata[RETAIN_METADATA] = 'true';
-  return { id, key: key ?? topic, body: packet.payload as Buffer, metadata, deliveryCount };
+  return { id, key: key ?? topic, body: packet.payload, metadata, deliveryCount };
 }
 
 /**

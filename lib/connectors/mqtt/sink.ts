@@ -6,7 +6,7 @@ import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError } from '../../errors';
 import type { Logger } from '../../logging/logger';
-import { firstConnection, MqttServer } from './config';
+import { firstConnection, type MqttServer } from './config';
 import { messagePublishOptions } from './properties';
 
 /** PUBACK reason codes that the same message will get again: no retry. */
@@ -55,7 +55,7 @@ export class MqttSink implements SinkDriver {
   private connect(): Promise<MqttClient> {
     if (this.starting === undefined) {
       const { server, clientId, version } = this.config;
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       const mqtt = require('mqtt') as typeof import('mqtt');
       const client = mqtt.connect({
         ...server.options,
@@ -69,11 +69,16 @@ export class MqttSink implements SinkDriver {
         reconnectOnConnackError: true,
       });
       client.on('error', (error) => this.logger.debug({ err: error }, `mqtt: ${error.message}`));
-      client.on('offline', () => this.logger.warn({ broker: server.address }, `mqtt: sink connection to ${server.address} lost; reconnecting`));
+      client.on('offline', () =>
+        this.logger.warn({ broker: server.address }, `mqtt: sink connection to ${server.address} lost; reconnecting`),
+      );
       this.client = client;
       this.starting = firstConnection(client, server, this.scheme, 'sink', this.logger).then(
         () => {
-          this.logger.info({ broker: server.address, topic: this.config.topic }, `mqtt: publishing to '${this.config.topic}' with QoS ${this.config.qos}`);
+          this.logger.info(
+            { broker: server.address, topic: this.config.topic },
+            `mqtt: publishing to '${this.config.topic}' with QoS ${this.config.qos}`,
+          );
           return client;
         },
         (error: unknown) => {
@@ -100,7 +105,10 @@ export class MqttSink implements SinkDriver {
       const done: boolean[] = new Array(batch.length).fill(false);
       let pending = batch.length;
       const timer = setTimeout(() => {
-        const late = new ConnectorError(`no PUBACK within ${timeoutMs} ms for a message to '${topic}'`, { scheme: this.scheme, host: this.config.server.address });
+        const late = new ConnectorError(`no PUBACK within ${timeoutMs} ms for a message to '${topic}'`, {
+          scheme: this.scheme,
+          host: this.config.server.address,
+        });
         for (let i = 0; i < results.length; i++) if (results[i] === undefined && !done[i]) results[i] = late;
         pending = 0;
         resolve(results);
@@ -130,12 +138,19 @@ export class MqttSink implements SinkDriver {
   private classify(error: Error): Error {
     const code = (error as { code?: unknown }).code;
     const reason = typeof code === 'number' ? PERMANENT_REASONS[code] : undefined;
-    if (reason !== undefined) {
-      return new PermanentError(`${this.scheme} (${this.config.server.address}): the broker refused a message to '${this.config.topic}': ${reason} (reason code ${code})`, {
-        cause: error,
-      });
+    if (typeof code === 'number' && reason !== undefined) {
+      return new PermanentError(
+        `${this.scheme} (${this.config.server.address}): the broker refused a message to '${this.config.topic}': ${reason} (reason code ${code})`,
+        {
+          cause: error,
+        },
+      );
     }
-    return new ConnectorError(`publishing to '${this.config.topic}' failed: ${error.message}`, { scheme: this.scheme, host: this.config.server.address, cause: error });
+    return new ConnectorError(`publishing to '${this.config.topic}' failed: ${error.message}`, {
+      scheme: this.scheme,
+      host: this.config.server.address,
+      cause: error,
+    });
   }
 
   async close(): Promise<void> {

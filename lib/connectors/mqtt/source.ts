@@ -15,7 +15,7 @@ import type { SourceContext, SourceDriver } from '../../source';
 import { exponentialBackoff } from '../../backoff';
 import { ConfigError } from '../../errors';
 import type { Logger } from '../../logging/logger';
-import { firstConnection, MqttServer } from './config';
+import { firstConnection, type MqttServer } from './config';
 import { publishToMessage } from './properties';
 
 /** The error that tells mqtt.js's handleMessage to skip its automatic PUBACK (see the file comment). */
@@ -94,7 +94,7 @@ export class MqttSource implements SourceDriver<MqttDelivery> {
   async start(context: SourceContext<MqttDelivery>): Promise<void> {
     this.context = context;
     const { server, clientId, version, sessionExpirySeconds, filter } = this.config;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+
     const mqtt = require('mqtt') as typeof import('mqtt');
     const client = mqtt.connect({
       ...server.options,
@@ -145,24 +145,32 @@ export class MqttSource implements SourceDriver<MqttDelivery> {
   private async subscribe(client: MqttClient): Promise<void> {
     const { filter } = this.config;
     // rh 1: retained messages only for a new subscription, not again at every restart of a resumed session
-    const granted = await client.subscribeAsync(filter, { qos: 1, ...(this.config.version === 5 ? { rh: 1 } : {}) }).catch((error: Error) => {
-      const code = (error as { code?: unknown }).code;
-      const reason = typeof code === 'number' ? `${SUBSCRIBE_REFUSALS[code] ?? 'refused'} (reason code ${code})` : error.message;
-      throw this.refusedSubscription(reason, error);
-    });
+    const granted = await client
+      .subscribeAsync(filter, { qos: 1, ...(this.config.version === 5 ? { rh: 1 } : {}) })
+      .catch((error: Error) => {
+        const code = (error as { code?: unknown }).code;
+        const reason = typeof code === 'number' ? `${SUBSCRIBE_REFUSALS[code] ?? 'refused'} (reason code ${code})` : error.message;
+        throw this.refusedSubscription(reason, error);
+      });
     const grant = granted[0];
     if (grant === undefined || grant.qos === 128) throw this.refusedSubscription('refused (reason code 128)');
     if (grant.qos === 0) {
-      this.logger.warn({ filter }, `mqtt: the broker granted QoS 0 for '${filter}': messages are at most once (no PUBACK, nothing redelivered)`);
+      this.logger.warn(
+        { filter },
+        `mqtt: the broker granted QoS 0 for '${filter}': messages are at most once (no PUBACK, nothing redelivered)`,
+      );
     }
     this.subscribed = true;
   }
 
   private refusedSubscription(reason: string, cause?: unknown): Error {
-    return new ConfigError(`${this.scheme} (${this.config.server.address}): the broker refused the subscription to '${this.config.filter}': ${reason}`, {
-      variable: 'SOURCE_URI',
-      cause,
-    });
+    return new ConfigError(
+      `${this.scheme} (${this.config.server.address}): the broker refused the subscription to '${this.config.filter}': ${reason}`,
+      {
+        variable: 'SOURCE_URI',
+        cause,
+      },
+    );
   }
 
   private connected(sessionPresent: boolean): void {

@@ -7,7 +7,7 @@ import type { WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import type { Logger } from '../../logging/logger';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
-import { NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
+import { type NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody, withTimeout } from './link';
 
 /** Header of the answer to a request whose message was nacked: the requester knows to send it again. */
 export const NACK_ERROR_HEADER = 'Wasm-Pipes-Error';
@@ -126,7 +126,11 @@ export class NatsCoreSource implements SourceDriver<Msg> {
     // the runtime gives back what still waited in its buffer when intake stopped, before it stops this driver
     if (error instanceof ShutdownError && !this.stopped) this.givenBack++;
     if (msg.reply) this.answer(msg, error.message || 'nacked');
-    else this.context?.logger.debug({ subject: msg.subject, err: error }, 'nats: a nacked core NATS message is not redelivered (at most once)');
+    else
+      this.context?.logger.debug(
+        { subject: msg.subject, err: error },
+        'nats: a nacked core NATS message is not redelivered (at most once)',
+      );
   }
 
   stopIntake(): void {
@@ -188,7 +192,10 @@ export class NatsCoreSink extends NatsSinkDriver {
         // nats.js checks the size (headers included) before sending: an invalid argument will not become valid
         results[i] =
           error instanceof errors.InvalidArgumentError
-            ? new PermanentError(`nats (${this.link.host}): the message and its headers are larger than the server's max_payload (${maxPayload} bytes)`, { cause: error })
+            ? new PermanentError(
+                `nats (${this.link.host}): the message and its headers are larger than the server's max_payload (${maxPayload} bytes)`,
+                { cause: error },
+              )
             : this.link.error(`publishing to '${this.subject}' failed: ${(error as Error).message}`, error);
       }
     }

@@ -1,7 +1,7 @@
 // nats://: core NATS (at most once) and JetStream (at least once), as the seed README spells them. This file reads
 // the URI and the environment and picks the driver: a source with ?stream=, ?consumer= or ?jetstream=true is a
 // JetStream durable consumer, otherwise a core subscription; a sink with ?jetstream=true waits for PubAcks.
-import { registerScheme, EndpointUri, ParamSpec } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import type { SourceOptions } from '../../source';
 import { DEFAULT_MAX_IN_FLIGHT } from '../../source';
 import type { SinkOptions } from '../../sink';
@@ -36,7 +36,8 @@ export const SOURCE_PARAMS: readonly ParamSpec[] = [
   },
   {
     name: 'max_pending',
-    description: 'core NATS: messages held while the credit window is full; beyond them messages are dropped, counted and logged (0 or more)',
+    description:
+      'core NATS: messages held while the credit window is full; beyond them messages are dropped, counted and logged (0 or more)',
     default: String(DEFAULT_MAX_PENDING),
   },
   {
@@ -59,7 +60,8 @@ export const SOURCE_PARAMS: readonly ParamSpec[] = [
   },
   {
     name: 'max_deliver',
-    description: "JetStream: the consumer's own delivery limit (-1: none; the dead letter is MAX_DELIVERIES' job); left out, an existing consumer keeps its own",
+    description:
+      "JetStream: the consumer's own delivery limit (-1: none; the dead letter is MAX_DELIVERIES' job); left out, an existing consumer keeps its own",
     default: '-1',
   },
   {
@@ -74,7 +76,8 @@ export const SOURCE_PARAMS: readonly ParamSpec[] = [
   },
   {
     name: 'stall_after',
-    description: 'JetStream: how long the consumer may have work for this source while nothing moves before /ready says not ready (at least 500ms)',
+    description:
+      'JetStream: how long the consumer may have work for this source while nothing moves before /ready says not ready (at least 500ms)',
     default: DEFAULT_STALL_AFTER,
   },
 ];
@@ -152,7 +155,9 @@ function openNatsSource(uri: EndpointUri, options: SourceOptions): NatsCoreSourc
   const consumer = nameParam(uri, 'consumer', 'relay');
   const jetstreamText = param(uri, 'jetstream');
   const useJetStream =
-    stream !== undefined || consumer !== undefined || (jetstreamText !== undefined && parseBoolean(jetstreamText, `${uri.variable} jetstream`));
+    stream !== undefined ||
+    consumer !== undefined ||
+    (jetstreamText !== undefined && parseBoolean(jetstreamText, `${uri.variable} jetstream`));
   const queue = param(uri, 'queue');
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
 
@@ -196,19 +201,25 @@ function openNatsSource(uri: EndpointUri, options: SourceOptions): NatsCoreSourc
   const stallAfterText = param(uri, 'stall_after');
   const stallAfterMs = parseDuration(stallAfterText ?? DEFAULT_STALL_AFTER, `${uri.variable} stall_after`);
   if (stallAfterMs < 500) {
-    throw new ConfigError(`?stall_after=${stallAfterText} is too short; use at least 500ms, for example ?stall_after=10s`, { variable: uri.variable });
+    throw new ConfigError(`?stall_after=${stallAfterText} is too short; use at least 500ms, for example ?stall_after=10s`, {
+      variable: uri.variable,
+    });
   }
   const maxDeliverText = param(uri, 'max_deliver');
   let maxDeliver: number | undefined;
   if (maxDeliverText !== undefined) {
     maxDeliver = parseInteger(maxDeliverText, `${uri.variable} max_deliver`, -1);
     if (maxDeliver === 0) {
-      throw new ConfigError('?max_deliver=0 is not allowed; use -1 for no limit, or a number of deliveries such as 10', { variable: uri.variable });
+      throw new ConfigError('?max_deliver=0 is not allowed; use -1 for no limit, or a number of deliveries such as 10', {
+        variable: uri.variable,
+      });
     }
   }
   const deliver = (param(uri, 'deliver') ?? 'all').toLowerCase();
   if (deliver !== 'all' && deliver !== 'new' && deliver !== 'last') {
-    throw new ConfigError(`?deliver=${deliver} is not a deliver policy; use all, new or last (for a new consumer)`, { variable: uri.variable });
+    throw new ConfigError(`?deliver=${deliver} is not a deliver policy; use all, new or last (for a new consumer)`, {
+      variable: uri.variable,
+    });
   }
   const nakDelayMs = parseDuration(param(uri, 'nak_delay') ?? DEFAULT_NAK_DELAY, `${uri.variable} nak_delay`);
   const link = linkFor(uri, env, options, 'source');

@@ -3,16 +3,34 @@
 // holds by in-progress acks; its readiness turns false when the consumer stalls. And a publisher that waits for each
 // PubAck and sets Nats-Msg-Id per subject, so that a redelivered message is stored once within the stream's duplicate
 // window while copies on other subjects are all stored.
-import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  JetStreamError,
+} from '@nats-io/jetstream';
 import { exponentialBackoff } from '../../backoff';
-import type { ConsumeCallback, Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, FetchMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type {
+  ConsumeCallback,
+  Consumer,
+  ConsumerConfig,
+  ConsumerInfo,
+  ConsumerMessages,
+  FetchMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream';
 import { errors, millis, nanos } from '@nats-io/transport-node';
 import type { Delivery, SourceContext, SourceDriver } from '../../source';
 import type { WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError, ShutdownError } from '../../errors';
 import { Fifo } from '../../fifo';
-import { NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
+import { type NatsLink, NatsSinkDriver, decodeHeaders, encodeHeaders, isWildcard, oversizedBody } from './link';
 import { wakeableWait } from '../../wakeableWait';
 
 /** Longest delay of a nak, however often a message failed. */
@@ -215,7 +233,10 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     } catch (error) {
       const code = apiCode(error);
       if (code === JetStreamApiCodes.ConsumerNotFound || code === JetStreamApiCodes.StreamNotFound) {
-        const missing = code === JetStreamApiCodes.StreamNotFound ? `stream '${this.streamName}'` : `consumer '${consumer}' of stream '${this.streamName}'`;
+        const missing =
+          code === JetStreamApiCodes.StreamNotFound
+            ? `stream '${this.streamName}'`
+            : `consumer '${consumer}' of stream '${this.streamName}'`;
         throw this.link.error(`${missing} does not exist (deleted?); trying again until it is back`, error);
       }
       throw this.link.error(`cannot read consumer '${consumer}' of stream '${this.streamName}': ${(error as Error).message}`, error);
@@ -229,7 +250,11 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
       try {
         // a callback rather than the iterator: a burst of messages is handed over in one go, not one per microtask.
         // nats.js honours it for fetch as for consume (its options type lists it only for consume)
-        const options: FetchMessages & ConsumeCallback = { max_messages: max, expires: this.pullExpiresMs, callback: (msg) => this.arrived(msg) };
+        const options: FetchMessages & ConsumeCallback = {
+          max_messages: max,
+          expires: this.pullExpiresMs,
+          callback: (msg) => this.arrived(msg),
+        };
         const pull = await consumer.fetch(options);
         this.pull = pull;
         if (this.stopping) pull.stop();
@@ -266,7 +291,10 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     const status = statusCode(error);
     if (status === 400) return this.link.error(`pulling from ${where} was refused: ${text}`, error, false);
     if (status === 503) {
-      return this.link.error(`nothing answers for ${where} (${text}): deleted, or the server restarting? Trying again until it is back`, error);
+      return this.link.error(
+        `nothing answers for ${where} (${text}): deleted, or the server restarting? Trying again until it is back`,
+        error,
+      );
     }
     return this.link.error(`pulling from ${where} failed: ${text}`, error);
   }
@@ -368,7 +396,11 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
       );
     }
     if (existing.deliver_subject) {
-      throw this.link.error(`consumer '${consumer}' of stream '${stream}' is a push consumer; choose a pull consumer name`, undefined, false);
+      throw this.link.error(
+        `consumer '${consumer}' of stream '${stream}' is a push consumer; choose a pull consumer name`,
+        undefined,
+        false,
+      );
     }
     const filter = existing.filter_subject ?? '';
     if (filter !== subject && filter !== '') {
@@ -433,7 +465,8 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
       const mark = `${info.delivered.consumer_seq}/${info.ack_floor.consumer_seq}`;
       const waiting = info.num_pending > 0 || info.num_ack_pending > this.held.size;
       // a consumer whose max_ack_pending could not follow maxInFlight gives no more than that: a full window, not a stall
-      const full = info.config.max_ack_pending !== undefined && info.config.max_ack_pending > 0 && this.held.size >= info.config.max_ack_pending;
+      const full =
+        info.config.max_ack_pending !== undefined && info.config.max_ack_pending > 0 && this.held.size >= info.config.max_ack_pending;
       if (mark !== this.progressMark || !waiting || full) {
         this.progressMark = mark;
         this.progressed(now);
@@ -460,7 +493,10 @@ export class JetStreamSource implements SourceDriver<JsMsg> {
     this.lastProgress = now;
     if (this.stalled) {
       this.stalled = false;
-      this.context?.logger.info({ stream: this.streamName, consumer: this.config.consumer }, `nats: consumer '${this.config.consumer}' moves again`);
+      this.context?.logger.info(
+        { stream: this.streamName, consumer: this.config.consumer },
+        `nats: consumer '${this.config.consumer}' moves again`,
+      );
     }
   }
 
@@ -511,7 +547,9 @@ function isNoResponders(error: unknown): boolean {
 
 /** A publish that cannot succeed however often it is tried: too large for the server or the stream, a bad subject. */
 function isUnpublishable(error: unknown): boolean {
-  return error instanceof errors.InvalidArgumentError || error instanceof errors.InvalidSubjectError || apiCode(error) === API_MESSAGE_TOO_LARGE;
+  return (
+    error instanceof errors.InvalidArgumentError || error instanceof errors.InvalidSubjectError || apiCode(error) === API_MESSAGE_TOO_LARGE
+  );
 }
 
 /** The JetStream sink: publishes each message of a batch and settles each on its PubAck (or its failure). */
@@ -532,7 +570,8 @@ export class JetStreamSink extends NatsSinkDriver {
       stream = await manager.streams.find(this.subject);
       duplicateWindowMs = millis((await manager.streams.info(stream)).config.duplicate_window ?? 0);
     } catch (error) {
-      if (isNoResponders(error)) throw this.link.error(`JetStream is not available (${(error as Error).message}); start the server with -js`, error, false);
+      if (isNoResponders(error))
+        throw this.link.error(`JetStream is not available (${(error as Error).message}); start the server with -js`, error, false);
       if (apiCode(error) === JetStreamApiCodes.StreamNotFound) throw this.noStream(error, false);
       throw this.link.error(`cannot find the stream of '${this.subject}': ${(error as Error).message}`, error, false);
     }
@@ -555,7 +594,7 @@ export class JetStreamSink extends NatsSinkDriver {
     return Promise.all(
       batch.map((message) => {
         const oversized = oversizedBody(message, maxPayload, this.link.host);
-        if (oversized !== undefined) return oversized;
+        if (oversized !== undefined) return Promise.resolve(oversized);
         // Nats-Msg-Id comes from encodeHeaders (scoped by the subject), not from the client's msgID option
         return client.publish(this.subject, message.body, { headers: encodeHeaders(message, this.subject), timeout: this.timeoutMs }).then(
           () => undefined,

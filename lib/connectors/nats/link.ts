@@ -39,7 +39,7 @@ export function decodeHeaders(
   subject: string | undefined,
 ): { metadata: Record<string, string>; id?: string; key?: string } {
   if (headers === undefined) {
-    return { metadata: subject === undefined ? (NO_METADATA as Record<string, string>) : { [SUBJECT_METADATA]: subject } };
+    return { metadata: subject === undefined ? NO_METADATA : { [SUBJECT_METADATA]: subject } };
   }
   const metadata: Record<string, string> = subject === undefined ? {} : { [SUBJECT_METADATA]: subject };
   let dedupeId: string | undefined;
@@ -201,14 +201,19 @@ export class NatsLink {
       closedError: () => this.error('closed before it connected', undefined, false),
       refused: (error, reason) =>
         isAuthorizationError(error)
-          ? this.error(`the server refused the credentials (${reason}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, error, false)
+          ? this.error(
+              `the server refused the credentials (${reason}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`,
+              error,
+              false,
+            )
           : undefined,
       gaveUp: (error, reason) =>
         this.error(
           `cannot connect (${reason}) within NATS_CONNECT_TIMEOUT (${this.connectTimeoutMs} ms); is NATS_SERVER_URL right and the server running?`,
           error,
         ),
-      warn: (reason) => this.logger.warn({ host: this.host, err: reason }, `nats ${this.role}: cannot connect to ${this.host} yet (${reason}); retrying`),
+      warn: (reason) =>
+        this.logger.warn({ host: this.host, err: reason }, `nats ${this.role}: cannot connect to ${this.host} yet (${reason}); retrying`),
     });
   }
 
@@ -221,7 +226,10 @@ export class NatsLink {
         switch (status.type) {
           case 'disconnect':
             this.connected = false;
-            this.logger.warn({ host: this.host, server: status.server }, `nats ${this.role}: disconnected from ${status.server}; reconnecting`);
+            this.logger.warn(
+              { host: this.host, server: status.server },
+              `nats ${this.role}: disconnected from ${status.server}; reconnecting`,
+            );
             break;
           case 'reconnect':
             this.connected = true;
@@ -232,7 +240,11 @@ export class NatsLink {
             // refused credentials (a rotated token) come back on every reconnection attempt: at error, once
             if (isAuthorizationError(status.error)) {
               this.failures.error(
-                this.error(`the server refused the credentials (${status.error.message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`, status.error, false),
+                this.error(
+                  `the server refused the credentials (${status.error.message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`,
+                  status.error,
+                  false,
+                ),
                 { host: this.host, role: this.role },
               );
             } else {
@@ -240,7 +252,10 @@ export class NatsLink {
             }
             break;
           case 'slowConsumer':
-            this.logger.warn({ host: this.host, subject: status.sub.getSubject() }, `nats ${this.role}: slow consumer on ${status.sub.getSubject()}`);
+            this.logger.warn(
+              { host: this.host, subject: status.sub.getSubject() },
+              `nats ${this.role}: slow consumer on ${status.sub.getSubject()}`,
+            );
             break;
           default:
             break;

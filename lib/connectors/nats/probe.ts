@@ -17,9 +17,14 @@ async function connectOnce(env: NodeJS.ProcessEnv): Promise<{ connection: NatsCo
     return { connection, servers };
   } catch (error) {
     if (error instanceof errors.AuthorizationError || /authoriz|authenticat/i.test((error as Error).message)) {
-      throw new Error(`${servers} refused the credentials (${(error as Error).message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`);
+      throw new Error(
+        `${servers} refused the credentials (${(error as Error).message}); check NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`,
+        { cause: error },
+      );
     }
-    throw new Error(`cannot connect to NATS at ${servers} (${(error as Error).message}); start the server, or fix NATS_SERVER_URL`);
+    throw new Error(`cannot connect to NATS at ${servers} (${(error as Error).message}); start the server, or fix NATS_SERVER_URL`, {
+      cause: error,
+    });
   }
 }
 
@@ -28,19 +33,28 @@ function apiCode(error: unknown): number | undefined {
 }
 
 /** The stream a JetStream endpoint uses: the one named, else the one that captures the subject. */
-async function findStream(connection: NatsConnection, subject: string, named: string | undefined): Promise<{ name: string; messages: number }> {
+async function findStream(
+  connection: NatsConnection,
+  subject: string,
+  named: string | undefined,
+): Promise<{ name: string; messages: number }> {
   let manager;
   try {
     manager = await jetstreamManager(connection);
   } catch (error) {
-    throw new Error(`JetStream is not available (${(error as Error).message}); start the server with -js, or use a core subject`);
+    throw new Error(`JetStream is not available (${(error as Error).message}); start the server with -js, or use a core subject`, {
+      cause: error,
+    });
   }
   let name = named;
   if (name === undefined) {
     try {
       name = await manager.streams.find(subject);
     } catch (error) {
-      throw new Error(`no stream captures '${subject}' (${(error as Error).message}); create one, for example: nats stream add ORDERS --subjects '${subject}'`);
+      throw new Error(
+        `no stream captures '${subject}' (${(error as Error).message}); create one, for example: nats stream add ORDERS --subjects '${subject}'`,
+        { cause: error },
+      );
     }
   }
   try {
@@ -48,9 +62,11 @@ async function findStream(connection: NatsConnection, subject: string, named: st
     return { name, messages: info.state.messages };
   } catch (error) {
     if (apiCode(error) === JetStreamApiCodes.StreamNotFound || /not found/i.test((error as Error).message)) {
-      throw new Error(`stream '${name}' does not exist; create it first, for example: nats stream add ${name} --subjects '${subject}'`);
+      throw new Error(`stream '${name}' does not exist; create it first, for example: nats stream add ${name} --subjects '${subject}'`, {
+        cause: error,
+      });
     }
-    throw new Error(`cannot read stream '${name}': ${(error as Error).message}`);
+    throw new Error(`cannot read stream '${name}': ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -65,7 +81,8 @@ export async function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Pro
   const consumer = uri.params.get('consumer')?.trim();
   const { connection, servers } = await connectOnce(env);
   try {
-    if (stream === undefined && consumer === undefined && !flag(uri, 'jetstream')) return `NATS ${servers}: connected, subject '${subject}' (core NATS)`;
+    if (stream === undefined && consumer === undefined && !flag(uri, 'jetstream'))
+      return `NATS ${servers}: connected, subject '${subject}' (core NATS)`;
     const found = await findStream(connection, subject, stream);
     const manager = await jetstreamManager(connection);
     try {
@@ -75,7 +92,7 @@ export async function probeSource(uri: EndpointUri, env: NodeJS.ProcessEnv): Pro
       if (apiCode(error) === JetStreamApiCodes.ConsumerNotFound || /consumer not found/i.test((error as Error).message)) {
         return `NATS ${servers}: stream '${found.name}' (${found.messages} messages); consumer '${consumer}' does not exist yet: the source creates it at start`;
       }
-      throw new Error(`cannot read consumer '${consumer}' of stream '${found.name}': ${(error as Error).message}`);
+      throw new Error(`cannot read consumer '${consumer}' of stream '${found.name}': ${(error as Error).message}`, { cause: error });
     }
   } finally {
     await connection.close().catch(() => undefined);

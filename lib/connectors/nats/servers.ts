@@ -100,11 +100,16 @@ export function natsConnectionOptions(env: NodeJS.ProcessEnv = process.env, name
   const pass = env.NATS_PASSWORD ?? withUrlAuth?.pass;
   const token = env.NATS_TOKEN?.trim() || withUrlAuth?.token;
   const creds = env.NATS_CREDS?.trim();
-  const methods = [user !== undefined ? 'NATS_USER' : '', token !== undefined ? 'NATS_TOKEN' : '', creds ? 'NATS_CREDS' : ''].filter(Boolean);
+  const methods = [user !== undefined ? 'NATS_USER' : '', token !== undefined ? 'NATS_TOKEN' : '', creds ? 'NATS_CREDS' : ''].filter(
+    Boolean,
+  );
   if (methods.length > 1) {
-    throw new ConfigError(`${methods.join(' and ')} are both set; use one way to authenticate (user and password, a token, or a creds file)`, {
-      variable: methods[1],
-    });
+    throw new ConfigError(
+      `${methods.join(' and ')} are both set; use one way to authenticate (user and password, a token, or a creds file)`,
+      {
+        variable: methods[1],
+      },
+    );
   }
   if (user !== undefined) {
     if (pass === undefined || pass === '') {
@@ -123,11 +128,14 @@ export function natsConnectionOptions(env: NodeJS.ProcessEnv = process.env, name
   if (creds) {
     const content = readFile(creds, 'NATS_CREDS');
     if (!content.includes('BEGIN NATS USER JWT') || !content.includes('BEGIN USER NKEY SEED')) {
-      throw new ConfigError(`'${creds}' is not a NATS creds file (it needs a user JWT and an nkey seed, as \`nsc generate creds\` writes)`, {
-        variable: 'NATS_CREDS',
-      });
+      throw new ConfigError(
+        `'${creds}' is not a NATS creds file (it needs a user JWT and an nkey seed, as \`nsc generate creds\` writes)`,
+        {
+          variable: 'NATS_CREDS',
+        },
+      );
     }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+
     const { credsAuthenticator } = require('@nats-io/transport-node') as typeof import('@nats-io/transport-node');
     options.authenticator = credsAuthenticator(new TextEncoder().encode(content));
   }

@@ -2,7 +2,7 @@
 // never message text), and the start-up check of a table (it exists, its columns have usable types, we may use it).
 import { Pool, type PoolClient } from 'pg';
 import { ConfigError, ConnectorError, PermanentError, MissingResourceError } from '../../errors';
-import { SCHEME, PgSettings, PgTable } from './config';
+import { SCHEME, type PgSettings, type PgTable } from './config';
 
 /** The SQLSTATE of a server error, or undefined for a network or client error. */
 export function sqlState(error: unknown): string | undefined {
@@ -135,12 +135,16 @@ export type BodyEncoding = 'bytea' | 'text' | 'json';
 export function bodyEncoding(shape: TableShape, table: PgTable, variable: string): BodyEncoding {
   const type = shape.columns.get('body');
   if (type === undefined) {
-    throw new ConfigError(`table '${table.name}' has no column 'body'; see docs/connectors/postgres.md for the expected table`, { variable });
+    throw new ConfigError(`table '${table.name}' has no column 'body'; see docs/connectors/postgres.md for the expected table`, {
+      variable,
+    });
   }
   if (type === 'bytea') return 'bytea';
   if (type === 'json' || type === 'jsonb') return 'json';
   if (type === 'text' || type.startsWith('character varying')) return 'text';
-  throw new ConfigError(`column body of '${table.name}' is ${type}; use bytea (any bytes), text (UTF-8) or jsonb (JSON bodies)`, { variable });
+  throw new ConfigError(`column body of '${table.name}' is ${type}; use bytea (any bytes), text (UTF-8) or jsonb (JSON bodies)`, {
+    variable,
+  });
 }
 
 /** Checks that an optional column, when present, has one of `types`. */
@@ -158,13 +162,17 @@ export function encodeBody(body: Buffer, encoding: BodyEncoding): Buffer | strin
   if (encoding === 'bytea') return body;
   const text = body.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(body) || text.includes('\u0000')) {
-    return new PermanentError(`the body is not text a ${encoding} column can hold (not UTF-8, or it contains NUL); use a bytea body column`);
+    return new PermanentError(
+      `the body is not text a ${encoding} column can hold (not UTF-8, or it contains NUL); use a bytea body column`,
+    );
   }
   if (encoding === 'json') {
     try {
       JSON.parse(text);
     } catch (error) {
-      return new PermanentError(`the body is not JSON, which the jsonb body column needs (${(error as Error).message}); use a bytea body column`);
+      return new PermanentError(
+        `the body is not JSON, which the jsonb body column needs (${(error as Error).message}); use a bytea body column`,
+      );
     }
   }
   return text;

@@ -75,15 +75,21 @@ function sslOptions(uri: EndpointUri): ConnectionOptions | false {
     try {
       return { rejectUnauthorized: true, ca: fs.readFileSync(rootCert, 'utf8') };
     } catch (error) {
-      throw new ConfigError(`sslrootcert '${rootCert}' cannot be read (${(error as Error).message}); give the path of the server's CA certificate (PEM)`, {
-        variable: uri.variable,
-        cause: error,
-      });
+      throw new ConfigError(
+        `sslrootcert '${rootCert}' cannot be read (${(error as Error).message}); give the path of the server's CA certificate (PEM)`,
+        {
+          variable: uri.variable,
+          cause: error,
+        },
+      );
     }
   }
-  throw new ConfigError(`sslmode='${mode}' is not one of disable, require, verify-ca, verify-full (for example ${EXAMPLE}?sslmode=verify-full)`, {
-    variable: uri.variable,
-  });
+  throw new ConfigError(
+    `sslmode='${mode}' is not one of disable, require, verify-ca, verify-full (for example ${EXAMPLE}?sslmode=verify-full)`,
+    {
+      variable: uri.variable,
+    },
+  );
 }
 
 /**
@@ -130,7 +136,9 @@ export function durationParam(uri: EndpointUri, name: string, fallback: string, 
   const text = uri.params.get(name) ?? fallback;
   const ms = parseDuration(text, `${uri.variable} ${name}`, MAX_TIMER_MS);
   if (ms < min) {
-    throw new ConfigError(`${name}=${text} is too short: use ${min} ms or more (for example ${name}=${fallback})`, { variable: uri.variable });
+    throw new ConfigError(`${name}=${text} is too short: use ${min} ms or more (for example ${name}=${fallback})`, {
+      variable: uri.variable,
+    });
   }
   return ms;
 }

@@ -1,19 +1,24 @@
 // postgres:// (and postgresql://): a table as a sink (batched idempotent inserts) and as a source (the transactional
 // outbox: a table worked as a queue with leases), on pg. This file reads the URI parameters and registers the scheme;
 // the drivers are in sink.ts and source.ts, what they share in client.ts and config.ts.
-import { registerScheme, EndpointUri, ParamSpec } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import type { SourceOptions } from '../../source';
 import type { SinkOptions } from '../../sink';
 import { ConfigError } from '../../errors';
 import { durationParam, integerParam, parsePgUri } from './config';
 import { PgSink } from './sink';
-import { PgSource, PgSourceConfig } from './source';
+import { PgSource, type PgSourceConfig } from './source';
 
 /** Claims in flight at once by default: a claim mostly waits for the server, so one alone leaves the relay idle. */
 const DEFAULT_CLAIMS = 3;
 
 const CONNECTION_PARAMS: readonly ParamSpec[] = [
-  { name: 'sslmode', description: 'TLS to the server: disable, require (encrypted, any certificate), verify-ca or verify-full (checked against sslrootcert or the system CAs)', default: 'disable' },
+  {
+    name: 'sslmode',
+    description:
+      'TLS to the server: disable, require (encrypted, any certificate), verify-ca or verify-full (checked against sslrootcert or the system CAs)',
+    default: 'disable',
+  },
   { name: 'sslrootcert', description: "the server's CA certificate (a PEM file) for sslmode=verify-full" },
   { name: 'connect_timeout', description: 'how long one connection attempt may take, for example 5s', default: '10s' },
 ];
@@ -21,11 +26,28 @@ const CONNECTION_PARAMS: readonly ParamSpec[] = [
 const SOURCE_PARAMS: readonly ParamSpec[] = [
   ...CONNECTION_PARAMS,
   { name: 'batch', description: 'most rows one claim takes (one statement), 1 to 10000', default: '256' },
-  { name: 'visibility', description: 'how long a claimed row stays invisible to other relays; renewed while its message is in flight, so it only bounds how soon the rows of a relay that died come back', default: '30s' },
+  {
+    name: 'visibility',
+    description:
+      'how long a claimed row stays invisible to other relays; renewed while its message is in flight, so it only bounds how soon the rows of a relay that died come back',
+    default: '30s',
+  },
   { name: 'poll', description: 'the longest an idle source waits before looking again without a NOTIFY', default: '1s' },
-  { name: 'channel', description: "the NOTIFY channel to LISTEN on for new rows (a trigger sends it, see the docs); channel= (empty) to only poll", default: 'the table name' },
-  { name: 'on_ack', description: "delete (the row is deleted) or mark (done_at is set and the row is kept; the table needs a done_at column)", default: 'delete' },
-  { name: 'nack_delay', description: 'how long a nacked row stays invisible, doubled per delivery up to nack_delay_max; 0 = at once', default: '1s' },
+  {
+    name: 'channel',
+    description: 'the NOTIFY channel to LISTEN on for new rows (a trigger sends it, see the docs); channel= (empty) to only poll',
+    default: 'the table name',
+  },
+  {
+    name: 'on_ack',
+    description: 'delete (the row is deleted) or mark (done_at is set and the row is kept; the table needs a done_at column)',
+    default: 'delete',
+  },
+  {
+    name: 'nack_delay',
+    description: 'how long a nacked row stays invisible, doubled per delivery up to nack_delay_max; 0 = at once',
+    default: '1s',
+  },
   { name: 'nack_delay_max', description: 'the longest nack delay', default: '1m' },
   { name: 'pool', description: 'connections for claims and settlements (plus one for LISTEN)', default: '4' },
   {
@@ -37,7 +59,11 @@ const SOURCE_PARAMS: readonly ParamSpec[] = [
 
 const SINK_PARAMS: readonly ParamSpec[] = [
   ...CONNECTION_PARAMS,
-  { name: 'pool', description: 'connections for inserts: at most this many batches are written at once', default: 'the sink concurrency (4)' },
+  {
+    name: 'pool',
+    description: 'connections for inserts: at most this many batches are written at once',
+    default: 'the sink concurrency (4)',
+  },
 ];
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
@@ -50,19 +76,26 @@ export function pgSourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): PgSour
   const settings = parsePgUri(uri, env);
   const onAck = uri.params.get('on_ack') ?? 'delete';
   if (onAck !== 'delete' && onAck !== 'mark') {
-    throw new ConfigError(`on_ack='${onAck}' is not delete or mark (for example postgres://host/db/outbox?on_ack=mark)`, { variable: uri.variable });
+    throw new ConfigError(`on_ack='${onAck}' is not delete or mark (for example postgres://host/db/outbox?on_ack=mark)`, {
+      variable: uri.variable,
+    });
   }
   const channelParam = uri.params.get('channel');
   const channel = channelParam === undefined ? settings.table.bare : channelParam === '' ? undefined : channelParam;
   if (channel !== undefined && !IDENTIFIER.test(channel)) {
-    throw new ConfigError(`channel='${channel}' is not a channel name (letters, digits and _, as in LISTEN); for example channel=outbox_events`, { variable: uri.variable });
+    throw new ConfigError(
+      `channel='${channel}' is not a channel name (letters, digits and _, as in LISTEN); for example channel=outbox_events`,
+      { variable: uri.variable },
+    );
   }
   const nackDelayMs = durationParam(uri, 'nack_delay', '1s', 0);
   const poolSize = integerParam(uri, 'pool', 4, 1, 100);
   const claimsParam = uri.params.get('claims');
   const claims = integerParam(uri, 'claims', Math.min(DEFAULT_CLAIMS, poolSize), 1, 100);
   if (claimsParam !== undefined && claims > poolSize) {
-    throw new ConfigError(`claims=${claims} is more than pool=${poolSize} connections; use claims=${poolSize} or less, or raise pool`, { variable: uri.variable });
+    throw new ConfigError(`claims=${claims} is more than pool=${poolSize} connections; use claims=${poolSize} or less, or raise pool`, {
+      variable: uri.variable,
+    });
   }
   return {
     settings,

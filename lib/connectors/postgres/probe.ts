@@ -13,7 +13,7 @@ async function describe(uri: EndpointUri, env: NodeJS.ProcessEnv, privileges: re
     return `PostgreSQL ${settings.host}: table '${settings.table.name}' (${shape.columns.size} columns), ${privileges.join(', ')} granted`;
   } catch (error) {
     // the check line names the variable already
-    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''));
+    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''), { cause: error });
   } finally {
     await pool.end().catch(() => undefined);
   }

@@ -5,11 +5,11 @@ import type { Pool } from 'pg';
 import type { SinkDriver, SinkOptions, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConfigError, ConnectorError, PermanentError } from '../../errors';
-import { rootLogger, Logger } from '../../logging/logger';
-import { SCHEME, PgSettings } from './config';
+import { rootLogger, type Logger } from '../../logging/logger';
+import { SCHEME, type PgSettings } from './config';
 import {
-  BodyEncoding,
-  TableShape,
+  type BodyEncoding,
+  type TableShape,
   bodyEncoding,
   checkColumnType,
   checkTable,
@@ -40,7 +40,10 @@ function insertPlan(shape: TableShape, settings: PgSettings): InsertPlan {
   const { table, variable } = settings;
   const idType = shape.columns.get('id');
   if (idType === undefined) {
-    throw new ConfigError(`table '${table.name}' has no column 'id' (the message id); see docs/connectors/postgres.md for the expected table`, { variable });
+    throw new ConfigError(
+      `table '${table.name}' has no column 'id' (the message id); see docs/connectors/postgres.md for the expected table`,
+      { variable },
+    );
   }
   if (!shape.unique.has('id')) {
     // without it ON CONFLICT DO NOTHING has nothing to conflict on: a redelivered message would be stored twice
@@ -116,7 +119,12 @@ export class PgSink implements SinkDriver {
         this.plan = undefined;
         // past the start, a missing table is the service's failure (for this batch), not a usage error
         if (!atStart && error instanceof ConfigError) {
-          throw new ConnectorError(error.message.replace(/^[A-Z_]+: /, ''), { scheme: SCHEME, host: this.settings.host, retryable: false, cause: error });
+          throw new ConnectorError(error.message.replace(/^[A-Z_]+: /, ''), {
+            scheme: SCHEME,
+            host: this.settings.host,
+            retryable: false,
+            cause: error,
+          });
         }
         throw error;
       },

@@ -10,10 +10,10 @@ import type { Delivery, SourceContext, SourceDriver, SourceOptions } from '../..
 import { ConfigError, ShutdownError } from '../../errors';
 import { noteFailure } from '../../deadLetter';
 import { equalJitter, exponentialBackoff } from '../../backoff';
-import { rootLogger, Logger } from '../../logging/logger';
-import { SCHEME, PgSettings } from './config';
+import { rootLogger, type Logger } from '../../logging/logger';
+import { SCHEME, type PgSettings } from './config';
 import {
-  TableShape,
+  type TableShape,
   bodyEncoding,
   checkColumnType,
   checkTable,
@@ -75,7 +75,7 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   if (idType === undefined) missing.push('id text PRIMARY KEY DEFAULT gen_random_uuid()::text');
   if (!shape.columns.has('body')) missing.push('body bytea NOT NULL');
   if (!shape.columns.has('deliveries')) missing.push('deliveries integer NOT NULL DEFAULT 0');
-  if (!shape.columns.has('visible_at')) missing.push("visible_at timestamptz NOT NULL DEFAULT now()");
+  if (!shape.columns.has('visible_at')) missing.push('visible_at timestamptz NOT NULL DEFAULT now()');
   if (config.onAck === 'mark' && !shape.columns.has('done_at')) missing.push('done_at timestamptz');
   if (missing.length > 0) {
     throw new ConfigError(
@@ -180,7 +180,11 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   async start(context: SourceContext<PgToken>): Promise<void> {
-    const shape = await checkTable(this.pool, this.config.settings, ['SELECT', 'UPDATE', ...(this.config.onAck === 'delete' ? ['DELETE'] : [])]);
+    const shape = await checkTable(this.pool, this.config.settings, [
+      'SELECT',
+      'UPDATE',
+      ...(this.config.onAck === 'delete' ? ['DELETE'] : []),
+    ]);
     this.sql = statements(shape, this.config);
     this.connected = true;
     if (this.config.channel !== undefined) await this.listen();
@@ -207,7 +211,12 @@ export class PgSource implements SourceDriver<PgToken> {
       if (this.closed) return;
       this.listenFailures++;
       const delay = equalJitter(exponentialBackoff(200, this.listenFailures, 30_000));
-      noteFailure(this.logger, 'listen_lost', { err: error, delayMs: Math.round(delay) }, `postgres (${this.config.settings.host}): LISTEN connection lost${error ? ` (${error.message})` : ''}; polling until it is back, in ${Math.round(delay)} ms`);
+      noteFailure(
+        this.logger,
+        'listen_lost',
+        { err: error, delayMs: Math.round(delay) },
+        `postgres (${this.config.settings.host}): LISTEN connection lost${error ? ` (${error.message})` : ''}; polling until it is back, in ${Math.round(delay)} ms`,
+      );
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = undefined;
         void this.listen();
@@ -303,7 +312,9 @@ export class PgSource implements SourceDriver<PgToken> {
     this.inFlight.delete(token);
     // given back by a stopping pipeline: visible again at once, for the next relay to take
     const delayMs =
-      error instanceof ShutdownError ? 0 : Math.min(this.config.nackDelayMaxMs, this.config.nackDelayMs * 2 ** Math.max(0, token.deliveries - 1));
+      error instanceof ShutdownError
+        ? 0
+        : Math.min(this.config.nackDelayMaxMs, this.config.nackDelayMs * 2 ** Math.max(0, token.deliveries - 1));
     this.settle({ kind: 'nack', token, delayMs });
   }
 

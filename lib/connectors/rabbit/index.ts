@@ -1,7 +1,7 @@
 // The rabbit family: rabbit:// (RabbitMQ, AMQP 0-9-1) on amqplib. This file reads the URI and the environment, declares
 // the parameters, and registers the scheme; the drivers are in source.ts (a queue, manual acks, nack requeues) and
 // sink.ts (an exchange, publisher confirms).
-import { registerScheme, EndpointUri, ParamSpec, redactUri } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec, redactUri } from '../../registry';
 import type { SourceOptions } from '../../source';
 import { DEFAULT_MAX_IN_FLIGHT } from '../../source';
 import type { SinkOptions } from '../../sink';
@@ -58,7 +58,10 @@ export function rabbitUrl(env: NodeJS.ProcessEnv): string {
   try {
     parsed = new URL(url);
   } catch (error) {
-    throw new ConfigError(`'${redactUri(url)}' is not a URL; for example amqp://guest:guest@localhost:5672/`, { variable: 'RABBIT_SERVER_URL', cause: error });
+    throw new ConfigError(`'${redactUri(url)}' is not a URL; for example amqp://guest:guest@localhost:5672/`, {
+      variable: 'RABBIT_SERVER_URL',
+      cause: error,
+    });
   }
   if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
     throw new ConfigError(`'${redactUri(url)}' is not an AMQP URL; use amqp://user:password@host:5672/vhost (or amqps://)`, {

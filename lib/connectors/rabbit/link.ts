@@ -115,7 +115,9 @@ export class RabbitLink<C extends Channel> {
         let connection: ChannelModel | undefined;
         try {
           connection = await amqp.connect(this.options.url, { timeout: timeoutMs });
-          connection.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: connection error`));
+          connection.on('error', (error: Error) =>
+            this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: connection error`),
+          );
           const channel = (this.options.confirm ? await connection.createConfirmChannel() : await connection.createChannel()) as C;
           channel.on('error', (error: Error) => this.options.logger.debug({ err: error }, `rabbit ${this.options.role}: channel error`));
           this.settingUp = channel;
@@ -147,7 +149,10 @@ export class RabbitLink<C extends Channel> {
           error,
         ),
       warn: (reason) =>
-        this.options.logger.warn({ host: this.host, err: reason }, `rabbit ${this.options.role}: cannot connect to ${this.host} yet (${reason}); retrying`),
+        this.options.logger.warn(
+          { host: this.host, err: reason },
+          `rabbit ${this.options.role}: cannot connect to ${this.host} yet (${reason}); retrying`,
+        ),
     });
   }
 
@@ -182,7 +187,10 @@ export class RabbitLink<C extends Channel> {
       } catch (error) {
         // connect() logged a new reason at error; say that it goes on, now and then
         if (attempt % 10 === 0) {
-          this.options.logger.warn({ host: this.host, attempt, err: (error as Error).message }, `rabbit ${this.options.role}: still reconnecting (${(error as Error).message})`);
+          this.options.logger.warn(
+            { host: this.host, attempt, err: (error as Error).message },
+            `rabbit ${this.options.role}: still reconnecting (${(error as Error).message})`,
+          );
         }
       }
     }

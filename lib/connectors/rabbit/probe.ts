@@ -22,10 +22,16 @@ async function connectOnce(env: NodeJS.ProcessEnv): Promise<{ connection: Channe
   } catch (error) {
     const code = amqpCode(error);
     if (code === AMQP_REPLY.ACCESS_REFUSED || /ACCESS_REFUSED|403/.test((error as Error).message)) {
-      throw new Error(`RabbitMQ at ${host} refused the user and password of RABBIT_SERVER_URL (or the vhost is not theirs); fix RABBIT_SERVER_URL`);
+      throw new Error(
+        `RabbitMQ at ${host} refused the user and password of RABBIT_SERVER_URL (or the vhost is not theirs); fix RABBIT_SERVER_URL`,
+        { cause: error },
+      );
     }
-    if (/NOT_ALLOWED|530/.test((error as Error).message)) throw new Error(`RabbitMQ at ${host} has no such vhost for this user; fix the vhost in RABBIT_SERVER_URL`);
-    throw new Error(`cannot connect to RabbitMQ at ${host} (${(error as Error).message}); start the broker, or fix RABBIT_SERVER_URL`);
+    if (/NOT_ALLOWED|530/.test((error as Error).message))
+      throw new Error(`RabbitMQ at ${host} has no such vhost for this user; fix the vhost in RABBIT_SERVER_URL`, { cause: error });
+    throw new Error(`cannot connect to RabbitMQ at ${host} (${(error as Error).message}); start the broker, or fix RABBIT_SERVER_URL`, {
+      cause: error,
+    });
   }
 }
 
@@ -47,9 +53,11 @@ async function check(connection: ChannelModel, kind: 'queue' | 'exchange', name:
         kind === 'queue'
           ? `queue '${name}' does not exist; declare it first, for example: rabbitmqadmin declare queue name=${name} durable=true`
           : `exchange '${name}' does not exist; declare it (for example: rabbitmqadmin declare exchange name=${name} type=topic), or publish straight to a queue with rabbit://?routing_key=QUEUE`,
+        { cause: error },
       );
     }
-    if (code === AMQP_REPLY.ACCESS_REFUSED) throw new Error(`this user may not use ${kind} '${name}'; grant it the permissions, or use another user`);
+    if (code === AMQP_REPLY.ACCESS_REFUSED)
+      throw new Error(`this user may not use ${kind} '${name}'; grant it the permissions, or use another user`, { cause: error });
     throw error;
   } finally {
     await channel.close().catch(() => undefined);

@@ -20,7 +20,16 @@ const METADATA_PROPERTY = new Map<string, MappedProperty>(
   Object.entries(PROPERTY_METADATA).map(([property, name]) => [name, property as MappedProperty]),
 );
 /** Broker-managed headers that are not the message's own. */
-const BROKER_HEADERS = new Set(['x-death', 'x-delivery-count', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason']);
+const BROKER_HEADERS = new Set([
+  'x-death',
+  'x-delivery-count',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+]);
 
 function headerText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;

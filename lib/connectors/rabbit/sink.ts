@@ -101,9 +101,9 @@ export class RabbitSink implements SinkDriver {
       if (list === undefined) this.awaiting.set(message.id, (list = []));
       list.push(pending);
       const forget = (): void => {
-        const index = (list as PendingPublish[]).indexOf(pending);
-        if (index >= 0) (list as PendingPublish[]).splice(index, 1);
-        if ((list as PendingPublish[]).length === 0 && this.awaiting.get(message.id) === list) this.awaiting.delete(message.id);
+        const index = list.indexOf(pending);
+        if (index >= 0) list.splice(index, 1);
+        if (list.length === 0 && this.awaiting.get(message.id) === list) this.awaiting.delete(message.id);
       };
       return new Promise<Error | undefined>((resolve) => {
         const timer = setTimeout(() => {

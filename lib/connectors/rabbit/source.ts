@@ -87,7 +87,10 @@ export class RabbitSource implements SourceDriver<RabbitDelivery> {
     if (message === null) {
       // the broker cancelled the consumer: the queue was deleted
       this.consumerTag = undefined;
-      context.logger.error({ queue: this.config.queue }, `rabbit: the broker cancelled the consumer of '${this.config.queue}' (queue deleted?)`);
+      context.logger.error(
+        { queue: this.config.queue },
+        `rabbit: the broker cancelled the consumer of '${this.config.queue}' (queue deleted?)`,
+      );
       return;
     }
     if (this.stopping) {

@@ -67,12 +67,20 @@ export function redisServer(env: NodeJS.ProcessEnv): RedisServer {
   const username = env.REDIS_USERNAME?.trim() || decodeURIComponent(url.username) || undefined;
   const password = env.REDIS_PASSWORD || decodeURIComponent(url.password) || undefined;
   const connectTimeoutMs = parseDuration(env.REDIS_CONNECT_TIMEOUT?.trim() || DEFAULT_CONNECT_TIMEOUT, 'REDIS_CONNECT_TIMEOUT');
-  return { host: url.hostname, port, db, username, password, tls: scheme === 'rediss', address: `${url.hostname}:${port}`, connectTimeoutMs };
+  return {
+    host: url.hostname,
+    port,
+    db,
+    username,
+    password,
+    tls: scheme === 'rediss',
+    address: `${url.hostname}:${port}`,
+    connectTimeoutMs,
+  };
 }
 
 /** A new ioredis client for `server`, not connected yet. */
 export function newRedisClient(server: RedisServer, name: string, options: Partial<RedisOptions> = {}): Redis {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
   return new RedisClient({
     ...redisAddressOptions(server),
@@ -124,7 +132,8 @@ export function connectRedis(client: Redis, server: RedisServer, logger: Logger,
     };
     const onReady = (): void => finish(undefined);
     // closed while connecting (the pipeline stopped during its start)
-    const onEnd = (): void => finish(new ConnectorError('closed before it connected', { scheme: SCHEME, host: server.address, retryable: false }));
+    const onEnd = (): void =>
+      finish(new ConnectorError('closed before it connected', { scheme: SCHEME, host: server.address, retryable: false }));
     const onError = (error: Error): void => {
       lastError = error;
       const code = redisErrorCode(error);

@@ -46,7 +46,12 @@ export function entryMessage(stream: string, entryId: string, raw: readonly Buff
     // an entry another program wrote (XADD readings * sensor a temp 21): its fields are the message
     const object: Record<string, string> = {};
     for (let i = 0; i + 1 < raw.length; i += 2) object[raw[i].toString('utf8')] = raw[i + 1].toString('utf8');
-    return { id: `${stream}/${entryId}`, body: Buffer.from(JSON.stringify(object)), metadata: { [ENTRY_ID_METADATA]: entryId }, deliveryCount };
+    return {
+      id: `${stream}/${entryId}`,
+      body: Buffer.from(JSON.stringify(object)),
+      metadata: { [ENTRY_ID_METADATA]: entryId },
+      deliveryCount,
+    };
   }
   metadata[ENTRY_ID_METADATA] = entryId;
   return { id: id ?? `${stream}/${entryId}`, body, metadata, key, deliveryCount };

@@ -1,7 +1,7 @@
 // The redisstream family: redis-stream://STREAM (Redis Streams) on ioredis, the server from REDIS_SERVER_URL. As a
 // source, a consumer group read with XREADGROUP and settled with XACK; as a sink, XADD.
 import os from 'node:os';
-import { registerScheme, EndpointUri, ParamSpec, redactUri } from '../../registry';
+import { registerScheme, type EndpointUri, type ParamSpec, redactUri } from '../../registry';
 import type { SourceOptions } from '../../source';
 import type { SinkOptions } from '../../sink';
 import { ConfigError } from '../../errors';
@@ -15,21 +15,38 @@ export const DEFAULT_CLAIM_IDLE = '30s';
 export const DEFAULT_NACK_DELAY = '1s';
 
 export const SOURCE_PARAMS: readonly ParamSpec[] = [
-  { name: 'group', description: 'the consumer group (required): copies of the pipeline in one group share the entries, for example ?group=relay' },
+  {
+    name: 'group',
+    description: 'the consumer group (required): copies of the pipeline in one group share the entries, for example ?group=relay',
+  },
   {
     name: 'consumer',
     description:
-      'this copy\'s consumer name in the group; give each copy a stable one of its own, so that a restart takes back at once what it held (a made-up name is removed from the group on a clean stop)',
+      "this copy's consumer name in the group; give each copy a stable one of its own, so that a restart takes back at once what it held (a made-up name is removed from the group on a clean stop)",
     default: '<host name>-<pid>',
   },
-  { name: 'create_group', description: 'true: create the group (and the stream) when missing, instead of stopping the start', default: 'false' },
-  { name: 'start', description: 'where a group created with ?create_group=true starts: oldest (every entry in the stream) or newest (only entries added later)', default: 'oldest' },
+  {
+    name: 'create_group',
+    description: 'true: create the group (and the stream) when missing, instead of stopping the start',
+    default: 'false',
+  },
+  {
+    name: 'start',
+    description:
+      'where a group created with ?create_group=true starts: oldest (every entry in the stream) or newest (only entries added later)',
+    default: 'oldest',
+  },
   {
     name: 'claim_idle',
-    description: 'an entry pending this long in another consumer is taken over (XAUTOCLAIM): the time after which a dead copy\'s entries move on; live copies keep theirs fresh',
+    description:
+      "an entry pending this long in another consumer is taken over (XAUTOCLAIM): the time after which a dead copy's entries move on; live copies keep theirs fresh",
     default: DEFAULT_CLAIM_IDLE,
   },
-  { name: 'nack_delay', description: 'how long a nacked entry waits before it is delivered again, doubled per delivery up to 1 min', default: DEFAULT_NACK_DELAY },
+  {
+    name: 'nack_delay',
+    description: 'how long a nacked entry waits before it is delivered again, doubled per delivery up to 1 min',
+    default: DEFAULT_NACK_DELAY,
+  },
 ];
 
 export const SINK_PARAMS: readonly ParamSpec[] = [
@@ -43,7 +60,9 @@ function nameParam(uri: EndpointUri, name: string, example: string): string | un
   const value = uri.params.get(name)?.trim();
   if (value === undefined) return undefined;
   if (!NAME.test(value)) {
-    throw new ConfigError(`?${name}='${value}' is not a valid name (no spaces, not empty); for example ?${name}=${example}`, { variable: uri.variable });
+    throw new ConfigError(`?${name}='${value}' is not a valid name (no spaces, not empty); for example ?${name}=${example}`, {
+      variable: uri.variable,
+    });
   }
   return value;
 }
@@ -75,14 +94,19 @@ function openSource(uri: EndpointUri, options: SourceOptions): RedisStreamSource
   const createText = uri.params.get('create_group');
   const createGroup = createText === undefined ? false : parseBoolean(createText, `${uri.variable} create_group`);
   if (uri.params.has('start') && !createGroup) {
-    throw new ConfigError('?start only applies to a group this source creates: add &create_group=true, or remove ?start', { variable: uri.variable });
+    throw new ConfigError('?start only applies to a group this source creates: add &create_group=true, or remove ?start', {
+      variable: uri.variable,
+    });
   }
   const claimIdleText = uri.params.get('claim_idle') ?? DEFAULT_CLAIM_IDLE;
   const claimIdleMs = parseDuration(claimIdleText, `${uri.variable} claim_idle`);
   if (claimIdleMs < 100) {
-    throw new ConfigError(`?claim_idle=${claimIdleText} is too short (live consumers' entries would be taken); use 100ms or more, for example ?claim_idle=30s`, {
-      variable: uri.variable,
-    });
+    throw new ConfigError(
+      `?claim_idle=${claimIdleText} is too short (live consumers' entries would be taken); use 100ms or more, for example ?claim_idle=30s`,
+      {
+        variable: uri.variable,
+      },
+    );
   }
   const nackDelayMs = parseDuration(uri.params.get('nack_delay') ?? DEFAULT_NACK_DELAY, `${uri.variable} nack_delay`);
   return new RedisStreamSource(
@@ -125,7 +149,7 @@ function openSink(uri: EndpointUri, options: SinkOptions): RedisStreamSink {
 registerScheme({
   schemes: [SCHEME],
   description:
-    'Redis Streams (REDIS_SERVER_URL): a consumer group as a source (XREADGROUP, XACK after settlement, XAUTOCLAIM of dead consumers\' entries); XADD as a sink',
+    "Redis Streams (REDIS_SERVER_URL): a consumer group as a source (XREADGROUP, XACK after settlement, XAUTOCLAIM of dead consumers' entries); XADD as a sink",
   sourceExample: 'redis-stream://readings?group=relay&consumer=relay-1',
   sinkExample: 'redis-stream://readings?maxlen=100000',
   sourceParams: SOURCE_PARAMS,

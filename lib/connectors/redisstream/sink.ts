@@ -5,7 +5,7 @@ import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConfigError, ConnectorError, PermanentError, MissingResourceError } from '../../errors';
 import type { Logger } from '../../logging/logger';
-import { connectRedis, newRedisClient, redisErrorCode, RedisServer, SCHEME } from './connection';
+import { connectRedis, newRedisClient, redisErrorCode, type RedisServer, SCHEME } from './connection';
 import { messageFields } from './fields';
 
 export interface RedisStreamSinkConfig {
@@ -74,7 +74,11 @@ export class RedisStreamSink implements SinkDriver {
     try {
       results = await pipeline.exec();
     } catch (error) {
-      throw new ConnectorError(`XADD to '${this.config.stream}' failed: ${(error as Error).message}`, { scheme: SCHEME, host: this.host, cause: error });
+      throw new ConnectorError(`XADD to '${this.config.stream}' failed: ${(error as Error).message}`, {
+        scheme: SCHEME,
+        host: this.host,
+        cause: error,
+      });
     }
     if (results === null) throw new ConnectorError(`XADD to '${this.config.stream}' got no reply`, { scheme: SCHEME, host: this.host });
     return batch.map((_, index) => {
@@ -94,9 +98,19 @@ export class RedisStreamSink implements SinkDriver {
   private classify(error: Error): Error {
     const code = redisErrorCode(error);
     // a key of another type, a value the server refuses: trying again gives the same answer
-    if (code === 'WRONGTYPE') return new PermanentError(`${SCHEME} (${this.host}): the key '${this.config.stream}' is not a stream (${error.message})`, { cause: error });
-    if (code === 'NOPERM') return new PermanentError(`${SCHEME} (${this.host}): XADD to '${this.config.stream}' is not permitted (${error.message})`, { cause: error });
-    return new ConnectorError(`XADD to '${this.config.stream}' failed: ${error.message}`, { scheme: SCHEME, host: this.host, cause: error });
+    if (code === 'WRONGTYPE')
+      return new PermanentError(`${SCHEME} (${this.host}): the key '${this.config.stream}' is not a stream (${error.message})`, {
+        cause: error,
+      });
+    if (code === 'NOPERM')
+      return new PermanentError(`${SCHEME} (${this.host}): XADD to '${this.config.stream}' is not permitted (${error.message})`, {
+        cause: error,
+      });
+    return new ConnectorError(`XADD to '${this.config.stream}' failed: ${error.message}`, {
+      scheme: SCHEME,
+      host: this.host,
+      cause: error,
+    });
   }
 
   async close(): Promise<void> {

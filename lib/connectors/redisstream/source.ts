@@ -11,7 +11,7 @@ import { ConfigError, ConnectorError, MissingResourceError } from '../../errors'
 import { exponentialBackoff } from '../../backoff';
 import type { Logger } from '../../logging/logger';
 import { noteFailure } from '../../deadLetter';
-import { connectRedis, newRedisClient, redisErrorCode, RedisServer, SCHEME } from './connection';
+import { connectRedis, newRedisClient, redisErrorCode, type RedisServer, SCHEME } from './connection';
 import { entryMessage } from './fields';
 
 /** Most entries one XREADGROUP, XCLAIM or XAUTOCLAIM asks for. */
@@ -155,7 +155,10 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     const { stream, group, start } = this.config;
     try {
       await this.commands.xgroup('CREATE', stream, group, start === 'oldest' ? '0' : '$', 'MKSTREAM');
-      this.logger.info({ stream, group, start }, `${SCHEME}: created consumer group '${group}' on stream '${stream}' (from the ${start} entry)`);
+      this.logger.info(
+        { stream, group, start },
+        `${SCHEME}: created consumer group '${group}' on stream '${stream}' (from the ${start} entry)`,
+      );
     } catch (error) {
       if (redisErrorCode(error) === 'BUSYGROUP') return;
       throw this.failure(`creating group '${group}' on stream '${stream}' failed`, error);
@@ -202,7 +205,17 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
   /** Entries this consumer name held when its last process stopped (a restart with the same ?consumer=). */
   private async readHistory(max: number): Promise<Delivery<StreamEntryToken>[]> {
     const { stream, group, consumer } = this.config;
-    const reply = await this.commands.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', String(max), 'STREAMS', stream, this.historyFrom);
+    const reply = await this.commands.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      String(max),
+      'STREAMS',
+      stream,
+      this.historyFrom,
+    );
     const entries = entriesOf((reply as [Buffer, unknown][] | null)?.[0]?.[1]);
     if (entries.length === 0) {
       this.historyDone = true;
@@ -211,7 +224,10 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     this.historyFrom = entries[entries.length - 1][0].toString();
     const deliveries = await this.withDeliveryCounts(entries);
     if (deliveries.length > 0) {
-      this.context?.logger.info({ entries: deliveries.length }, `${SCHEME}: taking back ${deliveries.length} entries this consumer held before it restarted`);
+      this.context?.logger.info(
+        { entries: deliveries.length },
+        `${SCHEME}: taking back ${deliveries.length} entries this consumer held before it restarted`,
+      );
     }
     return deliveries;
   }
@@ -397,9 +413,9 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     for (let start = 0; start < entryIds.length; start += REFRESH_CHUNK) {
       const chunk = entryIds.slice(start, start + REFRESH_CHUNK);
       // JUSTID: the idle time is reset and the delivery count left alone
-      await this.commands.call('XCLAIM', stream, group, consumer, '0', ...chunk, 'JUSTID').catch((error: Error) =>
-        this.logger.debug({ err: error }, `${SCHEME}: refreshing held entries failed: ${error.message}`),
-      );
+      await this.commands
+        .call('XCLAIM', stream, group, consumer, '0', ...chunk, 'JUSTID')
+        .catch((error: Error) => this.logger.debug({ err: error }, `${SCHEME}: refreshing held entries failed: ${error.message}`));
     }
   }
 
@@ -429,7 +445,7 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
   private async forgetConsumer(): Promise<void> {
     const { stream, group, consumer } = this.config;
     try {
-      const pending = (await this.commands.xpending(stream, group, '-', '+', 1, consumer)) as unknown[];
+      const pending = await this.commands.xpending(stream, group, '-', '+', 1, consumer);
       if (pending.length === 0) await this.commands.xgroup('DELCONSUMER', stream, group, consumer);
     } catch (error) {
       this.logger.debug({ err: error }, `${SCHEME}: removing consumer '${consumer}' failed: ${(error as Error).message}`);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { EndpointUri } from '../../registry';
 import { ConfigError } from '../../errors';
 import { parseBoolean, parseDuration, parseInteger, parseSize, MAX_TIMER_MS } from '../../config';
-import { lineFormat, LineFormat } from '../local/jsonLines';
+import { lineFormat, type LineFormat } from '../local/jsonLines';
 
 export const SCHEME = 's3';
 const EXAMPLE = 's3://archive/events/';
@@ -82,7 +82,10 @@ export function s3SinkConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): S3SinkCo
   const format = lineFormat(uri, 'envelope');
   const partSize = parseSize(uri.params.get('part_size') ?? '8mb', `${variable} part_size`);
   if (partSize < MIN_PART_SIZE) {
-    throw new ConfigError(`part_size=${uri.params.get('part_size')} is under 5 MiB, the smallest part S3 takes; for example part_size=8mb`, { variable });
+    throw new ConfigError(
+      `part_size=${uri.params.get('part_size')} is under 5 MiB, the smallest part S3 takes; for example part_size=8mb`,
+      { variable },
+    );
   }
   const maxAgeMs = parseDuration(uri.params.get('max_age') ?? '5s', `${variable} max_age`, MAX_TIMER_MS);
   if (maxAgeMs < 1) throw new ConfigError('max_age must be 1ms or more, for example max_age=5s', { variable });
@@ -165,12 +168,15 @@ export function parseTemplate(text: string, variable: string): ObjectNameTemplat
     }
     if (token === 'unique') unique = true;
     pieces.push(render);
-    rest = rest.slice((close as number) + 1);
+    rest = rest.slice(close + 1);
   }
   if (!unique) {
-    throw new ConfigError(`name='${text}' has no {unique}: two objects could get the same name and one would replace the other; for example name=${DEFAULT_TEMPLATE}`, {
-      variable,
-    });
+    throw new ConfigError(
+      `name='${text}' has no {unique}: two objects could get the same name and one would replace the other; for example name=${DEFAULT_TEMPLATE}`,
+      {
+        variable,
+      },
+    );
   }
   return (parts) => pieces.map((piece) => piece(parts)).join('');
 }

@@ -1,6 +1,6 @@
 // `wasm-pipes check` for s3://: HeadBucket on the sink's bucket with its region, endpoint and credentials, the
 // connector's own start-up check. Nothing is uploaded.
-import { lookupScheme, EndpointUri } from '../../registry';
+import { lookupScheme, type EndpointUri } from '../../registry';
 
 export async function probeSink(uri: EndpointUri, env: NodeJS.ProcessEnv): Promise<string> {
   const definition = lookupScheme(uri.scheme, uri.variable);
@@ -10,7 +10,7 @@ export async function probeSink(uri: EndpointUri, env: NodeJS.ProcessEnv): Promi
     await driver.start();
     return `bucket '${uri.url.host}' exists and these credentials may use it`;
   } catch (error) {
-    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''));
+    throw new Error((error as Error).message.replace(/^[A-Z_]+: /, ''), { cause: error });
   } finally {
     await driver.close().catch(() => undefined);
   }

@@ -17,9 +17,9 @@ import type { SinkDriver, SinkOptions, WriteResult } from '../../sink';
 import { noteFailure } from '../../deadLetter';
 import type { Message } from '../../message';
 import { ConfigError, ConnectorError } from '../../errors';
-import { rootLogger, Logger } from '../../logging/logger';
+import { rootLogger, type Logger } from '../../logging/logger';
 import { encodeEnvelope } from '../local/jsonLines';
-import { SCHEME, S3SinkConfig, uniquePart } from './config';
+import { SCHEME, type S3SinkConfig, uniquePart } from './config';
 
 /** How often an open object is looked at for its age and for whether anything more can join it. */
 const CHECK_INTERVAL_MS = 25;
@@ -90,12 +90,15 @@ export function s3Error(error: unknown, config: S3SinkConfig, doing: string): Co
   const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const reason = (error as Error)?.message || name || String(error);
   if (name === 'NoSuchBucket' || (status === 404 && doing === 'checking')) {
-    return new ConnectorError(`bucket '${config.bucket}' does not exist (${reason}); create it (aws s3 mb s3://${config.bucket}) or name another`, {
-      scheme: SCHEME,
-      host: config.host,
-      retryable: false,
-      cause: error,
-    });
+    return new ConnectorError(
+      `bucket '${config.bucket}' does not exist (${reason}); create it (aws s3 mb s3://${config.bucket}) or name another`,
+      {
+        scheme: SCHEME,
+        host: config.host,
+        retryable: false,
+        cause: error,
+      },
+    );
   }
   if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden'].includes(name)) {
     return new ConnectorError(
@@ -112,7 +115,12 @@ export function s3Error(error: unknown, config: S3SinkConfig, doing: string): Co
     });
   }
   const retryable = status === undefined || status >= 500 || status === 429 || status === 408;
-  return new ConnectorError(`${doing} s3://${config.bucket}/${config.prefix} failed: ${reason}`, { scheme: SCHEME, host: config.host, retryable, cause: error });
+  return new ConnectorError(`${doing} s3://${config.bucket}/${config.prefix} failed: ${reason}`, {
+    scheme: SCHEME,
+    host: config.host,
+    retryable,
+    cause: error,
+  });
 }
 
 export class S3Sink implements SinkDriver {
@@ -238,18 +246,27 @@ export class S3Sink implements SinkDriver {
 
   private async upload(object: OpenObject): Promise<void> {
     const now = Date.now();
-    const key = this.config.prefix + this.config.template({ time: new Date(object.openedAt), unique: uniquePart(now), count: object.count });
+    const key =
+      this.config.prefix + this.config.template({ time: new Date(object.openedAt), unique: uniquePart(now), count: object.count });
     const body = object.chunks.length === 1 ? object.chunks[0] : Buffer.concat(object.chunks, object.bytes);
     try {
       if (body.length > this.config.partSize) await this.uploadInParts(key, body);
-      else await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentType: this.config.contentType }));
+      else
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentType: this.config.contentType }),
+        );
       this.connected = true;
       this.logger.debug({ key, messages: object.count, bytes: body.length }, 'object stored');
       for (const part of object.parts) part.write.partDone(part.start, part.end, undefined);
     } catch (error) {
       const failure = error instanceof ConnectorError ? error : s3Error(error, this.config, 'writing to');
       if (failure.retryable) this.connected = false;
-      noteFailure(this.logger, 'object_failed', { err: failure, key, messages: object.count }, `s3: writing ${key} (${object.count} messages) failed: ${failure.message}`);
+      noteFailure(
+        this.logger,
+        'object_failed',
+        { err: failure, key, messages: object.count },
+        `s3: writing ${key} (${object.count} messages) failed: ${failure.message}`,
+      );
       for (const part of object.parts) part.write.partDone(part.start, part.end, failure);
     }
   }
@@ -257,7 +274,9 @@ export class S3Sink implements SinkDriver {
   /** A multipart upload: parts of part_size, `uploads` at once, aborted (no orphan parts kept) when one fails. */
   private async uploadInParts(key: string, body: Buffer): Promise<void> {
     const { bucket, partSize } = this.config;
-    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: this.config.contentType }));
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: this.config.contentType }),
+    );
     const uploadId = created.UploadId as string;
     try {
       const count = Math.ceil(body.length / partSize);
@@ -287,9 +306,14 @@ export class S3Sink implements SinkDriver {
         }),
       );
     } catch (error) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch((abortError: unknown) => {
-        this.logger.warn({ err: abortError, key }, `s3: aborting the multipart upload of ${key} failed; its parts stay until a lifecycle rule removes them`);
-      });
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+        .catch((abortError: unknown) => {
+          this.logger.warn(
+            { err: abortError, key },
+            `s3: aborting the multipart upload of ${key} failed; its parts stay until a lifecycle rule removes them`,
+          );
+        });
       throw error;
     }
   }

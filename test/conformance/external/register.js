@@ -20,14 +20,24 @@ function queueOf(uri) {
 }
 
 async function checkQueue(root, queue) {
-  const exists = await fs.stat(path.join(root, queue)).then((stat) => stat.isDirectory(), () => false);
-  if (!exists) throw new ConnectorError(`queue '${queue}' does not exist; create the directory ${path.join(root, queue)}`, { scheme: 'dirq', host: root, retryable: false });
+  const exists = await fs.stat(path.join(root, queue)).then(
+    (stat) => stat.isDirectory(),
+    () => false,
+  );
+  if (!exists)
+    throw new ConnectorError(`queue '${queue}' does not exist; create the directory ${path.join(root, queue)}`, {
+      scheme: 'dirq',
+      host: root,
+      retryable: false,
+    });
 }
 
 /** `<order>.<deliveries>.ready`, or `<order>.<deliveries>.lease.<until>` while a reader holds it. */
 function parse(name) {
   const match = /^(\d+-\d+-\d+)\.(\d+)\.(ready|lease\.(\d+))$/.exec(name);
-  return match === null ? undefined : { order: match[1], deliveries: Number(match[2]), until: match[4] === undefined ? 0 : Number(match[4]) };
+  return match === null
+    ? undefined
+    : { order: match[1], deliveries: Number(match[2]), until: match[4] === undefined ? 0 : Number(match[4]) };
 }
 
 class DirqSink {
@@ -50,7 +60,12 @@ class DirqSink {
         continue;
       }
       const order = `${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(8, '0')}-${String(written++).padStart(10, '0')}`;
-      const content = JSON.stringify({ id: message.id, body: message.body.toString('base64'), metadata: message.metadata, key: message.key });
+      const content = JSON.stringify({
+        id: message.id,
+        body: message.body.toString('base64'),
+        metadata: message.metadata,
+        key: message.key,
+      });
       const temporary = path.join(this.root, this.queue, `.${order}.tmp`);
       await fs.writeFile(temporary, content);
       await fs.rename(temporary, path.join(this.root, this.queue, `${order}.0.ready`));
@@ -97,10 +112,19 @@ class DirqSource {
       const deliveries = parsed.deliveries + 1;
       const leased = `${parsed.order}.${deliveries}.lease.${now + this.leaseMs}`;
       // the rename is the claim: of two readers, one wins
-      const claimed = await fs.rename(path.join(directory, name), path.join(directory, leased)).then(() => true, () => false);
+      const claimed = await fs.rename(path.join(directory, name), path.join(directory, leased)).then(
+        () => true,
+        () => false,
+      );
       if (!claimed) continue;
       const stored = JSON.parse(await fs.readFile(path.join(directory, leased), 'utf8'));
-      const message = { id: stored.id, body: Buffer.from(stored.body, 'base64'), metadata: stored.metadata, key: stored.key, deliveryCount: deliveries };
+      const message = {
+        id: stored.id,
+        body: Buffer.from(stored.body, 'base64'),
+        metadata: stored.metadata,
+        key: stored.key,
+        deliveryCount: deliveries,
+      };
       taken.push({ message, token: { leased, order: parsed.order, deliveries } });
     }
     return taken;
@@ -112,7 +136,9 @@ class DirqSource {
 
   nack(token) {
     const directory = path.join(this.root, this.queue);
-    void fs.rename(path.join(directory, token.leased), path.join(directory, `${token.order}.${token.deliveries}.ready`)).catch(() => undefined);
+    void fs
+      .rename(path.join(directory, token.leased), path.join(directory, `${token.order}.${token.deliveries}.ready`))
+      .catch(() => undefined);
   }
 
   async close() {}
