@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError } from '../lib/errors';
 import { parseBoolean } from '../lib/config';
 import { rootLogger, type Logger } from '../lib/logging/logger';
-import { pipelineParts, type PipelineStats, type RunningPipeline } from '../lib/run';
+import { emptyStats, pipelineParts, type PipelineStats, type RunningPipeline } from '../lib/run';
 import { metricsRegistry } from '../lib/metrics';
 import { pipelineReadiness, type AdminServer, type ReadinessReport } from '../lib/admin/server';
 import { startStatsLine } from '../lib/admin/statsLine';
@@ -18,7 +18,6 @@ import {
   aggregateMetricsText,
   countersOf,
   countsOfStats,
-  emptyStats,
   foldSnapshots,
   groupReadiness,
   sumStats,
