@@ -6,11 +6,10 @@
 // dies. A worker is the single-process bin (runPipeline) with its admin server and stats line off.
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import { createHash } from 'node:crypto';
 import { ConfigError } from '../lib/errors';
 import { parseBoolean } from '../lib/config';
 import { rootLogger, type Logger } from '../lib/logging/logger';
-import { pipelineParts, type PipelineStats, type RunningPipeline } from '../lib/run';
+import { emptyStats, pipelineParts, type PipelineStats, type RunningPipeline } from '../lib/run';
 import { metricsRegistry } from '../lib/metrics';
 import { pipelineReadiness, type AdminServer, type ReadinessReport } from '../lib/admin/server';
 import { startStatsLine } from '../lib/admin/statsLine';
@@ -18,7 +17,6 @@ import {
   aggregateMetricsText,
   countersOf,
   countsOfStats,
-  emptyStats,
   foldSnapshots,
   groupReadiness,
   sumStats,
@@ -26,6 +24,7 @@ import {
   type WorkerReadiness,
 } from '../lib/admin/cluster';
 import { exponentialBackoff, equalJitter } from '../lib/backoff';
+import { defaultClientId } from '../lib/connectors/mqtt/config';
 import { ENV_VARIABLES } from './env';
 import { USAGE_EXIT_CODE } from './dispatch';
 import {
@@ -167,17 +166,6 @@ function withParam(uri: string, name: string, value: string): string {
   return `${base}?${params.toString()}`;
 }
 
-/** The client id the mqtt:// source makes up (lib/connectors/mqtt/config.ts): host name and a hash of the filter. */
-function defaultMqttClientId(filter: string): string {
-  const hash = createHash('sha256').update(filter).digest('hex').slice(0, 10);
-  const host =
-    os
-      .hostname()
-      .replace(/[^A-Za-z0-9-]/g, '')
-      .slice(0, 20) || 'host';
-  return `wasm-pipes-${host}-${hash}`;
-}
-
 /**
  * The source URI of worker `index`. Where a source names its member of the group (an MQTT session's client id, a Redis
  * consumer given with ?consumer=), workers 2..N get `-w<index>` appended, so that no two workers are the same member
@@ -188,7 +176,7 @@ export function sourceUriForWorker(uri: string, index: number): string {
   const scheme = schemeOf(uri);
   const { params } = partsOf(uri);
   if (scheme === 'mqtt' || scheme === 'mqtts') {
-    const clientId = params.get('client_id')?.trim() || defaultMqttClientId(mqttFilter(uri).topic);
+    const clientId = params.get('client_id')?.trim() || defaultClientId(mqttFilter(uri).topic);
     return withParam(uri, 'client_id', `${clientId}-w${index}`);
   }
   if (scheme === 'redis-stream' && params.get('consumer')?.trim()) {

@@ -109,6 +109,38 @@ export interface StageStats extends StageGauges {
   errors: Record<string, number>;
 }
 
+/** The counters of a stage, in the order the stats list them: what is summed when stages are added together. */
+export const STAGE_COUNTERS = [
+  'received',
+  'emitted',
+  'acked',
+  'nacked',
+  'dropped',
+  'deadLettered',
+  'timedOut',
+  'givenUp',
+  'unrouted',
+] as const;
+
+/** A stage's stats with every counter at zero and no gauges, to add to. */
+export function emptyStageStats(role: StageRole, stage: string, scheme: string): StageStats {
+  return {
+    role,
+    stage,
+    scheme,
+    received: 0,
+    emitted: 0,
+    acked: 0,
+    nacked: 0,
+    dropped: 0,
+    deadLettered: 0,
+    timedOut: 0,
+    givenUp: 0,
+    unrouted: 0,
+    errors: {},
+  };
+}
+
 /**
  * The counters of one pipeline stage (a source, an operator or a sink). The runtimes increment the fields directly:
  * - `received`: messages that came in (a source: from the service);
@@ -163,36 +195,16 @@ export class StageMetrics {
   }
 
   snapshot(): StageStats {
-    const stats: StageStats = {
-      role: this.role,
-      stage: this.stage,
-      scheme: this.scheme,
-      received: this.received,
-      emitted: this.emitted,
-      acked: this.acked,
-      nacked: this.nacked,
-      dropped: this.dropped,
-      deadLettered: this.deadLettered,
-      timedOut: this.timedOut,
-      givenUp: this.givenUp,
-      unrouted: this.unrouted,
-      errors: { ...this.errors },
-    };
+    const stats = emptyStageStats(this.role, this.stage, this.scheme);
+    for (const field of STAGE_COUNTERS) stats[field] = this[field];
+    stats.errors = { ...this.errors };
     if (this.gauges !== undefined) Object.assign(stats, this.gauges());
     return stats;
   }
 
   /** Adds `other`'s counters and histograms into this one (when `other` retires). */
   absorb(other: StageMetrics): void {
-    this.received += other.received;
-    this.emitted += other.emitted;
-    this.acked += other.acked;
-    this.nacked += other.nacked;
-    this.dropped += other.dropped;
-    this.deadLettered += other.deadLettered;
-    this.timedOut += other.timedOut;
-    this.givenUp += other.givenUp;
-    this.unrouted += other.unrouted;
+    for (const field of STAGE_COUNTERS) this[field] += other[field];
     for (const [kind, count] of Object.entries(other.errors)) this.error(kind, count);
     if (other.settleLatency !== undefined) {
       this.settleLatency ??= { ack: new Histogram(), nack: new Histogram() };

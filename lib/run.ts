@@ -49,6 +49,24 @@ export interface PipelineStats extends SourceStats {
   stages: StageStats[];
 }
 
+/** Empty stats, to add to. */
+export function emptyStats(): PipelineStats {
+  return {
+    received: 0,
+    acked: 0,
+    nacked: 0,
+    deadLettered: 0,
+    timedOut: 0,
+    givenUp: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    written: 0,
+    dropped: 0,
+    unrouted: 0,
+    stages: [],
+  };
+}
+
 /** Where a pipeline is in its life, for /ready and the stats line. */
 export type PipelineState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -404,20 +422,8 @@ export function start(pipeline: Observable<Message>, sinks: Sink | readonly Sink
       return state;
     },
     stats(): PipelineStats {
-      const total: PipelineStats = {
-        received: 0,
-        acked: 0,
-        nacked: 0,
-        deadLettered: 0,
-        timedOut: 0,
-        givenUp: 0,
-        inFlight: 0,
-        maxInFlight: 0,
-        written: 0,
-        dropped: 0,
-        unrouted: 0,
-        stages: stages.map((stage) => stage.snapshot()),
-      };
+      const total = emptyStats();
+      total.stages = stages.map((stage) => stage.snapshot());
       for (const source of sources) {
         const stats = source.stats;
         total.received += stats.received;

@@ -3,8 +3,8 @@
 // its PipelineStats, its ReadinessReport); the primary keeps the counters of workers that died, so that a total never
 // goes backwards when one is replaced.
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
-import type { PipelineStats } from '../run';
-import type { StageStats } from '../metrics';
+import { emptyStats, type PipelineStats } from '../run';
+import { emptyStageStats, STAGE_COUNTERS, type StageStats } from '../metrics';
 import type { ReadinessCheck, ReadinessReport } from './server';
 
 /** One metric family as prom-client's getMetricsAsJSON() gives it. */
@@ -60,25 +60,6 @@ function stageKey(stage: StageStats): string {
 }
 
 const COUNTS = ['received', 'acked', 'nacked', 'deadLettered', 'timedOut', 'givenUp', 'written', 'dropped', 'unrouted'] as const;
-const STAGE_COUNTS = ['received', 'emitted', 'acked', 'nacked', 'dropped', 'deadLettered', 'timedOut', 'givenUp', 'unrouted'] as const;
-
-/** Empty stats, to add to. */
-export function emptyStats(): PipelineStats {
-  return {
-    received: 0,
-    acked: 0,
-    nacked: 0,
-    deadLettered: 0,
-    timedOut: 0,
-    givenUp: 0,
-    inFlight: 0,
-    maxInFlight: 0,
-    written: 0,
-    dropped: 0,
-    unrouted: 0,
-    stages: [],
-  };
-}
 
 /**
  * The stats of several processes as one: counts and gauges summed (in flight and the window are the group's), stages
@@ -97,24 +78,10 @@ export function sumStats(live: readonly PipelineStats[], countsOnly: readonly Pi
       const key = stageKey(stage);
       let sum = stages.get(key);
       if (sum === undefined) {
-        sum = {
-          role: stage.role,
-          stage: stage.stage,
-          scheme: stage.scheme,
-          received: 0,
-          emitted: 0,
-          acked: 0,
-          nacked: 0,
-          dropped: 0,
-          deadLettered: 0,
-          timedOut: 0,
-          givenUp: 0,
-          unrouted: 0,
-          errors: {},
-        };
+        sum = emptyStageStats(stage.role, stage.stage, stage.scheme);
         stages.set(key, sum);
       }
-      for (const field of STAGE_COUNTS) sum[field] += stage[field];
+      for (const field of STAGE_COUNTERS) sum[field] += stage[field];
       for (const [kind, count] of Object.entries(stage.errors)) sum.errors[kind] = (sum.errors[kind] ?? 0) + count;
       if (gauges) {
         for (const gauge of ['inFlight', 'maxInFlight', 'queued', 'writing'] as const) {

@@ -4,6 +4,7 @@ import type { Subscription } from 'rxjs';
 import { source, sink } from '../../lib/endpoints';
 import { Message, type MessageInit } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
+import { sleep, waitFor } from './wait';
 
 /** Writes one message through `target`; resolves with its outcome once settled (undefined = confirmed). */
 export function write(target: { next(message: Message): void }, init: MessageInit): Promise<Error | undefined> {
@@ -35,6 +36,22 @@ export function collectingSink(
     complete: () => undefined,
     close: async () => undefined,
   };
+}
+
+/**
+ * Sends an HTTP request to a source and checks that its answer is held back: once `arrived()` (the message reached the
+ * sink) and 100 ms more, none has come. `response` is the answer still to come.
+ */
+export async function heldRequest(url: string, init: RequestInit, arrived: () => boolean): Promise<{ response: Promise<Response> }> {
+  let answered = false;
+  const response = fetch(url, init).then((r) => {
+    answered = true;
+    return r;
+  });
+  await waitFor(arrived, 'the message at the sink');
+  await sleep(100);
+  expect(answered).toBe(false);
+  return { response };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Sink } from '../../lib/sink';
 import { filterMessages } from '../../operators';
 import { metricsText } from '../../lib/metrics';
 import { freePort, sleep, waitFor } from '../helpers/wait';
-import { collectingSink } from '../helpers/endpoints';
+import { collectingSink, heldRequest } from '../helpers/endpoints';
 import { rawHttpStatus } from '../helpers/rawHttp';
 import { pipelineParts } from '../../lib/run';
 
@@ -72,18 +72,11 @@ describe('HTTP source', () => {
     let ack!: () => void;
     const out = collectingSink((message) => (ack = () => message.ack()));
     await startSource(out);
-    let answered = false;
-    const response = fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-trace': 'abc' },
-      body: '{"event_type":"test"}',
-    }).then((r) => {
-      answered = true;
-      return r;
-    });
-    await waitFor(() => out.received.length === 1, 'the message at the sink');
-    await sleep(100);
-    expect(answered).toBe(false);
+    const { response } = await heldRequest(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'x-trace': 'abc' }, body: '{"event_type":"test"}' },
+      () => out.received.length === 1,
+    );
     ack();
     const result = await response;
     expect(result.status).toBe(200);

@@ -11,7 +11,15 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { send } from '../helpers/endpoints';
 import type { MockKafkaCluster } from '../fixtures/kafka/mockCluster';
-import { captureLogger, collectTopic, committedOffsets, produce, startKafkaFixture, type KafkaFixture } from './helpers';
+import {
+  captureLogger,
+  collectTopic,
+  committedOffsets,
+  produce,
+  startKafkaFixture,
+  type KafkaFixture,
+  type ProducedRecord,
+} from './helpers';
 import { pipelineParts } from '../../lib/run';
 
 let fixture: KafkaFixture | undefined;
@@ -47,19 +55,26 @@ function offsetOf(message: Message): number {
   return Number(message.metadata['kafka-offset']);
 }
 
+/** `count` records with the values `<prefix>0`, `<prefix>1`... */
+function numbered(prefix: string, count: number): ProducedRecord[] {
+  return Array.from({ length: count }, (_, i) => ({ value: `${prefix}${i}` }));
+}
+
+/** A new topic of `partitions` partitions holding `records`, and a new consumer group to read it with. */
+async function newTopic(name: string, partitions: number, records: ProducedRecord[]): Promise<{ topic: string; group: string }> {
+  const topic = uniqueName(name);
+  const group = uniqueName(`${name}-group`);
+  await cluster.createTopic(topic, partitions);
+  await produce(producer, topic, records);
+  return { topic, group };
+}
+
 test('the mock cluster listens on 127.0.0.1 only', () => {
   expect(cluster.bootstrap).toMatch(/^127\.0\.0\.1:\d+$/);
 });
 
 test('shutdown commits: with an hour between interval commits, stop() still commits what was settled', async () => {
-  const topic = uniqueName('final');
-  const group = uniqueName('final-group');
-  await cluster.createTopic(topic, 1);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 5 }, (_, i) => ({ value: `f${i}` })),
-  );
+  const { topic, group } = await newTopic('final', 1, numbered('f', 5));
   const out = uniqueName('final-out');
   const running = start(
     source(`kafka://${group}?topic=${topic}`, { env: { ...env(), KAFKA_COMMIT_INTERVAL: '1h' } }),
@@ -76,14 +91,7 @@ test('shutdown commits: with an hour between interval commits, stop() still comm
 });
 
 test('out-of-order acks: a transform that delays odd offsets never lets the commit pass an unsettled offset', async () => {
-  const topic = uniqueName('ooo');
-  const group = uniqueName('ooo-group');
-  await cluster.createTopic(topic, 1);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 10 }, (_, i) => ({ value: `m${i}` })),
-  );
+  const { topic, group } = await newTopic('ooo', 1, numbered('m', 10));
 
   // the transform: even offsets pass at once, odd ones wait until the test releases them
   const held = new Map<number, Message>();
@@ -144,14 +152,7 @@ test('out-of-order acks: a transform that delays odd offsets never lets the comm
 });
 
 test('nack without a dead letter: retried in-process past maxDeliveries, the partition goes on but commits no further', async () => {
-  const topic = uniqueName('nack');
-  const group = uniqueName('nack-group');
-  await cluster.createTopic(topic, 1);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 5 }, (_, i) => ({ value: `n${i}` })),
-  );
+  const { topic, group } = await newTopic('nack', 1, numbered('n', 5));
   const captured = captureLogger();
   const deliveries = new Map<number, number>();
   let fifth: Message | undefined;
@@ -183,14 +184,7 @@ test('nack without a dead letter: retried in-process past maxDeliveries, the par
 });
 
 test('a nacked message keeps its place in the window until its redelivery: never more than maxInFlight records at once', async () => {
-  const topic = uniqueName('window');
-  const group = uniqueName('window-group');
-  await cluster.createTopic(topic, 1);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 40 }, (_, i) => ({ value: `w${i}` })),
-  );
+  const { topic, group } = await newTopic('window', 1, numbered('w', 40));
   // offsets received and not acked yet, nacked ones waiting for their redelivery included
   const open = new Set<number>();
   let most = 0;
@@ -221,12 +215,9 @@ test('a nacked message keeps its place in the window until its redelivery: never
 });
 
 test('rebalance: the member giving partitions back waits for its in-flight messages, and goes on where it was with those it keeps', async () => {
-  const topic = uniqueName('rebalance');
-  const group = uniqueName('rebalance-group');
-  await cluster.createTopic(topic, 2);
-  await produce(
-    producer,
-    topic,
+  const { topic, group } = await newTopic(
+    'rebalance',
+    2,
     [0, 0, 1, 1].map((partition, i) => ({ value: `r${i}`, partition })),
   );
   const first = captureLogger();
@@ -320,20 +311,13 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
 });
 
 test('broker outage: the source reports it and is not ready, then reconnects and goes on; nothing is lost', async () => {
-  const topic = uniqueName('outage');
+  const { topic, group } = await newTopic('outage', 2, numbered('before-', 50));
   const out = uniqueName('outage-out');
-  await cluster.createTopic(topic, 2);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 50 }, (_, i) => ({ value: `before-${i}` })),
-  );
   const captured = captureLogger();
-  const running = start(
-    source(`kafka://${uniqueName('outage-group')}?topic=${topic}`, { env: env(), logger: captured.logger }),
-    sink(`mem://${out}`),
-    { handleSignals: false, logger: captured.logger },
-  );
+  const running = start(source(`kafka://${group}?topic=${topic}`, { env: env(), logger: captured.logger }), sink(`mem://${out}`), {
+    handleSignals: false,
+    logger: captured.logger,
+  });
   const driver = (): { ready?: boolean } => pipelineParts(running).sources[0].driver;
   await waitFor(() => running.stats().acked === 50, 'the first 50 messages', 15_000);
   expect(driver().ready).toBe(true);
@@ -346,11 +330,7 @@ test('broker outage: the source reports it and is not ready, then reconnects and
     await cluster.up();
   }
   await waitFor(() => driver().ready === true, 'the source to reconnect and join again', 30_000);
-  await produce(
-    producer,
-    topic,
-    Array.from({ length: 50 }, (_, i) => ({ value: `after-${i}` })),
-  );
+  await produce(producer, topic, numbered('after-', 50));
   const bodies = new Set<string>();
   const delivered: Message[] = [];
   subscriptions.push(source(`mem://${out}`).subscribe((message) => delivered.push(message)));

@@ -2,7 +2,7 @@
 // half of it get in-progress acks, so a slow sink causes no redelivery; `ready` turns false while the consumer has work
 // but nothing moves (a crashed copy's messages waiting out the ack wait); and a JetStream sink warns at start-up when
 // its stream's duplicate window cannot cover a redelivery.
-import { jetstream, AckPolicy, StorageType } from '@nats-io/jetstream';
+import { jetstream, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { source, sink, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
@@ -12,16 +12,8 @@ import { collectingSink } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 const shared = sharedJetStreamForFile();
-const { env, endpoints, streams } = shared;
+const { env, endpoints, streams, newStream, addRelayConsumer } = shared;
 const { collect } = endpoints;
-
-/** A new stream with `messages` messages (m0, m1... with ids m-0, m-1...). */
-async function newStream(prefix: string, messages: number): Promise<{ stream: string; subject: string }> {
-  const created = await shared.newStream(prefix);
-  const js = jetstream(shared.connection);
-  for (let i = 0; i < messages; i++) await js.publish(created.subject, `m${i}`, { msgID: `m-${i}` });
-  return created;
-}
 
 test('a new consumer gets the 30 s ack wait of NATS, not one derived from ACK_TIMEOUT', async () => {
   const { stream, subject } = await newStream('DEFAULTS', 0);
@@ -56,9 +48,7 @@ test('messages held longer than the ack wait are not redelivered: the source sen
 test('ready is false while a stalled consumer delivers nothing (a crashed copy holds every slot), true once it moves', async () => {
   const { stream, subject } = await newStream('STALL', 5);
   // a copy of the pipeline that took every message of max_ack_pending and died without acking them
-  await shared.manager.consumers.add(stream, {
-    durable_name: 'relay',
-    ack_policy: AckPolicy.Explicit,
+  await addRelayConsumer(stream, {
     filter_subject: subject,
     max_ack_pending: 5,
     ack_wait: nanos(4000),

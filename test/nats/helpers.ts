@@ -1,7 +1,7 @@
 // Helpers of the NATS tests: a management connection to the shared server, streams with unique names, reading what a
 // stream holds, and a private nats-server started on a free port (for tests that stop it), stopped by its PID.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, AckPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, AckPolicy, StorageType, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 import { uniqueName } from '../helpers/wait';
 import { PrivateNatsServer } from '../helpers/natsServer';
 import type { BinProcess } from '../helpers/bin';
@@ -91,13 +91,28 @@ export class SharedJetStream {
   /** Streams to delete after the current test. */
   readonly streams: string[] = [];
 
-  /** A stream of a unique name (memory storage) that captures `test.<its name>`, deleted after the test. */
-  readonly newStream = async (prefix: string): Promise<{ stream: string; subject: string }> => {
+  /**
+   * A stream of a unique name (memory storage) that captures `test.<its name>`, deleted after the test, holding
+   * `messages` numbered messages (see publishNumbered()).
+   */
+  readonly newStream = async (prefix: string, messages = 0): Promise<{ stream: string; subject: string }> => {
     const stream = uniqueSubject(prefix);
     const subject = `test.${stream}`;
     await createStream(this.manager, stream, [subject]);
     this.streams.push(stream);
+    await this.publishNumbered(subject, 0, messages);
     return { stream, subject };
+  };
+
+  /** Publishes `count` messages m<from>, m<from + 1>... with the message ids m-<from>, m-<from + 1>..., in that order. */
+  readonly publishNumbered = async (subject: string, from: number, count: number): Promise<void> => {
+    const js = jetstream(this.connection);
+    await Promise.all(Array.from({ length: count }, (_, i) => js.publish(subject, `m${from + i}`, { msgID: `m-${from + i}` })));
+  };
+
+  /** Adds the durable consumer `relay` with explicit acks and `config`, as an earlier copy of the pipeline could have. */
+  readonly addRelayConsumer = async (stream: string, config: Partial<ConsumerConfig>): Promise<void> => {
+    await this.manager.consumers.add(stream, { durable_name: 'relay', ack_policy: AckPolicy.Explicit, ...config });
   };
 }
 

@@ -2,7 +2,7 @@
 // keys, JetStream deduplication, nak delays, consumer reconciliation, core NATS
 // overflow (bounded, dropped and counted), request/reply answered on settlement, wildcards.
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { jetstream, AckPolicy } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { source, start } from '../../lib';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { createStream, readStream, sharedJetStreamForFile, uniqueSubject } from './helpers';
@@ -10,7 +10,7 @@ import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
 
 const shared = sharedJetStreamForFile();
-const { env, endpoints, streams, newStream } = shared;
+const { env, endpoints, streams, newStream, addRelayConsumer } = shared;
 const { collect, openSink } = endpoints;
 
 test('headers become metadata (Nats-* protocol headers stay out), Nats-Msg-Id the id, x-message-key the key', async () => {
@@ -246,9 +246,7 @@ test('an existing durable consumer is reused: max_ack_pending follows maxInFligh
   const base = `test.${stream}`;
   await createStream(shared.manager, stream, [`${base}.>`]);
   streams.push(stream);
-  await shared.manager.consumers.add(stream, {
-    durable_name: 'relay',
-    ack_policy: AckPolicy.Explicit,
+  await addRelayConsumer(stream, {
     filter_subject: `${base}.a`,
     max_ack_pending: 1000,
   });

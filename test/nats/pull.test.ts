@@ -2,7 +2,7 @@
 // window has room for and within the consumer's own limits (max_batch, max_expires); what arrives is handed over at
 // once, not when the request fills or expires; a failed pull request (the consumer deleted) is made again with a
 // backoff, and the source resumes once the consumer is back.
-import { jetstream, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { DeliverPolicy } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { source, start, type Message } from '../../lib';
 import { pipelineParts } from '../../lib/run';
@@ -11,31 +11,19 @@ import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { collectingSink } from '../helpers/endpoints';
 
 const shared = sharedJetStreamForFile();
-const { env, endpoints } = shared;
+const { env, endpoints, newStream, publishNumbered, addRelayConsumer } = shared;
 const { collect } = endpoints;
-
-/** A new stream with `messages` messages (m0, m1... with ids m-0, m-1...). */
-async function newStream(prefix: string, messages: number): Promise<{ stream: string; subject: string }> {
-  const created = await shared.newStream(prefix);
-  await publish(created.subject, 0, messages);
-  return created;
-}
-
-async function publish(subject: string, from: number, count: number): Promise<void> {
-  const js = jetstream(shared.connection);
-  await Promise.all(Array.from({ length: count }, (_, i) => js.publish(subject, `m${from + i}`, { msgID: `m-${from + i}` })));
-}
 
 test('a message published into an idle stream is handed over as it arrives, not when the pull request expires', async () => {
   const { stream, subject } = await newStream('IDLE_PULL', 0);
   const received = collect(`nats://${subject}?stream=${stream}&consumer=relay`);
   // the source waits in an open pull request (of up to the whole window, expiring after 30 s)
   await sleep(1000);
-  await publish(subject, 0, 1);
+  await publishNumbered(subject, 0, 1);
   await waitFor(() => received.length === 1, 'the first message, well before the 30 s expiry', 10_000);
   received[0].ack();
   // and the same request goes on bringing what comes next
-  await publish(subject, 1, 2);
+  await publishNumbered(subject, 1, 2);
   await waitFor(() => received.length === 3, 'two more', 10_000);
   expect(received.map((message) => message.id)).toEqual(['m-0', 'm-1', 'm-2']);
   for (const message of received) message.ack();
@@ -59,9 +47,7 @@ test('the source holds no more than the window: nothing more is taken from the s
 
 test("an existing consumer's max_batch and max_expires are kept: pull requests the server would refuse are not made", async () => {
   const { stream, subject } = await newStream('LIMITS', 50);
-  await shared.manager.consumers.add(stream, {
-    durable_name: 'relay',
-    ack_policy: AckPolicy.Explicit,
+  await addRelayConsumer(stream, {
     filter_subject: subject,
     max_batch: 10,
     max_expires: nanos(5000),
@@ -96,7 +82,7 @@ test('a deleted consumer: pulling fails, is logged and tried again with a backof
   );
   // created again from the stream's end, as an operator would, so that only what is published now comes
   await shared.manager.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.New });
-  await publish(subject, 1, 1);
+  await publishNumbered(subject, 1, 1);
   await waitFor(() => received.length >= 2, 'the message published once the consumer is back', 30_000);
   expect(received).toHaveLength(2);
   expect(received[1].id).toBe('m-1');

@@ -114,17 +114,14 @@ function plan(index: number, random: () => number): Planned {
     if (body !== undefined && !('Transfer-Encoding' in headers)) lines.push(`Content-Length: ${body.length}`);
     return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body ?? Buffer.alloc(0)]);
   };
+  const planned = (bytes: Buffer, expectedBody?: Buffer): Planned => ({ id, category, bytes, expectedBody });
+  const post = (headers: Record<string, string>, body: Buffer): Buffer => head('POST', '/events', headers, body);
   const auth = (body: Buffer): Record<string, string> => ({ Authorization: `Bearer ${TOKEN}`, 'X-Signature-256': sign(body) });
   switch (category) {
     case 'valid-post':
     case 'nack': {
       const body = category === 'nack' ? Buffer.from(`nack-me ${index}`) : bodyOf();
-      return {
-        id,
-        category,
-        bytes: head(pick(['POST', 'PUT']), '/events', { ...auth(body), 'Content-Type': 'application/json' }, body),
-        expectedBody: body,
-      };
+      return planned(head(pick(['POST', 'PUT']), '/events', { ...auth(body), 'Content-Type': 'application/json' }, body), body);
     }
     case 'valid-get': {
       const query = pick([
@@ -136,93 +133,70 @@ function plan(index: number, random: () => number): Planned {
         'k=%00%01',
       ]);
       const expected = queryJson(query);
-      return {
-        id,
-        category,
-        bytes: head('GET', query === '' ? '/events' : `/events?${query}`, {
+      return planned(
+        head('GET', query === '' ? '/events' : `/events?${query}`, {
           Authorization: `Bearer ${TOKEN}`,
           'X-Signature-256': sign(expected),
         }),
-        expectedBody: expected,
-      };
+        expected,
+      );
     }
     case 'bad-method': {
       const body = bodyOf();
-      return {
-        id,
-        category,
-        bytes: head(pick(['DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'CONNECT']), '/events', auth(body), body),
-      };
+      return planned(head(pick(['DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'CONNECT']), '/events', auth(body), body));
     }
     case 'garbage':
-      return {
-        id,
-        category,
-        bytes: pick([
+      return planned(
+        pick([
           () => randomBytes(1 + Math.floor(random() * 300)),
           () => Buffer.from('GET /events HTTP/9.9\r\n\r\n'),
           () => Buffer.from('POST  /events  HTTP/1.1\r\nContent-Length: -5\r\n\r\n'),
           () => Buffer.from(`POST /events HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\nX-Message-Id: ${id}\r\n\r\nhello`),
           () => Buffer.from('\r\n\r\n\r\n'),
         ])(),
-      };
+      );
     case 'no-token': {
       const body = bodyOf();
-      return { id, category, bytes: head('POST', '/events', { 'X-Signature-256': sign(body) }, body) };
+      return planned(post({ 'X-Signature-256': sign(body) }, body));
     }
     case 'wrong-token': {
       const body = bodyOf();
-      return {
-        id,
-        category,
-        bytes: head(
-          'POST',
-          '/events',
+      return planned(
+        post(
           { Authorization: pick(['Bearer nope', `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, 'Bearer ']), 'X-Signature-256': sign(body) },
           body,
         ),
-      };
+      );
     }
     case 'wrong-signature': {
       const body = bodyOf();
-      return {
-        id,
-        category,
-        bytes: head(
-          'POST',
-          '/events',
+      return planned(
+        post(
           {
             Authorization: `Bearer ${TOKEN}`,
             'X-Signature-256': pick(['sha256=00', sign(Buffer.concat([body, Buffer.from('x')])), 'md5=abc', '']),
           },
           body,
         ),
-      };
+      );
     }
     case 'huge-headers':
-      return {
-        id,
-        category,
-        bytes: head(
-          'POST',
-          '/events',
-          { ...auth(Buffer.from('x')), 'X-Padding': 'p'.repeat(17_000 + Math.floor(random() * 20_000)) },
-          Buffer.from('x'),
-        ),
-      };
+      return planned(
+        post({ ...auth(Buffer.from('x')), 'X-Padding': 'p'.repeat(17_000 + Math.floor(random() * 20_000)) }, Buffer.from('x')),
+      );
     case 'too-large': {
       const body = Buffer.alloc(MAX_BODY + 1 + Math.floor(random() * 4000), 0x62);
-      return { id, category, bytes: head('POST', '/events', auth(body), body) };
+      return planned(post(auth(body), body));
     }
     case 'too-large-chunked': {
       const body = Buffer.alloc(MAX_BODY + 100, 0x63);
       const chunked = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
-      return { id, category, bytes: head('POST', '/events', { ...auth(body), 'Transfer-Encoding': 'chunked' }, chunked) };
+      return planned(post({ ...auth(body), 'Transfer-Encoding': 'chunked' }, chunked));
     }
     case 'truncated': {
       const body = Buffer.alloc(200, 0x64);
-      const full = head('POST', '/events', auth(body), body);
-      return { id, category, bytes: full.subarray(0, full.length - 1 - Math.floor(random() * 150)) };
+      const full = post(auth(body), body);
+      return planned(full.subarray(0, full.length - 1 - Math.floor(random() * 150)));
     }
     case 'bad-header': {
       const body = Buffer.from('{}');
@@ -239,15 +213,11 @@ function plan(index: number, random: () => number): Planned {
         Buffer.from(`Content-Length: ${body.length}\r\n\r\n`),
         body,
       ]);
-      return { id, category, bytes: raw };
+      return planned(raw);
     }
     case 'wrong-path': {
       const body = Buffer.from('{}');
-      return {
-        id,
-        category,
-        bytes: head('POST', pick(['/', '/event', '/events/x', '/%zz', '/events%00', '//events', '*']), auth(body), body),
-      };
+      return planned(head('POST', pick(['/', '/event', '/events/x', '/%zz', '/events%00', '//events', '*']), auth(body), body));
     }
   }
 }

@@ -1,33 +1,18 @@
 // The stats line: rates, in flight and totals while a pipeline runs; one line for idle; STALLED naming where the
 // oldest message waits.
 import { source, sink } from '../../lib/endpoints';
-import { start } from '../../lib/run';
+import { emptyStats, start, type PipelineStats } from '../../lib/run';
 import { createLogger } from '../../lib/logging/logger';
 import { SinkRuntime, type SinkDriver } from '../../lib/sink';
 import type { Message } from '../../lib/message';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { statsLine } from '../../lib/admin/statsLine';
-import type { PipelineStats } from '../../lib/run';
 import { mapMessages } from '../../operators';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { LineCapture } from './helpers';
 
 function stats(values: Partial<PipelineStats>): PipelineStats {
-  return {
-    received: 0,
-    acked: 0,
-    nacked: 0,
-    deadLettered: 0,
-    timedOut: 0,
-    givenUp: 0,
-    unrouted: 0,
-    inFlight: 0,
-    maxInFlight: 1024,
-    written: 0,
-    dropped: 0,
-    stages: [],
-    ...values,
-  };
+  return { ...emptyStats(), maxInFlight: 1024, ...values };
 }
 
 describe('the stats line', () => {

@@ -7,17 +7,7 @@ import type { Sink } from '../../lib/sink';
 import { filter } from 'rxjs';
 import { mapMessages } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
-
-function neverAcks(into: Message[]): Sink {
-  return {
-    name: 'never',
-    ready: true,
-    next: (m) => into.push(m),
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
-}
+import { collectingSink } from '../helpers/endpoints';
 
 describe('the credit window', () => {
   test('a source of 100 000 messages into a sink that never acks emits exactly maxInFlight, and waits', async () => {
@@ -25,7 +15,10 @@ describe('the credit window', () => {
     const input = memTopic(topic);
     for (let i = 0; i < 100_000; i++) input.publish({ body: `m${i}` });
     const held: Message[] = [];
-    const running = start(source(`mem://${topic}`, { maxInFlight: 64 }), neverAcks(held), { handleSignals: false, shutdownTimeout: 100 });
+    const running = start(source(`mem://${topic}`, { maxInFlight: 64 }), collectingSink(undefined, held), {
+      handleSignals: false,
+      shutdownTimeout: 100,
+    });
     await sleep(300);
     expect(held).toHaveLength(64);
     expect(running.stats().inFlight).toBe(64);
@@ -45,7 +38,7 @@ describe('the credit window', () => {
     const input = memTopic(topic);
     for (let i = 0; i < 5000; i++) input.publish({ body: 'x' });
     const held: Message[] = [];
-    const running = start(source(`mem://${topic}`), neverAcks(held), { handleSignals: false, shutdownTimeout: 100 });
+    const running = start(source(`mem://${topic}`), collectingSink(undefined, held), { handleSignals: false, shutdownTimeout: 100 });
     await sleep(200);
     expect(held).toHaveLength(1024);
     await running.stop();

@@ -10,6 +10,7 @@ import { type Sink, type SinkDriver, SinkRuntime } from '../../lib/sink';
 import { ConfigError } from '../../lib/errors';
 import { mapMessages, fanOut } from '../../operators';
 import { capturingLogger, sleep, uniqueName, waitFor } from '../helpers/wait';
+import { collectingSink } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 /** A sink driver that confirms each write after `delayMs` and remembers what it wrote, in order. */
@@ -32,18 +33,6 @@ function slowDriver(delayMs: number, written: string[] = []): SinkDriver & { wri
   };
 }
 
-/** A sink that keeps what it gets and never settles it. */
-function holdingSink(into: Message[]): Sink {
-  return {
-    name: 'holding',
-    ready: true,
-    next: (m) => into.push(m),
-    error: () => undefined,
-    complete: () => undefined,
-    close: async () => undefined,
-  };
-}
-
 function publish(count: number, prefix: string): string {
   const topic = uniqueName(prefix);
   const input = memTopic(topic);
@@ -58,7 +47,7 @@ describe('outputs hold the credit window (1 -> N)', () => {
     const pipeline = source(`mem://${topic}`, { maxInFlight: 10 }).pipe(
       mapMessages((m) => Array.from({ length: 2000 }, (_, i) => ({ body: `${m.text()}-${i}` }))),
     );
-    const running = start(pipeline, holdingSink(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(pipeline, collectingSink(undefined, held), { handleSignals: false, shutdownTimeout: 200 });
     await sleep(100);
     // the first input's 2 000 outputs fill the window: the source takes nothing more while they wait
     expect(running.stats().received).toBe(1);
@@ -81,7 +70,7 @@ describe('outputs hold the credit window (1 -> N)', () => {
     const pipeline = source(`mem://${topic}`, { maxInFlight: 5, maxDeliveries: 100 }).pipe(
       mapMessages((m) => [{ body: `${m.text()}-a` }, { body: `${m.text()}-b` }, { body: `${m.text()}-c` }]),
     );
-    const running = start(pipeline, holdingSink(held), { handleSignals: false, shutdownTimeout: 200 });
+    const running = start(pipeline, collectingSink(undefined, held), { handleSignals: false, shutdownTimeout: 200 });
     await waitFor(() => held.length === 3, 'three outputs');
     held[0].nack(new Error('first output failed'));
     // its siblings are dead: a sink seeing them now skips them
@@ -115,9 +104,12 @@ describe('a slow sink is not a lost message', () => {
   test('the ack timeout still finds a message a plain filter dropped, and says no sink held it', async () => {
     const topic = publish(2, 'dropped');
     const { logger, lines } = capturingLogger();
-    const out: Message[] = [];
     const pipeline = source(`mem://${topic}`, { ackTimeout: 100, logger, maxDeliveries: 1 }).pipe(filter((m) => m.text() !== 'm1'));
-    const running = start(pipeline, { ...holdingSink(out), next: (m: Message) => m.ack() }, { handleSignals: false });
+    const running = start(
+      pipeline,
+      collectingSink((message) => message.ack()),
+      { handleSignals: false },
+    );
     await waitFor(() => running.stats().timedOut >= 1, 'the timeout', 5000);
     expect(lines().find((line) => line.msg.includes('ackTimeout'))?.msg).toContain('No sink held them');
     await running.stop();
@@ -185,7 +177,7 @@ describe('the drain', () => {
   test('a second signal stops at once: in-flight messages are nacked and done rejects', async () => {
     const topic = publish(5, 'second-signal');
     const held: Message[] = [];
-    const running = start(source(`mem://${topic}`, { maxDeliveries: 100 }), holdingSink(held), { shutdownTimeout: 60_000 });
+    const running = start(source(`mem://${topic}`, { maxDeliveries: 100 }), collectingSink(undefined, held), { shutdownTimeout: 60_000 });
     await waitFor(() => held.length === 5, 'the messages');
     process.emit('SIGTERM', 'SIGTERM');
     const began = Date.now();
@@ -233,13 +225,7 @@ describe('sources subscribed late belong to their pipeline', () => {
     const out: Message[] = [];
     const running = start(
       timer(200).pipe(mergeMap(() => source(`mem://${topic}`))),
-      {
-        ...holdingSink(out),
-        next: (m: Message) => {
-          out.push(m);
-          m.ack();
-        },
-      },
+      collectingSink((message) => message.ack(), out),
       {
         handleSignals: false,
       },

@@ -212,68 +212,48 @@ describe("order: 'key'", () => {
     return byKey;
   }
 
-  test('10 000 messages over 100 keys into a sink failing every third write arrive in per-key order', async () => {
-    const driver = flakyDriver();
+  /**
+   * Writes `count` messages over `keys` keys through a sink of 8 writers in batches of 16 that retries its failures,
+   * waits until every one is acked, and closes the sink.
+   */
+  async function writeKeyed(driver: SinkDriver, count: number, keys: number, options: { order?: 'key' } = {}): Promise<void> {
     const sinkRuntime = new SinkRuntime('flaky://', driver, {
-      order: 'key',
+      ...options,
       concurrency: 8,
       batch: { count: 16 },
       retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
     });
     let acked = 0;
-    for (let i = 0; i < 10_000; i++) {
+    for (let i = 0; i < count; i++) {
       sinkRuntime.next(
-        Message.create({ body: String(i), key: `k${i % 100}` }, (error) => {
+        Message.create({ body: String(i), key: `k${i % keys}` }, (error) => {
           if (error === undefined) acked++;
         }),
       );
     }
-    await waitFor(() => acked === 10_000, 'every message written', 60_000);
+    await waitFor(() => acked === count, 'every message written', 60_000);
+    await sinkRuntime.close();
+  }
+
+  test('10 000 messages over 100 keys into a sink failing every third write arrive in per-key order', async () => {
+    const driver = flakyDriver();
+    await writeKeyed(driver, 10_000, 100, { order: 'key' });
     expect(driver.stored).toHaveLength(10_000);
     for (const [, sequence] of perKey(driver.stored)) expect(sequence).toEqual([...sequence].sort((a, b) => a - b));
-    await sinkRuntime.close();
   });
 
   test("without order: 'key' the same sink reorders keys under retries (what the option is for)", async () => {
     const driver = flakyDriver();
-    const sinkRuntime = new SinkRuntime('flaky://', driver, {
-      concurrency: 8,
-      batch: { count: 16 },
-      retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
-    });
-    let acked = 0;
-    for (let i = 0; i < 10_000; i++) {
-      sinkRuntime.next(
-        Message.create({ body: String(i), key: `k${i % 100}` }, (error) => {
-          if (error === undefined) acked++;
-        }),
-      );
-    }
-    await waitFor(() => acked === 10_000, 'every message written', 60_000);
+    await writeKeyed(driver, 10_000, 100);
     const outOfOrder = [...perKey(driver.stored).values()].filter((sequence) =>
       sequence.some((value, i) => i > 0 && value < sequence[i - 1]),
     );
     expect(outOfOrder.length).toBeGreaterThan(0);
-    await sinkRuntime.close();
   });
 
   test('a driver that declares ordered (SQS FIFO, Kafka, Pub/Sub ordering) keeps key order without the option', async () => {
     const driver = Object.assign(flakyDriver(), { ordered: true });
-    const sinkRuntime = new SinkRuntime('flaky://', driver, {
-      concurrency: 8,
-      batch: { count: 16 },
-      retry: { maxAttempts: 100, initialDelay: 1, maxDelay: 20 },
-    });
-    let acked = 0;
-    for (let i = 0; i < 3000; i++) {
-      sinkRuntime.next(
-        Message.create({ body: String(i), key: `k${i % 30}` }, (error) => {
-          if (error === undefined) acked++;
-        }),
-      );
-    }
-    await waitFor(() => acked === 3000, 'every message written', 60_000);
+    await writeKeyed(driver, 3000, 30);
     for (const [, sequence] of perKey(driver.stored)) expect(sequence).toEqual([...sequence].sort((a, b) => a - b));
-    await sinkRuntime.close();
   });
 });

@@ -1,6 +1,6 @@
 // BatchedReads: how the cache reads of waiting module instances go to the backend. A backend of our own Cache
 // interface whose answers the test releases by hand shows what is asked, when, and who gets which answer.
-import { BatchedReads, type Reader } from '../../lib/wasm/reads';
+import { BatchedReads, type BatchedReadsOptions, type Reader } from '../../lib/wasm/reads';
 import type { Cache } from '../../lib/cache/types';
 import { sleep } from '../helpers/wait';
 
@@ -29,6 +29,11 @@ class HeldCache implements Cache {
   add = async (): Promise<boolean> => true;
   delete = async (): Promise<void> => undefined;
   close = async (): Promise<void> => undefined;
+
+  /** The keys of every request so far, in order. */
+  asked(): (readonly string[])[] {
+    return this.requests.map((request) => request.keys);
+  }
 }
 
 class Answers implements Reader {
@@ -36,6 +41,12 @@ class Answers implements Reader {
   onRead(key: string, value: Buffer | undefined, error: Error | undefined): void {
     this.got.push(error === undefined ? { key, value: value?.toString() } : { key, error: error.message });
   }
+}
+
+/** A batcher over a HeldCache (with getMany when `batched`), and one reader to answer. */
+function heldReads(batched: boolean, options?: BatchedReadsOptions): { cache: HeldCache; reads: BatchedReads; answers: Answers } {
+  const cache = new HeldCache(batched);
+  return { cache, reads: new BatchedReads(cache, options), answers: new Answers() };
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -50,7 +61,7 @@ test('reads asked in the same tick go as one request; a key asked twice is asked
   reads.read('a', second);
   expect(cache.requests).toHaveLength(0); // sent at the end of the tick, not at once
   await tick();
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a', 'b']]);
+  expect(cache.asked()).toEqual([['a', 'b']]);
   cache.requests[0].answer([Buffer.from('A'), undefined]);
   await tick();
   expect(first.got).toEqual([
@@ -61,19 +72,17 @@ test('reads asked in the same tick go as one request; a key asked twice is asked
 });
 
 test('while a request is out, new reads wait, then go together when it returns', async () => {
-  const cache = new HeldCache(true);
-  const reads = new BatchedReads(cache);
-  const answers = new Answers();
+  const { cache, reads, answers } = heldReads(true);
   reads.read('a', answers);
   await tick();
   reads.read('b', answers);
   await tick();
   reads.read('c', answers);
   await tick();
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a']]);
+  expect(cache.asked()).toEqual([['a']]);
   cache.requests[0].answer([Buffer.from('A')]);
   await tick();
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a'], ['b', 'c']]);
+  expect(cache.asked()).toEqual([['a'], ['b', 'c']]);
   cache.requests[1].answer([Buffer.from('B'), Buffer.from('C')]);
   await tick();
   expect(answers.got.map((answer) => answer.value)).toEqual(['A', 'B', 'C']);
@@ -81,25 +90,21 @@ test('while a request is out, new reads wait, then go together when it returns',
 });
 
 test('a request that does not come back holds the next reads for maxWaitMs at most', async () => {
-  const cache = new HeldCache(true);
-  const reads = new BatchedReads(cache, { maxWaitMs: 30 });
-  const answers = new Answers();
+  const { cache, reads, answers } = heldReads(true, { maxWaitMs: 30 });
   reads.read('stuck', answers);
   await tick();
   reads.read('next', answers);
   await tick();
   expect(cache.requests).toHaveLength(1);
   await sleep(60);
-  expect(cache.requests.map((request) => request.keys)).toEqual([['stuck'], ['next']]);
+  expect(cache.asked()).toEqual([['stuck'], ['next']]);
   cache.requests[1].answer([Buffer.from('N')]);
   await tick();
   expect(answers.got).toEqual([{ key: 'next', value: 'N' }]);
 });
 
 test('a failed request fails every read in it, with its error; the next request goes on', async () => {
-  const cache = new HeldCache(true);
-  const reads = new BatchedReads(cache);
-  const answers = new Answers();
+  const { cache, reads, answers } = heldReads(true);
   reads.read('a', answers);
   reads.read('b', answers);
   await tick();
@@ -110,24 +115,22 @@ test('a failed request fails every read in it, with its error; the next request 
     { key: 'a', error: 'connection reset' },
     { key: 'b', error: 'connection reset' },
   ]);
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a', 'b'], ['c']]);
+  expect(cache.asked()).toEqual([['a', 'b'], ['c']]);
 });
 
 test('without getMany, one get per key, each failing alone; the batch counts as back when all are', async () => {
-  const cache = new HeldCache(false);
-  const reads = new BatchedReads(cache);
-  const answers = new Answers();
+  const { cache, reads, answers } = heldReads(false);
   reads.read('a', answers);
   reads.read('b', answers);
   await tick();
   reads.read('c', answers);
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a'], ['b']]);
+  expect(cache.asked()).toEqual([['a'], ['b']]);
   cache.requests[1].fail(new Error('b is unreadable'));
   await tick();
   expect(cache.requests).toHaveLength(2); // 'c' waits for 'a' too
   cache.requests[0].answer([Buffer.from('A')]);
   await tick();
-  expect(cache.requests.map((request) => request.keys)).toEqual([['a'], ['b'], ['c']]);
+  expect(cache.asked()).toEqual([['a'], ['b'], ['c']]);
   expect(answers.got).toEqual([
     { key: 'b', error: 'b is unreadable' },
     { key: 'a', value: 'A' },

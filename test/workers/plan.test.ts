@@ -2,16 +2,9 @@
 // how the primary combines the workers' metrics, counts and readiness.
 import { ConfigError } from '../../lib/errors';
 import { parseWorkers, planWorkers, sourceUriForWorker } from '../../bin/workers';
-import {
-  aggregateMetricsText,
-  countersOf,
-  foldSnapshots,
-  groupReadiness,
-  sumStats,
-  emptyStats,
-  type MetricsSnapshot,
-} from '../../lib/admin/cluster';
-import type { PipelineStats } from '../../lib/run';
+import { aggregateMetricsText, countersOf, foldSnapshots, groupReadiness, sumStats, type MetricsSnapshot } from '../../lib/admin/cluster';
+import { emptyStats, type PipelineStats } from '../../lib/run';
+import { emptyStageStats } from '../../lib/metrics';
 
 describe('WORKERS', () => {
   test('a number, or auto for one per core', () => {
@@ -128,18 +121,10 @@ describe('the primary combines its workers', () => {
       maxInFlight: 1024,
       stages: [
         {
-          role: 'source',
-          stage: 'nats://in',
-          scheme: 'nats',
+          ...emptyStageStats('source', 'nats://in', 'nats'),
           received,
           emitted: received,
           acked: received,
-          nacked: 0,
-          dropped: 0,
-          deadLettered: 0,
-          timedOut: 0,
-          givenUp: 0,
-          unrouted: 0,
           errors: { handler: 1 },
           inFlight,
         },

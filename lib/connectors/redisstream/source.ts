@@ -202,21 +202,20 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     }
   }
 
+  /**
+   * XREADGROUP as this consumer of the group on `client`: at most `max` entries from `from` (`>`: never delivered), waiting
+   * up to `block` ms for the first when given.
+   */
+  private async readGroup(client: Redis, max: number, from: string, block?: number): Promise<RawEntry[]> {
+    const { stream, group, consumer } = this.config;
+    const wait = block === undefined ? [] : ['BLOCK', String(Math.ceil(block))];
+    const reply = await client.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', String(max), ...wait, 'STREAMS', stream, from);
+    return entriesOf((reply as [Buffer, unknown][] | null)?.[0]?.[1]);
+  }
+
   /** Entries this consumer name held when its last process stopped (a restart with the same ?consumer=). */
   private async readHistory(max: number): Promise<Delivery<StreamEntryToken>[]> {
-    const { stream, group, consumer } = this.config;
-    const reply = await this.commands.callBuffer(
-      'XREADGROUP',
-      'GROUP',
-      group,
-      consumer,
-      'COUNT',
-      String(max),
-      'STREAMS',
-      stream,
-      this.historyFrom,
-    );
-    const entries = entriesOf((reply as [Buffer, unknown][] | null)?.[0]?.[1]);
+    const entries = await this.readGroup(this.commands, max, this.historyFrom);
     if (entries.length === 0) {
       this.historyDone = true;
       return [];
@@ -297,7 +296,7 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
 
   /** New entries, waiting for the first up to MAX_BLOCK_MS (less when a retry or a claim sweep is due sooner). */
   private async readNew(max: number, signal: AbortSignal): Promise<Delivery<StreamEntryToken>[]> {
-    const { stream, group, consumer } = this.config;
+    const { stream } = this.config;
     const now = Date.now();
     let block = Math.min(MAX_BLOCK_MS, Math.max(1, this.nextClaimAt - now));
     for (const at of this.retries.values()) block = Math.min(block, Math.max(1, at - now));
@@ -307,26 +306,13 @@ export class RedisStreamSource implements SourceDriver<StreamEntryToken> {
     };
     signal.addEventListener('abort', unblock);
     this.readingNew = true;
-    let reply: unknown;
+    let entries: RawEntry[];
     try {
-      reply = await this.reader.callBuffer(
-        'XREADGROUP',
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        String(max),
-        'BLOCK',
-        String(Math.ceil(block)),
-        'STREAMS',
-        stream,
-        '>',
-      );
+      entries = await this.readGroup(this.reader, max, '>', block);
     } finally {
       this.readingNew = false;
       signal.removeEventListener('abort', unblock);
     }
-    const entries = entriesOf((reply as [Buffer, unknown][] | null)?.[0]?.[1]);
     const deliveries: Delivery<StreamEntryToken>[] = [];
     for (const [rawId, fields] of entries) {
       const entryId = rawId.toString();
