@@ -27,6 +27,8 @@ module.exports = tseslint.config(
   {
     ignores: [
       'dist/**',
+      'dist.next-*/**',
+      'dist.old-*/**',
       '.cache/**',
       // AssemblyScript and the module author's templates, compiled by asc (i32, usize, @external), not by tsc
       'sdk/**',

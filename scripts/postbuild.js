@@ -1,9 +1,9 @@
-// After tsc: makes the compiled bin executable (so `dist/bin/wasm-pipes.js` runs directly as well as through npx),
+// After tsc (scripts/build.js, which passes the folder it built into; dist/ by default): makes the compiled bin executable (so `dist/bin/wasm-pipes.js` runs directly as well as through npx),
 // and copies each TypeScript source into its source map (`sourcesContent`, as tsc's inlineSources would), so that the
 // maps shipped in the package are whole without the .ts files, which are not shipped.
 const fs = require('node:fs');
 const path = require('node:path');
-const dist = path.join(__dirname, '..', 'dist');
+const dist = path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'dist'));
 const bin = path.join(dist, 'bin', 'wasm-pipes.js');
 if (fs.existsSync(bin)) fs.chmodSync(bin, 0o755);
 
