@@ -38,19 +38,18 @@ export class SnsSink implements SinkDriver {
   private readonly sequencer = new GroupSequencer();
   /** A FIFO topic keeps each group (the message key) in order: the runtime keeps it through retries too. */
   readonly ordered: boolean;
+  /** The topic, for the error that says it does not exist. */
+  private readonly resource: AwsResource;
 
   constructor(private readonly config: SnsSinkConfig) {
     this.host = describeHost(config.settings, `sns.${config.region}.amazonaws.com`);
     this.fifo = config.topicArn.endsWith('.fifo');
     this.ordered = this.fifo;
+    this.resource = { kind: 'topic', name: config.topicArn };
   }
 
   get ready(): boolean {
     return this.healthy;
-  }
-
-  private get resource(): AwsResource {
-    return { kind: 'topic', name: this.config.topicArn };
   }
 
   /**

@@ -165,7 +165,6 @@ async function withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> 
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
   return wakeableWait(signal, { ms });
 }
 
@@ -326,7 +325,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
         .then(
           (messages) => {
             signal.removeEventListener('abort', abandon);
-            if (abandoned) this.release(messages);
+            if (abandoned) this.release(messages, 'a receive still open when intake stopped took messages');
             else resolve(messages);
           },
           (error: unknown) => {
@@ -340,16 +339,15 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     });
   }
 
-  /** Messages nobody will process (taken by a receive after intake stopped): visible again for another consumer. */
-  private release(messages: readonly SqsMessage[]): void {
+  /** Messages nobody will process (`taken`: how they came to be here): visible again for another consumer. */
+  private release(messages: readonly SqsMessage[], taken: string): void {
     let released = 0;
     for (const message of messages) {
       if (message.ReceiptHandle === undefined) continue;
       this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
       released++;
     }
-    if (released > 0)
-      this.context.logger.debug({ released }, 'a receive still open when intake stopped took messages; made visible again at once');
+    if (released > 0) this.context.logger.debug({ released }, `${taken}; made visible again at once`);
   }
 
   /** Not aborted when intake stops: see poll(). */
@@ -528,11 +526,7 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
     clearInterval(this.extendTimer);
     this.extendTimer = undefined;
     if (this.client !== undefined) {
-      // taken at start-up but never handed out (the pipeline stopped first): visible again for another consumer
-      for (const message of this.prefetched.splice(0)) {
-        if (message.ReceiptHandle !== undefined)
-          this.visibilityChanges.add({ receiptHandle: message.ReceiptHandle, seconds: 0, reason: 'release' });
-      }
+      this.release(this.prefetched.splice(0), 'taken at start-up but never handed out (the pipeline stopped first)');
       await this.deletes.drain();
       await this.visibilityChanges.drain();
       const client = this.client;
@@ -582,9 +576,13 @@ export class SqsSink implements SinkDriver {
   /** Keeps a group's writes in the order they started, also when the user turned the runtime's order off. */
   private readonly sequencer = new GroupSequencer();
 
+  /** The queue, for the error that says it does not exist. */
+  private readonly resource: AwsResource;
+
   constructor(private readonly config: SqsSinkConfig) {
     this.host = describeHost(config.settings, config.address.host);
     this.ordered = config.address.fifo;
+    this.resource = { kind: 'queue', name: config.address.name };
   }
 
   get ready(): boolean {
@@ -604,8 +602,7 @@ export class SqsSink implements SinkDriver {
     try {
       url = await askQueueUrl(client, this.config.address);
     } catch (error) {
-      const resource: AwsResource = { kind: 'queue', name: this.config.address.name };
-      if (isMissing(error, resource)) throw missingResourceError(error, resource, 'GetQueueUrl', SCHEME, this.host);
+      if (isMissing(error, this.resource)) throw missingResourceError(error, this.resource, 'GetQueueUrl', SCHEME, this.host);
       return;
     }
     // with an endpoint override the writes need this URL anyway
@@ -635,7 +632,7 @@ export class SqsSink implements SinkDriver {
       maxSize: this.config.maxMessageSize,
       maxEntries: MAX_BATCH,
       sequencer: this.sequencer,
-      resource: { kind: 'queue', name: this.config.address.name },
+      resource: this.resource,
       entry: (fields, body): SendMessageBatchRequestEntry => ({ ...fields, MessageBody: body }),
       send: async (entries) => client.send(new SendMessageBatchCommand({ QueueUrl: await this.resolve(client), Entries: entries })),
       answered: (healthy) => {

@@ -384,10 +384,10 @@ export class AzureSbSource implements SourceDriver<Delivery> {
    * writes the dispositions of one tick as ranges of consecutive delivery ids with the first member's outcome, and
    * never compares the second member's outcome with the first's (`write_dispositions` in rhea/lib/session.js): a
    * complete and an abandon of neighbouring deliveries went out as one "accepted" range, and the abandoned message
-   * was completed, so lost. Hence one kind of
-   * outcome at a time: a settlement of another kind waits until the service has answered every one in flight (an
-   * answer comes after the frame was written), then all waiting of the first waiting kind go out together. Acks alone
-   * never wait; a mix costs a round trip per change of kind. While a settlement waits, its lock is still renewed.
+   * was completed, so lost. Hence one kind of outcome at a time: a settlement of another kind waits until the
+   * service has answered every one in flight (an answer comes after the frame was written), then all waiting of the
+   * first waiting kind go out together. Acks alone never wait; a mix costs a round trip per change of kind. While a
+   * settlement waits, its lock is still renewed.
    */
   private settle(delivery: Delivery, outcome: Outcome, reason?: string): void {
     // a dead-letter frame carries its description: two dead letters are the same outcome only with the same text
