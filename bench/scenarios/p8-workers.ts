@@ -62,6 +62,14 @@ async function heavyRound(messages: number, workers: number): Promise<number> {
   return ((highAt - lowAt) * messages) / (high - low);
 }
 
+/** The bin with WORKERS=1 as the baseline and WORKERS=2 as the candidate, each round run by `round`. */
+function oneWorkerAgainstTwo(round: (messages: number, workers: number) => Promise<number>): Pick<Scenario, 'baseline' | 'candidate'> {
+  return {
+    baseline: { name: 'the bin, WORKERS=1', run: (messages) => round(messages, 1) },
+    candidate: { name: 'the bin, WORKERS=2', run: (messages) => round(messages, 2) },
+  };
+}
+
 export const p8: Scenario = {
   id: 'P8',
   title: 'JetStream -> wasmTransform(CPU-heavy, ~35 µs a message) -> JetStream through the bin: WORKERS=2 vs WORKERS=1',
@@ -80,8 +88,7 @@ export const p8: Scenario = {
   async teardown() {
     await connection.close();
   },
-  baseline: { name: 'the bin, WORKERS=1', run: (messages) => heavyRound(messages, 1) },
-  candidate: { name: 'the bin, WORKERS=2', run: (messages) => heavyRound(messages, 2) },
+  ...oneWorkerAgainstTwo(heavyRound),
   async verify() {
     const result = [...notes, loadNote(), 'the machine is shared: confirm on a quiet one'];
     if (failures.length === 0) result.push('every round: every id in the sink stream, the bin exited 0');
@@ -124,8 +131,7 @@ export const p8b: Scenario = {
   async setup() {
     uppercase = await uppercaseModule();
   },
-  baseline: { name: 'the bin, WORKERS=1', run: (messages) => coreRound(messages, 1) },
-  candidate: { name: 'the bin, WORKERS=2', run: (messages) => coreRound(messages, 2) },
+  ...oneWorkerAgainstTwo(coreRound),
   async verify() {
     return [loadNote(), 'the machine is shared: confirm on a quiet one', ...coreFailures.splice(0).map((failure) => `FAIL: ${failure}`)];
   },
