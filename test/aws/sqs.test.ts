@@ -8,10 +8,9 @@ import { type SinkRuntime, type Sink, type SinkOptions } from '../../lib/sink';
 import type { SourceOptions } from '../../lib/source';
 import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
-import fs from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
 import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../../lib/registry';
+import { connectorPage, expectDeclaredAndNamed } from '../helpers/paramsTable';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { ACCOUNT, AWS_TEST_ENV, Fauxqs, type QueueInfo } from './fauxqs';
@@ -446,7 +445,7 @@ describe('awssqs:// and awssns:// URIs', () => {
   });
 
   test('every parameter is declared with a description and a default, and docs/connectors/aws.md names each', () => {
-    const page = fs.readFileSync(path.resolve(__dirname, '../../docs/connectors/aws.md'), 'utf8');
+    const page = connectorPage('aws');
     const sqs = lookupScheme('awssqs', 'SOURCE_URI');
     const sns = lookupScheme('awssns', 'SINK_URI');
     const declared = [...(sqs.sourceParams ?? []), ...(sqs.sinkParams ?? []), ...(sns.sinkParams ?? [])];
@@ -462,14 +461,7 @@ describe('awssqs:// and awssns:// URIs', () => {
     ]);
     expect(paramNames(sqs.sinkParams)).toEqual(['region', 'endpoint', 'max_message_size']);
     expect(paramNames(sns.sinkParams)).toEqual(['region', 'endpoint']);
-    for (const param of declared) {
-      expect(param).toEqual({
-        name: expect.any(String),
-        description: expect.stringMatching(/\w{3}/),
-        default: expect.stringMatching(/\S/),
-      });
-      if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
-    }
+    expectDeclaredAndNamed(declared, page);
   });
 
   test('no region anywhere fails the start-up with what to set, for a source and for a sink (not a retry loop)', async () => {
