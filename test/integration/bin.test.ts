@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ENV_VARIABLES } from '../../bin/env';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { BIN, binEnv } from '../helpers/bin';
+import { BIN, binEnv, envelopeBodies } from '../helpers/bin';
 
 // no admin server unless a test sets ADMIN_PORT (see binEnv)
 const BASE_ENV = binEnv();
@@ -317,12 +317,7 @@ describe("the README's first command, and stopping it", () => {
       timeout: 20_000,
     });
     expect(result.status).toBe(0);
-    expect(
-      result.stdout
-        .trim()
-        .split('\n')
-        .map((line) => (JSON.parse(line) as { body: string }).body),
-    ).toEqual(['hello', 'world']);
+    expect(envelopeBodies(result.stdout)).toEqual(['hello', 'world']);
   });
 
   test('without a build, the script says to run npm install, and exits 2', () => {
