@@ -368,24 +368,24 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
   });
 
   test('a queue or topic that does not exist fails the start-up of a sink (a FIFO one with the attribute to create it)', async () => {
+    /** Opens a sink on `uri` (closed after the test) and resolves to what its start-up failed with, if it failed. */
+    const startFailure = async (uri: string): Promise<unknown> => {
+      const opened = sink(uri);
+      cleanups.push(() => opened.close());
+      return (opened as SinkRuntime).start().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    };
+
     const fifo = `${uniqueName('missing')}.fifo`;
-    const queueSink = sink(fauxqs.sqsUri(fifo));
-    cleanups.push(() => queueSink.close());
-    const queueFailure = await (queueSink as SinkRuntime).start().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const queueFailure = await startFailure(fauxqs.sqsUri(fifo));
     expect(queueFailure).toBeInstanceOf(MissingResourceError);
     expect((queueFailure as Error).message).toContain(`queue '${fifo}' does not exist (GetQueueUrl: QueueDoesNotExist`);
     expect((queueFailure as Error).message).toContain(`aws sqs create-queue --queue-name ${fifo} --attributes FifoQueue=true`);
 
     const arn = `arn:aws:sns:us-east-1:${ACCOUNT}:${uniqueName('missing')}`;
-    const topicSink = sink(fauxqs.snsUri(arn));
-    cleanups.push(() => topicSink.close());
-    const topicFailure = await (topicSink as SinkRuntime).start().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const topicFailure = await startFailure(fauxqs.snsUri(arn));
     expect(topicFailure).toBeInstanceOf(MissingResourceError);
     expect((topicFailure as Error).message).toContain(`topic '${arn}' does not exist (GetTopicAttributes: NotFound`);
     expect((topicFailure as Error).message).toContain(`aws sns create-topic --name ${arn.split(':')[5]})`);
