@@ -267,11 +267,15 @@ function isOpen(role: StageRole, name: string, scheme: string): boolean {
 /** Moves a stage's counters to the retired totals (its gauges stop); safe to call more than once. */
 export function closeStage(stage: StageMetrics): void {
   if (!liveStages.delete(stage)) return;
-  const key = stage.key;
-  let total = retiredStages.get(key);
+  addToTotals(retiredStages, stage);
+}
+
+/** Adds the counters of `stage` to the total of its labels in `totals`, creating that total the first time. */
+function addToTotals(totals: Map<string, StageMetrics>, stage: StageMetrics): void {
+  let total = totals.get(stage.key);
   if (total === undefined) {
     total = new StageMetrics(stage.role, stage.stage, stage.scheme);
-    retiredStages.set(key, total);
+    totals.set(stage.key, total);
   }
   total.absorb(stage);
 }
@@ -499,17 +503,8 @@ const ROLE_COUNTERS: Record<StageRole, readonly (keyof StageMetrics)[]> = {
 /** Live and retired stages, summed by labels. */
 function stagesByLabels(): StageMetrics[] {
   const sums = new Map<string, StageMetrics>();
-  const add = (stage: StageMetrics): void => {
-    const key = stage.key;
-    let total = sums.get(key);
-    if (total === undefined) {
-      total = new StageMetrics(stage.role, stage.stage, stage.scheme);
-      sums.set(key, total);
-    }
-    total.absorb(stage);
-  };
-  for (const stage of retiredStages.values()) add(stage);
-  for (const stage of liveStages) add(stage);
+  for (const stage of retiredStages.values()) addToTotals(sums, stage);
+  for (const stage of liveStages) addToTotals(sums, stage);
   return [...sums.values()];
 }
 
@@ -610,43 +605,41 @@ addFamily(
   ),
 );
 
-addFamily(
-  new CollectedFamily(
-    'wasm_pipes_message_latency_seconds',
-    'Time from receipt at the source to ack or nack (every message below 2000/s, one in 64 above)',
-    'histogram',
-    () => {
+/**
+ * Adds a histogram family with one series per stage and outcome: `histograms(stage)` holds a stage's histogram of each
+ * outcome (in that order), or is undefined for a stage that keeps none.
+ */
+function addOutcomeHistograms<Outcome extends string>(
+  name: string,
+  help: string,
+  outcomes: readonly Outcome[],
+  histograms: (stage: StageMetrics) => Record<Outcome, Histogram> | undefined,
+): void {
+  addFamily(
+    new CollectedFamily(name, help, 'histogram', () => {
       const samples: Sample[] = [];
       for (const stage of stagesByLabels()) {
-        if (stage.settleLatency === undefined) continue;
-        histogramSamples('wasm_pipes_message_latency_seconds', { ...stageLabels(stage), outcome: 'ack' }, stage.settleLatency.ack, samples);
-        histogramSamples(
-          'wasm_pipes_message_latency_seconds',
-          { ...stageLabels(stage), outcome: 'nack' },
-          stage.settleLatency.nack,
-          samples,
-        );
+        const byOutcome = histograms(stage);
+        if (byOutcome === undefined) continue;
+        for (const outcome of outcomes) histogramSamples(name, { ...stageLabels(stage), outcome }, byOutcome[outcome], samples);
       }
       return samples;
-    },
-  ),
+    }),
+  );
+}
+
+addOutcomeHistograms(
+  'wasm_pipes_message_latency_seconds',
+  'Time from receipt at the source to ack or nack (every message below 2000/s, one in 64 above)',
+  ['ack', 'nack'],
+  (stage) => stage.settleLatency,
 );
 
-addFamily(
-  new CollectedFamily(
-    'wasm_pipes_sink_write_seconds',
-    'Duration of one sink write (a batch) until the service answered; outcome error when any message of it failed (sampled like the latency)',
-    'histogram',
-    () => {
-      const samples: Sample[] = [];
-      for (const stage of stagesByLabels()) {
-        if (stage.writeLatency === undefined) continue;
-        histogramSamples('wasm_pipes_sink_write_seconds', { ...stageLabels(stage), outcome: 'ok' }, stage.writeLatency.ok, samples);
-        histogramSamples('wasm_pipes_sink_write_seconds', { ...stageLabels(stage), outcome: 'error' }, stage.writeLatency.error, samples);
-      }
-      return samples;
-    },
-  ),
+addOutcomeHistograms(
+  'wasm_pipes_sink_write_seconds',
+  'Duration of one sink write (a batch) until the service answered; outcome error when any message of it failed (sampled like the latency)',
+  ['ok', 'error'],
+  (stage) => stage.writeLatency,
 );
 
 function packageVersion(): string {

@@ -103,23 +103,15 @@ export class NatsKvCache implements Cache {
 
   async get(key: string): Promise<Buffer | undefined> {
     const kv = await this.bucket('get', key);
-    try {
-      const entry = await kv.get(encodeKvKey(key));
-      if (entry === null || entry.operation !== 'PUT') return undefined;
-      return toBuffer(entry.value);
-    } catch (error) {
-      throw this.failure('get', key, error);
-    }
+    const entry = await this.request('get', key, () => kv.get(encodeKvKey(key)));
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    return toBuffer(entry.value);
   }
 
   async set(key: string, value: Buffer, ttlMs?: number): Promise<void> {
     const kv = await this.bucket('set', key);
     this.checkValue('set', key, value, ttlMs);
-    try {
-      await kv.put(encodeKvKey(key), value);
-    } catch (error) {
-      throw this.failure('set', key, error);
-    }
+    await this.request('set', key, () => kv.put(encodeKvKey(key), value));
   }
 
   async add(key: string, value: Buffer, ttlMs?: number): Promise<boolean> {
@@ -138,11 +130,7 @@ export class NatsKvCache implements Cache {
 
   async delete(key: string): Promise<void> {
     const kv = await this.bucket('delete', key);
-    try {
-      await kv.delete(encodeKvKey(key));
-    } catch (error) {
-      throw this.failure('delete', key, error);
-    }
+    await this.request('delete', key, () => kv.delete(encodeKvKey(key)));
   }
 
   async close(): Promise<void> {
@@ -309,6 +297,15 @@ export class NatsKvCache implements Cache {
         'retrying in the background',
       { scheme: 'nats-kv', host: natsServersLabel(this.options.nats), retryable: true, cause: this.lastError },
     );
+  }
+
+  /** Sends `call`, a request of `operation` on `key` to the bucket; what fails in it is a retryable failure of the cache. */
+  private async request<T>(operation: Operation, key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw this.failure(operation, key, error);
+    }
   }
 
   private failure(operation: Operation, key: string, error: unknown): ConnectorError {

@@ -1,7 +1,8 @@
 // What the NATS and RabbitMQ links share: the first connection, retried with a doubling delay until a deadline
 // (NATS_CONNECT_TIMEOUT, RABBIT_CONNECT_TIMEOUT), a sleep between attempts that closing the link cuts short, and the
 // error log of why a link cannot connect, once per distinct reason (a refused password retried on every write
-// would otherwise fill the log, or, at debug, never reach it).
+// would otherwise fill the log, or, at debug, never reach it). And what the MQTT and Redis clients share: the wait for
+// the first connection of a client that reconnects by itself (mqtt.js, ioredis).
 import { ConnectorError } from '../errors';
 import { exponentialBackoff } from '../backoff';
 import type { Logger } from '../logging/logger';
@@ -89,4 +90,78 @@ export async function connectWithRetry<T>(options: ConnectRetryOptions<T>): Prom
       await options.sleeper.sleep(delay);
     }
   }
+}
+
+/** The events of such a client, as far as the wait needs them (mqtt.js types its own, ioredis has node's). */
+export interface ConnectingClient {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+export interface FirstConnectionOptions<T> {
+  scheme: string;
+  /** The server, as the errors and the log name it. */
+  host: string;
+  /** `source` or `sink`, for the log. */
+  role: string;
+  logger: Logger;
+  /** The event that says the client is connected, and what the wait resolves to from its arguments. */
+  connectedEvent: string;
+  connected(...args: unknown[]): T;
+  /** How long to wait, and the variable that sets it. */
+  timeoutMs: number;
+  timeoutVariable: string;
+  /** The ConfigError for an error that retrying cannot fix (refused credentials), else undefined. */
+  refused(error: Error): Error | undefined;
+  /** Stops the client, and its reconnecting, once the wait failed. */
+  abandon(): void;
+}
+
+/**
+ * Resolves once `client`, which reconnects by itself, emits `connectedEvent`. Until then each distinct reason it
+ * cannot connect is logged; a refusal fails the wait at once (a ConfigError: exit 2 in the bin), and so does the
+ * client ending; after `timeoutMs` it fails with a ConnectorError that gives the last reason. A failed wait abandons
+ * the client.
+ */
+export function firstConnection<T>(client: ConnectingClient, options: FirstConnectionOptions<T>): Promise<T> {
+  const { scheme, host } = options;
+  const reasons = new DistinctReasonLog(options.logger);
+  return new Promise<T>((resolve, reject) => {
+    let lastError: Error | undefined;
+    const finish = (outcome: { value: T } | { error: Error }): void => {
+      clearTimeout(timer);
+      client.off(options.connectedEvent, onConnected);
+      client.off('error', onError);
+      client.off('end', onEnd);
+      if ('value' in outcome) resolve(outcome.value);
+      else {
+        options.abandon();
+        reject(outcome.error);
+      }
+    };
+    const onConnected = (...args: unknown[]): void => finish({ value: options.connected(...args) });
+    // closed while connecting (the pipeline stopped during its start)
+    const onEnd = (): void => finish({ error: new ConnectorError('closed before it connected', { scheme, host, retryable: false }) });
+    const onError = (reported: unknown): void => {
+      const error = reported as Error; // what both clients emit
+      lastError = error;
+      const refused = options.refused(error);
+      if (refused !== undefined) finish({ error: refused });
+      else reasons.error(new Error(`${scheme} ${options.role} cannot connect to ${host}: ${error.message}; trying again`));
+    };
+    const timer = setTimeout(() => {
+      const reason = lastError ? `: ${lastError.message}` : '';
+      finish({
+        error: new ConnectorError(`could not connect within ${options.timeoutVariable} (${options.timeoutMs} ms)${reason}`, {
+          scheme,
+          host,
+          retryable: false,
+          cause: lastError,
+        }),
+      });
+    }, options.timeoutMs);
+    client.on(options.connectedEvent, onConnected);
+    client.on('error', onError);
+    client.on('end', onEnd);
+  });
 }

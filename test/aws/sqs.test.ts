@@ -8,10 +8,9 @@ import { type SinkRuntime, type Sink, type SinkOptions } from '../../lib/sink';
 import type { SourceOptions } from '../../lib/source';
 import { ConfigError, ConnectorError, MissingResourceError, PermanentError } from '../../lib/errors';
 import { DEAD_LETTER_REASON } from '../../lib/deadLetter';
-import fs from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
 import { closestScheme, supportedSchemes, lookupScheme, paramNames } from '../../lib/registry';
+import { connectorPage, expectDeclaredAndNamed } from '../helpers/paramsTable';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { sleep, uniqueName, waitFor } from '../helpers/wait';
 import { ACCOUNT, AWS_TEST_ENV, Fauxqs, type QueueInfo } from './fauxqs';
@@ -369,24 +368,24 @@ describe('awssqs:// and awssns:// on fauxqs', () => {
   });
 
   test('a queue or topic that does not exist fails the start-up of a sink (a FIFO one with the attribute to create it)', async () => {
+    /** Opens a sink on `uri` (closed after the test) and resolves to what its start-up failed with, if it failed. */
+    const startFailure = async (uri: string): Promise<unknown> => {
+      const opened = sink(uri);
+      cleanups.push(() => opened.close());
+      return (opened as SinkRuntime).start().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    };
+
     const fifo = `${uniqueName('missing')}.fifo`;
-    const queueSink = sink(fauxqs.sqsUri(fifo));
-    cleanups.push(() => queueSink.close());
-    const queueFailure = await (queueSink as SinkRuntime).start().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const queueFailure = await startFailure(fauxqs.sqsUri(fifo));
     expect(queueFailure).toBeInstanceOf(MissingResourceError);
     expect((queueFailure as Error).message).toContain(`queue '${fifo}' does not exist (GetQueueUrl: QueueDoesNotExist`);
     expect((queueFailure as Error).message).toContain(`aws sqs create-queue --queue-name ${fifo} --attributes FifoQueue=true`);
 
     const arn = `arn:aws:sns:us-east-1:${ACCOUNT}:${uniqueName('missing')}`;
-    const topicSink = sink(fauxqs.snsUri(arn));
-    cleanups.push(() => topicSink.close());
-    const topicFailure = await (topicSink as SinkRuntime).start().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const topicFailure = await startFailure(fauxqs.snsUri(arn));
     expect(topicFailure).toBeInstanceOf(MissingResourceError);
     expect((topicFailure as Error).message).toContain(`topic '${arn}' does not exist (GetTopicAttributes: NotFound`);
     expect((topicFailure as Error).message).toContain(`aws sns create-topic --name ${arn.split(':')[5]})`);
@@ -446,7 +445,7 @@ describe('awssqs:// and awssns:// URIs', () => {
   });
 
   test('every parameter is declared with a description and a default, and docs/connectors/aws.md names each', () => {
-    const page = fs.readFileSync(path.resolve(__dirname, '../../docs/connectors/aws.md'), 'utf8');
+    const page = connectorPage('aws');
     const sqs = lookupScheme('awssqs', 'SOURCE_URI');
     const sns = lookupScheme('awssns', 'SINK_URI');
     const declared = [...(sqs.sourceParams ?? []), ...(sqs.sinkParams ?? []), ...(sns.sinkParams ?? [])];
@@ -462,14 +461,7 @@ describe('awssqs:// and awssns:// URIs', () => {
     ]);
     expect(paramNames(sqs.sinkParams)).toEqual(['region', 'endpoint', 'max_message_size']);
     expect(paramNames(sns.sinkParams)).toEqual(['region', 'endpoint']);
-    for (const param of declared) {
-      expect(param).toEqual({
-        name: expect.any(String),
-        description: expect.stringMatching(/\w{3}/),
-        default: expect.stringMatching(/\S/),
-      });
-      if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
-    }
+    expectDeclaredAndNamed(declared, page);
   });
 
   test('no region anywhere fails the start-up with what to set, for a source and for a sink (not a retry loop)', async () => {

@@ -5,9 +5,8 @@ import { source, sink } from '../../lib/endpoints';
 import { createSource } from '../../lib/source';
 import { start } from '../../lib/run';
 import { Message } from '../../lib/message';
-import fs from 'node:fs';
-import path from 'node:path';
 import { lookupScheme, paramNames, parseEndpointUri } from '../../lib/registry';
+import { connectorPage, expectDeclaredAndNamed } from '../helpers/paramsTable';
 import { AzureSbSource } from '../../lib/connectors/azure/serviceBus';
 import { sourceConfig } from '../../lib/connectors/azure/config';
 import { ConnectorError, PermanentError } from '../../lib/errors';
@@ -282,18 +281,11 @@ describe('azuresb:// configuration', () => {
   const env = { SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v' };
 
   test('every parameter is declared with a description and a default, and docs/connectors/azuresb.md names each', () => {
-    const page = fs.readFileSync(path.resolve(__dirname, '../../docs/connectors/azuresb.md'), 'utf8');
+    const page = connectorPage('azuresb');
     const definition = lookupScheme('azuresb', 'SOURCE_URI');
     expect(paramNames(definition.sourceParams)).toEqual(['subscription', 'subqueue', 'max_lock_renewal']);
     expect(paramNames(definition.sinkParams)).toEqual(['key_as']);
-    for (const param of [...(definition.sourceParams ?? []), ...(definition.sinkParams ?? [])]) {
-      expect(param).toEqual({
-        name: expect.any(String),
-        description: expect.stringMatching(/\w{3}/),
-        default: expect.stringMatching(/\S/),
-      });
-      if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
-    }
+    expectDeclaredAndNamed([...(definition.sourceParams ?? []), ...(definition.sinkParams ?? [])], page);
   });
 
   test('no credentials: names both variables with an example', () => {

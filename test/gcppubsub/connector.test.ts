@@ -1,9 +1,8 @@
 // gcppubsub:// beyond the conformance suite: URIs and configuration errors, Pub/Sub's own delivery counts and the dead letter,
 // lazy nacks, ordering keys, message ids, service errors, and a server that goes away and comes back.
-import fs from 'node:fs';
-import path from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { lookupScheme, paramNames } from '../../lib/registry';
+import { connectorPage, expectDeclaredAndNamed } from '../helpers/paramsTable';
 import { source, sink } from '../../lib/endpoints';
 import { start } from '../../lib/run';
 import { type Message } from '../../lib/message';
@@ -78,18 +77,11 @@ describe('gcppubsub:// URIs and configuration', () => {
   });
 
   test('every parameter is declared with a description and a default, and docs/connectors/gcppubsub.md names each', () => {
-    const page = fs.readFileSync(path.resolve(__dirname, '../../docs/connectors/gcppubsub.md'), 'utf8');
+    const page = connectorPage('gcppubsub');
     const definition = lookupScheme('gcppubsub', 'SOURCE_URI');
     expect(paramNames(definition.sourceParams)).toEqual(['nacklazy', 'streams']);
     expect(definition.sinkParams).toEqual([]);
-    for (const param of definition.sourceParams ?? []) {
-      expect(param).toEqual({
-        name: expect.any(String),
-        description: expect.stringMatching(/\w{3}/),
-        default: expect.stringMatching(/\S/),
-      });
-      if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
-    }
+    expectDeclaredAndNamed(definition.sourceParams ?? [], page);
   });
 
   test('a subscription that does not exist fails the start-up, naming it', async () => {

@@ -49,6 +49,14 @@ export function logRecords<Line extends { msg: string } = LogRecord>(stderr: str
     .map((line) => JSON.parse(line) as Line);
 }
 
+/** The bodies of the JSON envelope lines in `text` (what stdout:// and file:// write by default), in order. */
+export function envelopeBodies(text: string): string[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { body: string }).body);
+}
+
 /** An http:// source on a free port, for a bin whose source does not matter to the test. */
 export async function httpSourceOnFreePort(): Promise<string> {
   return `http://127.0.0.1:${await freePort()}/events`;

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BIN } from './bin';
 
 /** What a server and client pair left: the script's stdout (the client's), and the bin's stdout and stderr. */
 export interface ExampleRun {
@@ -35,4 +36,17 @@ export function runServerAndClient(server: string, client: string, command: stri
   const err = fs.readFileSync(path.join(dir, 'err.txt'), 'utf8');
   fs.rmSync(dir, { recursive: true, force: true });
   return { stdout: result.stdout, out, err };
+}
+
+/**
+ * The arguments of `bash` that run the first sh block of `page` as written, but for `./wasm-pipes`, which is the build
+ * run by this Node, and the paths of `replaced` (a path the page names -> the one this run uses); the script stops at
+ * its first failing command.
+ */
+export function pageScriptArgs(page: string, replaced: Record<string, string>): string[] {
+  const commands = /```sh\n([\s\S]*?)```/.exec(page)?.[1] ?? '';
+  expect(commands).toContain('./wasm-pipes');
+  let script = commands.replaceAll('./wasm-pipes', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`);
+  for (const [named, used] of Object.entries(replaced)) script = script.replaceAll(named, used);
+  return ['--norc', '--noprofile', '-c', `set -euo pipefail\n${script}`];
 }

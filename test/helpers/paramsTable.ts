@@ -46,6 +46,21 @@ export function expectParamsDocumented(params: readonly (ParamSpec | string)[] |
 }
 
 /**
+ * Each of `params` is declared in full (a name, a description of a few words, a default; not a bare name), and `page`
+ * names each in a row of a parameter table.
+ */
+export function expectDeclaredAndNamed(params: readonly (ParamSpec | string)[], page: string): void {
+  for (const param of params) {
+    expect(param).toEqual({
+      name: expect.any(String),
+      description: expect.stringMatching(/\w{3}/),
+      default: expect.stringMatching(/\S/),
+    });
+    if (typeof param !== 'string') expect(page).toContain(`| \`${param.name}\` |`);
+  }
+}
+
+/**
  * The two tests of a connector whose page has a "Source parameters" and a "Sink parameters:" table: every source and
  * every sink parameter of `scheme` is described in code and named on docs/connectors/`scheme`.md.
  */

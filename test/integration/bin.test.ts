@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ENV_VARIABLES } from '../../bin/env';
 import { freePort, uniqueName, waitFor } from '../helpers/wait';
-import { BIN, binEnv } from '../helpers/bin';
+import { BIN, binEnv, envelopeBodies } from '../helpers/bin';
 
 // no admin server unless a test sets ADMIN_PORT (see binEnv)
 const BASE_ENV = binEnv();
@@ -47,28 +47,21 @@ describe('the wasm-pipes bin', () => {
     expect(help.stdout).toContain('Commands:');
   });
 
-  test('an unknown sink scheme exits 2 with one line naming SINK_URI and the supported schemes, no stack', () => {
-    const result = runBin({ SINK_URI: 'bogus://x' });
+  // a usage error is one line on stderr, without a stack, and exit code 2
+  test.each([
+    [
+      'an unknown sink scheme names SINK_URI and the supported schemes',
+      { SINK_URI: 'bogus://x' },
+      ['SINK_URI', "unknown scheme 'bogus://'", 'stdout://', 'http://'],
+    ],
+    ['a garbled scheme gets the closest known one suggested', { SINK_URI: 'stdoutt://' }, ["Did you mean 'stdout://'?"]],
+    ['a bad number names the variable and a valid value', { MAX_IN_FLIGHT: 'lots' }, ['MAX_IN_FLIGHT', 'whole number']],
+  ])('%s: exit 2, one line, no stack', (_case, env, fragments) => {
+    const result = runBin(env);
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('SINK_URI');
-    expect(result.stderr).toContain("unknown scheme 'bogus://'");
-    expect(result.stderr).toContain('stdout://');
-    expect(result.stderr).toContain('http://');
+    for (const fragment of fragments) expect(result.stderr).toContain(fragment);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-  });
-
-  test('a garbled scheme gets the closest known one suggested', () => {
-    const result = runBin({ SINK_URI: 'stdoutt://' });
-    expect(result.status).toBe(2);
-    expect(result.stderr).toContain("Did you mean 'stdout://'?");
-  });
-
-  test('a bad number exits 2 naming the variable and a valid value', () => {
-    const result = runBin({ MAX_IN_FLIGHT: 'lots' });
-    expect(result.status).toBe(2);
-    expect(result.stderr).toContain('MAX_IN_FLIGHT');
-    expect(result.stderr).toContain('whole number');
   });
 
   test('stdin:// -> stdout://: one JSON line per input line, exit 0 at the end of input', () => {
@@ -317,12 +310,7 @@ describe("the README's first command, and stopping it", () => {
       timeout: 20_000,
     });
     expect(result.status).toBe(0);
-    expect(
-      result.stdout
-        .trim()
-        .split('\n')
-        .map((line) => (JSON.parse(line) as { body: string }).body),
-    ).toEqual(['hello', 'world']);
+    expect(envelopeBodies(result.stdout)).toEqual(['hello', 'world']);
   });
 
   test('without a build, the script says to run npm install, and exits 2', () => {

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runBinToEnd } from '../helpers/bin';
+import { envelopeBodies, runBinToEnd } from '../helpers/bin';
 
 let dir: string;
 beforeAll(() => {
@@ -11,12 +11,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const bodies = (file: string): string[] =>
-  fs
-    .readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => (JSON.parse(line) as { body: string }).body);
+const bodies = (file: string): string[] => envelopeBodies(fs.readFileSync(file, 'utf8'));
 
 function inputFile(name: string, lines: readonly string[]): string {
   const file = path.join(dir, name);

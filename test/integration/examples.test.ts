@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { envelopeBodies } from '../helpers/bin';
 
 test('examples/typescript/uppercase-relay.ts runs as the README shows: stdin -> filter -> uppercase -> stdout + file', () => {
   const file = '/tmp/wasm-pipes-example.jsonl';
@@ -11,11 +12,7 @@ test('examples/typescript/uppercase-relay.ts runs as the README shows: stdin -> 
     timeout: 20_000,
   });
   expect(result.status).toBe(0);
-  const bodies = result.stdout
-    .trim()
-    .split('\n')
-    .map((line) => (JSON.parse(line) as { body: string }).body);
-  expect(bodies).toEqual(['HELLO', 'WORLD']);
+  expect(envelopeBodies(result.stdout)).toEqual(['HELLO', 'WORLD']);
   const written = fs
     .readFileSync(file, 'utf8')
     .trim()

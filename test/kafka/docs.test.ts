@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { lookupScheme, type ParamSpec } from '../../lib/registry';
 import { repositoryRoot } from '../fixtures/root';
-import { BIN, binEnv } from '../helpers/bin';
+import { binEnv } from '../helpers/bin';
+import { pageScriptArgs } from '../helpers/docExamples';
 import { uniqueName, waitFor } from '../helpers/wait';
 
 const page = fs.readFileSync(path.join(repositoryRoot(), 'docs', 'connectors', 'kafka.md'), 'utf8');
@@ -30,14 +31,9 @@ test('every parameter of kafka:// is described in code and in the page, with its
 });
 
 test('the local try-out runs as written: two records relayed to audit, keyed by their user header', async () => {
-  const commands = /```sh\n([\s\S]*?)```/.exec(page)?.[1] ?? '';
-  expect(commands).toContain('./wasm-pipes');
   const bootstrap = path.join(os.tmpdir(), `${uniqueName('kafka-docs')}.bootstrap`);
-  const script = commands
-    .replaceAll('./wasm-pipes', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`)
-    .replaceAll('/tmp/kafka-bootstrap', bootstrap);
   // its own process group: the background jobs (the mock cluster, the relay) are stopped with it, by its id
-  const shell = spawn('bash', ['--norc', '--noprofile', '-c', `set -euo pipefail\n${script}`], {
+  const shell = spawn('bash', pageScriptArgs(page, { '/tmp/kafka-bootstrap': bootstrap }), {
     cwd: repositoryRoot(),
     env: binEnv({ LOG_LEVEL: 'warn' }),
     detached: true,

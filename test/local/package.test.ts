@@ -2,7 +2,7 @@
 // cache that `npm ci` filled, through a lockfile made from the project's own), run as its bin. It ships what users
 // run and no test or benchmark code; broker clients are optional peers, and a scheme whose client is missing stops
 // the start with exit 2 and the npm command that installs it.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,32 +162,23 @@ describe('the npm package', () => {
   test('the installed bin relays stdin:// to stdout://, and refuses kafka:// with exit 2 and the npm command to install kafkajs', () => {
     const bin = path.join(installed, 'node_modules/.bin/wasm-pipes');
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ADMIN_PORT: '0', LOG_LEVEL: 'warn' };
-    const relay = spawnSync(bin, [], {
-      cwd: installed,
-      env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines' },
-      input: 'hello\nworld\n',
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = (args: string[], extraEnv: Record<string, string> = {}, input = ''): SpawnSyncReturns<string> =>
+      spawnSync(bin, args, { cwd: installed, env: { ...env, ...extraEnv }, input, encoding: 'utf8', timeout: 30_000 });
+
+    const relay = run([], { SOURCE_URI: 'stdin://', SINK_URI: 'stdout://?format=lines' }, 'hello\nworld\n');
     expect({ status: relay.status, stdout: relay.stdout, stderr: relay.stderr }).toEqual({
       status: 0,
       stdout: 'hello\nworld\n',
       stderr: '',
     });
 
-    const kafka = spawnSync(bin, [], {
-      cwd: installed,
-      env: { ...env, SOURCE_URI: 'stdin://', SINK_URI: 'kafka://x' },
-      input: '',
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const kafka = run([], { SOURCE_URI: 'stdin://', SINK_URI: 'kafka://x' });
     expect(kafka.status).toBe(2);
     expect(kafka.stderr.trim()).toBe(
       'wasm-pipes: SINK_URI: kafka:// needs the package kafkajs, which is not installed: run `npm install kafkajs`',
     );
 
-    const help = spawnSync(bin, ['--help'], { cwd: installed, env, encoding: 'utf8', timeout: 30_000 });
+    const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/kafka:\/\/.*not installed: run `npm install kafkajs`/);
     expect(help.stdout).toMatch(/stdin:\/\/.*source/);

@@ -91,45 +91,18 @@ function openssl(args: string[], cwd: string): void {
 /** A CA, a server certificate for 127.0.0.1 and localhost, a client certificate, and a client certificate of another CA. */
 function makeCertificates(dir: string): TlsFixture & { serverCert: string; serverKey: string } {
   const subject = (name: string): string[] => ['-subj', `/CN=${name}`];
+  // every key is a new unencrypted RSA key, every certificate good for two days
+  const newKey = (name: string): string[] => ['-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`];
+  const validity = ['-days', '2'];
   for (const ca of ['ca', 'other-ca']) {
-    openssl(
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-keyout',
-        `${ca}.key`,
-        '-out',
-        `${ca}.pem`,
-        ...subject(`wasm-pipes test ${ca}`),
-      ],
-      dir,
-    );
+    openssl(['req', '-x509', ...newKey(ca), ...validity, '-out', `${ca}.pem`, ...subject(`wasm-pipes test ${ca}`)], dir);
   }
   fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   const issue = (name: string, ca: string, ext?: string): void => {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, ...subject(name)], dir);
+    openssl(['req', ...newKey(name), '-out', `${name}.csr`, ...subject(name)], dir);
+    const signedBy = ['-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial'];
     openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        `${ca}.pem`,
-        '-CAkey',
-        `${ca}.key`,
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-out',
-        `${name}.pem`,
-        ...(ext ? ['-extfile', ext] : []),
-      ],
+      ['x509', '-req', '-in', `${name}.csr`, ...signedBy, ...validity, '-out', `${name}.pem`, ...(ext ? ['-extfile', ext] : [])],
       dir,
     );
   };
@@ -210,20 +183,20 @@ export class PrivateMosquitto {
 
   /** SIGKILL by PID: no goodbye to the clients, the sessions as last saved. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid as number, 'SIGKILL');
-    await exited;
-    this.child = undefined;
+    await this.signal('SIGKILL');
   }
 
   /** SIGTERM by PID: mosquitto saves its persistence file (sessions, queued messages) and exits. */
   async terminate(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  /** Sends `signal` to the running broker by PID and waits for it to exit; nothing when it is not running. */
+  private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid as number, 'SIGTERM');
+    process.kill(child.pid as number, signal);
     await exited;
     this.child = undefined;
   }

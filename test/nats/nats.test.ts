@@ -8,6 +8,8 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { createStream, readStream, sharedJetStreamForFile, uniqueSubject } from './helpers';
 import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { write } from '../helpers/endpoints';
+import type { Logger } from '../../lib/logging/logger';
+import type { Message } from '../../lib/message';
 
 const shared = sharedJetStreamForFile();
 const { env, endpoints, streams, newStream, addRelayConsumer } = shared;
@@ -81,16 +83,25 @@ test('a source on a wildcard subject names the subject of each message', async (
   expect(received.map((message) => message.metadata['nats-subject']).sort()).toEqual([`${prefix}.a`, `${prefix}.b.c`]);
 });
 
+/**
+ * Opens a core NATS source on `subject` (with `params`) and a window of `maxInFlight`, logging to `logger`; publishes
+ * `published` messages m0, m1, … and waits until the window is full. 200 ms later it still holds no more.
+ */
+async function fillWindow(subject: string, params: string, maxInFlight: number, published: number, logger: Logger): Promise<Message[]> {
+  const received = collect(`nats://${subject}${params}`, { maxInFlight, logger });
+  await sleep(200);
+  for (let i = 0; i < published; i++) shared.connection.publish(subject, `m${i}`);
+  await shared.connection.flush();
+  await waitFor(() => received.length === maxInFlight, 'a full window');
+  await sleep(200);
+  expect(received).toHaveLength(maxInFlight);
+  return received;
+}
+
 test('core NATS overflow: beyond the window and max_pending, messages are dropped, counted and logged, never buffered without bound', async () => {
   const subject = `test.${uniqueSubject('overflow')}`;
   const { logger, lines } = capturingLogger('warn');
-  const received = collect(`nats://${subject}?max_pending=5`, { maxInFlight: 1, logger });
-  await sleep(200);
-  for (let i = 0; i < 20; i++) shared.connection.publish(subject, `m${i}`);
-  await shared.connection.flush();
-  await waitFor(() => received.length === 1, 'the first message');
-  await sleep(200);
-  expect(received).toHaveLength(1);
+  const received = await fillWindow(subject, '?max_pending=5', 1, 20, logger);
   // settle as they come: the 5 that waited follow, the other 14 are gone
   await waitFor(() => {
     for (const message of received) message.ack();
@@ -111,13 +122,7 @@ test('core NATS overflow: beyond the window and max_pending, messages are droppe
 test('core NATS: messages still waiting for the window when the source stops are lost, logged with their count', async () => {
   const subject = `test.${uniqueSubject('stopped')}`;
   const { logger, lines } = capturingLogger('warn');
-  const received = collect(`nats://${subject}`, { maxInFlight: 2, logger });
-  await sleep(200);
-  for (let i = 0; i < 7; i++) shared.connection.publish(subject, `m${i}`);
-  await shared.connection.flush();
-  await waitFor(() => received.length === 2, 'a full window');
-  await sleep(200);
-  expect(received).toHaveLength(2);
+  await fillWindow(subject, '', 2, 7, logger);
   endpoints.unsubscribeAll();
   await waitFor(() => lines().some((entry) => entry.msg.includes('not taken before shutdown')), 'the warning');
   expect(lines().find((entry) => entry.msg.includes('not taken before shutdown'))?.msg).toContain('5 buffered core NATS message(s)');

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../helpers/wait';
+import { envelopeBodies } from '../helpers/bin';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -36,11 +37,7 @@ test('merge-two-sources.ts: two NATS subjects into one file', async () => {
   const match = /^2 messages from 2 sources in (\S+)$/m.exec(result.stdout);
   expect(match).not.toBeNull();
   const file = (match as RegExpExecArray)[1];
-  const bodies = fs
-    .readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => (JSON.parse(line) as { body: string }).body);
+  const bodies = envelopeBodies(fs.readFileSync(file, 'utf8'));
   expect(bodies.sort()).toEqual(['{"order":1}', '{"refund":7}']);
   fs.rmSync(file, { force: true });
 });
@@ -66,11 +63,7 @@ test('fallback-to-file.ts: what the webhook cannot take goes to the spool file',
   const spool = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spool-')), 'spool.jsonl');
   const result = await runExample('fallback-to-file', { SPOOL: spool, WEBHOOK: `http://127.0.0.1:${await freePort()}/hook` }, 'a\nb\n');
   expect(result.status).toBe(0);
-  const bodies = fs
-    .readFileSync(spool, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => (JSON.parse(line) as { body: string }).body);
+  const bodies = envelopeBodies(fs.readFileSync(spool, 'utf8'));
   // each line retried on its own (backoff with jitter) before it falls back: the spool's order is not promised
   expect(bodies.sort()).toEqual(['a', 'b']);
   fs.rmSync(path.dirname(spool), { recursive: true, force: true });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, waitFor } from '../helpers/wait';
 import { runServerAndClient } from '../helpers/docExamples';
-import { captureOutput } from '../helpers/bin';
+import { captureOutput, envelopeBodies } from '../helpers/bin';
 import { parseProm, sampleValue } from './helpers';
 
 const root = path.resolve(__dirname, '../..');
@@ -34,12 +34,7 @@ describe('the examples of "Operating it"', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    expect(
-      output.stdout
-        .trim()
-        .split('\n')
-        .map((line) => (JSON.parse(line) as { body: string }).body),
-    ).toEqual(['a', 'b']);
+    expect(envelopeBodies(output.stdout)).toEqual(['a', 'b']);
     const shown = /prints the two messages on stdout, then on stderr:\n\n```\n([\s\S]*?)```/.exec(fragment)?.[1] ?? '';
     for (const line of shown.trim().split('\n')) expect(output.stderr).toContain(line);
   });

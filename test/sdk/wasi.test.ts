@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { testModule } from '../../lib';
-import { BinProcess, logRecords, runBinToEnd } from '../helpers/bin';
+import { BinProcess, logRecords, runBinToEnd, type BinRun } from '../helpers/bin';
 import { freePort, waitFor } from '../helpers/wait';
 import { wat } from '../wasm/helpers';
 import { buildFixture, temporaryFolder } from './helpers';
@@ -88,31 +88,34 @@ test("a panic's message reaches the log, exit() fails only that message, and the
   expect(c.results.map((result) => result.problems)).toEqual([[], []]);
 });
 
+/** Runs the bin over an empty stdin with the module of `text` (WebAssembly text), saved as `name`. */
+async function runWithModule(name: string, text: string): Promise<BinRun> {
+  const file = path.join(folder.dir, name);
+  fs.writeFileSync(file, await wat(text));
+  return runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', WASM_MODULE: file }, '');
+}
+
 test('a WASI import outside the set, or a WASI command, stops the bin at start-up naming it', async () => {
-  const fileSystem = path.join(folder.dir, 'opens-files.wasm');
-  fs.writeFileSync(
-    fileSystem,
-    await wat(`(module
+  const refused = await runWithModule(
+    'opens-files.wasm',
+    `(module
       (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
       (import "wasi_snapshot_preview1" "sock_send" (func (param i32 i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
       (func (export "alloc") (param i32) (result i32) (i32.const 1024))
-      (func (export "transform") (param i32 i32) (result i32) (i32.const 0)))`),
+      (func (export "transform") (param i32 i32) (result i32) (i32.const 0)))`,
   );
-  const refused = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', WASM_MODULE: fileSystem }, '');
   expect(refused.status).toBe(2);
   expect(refused.stderr).toContain("unknown import 'wasi_snapshot_preview1.path_open': modules get no filesystem");
   expect(refused.stderr).toContain("unknown import 'wasi_snapshot_preview1.sock_send': modules get no network");
   expect(refused.stderr.trim().split('\n')).toHaveLength(1);
 
-  const command = path.join(folder.dir, 'command.wasm');
-  fs.writeFileSync(
-    command,
-    await wat(`(module (memory (export "memory") 1) (func (export "_start"))
+  const commandRun = await runWithModule(
+    'command.wasm',
+    `(module (memory (export "memory") 1) (func (export "_start"))
       (func (export "alloc") (param i32) (result i32) (i32.const 1024))
-      (func (export "transform") (param i32 i32) (result i32) (i32.const 0)))`),
+      (func (export "transform") (param i32 i32) (result i32) (i32.const 0)))`,
   );
-  const commandRun = await runBinToEnd({ SOURCE_URI: 'stdin://', SINK_URI: 'stdout://', WASM_MODULE: command }, '');
   expect(commandRun.status).toBe(2);
   expect(commandRun.stderr).toContain("it exports '_start': it was built as a WASI command");
   expect(commandRun.stderr).toContain('clang -mexec-model=reactor');

@@ -1,8 +1,8 @@
 // The one driver model: the runtime owns the pull loop (never asking for more than the window has room for, backing off
 // after a retryable failure, failing on a permanent one, ending on null) and the push buffer (delivering while there is
 // room, in order, and giving back what waits when intake stops).
-import { createSource, type Delivery, type SourceContext, type SourceDriver } from '../../lib/source';
-import { start } from '../../lib/run';
+import { createSource, type Delivery, type SourceContext, type SourceDriver, type SourceOptions } from '../../lib/source';
+import { start, type RunningPipeline } from '../../lib/run';
 import { type Message } from '../../lib/message';
 import type { Sink } from '../../lib/sink';
 import { ConnectorError, ShutdownError } from '../../lib/errors';
@@ -17,6 +17,20 @@ function holding(into: Message[]): Sink {
     complete: () => undefined,
     close: async () => undefined,
   };
+}
+
+/**
+ * Starts `driver` as a source named `uri`, with `options`, into a sink that keeps what it gets in `held`, unsettled
+ * (the test settles); a stop gives what is still held 200 ms.
+ */
+function startHolding<T>(uri: string, driver: SourceDriver<T>, options: SourceOptions = {}): { held: Message[]; running: RunningPipeline } {
+  const held: Message[] = [];
+  const running = start(
+    createSource(uri, () => driver, options),
+    holding(held),
+    { handleSignals: false, shutdownTimeout: 200 },
+  );
+  return { held, running };
 }
 
 /** A pull driver over an in-test list of bodies; records what it was asked. */
@@ -67,12 +81,7 @@ const bodies = (count: number): string[] => Array.from({ length: count }, (_, i)
 describe('pull drivers', () => {
   test('are never asked for more than the room in the window, nor more than their maxBatch', async () => {
     const driver = new ListPull(bodies(50), 4);
-    const held: Message[] = [];
-    const running = start(
-      createSource('list://', () => driver, { maxInFlight: 10 }),
-      holding(held),
-      { handleSignals: false, shutdownTimeout: 200 },
-    );
+    const { held, running } = startHolding('list://', driver, { maxInFlight: 10 });
     await waitFor(() => held.length === 10, 'a full window');
     await sleep(50);
     expect(held).toHaveLength(10);
@@ -84,12 +93,7 @@ describe('pull drivers', () => {
 
   test('several receivers ask at once, together never more than the room', async () => {
     const driver = new ListPull(bodies(200), 10, 3);
-    const held: Message[] = [];
-    const running = start(
-      createSource('list://', () => driver, { maxInFlight: 100 }),
-      holding(held),
-      { handleSignals: false, shutdownTimeout: 200 },
-    );
+    const { held, running } = startHolding('list://', driver, { maxInFlight: 100 });
     await waitFor(() => held.length === 100, 'a full window');
     expect(driver.maxInFlightCalls).toBeGreaterThan(1);
     expect(driver.maxInFlightCalls).toBeLessThanOrEqual(3);
@@ -100,12 +104,7 @@ describe('pull drivers', () => {
     const { logger, lines } = capturingLogger();
     const driver = new ListPull(bodies(3));
     driver.failures.push(new ConnectorError('the service hiccupped', { scheme: 'list' }));
-    const held: Message[] = [];
-    const running = start(
-      createSource('list://', () => driver, { logger }),
-      holding(held),
-      { handleSignals: false, shutdownTimeout: 200 },
-    );
+    const { held, running } = startHolding('list://', driver, { logger });
     await waitFor(() => held.length === 3, 'the messages after the failure');
     expect(lines().some((line) => line.level === 40 && line.msg.includes('receiving failed: list: the service hiccupped'))).toBe(true);
     await running.stop();
@@ -153,12 +152,7 @@ class Pushing implements SourceDriver<string> {
 describe('push drivers', () => {
   test('what arrives while the window is full waits in the runtime, in order, and goes in as room comes back', async () => {
     const driver = new Pushing();
-    const held: Message[] = [];
-    const running = start(
-      createSource('push://', () => driver, { maxInFlight: 2 }),
-      holding(held),
-      { handleSignals: false, shutdownTimeout: 200 },
-    );
+    const { held, running } = startHolding('push://', driver, { maxInFlight: 2 });
     await running.started;
     for (const body of bodies(5)) driver.push(body);
     expect(held.map((m) => m.id)).toEqual(['m0', 'm1']);

@@ -1,7 +1,8 @@
 // The prefetch hint of the wasm operators, on an asynchronous cache: the keys it names are fetched in batches before
 // the module runs, which then reads them without suspending. It is only a hint: wrong keys, a hint that throws, or a
 // prefetch read that fails change nothing in the results. (The real backends run it in cacheBackends.test.ts.)
-import { loadWasm } from '../../lib/wasm/load';
+import { loadWasm, type WasmModule } from '../../lib/wasm/load';
+import type { Message } from '../../lib/message';
 import { wasmTransform } from '../../operators';
 import { buildAs, LaterCache, through } from './helpers';
 
@@ -33,6 +34,22 @@ function perKey(outputs: string[]): Record<string, string[]> {
   return grouped;
 }
 
+/** The hint of the count module: the counter of the message's own name. */
+const ownCounter = (m: Message): string => `count:${m.text()}`;
+
+/**
+ * Runs the count module at `modulePath` over INPUTS on a LaterCache, each message hinting its own counter: every
+ * message is acked, and each name counted up in order.
+ */
+async function countInputs(modulePath: string): Promise<{ module: WasmModule; cache: LaterCache }> {
+  const cache = new LaterCache();
+  const module = await loadWasm(modulePath);
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: ownCounter }), INPUTS);
+  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
+  expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
+  return { module, cache };
+}
+
 /** A LaterCache whose reads of some keys fail a number of times first (a backend error). */
 class FailingReads extends LaterCache {
   constructor(private readonly failures: Map<string, number>) {
@@ -50,11 +67,7 @@ class FailingReads extends LaterCache {
 }
 
 test('the keys a hint names are read before the module runs, which then waits only for its writes; exact counts', async () => {
-  const cache = new LaterCache();
-  const module = await loadWasm(countPath);
-  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), INPUTS);
-  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
-  expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
+  const { module, cache } = await countInputs(countPath);
   // each message waits only for its cache_set, one message of each name at a time
   expect(module.stats.suspensions).toBe(INPUTS.length);
   expect(module.stats.instantiations).toBe(NAMES.length);
@@ -87,7 +100,7 @@ test('a prefetch read that fails is left to the module, which reads the key itse
   const cache = new FailingReads(new Map([['count:ann', 1]]));
   cache.values.set('count:ann', Buffer.from('5'));
   const module = await loadWasm(countPath);
-  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), [
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: ownCounter }), [
     { body: 'ann', key: 'ann' },
     { body: 'ann', key: 'ann' },
   ]);
@@ -102,7 +115,7 @@ test('a message reads what it wrote itself, after the prefetch', async () => {
   cache.values.set('count:ann', Buffer.from('41'));
   const module = await loadWasm(countPath);
   // the same message twice in a row, same key: the second prefetch happens after the first wrote 42
-  const { outputs } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), [
+  const { outputs } = await through(wasmTransform(module, { cache, prefetch: ownCounter }), [
     { body: 'ann', key: 'ann' },
     { body: 'ann', key: 'ann' },
   ]);
@@ -111,11 +124,7 @@ test('a message reads what it wrote itself, after the prefetch', async () => {
 });
 
 test('Go-prototype modules read prefetched keys at once, without running twice', async () => {
-  const cache = new LaterCache();
-  const module = await loadWasm(goCountPath);
-  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => `count:${m.text()}` }), INPUTS);
-  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
-  expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
+  const { module, cache } = await countInputs(goCountPath);
   expect(module.stats.suspensions).toBe(0);
   expect(cache.gets).toBe(INPUTS.length);
 });

@@ -51,6 +51,14 @@ function heldReads(batched: boolean, options?: BatchedReadsOptions): { cache: He
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** `answers` reads a and b in one tick, then c in the next, while what asks for a and b is still held. */
+async function readTwoThenOne(reads: BatchedReads, answers: Answers): Promise<void> {
+  reads.read('a', answers);
+  reads.read('b', answers);
+  await tick();
+  reads.read('c', answers);
+}
+
 test('reads asked in the same tick go as one request; a key asked twice is asked once, both readers answered', async () => {
   const cache = new HeldCache(true);
   const reads = new BatchedReads(cache);
@@ -105,10 +113,7 @@ test('a request that does not come back holds the next reads for maxWaitMs at mo
 
 test('a failed request fails every read in it, with its error; the next request goes on', async () => {
   const { cache, reads, answers } = heldReads(true);
-  reads.read('a', answers);
-  reads.read('b', answers);
-  await tick();
-  reads.read('c', answers);
+  await readTwoThenOne(reads, answers);
   cache.requests[0].fail(new Error('connection reset'));
   await tick();
   expect(answers.got).toEqual([
@@ -120,10 +125,7 @@ test('a failed request fails every read in it, with its error; the next request 
 
 test('without getMany, one get per key, each failing alone; the batch counts as back when all are', async () => {
   const { cache, reads, answers } = heldReads(false);
-  reads.read('a', answers);
-  reads.read('b', answers);
-  await tick();
-  reads.read('c', answers);
+  await readTwoThenOne(reads, answers);
   expect(cache.asked()).toEqual([['a'], ['b']]);
   cache.requests[1].fail(new Error('b is unreadable'));
   await tick();

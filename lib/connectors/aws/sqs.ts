@@ -461,53 +461,59 @@ export class SqsSource implements SourceDriver<SqsDelivery> {
   }
 
   private async deleteBatch(receiptHandles: string[]): Promise<void> {
-    const client = this.client as SQSClient;
-    try {
-      const output = await withRetries(() =>
-        client.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: receiptHandles.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })),
-          }),
-        ),
-      );
-      this.reportEntryFailures(output.Failed, 'DeleteMessageBatch', 'they will be delivered again');
-    } catch (error) {
-      const failure = resourceError(error, this.resource, SCHEME, this.host, 'DeleteMessageBatch', 'SQS');
-      this.context.stats.error('delete_failed', receiptHandles.length);
-      noteFailure(
-        this.context.logger,
-        'delete_failed',
-        { err: failure, count: receiptHandles.length },
-        `${failure.message}; ${receiptHandles.length} acked message(s) will be delivered again`,
-      );
-    }
+    const entries = receiptHandles.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle }));
+    const failed = await this.batchRequest(
+      'DeleteMessageBatch',
+      (client) => client.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries })),
+      (failure) => {
+        this.context.stats.error('delete_failed', receiptHandles.length);
+        noteFailure(
+          this.context.logger,
+          'delete_failed',
+          { err: failure, count: receiptHandles.length },
+          `${failure.message}; ${receiptHandles.length} acked message(s) will be delivered again`,
+        );
+      },
+    );
+    this.reportEntryFailures(failed, 'DeleteMessageBatch', 'they will be delivered again');
   }
 
   private async changeVisibilityBatch(changes: VisibilityChange[]): Promise<void> {
+    const entries = changes.map((change, i) => ({ Id: `v${i}`, ReceiptHandle: change.receiptHandle, VisibilityTimeout: change.seconds }));
+    const failed = await this.batchRequest(
+      'ChangeMessageVisibilityBatch',
+      (client) => client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.queueUrl, Entries: entries })),
+      (failure) => {
+        const extensions = changes.filter((change) => change.reason === 'extend').length;
+        noteFailure(
+          this.context.logger,
+          'visibility_change_failed',
+          { err: failure, count: changes.length, extensions },
+          `${failure.message}; nacked messages come back when their visibility runs out${extensions > 0 ? ', and slow ones may be delivered twice' : ''}`,
+        );
+      },
+    );
+    // a failed extension of a message settled meanwhile is expected; one for a nack only delays the redelivery
+    if (failed !== undefined && failed.length > 0) {
+      this.context.logger.debug({ failed }, 'ChangeMessageVisibilityBatch: some entries failed');
+    }
+  }
+
+  /**
+   * Sends one batch request of `operation` to the queue, retried after a connection error, and resolves to the entries
+   * it failed. When the whole request fails, `onFailure` gets the error (naming the queue) and it resolves to undefined.
+   */
+  private async batchRequest(
+    operation: string,
+    send: (client: SQSClient) => Promise<{ Failed?: BatchResultErrorEntry[] }>,
+    onFailure: (failure: Error) => void,
+  ): Promise<BatchResultErrorEntry[] | undefined> {
     const client = this.client as SQSClient;
     try {
-      const output = await withRetries(() =>
-        client.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: changes.map((change, i) => ({ Id: `v${i}`, ReceiptHandle: change.receiptHandle, VisibilityTimeout: change.seconds })),
-          }),
-        ),
-      );
-      // a failed extension of a message settled meanwhile is expected; one for a nack only delays the redelivery
-      if (output.Failed && output.Failed.length > 0) {
-        this.context.logger.debug({ failed: output.Failed }, 'ChangeMessageVisibilityBatch: some entries failed');
-      }
+      return (await withRetries(() => send(client))).Failed ?? [];
     } catch (error) {
-      const failure = resourceError(error, this.resource, SCHEME, this.host, 'ChangeMessageVisibilityBatch', 'SQS');
-      const extensions = changes.filter((change) => change.reason === 'extend').length;
-      noteFailure(
-        this.context.logger,
-        'visibility_change_failed',
-        { err: failure, count: changes.length, extensions },
-        `${failure.message}; nacked messages come back when their visibility runs out${extensions > 0 ? ', and slow ones may be delivered twice' : ''}`,
-      );
+      onFailure(resourceError(error, this.resource, SCHEME, this.host, operation, 'SQS'));
+      return undefined;
     }
   }
 

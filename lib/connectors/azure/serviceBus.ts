@@ -166,6 +166,15 @@ export function fromServiceBusMessage(message: ServiceBusReceivedMessage, delive
 }
 
 const READ_ONLY_NAMES = new Set<string>(Object.values(READ_ONLY_METADATA));
+/** The metadata a sent message carries as a system property of Service Bus, and which property. */
+const SYSTEM_PROPERTIES = new Map<string, 'contentType' | 'subject' | 'correlationId' | 'replyTo' | 'to' | 'replyToSessionId'>([
+  ['content-type', 'contentType'],
+  [SYSTEM_METADATA.subject, 'subject'],
+  [SYSTEM_METADATA.correlationId, 'correlationId'],
+  [SYSTEM_METADATA.replyTo, 'replyTo'],
+  [SYSTEM_METADATA.to, 'to'],
+  [SYSTEM_METADATA.replyToSessionId, 'replyToSessionId'],
+]);
 
 /** A wasm-pipes message as a Service Bus message; throws PermanentError for what Service Bus cannot carry. */
 export function toServiceBusMessage(message: Message, keyAs: SinkConfig['keyAs']): ServiceBusMessage {
@@ -176,28 +185,9 @@ export function toServiceBusMessage(message: Message, keyAs: SinkConfig['keyAs']
   const metadata = message.metadata;
   for (const name of Object.keys(metadata)) {
     const value = metadata[name];
-    switch (name) {
-      case 'content-type':
-        out.contentType = value;
-        break;
-      case SYSTEM_METADATA.subject:
-        out.subject = value;
-        break;
-      case SYSTEM_METADATA.correlationId:
-        out.correlationId = value;
-        break;
-      case SYSTEM_METADATA.replyTo:
-        out.replyTo = value;
-        break;
-      case SYSTEM_METADATA.to:
-        out.to = value;
-        break;
-      case SYSTEM_METADATA.replyToSessionId:
-        out.replyToSessionId = value;
-        break;
-      default:
-        if (!READ_ONLY_NAMES.has(name)) applicationProperties[name] = value;
-    }
+    const property = SYSTEM_PROPERTIES.get(name);
+    if (property !== undefined) out[property] = value;
+    else if (!READ_ONLY_NAMES.has(name)) applicationProperties[name] = value;
   }
   if (message.key !== undefined) {
     if (message.key.length > MAX_ID_LENGTH) {

@@ -6,12 +6,12 @@ import net from 'node:net';
 import os from 'node:os';
 import { createHash } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { ConfigError, ConnectorError } from '../../errors';
+import { ConfigError } from '../../errors';
 import { parseDuration, parseInteger } from '../../config';
 import { redactUri, type EndpointUri } from '../../registry';
 import { readTlsFiles } from '../../security/tls';
 import type { Logger } from '../../logging/logger';
-import { DistinctReasonLog } from '../connectRetry';
+import { firstConnection } from '../connectRetry';
 
 export const DEFAULT_MQTT_SERVER = 'mqtt://127.0.0.1:1883';
 export const DEFAULT_CONNECT_TIMEOUT = '30s';
@@ -137,54 +137,32 @@ function reasonCode(error: unknown): number | undefined {
  * broker out of reach is tried again (mqtt.js reconnects) until `server.connectTimeoutMs`, then a ConnectorError;
  * refused credentials or client id are a ConfigError at once (exit 2 in the bin).
  */
-export function firstConnection(client: MqttClient, server: MqttServer, scheme: string, role: string, logger: Logger): Promise<boolean> {
-  const reasons = new DistinctReasonLog(logger);
-  return new Promise<boolean>((resolve, reject) => {
-    let lastError: Error | undefined;
-    const finish = (error: Error | undefined, sessionPresent = false): void => {
-      clearTimeout(timer);
-      client.off('connect', onConnect);
-      client.off('error', onError);
-      client.off('end', onEnd);
-      if (error === undefined) resolve(sessionPresent);
-      else {
-        client.end(true);
-        reject(error);
-      }
-    };
-    const onConnect = (connack: { sessionPresent: boolean }): void => finish(undefined, connack.sessionPresent);
-    const onEnd = (): void => finish(new ConnectorError('closed before it connected', { scheme, host: server.address, retryable: false }));
-    const onError = (error: Error): void => {
-      lastError = error;
+export function firstMqttConnection(
+  client: MqttClient,
+  server: MqttServer,
+  scheme: string,
+  role: string,
+  logger: Logger,
+): Promise<boolean> {
+  return firstConnection(client, {
+    scheme,
+    host: server.address,
+    role,
+    logger,
+    connectedEvent: 'connect',
+    connected: (connack) => (connack as { sessionPresent: boolean }).sessionPresent,
+    timeoutMs: server.connectTimeoutMs,
+    timeoutVariable: 'MQTT_CONNECT_TIMEOUT',
+    refused: (error) => {
       const code = reasonCode(error);
       const refused = code === undefined ? undefined : REFUSED[code];
-      if (refused !== undefined) {
-        finish(
-          new ConfigError(
-            `${scheme} (${server.address}): the broker refused the connection: ${refused} (reason code ${code}); check MQTT_USERNAME and MQTT_PASSWORD (or the user and password in MQTT_SERVER_URL), the client certificate, and ?client_id`,
-            { variable: 'MQTT_SERVER_URL', cause: error },
-          ),
-        );
-        return;
-      }
-      reasons.error(new Error(`${scheme} ${role} cannot connect to ${server.address}: ${error.message}; trying again`));
-    };
-    const timer = setTimeout(() => {
-      finish(
-        new ConnectorError(
-          `could not connect within MQTT_CONNECT_TIMEOUT (${server.connectTimeoutMs} ms)${lastError ? `: ${lastError.message}` : ''}`,
-          {
-            scheme,
-            host: server.address,
-            retryable: false,
-            cause: lastError,
-          },
-        ),
+      if (refused === undefined) return undefined;
+      return new ConfigError(
+        `${scheme} (${server.address}): the broker refused the connection: ${refused} (reason code ${code}); check MQTT_USERNAME and MQTT_PASSWORD (or the user and password in MQTT_SERVER_URL), the client certificate, and ?client_id`,
+        { variable: 'MQTT_SERVER_URL', cause: error },
       );
-    }, server.connectTimeoutMs);
-    client.on('connect', onConnect);
-    client.on('error', onError);
-    client.on('end', onEnd);
+    },
+    abandon: () => client.end(true),
   });
 }
 

@@ -6,7 +6,7 @@ import type { SinkDriver, WriteResult } from '../../sink';
 import type { Message } from '../../message';
 import { ConnectorError, PermanentError } from '../../errors';
 import type { Logger } from '../../logging/logger';
-import { firstConnection, type MqttServer } from './config';
+import { firstMqttConnection, type MqttServer } from './config';
 import { messagePublishOptions } from './properties';
 
 /** PUBACK reason codes that the same message will get again: no retry. */
@@ -73,7 +73,7 @@ export class MqttSink implements SinkDriver {
         this.logger.warn({ broker: server.address }, `mqtt: sink connection to ${server.address} lost; reconnecting`),
       );
       this.client = client;
-      this.starting = firstConnection(client, server, this.scheme, 'sink', this.logger).then(
+      this.starting = firstMqttConnection(client, server, this.scheme, 'sink', this.logger).then(
         () => {
           this.logger.info(
             { broker: server.address, topic: this.config.topic },

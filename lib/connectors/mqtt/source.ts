@@ -15,7 +15,7 @@ import type { SourceContext, SourceDriver } from '../../source';
 import { exponentialBackoff } from '../../backoff';
 import { ConfigError } from '../../errors';
 import type { Logger } from '../../logging/logger';
-import { firstConnection, type MqttServer } from './config';
+import { firstMqttConnection, type MqttServer } from './config';
 import { publishToMessage } from './properties';
 
 /** The error that tells mqtt.js's handleMessage to skip its automatic PUBACK (see the file comment). */
@@ -134,7 +134,7 @@ export class MqttSource implements SourceDriver<MqttDelivery> {
     });
     client.on('offline', () => this.logger.warn({ broker: server.address }, `mqtt: connection to ${server.address} lost; reconnecting`));
     client.on('error', (error) => this.logger.debug({ err: error }, `mqtt: ${error.message}`));
-    const sessionPresent = await firstConnection(client, server, this.scheme, 'source', this.logger);
+    const sessionPresent = await firstMqttConnection(client, server, this.scheme, 'source', this.logger);
     await this.subscribe(client);
     context.logger.info(
       { filter, clientId, sessionPresent, broker: server.address },

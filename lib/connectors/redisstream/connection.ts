@@ -1,11 +1,11 @@
 // REDIS_SERVER_URL -> ioredis options, and the first connection of a redis-stream:// endpoint: retried until
 // REDIS_CONNECT_TIMEOUT, with refused credentials (a Redis error reply, classified by its code) stopping at once.
 import type { Redis, RedisOptions } from 'ioredis';
-import { ConfigError, ConnectorError } from '../../errors';
+import { ConfigError } from '../../errors';
 import { parseDuration, parseInteger } from '../../config';
 import { redactUri } from '../../registry';
 import type { Logger } from '../../logging/logger';
-import { DistinctReasonLog } from '../connectRetry';
+import { firstConnection } from '../connectRetry';
 
 export const DEFAULT_REDIS_SERVER = 'redis://127.0.0.1:6379/0';
 export const DEFAULT_CONNECT_TIMEOUT = '30s';
@@ -116,51 +116,27 @@ const REFUSED = new Set(['WRONGPASS', 'NOAUTH', 'NOPERM']);
  */
 export function connectRedis(client: Redis, server: RedisServer, logger: Logger, role: string): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
-  const reasons = new DistinctReasonLog(logger);
-  return new Promise<void>((resolve, reject) => {
-    let lastError: Error | undefined;
-    const finish = (error: Error | undefined): void => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('error', onError);
-      client.off('end', onEnd);
-      if (error === undefined) resolve();
-      else {
-        client.disconnect();
-        reject(error);
-      }
-    };
-    const onReady = (): void => finish(undefined);
-    // closed while connecting (the pipeline stopped during its start)
-    const onEnd = (): void =>
-      finish(new ConnectorError('closed before it connected', { scheme: SCHEME, host: server.address, retryable: false }));
-    const onError = (error: Error): void => {
-      lastError = error;
+  const connected = firstConnection(client, {
+    scheme: SCHEME,
+    host: server.address,
+    role,
+    logger,
+    connectedEvent: 'ready',
+    connected: () => undefined,
+    timeoutMs: server.connectTimeoutMs,
+    timeoutVariable: 'REDIS_CONNECT_TIMEOUT',
+    refused: (error) => {
       const code = redisErrorCode(error);
-      if (code !== undefined && REFUSED.has(code)) {
-        finish(
-          new ConfigError(
-            `${SCHEME} (${server.address}): the server refused the credentials (${error.message}); check REDIS_SERVER_URL's user and password, or REDIS_USERNAME and REDIS_PASSWORD`,
-            { variable: 'REDIS_SERVER_URL', cause: error },
-          ),
-        );
-        return;
-      }
-      reasons.error(new Error(`${SCHEME} ${role} cannot connect to ${server.address}: ${error.message}; trying again`));
-    };
-    const timer = setTimeout(() => {
-      finish(
-        new ConnectorError(
-          `could not connect within REDIS_CONNECT_TIMEOUT (${server.connectTimeoutMs} ms)${lastError ? `: ${lastError.message}` : ''}`,
-          { scheme: SCHEME, host: server.address, retryable: false, cause: lastError },
-        ),
+      if (code === undefined || !REFUSED.has(code)) return undefined;
+      return new ConfigError(
+        `${SCHEME} (${server.address}): the server refused the credentials (${error.message}); check REDIS_SERVER_URL's user and password, or REDIS_USERNAME and REDIS_PASSWORD`,
+        { variable: 'REDIS_SERVER_URL', cause: error },
       );
-    }, server.connectTimeoutMs);
-    client.on('ready', onReady);
-    client.on('error', onError);
-    client.on('end', onEnd);
-    if (client.status === 'wait') client.connect().catch(() => undefined);
+    },
+    abandon: () => client.disconnect(),
   });
+  if (client.status === 'wait') client.connect().catch(() => undefined);
+  return connected;
 }
 
 /** A stream or group name from the URI: the host (a stream) or a parameter, percent-decoded. */
