@@ -57,6 +57,8 @@ export interface PgToken {
 /** The statements for one table, built once its columns are known. */
 interface Statements {
   claim: string;
+  /** A claim that also carries acks ($3, $4) and nacks ($5, $6, $7): one statement and one commit for both. */
+  claimSettling: string;
   nextVisible: string;
   ack: string;
   nack: string;
@@ -101,31 +103,52 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   // estimates a hash join over a sequential scan cheaper for tables up to some 10^5 rows, which made every claim and
   // every settlement read the whole outbox (4 ms instead of 0.7 for 256 rows of 20 000, 51 ms instead of 7 for 2 000
   // rows of 200 000), so that emptying a backlog cost its size squared.
-  const leased =
-    `unnest($1::${ids}, $2::int[]) AS u(id, deliveries) ` +
-    `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
+  const leased = (idsParam: string, countsParam: string): string =>
+    `unnest(${idsParam}::${ids}, ${countsParam}::int[]) AS u(id, deliveries) ` +
+    `WHERE t.id = ANY(ARRAY(SELECT unnest(${idsParam}::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
+  const ack = (idsParam: string, countsParam: string): string =>
+    config.onAck === 'delete'
+      ? `DELETE FROM ${t} AS t USING ${leased(idsParam, countsParam)}`
+      : `UPDATE ${t} AS t SET done_at = now(), visible_at = 'infinity' FROM ${leased(idsParam, countsParam)}`;
+  const nack = (idsParam: string, countsParam: string, delaysParam: string): string =>
+    `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
+    `FROM unnest(${idsParam}::${ids}, ${countsParam}::int[], ${delaysParam}::float8[]) AS u(id, deliveries, delay) ` +
+    `WHERE t.id = ANY(ARRAY(SELECT unnest(${idsParam}::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
+  // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other); the
+  // lease and the count are set in the same statement, so a claim is atomic. The lease finds the picked rows by the
+  // ctid of the version picked locked, which costs no index lookup (a sixth of the claim); the lock keeps that version
+  // current until the update. A picked row whose locked version the statement's snapshot cannot see (another
+  // transaction changed it after that snapshot and the lock followed) is not found, so not claimed: it stays visible
+  // for the next claim.
+  const claim =
+    `picked AS (SELECT ctid, id, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
+    `claimed AS (UPDATE ${t} AS t SET visible_at = now() + $2 * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
+    'WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked)) ' +
+    `RETURNING t.id, t.id::text AS text_id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries) ` +
+    'SELECT c.text_id AS id, c.body, c.key, c.metadata, c.deliveries FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.visible_at';
   return {
-    // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other); the
-    // lease and the count are set in the same statement, so a claim is atomic
-    claim:
-      `WITH picked AS (SELECT id, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
-      `claimed AS (UPDATE ${t} AS t SET visible_at = now() + $2 * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
-      'WHERE t.id = ANY(ARRAY(SELECT id FROM picked)) ' +
-      `RETURNING t.id, t.id::text AS text_id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries) ` +
-      'SELECT c.text_id AS id, c.body, c.key, c.metadata, c.deliveries FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.visible_at',
+    claim: `WITH ${claim}`,
+    // The settlements run to completion whether or not the claim finds rows (PostgreSQL runs every data-modifying
+    // WITH), in the claim's transaction. They touch only rows this relay leased, which the claim cannot pick while
+    // the lease runs; a row whose lease ran out may be both re-claimed and settled here, and then only one of the two
+    // happens (PostgreSQL's rule for a row changed twice in one statement): a duplicate, as any expired lease gives.
+    claimSettling: `WITH acked AS (${ack('$3', '$4')}), nacked AS (${nack('$5', '$6', '$7')}), ${claim}`,
     nextVisible:
       `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${t} ` +
       "WHERE visible_at > now() AND visible_at < 'infinity'",
-    ack:
-      config.onAck === 'delete'
-        ? `DELETE FROM ${t} AS t USING ${leased}`
-        : `UPDATE ${t} AS t SET done_at = now(), visible_at = 'infinity' FROM ${leased}`,
-    nack:
-      `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
-      `FROM unnest($1::${ids}, $2::int[], $3::float8[]) AS u(id, deliveries, delay) ` +
-      `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`,
-    extend: `UPDATE ${t} AS t SET visible_at = now() + $3 * interval '1 millisecond' FROM ${leased}`,
+    ack: ack('$1', '$2'),
+    nack: nack('$1', '$2', '$3'),
+    extend: `UPDATE ${t} AS t SET visible_at = now() + $3 * interval '1 millisecond' FROM ${leased('$1', '$2')}`,
   };
+}
+
+/** A row as a claim returns it. */
+interface ClaimedRow {
+  id: string;
+  body: unknown;
+  key: string | null;
+  metadata: unknown;
+  deliveries: number;
 }
 
 interface Settlement {
@@ -136,6 +159,12 @@ interface Settlement {
 
 /** Rows per settlement statement. */
 const SETTLE_CHUNK = 2000;
+
+/**
+ * The longest settlements wait for a claim to carry them while claims are running, ms. Past it they go on their own:
+ * a claim may be slow, or the window full for a while.
+ */
+const CARRY_WAIT_MS = 20;
 
 export class PgSource implements SourceDriver<PgToken> {
   readonly scheme = SCHEME;
@@ -160,7 +189,13 @@ export class PgSource implements SourceDriver<PgToken> {
   private readonly inFlight = new Set<PgToken>();
   private pending: Settlement[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
+  private carryTimer: NodeJS.Timeout | undefined;
+  /** Settlement statements and claims in progress (close waits for both). */
   private readonly settling = new Set<Promise<void>>();
+  /** Claims in progress: while one runs, the receiver that sent it claims again soon, and can carry settlements. */
+  private claiming = 0;
+  /** Intake stopped: no claim will come, settlements go at once. */
+  private stopping = false;
 
   constructor(
     private readonly config: PgSourceConfig,
@@ -246,45 +281,82 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   async receiveBatch(max: number, signal: AbortSignal): Promise<readonly Delivery<PgToken>[]> {
-    const sql = this.sql as Statements;
     for (;;) {
       if (signal.aborted || this.closed) return [];
       const seen = this.wakeups;
-      let rows: { id: string; body: unknown; key: string | null; metadata: unknown; deliveries: number }[];
-      try {
-        rows = (await this.pool.query(sql.claim, [max, this.config.visibilityMs])).rows;
-        this.connected = true;
-      } catch (error) {
-        if (sqlState(error) === undefined) this.connected = false;
-        throw pgError(error, this.config.settings, 'claiming rows of');
-      }
+      const rows = await this.claim(max);
       if (rows.length > 0) {
         const now = Date.now();
-        return rows.map((row) => {
+        const deliveries: Delivery<PgToken>[] = new Array(rows.length);
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i];
           const token: PgToken = { id: row.id, deliveries: row.deliveries, leasedAt: now };
           this.inFlight.add(token);
-          return {
-            message: {
-              id: row.id,
-              body: decodeBody(row.body),
-              metadata: decodeMetadata(row.metadata),
-              ...(row.key !== null ? { key: row.key } : {}),
-              deliveryCount: row.deliveries,
-            },
-            token,
+          const message: Delivery<PgToken>['message'] = {
+            id: row.id,
+            body: decodeBody(row.body),
+            metadata: decodeMetadata(row.metadata),
+            deliveryCount: row.deliveries,
           };
-        });
+          if (row.key !== null) (message as { key?: string }).key = row.key;
+          deliveries[i] = { message, token };
+        }
+        return deliveries;
       }
+      // idle: no claim is coming soon to carry what was settled meanwhile
+      this.flush();
       if (this.wakeups !== seen) continue;
       let wait = this.config.pollMs;
       try {
-        const next = (await this.pool.query<{ ms: number | null }>(sql.nextVisible)).rows[0]?.ms;
+        const next = (await this.pool.query<{ ms: number | null }>((this.sql as Statements).nextVisible)).rows[0]?.ms;
         if (next !== null && next !== undefined) wait = Math.min(wait, Math.max(1, Math.ceil(next)));
       } catch (error) {
         throw pgError(error, this.config.settings, 'looking for rows of');
       }
       if (this.wakeups !== seen) continue;
       await this.sleep(wait, signal);
+    }
+  }
+
+  /**
+   * One claim, carrying the acks and nacks settled since the last statement: a batch then costs one commit, not two
+   * (its rows' claim, and later their deletion in the claim that follows). If the claim fails, what it carried goes
+   * on its own, with the retries of any settlement.
+   */
+  private async claim(max: number): Promise<ClaimedRow[]> {
+    const sql = this.sql as Statements;
+    const carried = this.takeCarried();
+    const query =
+      carried === undefined
+        ? this.pool.query<ClaimedRow>(sql.claim, [max, this.config.visibilityMs])
+        : this.pool.query<ClaimedRow>(sql.claimSettling, [
+            max,
+            this.config.visibilityMs,
+            carried.acks.map((entry) => entry.token.id),
+            carried.acks.map((entry) => entry.token.deliveries),
+            carried.nacks.map((entry) => entry.token.id),
+            carried.nacks.map((entry) => entry.token.deliveries),
+            carried.nacks.map((entry) => entry.delayMs ?? 0),
+          ]);
+    // close() waits for claims as for settlements: one may carry some
+    const settled: Promise<void> = query.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.settling.add(settled);
+    this.claiming++;
+    try {
+      const { rows } = await query;
+      this.connected = true;
+      if (carried !== undefined && carried.nacks.length > 0) this.wake(); // a nacked row may be visible again at once
+      return rows;
+    } catch (error) {
+      if (sqlState(error) === undefined) this.connected = false;
+      if (carried !== undefined) this.send([...carried.acks, ...carried.nacks]);
+      throw pgError(error, this.config.settings, 'claiming rows of');
+    } finally {
+      this.claiming--;
+      this.settling.delete(settled);
     }
   }
 
@@ -330,22 +402,61 @@ export class PgSource implements SourceDriver<PgToken> {
     }
   }
 
+  /**
+   * Settlements wait for the next claim to carry them while claims are running (the receiver of a claim in progress
+   * claims again as soon as it has handed its rows over, if the window has room, and settling makes room); else, or
+   * after CARRY_WAIT_MS, they go in statements of their own. Extensions always go on their own.
+   */
   private settle(settlement: Settlement): void {
     this.pending.push(settlement);
     if (this.pending.length >= SETTLE_CHUNK) this.flush();
-    else this.flushScheduled ??= setImmediate(() => this.flush());
+    else
+      this.flushScheduled ??= setImmediate(() => {
+        this.flushScheduled = undefined;
+        if (this.claiming === 0 || this.stopping || this.closed) this.flush();
+        else
+          this.carryTimer ??= setTimeout(() => {
+            this.carryTimer = undefined;
+            this.flush();
+          }, CARRY_WAIT_MS);
+      });
   }
 
-  /** Sends what is pending as a few statements (one per kind), without waiting for each other. */
-  private flush(): void {
-    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
-    this.flushScheduled = undefined;
+  /** The pending acks and nacks, for a claim to carry (extensions are sent on their own, now). */
+  private takeCarried(): { acks: Settlement[]; nacks: Settlement[] } | undefined {
+    if (this.pending.length === 0) return undefined;
     const pending = this.pending;
     this.pending = [];
-    if (pending.length === 0) return;
+    this.cancelFlush();
+    const acks: Settlement[] = [];
+    const nacks: Settlement[] = [];
+    const extensions: Settlement[] = [];
+    for (const settlement of pending) (settlement.kind === 'ack' ? acks : settlement.kind === 'nack' ? nacks : extensions).push(settlement);
+    if (extensions.length > 0) this.send(extensions);
+    return acks.length + nacks.length > 0 ? { acks, nacks } : undefined;
+  }
+
+  private cancelFlush(): void {
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    if (this.carryTimer !== undefined) clearTimeout(this.carryTimer);
+    this.carryTimer = undefined;
+  }
+
+  /** Sends what is pending now. */
+  private flush(): void {
+    this.cancelFlush();
+    const pending = this.pending;
+    this.pending = [];
+    this.send(pending);
+  }
+
+  /** Sends settlements as a few statements (one per kind), without waiting for each other. */
+  private send(settlements: readonly Settlement[]): void {
+    if (settlements.length === 0) return;
     const sql = this.sql as Statements;
     const byKind = { ack: [] as Settlement[], nack: [] as Settlement[], extend: [] as Settlement[] };
-    for (const settlement of pending) byKind[settlement.kind].push(settlement);
+    for (const settlement of settlements) byKind[settlement.kind].push(settlement);
     const run = (kind: keyof typeof byKind, statement: string, params: (group: Settlement[]) => unknown[]): void => {
       const group = byKind[kind];
       if (group.length === 0) return;
@@ -386,14 +497,23 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   stopIntake(): void {
+    // no claim will carry what is settled from now on
+    this.stopping = true;
+    this.flush();
     this.wake();
   }
 
   async close(): Promise<void> {
     if (this.extendTimer !== undefined) clearInterval(this.extendTimer);
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    this.flush();
-    while (this.settling.size > 0) await Promise.all([...this.settling]);
+    this.stopping = true;
+    for (;;) {
+      this.flush();
+      if (this.settling.size === 0) break;
+      await Promise.all([...this.settling]);
+      // the rows of a claim that ended after the stop are given back (nacked) once the runtime sees them
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     this.closed = true;
     this.wake();
     const listener = this.listener;
