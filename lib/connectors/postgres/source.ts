@@ -50,7 +50,16 @@ export interface PgSourceConfig {
 export interface PgToken {
   readonly id: string;
   readonly deliveries: number;
-  /** When we last set its lease (Date.now()), for the extender. */
+  /** The rows claimed with it, whose leases are renewed together. */
+  readonly claim: ClaimedBatch;
+  settled: boolean;
+}
+
+/** The rows of one claim while any is in flight: tracked per claim, not per row, so a row costs no Set entry. */
+interface ClaimedBatch {
+  readonly tokens: PgToken[];
+  unsettled: number;
+  /** When we last set their leases (Date.now()), for the extender. */
   leasedAt: number;
 }
 
@@ -186,7 +195,7 @@ export class PgSource implements SourceDriver<PgToken> {
   /** Raised by every NOTIFY (and after nacks): a receiver that saw it change looks again at once. */
   private wakeups = 0;
   private sleeper: (() => void) | undefined;
-  private readonly inFlight = new Set<PgToken>();
+  private readonly inFlight = new Set<ClaimedBatch>();
   private pending: Settlement[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   private carryTimer: NodeJS.Timeout | undefined;
@@ -286,12 +295,13 @@ export class PgSource implements SourceDriver<PgToken> {
       const seen = this.wakeups;
       const rows = await this.claim(max);
       if (rows.length > 0) {
-        const now = Date.now();
+        const claim: ClaimedBatch = { tokens: new Array(rows.length), unsettled: rows.length, leasedAt: Date.now() };
+        this.inFlight.add(claim);
         const deliveries: Delivery<PgToken>[] = new Array(rows.length);
         for (let i = 0; i < rows.length; i++) {
           const row = rows[i];
-          const token: PgToken = { id: row.id, deliveries: row.deliveries, leasedAt: now };
-          this.inFlight.add(token);
+          const token: PgToken = { id: row.id, deliveries: row.deliveries, claim, settled: false };
+          claim.tokens[i] = token;
           const message: Delivery<PgToken>['message'] = {
             id: row.id,
             body: decodeBody(row.body),
@@ -376,12 +386,12 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   ack(token: PgToken): void {
-    this.inFlight.delete(token);
+    this.settled(token);
     this.settle({ kind: 'ack', token });
   }
 
   nack(token: PgToken, error: Error): void {
-    this.inFlight.delete(token);
+    this.settled(token);
     // given back by a stopping pipeline: visible again at once, for the next relay to take
     const delayMs =
       error instanceof ShutdownError
@@ -390,15 +400,20 @@ export class PgSource implements SourceDriver<PgToken> {
     this.settle({ kind: 'nack', token, delayMs });
   }
 
+  private settled(token: PgToken): void {
+    if (token.settled) return;
+    token.settled = true;
+    if (--token.claim.unsettled === 0) this.inFlight.delete(token.claim);
+  }
+
   /** Leases of messages held longer than half the visibility timeout are renewed, so no other relay takes them. */
   private extendLeases(): void {
     const now = Date.now();
     const due = now - this.config.visibilityMs / 2;
-    for (const token of this.inFlight) {
-      if (token.leasedAt <= due) {
-        token.leasedAt = now;
-        this.settle({ kind: 'extend', token });
-      }
+    for (const claim of this.inFlight) {
+      if (claim.leasedAt > due) continue;
+      claim.leasedAt = now;
+      for (const token of claim.tokens) if (!token.settled) this.settle({ kind: 'extend', token });
     }
   }
 
