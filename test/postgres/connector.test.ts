@@ -7,7 +7,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { PermanentError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
-import { sleep, waitFor } from '../helpers/wait';
+import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { collectingSink, send, TestEndpoints } from '../helpers/endpoints';
 import { adminPool, createTable, documentedInsert, fillOutbox, pgUri, rowCount, uniqueTable } from './helpers';
 
@@ -195,6 +195,29 @@ describe('outbox source', () => {
     await waitFor(() => running.stats().acked === 600, 'every row acked', 30_000);
     await running.stop();
     expect(await rowCount(pool, name)).toBe(0);
+  });
+
+  test('a server that forgets prepared statements (as a pooler in transaction mode does) still gets every row claimed', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 300, 'forget-');
+    // every claim (an UPDATE) drops its connection's prepared statements, as PgBouncer in transaction mode loses them
+    await pool.query(
+      `CREATE FUNCTION ${name}_forget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END $$`,
+    );
+    await pool.query(`CREATE TRIGGER ${name}_forget AFTER UPDATE ON ${name} FOR EACH STATEMENT EXECUTE FUNCTION ${name}_forget()`);
+    drops.push(async () => void (await pool.query(`DROP FUNCTION IF EXISTS ${name}_forget() CASCADE`)));
+    const seen = new Set<string>();
+    const { logger, lines } = capturingLogger('warn');
+    const subscription = source(pgUri(name, { batch: '20', channel: '' }), { maxInFlight: 100, logger }).subscribe((message) => {
+      seen.add(message.id);
+      message.ack();
+    });
+    endpoints.subscriptions.push(subscription);
+    await waitFor(async () => seen.size === 300 && (await rowCount(pool, name)) === 0, 'every row relayed and deleted', 30_000);
+    // no claim failed on the way (each would cost a backoff and a connection): one warning, and unprepared claims
+    const warnings = lines().map((line) => line.msg);
+    expect(warnings.filter((msg) => msg.includes('receiving failed'))).toEqual([]);
+    expect(warnings.filter((msg) => msg.includes('does not keep this relay'))).toHaveLength(1);
   });
 
   test('claims beyond the pool are a ConfigError that names both', async () => {
