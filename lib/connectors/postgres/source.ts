@@ -128,13 +128,14 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   // ctid of the version picked locked, which costs no index lookup (a sixth of the claim); the lock keeps that version
   // current until the update. A picked row whose locked version the statement's snapshot cannot see (another
   // transaction changed it after that snapshot and the lock followed) is not found, so not claimed: it stays visible
-  // for the next claim.
+  // for the next claim. The rows are handed over oldest-visible first, as picked.
   const claim =
-    `picked AS (SELECT ctid, id, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
+    `picked AS (SELECT ctid, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
     `claimed AS (UPDATE ${t} AS t SET visible_at = now() + $2 * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
-    'WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked)) ' +
-    `RETURNING t.id, t.id::text AS text_id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries) ` +
-    'SELECT c.text_id AS id, c.body, c.key, c.metadata, c.deliveries FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.visible_at';
+    'FROM picked AS p WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked)) AND t.ctid = p.ctid ' +
+    `RETURNING t.id::text AS id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries, ` +
+    'p.visible_at AS picked_at) ' +
+    'SELECT id, body, key, metadata, deliveries FROM claimed ORDER BY picked_at';
   return {
     claim: `WITH ${claim}`,
     // The settlements run to completion whether or not the claim finds rows (PostgreSQL runs every data-modifying
