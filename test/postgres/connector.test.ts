@@ -220,6 +220,30 @@ describe('outbox source', () => {
     expect(warnings.filter((msg) => msg.includes('does not keep this relay'))).toHaveLength(1);
   });
 
+  test('a claim prepared while the outbox was empty still finds a backlog through the index, not by reading the table', async () => {
+    const name = await table('outbox');
+    // nothing is acked until the end, so that every claim is the plain one, prepared while the table was empty
+    const received: Message[] = endpoints.collect(pgUri(name, { channel: '', poll: '10ms', claims: '1', pool: '1' }), {
+      maxInFlight: 60_000,
+    });
+    await sleep(400); // tens of claims on the empty table: a cached generic plan would be made for an empty table
+    // rows read by sequential scans of the table (the idle polls read the empty table: none)
+    const rowsScanned = async (): Promise<number> => {
+      await sleep(1200); // backends report their counters at most once a second
+      await pool.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await pool.query<{ read: string }>(
+        `SELECT seq_tup_read AS read FROM pg_stat_user_tables WHERE relid = '${name}'::regclass`,
+      );
+      return Number(rows[0].read);
+    };
+    const before = await rowsScanned();
+    await fillOutbox(pool, name, 50_000, 'backlog-');
+    await waitFor(() => received.length === 50_000, 'the backlog', 50_000);
+    // a claim that read the whole backlog would show here, up to 50 000 rows at a time
+    expect((await rowsScanned()) - before).toBeLessThan(50_000);
+    for (const message of received) message.ack();
+  });
+
   test('claims beyond the pool are a ConfigError that names both', async () => {
     const name = await table('outbox');
     expect(() => source(pgUri(name, { claims: '5', pool: '2' }))).toThrow(/claims=5 is more than pool=2 connections/);
