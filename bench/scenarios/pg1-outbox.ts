@@ -1,7 +1,8 @@
 // PG1: the cost of wasm-pipes around pg for the transactional outbox. The candidate relays postgres://.../outbox into
-// mem:// (claims with a lease, batched deletes once acked); the baseline is the loop one writes by hand with pg
-// (BEGIN; SELECT ... FOR UPDATE SKIP LOCKED LIMIT 256; hand the rows over; DELETE them; COMMIT). Both empty the same
-// kind of table of the same rows on the machine's PostgreSQL (127.0.0.1:5432, database test), a fresh table per round.
+// mem:// (claims with a lease; once acked, the deletes ride on the next claim); the baseline is the loop one writes by
+// hand with pg (BEGIN; SELECT ... FOR UPDATE SKIP LOCKED LIMIT 256; hand the rows over; DELETE them; COMMIT). Both
+// empty the same kind of table of the same rows on the machine's PostgreSQL (127.0.0.1:5432, database test), a fresh
+// table per round.
 import { Pool } from 'pg';
 import type { Scenario } from '../harness';
 import { source, sink, start } from '../../lib';

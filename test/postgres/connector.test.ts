@@ -3,11 +3,12 @@
 // as delete or mark, and the documented INSERT of an application read back as a message.
 import type { Pool } from 'pg';
 import { sink, source } from '../../lib/endpoints';
+import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { PermanentError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
-import { sleep, waitFor } from '../helpers/wait';
-import { send, TestEndpoints } from '../helpers/endpoints';
+import { capturingLogger, sleep, waitFor } from '../helpers/wait';
+import { collectingSink, send, TestEndpoints } from '../helpers/endpoints';
 import { adminPool, createTable, documentedInsert, fillOutbox, pgUri, rowCount, uniqueTable } from './helpers';
 
 let pool: Pool;
@@ -142,6 +143,105 @@ describe('outbox source', () => {
     await waitFor(() => seen.size === 2000, 'every row', 30_000);
     await waitFor(async () => (await rowCount(pool, name)) === 0, 'every row deleted', 30_000);
     expect([...seen.values()].filter((count) => count > 1)).toEqual([]);
+  });
+
+  test('while rows keep coming, acks ride on the claims: most deletions commit with a claim, not on their own', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 2000, 'carry-');
+    // statement triggers note the transaction of every claim (an UPDATE) and every deletion
+    const log = `${name}_log`;
+    await pool.query(`CREATE TABLE ${log} (kind text, tx bigint)`);
+    await pool.query(
+      `CREATE FUNCTION ${log}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+        `INSERT INTO ${log} VALUES (TG_OP, txid_current()); RETURN NULL; END $$`,
+    );
+    await pool.query(`CREATE TRIGGER ${log}_update AFTER UPDATE ON ${name} FOR EACH STATEMENT EXECUTE FUNCTION ${log}()`);
+    await pool.query(`CREATE TRIGGER ${log}_delete AFTER DELETE ON ${name} FOR EACH STATEMENT EXECUTE FUNCTION ${log}()`);
+    drops.push(async () => {
+      await pool.query(`DROP TABLE IF EXISTS ${log}`);
+      await pool.query(`DROP FUNCTION IF EXISTS ${log}()`);
+    });
+    const subscription = source(pgUri(name, { batch: '50', channel: '' }), { maxInFlight: 200 }).subscribe((message) => message.ack());
+    endpoints.subscriptions.push(subscription);
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'every row deleted', 30_000);
+    const { rows } = await pool.query<{ carried: number; alone: number }>(
+      `SELECT count(*) FILTER (WHERE claimed)::int AS carried, count(*) FILTER (WHERE NOT claimed)::int AS alone FROM (` +
+        `SELECT d.tx, EXISTS (SELECT 1 FROM ${log} u WHERE u.kind = 'UPDATE' AND u.tx = d.tx) AS claimed ` +
+        `FROM ${log} d WHERE d.kind = 'DELETE' GROUP BY d.tx) AS deletions`,
+    );
+    // 40 claims of 50: without carrying, every deletion would be a transaction of its own
+    expect(rows[0].carried).toBeGreaterThan(rows[0].alone);
+    expect(rows[0].carried).toBeGreaterThanOrEqual(10);
+  });
+
+  test('an idle source sends an ack at once, with no claim to carry it', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 1, 'idle-');
+    // no NOTIFY and a long poll: after the first claim, no other comes for ten minutes
+    const received = endpoints.collect(pgUri(name, { channel: '', poll: '10m' }));
+    await waitFor(() => received.length === 1, 'the row');
+    await sleep(200);
+    const acked = Date.now();
+    received[0].ack();
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the row deleted', 5000);
+    expect(Date.now() - acked).toBeLessThan(2000);
+  });
+
+  test('a stop sends every settlement before it resolves: no acked row is left', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 600, 'stop-');
+    const out = collectingSink((message) => message.ack());
+    const running = start(source(pgUri(name, { batch: '100' }), { maxInFlight: 300 }), out, { handleSignals: false });
+    await waitFor(() => running.stats().acked === 600, 'every row acked', 30_000);
+    await running.stop();
+    expect(await rowCount(pool, name)).toBe(0);
+  });
+
+  test('a server that forgets prepared statements (as a pooler in transaction mode does) still gets every row claimed', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 300, 'forget-');
+    // every claim (an UPDATE) drops its connection's prepared statements, as PgBouncer in transaction mode loses them
+    await pool.query(
+      `CREATE FUNCTION ${name}_forget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END $$`,
+    );
+    await pool.query(`CREATE TRIGGER ${name}_forget AFTER UPDATE ON ${name} FOR EACH STATEMENT EXECUTE FUNCTION ${name}_forget()`);
+    drops.push(async () => void (await pool.query(`DROP FUNCTION IF EXISTS ${name}_forget() CASCADE`)));
+    const seen = new Set<string>();
+    const { logger, lines } = capturingLogger('warn');
+    const subscription = source(pgUri(name, { batch: '20', channel: '' }), { maxInFlight: 100, logger }).subscribe((message) => {
+      seen.add(message.id);
+      message.ack();
+    });
+    endpoints.subscriptions.push(subscription);
+    await waitFor(async () => seen.size === 300 && (await rowCount(pool, name)) === 0, 'every row relayed and deleted', 30_000);
+    // no claim failed on the way (each would cost a backoff and a connection): one warning, and unprepared claims
+    const warnings = lines().map((line) => line.msg);
+    expect(warnings.filter((msg) => msg.includes('receiving failed'))).toEqual([]);
+    expect(warnings.filter((msg) => msg.includes('does not keep this relay'))).toHaveLength(1);
+  });
+
+  test('a claim prepared while the outbox was empty still finds a backlog through the index, not by reading the table', async () => {
+    const name = await table('outbox');
+    // nothing is acked until the end, so that every claim is the plain one, prepared while the table was empty
+    const received: Message[] = endpoints.collect(pgUri(name, { channel: '', poll: '10ms', claims: '1', pool: '1' }), {
+      maxInFlight: 60_000,
+    });
+    await sleep(400); // tens of claims on the empty table: a cached generic plan would be made for an empty table
+    // rows read by sequential scans of the table (the idle polls read the empty table: none)
+    const rowsScanned = async (): Promise<number> => {
+      await sleep(1200); // backends report their counters at most once a second
+      await pool.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await pool.query<{ read: string }>(
+        `SELECT seq_tup_read AS read FROM pg_stat_user_tables WHERE relid = '${name}'::regclass`,
+      );
+      return Number(rows[0].read);
+    };
+    const before = await rowsScanned();
+    await fillOutbox(pool, name, 50_000, 'backlog-');
+    await waitFor(() => received.length === 50_000, 'the backlog', 50_000);
+    // a claim that read the whole backlog would show here, up to 50 000 rows at a time
+    expect((await rowsScanned()) - before).toBeLessThan(50_000);
+    for (const message of received) message.ack();
   });
 
   test('claims beyond the pool are a ConfigError that names both', async () => {

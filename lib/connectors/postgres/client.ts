@@ -188,8 +188,17 @@ export function decodeBody(value: unknown): Buffer {
 
 /** A jsonb metadata value as string fields (other JSON values are kept as their JSON text). */
 export function decodeMetadata(value: unknown): Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  // pg parsed it for this row alone: when every field is a string already (the usual case), it is the metadata
+  let strings = true;
+  for (const name in value) {
+    if (typeof (value as Record<string, unknown>)[name] !== 'string') {
+      strings = false;
+      break;
+    }
+  }
+  if (strings) return value as Record<string, string>;
   const metadata: Record<string, string> = {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return metadata;
   for (const [name, field] of Object.entries(value as Record<string, unknown>)) {
     if (field === null || field === undefined) continue;
     metadata[name] = typeof field === 'string' ? field : JSON.stringify(field);
