@@ -1,69 +1,46 @@
 // A first-in first-out queue with O(1) push and shift (Array.prototype.shift is O(n) on large arrays).
-// A ring of a power-of-two size: once it has grown to what a queue holds, pushing and shifting allocate nothing (an
-// array that grows by push() and is cut down by slice() reallocated on every thousand messages or so, a garbage bill
-// every message of a pipeline paid at each queue it passed). It grows by doubling when full, and halves when a quarter
-// full again, so that a burst does not keep its memory for ever.
-
-const SMALLEST = 8;
 
 export class Fifo<T> {
-  private ring: (T | undefined)[] = new Array<T | undefined>(SMALLEST);
-  private mask = SMALLEST - 1;
+  private items: (T | undefined)[] = [];
   private head = 0;
-  private size = 0;
 
   get length(): number {
-    return this.size;
+    return this.items.length - this.head;
   }
 
   push(item: T): void {
-    if (this.size === this.ring.length) this.resize(this.ring.length * 2);
-    this.ring[(this.head + this.size) & this.mask] = item;
-    this.size++;
+    this.items.push(item);
   }
 
   /** Puts an item back at the front (a redelivery goes before newer messages). */
   unshift(item: T): void {
-    if (this.size === this.ring.length) this.resize(this.ring.length * 2);
-    this.head = (this.head - 1) & this.mask;
-    this.ring[this.head] = item;
-    this.size++;
+    if (this.head > 0) {
+      this.items[--this.head] = item;
+    } else {
+      this.items.unshift(item);
+    }
   }
 
   peek(): T | undefined {
-    return this.size > 0 ? this.ring[this.head] : undefined;
+    return this.head < this.items.length ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {
-    if (this.size === 0) return undefined;
-    const item = this.ring[this.head];
-    this.ring[this.head] = undefined;
-    this.head = (this.head + 1) & this.mask;
-    this.size--;
-    if (this.ring.length > 1024 && this.size * 4 < this.ring.length) this.resize(this.ring.length / 2);
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
     return item;
   }
 
   /** Removes and returns everything, oldest first. */
   drain(): T[] {
-    const all = this.inOrder(this.size) as T[];
-    this.ring = new Array<T | undefined>(SMALLEST);
-    this.mask = SMALLEST - 1;
+    const all = this.items.slice(this.head) as T[];
+    this.items = [];
     this.head = 0;
-    this.size = 0;
     return all;
-  }
-
-  /** The items, oldest first, in an array of `capacity` places. */
-  private inOrder(capacity: number): (T | undefined)[] {
-    const copy = new Array<T | undefined>(capacity);
-    for (let i = 0; i < this.size; i++) copy[i] = this.ring[(this.head + i) & this.mask];
-    return copy;
-  }
-
-  private resize(capacity: number): void {
-    this.ring = this.inOrder(capacity);
-    this.mask = capacity - 1;
-    this.head = 0;
   }
 }

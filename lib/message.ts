@@ -41,8 +41,10 @@ export class Settlement {
   prev: Settlement | undefined = undefined;
   /** @internal credit-window bookkeeping */
   next: Settlement | undefined = undefined;
-  /** @internal coarse receive time (ms, on the source runtime's clock) for ackTimeout */
+  /** @internal coarse receive time (ms) for ackTimeout */
   receivedAt = 0;
+  /** @internal precise receive time (performance.now()) of a message timed for the latency histogram; 0 = not timed */
+  sampledAt = 0;
   /** @internal on a root: the unsettled leaves of its tree (1 until it is split) */
   leaves = 1;
   /** @internal on a root: messages of its tree that a sink holds (queued, writing, waiting to retry) */

@@ -322,13 +322,10 @@ export class SinkRuntime implements Sink {
   }
 
   private takeBatch(): Message[] {
-    // sized for what it can take: a batch grown by push() starts with room for 16, which, for the batches of one that
-    // most sinks write (batching off, or a sink that keeps up), was most of the garbage a message left behind
-    const batch: Message[] = new Array<Message>(Math.min(this.batchCount, this.queue.length));
-    let taken = 0;
+    const batch: Message[] = [];
     let bytes = 0;
     const busy = this.busyKeys;
-    while (taken < this.batchCount && this.queue.length > 0) {
+    while (batch.length < this.batchCount && this.queue.length > 0) {
       const next = this.queue.peek() as Message;
       if (next.settled) {
         this.queue.shift();
@@ -337,11 +334,11 @@ export class SinkRuntime implements Sink {
         continue;
       }
       const size = next.body.length;
-      if (taken > 0 && bytes + size > this.batchBytes) break;
+      if (batch.length > 0 && bytes + size > this.batchBytes) break;
       if (busy !== undefined && next.key !== undefined) {
         const key = next.key;
         const unfinished = busy.get(key) ?? 0;
-        if (unfinished > 0 && !this.inBatch(batch, taken, key)) {
+        if (unfinished > 0 && !this.inBatch(batch, key)) {
           // an earlier message of this key is still being written or waits to retry: this one waits behind it
           this.queue.shift();
           this.park(key, next);
@@ -350,9 +347,8 @@ export class SinkRuntime implements Sink {
         busy.set(key, unfinished + 1);
       }
       bytes += size;
-      batch[taken++] = this.queue.shift() as Message;
+      batch.push(this.queue.shift() as Message);
     }
-    if (taken < batch.length) batch.length = taken;
     return batch;
   }
 
@@ -378,9 +374,9 @@ export class SinkRuntime implements Sink {
     }
   }
 
-  /** Whether the first `taken` messages of `batch` hold one of `key` (one write keeps its messages in order). */
-  private inBatch(batch: readonly Message[], taken: number, key: string): boolean {
-    for (let i = taken - 1; i >= 0; i--) if (batch[i].key === key) return true;
+  /** Whether `batch` already holds a message of `key` (one write keeps its messages in order). */
+  private inBatch(batch: readonly Message[], key: string): boolean {
+    for (let i = batch.length - 1; i >= 0; i--) if (batch[i].key === key) return true;
     return false;
   }
 

@@ -181,16 +181,8 @@ export function registryOf(subscriber: unknown): SourceRegistry | undefined {
   return undefined;
 }
 
-/**
- * The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. In ms since
- * this module loaded rather than since 1970, so that it fits a small integer: a Date.now() stored in every message was
- * a boxed number allocated with each (after some 12 days it outgrows them, and costs that again).
- */
-const CLOCK_EPOCH = Date.now();
-function coarseClock(): number {
-  return Date.now() - CLOCK_EPOCH;
-}
-let coarseNow = coarseClock();
+/** The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. */
+let coarseNow = Date.now();
 
 /** Counters of the sources of a pipeline, summed (pipeline.stats()). */
 export interface SourceStats {
@@ -223,8 +215,6 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private reserved = 0;
   /** Push drivers: deliveries waiting for room in the window. */
   private readonly pushed = new Fifo<Delivery<T>>();
-  /** When the messages timed for the settle-latency histogram came (performance.now()), kept off the hot path. */
-  private readonly timed = new Map<Settlement, number>();
   private pumping = false;
   /** Pull drivers: messages asked for by receiveBatch calls in progress (room they may fill). */
   private requested = 0;
@@ -328,13 +318,13 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     const head = this.head;
     if (head === undefined) return undefined;
     const lastSeenAfter = head.stage ?? 'source';
-    return this.ackTimeout > 0 ? { ageMs: Math.max(0, coarseClock() - head.receivedAt), lastSeenAfter } : { lastSeenAfter };
+    return this.ackTimeout > 0 ? { ageMs: Math.max(0, Date.now() - head.receivedAt), lastSeenAfter } : { lastSeenAfter };
   }
 
   start(): void {
     if (this.ackTimeout > 0) {
       const period = Math.max(10, Math.min(1000, Math.floor(this.ackTimeout / 4)));
-      coarseNow = coarseClock();
+      coarseNow = Date.now();
       this.sweepTimer = setInterval(() => this.sweep(), period);
       this.sweepTimer.unref();
     }
@@ -491,7 +481,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     const settlement = new Settlement(this, token);
     settlement.receivedAt = coarseNow;
     settlement.owner = this;
-    if (this.sampler.sample()) this.timed.set(settlement, performance.now());
+    if (this.sampler.sample()) settlement.sampledAt = performance.now();
     const message = new Message(init, settlement);
     if (this.tracing !== undefined) this.tracing.received(message, this.name, this.driver.scheme);
     this.unsettled++;
@@ -539,12 +529,8 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.live -= settlement.leaves;
     settlement.leaves = 0;
     const token = settlement.token as T;
-    if (this.timed.size !== 0) {
-      const receivedAt = this.timed.get(settlement);
-      if (receivedAt !== undefined) {
-        this.timed.delete(settlement);
-        (error === undefined ? this.ackLatency : this.nackLatency).observe((performance.now() - receivedAt) / 1000);
-      }
+    if (settlement.sampledAt !== 0) {
+      (error === undefined ? this.ackLatency : this.nackLatency).observe((performance.now() - settlement.sampledAt) / 1000);
     }
     try {
       if (error === undefined) {
@@ -677,7 +663,6 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.closing = (async () => {
         await this.stopIntake();
         this.nackAll(new Error('source closed before the message was settled'));
-        this.timed.clear();
         await this.driver.close();
       })()
         .catch((error) => this.logger.warn({ err: error }, 'closing the source failed'))
@@ -716,7 +701,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   private sweep(): void {
-    coarseNow = coarseClock();
+    coarseNow = Date.now();
     const deadline = coarseNow - this.ackTimeout;
     let expired = 0;
     let first: Settlement | undefined;

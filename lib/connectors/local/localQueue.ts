@@ -123,13 +123,12 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
       if (this.closed || signal.aborted) return [];
       const items = this.queue.items;
       if (items.length > 0) {
-        // sized at once: grown by push() it reallocated a few times a batch
-        const batch = new Array<Delivery<QueuedMessage>>(Math.min(max, items.length));
-        for (let i = 0; i < batch.length; i++) {
+        const batch: Delivery<QueuedMessage>[] = [];
+        while (batch.length < max && items.length > 0) {
           const item = items.shift() as QueuedMessage;
           item.deliveryCount++;
           this.outstanding++;
-          batch[i] = { message: item, token: item };
+          batch.push({ message: item, token: item });
         }
         this.queue.notifySpace();
         this.afterTake();
