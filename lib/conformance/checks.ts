@@ -341,13 +341,17 @@ export function declareChecks(runner: TestRunner, target: ConformanceTarget): vo
             toClose.push({ close: () => running.stop().catch(() => undefined) });
             running.started.catch(() => undefined);
             // at start, or at the first receive: either way the pipeline fails instead of waiting for ever
+            // the timer is cleared once the pipeline has failed, so that it does not hold the test runner open
+            let timer: NodeJS.Timeout | undefined;
             failure = await Promise.race([
               running.done.then(
                 () => new Error('the pipeline ended without an error'),
                 (error: unknown) => error,
               ),
-              sleep(timeout),
-            ]);
+              new Promise<void>((resolve) => {
+                timer = setTimeout(resolve, timeout);
+              }),
+            ]).finally(() => clearTimeout(timer));
           } catch (error) {
             failure = error;
           }
