@@ -167,6 +167,18 @@ interface Settlement {
   delayMs?: number;
 }
 
+/** Settlements split by kind, each in the order it came. */
+function byKind(settlements: readonly Settlement[]): Record<Settlement['kind'], Settlement[]> {
+  const groups: Record<Settlement['kind'], Settlement[]> = { ack: [], nack: [], extend: [] };
+  for (const settlement of settlements) groups[settlement.kind].push(settlement);
+  return groups;
+}
+
+/** The parameters of a settlement statement: the rows' ids, the delivery counts that fence their leases, nack delays. */
+const ids = (group: readonly Settlement[]): string[] => group.map((entry) => entry.token.id);
+const deliveryCounts = (group: readonly Settlement[]): number[] => group.map((entry) => entry.token.deliveries);
+const delays = (group: readonly Settlement[]): number[] => group.map((entry) => entry.delayMs ?? 0);
+
 /** Rows per settlement statement. */
 const SETTLE_CHUNK = 2000;
 
@@ -347,11 +359,11 @@ export class PgSource implements SourceDriver<PgToken> {
         : this.claimQuery('wasm-pipes claim and settle', sql.claimSettling, [
             max,
             this.config.visibilityMs,
-            carried.acks.map((entry) => entry.token.id),
-            carried.acks.map((entry) => entry.token.deliveries),
-            carried.nacks.map((entry) => entry.token.id),
-            carried.nacks.map((entry) => entry.token.deliveries),
-            carried.nacks.map((entry) => entry.delayMs ?? 0),
+            ids(carried.acks),
+            deliveryCounts(carried.acks),
+            ids(carried.nacks),
+            deliveryCounts(carried.nacks),
+            delays(carried.nacks),
           ]);
     // close() waits for claims as for settlements: one may carry some
     const settled: Promise<void> = query.then(
@@ -488,11 +500,8 @@ export class PgSource implements SourceDriver<PgToken> {
     const pending = this.pending;
     this.pending = [];
     this.cancelFlush();
-    const acks: Settlement[] = [];
-    const nacks: Settlement[] = [];
-    const extensions: Settlement[] = [];
-    for (const settlement of pending) (settlement.kind === 'ack' ? acks : settlement.kind === 'nack' ? nacks : extensions).push(settlement);
-    if (extensions.length > 0) this.send(extensions);
+    const { ack: acks, nack: nacks, extend: extensions } = byKind(pending);
+    this.send(extensions);
     return acks.length + nacks.length > 0 ? { acks, nacks } : undefined;
   }
 
@@ -515,10 +524,9 @@ export class PgSource implements SourceDriver<PgToken> {
   private send(settlements: readonly Settlement[]): void {
     if (settlements.length === 0) return;
     const sql = this.sql as Statements;
-    const byKind = { ack: [] as Settlement[], nack: [] as Settlement[], extend: [] as Settlement[] };
-    for (const settlement of settlements) byKind[settlement.kind].push(settlement);
-    const run = (kind: keyof typeof byKind, statement: string, params: (group: Settlement[]) => unknown[]): void => {
-      const group = byKind[kind];
+    const groups = byKind(settlements);
+    const run = (kind: Settlement['kind'], statement: string, params: (group: Settlement[]) => unknown[]): void => {
+      const group = groups[kind];
       if (group.length === 0) return;
       const sending: Promise<void> = this.withRetries(() => this.pool.query(statement, params(group)).then(() => undefined))
         .then(() => {
@@ -536,11 +544,9 @@ export class PgSource implements SourceDriver<PgToken> {
         .finally(() => this.settling.delete(sending));
       this.settling.add(sending);
     };
-    const ids = (group: Settlement[]): string[] => group.map((entry) => entry.token.id);
-    const counts = (group: Settlement[]): number[] => group.map((entry) => entry.token.deliveries);
-    run('ack', sql.ack, (group) => [ids(group), counts(group)]);
-    run('nack', sql.nack, (group) => [ids(group), counts(group), group.map((entry) => entry.delayMs ?? 0)]);
-    run('extend', sql.extend, (group) => [ids(group), counts(group), this.config.visibilityMs]);
+    run('ack', sql.ack, (group) => [ids(group), deliveryCounts(group)]);
+    run('nack', sql.nack, (group) => [ids(group), deliveryCounts(group), delays(group)]);
+    run('extend', sql.extend, (group) => [ids(group), deliveryCounts(group), this.config.visibilityMs]);
   }
 
   /** A settlement statement, tried three times: a lost ack only means a duplicate later, but is worth a retry. */
