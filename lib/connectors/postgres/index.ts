@@ -1,6 +1,6 @@
 // postgres:// (and postgresql://): a table as a sink (batched idempotent inserts) and as a source (the transactional
-// outbox: a table worked as a queue with leases), on pg. This file reads the URI parameters and registers the scheme;
-// the drivers are in sink.ts and source.ts, what they share in client.ts and config.ts.
+// outbox: a table worked as a queue, claims held in a transaction), on pg. This file reads the URI parameters and
+// registers the scheme; the drivers are in sink.ts and source.ts, what they share in client.ts and config.ts.
 import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import type { SourceOptions } from '../../source';
 import type { SinkOptions } from '../../sink';
@@ -29,8 +29,14 @@ const SOURCE_PARAMS: readonly ParamSpec[] = [
   {
     name: 'visibility',
     description:
-      'how long a claimed row stays invisible to other relays; renewed while its message is in flight, so it only bounds how soon the rows of a relay that died come back',
+      'how long a leased row stays invisible to other relays; renewed while its message is in flight, so it only bounds how soon the leased rows of a relay that died come back',
     default: '30s',
+  },
+  {
+    name: 'hold',
+    description:
+      "how long a claim's transaction stays open for its messages to settle (at most visibility / 2); rows still in flight then get a lease. 0 = lease every row at once",
+    default: '1s',
   },
   { name: 'poll', description: 'the longest an idle source waits before looking again without a NOTIFY', default: '1s' },
   {
@@ -101,6 +107,7 @@ export function pgSourceConfig(uri: EndpointUri, env: NodeJS.ProcessEnv): PgSour
     settings,
     batch: integerParam(uri, 'batch', 256, 1, 10_000),
     visibilityMs: durationParam(uri, 'visibility', '30s', 1000),
+    holdMs: durationParam(uri, 'hold', '1s', 0),
     pollMs: durationParam(uri, 'poll', '1s', 10),
     nackDelayMs,
     nackDelayMaxMs: Math.max(nackDelayMs, durationParam(uri, 'nack_delay_max', '1m', 0)),
@@ -117,7 +124,7 @@ const SINK_CONCURRENCY = 4;
 registerScheme({
   schemes: ['postgres', 'postgresql'],
   description:
-    'PostgreSQL table (pg): as a source, an outbox worked as a queue (FOR UPDATE SKIP LOCKED claims with a lease, ack = delete or mark done, nack = visible again after a backoff, LISTEN/NOTIFY wake-ups); as a sink, batched inserts, idempotent on the message id',
+    'PostgreSQL table (pg): as a source, an outbox worked as a queue (FOR UPDATE SKIP LOCKED claims held in a transaction, leased past hold; ack = delete or mark done, nack = visible again after a backoff, LISTEN/NOTIFY wake-ups); as a sink, batched inserts, idempotent on the message id',
   sourceExample: 'postgres://relay@db.example.com/shop/outbox',
   sinkExample: 'postgres://relay@db.example.com/shop/events',
   sourceParams: SOURCE_PARAMS,

@@ -1,10 +1,14 @@
 // The postgres:// source: a table worked as a queue (the transactional outbox). A pull driver: each receiveBatch
-// claims up to `max` visible rows in one statement (SELECT ... FOR UPDATE SKIP LOCKED, then their visible_at moved a
-// visibility timeout ahead and their delivery count raised), so that relays sharing the table never take the same
-// row while its lease runs, and the rows of a relay that died come back once their lease runs out. Ack deletes the
-// row (or marks it done), nack makes it visible again after a backoff; both are batched. Slow messages get their
-// lease extended. LISTEN/NOTIFY wakes an idle source at once when a row is inserted (a trigger sends the NOTIFY);
-// a poll finds rows without it, and rows whose nack delay ran out.
+// claims up to `max` visible rows in a transaction of its own (SELECT ... FOR UPDATE SKIP LOCKED), and holds that
+// transaction open while their messages are in flight, for up to `hold`: relays sharing the table never take the
+// same row, and the rows of a relay that dies come back at once (the server ends its transaction when the
+// connection drops). Once every row of the claim is settled, one statement deletes the acked rows (or marks them
+// done) and releases the nacked ones after a backoff, and the transaction commits: a batch costs the server what a
+// hand-written loop costs. Rows still in flight when `hold` runs out get a lease instead (visible_at moved a
+// visibility timeout ahead, the delivery count raised) in that same transaction, which commits; from then on they
+// are settled by statements of their own, fenced by the delivery count, and their leases renewed. LISTEN/NOTIFY
+// wakes an idle source at once when a row is inserted (a trigger sends the NOTIFY); a poll finds rows without it,
+// and rows whose nack delay ran out.
 import { Client, type Pool, type PoolClient, type QueryResult } from 'pg';
 import type { Delivery, SourceContext, SourceDriver, SourceOptions } from '../../source';
 import { ConfigError, ShutdownError } from '../../errors';
@@ -31,6 +35,11 @@ export interface PgSourceConfig {
   batch: number;
   /** How long a claimed row stays invisible to other relays (renewed while its message is in flight), ms. */
   visibilityMs: number;
+  /**
+   * How long a claim's transaction is held open for its messages to settle, ms (at most half of visibilityMs); rows
+   * still in flight then get a lease. 0 = every claim leases its rows at once.
+   */
+  holdMs: number;
   /** The longest an idle source waits before looking again without a NOTIFY, ms. */
   pollMs: number;
   /** Delay before a nacked row is visible again, doubled per delivery up to nackDelayMaxMs. */
@@ -46,11 +55,15 @@ export interface PgSourceConfig {
   claims: number;
 }
 
-/** One claimed row, as ack and nack get it back: its id and the delivery count that fences our lease. */
+/**
+ * One claimed row, as ack and nack get it back: its id, the version its claim locked, and the delivery count (the
+ * row's count plus this delivery), which fences the lease once the row has one.
+ */
 export interface PgToken {
   readonly id: string;
+  readonly ctid: string;
   readonly deliveries: number;
-  /** The rows claimed with it, whose leases are renewed together. */
+  /** The rows claimed with it, held and leased together. */
   readonly claim: ClaimedBatch;
   settled: boolean;
 }
@@ -59,20 +72,60 @@ export interface PgToken {
 interface ClaimedBatch {
   readonly tokens: PgToken[];
   unsettled: number;
+  /** The claim's transaction while it is held open; undefined once it ended (its unsettled rows then have leases). */
+  held: HeldClaim | undefined;
   /** When we last set their leases (Date.now()), for the extender. */
   leasedAt: number;
+  /** Its transaction ended at close with rows unsettled: those rows were given back, so they settle nothing. */
+  abandoned?: boolean;
+}
+
+/** A claim's open transaction: its connection, and what its rows' settlements will do when it ends. */
+interface HeldClaim {
+  readonly client: PoolClient;
+  /** The locked versions of the acked rows. */
+  readonly acks: string[];
+  /** The locked versions of the nacked rows, and how long each stays invisible. */
+  readonly nacks: string[];
+  readonly nackDelays: number[];
+  /** Ends the hold: the rows still in flight get leases. */
+  readonly timer: NodeJS.Timeout;
 }
 
 /** The statements for one table, built once its columns are known. */
 interface Statements {
-  claim: string;
-  /** A claim that also carries acks ($3, $4) and nacks ($5, $6, $7): one statement and one commit for both. */
-  claimSettling: string;
+  /** Begins the claim's transaction, and picks and locks up to `max` rows in it (two statements, one round trip). */
+  claim(max: number): string;
+  /**
+   * Ends a held claim by the versions it locked: deletes (or marks done) the acked rows, releases the nacked ones
+   * after their delays, leases the rows still in flight for `leaseMs`, and commits (one round trip).
+   */
+  finish(
+    acks: readonly string[],
+    nacks: readonly string[],
+    nackDelays: readonly number[],
+    leased: readonly string[],
+    leaseMs: number,
+  ): string;
   nextVisible: string;
   ack: string;
   nack: string;
   extend: string;
 }
+
+/** A whole number written into a statement. */
+function integer(value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`not a number for a statement: ${value}`);
+  return String(Math.round(value));
+}
+
+/** Row versions (ctids as the server wrote them) written into a statement as a tid[] literal. */
+function tidArray(ctids: readonly string[]): string {
+  for (const ctid of ctids) if (!TID.test(ctid)) throw new Error(`not a row version: ${ctid}`);
+  return `'{${ctids.map((ctid) => `"${ctid}"`).join(',')}}'::tid[]`;
+}
+
+const TID = /^\(\d+,\d+\)$/;
 
 /** The array type to send ids as: text for text-like ids (no cast that could cut them), else the column's type. */
 function idArrayType(idType: string): string {
@@ -123,26 +176,57 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
     `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
     `FROM unnest(${idsParam}::${ids}, ${countsParam}::int[], ${delaysParam}::float8[]) AS u(id, deliveries, delay) ` +
     `WHERE t.id = ANY(ARRAY(SELECT unnest(${idsParam}::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
-  // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other); the
-  // lease and the count are set in the same statement, so a claim is atomic. The lease finds the picked rows by the
-  // ctid of the version picked locked, which costs no index lookup (a sixth of the claim); the lock keeps that version
-  // current until the update. A picked row whose locked version the statement's snapshot cannot see (another
-  // transaction changed it after that snapshot and the lock followed) is not found, so not claimed: it stays visible
-  // for the next claim. The rows are handed over oldest-visible first, as picked.
-  const claim =
-    `picked AS (SELECT ctid, visible_at FROM ${t} WHERE visible_at <= now() ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED), ` +
-    `claimed AS (UPDATE ${t} AS t SET visible_at = now() + $2 * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
-    'FROM picked AS p WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked)) AND t.ctid = p.ctid ' +
-    `RETURNING t.id::text AS id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, t.deliveries::int AS deliveries, ` +
-    'p.visible_at AS picked_at) ' +
-    'SELECT id, body, key, metadata, deliveries FROM claimed ORDER BY picked_at';
+  // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other, nor take
+  // a row another holds); the lock lasts as long as the claim's transaction. The delivery count handed over is the
+  // row's plus this delivery; the row's own count rises only if the message is nacked or outlives the hold (a relay
+  // that dies while it holds the row does not count it). The ctid names the version locked, which stays current until
+  // the transaction ends, so that the statement ending the claim finds its rows without an index lookup.
+  // The held path's statements go as simple queries, their values written in (numbers and ctids only), so that BEGIN
+  // and the claim, then the settlements and COMMIT, each take one round trip: half the writes and wake-ups, which
+  // with claims running at once is most of what a claim costs the relay. A simple query is planned for its values,
+  // so no plan made for an empty outbox is ever reused on a backlog.
+  const pick =
+    `SELECT t.ctid::text AS ctid, t.id::text AS id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, ` +
+    `t.deliveries::int + 1 AS deliveries FROM ${t} AS t WHERE t.visible_at <= now() ORDER BY t.visible_at LIMIT `;
+  const claim = (max: number): string => `BEGIN; ${pick}${integer(max)} FOR UPDATE SKIP LOCKED`;
+  // `ctid = ANY(ARRAY(subquery))` for the reason given for the ids above: with the array's length in sight, the
+  // planner reads the whole table rather than fetch 256 versions by their ctids, once it has a few hundred pages
+  const versions = (ctids: readonly string[]): string => `t.ctid = ANY(ARRAY(SELECT unnest(${tidArray(ctids)})))`;
+  const finish = (
+    acks: readonly string[],
+    nacks: readonly string[],
+    nackDelays: readonly number[],
+    leased: readonly string[],
+    leaseMs: number,
+  ): string => {
+    // only the parts a claim needs: an UPDATE that changes nothing still costs its statement (and fires statement
+    // triggers). clock_timestamp(), not now(): now() is when the claim's transaction began, up to `hold` ago
+    const parts: string[] = [];
+    if (acks.length > 0) {
+      parts.push(
+        config.onAck === 'delete'
+          ? `DELETE FROM ${t} AS t WHERE ${versions(acks)}`
+          : `UPDATE ${t} AS t SET done_at = clock_timestamp(), visible_at = 'infinity' WHERE ${versions(acks)}`,
+      );
+    }
+    if (nacks.length > 0) {
+      parts.push(
+        `UPDATE ${t} AS t SET visible_at = clock_timestamp() + u.delay * interval '1 millisecond', deliveries = t.deliveries + 1 ` +
+          `FROM unnest(${tidArray(nacks)}, ARRAY[${nackDelays.map(integer).join(',')}]::float8[]) AS u(ctid, delay) ` +
+          `WHERE ${versions(nacks)} AND t.ctid = u.ctid`,
+      );
+    }
+    if (leased.length > 0) {
+      parts.push(
+        `UPDATE ${t} AS t SET visible_at = clock_timestamp() + ${integer(leaseMs)} * interval '1 millisecond', ` +
+          `deliveries = t.deliveries + 1 WHERE ${versions(leased)}`,
+      );
+    }
+    return [...parts, 'COMMIT'].join('; ');
+  };
   return {
-    claim: `WITH ${claim}`,
-    // The settlements run to completion whether or not the claim finds rows (PostgreSQL runs every data-modifying
-    // WITH), in the claim's transaction. They touch only rows this relay leased, which the claim cannot pick while
-    // the lease runs; a row whose lease ran out may be both re-claimed and settled here, and then only one of the two
-    // happens (PostgreSQL's rule for a row changed twice in one statement): a duplicate, as any expired lease gives.
-    claimSettling: `WITH acked AS (${ack('$3', '$4')}), nacked AS (${nack('$5', '$6', '$7')}), ${claim}`,
+    claim,
+    finish,
     nextVisible:
       `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${t} ` +
       "WHERE visible_at > now() AND visible_at < 'infinity'",
@@ -154,6 +238,7 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
 
 /** A row as a claim returns it. */
 interface ClaimedRow {
+  ctid: string;
   id: string;
   body: unknown;
   key: string | null;
@@ -161,6 +246,7 @@ interface ClaimedRow {
   deliveries: number;
 }
 
+/** A settlement of a leased row (one whose claim's transaction has ended). */
 interface Settlement {
   kind: 'ack' | 'nack' | 'extend';
   token: PgToken;
@@ -182,11 +268,8 @@ const delays = (group: readonly Settlement[]): number[] => group.map((entry) => 
 /** Rows per settlement statement. */
 const SETTLE_CHUNK = 2000;
 
-/**
- * The longest settlements wait for a claim to carry them while claims are running, ms. Past it they go on their own:
- * a claim may be slow, or the window full for a while.
- */
-const CARRY_WAIT_MS = 20;
+/** How long a claim waits for a connection before the oldest held claim gives its one up, ms. */
+const CONNECTION_WAIT_MS = 100;
 
 export class PgSource implements SourceDriver<PgToken> {
   readonly scheme = SCHEME;
@@ -209,19 +292,15 @@ export class PgSource implements SourceDriver<PgToken> {
   private wakeups = 0;
   private sleeper: (() => void) | undefined;
   private readonly inFlight = new Set<ClaimedBatch>();
+  /** Settlements of leased rows, sent together at the end of the tick. */
   private pending: Settlement[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
-  private carryTimer: NodeJS.Timeout | undefined;
-  /** Settlement statements and claims in progress (close waits for both). */
+  /** Settlement statements and claims' final statements in progress (close waits for them). */
   private readonly settling = new Set<Promise<void>>();
-  /** Claims in progress: while one runs, the receiver that sent it claims again soon, and can carry settlements. */
-  private claiming = 0;
-  /** Claims go as prepared statements until the server shows it does not keep them (see claimQuery). */
-  private prepared = true;
-  /** Connections that plan each prepared claim for its run (see claimQuery). */
-  private readonly plannedEachTime = new WeakSet<PoolClient>();
-  /** Intake stopped: no claim will come, settlements go at once. */
-  private stopping = false;
+  /** Connections whose session settings are made (see session). */
+  private readonly sessions = new WeakSet<PoolClient>();
+  /** How long a claim's transaction is held open, ms. */
+  private readonly holdMs: number;
 
   constructor(
     private readonly config: PgSourceConfig,
@@ -229,6 +308,8 @@ export class PgSource implements SourceDriver<PgToken> {
   ) {
     this.maxBatch = config.batch;
     this.receivers = config.claims;
+    // a held transaction must end well before the server would end it (idle_in_transaction_session_timeout, see session)
+    this.holdMs = Math.min(config.holdMs, Math.floor(config.visibilityMs / 2));
     this.logger = (options.logger ?? rootLogger()).child({ source: 'postgres', table: config.settings.table.name });
     this.pool = createPool(config.settings, config.poolSize, (error) => {
       this.connected = false;
@@ -253,7 +334,12 @@ export class PgSource implements SourceDriver<PgToken> {
     this.extendTimer = setInterval(() => this.extendLeases(), period);
     this.extendTimer.unref();
     context.logger.info(
-      { table: this.config.settings.table.name, channel: this.config.channel, visibilityMs: this.config.visibilityMs },
+      {
+        table: this.config.settings.table.name,
+        channel: this.config.channel,
+        visibilityMs: this.config.visibilityMs,
+        holdMs: this.holdMs,
+      },
       `outbox ${this.config.settings.table.name}: claiming up to ${this.config.batch} rows at a time` +
         (this.config.channel !== undefined ? `, woken by NOTIFY on '${this.config.channel}'` : '') +
         `, polling every ${this.config.pollMs} ms when idle`,
@@ -310,14 +396,22 @@ export class PgSource implements SourceDriver<PgToken> {
     for (;;) {
       if (signal.aborted || this.closed) return [];
       const seen = this.wakeups;
-      const rows = await this.claim(max);
-      if (rows.length > 0) {
-        const claim: ClaimedBatch = { tokens: new Array(rows.length), unsettled: rows.length, leasedAt: Date.now() };
+      const claimed = await this.claim(max);
+      if (claimed !== undefined) {
+        const { rows, client } = claimed;
+        const claim: ClaimedBatch = { tokens: new Array(rows.length), unsettled: rows.length, held: undefined, leasedAt: 0 };
+        claim.held = {
+          client,
+          acks: [],
+          nacks: [],
+          nackDelays: [],
+          timer: setTimeout(() => this.endHold(claim, true), this.holdMs),
+        };
         this.inFlight.add(claim);
         const deliveries: Delivery<PgToken>[] = new Array(rows.length);
         for (let i = 0; i < rows.length; i++) {
           const row = rows[i];
-          const token: PgToken = { id: row.id, deliveries: row.deliveries, claim, settled: false };
+          const token: PgToken = { id: row.id, ctid: row.ctid, deliveries: row.deliveries, claim, settled: false };
           claim.tokens[i] = token;
           const message: Delivery<PgToken>['message'] = {
             id: row.id,
@@ -330,8 +424,6 @@ export class PgSource implements SourceDriver<PgToken> {
         }
         return deliveries;
       }
-      // idle: no claim is coming soon to carry what was settled meanwhile
-      this.flush();
       if (this.wakeups !== seen) continue;
       let wait = this.config.pollMs;
       try {
@@ -346,85 +438,79 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   /**
-   * One claim, carrying the acks and nacks settled since the last statement: a batch then costs one commit, not two
-   * (its rows' claim, and later their deletion in the claim that follows). If the claim fails, what it carried goes
-   * on its own, with the retries of any settlement.
+   * One claim: a transaction on a connection of its own that picks and locks up to `max` rows. With rows, the
+   * transaction stays open (the claim is held) and the connection is the claim's until endHold; without, it ends here.
    */
-  private async claim(max: number): Promise<ClaimedRow[]> {
-    const sql = this.sql as Statements;
-    const carried = this.takeCarried();
-    const query =
-      carried === undefined
-        ? this.claimQuery('wasm-pipes claim', sql.claim, [max, this.config.visibilityMs])
-        : this.claimQuery('wasm-pipes claim and settle', sql.claimSettling, [
-            max,
-            this.config.visibilityMs,
-            ids(carried.acks),
-            deliveryCounts(carried.acks),
-            ids(carried.nacks),
-            deliveryCounts(carried.nacks),
-            delays(carried.nacks),
-          ]);
-    // close() waits for claims as for settlements: one may carry some
-    const settled: Promise<void> = query.then(
+  private claim(max: number): Promise<{ rows: ClaimedRow[]; client: PoolClient } | undefined> {
+    const claiming = this.claimOnce(max);
+    // close() waits for claims in progress: the rows they take are handed over, and given back or settled
+    const tracked: Promise<void> = claiming.then(
       () => undefined,
       () => undefined,
     );
-    this.settling.add(settled);
-    this.claiming++;
+    this.settling.add(tracked);
+    void tracked.finally(() => this.settling.delete(tracked));
+    return claiming;
+  }
+
+  private async claimOnce(max: number): Promise<{ rows: ClaimedRow[]; client: PoolClient } | undefined> {
+    let client: PoolClient;
     try {
-      const { rows } = await query;
-      this.connected = true;
-      if (carried !== undefined && carried.nacks.length > 0) this.wake(); // a nacked row may be visible again at once
-      return rows;
+      client = await this.connection();
     } catch (error) {
       if (sqlState(error) === undefined) this.connected = false;
-      if (carried !== undefined) this.send([...carried.acks, ...carried.nacks]);
       throw pgError(error, this.config.settings, 'claiming rows of');
-    } finally {
-      this.claiming--;
-      this.settling.delete(settled);
+    }
+    try {
+      await this.session(client);
+      // two statements in one simple query: BEGIN, and the claim
+      const results = (await client.query((this.sql as Statements).claim(max))) as unknown as QueryResult<ClaimedRow>[];
+      const { rows } = results[1];
+      this.connected = true;
+      if (rows.length > 0) return { rows, client };
+      await client.query('COMMIT');
+      client.release();
+      return undefined;
+    } catch (error) {
+      // the connection may be left in a failed transaction: it is closed, not given back to the pool
+      client.release(error as Error);
+      if (sqlState(error) === undefined) this.connected = false;
+      throw pgError(error, this.config.settings, 'claiming rows of');
     }
   }
 
   /**
-   * A claim as a prepared statement: parsed once per connection (still planned each time, see the constructor), which
-   * saves a fifth to a third of the server's work for a claim that finds nothing. A pooler that shares server connections between clients (PgBouncer in transaction mode, without its own
-   * prepared statement support) loses them, or finds them made by another client: then this source claims with
-   * unprepared statements from there on. The statement failed before it ran, so running it again is safe.
+   * A connection for a claim. When every connection is taken (held claims, claims running, settlements) and none
+   * comes back within CONNECTION_WAIT_MS, the oldest held claim ends its hold now, leasing its rows still in flight:
+   * a window larger than what the pool can hold keeps filling at the price of leases.
    */
-  private async claimQuery(name: string, text: string, values: unknown[]): Promise<QueryResult<ClaimedRow>> {
-    if (!this.prepared) return this.pool.query<ClaimedRow>(text, values);
-    const client = await this.pool.connect();
-    let failure: unknown;
-    try {
-      // After five runs PostgreSQL may keep one plan for a prepared statement, whatever its values, made for the
-      // table as it was: a claim prepared while the outbox was empty would read the whole table once a backlog came
-      // (30 times the work at 200 000 rows), until the next ANALYZE. Each claim is planned for the table as it is;
-      // only the parsing is saved.
-      if (!this.plannedEachTime.has(client)) {
-        await client.query('SET plan_cache_mode = force_custom_plan');
-        this.plannedEachTime.add(client);
+  private async connection(): Promise<PoolClient> {
+    const free = this.pool.idleCount > 0 || this.pool.totalCount < this.config.poolSize;
+    const connecting = this.pool.connect();
+    if (free) return connecting;
+    const timer = setInterval(() => {
+      for (const claim of this.inFlight) {
+        if (claim.held === undefined) continue;
+        this.endHold(claim, true);
+        return;
       }
-      return await client.query<ClaimedRow>({ name, text, values });
-    } catch (error) {
-      failure = error;
+    }, CONNECTION_WAIT_MS);
+    try {
+      return await connecting;
     } finally {
-      client.release(failure as Error | undefined);
+      clearInterval(timer);
     }
-    const state = sqlState(failure);
-    // invalid_sql_statement_name (26000): it is gone; duplicate_prepared_statement (42P05): another client's;
-    // undefined_object (42704): a server without plan_cache_mode (before 12)
-    if (state !== '26000' && state !== '42P05' && state !== '42704') throw failure;
-    if (this.prepared) {
-      this.prepared = false;
-      this.logger.warn(
-        { err: failure },
-        `postgres (${this.config.settings.host}): the server does not keep this relay's prepared statements, or cannot ` +
-          `plan them for each run (${(failure as Error).message}; a pooler in transaction mode?); claiming with unprepared statements from now on`,
-      );
-    }
-    return this.pool.query<ClaimedRow>(text, values);
+  }
+
+  /**
+   * Once per connection: a held transaction that sits idle longer than the visibility timeout is ended by the server
+   * (idle_in_transaction_session_timeout), so that a relay cut off without its connections closing (a network
+   * partition) gives its rows back as surely as through a lease.
+   */
+  private async session(client: PoolClient): Promise<void> {
+    if (this.sessions.has(client)) return;
+    await client.query(`SET idle_in_transaction_session_timeout = ${integer(this.config.visibilityMs)}`);
+    this.sessions.add(client);
   }
 
   /** Until a wake-up, `ms`, or the signal. */
@@ -443,24 +529,87 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   ack(token: PgToken): void {
+    if (token.settled) return;
     this.settled(token);
-    this.settle({ kind: 'ack', token });
+    const claim = token.claim;
+    const held = claim.held;
+    if (held !== undefined) {
+      held.acks.push(token.ctid);
+      if (claim.unsettled === 0) this.endHold(claim, true);
+    } else if (!claim.abandoned) {
+      this.settle({ kind: 'ack', token });
+    }
   }
 
   nack(token: PgToken, error: Error): void {
+    if (token.settled) return;
     this.settled(token);
+    const claim = token.claim;
+    const held = claim.held;
     // given back by a stopping pipeline: visible again at once, for the next relay to take
-    const delayMs =
-      error instanceof ShutdownError
-        ? 0
-        : Math.min(this.config.nackDelayMaxMs, this.config.nackDelayMs * 2 ** Math.max(0, token.deliveries - 1));
-    this.settle({ kind: 'nack', token, delayMs });
+    const shutdown = error instanceof ShutdownError;
+    const delayMs = shutdown ? 0 : Math.min(this.config.nackDelayMaxMs, this.config.nackDelayMs * 2 ** Math.max(0, token.deliveries - 1));
+    if (held !== undefined) {
+      // a row given back at a shutdown is left as it was: visible again, uncounted, once the transaction ends
+      if (!shutdown) {
+        held.nacks.push(token.ctid);
+        held.nackDelays.push(delayMs);
+      }
+      if (claim.unsettled === 0) this.endHold(claim, true);
+    } else if (!claim.abandoned) {
+      this.settle({ kind: 'nack', token, delayMs });
+    }
   }
 
   private settled(token: PgToken): void {
-    if (token.settled) return;
     token.settled = true;
     if (--token.claim.unsettled === 0) this.inFlight.delete(token.claim);
+  }
+
+  /**
+   * Ends a held claim: one statement settles its rows (and, with `lease`, leases those still in flight), then the
+   * transaction commits and the connection goes back to the pool. Without `lease` (at close) the rows still in flight
+   * are left as they were: visible again once the transaction ends.
+   */
+  private endHold(claim: ClaimedBatch, lease: boolean): void {
+    const held = claim.held;
+    if (held === undefined) return;
+    claim.held = undefined;
+    clearTimeout(held.timer);
+    const leased: string[] = [];
+    if (lease) {
+      for (const token of claim.tokens) if (!token.settled) leased.push(token.ctid);
+      claim.leasedAt = Date.now();
+    } else {
+      claim.abandoned = true;
+    }
+    const ending: Promise<void> = this.finishHeld(held, leased).finally(() => this.settling.delete(ending));
+    this.settling.add(ending);
+  }
+
+  private async finishHeld(held: HeldClaim, leased: readonly string[]): Promise<void> {
+    const { client, acks, nacks, nackDelays } = held;
+    let failure: Error | undefined;
+    try {
+      if (acks.length + nacks.length + leased.length > 0) {
+        await client.query((this.sql as Statements).finish(acks, nacks, nackDelays, leased, this.config.visibilityMs));
+      } else {
+        await client.query('COMMIT');
+      }
+      if (nacks.length > 0) this.wake(); // a nacked row may be visible again at once: look
+    } catch (error) {
+      failure = error as Error;
+      noteFailure(
+        this.logger,
+        'claim_end_failed',
+        { err: error, acked: acks.length, nacked: nacks.length, leased: leased.length },
+        `postgres (${this.config.settings.host}): ending a claim of ${this.config.settings.table.name} failed ` +
+          `(${failure.message}); its rows are visible again at once, so its acked rows are delivered again (a duplicate, not a loss)`,
+      );
+    } finally {
+      // a connection whose transaction failed is closed, not given back
+      client.release(failure);
+    }
   }
 
   /** Leases of messages held longer than half the visibility timeout are renewed, so no other relay takes them. */
@@ -468,53 +617,27 @@ export class PgSource implements SourceDriver<PgToken> {
     const now = Date.now();
     const due = now - this.config.visibilityMs / 2;
     for (const claim of this.inFlight) {
-      if (claim.leasedAt > due) continue;
+      if (claim.held !== undefined || claim.leasedAt > due) continue;
       claim.leasedAt = now;
       for (const token of claim.tokens) if (!token.settled) this.settle({ kind: 'extend', token });
     }
   }
 
-  /**
-   * Settlements wait for the next claim to carry them while claims are running (the receiver of a claim in progress
-   * claims again as soon as it has handed its rows over, if the window has room, and settling makes room); else, or
-   * after CARRY_WAIT_MS, they go in statements of their own. Extensions always go on their own.
-   */
+  /** Settlements of leased rows are sent together at the end of the tick, in statements of their own. */
   private settle(settlement: Settlement): void {
     this.pending.push(settlement);
     if (this.pending.length >= SETTLE_CHUNK) this.flush();
     else
       this.flushScheduled ??= setImmediate(() => {
         this.flushScheduled = undefined;
-        if (this.claiming === 0 || this.stopping || this.closed) this.flush();
-        else
-          this.carryTimer ??= setTimeout(() => {
-            this.carryTimer = undefined;
-            this.flush();
-          }, CARRY_WAIT_MS);
+        this.flush();
       });
-  }
-
-  /** The pending acks and nacks, for a claim to carry (extensions are sent on their own, now). */
-  private takeCarried(): { acks: Settlement[]; nacks: Settlement[] } | undefined {
-    if (this.pending.length === 0) return undefined;
-    const pending = this.pending;
-    this.pending = [];
-    this.cancelFlush();
-    const { ack: acks, nack: nacks, extend: extensions } = byKind(pending);
-    this.send(extensions);
-    return acks.length + nacks.length > 0 ? { acks, nacks } : undefined;
-  }
-
-  private cancelFlush(): void {
-    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
-    this.flushScheduled = undefined;
-    if (this.carryTimer !== undefined) clearTimeout(this.carryTimer);
-    this.carryTimer = undefined;
   }
 
   /** Sends what is pending now. */
   private flush(): void {
-    this.cancelFlush();
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
     const pending = this.pending;
     this.pending = [];
     this.send(pending);
@@ -563,8 +686,6 @@ export class PgSource implements SourceDriver<PgToken> {
   }
 
   stopIntake(): void {
-    // no claim will carry what is settled from now on
-    this.stopping = true;
     this.flush();
     this.wake();
   }
@@ -572,10 +693,16 @@ export class PgSource implements SourceDriver<PgToken> {
   async close(): Promise<void> {
     if (this.extendTimer !== undefined) clearInterval(this.extendTimer);
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    this.stopping = true;
     for (;;) {
       this.flush();
-      if (this.settling.size === 0) break;
+      if (this.settling.size === 0) {
+        // claims still held have rows the pipeline will not settle any more: their transactions end, and those rows
+        // are visible again
+        const held = [...this.inFlight].filter((claim) => claim.held !== undefined);
+        if (held.length === 0) break;
+        for (const claim of held) this.endHold(claim, false);
+        continue;
+      }
       await Promise.all([...this.settling]);
       // the rows of a claim that ended after the stop are given back (nacked) once the runtime sees them
       await new Promise((resolve) => setImmediate(resolve));
