@@ -3,9 +3,12 @@
 // `SOURCE_URI=postgres://.../outbox SINK_URI=kafka://events` relays to Kafka (librdkafka's mock cluster), and bad
 // configuration stops the start with exit 2 and one line saying what to fix.
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
+import { source } from '../../lib/endpoints';
 import { BinProcess, runBinToEnd } from '../helpers/bin';
 import { missingIds } from '../helpers/crash';
 import { uniqueName, waitFor } from '../helpers/wait';
@@ -70,6 +73,49 @@ test('two relays sharing one outbox: every row is relayed once, by one of them, 
   expect(a.length).toBeGreaterThan(0);
   expect(b.length).toBeGreaterThan(0);
   for (const bin of bins) expect(await bin.terminate()).toBe(0);
+});
+
+test('a relay killed while it holds rows gives them back at once, long before their visibility would', async () => {
+  const table = await outbox();
+  const total = 300;
+  await fillOutbox(pool, table, total, 'held-');
+  // a webhook that never answers a POST: the rows stay in flight in the relay, held in its claims' transactions
+  const hanging = http.createServer((request, response) => {
+    if (request.method !== 'POST') response.writeHead(405).end();
+  });
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  drops.push(
+    () =>
+      new Promise<void>((resolve) => {
+        hanging.closeAllConnections();
+        hanging.close(() => resolve());
+      }),
+  );
+  const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook`;
+  const killed = new BinProcess({ SOURCE_URI: pgUri(table, { visibility: '2m', hold: '1m' }), SINK_URI: url, MAX_IN_FLIGHT: '1000' });
+  bins.push(killed);
+  await killed.started();
+  // every row locked by the relay: a claim of our own finds none
+  const lockable = async (): Promise<number> =>
+    Number((await pool.query(`SELECT count(*) AS n FROM (SELECT 1 FROM ${table} FOR UPDATE SKIP LOCKED) AS free`)).rows[0].n);
+  await waitFor(async () => (await lockable()) === 0, 'every row held by the relay');
+  expect(await rowCount(pool, table, 'deliveries = 0')).toBe(total); // held, not leased
+  await killed.kill();
+  const killedAt = Date.now();
+  const seen = new Set<string>();
+  const subscription = source(pgUri(table, { poll: '100ms' })).subscribe((message) => {
+    seen.add(message.id);
+    message.ack();
+  });
+  try {
+    await waitFor(() => seen.size === total, 'every row from a second relay', 15_000);
+  } finally {
+    subscription.unsubscribe();
+  }
+  // with leases they would have come back after two minutes
+  expect(Date.now() - killedAt).toBeLessThan(15_000);
+  expect(missingIds(seen, 'held-', total)).toEqual([]);
+  await waitFor(async () => (await rowCount(pool, table)) === 0, 'the outbox emptied');
 });
 
 describe('the documented example with Kafka', () => {
