@@ -1,7 +1,10 @@
 // KAFKA: Kafka -> mapMessages(uppercase) -> Kafka through wasm-pipes, against a raw kafkajs consume-produce loop
 // (eachBatch -> producer.send with acks=-1 -> commit), on the same librdkafka mock cluster in the same run. Each run
 // gets fresh topics (3 partitions) filled beforehand and a fresh consumer group; the clock starts at the first
-// message seen, so the group join (a fixed ~3 s on the mock) is not measured on either side.
+// message seen, so the group join (a fixed ~3 s on the mock) is not measured on either side. Both keep the message id
+// across the hop in the x-message-id header (the sink's default; the loop forwards the input's, else the
+// topic/partition/offset id the source would give it, as a hand-written relay must to keep ids across hops), as MQ1
+// does. KAFKA_MESSAGE_ID=false measures both without it: the sink with ?message_id=false against the bare loop.
 import pino from 'pino';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Scenario } from '../harness';
@@ -12,6 +15,9 @@ import { produceRecords, startKafkaFixture, topicRecordCount, type KafkaFixture 
 import { BODY, uppercase } from './common';
 
 const PARTITIONS = 3;
+/** Whether both sides keep the message id across the hop (the sink's default); KAFKA_MESSAGE_ID=false: neither. */
+const SEND_ID = process.env.KAFKA_MESSAGE_ID !== 'false';
+const ID_HEADER = 'x-message-id';
 
 let fixture: KafkaFixture | undefined;
 let cluster: MockKafkaCluster | undefined;
@@ -34,7 +40,7 @@ async function topics(messages: number, side: string): Promise<{ input: string; 
 
 export const kafkaRelay: Scenario = {
   id: 'KAFKA',
-  title: 'kafka:// -> mapMessages(uppercase) -> kafka:// vs a raw kafkajs eachBatch -> send(acks=-1) loop (mock cluster)',
+  title: `kafka:// -> mapMessages(uppercase) -> kafka:// vs a raw kafkajs eachBatch -> send(acks=-1) loop (mock cluster)${SEND_ID ? ', ids kept' : ', no ids'}`,
   messages: 50_000,
   quickMessages: 10_000,
   target: 0.7,
@@ -48,7 +54,7 @@ export const kafkaRelay: Scenario = {
     cluster = undefined;
   },
   baseline: {
-    name: 'kafkajs eachBatch -> producer.send(acks=-1) -> commit',
+    name: `kafkajs eachBatch -> producer.send(acks=-1) -> commit${SEND_ID ? ', the id in x-message-id' : ''}`,
     async run(messages) {
       const { input, output, group } = await topics(messages, 'raw');
       const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 250 });
@@ -67,7 +73,9 @@ export const kafkaRelay: Scenario = {
             messages: batch.messages.map((message) => ({
               key: message.key,
               value: uppercase(message.value ?? Buffer.alloc(0)),
-              headers: message.headers,
+              headers: SEND_ID
+                ? { ...message.headers, [ID_HEADER]: message.headers?.[ID_HEADER] ?? `${batch.topic}/${batch.partition}/${message.offset}` }
+                : message.headers,
             })),
           });
           relayed += batch.messages.length;
@@ -93,7 +101,7 @@ export const kafkaRelay: Scenario = {
             return { body: uppercase(message.body) };
           }),
         ),
-        sink(`kafka://${output}`, { env, logger: quiet }),
+        sink(`kafka://${output}${SEND_ID ? '' : '?message_id=false'}`, { env, logger: quiet }),
         { handleSignals: false, logger: quiet },
       );
       // acked at the source = confirmed by the sink with acks=-1

@@ -20,7 +20,7 @@ function row(name: string): string | undefined {
 test('every parameter of kafka:// is described in code and in the page, with its default', () => {
   const definition = lookupScheme('kafka', 'SOURCE_URI');
   const params = [...(definition.sourceParams ?? []), ...(definition.sinkParams ?? [])] as ParamSpec[];
-  expect(params.map((param) => param.name).sort()).toEqual(['key_name', 'offset', 'topic']);
+  expect(params.map((param) => param.name).sort()).toEqual(['key_name', 'message_id', 'offset', 'topic']);
   for (const param of params) {
     expect(typeof param).toBe('object');
     expect(param.description.length).toBeGreaterThan(20);

@@ -310,6 +310,25 @@ test('sink: key from key_name (else the message key), metadata as headers, the i
   for (const message of received) message.ack();
 });
 
+test('sink with message_id=false: no x-message-id header; the metadata still travel, and the source makes its own id', async () => {
+  const topic = uniqueName('no-id');
+  await cluster.createTopic(topic, 1);
+  const out = sink(`kafka://${topic}?message_id=false`, { env: env() });
+  expect(await send(out, [{ id: 'id-1', body: 'plain', metadata: { 'x-trace': 't1' } }])).toEqual([undefined]);
+  await out.close();
+  const raw = await collectTopic(kafka, topic, uniqueName('raw'));
+  await waitFor(() => raw.records.length === 1, 'the record', 15_000);
+  await raw.stop();
+  expect(raw.records[0].headers).toEqual({ 'x-trace': 't1' });
+  const received: Message[] = [];
+  subscriptions.push(
+    source(`kafka://${uniqueName('no-id-group')}?topic=${topic}`, { env: env() }).subscribe((message) => received.push(message)),
+  );
+  await waitFor(() => received.length === 1, 'the message back', 15_000);
+  expect(received[0].id).toBe(`${topic}/0/${raw.records[0].offset}`);
+  received[0].ack();
+});
+
 test('broker outage: the source reports it and is not ready, then reconnects and goes on; nothing is lost', async () => {
   const { topic, group } = await newTopic('outage', 2, numbered('before-', 50));
   const out = uniqueName('outage-out');

@@ -33,6 +33,8 @@ export interface KafkaSinkConfig {
   /** The metadata field whose value becomes the record key (else the message key). */
   keyName?: string;
   maxMessageBytes: number;
+  /** The message id travels in the x-message-id header (false: it is left out). */
+  sendId: boolean;
 }
 
 export function envOf(options: { env?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {

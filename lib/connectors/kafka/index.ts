@@ -3,7 +3,7 @@
 // described parameters; the drivers are in source.ts and sink.ts, the client set-up in client.ts.
 import { registerScheme, type EndpointUri, type ParamSpec } from '../../registry';
 import { ConfigError } from '../../errors';
-import { parseDuration, parseSize } from '../../config';
+import { parseBoolean, parseDuration, parseSize } from '../../config';
 import { clientConfig, envOf, read, type KafkaSinkConfig, type KafkaSourceConfig } from './client';
 import { KafkaSource } from './source';
 import { KafkaSink } from './sink';
@@ -34,6 +34,12 @@ export const SINK_PARAMS: readonly ParamSpec[] = [
     description:
       'the metadata field (a source header, or one a transform set) whose value becomes the record key; without it the message key is the record key. Records of one key go to one partition',
     default: 'the message key',
+  },
+  {
+    name: 'message_id',
+    description:
+      'false: do not send the message id in the x-message-id header (about 4 µs a record in kafkajs); keep the default when a later hop removes duplicates by id',
+    default: 'true',
   },
 ];
 
@@ -111,10 +117,12 @@ export function sinkConfig(uri: EndpointUri, variables: NodeJS.ProcessEnv): Kafk
     });
   }
   const sizeText = read(variables, 'KAFKA_MAX_MESSAGE_BYTES');
+  const messageIdText = uri.params.get('message_id');
   return {
     client: clientConfig(variables),
     topic,
     keyName: keyName?.trim(),
+    sendId: messageIdText === undefined ? true : parseBoolean(messageIdText, `${uri.variable} message_id`),
     maxMessageBytes: sizeText === undefined ? DEFAULT_MAX_MESSAGE_BYTES : parseSize(sizeText, 'KAFKA_MAX_MESSAGE_BYTES'),
   };
 }

@@ -1,6 +1,6 @@
 // The kafka:// sink: each batch the sink runtime hands over is one kafkajs send with acks=-1, so a write resolves only
-// once every in-sync replica has the records. Metadata becomes headers, the message id travels in `x-message-id`,
-// and the record key comes from the `key_name` metadata field or the message key.
+// once every in-sync replica has the records. Metadata becomes headers, the message id travels in `x-message-id`
+// (unless ?message_id=false), and the record key comes from the `key_name` metadata field or the message key.
 import type { Kafka, Message as KafkaRecord, Producer, IHeaders } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import type { SinkDriver, SinkOptions, WriteResult } from '../../sink';
@@ -129,7 +129,8 @@ export class KafkaSink implements SinkDriver {
   }
 
   private toRecord(message: Message): KafkaRecord {
-    const headers: IHeaders = { [MESSAGE_ID_HEADER]: message.id };
+    const headers: IHeaders = {};
+    if (this.config.sendId) headers[MESSAGE_ID_HEADER] = message.id;
     const metadata = message.metadata;
     for (const name in metadata) {
       if (name === MESSAGE_ID_HEADER || SOURCE_METADATA.has(name)) continue;
