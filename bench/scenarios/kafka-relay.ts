@@ -43,7 +43,7 @@ export const kafkaRelay: Scenario = {
   title: `kafka:// -> mapMessages(uppercase) -> kafka:// vs a raw kafkajs eachBatch -> send(acks=-1) loop (mock cluster)${SEND_ID ? ', ids kept' : ', no ids'}`,
   messages: 50_000,
   quickMessages: 10_000,
-  target: 0.7,
+  target: 0.85,
   async setup() {
     fixture = await startKafkaFixture('wasm-pipes-bench');
     ({ cluster, kafka, admin, producer } = fixture);

@@ -13,7 +13,7 @@ export const p1: Scenario = {
   title: 'mem:// -> wasmTransform(uppercase) -> mem:// vs mem:// -> mapMessages(JS uppercase) -> mem://',
   messages: 500_000,
   quickMessages: 50_000,
-  target: 0.8,
+  target: 0.9,
   async setup() {
     wasmModule = await loadWasm(await uppercaseModule());
   },

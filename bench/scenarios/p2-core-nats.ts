@@ -10,7 +10,7 @@ export const p2: Scenario = {
   title: 'core NATS -> mapMessages(uppercase) -> core NATS (223 B) vs a raw nats.js relay',
   messages: 500_000,
   quickMessages: 50_000,
-  target: 0.8,
+  target: 0.9,
   baseline: {
     name: 'raw nats.js subscribe -> uppercase -> publish',
     run: (messages) =>

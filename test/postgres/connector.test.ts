@@ -180,6 +180,19 @@ describe('outbox source', () => {
     expect(rows[0].transactions).toBeLessThanOrEqual(40);
   });
 
+  test('hold=0 leases every claimed row at once: its delivery is counted before its message settles', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 3, 'nohold-');
+    const received = endpoints.collect(pgUri(name, { hold: '0', poll: '50ms' }));
+    await waitFor(() => received.length === 3, 'three rows');
+    await waitFor(
+      async () => (await rowCount(pool, name, "deliveries = 1 AND visible_at > now() + interval '20 seconds'")) === 3,
+      'three leases',
+    );
+    for (const message of received) message.ack();
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the rows deleted');
+  });
+
   test('a claim needing a connection takes it from a held claim, which leases its rows: a window larger than the pool keeps filling', async () => {
     const name = await table('outbox');
     await fillOutbox(pool, name, 600, 'lease-');
