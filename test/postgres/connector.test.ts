@@ -7,7 +7,7 @@ import { start } from '../../lib/run';
 import { memTopic } from '../../lib/connectors/local/mem';
 import { PermanentError } from '../../lib/errors';
 import type { Message } from '../../lib/message';
-import { sleep, waitFor } from '../helpers/wait';
+import { capturingLogger, sleep, waitFor } from '../helpers/wait';
 import { collectingSink, send, TestEndpoints } from '../helpers/endpoints';
 import { adminPool, createTable, documentedInsert, fillOutbox, pgUri, rowCount, uniqueTable } from './helpers';
 
@@ -178,6 +178,30 @@ describe('outbox source', () => {
     // 40 claims of 50, each deleting its rows in its own transaction, at most once; and not one lease
     expect(rows.map((row) => row.kind)).toEqual(['DELETE']);
     expect(rows[0].transactions).toBeLessThanOrEqual(40);
+  });
+
+  test('a held transaction left idle longer than visibility is ended by the server: its rows come back', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 3, 'stalled-');
+    const { logger, lines } = capturingLogger('warn');
+    const deliveries: string[] = [];
+    let stalled = false;
+    const subscription = source(pgUri(name, { visibility: '1s', poll: '50ms', channel: '' }), { logger }).subscribe((message) => {
+      deliveries.push(message.id);
+      if (!stalled) {
+        // the event loop stops for 2.5 s, as a relay cut off from the server would: the hold (0.5 s) cannot end
+        stalled = true;
+        const until = Date.now() + 2500;
+        while (Date.now() < until);
+      }
+      message.ack();
+    });
+    endpoints.subscriptions.push(subscription);
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the rows deleted after all', 15_000);
+    // the first claim's transaction was ended by the server after 1 s idle, so its acks were lost: delivered again
+    expect(lines().some((line) => line.msg.includes('ending a claim of'))).toBe(true);
+    expect(deliveries.length).toBeGreaterThanOrEqual(6);
+    expect(new Set(deliveries).size).toBe(3);
   });
 
   test('hold=0 leases every claimed row at once: its delivery is counted before its message settles', async () => {

@@ -94,7 +94,7 @@ interface HeldClaim {
 
 /** The statements for one table, built once its columns are known. */
 interface Statements {
-  /** Begins the claim's transaction, and picks and locks up to `max` rows in it (two statements, one round trip). */
+  /** Begins the claim's transaction, and picks and locks up to `max` rows in it (three statements, one round trip). */
   claim(max: number): string;
   /**
    * Ends a held claim by the versions it locked: deletes (or marks done) the acked rows, releases the nacked ones
@@ -188,7 +188,13 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   const pick =
     `SELECT t.ctid::text AS ctid, t.id::text AS id, ${body} AS body, ${key} AS key, ${metadata} AS metadata, ` +
     `t.deliveries::int + 1 AS deliveries FROM ${t} AS t WHERE t.visible_at <= now() ORDER BY t.visible_at LIMIT `;
-  const claim = (max: number): string => `BEGIN; ${pick}${integer(max)} FOR UPDATE SKIP LOCKED`;
+  // A held transaction that sits idle longer than the visibility timeout is ended by the server, so that a relay cut
+  // off without its connections closing (a network partition) gives its rows back as surely as through a lease. SET
+  // LOCAL: the setting lasts as long as the claim's transaction, and stays off whatever else a pooler's server
+  // connection serves.
+  const claim = (max: number): string =>
+    `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${integer(config.visibilityMs)}; ` +
+    `${pick}${integer(max)} FOR UPDATE SKIP LOCKED`;
   // `ctid = ANY(ARRAY(subquery))` for the reason given for the ids above: with the array's length in sight, the
   // planner reads the whole table rather than fetch 256 versions by their ctids, once it has a few hundred pages
   const versions = (ctids: readonly string[]): string => `t.ctid = ANY(ARRAY(SELECT unnest(${tidArray(ctids)})))`;
@@ -297,8 +303,6 @@ export class PgSource implements SourceDriver<PgToken> {
   private flushScheduled: NodeJS.Immediate | undefined;
   /** Settlement statements and claims' final statements in progress (close waits for them). */
   private readonly settling = new Set<Promise<void>>();
-  /** Connections whose session settings are made (see session). */
-  private readonly sessions = new WeakSet<PoolClient>();
   /** How long a claim's transaction is held open, ms. */
   private readonly holdMs: number;
 
@@ -308,7 +312,7 @@ export class PgSource implements SourceDriver<PgToken> {
   ) {
     this.maxBatch = config.batch;
     this.receivers = config.claims;
-    // a held transaction must end well before the server would end it (idle_in_transaction_session_timeout, see session)
+    // a held transaction must end well before the server would end it (idle_in_transaction_session_timeout, see claim)
     this.holdMs = Math.min(config.holdMs, Math.floor(config.visibilityMs / 2));
     this.logger = (options.logger ?? rootLogger()).child({ source: 'postgres', table: config.settings.table.name });
     this.pool = createPool(config.settings, config.poolSize, (error) => {
@@ -462,10 +466,9 @@ export class PgSource implements SourceDriver<PgToken> {
       throw pgError(error, this.config.settings, 'claiming rows of');
     }
     try {
-      await this.session(client);
-      // two statements in one simple query: BEGIN, and the claim
+      // three statements in one simple query: BEGIN, the transaction's timeout, and the claim
       const results = (await client.query((this.sql as Statements).claim(max))) as unknown as QueryResult<ClaimedRow>[];
-      const { rows } = results[1];
+      const { rows } = results[2];
       this.connected = true;
       if (rows.length > 0) return { rows, client };
       await client.query('COMMIT');
@@ -500,17 +503,6 @@ export class PgSource implements SourceDriver<PgToken> {
     } finally {
       clearInterval(timer);
     }
-  }
-
-  /**
-   * Once per connection: a held transaction that sits idle longer than the visibility timeout is ended by the server
-   * (idle_in_transaction_session_timeout), so that a relay cut off without its connections closing (a network
-   * partition) gives its rows back as surely as through a lease.
-   */
-  private async session(client: PoolClient): Promise<void> {
-    if (this.sessions.has(client)) return;
-    await client.query(`SET idle_in_transaction_session_timeout = ${integer(this.config.visibilityMs)}`);
-    this.sessions.add(client);
   }
 
   /** Until a wake-up, `ms`, or the signal. */
