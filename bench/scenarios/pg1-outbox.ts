@@ -1,5 +1,5 @@
 // PG1: the cost of wasm-pipes around pg for the transactional outbox. The candidate relays postgres://.../outbox into
-// mem:// (claims with a lease; once acked, the deletes ride on the next claim); the baseline is the loop one writes by
+// mem:// (claims held in a transaction, the acked rows deleted in it); the baseline is the loop one writes by
 // hand with pg (BEGIN; SELECT ... FOR UPDATE SKIP LOCKED LIMIT 256; hand the rows over; DELETE them; COMMIT). Both
 // empty the same kind of table of the same rows on the machine's PostgreSQL (127.0.0.1:5432, database test), a fresh
 // table per round. Both clocks start at the first row handed over, as KAFKA's do: the loop's connection is open
