@@ -98,15 +98,9 @@ interface Statements {
   claim(max: number): string;
   /**
    * Ends a held claim by the versions it locked: deletes (or marks done) the acked rows, releases the nacked ones
-   * after their delays, leases the rows still in flight for `leaseMs`, and commits (one round trip).
+   * after their delays, leases the rows still in flight for the visibility timeout, and commits (one round trip).
    */
-  finish(
-    acks: readonly string[],
-    nacks: readonly string[],
-    nackDelays: readonly number[],
-    leased: readonly string[],
-    leaseMs: number,
-  ): string;
+  finish(acks: readonly string[], nacks: readonly string[], nackDelays: readonly number[], leased: readonly string[]): string;
   nextVisible: string;
   ack: string;
   nack: string;
@@ -160,22 +154,15 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   const metadata = checkColumnType(shape, table, 'metadata', ['jsonb', 'json'], variable) ? 't.metadata' : 'NULL::jsonb';
   const ids = `${idArrayType(idType as string)}[]`;
   const t = table.sql;
-  // Every statement finds its rows through the primary key. `id = ANY(ARRAY(subquery))` is written so on purpose: the
-  // planner cannot see the array's length, so it looks the ids up in the index; joined to the ids directly it
-  // estimates a hash join over a sequential scan cheaper for tables up to some 10^5 rows, which made every claim and
+  // The statements on leased rows find them through the primary key. `id = ANY(ARRAY(subquery))` is written so on
+  // purpose: the planner cannot see the array's length, so it looks the ids up in the index; joined to the ids directly
+  // it estimates a hash join over a sequential scan cheaper for tables up to some 10^5 rows, which made every claim and
   // every settlement read the whole outbox (4 ms instead of 0.7 for 256 rows of 20 000, 51 ms instead of 7 for 2 000
   // rows of 200 000), so that emptying a backlog cost its size squared.
-  const leased = (idsParam: string, countsParam: string): string =>
-    `unnest(${idsParam}::${ids}, ${countsParam}::int[]) AS u(id, deliveries) ` +
-    `WHERE t.id = ANY(ARRAY(SELECT unnest(${idsParam}::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
-  const ack = (idsParam: string, countsParam: string): string =>
-    config.onAck === 'delete'
-      ? `DELETE FROM ${t} AS t USING ${leased(idsParam, countsParam)}`
-      : `UPDATE ${t} AS t SET done_at = now(), visible_at = 'infinity' FROM ${leased(idsParam, countsParam)}`;
-  const nack = (idsParam: string, countsParam: string, delaysParam: string): string =>
-    `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
-    `FROM unnest(${idsParam}::${ids}, ${countsParam}::int[], ${delaysParam}::float8[]) AS u(id, deliveries, delay) ` +
-    `WHERE t.id = ANY(ARRAY(SELECT unnest(${idsParam}::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
+  // Each takes the ids ($1) and the delivery counts that fence the leases ($2).
+  const leased =
+    `unnest($1::${ids}, $2::int[]) AS u(id, deliveries) ` +
+    `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`;
   // picked oldest-visible first and locked (SKIP LOCKED: relays sharing the table never wait for each other, nor take
   // a row another holds); the lock lasts as long as the claim's transaction. The delivery count handed over is the
   // row's plus this delivery; the row's own count rises only if the message is nacked or outlives the hold (a relay
@@ -198,13 +185,7 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
   // `ctid = ANY(ARRAY(subquery))` for the reason given for the ids above: with the array's length in sight, the
   // planner reads the whole table rather than fetch 256 versions by their ctids, once it has a few hundred pages
   const versions = (ctids: readonly string[]): string => `t.ctid = ANY(ARRAY(SELECT unnest(${tidArray(ctids)})))`;
-  const finish = (
-    acks: readonly string[],
-    nacks: readonly string[],
-    nackDelays: readonly number[],
-    leased: readonly string[],
-    leaseMs: number,
-  ): string => {
+  const finish = (acks: readonly string[], nacks: readonly string[], nackDelays: readonly number[], leased: readonly string[]): string => {
     // only the parts a claim needs: an UPDATE that changes nothing still costs its statement (and fires statement
     // triggers). clock_timestamp(), not now(): now() is when the claim's transaction began, up to `hold` ago
     const parts: string[] = [];
@@ -224,7 +205,7 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
     }
     if (leased.length > 0) {
       parts.push(
-        `UPDATE ${t} AS t SET visible_at = clock_timestamp() + ${integer(leaseMs)} * interval '1 millisecond', ` +
+        `UPDATE ${t} AS t SET visible_at = clock_timestamp() + ${integer(config.visibilityMs)} * interval '1 millisecond', ` +
           `deliveries = t.deliveries + 1 WHERE ${versions(leased)}`,
       );
     }
@@ -236,9 +217,16 @@ function statements(shape: TableShape, config: PgSourceConfig): Statements {
     nextVisible:
       `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${t} ` +
       "WHERE visible_at > now() AND visible_at < 'infinity'",
-    ack: ack('$1', '$2'),
-    nack: nack('$1', '$2', '$3'),
-    extend: `UPDATE ${t} AS t SET visible_at = now() + $3 * interval '1 millisecond' FROM ${leased('$1', '$2')}`,
+    ack:
+      config.onAck === 'delete'
+        ? `DELETE FROM ${t} AS t USING ${leased}`
+        : `UPDATE ${t} AS t SET done_at = now(), visible_at = 'infinity' FROM ${leased}`,
+    // $3: the nack delays; for extend, the lease's length
+    nack:
+      `UPDATE ${t} AS t SET visible_at = now() + u.delay * interval '1 millisecond' ` +
+      `FROM unnest($1::${ids}, $2::int[], $3::float8[]) AS u(id, deliveries, delay) ` +
+      `WHERE t.id = ANY(ARRAY(SELECT unnest($1::${ids}))) AND t.id = u.id AND t.deliveries = u.deliveries`,
+    extend: `UPDATE ${t} AS t SET visible_at = now() + $3 * interval '1 millisecond' FROM ${leased}`,
   };
 }
 
@@ -584,7 +572,7 @@ export class PgSource implements SourceDriver<PgToken> {
     let failure: Error | undefined;
     try {
       if (acks.length + nacks.length + leased.length > 0) {
-        await client.query((this.sql as Statements).finish(acks, nacks, nackDelays, leased, this.config.visibilityMs));
+        await client.query((this.sql as Statements).finish(acks, nacks, nackDelays, leased));
       } else {
         await client.query('COMMIT');
       }
