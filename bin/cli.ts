@@ -13,7 +13,8 @@ import { rootLogger, createLogger, parseLogSettings, setRootLogger, type Logger 
 import { ENV_GROUPS, ENV_VARIABLES } from './env';
 import { openCache, parseCacheUri } from '../lib/cache';
 import type { Cache } from '../lib/cache/types';
-import { prefetchTemplate, wasmFromEnv } from './wasmEnv';
+import { wasmFromEnv } from './wasmEnv';
+import { keyTemplate } from '../lib/keyTemplate';
 import { fallback, rateLimit } from '../operators';
 import { parseRate } from '../lib/tokenBucket';
 import { hopLimit } from './hops';
@@ -241,22 +242,9 @@ function rateLimitFromEnv(
   }
   let key: ((message: Message) => string | undefined) | undefined;
   if (keyText !== undefined) {
-    let keysOf: (message: Message) => string[];
-    try {
-      keysOf = prefetchTemplate(keyText);
-    } catch (error) {
-      throw new ConfigError(`'${keyText}' is not a key template; write one like {key}, {metadata.tenant} or customer:{json.customer}`, {
-        variable: 'RATE_LIMIT_KEY',
-        cause: error,
-      });
-    }
-    key = (message) => {
-      try {
-        return keysOf(message)[0];
-      } catch {
-        return undefined; // a body that is not JSON: the shared rate
-      }
-    };
+    // a message whose template has no value (a body that is not JSON, a field that is absent) takes the shared rate
+    const keysOf = keyTemplate(keyText, 'RATE_LIMIT_KEY');
+    key = (message) => keysOf(message)[0];
   }
   const operator = rateLimit({ rate: rate.perSecond, burst, key, shared: shared ? cache : undefined, sharedName: 'bin' });
   const description = `${rateText}${burst === undefined ? '' : `, burst ${burst}`}${keyText === undefined ? '' : ` per ${keyText}`}${shared ? ', shared' : ''}`;

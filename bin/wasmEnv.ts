@@ -11,6 +11,7 @@ import type { WasmModule } from '../lib/wasm/load';
 import { ReloadableModule, reloadOnSignal } from '../lib/wasm/reload';
 import type { Logger } from '../lib/logging/logger';
 import { wasmOperator, type WasmOperatorOptions } from '../lib/wasm/stage';
+import { keyTemplate } from '../lib/keyTemplate';
 
 export interface WasmChain {
   operators: OperatorFunction<Message, Message>[];
@@ -182,43 +183,12 @@ function positive(value: number, variable: string, example: string): number {
   return value;
 }
 
-const PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/g;
-const HAS_PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/;
-
 /**
  * WASM_PREFETCH: the cache keys a module reads for a message, as templates (comma-separated) with `{key}` (the
  * message key), `{metadata.NAME}` and `{json.FIELD}` (a top-level field of a JSON body), for example
- * `profile:{json.user}`. A placeholder with no value leaves that key out; the hint never changes results.
+ * `profile:{json.user}` (lib/keyTemplate.ts). A placeholder with no value leaves that key out; the hint never changes
+ * results.
  */
 export function prefetchTemplate(text: string): (message: Message) => string[] {
-  const templates = text
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0);
-  if (templates.length === 0 || templates.some((template) => !HAS_PLACEHOLDER.test(template))) {
-    throw new ConfigError(`'${text}' has no placeholder; write keys like profile:{json.user}, user:{key} or tenant:{metadata.tenant}`, {
-      variable: 'WASM_PREFETCH',
-    });
-  }
-  const needsJson = templates.some((template) => template.includes('{json.'));
-  return (message) => {
-    let body: Record<string, unknown> | undefined;
-    if (needsJson) {
-      const parsed: unknown = message.json();
-      body = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : undefined;
-    }
-    const keys: string[] = [];
-    for (const template of templates) {
-      let missing = false;
-      const key = template.replace(PLACEHOLDER, (_whole, name: string) => {
-        const value = name === 'key' ? message.key : name.startsWith('metadata.') ? message.metadata[name.slice(9)] : body?.[name.slice(5)];
-        if (typeof value === 'string') return value;
-        if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-        missing = true; // absent, null, or an object or array
-        return '';
-      });
-      if (!missing) keys.push(key);
-    }
-    return keys;
-  };
+  return keyTemplate(text, 'WASM_PREFETCH');
 }

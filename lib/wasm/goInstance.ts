@@ -17,7 +17,7 @@ const MAX_REPLAYS = 16;
  */
 export class GoInstance extends GuestInstance {
   private readonly run: () => void;
-  private fetched: Map<string, Buffer | undefined> | undefined = undefined;
+  private fetched: Prefetched | undefined = undefined;
   private writes: Map<string, Buffer> | undefined = undefined;
   private missing: string | undefined = undefined;
 
@@ -67,7 +67,7 @@ export class GoInstance extends GuestInstance {
       const cache = this.setup.services.cache;
       this.setup.stats.suspensions++;
       return cache.get(missing).then((value) => {
-        (this.fetched as Map<string, Buffer | undefined>).set(missing, value);
+        (this.fetched as Prefetched).set(missing, value);
         return this.rehearse(replays + 1);
       });
     }
@@ -82,7 +82,7 @@ export class GoInstance extends GuestInstance {
     if (written !== undefined) return written;
     const sync = this.setup.services.cache.sync;
     if (sync !== undefined) return sync.get(key);
-    const fetched = this.fetched as Map<string, Buffer | undefined>;
+    const fetched = this.fetched as Prefetched;
     if (fetched.has(key)) return fetched.get(key);
     this.missing ??= key;
     return NOT_YET;

@@ -12,8 +12,16 @@ export type CallKind = 'transform' | 'filter' | 'run';
 
 export type Exports = Record<string, unknown>;
 
-/** Cache values fetched for one message before it runs (undefined: the key is missing); the call may change it. */
-export type Prefetched = Map<string, Buffer | undefined>;
+/**
+ * Cache values fetched for one message before it runs (undefined: the key is missing); the call may change it. A
+ * Map is one; the stage's own keeps a single key without a Map (the common hint names one key).
+ */
+export interface Prefetched {
+  has(key: string): boolean;
+  get(key: string): Buffer | undefined;
+  set(key: string, value: Buffer | undefined): void;
+  delete(key: string): void;
+}
 
 /** How a call that had to wait ended: an error (it failed), or its status. */
 export type Completion = (error: Error | undefined, status: number) => void;

@@ -129,6 +129,21 @@ test('Go-prototype modules read prefetched keys at once, without running twice',
   expect(cache.gets).toBe(INPUTS.length);
 });
 
-test('a prefetch option that is not a function is a ConfigError when the operator is made', () => {
-  expect(() => wasmTransform(countPath, { prefetch: 'count:x' as unknown as () => string })).toThrow(/prefetch must be a function/);
+test('a key template as the hint reads the keys it makes, as the function does', async () => {
+  const cache = new LaterCache();
+  const module = await loadWasm(countPath);
+  const inputs = INPUTS.map(({ body, key }) => ({ body, key, metadata: { name: body } }));
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: 'count:{metadata.name}' }), inputs);
+  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
+  expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
+  expect(module.stats.suspensions).toBe(INPUTS.length); // only the writes wait: every read was fetched before
+});
+
+test('a prefetch option that is neither a template nor a function is a ConfigError when the operator is made', () => {
+  expect(() => wasmTransform(countPath, { prefetch: 42 as unknown as () => string })).toThrow(
+    /prefetch must be a key template .* or a function/,
+  );
+  expect(() => wasmTransform(countPath, { prefetch: 'count:x' })).toThrow(
+    /prefetch: 'count:x' has no placeholder; write keys like profile:\{json\.user\}/,
+  );
 });

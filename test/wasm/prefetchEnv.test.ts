@@ -16,8 +16,15 @@ describe('WASM_PREFETCH templates', () => {
     expect(hint(Message.create({ body: '{"user":{"nested":true}}', key: 'k' }))).toEqual(['by-key:k']);
   });
 
-  test('a body that is not JSON throws, which the stage treats as no hint for that message', () => {
-    expect(() => prefetchTemplate('p:{json.user}')(Message.create({ body: 'not json' }))).toThrow(SyntaxError);
+  test('a body that is not a JSON object leaves out the keys that need its fields, and keeps the others', () => {
+    const hint = prefetchTemplate('p:{json.user},by-key:{key}');
+    expect(hint(Message.create({ body: 'not json', key: 'k' }))).toEqual(['by-key:k']);
+    expect(hint(Message.create({ body: '["u1"]', key: 'k' }))).toEqual(['by-key:k']);
+  });
+
+  test('numbers and booleans are written as JSON.parse reads them; a field named twice is read once', () => {
+    const hint = prefetchTemplate('a:{json.n}:{json.ok}, b:{json.n}');
+    expect(hint(Message.create({ body: '{"n":1.50,"ok":false}' }))).toEqual(['a:1.5:false', 'b:1.5']);
   });
 
   test('a template without a placeholder is a ConfigError naming WASM_PREFETCH and showing valid ones', () => {
