@@ -95,7 +95,7 @@ export class NativeInstance extends GuestInstance implements Reader {
       if (length > this.inputCapacity) this.growInput(length);
       const mem = this.bytes();
       if (this.inputPtr + length > mem.length) throw outOfBounds('alloc', this.inputPtr, length);
-      body.copy(mem, this.inputPtr);
+      mem.set(body, this.inputPtr);
       this.inputLength = length;
       this.refuel();
       const status = this.entry(this.inputPtr, length) as number;
