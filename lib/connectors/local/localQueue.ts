@@ -1,6 +1,6 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
-import { nextMessageId, type MessageInit } from '../../message';
+import { nextMessageId, type Message, type MessageInit } from '../../message';
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
@@ -46,6 +46,14 @@ export class LocalQueue {
   /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
     this.items.push({ id: init.id ?? nextMessageId(), body: init.body, metadata: init.metadata, key: init.key, deliveryCount: 0 });
+    this.wake();
+  }
+
+  /** Queues a batch of messages (a sink's write): one record each, and the consumers woken once. */
+  pushAll(messages: readonly Message[]): void {
+    for (const message of messages) {
+      this.items.push({ id: message.id, body: message.body, metadata: message.metadata, key: message.key, deliveryCount: 0 });
+    }
     this.wake();
   }
 
