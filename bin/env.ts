@@ -111,8 +111,9 @@ export const ENV_VARIABLES: EnvVariable[] = [
   {
     group: 'wasm',
     name: 'WASM_POOL_SIZE',
-    default: '32',
-    description: 'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key)',
+    default: 'auto',
+    description:
+      'instances per module when its cache calls wait on an asynchronous cache (order is kept per message key); auto: as many as fit in 64 MiB of instance memory, 32 to 128',
   },
   {
     group: 'wasm',

@@ -106,7 +106,9 @@ export function wasmFromEnv(
   const budgetText = read('WASM_BUDGET') as string;
   const budget = ['0', 'off', 'false'].includes(budgetText.toLowerCase()) ? false : parseInteger(budgetText, 'WASM_BUDGET', 1, 0x7fffffff);
   const maxMemoryPages = parseInteger(read('WASM_MAX_MEMORY_PAGES') as string, 'WASM_MAX_MEMORY_PAGES', 1, 65536);
-  const poolSize = parseInteger(read('WASM_POOL_SIZE') as string, 'WASM_POOL_SIZE', 1, 1024);
+  const poolText = read('WASM_POOL_SIZE') as string;
+  // auto: sized by the instances' memory, 32 to 128 (DEFAULT_POOL_SIZE in lib/wasm/stage.ts)
+  const poolSize = poolText === 'auto' ? undefined : parseInteger(poolText, 'WASM_POOL_SIZE', 1, 1024);
   const onError = read('WASM_ON_ERROR') as string;
   if (onError !== 'nack' && onError !== 'deadLetter') {
     throw new ConfigError(`must be nack or deadLetter, not '${onError}'`, { variable: 'WASM_ON_ERROR' });
@@ -137,7 +139,7 @@ export function wasmFromEnv(
     config: configText === undefined ? undefined : parseWasmConfig(configText),
     budget,
     maxMemoryPages,
-    poolSize,
+    ...(poolSize === undefined ? {} : { poolSize }),
     onError,
     deadLetter: onError === 'deadLetter' ? services.deadLetter : undefined,
     variable: 'WASM_MODULE',

@@ -11,8 +11,9 @@ export const p0: Scenario = {
   title: 'mem:// -> mapMessages(uppercase) -> mem:// vs RxJS from(array).pipe(map(uppercase))',
   messages: 1_000_000,
   quickMessages: 100_000,
-  // the settlement machinery should cost under 1 µs a message: at ~0.3 µs for the map itself, a ratio above 0.25
-  target: 0.25,
+  // issue 17: settlement, credit window and mem:// under 0.5 µs a message. The baseline takes 0.9-1.0 µs a message
+  // here, so that is a ratio of about 0.65 (the report's per-message difference says it in µs)
+  target: 0.65,
   baseline: {
     name: 'rxjs from(array).pipe(map)',
     async run(messages) {

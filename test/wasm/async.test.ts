@@ -5,6 +5,7 @@
 import { loadWasm, type WasmModule } from '../../lib/wasm/load';
 import { WasmBudgetError, WasmTrapError } from '../../lib/wasm/errors';
 import { wasmFilter, wasmTransform } from '../../operators';
+import { DEFAULT_POOL_SIZE, defaultPoolSize } from '../../lib/wasm/stage';
 import { buildAs, LaterCache, through } from './helpers';
 
 let nativePath: string;
@@ -59,6 +60,18 @@ test('a pool of instances lets several messages wait on the backend at once', as
   expect(cache.gets).toBe(4);
   expect(module.stats.suspensions).toBe(16);
   expect(module.stats.instantiations).toBe(4);
+});
+
+test("by default the pool is sized by the instances' memory: 128 of a small module, 32 to 128 of larger ones", async () => {
+  const cache = new LaterCache(20);
+  const module = await asyncModule();
+  const inputs = Array.from({ length: 300 }, (_, i) => ({ body: `wait:${i}`, key: `k${i}` }));
+  const { outputs } = await through(wasmTransform(module, { cache }), inputs);
+  expect(outputs).toHaveLength(300);
+  // every message waits on the backend: as many instances as the default allows for a module of this size
+  expect(module.stats.instantiations).toBe(DEFAULT_POOL_SIZE.max);
+  expect(defaultPoolSize(1.1 * 1024 * 1024)).toBe(58); // a Rust module's memory at start
+  expect(defaultPoolSize(16 * 1024 * 1024)).toBe(DEFAULT_POOL_SIZE.min);
 });
 
 test('messages with the same key come out in their input order; different keys overlap', async () => {
