@@ -129,6 +129,15 @@ test('Go-prototype modules read prefetched keys at once, without running twice',
   expect(cache.gets).toBe(INPUTS.length);
 });
 
+test('a hint of several keys serves each of them, not only the first', async () => {
+  const cache = new LaterCache();
+  const module = await loadWasm(countPath);
+  const { outputs, outcomes } = await through(wasmTransform(module, { cache, prefetch: (m) => ['unrelated', ownCounter(m)] }), INPUTS);
+  expect(outcomes.every((outcome) => outcome === 'ack')).toBe(true);
+  expect(perKey(outputs.map((m) => m.text()))).toEqual(perKey(expectedOutputs()));
+  expect(module.stats.suspensions).toBe(INPUTS.length); // the module's own key, second in the hint, did not wait
+});
+
 test('a key template as the hint reads the keys it makes, as the function does', async () => {
   const cache = new LaterCache();
   const module = await loadWasm(countPath);
