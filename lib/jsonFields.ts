@@ -1,6 +1,6 @@
 // Top-level fields of a JSON object body, read without parsing the rest: the key templates (prefetch hints, rate
 // limit keys) need one or two short fields of every message, and JSON.parse builds every object and string of the
-// body for them (about 1 µs for a 120-byte event, and the garbage after it). This scanner walks the bytes once,
+// body for them (about 0.5 µs for a 120-byte event, and the garbage after it). This scanner walks the bytes once,
 // steps over the values it is not asked for, and decodes only the asked ones.
 //
 // It reads; it does not validate. A body that is not an object, or that breaks off where the scanner walks, gives
@@ -34,6 +34,7 @@ export class JsonFieldReader {
   /**
    * The fields' values, in the order of `fields` (undefined where a field is absent, null, an object or an array);
    * undefined when the body is not a JSON object. When a field appears twice, the last one counts, as in JSON.parse.
+   * Never throws: the rate limit calls it for every message.
    */
   read(body: Buffer): (JsonScalar | undefined)[] | undefined {
     const values: (JsonScalar | undefined)[] = new Array(this.names.length).fill(undefined);
@@ -67,11 +68,12 @@ export class JsonFieldReader {
       if (name.length === length && sameBytes(body, start + 1, name)) return i;
     }
     // a key written with escapes ("\u0075ser") is the same key: decode it (rare) and compare the text
-    if (hasBackslash(body, start + 1, end)) {
-      const key = JSON.parse(body.toString('utf8', start, end + 1)) as string;
-      return this.fields.indexOf(key);
+    if (!hasBackslash(body, start + 1, end)) return -1;
+    try {
+      return this.fields.indexOf(JSON.parse(body.toString('utf8', start, end + 1)) as string);
+    } catch {
+      return -1; // a bad escape: not a key anyone asked for (read() never throws)
     }
-    return -1;
   }
 }
 

@@ -44,6 +44,10 @@ describe('JsonFieldReader', () => {
     },
   );
 
+  test('a key with a bad escape is not a match, and nothing throws', () => {
+    expect(reader.read(Buffer.from('{"\\x41":"bad escape","user":"u"}'))).toEqual(['u', undefined, undefined, undefined]);
+  });
+
   test('values that are not JSON scalars are absent, not made up', () => {
     expect(reader.read(Buffer.from('{"n":0x10,"ok":tru,"user":"u"}'))).toEqual(['u', undefined, undefined, undefined]);
   });
