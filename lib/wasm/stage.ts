@@ -50,7 +50,7 @@ export interface WasmOperatorOptions extends LoadOptions {
    * @example { prefetch: 'profile:{json.user}' }
    * @example { prefetch: (message) => `profile:${message.json<{ user: string }>().user}` }
    */
-  prefetch?: string | ((message: Message) => string | readonly string[] | undefined);
+  prefetch?: string | PrefetchHint;
   /**
    * Where the module may be replaced while the pipeline runs (hot reload, lib/wasm/reload.ts): before each message
    * the stage checks it, and a new module takes over between messages.
@@ -60,6 +60,12 @@ export interface WasmOperatorOptions extends LoadOptions {
   goMessageBuffer?: number;
   goCacheBuffer?: number;
 }
+
+/** The cache keys a module will read for a message (the `prefetch` option as a function, or its compiled template). */
+export type PrefetchHint = (message: Message) => string | readonly string[] | undefined;
+
+/** The options a stage runs with: the operator's, its prefetch template compiled. */
+type WasmStageOptions = Omit<WasmOperatorOptions, 'prefetch'> & { prefetch?: PrefetchHint };
 
 /** Failed messages logged (at warn) per second and stage; the others are counted in one line. */
 export const FAILURES_LOGGED_PER_SECOND = 10;
@@ -124,9 +130,7 @@ function checkOptions(options: WasmOperatorOptions): void {
       },
     );
   }
-  if (typeof options.prefetch === 'string')
-    keyTemplate(options.prefetch, 'prefetch'); // throws for a bad template
-  else if (options.prefetch !== undefined && typeof options.prefetch !== 'function') {
+  if (options.prefetch !== undefined && typeof options.prefetch !== 'function' && typeof options.prefetch !== 'string') {
     throw new ConfigError(
       "prefetch must be a key template such as 'profile:{json.user}', or a function of the message that returns the cache keys the module reads, for example { prefetch: (m) => 'profile:' + m.metadata.user }",
       {
@@ -150,6 +154,12 @@ export function wasmOperator(
   options: WasmOperatorOptions = {},
 ): OperatorFunction<Message, Message> {
   checkOptions(options);
+  // a key template is compiled here, once (a bad one throws now), not by every subscription's stage
+  const { prefetch } = options;
+  const stageOptions: WasmStageOptions = {
+    ...options,
+    prefetch: typeof prefetch === 'string' ? keyTemplate(prefetch, 'prefetch') : prefetch,
+  };
   const cache = options.cache ?? defaultWasmCache();
   const loaded = Promise.resolve(source).then((module) => loadWasm(module, options));
   const ready = loaded.then(async (module) => {
@@ -174,7 +184,7 @@ export function wasmOperator(
       // the stage may open after the module loaded: it still belongs to the pipeline being subscribed now
       const collector = currentStageCollector();
       const begin = (value: { module: WasmModule; kind: CallKind }): void => {
-        const open = (): WasmStage => new WasmStage(value.module, value.kind, cache, options, subscriber);
+        const open = (): WasmStage => new WasmStage(value.module, value.kind, cache, stageOptions, subscriber);
         stage = collector === undefined ? open() : withStageCollector(collector, open);
         for (const message of waiting.splice(0)) stage.next(message);
         if (upstreamDone) stage.complete();
@@ -306,7 +316,7 @@ export class WasmStage {
   private active = 0;
   /** Messages ready to run, or ready with the values their prefetch hint named. */
   private readonly queue = new Fifo<Message | Prefetch>();
-  private readonly prefetch: ((message: Message) => string | readonly string[] | undefined) | undefined;
+  private readonly prefetch: PrefetchHint | undefined;
   private prefetching = 0;
   /** The keys being worked on, each with the messages that wait for it (null: none, without an array a message). */
   private readonly keyQueues = new Map<string, Message[] | null>();
@@ -328,7 +338,7 @@ export class WasmStage {
     public module: WasmModule,
     readonly kind: CallKind,
     cache: Cache,
-    options: WasmOperatorOptions,
+    options: WasmStageOptions,
     private readonly downstream: Downstream,
   ) {
     this.name = `${kind === 'filter' ? 'wasmFilter' : 'wasmTransform'}(${module.name})`;
@@ -355,8 +365,7 @@ export class WasmStage {
     this.compiled = module.compiledFor(cache) as WebAssembly.Module;
     this.autoPool = options.poolSize === undefined;
     this.poolSize = options.poolSize ?? DEFAULT_POOL_SIZE.min;
-    const hint = options.prefetch;
-    this.prefetch = !this.asyncMode ? undefined : typeof hint === 'string' ? keyTemplate(hint, 'prefetch') : hint;
+    this.prefetch = this.asyncMode ? options.prefetch : undefined;
     this.recycleBytes = Math.floor(module.maxMemoryPages * 65536 * 0.75);
     this.goBuffers = { message: options.goMessageBuffer ?? 1024, cache: options.goCacheBuffer ?? 128 };
     this.reload = options.reload;
@@ -426,7 +435,7 @@ export class WasmStage {
 
   private prefetchKeys(message: Message): readonly string[] | undefined {
     try {
-      const keys = (this.prefetch as (message: Message) => string | readonly string[] | undefined)(message);
+      const keys = (this.prefetch as PrefetchHint)(message);
       return typeof keys === 'string' ? [keys] : keys;
     } catch (error) {
       this.logger.debug({ id: message.id, err: error }, 'the prefetch hint threw; the module reads its keys itself');
