@@ -5,7 +5,6 @@ import { JsonFieldReader } from './jsonFields';
 import type { Message } from './message';
 
 const PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/g;
-const HAS_PLACEHOLDER = /\{(key|metadata\.[^{}]+|json\.[^{}]+)\}/;
 
 const TEXT = 0;
 const KEY = 1;
@@ -35,13 +34,13 @@ export function keyTemplate(text: string, variable: string): (message: Message) 
     .split(',')
     .map((part) => part.trim())
     .filter((part) => part.length > 0);
-  if (templates.length === 0 || templates.some((template) => !HAS_PLACEHOLDER.test(template))) {
+  const fields: string[] = [];
+  const compiled = templates.map((template) => parse(template, fields));
+  if (compiled.length === 0 || compiled.some((parts) => parts.every((part) => part.kind === TEXT))) {
     throw new ConfigError(`'${text}' has no placeholder; write keys like profile:{json.user}, user:{key} or tenant:{metadata.tenant}`, {
       variable,
     });
   }
-  const fields: string[] = [];
-  const compiled = templates.map((template) => parse(template, fields));
   const reader = fields.length === 0 ? undefined : new JsonFieldReader(fields);
   return (message) => {
     const values = reader?.read(message.body);
