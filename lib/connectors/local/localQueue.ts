@@ -45,16 +45,18 @@ export class LocalQueue {
 
   /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
-    this.items.push({ id: init.id ?? nextMessageId(), body: init.body, metadata: init.metadata, key: init.key, deliveryCount: 0 });
+    this.enqueue(init, init.id ?? nextMessageId());
     this.wake();
   }
 
   /** Queues a batch of messages (a sink's write): one record each, and the consumers woken once. */
   pushAll(messages: readonly Message[]): void {
-    for (const message of messages) {
-      this.items.push({ id: message.id, body: message.body, metadata: message.metadata, key: message.key, deliveryCount: 0 });
-    }
+    for (const message of messages) this.enqueue(message, message.id);
     this.wake();
+  }
+
+  private enqueue(message: MessageInit | Message, id: string): void {
+    this.items.push({ id, body: message.body, metadata: message.metadata, key: message.key, deliveryCount: 0 });
   }
 
   /** Resolves once the queue is below its high-water mark. */
