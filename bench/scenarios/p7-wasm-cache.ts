@@ -43,7 +43,7 @@ let wrong = 0;
 const baselineRuns: number[] = [];
 
 /** Runs mem:// -> stage -> mem:// over `messages` messages and resolves to the elapsed ms; checks every output. */
-export async function throughMem(label: string, stage: OperatorFunction<Message, Message>, messages: number): Promise<number> {
+async function throughMem(label: string, stage: OperatorFunction<Message, Message>, messages: number): Promise<number> {
   const name = `bench-p7-${label}-${process.pid}-${round++}`;
   const input = memTopic(`${name}-in`);
   // the sink first: it creates the output topic with room for every message (memTopic() would use the default)
@@ -74,7 +74,7 @@ function onMemory(): OperatorFunction<Message, Message> {
   return wasmTransform(forMemory as WasmModule, { cache: memory });
 }
 
-export function onRedis(options: WasmOperatorOptions): OperatorFunction<Message, Message> {
+function onRedis(options: WasmOperatorOptions): OperatorFunction<Message, Message> {
   return wasmTransform(forRedis as WasmModule, { cache: redis, ...options });
 }
 
