@@ -32,7 +32,6 @@ const NACKED = 2;
  */
 export class Settlement {
   state: 0 | 1 | 2 = PENDING;
-  error: Error | undefined = undefined;
   /** The last pipeline stage that saw the message, for the ackTimeout diagnostic. Kept on the root. */
   stage: string | undefined = undefined;
   /** The root settlement (the source message's), so that children can mark stages on it. */
@@ -41,10 +40,13 @@ export class Settlement {
   prev: Settlement | undefined = undefined;
   /** @internal credit-window bookkeeping */
   next: Settlement | undefined = undefined;
-  /** @internal coarse receive time (ms) for ackTimeout */
+  /** @internal coarse receive time for ackTimeout (ms on the source runtime's clock, a small integer) */
   receivedAt = 0;
-  /** @internal precise receive time (performance.now()) of a message timed for the latency histogram; 0 = not timed */
-  sampledAt = 0;
+  /**
+   * @internal precise receive time (performance.now()) of a message timed for the latency histogram. Undefined, not 0,
+   * when it is not timed: a field that only ever held numbers would keep every settlement's value in a box of its own.
+   */
+  sampledAt: number | undefined = undefined;
   /** @internal on a root: the unsettled leaves of its tree (1 until it is split) */
   leaves = 1;
   /** @internal on a root: messages of its tree that a sink holds (queued, writing, waiting to retry) */
@@ -86,7 +88,6 @@ export class Settlement {
   nack(error: Error = new Error('nacked')): void {
     if (this.state !== PENDING) return;
     this.state = NACKED;
-    this.error = error;
     if (this.isLeaf && this.root !== this) this.leafDone();
     if (this.handler !== undefined) this.handler.settled(this, error);
   }
@@ -157,6 +158,18 @@ export interface MessageChanges {
 }
 
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_BODY = Buffer.alloc(0);
+/**
+ * The init of a message being derived, filled in and read by the constructor at once: with() runs for every message of
+ * a map, and an init object of its own would be one more allocation each time.
+ */
+const derivedInit: { id: string; body: Buffer | Uint8Array | string; metadata: Readonly<Record<string, string>>; key: string | undefined } =
+  {
+    id: '',
+    body: EMPTY_BODY,
+    metadata: EMPTY_METADATA,
+    key: undefined,
+  };
 let generatedIds = 0;
 const idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 
@@ -233,15 +246,14 @@ export class Message {
 
   /** A 1 -> 1 derived message: same settlement, so acking either settles both. */
   with(changes: MessageChanges): Message {
-    return new Message(
-      {
-        id: changes.id ?? this.id,
-        body: changes.body ?? this.body,
-        metadata: changes.metadata ?? this.metadata,
-        key: changes.key === null ? undefined : (changes.key ?? this.key),
-      },
-      this.settlement,
-    );
+    const init = derivedInit;
+    init.id = changes.id ?? this.id;
+    init.body = changes.body ?? this.body;
+    init.metadata = changes.metadata ?? this.metadata;
+    init.key = changes.key === null ? undefined : (changes.key ?? this.key);
+    const derived = new Message(init, this.settlement);
+    init.body = EMPTY_BODY; // keeps no body alive
+    return derived;
   }
 
   /**

@@ -13,6 +13,9 @@ import { equalJitter, exponentialBackoff } from './backoff';
 import { openStage, closeStage, Histogram, Sampler, type StageMetrics } from './metrics';
 import { tracingState, traceSinkArrival, traceWriteDone, traceWriteFailed } from './tracing/hooks';
 
+/** What takeBatch gives when nothing could be taken (never written to). */
+const NO_MESSAGES: readonly Message[] = [];
+
 /** Per-message results of a write: undefined for a confirmed message, an Error for a failed one. */
 export type WriteResult = ReadonlyArray<Error | undefined> | void;
 
@@ -273,20 +276,28 @@ export class SinkRuntime implements Sink {
   /** Whether a partial batch must wait for company: batching on, not flushing, and its linger not yet over. */
   private mustLinger(): boolean {
     if (this.linger === undefined || this.completed || this.lingerOver || this.queue.length >= this.batchCount) return false;
-    if (this.linger === 0) {
-      this.lingerImmediate ??= setImmediate(() => {
+    if (this.lingerImmediate === undefined && this.lingerTimer === undefined) this.startLinger(this.linger);
+    return true;
+  }
+
+  /**
+   * The clock of a partial batch's linger. Apart from mustLinger() and dispatch(), which run for every message: a
+   * function that makes a closure over `this` allocates a context at every call, whether it makes the closure or not.
+   */
+  private startLinger(linger: number): void {
+    if (linger === 0) {
+      this.lingerImmediate = setImmediate(() => {
         this.lingerImmediate = undefined;
         this.lingerOver = true;
         this.dispatch();
       });
     } else {
-      this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = setTimeout(() => {
         this.lingerTimer = undefined;
         this.lingerOver = true;
         this.dispatch();
-      }, this.linger);
+      }, linger);
     }
-    return true;
   }
 
   private dispatch(): void {
@@ -305,10 +316,7 @@ export class SinkRuntime implements Sink {
         continue;
       }
       if (result !== undefined && typeof (result as Promise<WriteResult>).then === 'function') {
-        (result as Promise<WriteResult>).then(
-          (results) => this.finishWrite(batch, results, undefined, began),
-          (error) => this.finishWrite(batch, undefined, toError(error), began),
-        );
+        this.whenWritten(batch, result as Promise<WriteResult>, began);
       } else {
         this.finishWrite(batch, result as WriteResult, undefined, began);
       }
@@ -321,11 +329,20 @@ export class SinkRuntime implements Sink {
     }
   }
 
-  private takeBatch(): Message[] {
-    const batch: Message[] = [];
+  /** Finishes an asynchronous write (its closures live here, not in dispatch(): see startLinger()). */
+  private whenWritten(batch: readonly Message[], written: Promise<WriteResult>, began: number): void {
+    written.then(
+      (results) => this.finishWrite(batch, results, undefined, began),
+      (error) => this.finishWrite(batch, undefined, toError(error), began),
+    );
+  }
+
+  private takeBatch(): readonly Message[] {
+    let batch: Message[] | undefined;
+    let taken = 0;
     let bytes = 0;
     const busy = this.busyKeys;
-    while (batch.length < this.batchCount && this.queue.length > 0) {
+    while (taken < this.batchCount && this.queue.length > 0) {
       const next = this.queue.peek() as Message;
       if (next.settled) {
         this.queue.shift();
@@ -334,11 +351,11 @@ export class SinkRuntime implements Sink {
         continue;
       }
       const size = next.body.length;
-      if (batch.length > 0 && bytes + size > this.batchBytes) break;
+      if (batch !== undefined && bytes + size > this.batchBytes) break;
       if (busy !== undefined && next.key !== undefined) {
         const key = next.key;
         const unfinished = busy.get(key) ?? 0;
-        if (unfinished > 0 && !this.inBatch(batch, key)) {
+        if (unfinished > 0 && (batch === undefined || !this.inBatch(batch, taken, key))) {
           // an earlier message of this key is still being written or waits to retry: this one waits behind it
           this.queue.shift();
           this.park(key, next);
@@ -347,8 +364,14 @@ export class SinkRuntime implements Sink {
         busy.set(key, unfinished + 1);
       }
       bytes += size;
-      batch.push(this.queue.shift() as Message);
+      this.queue.shift();
+      // the array is made with its first message, as large as the batch can be given what waits (push() would grow it
+      // in steps, copying it each time, and reserve room for 17 in a batch of one)
+      batch ??= new Array<Message>(Math.min(this.batchCount, this.queue.length + 1));
+      batch[taken++] = next;
     }
+    if (batch === undefined) return NO_MESSAGES;
+    if (taken < batch.length) batch.length = taken;
     return batch;
   }
 
@@ -374,9 +397,9 @@ export class SinkRuntime implements Sink {
     }
   }
 
-  /** Whether `batch` already holds a message of `key` (one write keeps its messages in order). */
-  private inBatch(batch: readonly Message[], key: string): boolean {
-    for (let i = batch.length - 1; i >= 0; i--) if (batch[i].key === key) return true;
+  /** Whether the first `taken` messages of `batch` hold one of `key` (one write keeps its messages in order). */
+  private inBatch(batch: readonly Message[], taken: number, key: string): boolean {
+    for (let i = taken - 1; i >= 0; i--) if (batch[i].key === key) return true;
     return false;
   }
 
@@ -444,7 +467,7 @@ export class SinkRuntime implements Sink {
     }
   }
 
-  private finishWrite(batch: Message[], results: WriteResult, batchError: Error | undefined, began: number): void {
+  private finishWrite(batch: readonly Message[], results: WriteResult, batchError: Error | undefined, began: number): void {
     if (this.busyKeys !== undefined && batchError === undefined && results) this.checkPartialOrder(batch, results);
     this.active--;
     this.writing -= batch.length;

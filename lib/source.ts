@@ -181,8 +181,18 @@ export function registryOf(subscriber: unknown): SourceRegistry | undefined {
   return undefined;
 }
 
-/** The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. */
-let coarseNow = Date.now();
+/**
+ * The clock that ackTimeout uses: coarse (updated by the sweep timer), so a message costs no clock read. It counts
+ * milliseconds from when this module was loaded, not from 1970: a small integer fits a settlement's field as it is,
+ * where a Date.now() value would be boxed in a number object of its own, one more allocation a message. (Past 24 days
+ * it outgrows that representation and is boxed again: slower, still right.)
+ */
+const clockOrigin = Date.now();
+function coarseClock(): number {
+  // Math.floor gives a small integer as one (the difference alone is a boxed number, in the interpreter)
+  return Math.floor(Date.now() - clockOrigin);
+}
+let coarseNow = 0;
 
 /** Counters of the sources of a pipeline, summed (pipeline.stats()). */
 export interface SourceStats {
@@ -214,7 +224,9 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   private receiving = 0;
   private reserved = 0;
   /** Push drivers: deliveries waiting for room in the window. */
-  private readonly pushed = new Fifo<Delivery<T>>();
+  private readonly pushed = new Fifo<ReceivedMessage>();
+  /** The tokens of `pushed`, in step with it (two queues, so that buffering a delivery makes no object). */
+  private readonly pushedTokens = new Fifo<T>();
   private pumping = false;
   /** Pull drivers: messages asked for by receiveBatch calls in progress (room they may fill). */
   private requested = 0;
@@ -318,13 +330,13 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     const head = this.head;
     if (head === undefined) return undefined;
     const lastSeenAfter = head.stage ?? 'source';
-    return this.ackTimeout > 0 ? { ageMs: Math.max(0, Date.now() - head.receivedAt), lastSeenAfter } : { lastSeenAfter };
+    return this.ackTimeout > 0 ? { ageMs: Math.max(0, coarseClock() - head.receivedAt), lastSeenAfter } : { lastSeenAfter };
   }
 
   start(): void {
     if (this.ackTimeout > 0) {
       const period = Math.max(10, Math.min(1000, Math.floor(this.ackTimeout / 4)));
-      coarseNow = Date.now();
+      coarseNow = coarseClock();
       this.sweepTimer = setInterval(() => this.sweep(), period);
       this.sweepTimer.unref();
     }
@@ -364,8 +376,14 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
       this.receive(message, token);
       return;
     }
-    this.pushed.push({ message, token });
+    this.buffer(message, token);
     this.pumpPushed();
+  }
+
+  /** Keeps a delivery until the window has room (pumpPushed). */
+  private buffer(message: ReceivedMessage, token: T): void {
+    this.pushed.push(message);
+    this.pushedTokens.push(token);
   }
 
   /** Delivers what push drivers handed over, oldest first, while the window has room (never re-entrantly). */
@@ -374,8 +392,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.pumping = true;
     try {
       while (this.pushed.length > 0 && this.credit > 0 && !this.stoppedIntake) {
-        const delivery = this.pushed.shift() as Delivery<T>;
-        this.receive(delivery.message, delivery.token);
+        this.receive(this.pushed.shift() as ReceivedMessage, this.pushedTokens.shift() as T);
       }
     } finally {
       this.pumping = false;
@@ -453,7 +470,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
         if (this.stoppedIntake) this.giveBack(delivery.token);
         // the first messages' outputs may have filled the window: the rest wait in the buffer, as pushed ones do
         else if (this.credit > 0 && this.pushed.length === 0) this.receive(delivery.message, delivery.token);
-        else this.pushed.push(delivery);
+        else this.buffer(delivery.message, delivery.token);
       }
     }
   }
@@ -529,7 +546,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     this.live -= settlement.leaves;
     settlement.leaves = 0;
     const token = settlement.token as T;
-    if (settlement.sampledAt !== 0) {
+    if (settlement.sampledAt !== undefined) {
       (error === undefined ? this.ackLatency : this.nackLatency).observe((performance.now() - settlement.sampledAt) / 1000);
     }
     try {
@@ -626,7 +643,8 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
     if (this.stoppedIntake) return;
     this.stoppedIntake = true;
     this.intake.abort();
-    for (const delivery of this.pushed.drain()) this.giveBack(delivery.token);
+    this.pushed.drain();
+    for (const token of this.pushedTokens.drain()) this.giveBack(token);
     // waiters for credit will find `stopped` and give up
     const waiters = this.creditWaiters;
     this.creditWaiters = [];
@@ -701,7 +719,7 @@ export class SourceRuntime<T = unknown> implements SourceContext<T>, SettlementH
   }
 
   private sweep(): void {
-    coarseNow = Date.now();
+    coarseNow = coarseClock();
     const deadline = coarseNow - this.ackTimeout;
     let expired = 0;
     let first: Settlement | undefined;

@@ -71,6 +71,32 @@ describe('the generic sink machinery', () => {
     await runtime.close();
   });
 
+  test('a batch holds just the live messages it took: queued messages settled meanwhile leave no hole', async () => {
+    let release!: () => void;
+    const firstWrite = new Promise<void>((resolve) => (release = resolve));
+    const written: (readonly Message[])[] = [];
+    const driver = new ScriptedDriver(async (batch, call) => {
+      written.push(batch);
+      if (call === 1) await firstWrite;
+      return undefined;
+    });
+    const runtime = new SinkRuntime('t', driver, { concurrency: 1, batch: { count: 10 } });
+    const outcomes = new Map<string, Error | undefined>();
+    const messages = ['first', 'a', 'b', 'c', 'd'].map((body) => Message.create({ body }, (error) => outcomes.set(body, error)));
+    for (const message of messages) runtime.next(message);
+    // 'first' is being written; a..d wait. b and c are settled elsewhere (a sibling failed, a timeout) before their turn
+    messages[2].nack(new Error('settled elsewhere'));
+    messages[3].ack();
+    release();
+    await waitFor(() => outcomes.size === 5, 'every message settled');
+    expect(driver.batches).toEqual([['first'], ['a', 'd']]);
+    expect(written[1]).toHaveLength(2);
+    expect(Object.keys(written[1])).toEqual(['0', '1']);
+    expect(outcomes.get('a')).toBeUndefined();
+    expect(outcomes.get('d')).toBeUndefined();
+    await runtime.close();
+  });
+
   test('retries a retryable failure with growing delays, then acks', async () => {
     const times: number[] = [];
     const driver = new ScriptedDriver(async (_batch, call) => {

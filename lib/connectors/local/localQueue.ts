@@ -6,10 +6,26 @@ import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
 import { wakeableWait } from '../../wakeableWait';
 
-/** A queued message is its own delivery record: one object, handed to receive() as message and token alike. */
-export interface QueuedMessage extends ReceivedMessage {
-  readonly id: string;
-  deliveryCount: number;
+/**
+ * A queued message is its own delivery: one object, handed to the runtime as the delivery, the message and the token
+ * alike (the getters cost no field and no wrapper object a message).
+ */
+export class QueuedMessage implements ReceivedMessage, Delivery<QueuedMessage> {
+  deliveryCount = 0;
+  constructor(
+    readonly id: string,
+    readonly body: MessageInit['body'],
+    readonly metadata: MessageInit['metadata'],
+    readonly key: string | undefined,
+  ) {}
+
+  get message(): QueuedMessage {
+    return this;
+  }
+
+  get token(): QueuedMessage {
+    return this;
+  }
 }
 
 /** Backoff before a nacked message comes back: base * 2^(deliveries-1), capped at 30 s. */
@@ -56,7 +72,7 @@ export class LocalQueue {
   }
 
   private enqueue(message: MessageInit | Message, id: string): void {
-    this.items.push({ id, body: message.body, metadata: message.metadata, key: message.key, deliveryCount: 0 });
+    this.items.push(new QueuedMessage(id, message.body, message.metadata, message.key));
   }
 
   /** Resolves once the queue is below its high-water mark. */
@@ -133,12 +149,12 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
       if (this.closed || signal.aborted) return [];
       const items = this.queue.items;
       if (items.length > 0) {
-        const batch: Delivery<QueuedMessage>[] = [];
+        const batch: QueuedMessage[] = [];
         while (batch.length < max && items.length > 0) {
           const item = items.shift() as QueuedMessage;
           item.deliveryCount++;
           this.outstanding++;
-          batch.push({ message: item, token: item });
+          batch.push(item);
         }
         this.queue.notifySpace();
         this.afterTake();
