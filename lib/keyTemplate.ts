@@ -44,7 +44,9 @@ export function keyTemplate(text: string, variable: string): (message: Message) 
   const reader = fields.length === 0 ? undefined : new JsonFieldReader(fields);
   return (message) => {
     const values = reader?.read(message.body);
-    const keys: string[] = [];
+    // as long as it can be, and trimmed: [] and push() would reserve room for 17 keys for every message
+    const keys = new Array<string>(compiled.length);
+    let count = 0;
     for (const parts of compiled) {
       let key = '';
       let missing = false;
@@ -64,8 +66,9 @@ export function keyTemplate(text: string, variable: string): (message: Message) 
           break;
         }
       }
-      if (!missing) keys.push(key);
+      if (!missing) keys[count++] = key;
     }
+    if (count < keys.length) keys.length = count;
     return keys;
   };
 }

@@ -81,7 +81,7 @@ export class NativeInstance extends GuestInstance implements Reader {
   private begin(message: Message, prefetched: Prefetched | undefined): number | undefined {
     this.current = message;
     this.prefetched = prefetched;
-    this.outputs = [];
+    this.outputs.length = 0; // read by the stage before the next call: the array is kept, not made again for every message
     this.failure = undefined;
     this.metadata = undefined;
     this.metadataShared = false;
