@@ -79,6 +79,34 @@ describe('route', () => {
     expect([...outcomes.values()].every((error) => error === undefined)).toBe(true);
   });
 
+  test('a case with several conditions, or several metadata names or JSON fields, matches only when all of them hold', async () => {
+    const [both, fields, other] = ['both', 'fields', 'other'].map((name) => listSink(name));
+    const router = route(
+      [
+        { key: 'eu', metadata: { kind: 'a', tier: 'gold' }, to: both },
+        { json: { type: 'refund', 'order.region': 'eu' }, to: fields },
+      ],
+      { default: other },
+    );
+    const outcomes = new Map<string, Error | undefined>();
+    router.next(tracked('all', outcomes, { key: 'eu', metadata: { kind: 'a', tier: 'gold' } }));
+    router.next(tracked('wrong-key', outcomes, { key: 'us', metadata: { kind: 'a', tier: 'gold' } }));
+    router.next(tracked('one-name', outcomes, { key: 'eu', metadata: { kind: 'a' } }));
+    router.next(tracked('{"type":"refund","order":{"region":"eu"}}', outcomes));
+    router.next(tracked('{"type":"refund","order":{"region":"us"}}', outcomes));
+    router.next(tracked('not json', outcomes));
+    await router.close();
+    expect(both.list.stored.map((m) => m.text())).toEqual(['all']);
+    expect(fields.list.stored.map((m) => m.text())).toEqual(['{"type":"refund","order":{"region":"eu"}}']);
+    expect(other.list.stored.map((m) => m.text())).toEqual([
+      'wrong-key',
+      'one-name',
+      '{"type":"refund","order":{"region":"us"}}',
+      'not json',
+    ]);
+    expect([...outcomes.values()].every((error) => error === undefined)).toBe(true);
+  });
+
   test('a case with several sinks fans out: acked when all confirmed, nacked when one refused', async () => {
     const good = listSink('good');
     const picky = listSink('picky', (m) => m.text() === 'bad');
