@@ -175,7 +175,20 @@ const idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 
 /** A process-unique message id, cheap enough for every message of an embedded source. */
 export function nextMessageId(): string {
-  return idPrefix + (++generatedIds).toString(36);
+  return messageIdFor(nextMessageNumber());
+}
+
+/**
+ * The number of the next process-unique id, for a queue that makes the id only when the message is read
+ * (messageIdFor): a held number is no object, and a topic may hold a million messages.
+ */
+export function nextMessageNumber(): number {
+  return ++generatedIds;
+}
+
+/** The id nextMessageId() gives for `number` (from nextMessageNumber()); the same string every time. */
+export function messageIdFor(number: number): string {
+  return idPrefix + number.toString(36);
 }
 
 export function toBuffer(body: Buffer | Uint8Array | string): Buffer {

@@ -10,6 +10,7 @@ import { source } from '../../lib/endpoints';
 import type { Message } from '../../lib/message';
 import { runBinToEnd } from '../helpers/bin';
 import { uniqueName } from '../helpers/wait';
+import { memTopic } from '../../lib/connectors/local/mem';
 import { createStream, deleteStream, jetstreamManager, natsConnection, NATS_URL, readStream, uniqueSubject } from '../nats/helpers';
 
 /** Reads a file:// source to its end, acking every message (or nacking the first delivery when `nackFirst`). */
@@ -89,5 +90,37 @@ describe('file:// ids', () => {
     expect(received).toHaveLength(3);
     expect(received.filter((message) => message.text() === 'a').map((message) => message.id)).toEqual([received[0].id, received[0].id]);
     expect(bodies).toContain('b=given');
+  });
+});
+
+describe('mem://', () => {
+  test('a message published without an id gets one of its own, and keeps it when redelivered', async () => {
+    const topic = memTopic(uniqueName('ids'));
+    topic.publish({ body: 'a' });
+    topic.publish({ body: 'b' });
+    topic.publish({ id: 'given', body: 'c' });
+    const received: Message[] = [];
+    await new Promise<void>((resolve) => {
+      const subscription = source(`mem://${topic.name}?redelivery_delay=10ms`, { ackTimeout: 0 }).subscribe((message) => {
+        received.push(message);
+        if (received.length === 1) {
+          message.nack(new Error('once more'));
+          return;
+        }
+        message.ack();
+        if (received.length === 4) {
+          subscription.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    topic.delete();
+    const idsOf = (text: string): string[] => received.filter((message) => message.text() === text).map((message) => message.id);
+    const [first, again] = idsOf('a');
+    expect(first).toMatch(/^[0-9a-z]+-[0-9a-z]+-[0-9a-z]+$/);
+    expect(again).toBe(first);
+    expect(idsOf('b')).toHaveLength(1);
+    expect(idsOf('b')[0]).not.toBe(first);
+    expect(idsOf('c')).toEqual(['given']);
   });
 });

@@ -1,6 +1,6 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
-import { nextMessageId, type Message, type MessageInit } from '../../message';
+import { messageIdFor, nextMessageNumber, type Message, type MessageInit } from '../../message';
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
@@ -13,11 +13,21 @@ import { wakeableWait } from '../../wakeableWait';
 export class QueuedMessage implements ReceivedMessage, Delivery<QueuedMessage> {
   deliveryCount = 0;
   constructor(
-    readonly id: string,
+    /**
+     * The id, or the number of the one a message published without an id gets (messageIdFor): a string made for each
+     * message as it is queued would be two objects more to keep, and to mark at every full garbage collection, for
+     * each message a topic holds.
+     */
+    private readonly idOrNumber: string | number,
     readonly body: MessageInit['body'],
     readonly metadata: MessageInit['metadata'],
     readonly key: string | undefined,
   ) {}
+
+  get id(): string {
+    const id = this.idOrNumber;
+    return typeof id === 'string' ? id : messageIdFor(id);
+  }
 
   get message(): QueuedMessage {
     return this;
@@ -61,7 +71,7 @@ export class LocalQueue {
 
   /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
-    this.enqueue(init, init.id ?? nextMessageId());
+    this.enqueue(init, init.id ?? nextMessageNumber());
     this.wake();
   }
 
@@ -71,7 +81,7 @@ export class LocalQueue {
     this.wake();
   }
 
-  private enqueue(message: MessageInit | Message, id: string): void {
+  private enqueue(message: MessageInit | Message, id: string | number): void {
     this.items.push(new QueuedMessage(id, message.body, message.metadata, message.key));
   }
 
@@ -149,12 +159,12 @@ export class LocalConsumer implements SourceDriver<QueuedMessage> {
       if (this.closed || signal.aborted) return [];
       const items = this.queue.items;
       if (items.length > 0) {
-        const batch: QueuedMessage[] = [];
-        while (batch.length < max && items.length > 0) {
+        const batch = new Array<QueuedMessage>(Math.min(max, items.length));
+        for (let i = 0; i < batch.length; i++) {
           const item = items.shift() as QueuedMessage;
           item.deliveryCount++;
           this.outstanding++;
-          batch.push(item);
+          batch[i] = item;
         }
         this.queue.notifySpace();
         this.afterTake();
