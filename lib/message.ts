@@ -143,6 +143,11 @@ class ChildGroup implements SettlementHandler {
 /** What a message is made of; `body` may be given as text. */
 export interface MessageInit {
   id?: string;
+  /**
+   * @internal For a message without `id`: the number (nextMessageNumber()) its id is made from when it is first read,
+   * so that a message whose id nobody reads never gets one, and a queue holding it keeps a number, not a string.
+   */
+  idNumber?: number;
   body: Buffer | Uint8Array | string;
   metadata?: Record<string, string>;
   key?: string;
@@ -163,30 +168,32 @@ const EMPTY_BODY = Buffer.alloc(0);
  * The init of a message being derived, filled in and read by the constructor at once: with() runs for every message of
  * a map, and an init object of its own would be one more allocation each time.
  */
-const derivedInit: { id: string; body: Buffer | Uint8Array | string; metadata: Readonly<Record<string, string>>; key: string | undefined } =
-  {
-    id: '',
-    body: EMPTY_BODY,
-    metadata: EMPTY_METADATA,
-    key: undefined,
-  };
+const derivedInit: {
+  id: string | undefined;
+  idNumber: number | undefined;
+  body: Buffer | Uint8Array | string;
+  metadata: Readonly<Record<string, string>>;
+  key: string | undefined;
+} = {
+  id: undefined,
+  idNumber: undefined,
+  body: EMPTY_BODY,
+  metadata: EMPTY_METADATA,
+  key: undefined,
+};
 let generatedIds = 0;
 const idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 
-/** A process-unique message id, cheap enough for every message of an embedded source. */
-export function nextMessageId(): string {
-  return messageIdFor(nextMessageNumber());
-}
-
 /**
- * The number of the next process-unique id, for a queue that makes the id only when the message is read
- * (messageIdFor): a held number is no object, and a topic may hold a million messages.
+ * The number of the next process-unique message id (messageIdFor makes the id): a message without an id holds the
+ * number until its id is read, and a queue holds the number too. A number is no object, and a topic may hold a
+ * million messages.
  */
 export function nextMessageNumber(): number {
   return ++generatedIds;
 }
 
-/** The id nextMessageId() gives for `number` (from nextMessageNumber()); the same string every time. */
+/** The id of `number` (from nextMessageNumber()): the prefix of this process, then the number in base 36. */
 export function messageIdFor(number: number): string {
   return idPrefix + number.toString(36);
 }
@@ -202,7 +209,11 @@ export function toBuffer(body: Buffer | Uint8Array | string): Buffer {
  * (delivered, or dropped on purpose), `nack(error)` when it failed and the source should redeliver it.
  */
 export class Message {
-  readonly id: string;
+  /**
+   * @internal the id, or until it is first read, the number it is made from (messageIdFor): most relays never read
+   * the id of a message that came without one, and making it was a string or two for every message.
+   */
+  idOrNumber: string | number;
   readonly body: Buffer;
   readonly metadata: Readonly<Record<string, string>>;
   readonly key?: string;
@@ -210,11 +221,20 @@ export class Message {
   readonly settlement: Settlement;
 
   constructor(init: MessageInit, settlement: Settlement = new Settlement(undefined)) {
-    this.id = init.id ?? nextMessageId();
+    this.idOrNumber = init.id ?? init.idNumber ?? nextMessageNumber();
     this.body = toBuffer(init.body);
     this.metadata = init.metadata ?? EMPTY_METADATA;
     this.key = init.key; // always assigned, so that every Message has one shape
     this.settlement = settlement;
+  }
+
+  /** The message's id: the source's, or one unique in this process (the same string every time it is read). */
+  get id(): string {
+    const id = this.idOrNumber;
+    if (typeof id === 'string') return id;
+    const made = messageIdFor(id);
+    this.idOrNumber = made;
+    return made;
   }
 
   /**
@@ -260,7 +280,9 @@ export class Message {
   /** A 1 -> 1 derived message: same settlement, so acking either settles both. */
   with(changes: MessageChanges): Message {
     const init = derivedInit;
-    init.id = changes.id ?? this.id;
+    const id = this.idOrNumber;
+    init.id = changes.id ?? (typeof id === 'string' ? id : undefined);
+    init.idNumber = typeof id === 'number' ? id : undefined;
     init.body = changes.body ?? this.body;
     init.metadata = changes.metadata ?? this.metadata;
     init.key = changes.key === null ? undefined : (changes.key ?? this.key);

@@ -106,3 +106,21 @@ describe('settlement', () => {
     expect(() => Message.create({ body: 'not json' }).json()).toThrow(SyntaxError);
   });
 });
+
+describe('message ids', () => {
+  test('a message without an id gets one of its own when it is read: the same string every time, shared by with()', () => {
+    const first = new Message({ body: 'a' });
+    const second = new Message({ body: 'b' });
+    const mapped = first.with({ body: 'c' });
+    // read the derived message's id first: the parent's, once made, must be the same
+    const id = mapped.id;
+    expect(id).toMatch(/^[0-9a-z]+-[0-9a-z]+-[0-9a-z]+$/);
+    expect(first.id).toBe(id);
+    expect(first.id).toBe(first.id);
+    expect(second.id).not.toBe(id);
+    expect(first.with({ id: 'given' }).id).toBe('given');
+    expect(first.split([{}, {}]).map((child) => child.id)).toEqual([`${id}:0`, `${id}:1`]);
+    // a given id is kept as given
+    expect(new Message({ id: 'x', body: 'd' }).with({}).id).toBe('x');
+  });
+});

@@ -1,6 +1,6 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
-import { messageIdFor, nextMessageNumber, type Message, type MessageInit } from '../../message';
+import { nextMessageNumber, type Message, type MessageInit } from '../../message';
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
@@ -14,9 +14,9 @@ export class QueuedMessage implements ReceivedMessage, Delivery<QueuedMessage> {
   deliveryCount = 0;
   constructor(
     /**
-     * The id, or the number of the one a message published without an id gets (messageIdFor): a string made for each
-     * message as it is queued would be two objects more to keep, and to mark at every full garbage collection, for
-     * each message a topic holds.
+     * The id, or the number of the one a message published without an id gets (MessageInit.idNumber): a string made
+     * for each message as it is queued would be two objects more to keep, and to mark at every full garbage
+     * collection, for each message a topic holds. The message read from the queue makes the id if someone reads it.
      */
     private readonly idOrNumber: string | number,
     readonly body: MessageInit['body'],
@@ -24,9 +24,14 @@ export class QueuedMessage implements ReceivedMessage, Delivery<QueuedMessage> {
     readonly key: string | undefined,
   ) {}
 
-  get id(): string {
+  get id(): string | undefined {
     const id = this.idOrNumber;
-    return typeof id === 'string' ? id : messageIdFor(id);
+    return typeof id === 'string' ? id : undefined;
+  }
+
+  get idNumber(): number | undefined {
+    const id = this.idOrNumber;
+    return typeof id === 'number' ? id : undefined;
   }
 
   get message(): QueuedMessage {
@@ -71,13 +76,13 @@ export class LocalQueue {
 
   /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
-    this.enqueue(init, init.id ?? nextMessageNumber());
+    this.enqueue(init, init.id ?? init.idNumber ?? nextMessageNumber());
     this.wake();
   }
 
   /** Queues a batch of messages (a sink's write): one record each, and the consumers woken once. */
   pushAll(messages: readonly Message[]): void {
-    for (const message of messages) this.enqueue(message, message.id);
+    for (const message of messages) this.enqueue(message, message.idOrNumber);
     this.wake();
   }
 
