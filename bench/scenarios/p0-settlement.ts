@@ -11,9 +11,10 @@ export const p0: Scenario = {
   title: 'mem:// -> mapMessages(uppercase) -> mem:// vs RxJS from(array).pipe(map(uppercase))',
   messages: 1_000_000,
   quickMessages: 100_000,
-  // issue 17: settlement, credit window and mem:// under 0.5 µs a message. The baseline takes 0.9-1.0 µs a message
-  // here, so that is a ratio of about 0.65 (the report's per-message difference says it in µs)
+  // issue 17: settlement, credit window and mem:// under 0.5 µs a message. That is the verdict; the ratio it amounts
+  // to depends on the baseline's speed (0.65 when it took 0.9-1.0 µs a message, 0.5 at the 0.53 µs of a quieter day)
   target: 0.65,
+  maxExtraMicros: 0.5,
   baseline: {
     name: 'rxjs from(array).pipe(map)',
     async run(messages) {
