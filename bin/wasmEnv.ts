@@ -192,5 +192,5 @@ function positive(value: number, variable: string, example: string): number {
  * results.
  */
 export function prefetchTemplate(text: string): (message: Message) => string[] {
-  return keyTemplate(text, 'WASM_PREFETCH');
+  return keyTemplate(text, 'WASM_PREFETCH', 'hint');
 }

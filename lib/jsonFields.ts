@@ -6,6 +6,9 @@
 // It reads; it does not validate. A body that is not an object, or that breaks off where the scanner walks, gives
 // no fields; but a malformed value it steps over (inside a nested object, say) is not noticed. That is enough for a
 // hint, which never changes results, and it is why this is not used where the whole body matters.
+// A reader made for a hint (`firstFound`) goes further: it stops once it has every asked field, so that a key near the
+// start of an event costs a few bytes, not the whole body. A key repeated later, or a body broken after the fields,
+// then goes unnoticed; a hint that names the wrong key only costs the module a read it waits for.
 
 /** A scalar JSON value as a key template writes it; objects, arrays and null are not scalars. */
 export type JsonScalar = string | number | boolean;
@@ -26,18 +29,27 @@ function isSpace(byte: number): boolean {
 /** Reads the named top-level fields of JSON object bodies; make one per set of names and reuse it. */
 export class JsonFieldReader {
   private readonly names: readonly Buffer[];
+  /** With `firstFound`, the bits of every field (one each), when there are few enough for a bit each; else 0. */
+  private readonly allFound: number;
 
-  constructor(readonly fields: readonly string[]) {
+  constructor(
+    readonly fields: readonly string[],
+    options: { firstFound?: boolean } = {},
+  ) {
     this.names = fields.map((field) => Buffer.from(field, 'utf8'));
+    this.allFound = options.firstFound === true && fields.length <= 30 ? 2 ** fields.length - 1 : 0;
   }
 
   /**
    * The fields' values, in the order of `fields` (undefined where a field is absent, null, an object or an array);
-   * undefined when the body is not a JSON object. When a field appears twice, the last one counts, as in JSON.parse.
+   * undefined when the body is not a JSON object. When a field appears twice, the last one counts, as in JSON.parse
+   * (unless the reader was made with `firstFound`: then the first, and the body is read no further).
    * Never throws: the rate limit calls it for every message.
    */
   read(body: Buffer): (JsonScalar | undefined)[] | undefined {
     const values: (JsonScalar | undefined)[] = new Array(this.names.length).fill(undefined);
+    const allFound = this.allFound;
+    let found = 0;
     let at = skipSpace(body, 0);
     if (body[at] !== OPEN_BRACE) return undefined;
     at = skipSpace(body, at + 1);
@@ -52,7 +64,13 @@ export class JsonFieldReader {
       at = skipSpace(body, at + 1);
       const end = at < body.length ? valueEnd(body, at) : -1;
       if (end < 0) return undefined;
-      if (wanted >= 0) values[wanted] = scalar(body, at, end);
+      if (wanted >= 0) {
+        values[wanted] = scalar(body, at, end);
+        if (allFound !== 0) {
+          found |= 1 << wanted;
+          if (found === allFound) return values;
+        }
+      }
       at = skipSpace(body, end);
       if (body[at] === CLOSE_BRACE) return values;
       if (body[at] !== COMMA) return undefined;

@@ -27,9 +27,12 @@ interface Part {
  * key out. The JSON fields are read without parsing the rest of the body (lib/jsonFields.ts).
  *
  * @param variable the option or environment variable the templates come from, named in the error for a bad one
+ * @param use `hint` for a prefetch hint, which never changes results: the JSON fields are read up to the last one
+ *   asked for, and no further (the first of a repeated key counts; see lib/jsonFields.ts). A key that decides
+ *   something (the rate limit's) reads the whole body, and a repeated key's last value counts, as in JSON.parse.
  * @throws ConfigError for a template without a placeholder
  */
-export function keyTemplate(text: string, variable: string): (message: Message) => string[] {
+export function keyTemplate(text: string, variable: string, use: 'hint' | 'key' = 'key'): (message: Message) => string[] {
   const templates = text
     .split(',')
     .map((part) => part.trim())
@@ -41,7 +44,7 @@ export function keyTemplate(text: string, variable: string): (message: Message) 
       variable,
     });
   }
-  const reader = fields.length === 0 ? undefined : new JsonFieldReader(fields);
+  const reader = fields.length === 0 ? undefined : new JsonFieldReader(fields, { firstFound: use === 'hint' });
   return (message) => {
     const values = reader?.read(message.body);
     // as long as it can be, and trimmed: [] and push() would reserve room for 17 keys for every message

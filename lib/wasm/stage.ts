@@ -158,7 +158,7 @@ export function wasmOperator(
   const { prefetch } = options;
   const stageOptions: WasmStageOptions = {
     ...options,
-    prefetch: typeof prefetch === 'string' ? keyTemplate(prefetch, 'prefetch') : prefetch,
+    prefetch: typeof prefetch === 'string' ? keyTemplate(prefetch, 'prefetch', 'hint') : prefetch,
   };
   const cache = options.cache ?? defaultWasmCache();
   const loaded = Promise.resolve(source).then((module) => loadWasm(module, options));

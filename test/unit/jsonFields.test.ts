@@ -51,4 +51,21 @@ describe('JsonFieldReader', () => {
   test('values that are not JSON scalars are absent, not made up', () => {
     expect(reader.read(Buffer.from('{"n":0x10,"ok":tru,"user":"u"}'))).toEqual(['u', undefined, undefined, undefined]);
   });
+
+  describe('made for a hint (firstFound)', () => {
+    const hint = new JsonFieldReader(['user', 'tenant'], { firstFound: true });
+
+    test('stops once it has every field: the first of a repeated key counts, and the rest of the body is not read', () => {
+      expect(hint.read(Buffer.from('{"user":"first","tenant":"t","user":"last"}'))).toEqual(['first', 't']);
+      // broken after the fields: a hint does not care, the full reader gives nothing
+      expect(hint.read(Buffer.from('{"tenant":"t","user":"u1", cut off'))).toEqual(['u1', 't']);
+      expect(new JsonFieldReader(['user', 'tenant']).read(Buffer.from('{"tenant":"t","user":"u1", cut off'))).toBeUndefined();
+    });
+
+    test('reads on while a field is missing, and reads what JSON.parse reads then', () => {
+      const body = '{"user":"first","n":{"tenant":"nested"},"user":"last"}';
+      expect(hint.read(Buffer.from(body))).toEqual(parsed(body, ['user', 'tenant']));
+      expect(hint.read(Buffer.from('{"user":"u1",'))).toBeUndefined();
+    });
+  });
 });

@@ -2,6 +2,7 @@
 import { prefetchTemplate } from '../../bin/wasmEnv';
 import { Message } from '../../lib/message';
 import { ConfigError } from '../../lib/errors';
+import { keyTemplate } from '../../lib/keyTemplate';
 
 describe('WASM_PREFETCH templates', () => {
   test('fill {key}, {metadata.NAME} and {json.FIELD}, several keys comma-separated', () => {
@@ -25,6 +26,12 @@ describe('WASM_PREFETCH templates', () => {
   test('numbers and booleans are written as JSON.parse reads them; a field named twice is read once', () => {
     const hint = prefetchTemplate('a:{json.n}:{json.ok}, b:{json.n}');
     expect(hint(Message.create({ body: '{"n":1.50,"ok":false}' }))).toStrictEqual(['a:1.5:false', 'b:1.5']);
+  });
+
+  test('a hint reads the body up to its last field only; a key that decides something (a rate limit key) reads it all', () => {
+    const body = '{"user":"first","user":"last"}';
+    expect(prefetchTemplate('profile:{json.user}')(Message.create({ body }))).toStrictEqual(['profile:first']);
+    expect(keyTemplate('user:{json.user}', 'RATE_LIMIT_KEY')(Message.create({ body }))).toStrictEqual(['user:last']);
   });
 
   test('a template without a placeholder is a ConfigError naming WASM_PREFETCH and showing valid ones', () => {
