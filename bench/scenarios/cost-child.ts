@@ -8,6 +8,7 @@
 //     a bare node:http server that reads each body and answers 200 (what the load generator can do): like http
 //   {"kind":"window","maxInFlight":1024,"messages":50000,"natsUrl":"…","input":"S_IN","output":"S_OUT"}
 //     JetStream -> JetStream at this window: {"ms","peakRssMb"} once the output stream holds every message
+import fs from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { OperatorFunction } from 'rxjs';
@@ -29,7 +30,19 @@ type Job =
 
 const quiet = createLogger({ format: 'json', destination: new Writable({ write: (_chunk, _encoding, done) => done() }), env: {} });
 
+/**
+ * This process's own peak resident memory: VmHWM, the high-water mark of its address space. Not
+ * `process.resourceUsage().maxRSS`: on Linux a forked child's maxRSS starts at its parent's RSS at the fork (exec
+ * records the parent's copy as a peak), so after a long bench run every size reported the bench process's 361 MB.
+ */
 function peakRssMb(): number {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    if (kb !== undefined) return Number(kb) / 1024;
+  } catch {
+    // not Linux: the portable figure, with its quirk
+  }
   return process.resourceUsage().maxRSS / 1024;
 }
 
