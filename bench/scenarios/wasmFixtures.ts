@@ -12,6 +12,11 @@ export function uppercaseModule(): Promise<string> {
   return builder.build({ lang: 'as', source: path.join(ROOT, 'examples', 'uppercase', 'uppercase.ts') });
 }
 
+/** The same uppercase, eight bytes at a time (bench/modules/uppercase-words.ts). */
+export function uppercaseWordsModule(): Promise<string> {
+  return builder.build({ lang: 'as', source: path.join(ROOT, 'bench', 'modules', 'uppercase-words.ts') });
+}
+
 /** The Go prototype's ABI, uppercase (the test fixture). */
 export function goUppercaseModule(): Promise<string> {
   return builder.build({
