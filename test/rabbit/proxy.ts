@@ -5,6 +5,8 @@ import net from 'node:net';
 export class CuttableProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** The server's side of each connection, to stop what it sends from reaching the client (freeze). */
+  private readonly upstreams = new Map<net.Socket, net.Socket>();
   port = 0;
   refusing = false;
 
@@ -27,6 +29,8 @@ export class CuttableProxy {
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      this.upstreams.set(upstream, client);
+      upstream.on('close', () => this.upstreams.delete(upstream));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -38,6 +42,17 @@ export class CuttableProxy {
   cut(refuse = false): void {
     this.refusing = refuse;
     for (const socket of this.sockets) socket.destroy();
+  }
+
+  /**
+   * Keeps the connections open but stops what the server sends from reaching the clients: a broker that takes
+   * publishes and never confirms them, as one under a memory alarm does, without touching the shared one.
+   */
+  freeze(): void {
+    for (const [upstream, client] of this.upstreams) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
   }
 
   restore(): void {

@@ -182,6 +182,24 @@ describe('reconnection (the broker goes away behind a proxy)', () => {
     expect((await admin.channel.checkQueue(queue)).messageCount).toBe(0);
   });
 
+  test('a publish the broker does not confirm within ?timeout fails, naming the timeout, after its retries; the sink closes after a cut', async () => {
+    const queue = await newQueue('confirm-timeout');
+    const proxied = { RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/` };
+    const out = openSink(`rabbit://?routing_key=${queue}&timeout=300ms`, { env: proxied, retry: { maxAttempts: 2, initialDelay: 50 } });
+    expect(await write(out, { id: 'one', body: '1' })).toBeUndefined();
+    proxy.freeze();
+    const began = Date.now();
+    // two attempts, each given up after 300 ms without a confirm, then the message is nacked with the reason
+    const error = await write(out, { id: 'two', body: '2' });
+    expect(error?.message).toMatch(/did not confirm a publish within 300 ms/);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(2 * 300);
+    // closed at once after the connection dies: amqplib's own close waited forever for the broker's answer
+    proxy.cut();
+    const closing = Date.now();
+    await out.close();
+    expect(Date.now() - closing).toBeLessThan(5_000);
+  });
+
   test('the sink reconnects on its next write after a loss', async () => {
     const queue = await newQueue('sink-reconnect');
     const out = openSink(`rabbit://?routing_key=${queue}`, { env: { RABBIT_SERVER_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/` } });

@@ -204,7 +204,30 @@ export class RabbitLink<C extends Channel> {
     const { connection, channel } = this;
     this.channel = undefined;
     this.connection = undefined;
-    if (channel !== undefined) await channel.close().catch(() => undefined);
-    if (connection !== undefined) await connection.close().catch(() => undefined);
+    if (connection === undefined) return;
+    // amqplib's close() of a channel or a connection whose socket has just died, before amqplib noticed, never settles:
+    // it waits for the broker's close-ok, and the connection's own 'close' event does not end that wait. The close is
+    // over when either comes, and gives up after RABBIT_CONNECT_TIMEOUT (a broker that takes frames and answers none).
+    const gone = new Promise<void>((resolve) => connection.once('close', () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.options.logger.warn(
+          { host: this.host },
+          `rabbit ${this.options.role}: the broker did not answer the close within ${this.options.connectTimeoutMs} ms; leaving the connection`,
+        );
+        resolve();
+      }, this.options.connectTimeoutMs);
+      timer.unref();
+    });
+    try {
+      const closing = (async () => {
+        if (channel !== undefined) await channel.close().catch(() => undefined);
+        await connection.close().catch(() => undefined);
+      })();
+      await Promise.race([closing, gone, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
