@@ -193,6 +193,11 @@ export function nextMessageNumber(): number {
   return ++generatedIds;
 }
 
+/** What a message made from `init` holds as its id: the given id, else the given number, else a new number. */
+export function idOrNumberOf(init: MessageInit): string | number {
+  return init.id ?? init.idNumber ?? nextMessageNumber();
+}
+
 /** The id of `number` (from nextMessageNumber()): the prefix of this process, then the number in base 36. */
 export function messageIdFor(number: number): string {
   return idPrefix + number.toString(36);
@@ -221,7 +226,7 @@ export class Message {
   readonly settlement: Settlement;
 
   constructor(init: MessageInit, settlement: Settlement = new Settlement(undefined)) {
-    this.idOrNumber = init.id ?? init.idNumber ?? nextMessageNumber();
+    this.idOrNumber = idOrNumberOf(init);
     this.body = toBuffer(init.body);
     this.metadata = init.metadata ?? EMPTY_METADATA;
     this.key = init.key; // always assigned, so that every Message has one shape

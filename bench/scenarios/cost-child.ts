@@ -8,7 +8,6 @@
 //     a bare node:http server that reads each body and answers 200 (what the load generator can do): like http
 //   {"kind":"window","maxInFlight":1024,"messages":50000,"natsUrl":"…","input":"S_IN","output":"S_OUT"}
 //     JetStream -> JetStream at this window: {"ms","peakRssMb"} once the output stream holds every message
-import fs from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { OperatorFunction } from 'rxjs';
@@ -21,6 +20,7 @@ import { mapMessages, wasmTransform } from '../../operators';
 import { createLogger } from '../../lib/logging/logger';
 import http from 'node:http';
 import { Writable } from 'node:stream';
+import { peakRssMb } from './workers-helpers';
 
 type Job =
   | { kind: 'mem'; size: number; messages: number; transform: 'wasm' | 'js'; module: string }
@@ -34,16 +34,10 @@ const quiet = createLogger({ format: 'json', destination: new Writable({ write: 
  * This process's own peak resident memory: VmHWM, the high-water mark of its address space. Not
  * `process.resourceUsage().maxRSS`: on Linux a forked child's maxRSS starts at its parent's RSS at the fork (exec
  * records the parent's copy as a peak), so after a long bench run every size reported the bench process's 361 MB.
+ * Without /proc (not Linux), the portable figure, with its quirk.
  */
-function peakRssMb(): number {
-  try {
-    const status = fs.readFileSync('/proc/self/status', 'utf8');
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-    if (kb !== undefined) return Number(kb) / 1024;
-  } catch {
-    // not Linux: the portable figure, with its quirk
-  }
-  return process.resourceUsage().maxRSS / 1024;
+function ownPeakRssMb(): number {
+  return peakRssMb(process.pid) || process.resourceUsage().maxRSS / 1024;
 }
 
 function answer(value: unknown): Promise<void> {
@@ -77,7 +71,7 @@ async function memJob(job: Extract<Job, { kind: 'mem' }>): Promise<void> {
   while (written < job.messages) await new Promise((resolve) => setImmediate(resolve));
   const ms = performance.now() - began;
   await running.stop();
-  await answer({ ms, peakRssMb: peakRssMb(), bytes });
+  await answer({ ms, peakRssMb: ownPeakRssMb(), bytes });
 }
 
 async function httpJob(job: Extract<Job, { kind: 'http' }>): Promise<void> {
@@ -89,7 +83,7 @@ async function httpJob(job: Extract<Job, { kind: 'http' }>): Promise<void> {
   await running.started;
   process.on('message', (message: unknown) => {
     if (message === 'stop') {
-      void running.stop().then(() => answer({ peakRssMb: peakRssMb(), written: running.stats().written }).then(() => process.exit(0)));
+      void running.stop().then(() => answer({ peakRssMb: ownPeakRssMb(), written: running.stats().written }).then(() => process.exit(0)));
     }
   });
   await answer({ started: true });
@@ -106,7 +100,7 @@ async function bareJob(job: Extract<Job, { kind: 'bare' }>): Promise<void> {
   });
   await new Promise<void>((resolve) => server.listen(job.port, '127.0.0.1', resolve));
   process.on('message', (message: unknown) => {
-    if (message === 'stop') void answer({ peakRssMb: peakRssMb(), written }).then(() => process.exit(0));
+    if (message === 'stop') void answer({ peakRssMb: ownPeakRssMb(), written }).then(() => process.exit(0));
   });
   await answer({ started: true });
 }
@@ -138,7 +132,7 @@ async function windowJob(job: Extract<Job, { kind: 'window' }>): Promise<void> {
   const ms = performance.now() - began;
   await running.stop();
   await connection.close();
-  await answer({ ms, peakRssMb: peakRssMb() });
+  await answer({ ms, peakRssMb: ownPeakRssMb() });
 }
 
 async function main(): Promise<void> {

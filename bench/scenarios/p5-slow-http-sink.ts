@@ -3,7 +3,6 @@
 // concurrency) while in flight never exceeds MAX_IN_FLIGHT, the bin's peak RSS stays under 256 MB and nothing is lost.
 // A private nats-server (file store in a temporary folder) holds the stream, so the shared server is not loaded.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { jetstream, jetstreamManager, AckPolicy, StorageType } from '@nats-io/je
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Scenario } from '../harness';
 import { natsConnection, waitForCount } from './p2-p5-helpers';
+import { peakRssMb } from './workers-helpers';
 import { PrivateNatsServer } from '../../test/helpers/natsServer';
 
 const MAX_IN_FLIGHT = 1024;
@@ -92,16 +92,6 @@ async function measureSourceRate(messages: number): Promise<number> {
   consuming.stop();
   await manager.consumers.delete('P5', 'rate');
   return rate;
-}
-
-function peakRssMb(pid: number): number {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-    return kb / 1024;
-  } catch {
-    return 0;
-  }
 }
 
 export const p5: Scenario = {

@@ -1,6 +1,6 @@
 // An in-process queue with redelivery, shared by the embedded sources (mem://, stdin://, file://): a nacked message
 // goes back to the front of the queue after a backoff, with its delivery count raised.
-import { nextMessageNumber, type Message, type MessageInit } from '../../message';
+import { idOrNumberOf, type Message, type MessageInit } from '../../message';
 import type { Delivery, ReceivedMessage, SourceContext, SourceDriver } from '../../source';
 import { Fifo } from '../../fifo';
 import { exponentialBackoff } from '../../backoff';
@@ -76,7 +76,7 @@ export class LocalQueue {
 
   /** Queues a message; one without an id gets one now, so that its redeliveries keep it. */
   push(init: MessageInit): void {
-    this.enqueue(init, init.id ?? init.idNumber ?? nextMessageNumber());
+    this.enqueue(init, idOrNumberOf(init));
     this.wake();
   }
 
