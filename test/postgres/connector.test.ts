@@ -204,6 +204,38 @@ describe('outbox source', () => {
     expect(new Set(deliveries).size).toBe(3);
   });
 
+  test('a held claim whose connection the server ends is reported, not thrown: the relay goes on and its rows come back', async () => {
+    const name = await table('outbox');
+    await fillOutbox(pool, name, 2, 'ended-');
+    const { logger, lines } = capturingLogger('warn');
+    const received: Message[] = [];
+    const uri = pgUri(name, { visibility: '60s', hold: '20s', poll: '50ms', channel: '', claims: '1' });
+    const subscription = source(uri, { logger }).subscribe((message) => received.push(message));
+    endpoints.subscriptions.push(subscription);
+    await waitFor(() => received.length === 2, 'both rows, held in one claim');
+    const held = received.slice();
+    // the claim's connection sits idle in its transaction, taken from the pool, and its backend is ended under it;
+    // a claim that found nothing is idle in its transaction too, for the moment before its COMMIT
+    await sleep(300);
+    const ended = await pool.query(
+      'SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity ' +
+        `WHERE state = 'idle in transaction' AND state_change < now() - interval '200 milliseconds' AND query LIKE '%${name}%'`,
+    );
+    expect(ended.rows).toEqual([{ ended: true }]);
+    await waitFor(() => lines().some((line) => line.msg.includes('a connection failed')), 'the failure reported');
+    // the transaction died with its connection: the acks cannot end it, and both rows are delivered again
+    for (const message of held) message.ack();
+    await waitFor(() => received.length === 4, 'both rows again');
+    expect(
+      received
+        .slice(2)
+        .map((message) => message.id)
+        .sort(),
+    ).toEqual(['ended-0', 'ended-1']);
+    for (const message of received.slice(2)) message.ack();
+    await waitFor(async () => (await rowCount(pool, name)) === 0, 'the rows deleted');
+  });
+
   test('hold=0 leases every claimed row at once: its delivery is counted before its message settles', async () => {
     const name = await table('outbox');
     await fillOutbox(pool, name, 3, 'nohold-');

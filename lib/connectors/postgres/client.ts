@@ -47,12 +47,23 @@ export function pgError(error: unknown, settings: PgSettings, doing: string): Co
   return new ConnectorError(message, { scheme: SCHEME, host: settings.host, retryable, cause: error });
 }
 
-/** A pool of this URI's connections; its idle-client errors (a server restart) are logged, not thrown. */
-export function createPool(settings: PgSettings, max: number, onIdleError: (error: Error) => void): Pool {
+/**
+ * A pool of this URI's connections. A connection that fails (a server restart, a terminated backend, a held claim
+ * ended by the server's idle-in-transaction timeout) is reported to `onError`, not thrown.
+ *
+ * The pool listens for the errors of its idle connections only: it removes its listener while a connection is taken.
+ * A taken connection failing between two queries (a held claim) would then emit an 'error' no one hears, which ends
+ * the process. So every connection has a listener of its own, which reports the failure once, idle or taken; the
+ * pool's own 'error' event repeats it for idle connections and is ignored.
+ */
+export function createPool(settings: PgSettings, max: number, onError: (error: Error) => void): Pool {
   const pool = new Pool({ ...settings.connection, max, idleTimeoutMillis: 30_000, allowExitOnIdle: true });
-  pool.on('error', onIdleError);
+  pool.on('connect', (client) => client.on('error', onError));
+  pool.on('error', reportedByTheConnection);
   return pool;
 }
+
+function reportedByTheConnection(): void {}
 
 /** The columns of a table, by name, with their types as SQL writes them (format_type). */
 export interface TableShape {

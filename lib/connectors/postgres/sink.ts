@@ -95,7 +95,7 @@ export class PgSink implements SinkDriver {
     this.logger = (options.logger ?? rootLogger()).child({ sink: 'postgres', table: settings.table.name });
     this.pool = createPool(settings, poolSize, (error) => {
       this.connected = false;
-      this.logger.warn({ err: error }, `postgres (${settings.host}): an idle connection failed: ${error.message}`);
+      this.logger.warn({ err: error }, `postgres (${settings.host}): a connection failed: ${error.message}`);
     });
   }
 

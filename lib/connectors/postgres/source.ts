@@ -305,7 +305,7 @@ export class PgSource implements SourceDriver<PgToken> {
     this.logger = (options.logger ?? rootLogger()).child({ source: 'postgres', table: config.settings.table.name });
     this.pool = createPool(config.settings, config.poolSize, (error) => {
       this.connected = false;
-      this.logger.warn({ err: error }, `postgres (${config.settings.host}): an idle connection failed: ${error.message}`);
+      this.logger.warn({ err: error }, `postgres (${config.settings.host}): a connection failed: ${error.message}`);
     });
   }
 
