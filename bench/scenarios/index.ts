@@ -18,6 +18,7 @@ import { ops1 } from './ops-metrics';
 import { sb1 } from './sb1-azuresb-relay';
 import { mq1 } from './mq1-mqtt-relay';
 import { rs1 } from './rs1-redis-stream-relay';
+import { rmq1 } from './rmq1-rabbit-relay';
 import { pg1 } from './pg1-outbox';
 import { s31 } from './s31-mem-to-s3';
 import { route1, batch1 } from './c1-combinators';
@@ -51,6 +52,7 @@ export const scenarios: Scenario[] = [
   sqs2,
   sb1,
   mq1,
+  rmq1,
   rs1,
   pg1,
   s31,

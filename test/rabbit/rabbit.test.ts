@@ -6,7 +6,7 @@ import { memTopic } from '../../lib/connectors/local/mem';
 import { rabbitAdmin, uniqueQueue, drainQueue, type RabbitAdmin, RABBIT_URL } from './helpers';
 import { CuttableProxy } from './proxy';
 import { sleep, waitFor } from '../helpers/wait';
-import { collectingSink, TestEndpoints, write } from '../helpers/endpoints';
+import { collectingSink, send, TestEndpoints, write } from '../helpers/endpoints';
 import { pipelineParts } from '../../lib/run';
 
 const env = { RABBIT_SERVER_URL: RABBIT_URL };
@@ -110,6 +110,28 @@ test('an unroutable message is not acked: the broker returns it and the write fa
   exchanges.push(exchange);
   const error = await write(openSink(`rabbit://${exchange}`, { retry: { maxAttempts: 1 } }), { body: 'lost?', key: 'no.binding' });
   expect(error?.message).toContain(`no queue is bound to exchange '${exchange}' for routing key 'no.binding'`);
+});
+
+test('in one batch, only the returned messages fail: a return is matched to its own message, not to the batch', async () => {
+  const exchange = uniqueQueue('some');
+  await admin.channel.assertExchange(exchange, 'direct', { durable: false });
+  exchanges.push(exchange);
+  const bound = await newQueue('bound');
+  await admin.channel.bindQueue(bound, exchange, 'bound');
+  const out = openSink(`rabbit://${exchange}`, { retry: { maxAttempts: 1 }, batch: { count: 20, linger: 50 } });
+  const keys = Array.from({ length: 20 }, (_, i) => (i % 3 === 1 ? 'unbound' : 'bound'));
+  const outcomes = await send(
+    out,
+    keys.map((key, i) => ({ id: `r-${i}`, body: `m${i}`, key })),
+  );
+  expect(
+    outcomes.map((outcome) =>
+      outcome === undefined ? 'ok' : outcome.message.includes("routing key 'unbound'") ? 'returned' : outcome.message,
+    ),
+  ).toEqual(keys.map((key) => (key === 'bound' ? 'ok' : 'returned')));
+  expect((await drainQueue(admin.channel, bound)).map((message) => message.body).sort()).toEqual(
+    keys.flatMap((key, i) => (key === 'bound' ? [`m${i}`] : [])).sort(),
+  );
 });
 
 test('a missing exchange and a missing queue are reported with how to declare them', async () => {

@@ -16,6 +16,7 @@ const PROPERTY_METADATA = {
   timestamp: 'timestamp',
 } as const;
 type MappedProperty = keyof typeof PROPERTY_METADATA;
+const MAPPED_PROPERTIES = Object.keys(PROPERTY_METADATA) as MappedProperty[];
 const METADATA_PROPERTY = new Map<string, MappedProperty>(
   Object.entries(PROPERTY_METADATA).map(([property, name]) => [name, property as MappedProperty]),
 );
@@ -51,7 +52,7 @@ export function propertiesToMetadata(message: AmqpMessage): Record<string, strin
       if (text !== undefined) metadata[name] = text;
     }
   }
-  for (const property of Object.keys(PROPERTY_METADATA) as MappedProperty[]) {
+  for (const property of MAPPED_PROPERTIES) {
     const text = headerText(properties[property]);
     if (text !== undefined) metadata[PROPERTY_METADATA[property]] = text;
   }

@@ -17,15 +17,16 @@ export interface RabbitSinkConfig {
   connectTimeoutMs: number;
 }
 
-interface PendingPublish {
-  returned?: string;
-}
-
 export class RabbitSink implements SinkDriver {
   readonly scheme = 'rabbit';
   private readonly link: RabbitLink<ConfirmChannel>;
-  /** Publishes awaiting their confirm, by message id: a basic.return (unroutable) arrives before the confirm. */
-  private readonly awaiting = new Map<string, PendingPublish[]>();
+  /**
+   * Message ids the live channel returned (unroutable), with how many times, not yet matched to a confirm. The broker
+   * sends a mandatory message's basic.return before its confirm, on the same channel, so a confirm callback finds its
+   * return here; every publish gets its callback (amqplib fails the pending ones when the channel closes), so what is
+   * put here is taken out. A new channel gets a new map.
+   */
+  private returned = new Map<string, number>();
 
   constructor(
     private readonly config: RabbitSinkConfig,
@@ -69,12 +70,22 @@ export class RabbitSink implements SinkDriver {
         throw error;
       }
     }
-    channel.on('return', (returned: AmqpMessage) => {
-      const id = returned.properties.messageId as string | undefined;
-      const waiting = id === undefined ? undefined : this.awaiting.get(id);
-      const pending = waiting?.find((entry) => entry.returned === undefined);
-      if (pending !== undefined) pending.returned = returned.fields.routingKey;
+    const returned = new Map<string, number>();
+    this.returned = returned;
+    channel.on('return', (message: AmqpMessage) => {
+      const id = message.properties.messageId as string | undefined;
+      if (id !== undefined) returned.set(id, (returned.get(id) ?? 0) + 1);
     });
+  }
+
+  /** Whether the message of `id` was returned: takes one return of that id, if any. */
+  private static takeReturn(returned: Map<string, number>, id: string): boolean {
+    if (returned.size === 0) return false;
+    const count = returned.get(id);
+    if (count === undefined) return false;
+    if (count === 1) returned.delete(id);
+    else returned.set(id, count - 1);
+    return true;
   }
 
   private routingKey(message: Message): string | Error {
@@ -90,54 +101,67 @@ export class RabbitSink implements SinkDriver {
     return message.key ?? '';
   }
 
+  /**
+   * Publishes the batch and resolves once every message is confirmed, refused, returned or timed out. One timer for the
+   * batch: a message still unconfirmed `timeout` after the batch went out fails, naming the timeout.
+   */
   async write(batch: readonly Message[]): Promise<WriteResult> {
     const channel = await this.link.connect();
+    const returned = this.returned;
     const { exchange, persistent, confirmTimeoutMs } = this.config;
-    const outcomes = batch.map((message) => {
+    const results: (Error | undefined)[] = new Array(batch.length);
+    const done: boolean[] = new Array(batch.length).fill(false);
+    let unsettled = batch.length;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const settle = (index: number, error: Error | undefined): void => {
+      if (done[index]) return;
+      done[index] = true;
+      results[index] = error;
+      if (--unsettled === 0) finish();
+    };
+    for (let i = 0; i < batch.length; i++) {
+      const message = batch[i];
       const key = this.routingKey(message);
-      if (key instanceof Error) return Promise.resolve<Error | undefined>(key);
-      const pending: PendingPublish = {};
-      let list = this.awaiting.get(message.id);
-      if (list === undefined) this.awaiting.set(message.id, (list = []));
-      list.push(pending);
-      const forget = (): void => {
-        const index = list.indexOf(pending);
-        if (index >= 0) list.splice(index, 1);
-        if (list.length === 0 && this.awaiting.get(message.id) === list) this.awaiting.delete(message.id);
-      };
-      return new Promise<Error | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          forget();
-          resolve(this.link.error(`the broker did not confirm a publish within ${confirmTimeoutMs} ms (blocked or disconnected?)`));
-        }, confirmTimeoutMs);
-        const settle = (error: Error | undefined): void => {
-          clearTimeout(timer);
-          forget();
-          resolve(error);
-        };
-        try {
-          channel.publish(exchange, key, message.body, metadataToProperties(message, persistent), (error: unknown) => {
-            if (error) settle(this.link.error(`the broker refused the message (${(error as Error)?.message ?? 'nack'})`, error));
-            else if (pending.returned !== undefined) {
-              settle(
-                this.link.error(
-                  `no queue is bound to exchange '${exchange || '(default)'}' for routing key '${pending.returned}'; the message was returned`,
-                ),
-              );
-            } else settle(undefined);
-          });
-        } catch (error) {
-          // a table that does not fit (Node's ERR_OUT_OF_RANGE) will not fit next time either; a closed channel will
-          // reconnect. By its code, not its class: a RangeError made in another realm (a test runner's) fails instanceof
-          settle(
-            (error as { code?: unknown }).code === 'ERR_OUT_OF_RANGE' || error instanceof RangeError
-              ? new PermanentError(`rabbit: ${(error as Error).message}`, { cause: error })
-              : this.link.error(`publishing failed: ${(error as Error).message}`, error),
-          );
-        }
-      });
-    });
-    return Promise.all(outcomes);
+      if (key instanceof Error) {
+        settle(i, key);
+        continue;
+      }
+      const id = message.id;
+      try {
+        channel.publish(exchange, key, message.body, metadataToProperties(message, persistent), (error: unknown) => {
+          const wasReturned = RabbitSink.takeReturn(returned, id);
+          if (error) settle(i, this.link.error(`the broker refused the message (${(error as Error)?.message ?? 'nack'})`, error));
+          else if (wasReturned) {
+            settle(
+              i,
+              this.link.error(
+                `no queue is bound to exchange '${exchange || '(default)'}' for routing key '${key}'; the message was returned`,
+              ),
+            );
+          } else settle(i, undefined);
+        });
+      } catch (error) {
+        // a table that does not fit (Node's ERR_OUT_OF_RANGE) will not fit next time either; a closed channel will
+        // reconnect. By its code, not its class: a RangeError made in another realm (a test runner's) fails instanceof
+        settle(
+          i,
+          (error as { code?: unknown }).code === 'ERR_OUT_OF_RANGE' || error instanceof RangeError
+            ? new PermanentError(`rabbit: ${(error as Error).message}`, { cause: error })
+            : this.link.error(`publishing failed: ${(error as Error).message}`, error),
+        );
+      }
+    }
+    if (unsettled === 0) return results;
+    const timer = setTimeout(() => {
+      for (let i = 0; i < batch.length; i++) {
+        if (!done[i])
+          settle(i, this.link.error(`the broker did not confirm a publish within ${confirmTimeoutMs} ms (blocked or disconnected?)`));
+      }
+    }, confirmTimeoutMs);
+    await finished;
+    clearTimeout(timer);
+    return results;
   }
 
   async close(): Promise<void> {
