@@ -118,8 +118,13 @@ export function declareCrash(runner: TestRunner, target: ConformanceTarget): voi
           );
 
         const env = binEnvironment(target, crash, { SOURCE_URI: input.sourceUri, SINK_URI: output.sinkUri });
-        // the first process relays slowly (a small window, one write at a time), so that the kill lands mid-way
-        const first = new Bin({ MAX_IN_FLIGHT: '5', SINK_CONCURRENCY: '1', ...env }, crash.nodeArgs ?? []);
+        // the first process relays slowly (a small window, one write at a time, and at most 400 messages a second, so
+        // that a quick service cannot relay them all before the reader here has counted a quarter), so that the kill
+        // lands mid-way
+        const first = new Bin(
+          { MAX_IN_FLIGHT: '5', SINK_CONCURRENCY: '1', RATE_LIMIT: '400/s', RATE_LIMIT_BURST: '5', ...env },
+          crash.nodeArgs ?? [],
+        );
         bins.push(first);
         await first.started(timeout);
         if (target.subscribeFirst) written = writeAll(writer, messages);
