@@ -24,6 +24,8 @@ const TRANSFORM = '(func (export "transform") (param i32 i32) (result i32) (i32.
 let moduleBytes: Buffer;
 let dir: string;
 const servers: net.Server[] = [];
+/** Accepted connections no HTTP server manages (closeAllConnections does not reach them): destroyed at the end. */
+const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
   moduleBytes = Buffer.from(await wat(`(module (memory (export "memory") 1) ${ALLOC} ${TRANSFORM})`));
@@ -31,6 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+  for (const socket of sockets) socket.destroy();
   for (const server of servers) {
     (server as http.Server).closeAllConnections?.();
     server.close();
@@ -150,8 +153,9 @@ test('a server that trickles a byte at a time: the total timeout holds, and says
 });
 
 test('a TLS handshake that never completes: the connect timeout, naming the host', async () => {
-  // a TCP server that accepts and says nothing: the connection opens, TLS never does
-  const silent = net.createServer(() => undefined);
+  // a TCP server that accepts and says nothing: the connection opens, TLS never does. Its side of the connection is
+  // destroyed at the end, or it stays open (half-closed, unread) after the server closes
+  const silent = net.createServer((socket) => void sockets.push(socket));
   servers.push(silent);
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as net.AddressInfo).port;

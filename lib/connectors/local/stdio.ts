@@ -101,7 +101,7 @@ registerScheme({
         // the line number alone repeats in every run, and sinks that deduplicate by id (JetStream's Nats-Msg-Id,
         // SQS FIFO, Service Bus) would drop the second run's lines as duplicates of the first's
         const run = randomBytes(6).toString('hex');
-        return { stream: process.stdin, idOf: (line) => `stdin-${run}-${line}` };
+        return { stream: process.stdin, processOwned: true, idOf: (line) => `stdin-${run}-${line}` };
       },
       lineFormat(uri, 'envelope'),
       parseDuration(uri.params.get('redelivery_delay') ?? 100, `${uri.variable} redelivery_delay`),

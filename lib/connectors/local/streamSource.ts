@@ -13,11 +13,14 @@ const HIGH_WATER = 1024;
 export interface LineInput {
   readonly stream: Readable;
   idOf(lineNumber: number): string;
+  /** The process's own stream (stdin): paused at close, not destroyed. */
+  readonly processOwned?: boolean;
 }
 
 export class StreamLineSource extends LocalConsumer {
   override readonly local = true;
   private stream: Readable | undefined;
+  private processOwned = false;
   private paused = false;
   private lines = 0;
 
@@ -40,6 +43,7 @@ export class StreamLineSource extends LocalConsumer {
     super.start(context);
     const stream = input.stream;
     this.stream = stream;
+    this.processOwned = input.processOwned === true;
     stream.setEncoding('utf8');
     const splitter = new LineSplitter();
     const onLine = (line: string): void => {
@@ -83,8 +87,11 @@ export class StreamLineSource extends LocalConsumer {
 
   override async close(): Promise<void> {
     await super.close();
+    // by the input's mark, not by comparing with process.stdin: reading process.stdin would open stdin in a process
+    // that never used it
     const stream = this.stream;
-    if (stream !== undefined && stream !== process.stdin) stream.destroy();
-    if (stream === process.stdin) stream.pause();
+    if (stream === undefined) return;
+    if (this.processOwned) stream.pause();
+    else stream.destroy();
   }
 }
