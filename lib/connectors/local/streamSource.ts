@@ -19,8 +19,7 @@ export interface LineInput {
 
 export class StreamLineSource extends LocalConsumer {
   override readonly local = true;
-  private stream: Readable | undefined;
-  private processOwned = false;
+  private input: LineInput | undefined;
   private paused = false;
   private lines = 0;
 
@@ -41,9 +40,8 @@ export class StreamLineSource extends LocalConsumer {
       throw new ConnectorError((error as Error).message, { scheme: this.scheme, cause: error, retryable: false });
     }
     super.start(context);
+    this.input = input;
     const stream = input.stream;
-    this.stream = stream;
-    this.processOwned = input.processOwned === true;
     stream.setEncoding('utf8');
     const splitter = new LineSplitter();
     const onLine = (line: string): void => {
@@ -71,12 +69,12 @@ export class StreamLineSource extends LocalConsumer {
   protected override afterTake(): void {
     if (this.paused && this.queue.length < HIGH_WATER / 2 && !this.closed) {
       this.paused = false;
-      this.stream?.resume();
+      this.input?.stream.resume();
     }
   }
 
   stopIntake(): void {
-    this.stream?.pause();
+    this.input?.stream.pause();
     this.paused = true;
   }
 
@@ -89,9 +87,9 @@ export class StreamLineSource extends LocalConsumer {
     await super.close();
     // by the input's mark, not by comparing with process.stdin: reading process.stdin would open stdin in a process
     // that never used it
-    const stream = this.stream;
-    if (stream === undefined) return;
-    if (this.processOwned) stream.pause();
-    else stream.destroy();
+    const input = this.input;
+    if (input === undefined) return;
+    if (input.processOwned === true) input.stream.pause();
+    else input.stream.destroy();
   }
 }
